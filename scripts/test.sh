@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The project's test command (CI runs it through .ci/run):
+#   install-deps, cargo fmt --check, cargo clippy, cargo test, cargo build --examples,
+#   end-to-end tests (node --test tests/e2e/: real provider, real browser, the examples).
+# Stops at the first failing step and names it. Prints how long each step took.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# In CI the committed Cargo.lock must be up to date; locally cargo may update it.
+locked=()
+if [ "${CI:-}" = "true" ]; then
+  locked=(--locked)
+fi
+
+current_step=""
+timings=()
+on_exit() {
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ -n "$current_step" ]; then
+    echo >&2
+    echo "==> FAILED: step '$current_step' (exit code $rc)" >&2
+  fi
+  if [ "${#timings[@]}" -gt 0 ]; then
+    echo "==> step timings:"
+    printf '    %s\n' "${timings[@]}"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+
+step() {
+  local name="$1"
+  shift
+  current_step="$name"
+  echo "==> $name: $*"
+  local start=$SECONDS
+  "$@"
+  timings+=("$(printf '%-22s %4ds' "$name" "$((SECONDS - start))")")
+  current_step=""
+}
+
+step install-deps scripts/install-deps.sh
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
+step cargo-test cargo test "${locked[@]}"
+step build-examples cargo build --examples "${locked[@]}"
+step e2e node --test --test-concurrency=1 tests/e2e/
+
+echo "==> all steps passed"

@@ -1,0 +1,374 @@
+//! Configuration read from the `oidc` key of Rocket's figment.
+//!
+//! Every key, its meaning and its default is documented on the struct fields
+//! below; the TOML layout is shown in the [crate documentation](crate#configuration).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::token::ClientSecret;
+
+/// The whole `[default.oidc]` table.
+///
+/// ```rust
+/// use rocket_openidconnect::OidcConfig;
+///
+/// let figment = rocket::Config::figment().merge(("oidc", rocket::serde::json::json!({
+///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
+///     "providers": { "default": { "issuer": "http://127.0.0.1:9000", "client_id": "demo" } }
+/// })));
+/// let config = OidcConfig::from_figment(&figment).unwrap();
+/// assert_eq!(config.clock_skew_seconds, 60);
+/// assert_eq!(config.callback_path(), "/redirect_uri");
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// `redirect_uri` (required): the absolute URL the provider sends the
+    /// browser back to. The callback route is mounted at its path.
+    pub redirect_uri: Url,
+    /// `clock_skew_seconds` (default `60`): leeway for `exp`, `iat` and `nbf`.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_seconds: u64,
+    /// `http_timeout_seconds` (default `5`): timeout of every call to a provider.
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_seconds: u64,
+    /// `[oidc.session]`: how user sessions are kept.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// `[oidc.providers.<name>]` (at least one): the OpenID Providers, by the
+    /// name guards refer to. [`OidcUser`](crate::OidcUser) uses `default`.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The `[default.oidc.session]` table.
+///
+/// ```rust
+/// use rocket_openidconnect::SessionConfig;
+///
+/// let session = SessionConfig::default();
+/// assert_eq!(session.lifetime_seconds, 31 * 24 * 3600);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// `store` (default `"cookie"`): where sessions live. `"cookie"` keeps
+    /// them in encrypted cookies, split across several when large.
+    #[serde(default)]
+    pub store: SessionStoreKind,
+    /// `lifetime_seconds` (default `2678400`, 31 days): absolute lifetime of
+    /// a session from the login that created it.
+    #[serde(default = "default_session_lifetime")]
+    pub lifetime_seconds: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            store: SessionStoreKind::default(),
+            lifetime_seconds: default_session_lifetime(),
+        }
+    }
+}
+
+/// The value of `session.store`.
+///
+/// ```rust
+/// use rocket_openidconnect::SessionStoreKind;
+///
+/// assert_eq!(SessionStoreKind::default(), SessionStoreKind::Cookie);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStoreKind {
+    /// Encrypted, authenticated cookies (Rocket's `secret_key` derives the key).
+    #[default]
+    Cookie,
+}
+
+/// One `[default.oidc.providers.<name>]` table.
+///
+/// Exactly one of `issuer` (discovery at `{issuer}/.well-known/openid-configuration`),
+/// `discovery_url` or `metadata` locates the provider; `issuer` may be given
+/// together with either of the others and must then match them.
+///
+/// ```rust
+/// use rocket_openidconnect::{OidcConfig, TokenEndpointAuthMethod};
+///
+/// let figment = rocket::Config::figment().merge(("oidc", rocket::serde::json::json!({
+///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
+///     "providers": { "default": {
+///         "issuer": "http://127.0.0.1:9000", "client_id": "demo",
+///         "client_secret": "demo-secret", "token_endpoint_auth_method": "client_secret_post"
+///     } }
+/// })));
+/// let config = OidcConfig::from_figment(&figment).unwrap();
+/// let provider = &config.providers["default"];
+/// assert_eq!(provider.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
+/// assert_eq!(provider.scopes, ["openid"]);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// `issuer`: the provider's Issuer Identifier; discovery happens at
+    /// `{issuer}/.well-known/openid-configuration` unless `discovery_url` or
+    /// `metadata` is given. The discovered `issuer` must equal it exactly.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// `discovery_url`: an explicit discovery document URL.
+    #[serde(default)]
+    pub discovery_url: Option<Url>,
+    /// `metadata`: static provider metadata instead of discovery.
+    #[serde(default)]
+    pub metadata: Option<crate::provider::ProviderMetadata>,
+    /// `client_id` (required): the client registered at the provider.
+    pub client_id: String,
+    /// `client_secret`: required unless `token_endpoint_auth_method = "none"`.
+    #[serde(default)]
+    pub client_secret: Option<ClientSecret>,
+    /// `token_endpoint_auth_method` (default `"client_secret_basic"`).
+    #[serde(default)]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// `scopes` (default `["openid"]`): must contain `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// `auth_request_params` (default none): extra authorization request
+    /// parameters such as `prompt` or `acr_values`. The parameters the
+    /// library sets itself (`state`, `nonce`, PKCE...) cannot be overridden.
+    #[serde(default)]
+    pub auth_request_params: BTreeMap<String, String>,
+    /// `userinfo_http_method` (default `"GET"`): `"GET"`, `"POST"`, or
+    /// `"none"` to never call the userinfo endpoint.
+    #[serde(default)]
+    pub userinfo_http_method: UserinfoMethod,
+}
+
+/// How the client authenticates at the token endpoint
+/// (`token_endpoint_auth_method`).
+///
+/// ```rust
+/// use rocket_openidconnect::TokenEndpointAuthMethod;
+///
+/// assert_eq!(TokenEndpointAuthMethod::default(), TokenEndpointAuthMethod::ClientSecretBasic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic with the form-encoded client id and secret (RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+    /// A public client: only `client_id` is sent (PKCE protects the code).
+    None,
+}
+
+/// How the userinfo endpoint is called (`userinfo_http_method`).
+///
+/// ```rust
+/// use rocket_openidconnect::UserinfoMethod;
+///
+/// assert_eq!(UserinfoMethod::default(), UserinfoMethod::Get);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserinfoMethod {
+    /// `GET` with the access token in the `Authorization` header.
+    #[default]
+    Get,
+    /// `POST` with the access token in the `Authorization` header.
+    Post,
+    /// Never call the userinfo endpoint.
+    None,
+}
+
+impl<'de> Deserialize<'de> for UserinfoMethod {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(de)?;
+        match value.to_ascii_lowercase().as_str() {
+            "get" => Ok(UserinfoMethod::Get),
+            "post" => Ok(UserinfoMethod::Post),
+            "none" => Ok(UserinfoMethod::None),
+            _ => Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&value),
+                &"\"GET\", \"POST\" or \"none\"",
+            )),
+        }
+    }
+}
+
+/// A configuration problem, naming the key at fault.
+///
+/// ```rust
+/// use rocket_openidconnect::OidcConfig;
+///
+/// let figment = rocket::Config::figment().merge(("oidc", rocket::serde::json::json!({
+///     "providers": { "default": { "issuer": "http://127.0.0.1:9000", "client_id": "demo" } }
+/// })));
+/// let error = OidcConfig::from_figment(&figment).unwrap_err();
+/// assert!(error.to_string().contains("oidc.redirect_uri"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The full key, such as `oidc.providers.default.client_id`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Authorization request parameters the library sets itself.
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+impl OidcConfig {
+    /// Reads and validates the `oidc` key of `figment`.
+    ///
+    /// Every error names the key at fault (`oidc.providers.default.client_id`).
+    pub fn from_figment(figment: &figment::Figment) -> Result<OidcConfig, Vec<ConfigError>> {
+        let config: OidcConfig = figment.extract_inner("oidc").map_err(figment_errors)?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The path of `redirect_uri`, where the callback route is mounted.
+    pub fn callback_path(&self) -> &str {
+        self.redirect_uri.path()
+    }
+
+    /// Whether cookies get the `Secure` attribute: when the site is served
+    /// over https, as its `redirect_uri` says.
+    pub fn cookies_secure(&self) -> bool {
+        self.redirect_uri.scheme() == "https"
+    }
+
+    fn problems(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, message: &str| {
+            problems.push(ConfigError { key, message: message.to_string() })
+        };
+        if !matches!(self.redirect_uri.scheme(), "http" | "https") {
+            problem("oidc.redirect_uri".into(), "must be an http or https URL");
+        }
+        if self.redirect_uri.fragment().is_some() || self.redirect_uri.query().is_some() {
+            problem("oidc.redirect_uri".into(), "must not have a query or fragment");
+        }
+        if self.http_timeout_seconds == 0 {
+            problem("oidc.http_timeout_seconds".into(), "must be greater than 0");
+        }
+        if self.session.lifetime_seconds == 0 {
+            problem("oidc.session.lifetime_seconds".into(), "must be greater than 0");
+        }
+        if self.providers.is_empty() {
+            problem("oidc.providers".into(), "at least one provider must be configured");
+        }
+        for (name, provider) in &self.providers {
+            let key = |k: &str| format!("oidc.providers.{name}.{k}");
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                problem(format!("oidc.providers.{name}"), "provider names use only A-Z, a-z, 0-9, `_` and `-`");
+            }
+            if provider.issuer.is_none() && provider.discovery_url.is_none() && provider.metadata.is_none() {
+                problem(key("issuer"), "one of `issuer`, `discovery_url` or `metadata` is required");
+            }
+            if let Some(issuer) = &provider.issuer {
+                match Url::parse(issuer) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() && url.fragment().is_none() => {}
+                    _ => problem(key("issuer"), "must be an http or https URL without query or fragment"),
+                }
+                if let Some(metadata) = &provider.metadata {
+                    if &metadata.issuer != issuer {
+                        problem(key("metadata.issuer"), "must equal `issuer`");
+                    }
+                }
+            }
+            if let Some(url) = &provider.discovery_url {
+                if !matches!(url.scheme(), "http" | "https") {
+                    problem(key("discovery_url"), "must be an http or https URL");
+                }
+            }
+            if let Some(metadata) = &provider.metadata {
+                for (field, message) in metadata.problems() {
+                    problem(key(&format!("metadata.{field}")), &message);
+                }
+            }
+            if provider.client_id.is_empty() {
+                problem(key("client_id"), "must not be empty");
+            }
+            let needs_secret = provider.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+            if needs_secret && provider.client_secret.as_ref().is_none_or(|s| s.secret().is_empty()) {
+                problem(key("client_secret"), "is required unless `token_endpoint_auth_method` is \"none\"");
+            }
+            if !provider.scopes.iter().any(|s| s == "openid") {
+                problem(key("scopes"), "must contain \"openid\"");
+            }
+            if provider.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+                problem(key("scopes"), "scopes are non-empty and contain no spaces");
+            }
+            for param in provider.auth_request_params.keys() {
+                if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
+                    problem(key(&format!("auth_request_params.{param}")), "is set by the library and cannot be overridden");
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// Turns figment's errors into errors that name the full key.
+fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
+    error
+        .into_iter()
+        .map(|e| {
+            let mut path = vec!["oidc".to_string()];
+            path.extend(e.path.iter().cloned());
+            if let figment::error::Kind::MissingField(field) = &e.kind {
+                path.push(field.to_string());
+            }
+            if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+                path.push(field.clone());
+            }
+            let message = match &e.kind {
+                figment::error::Kind::MissingField(_) => "is missing".to_string(),
+                kind => kind.to_string(),
+            };
+            ConfigError { key: path.join("."), message }
+        })
+        .collect()
+}
+
+fn default_clock_skew() -> u64 {
+    60
+}
+
+fn default_http_timeout() -> u64 {
+    5
+}
+
+fn default_session_lifetime() -> u64 {
+    31 * 24 * 3600
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".to_string()]
+}

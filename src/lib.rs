@@ -1,0 +1,169 @@
+//! OpenID Connect login for [Rocket](https://rocket.rs) applications.
+//!
+//! `rocket_openidconnect` is an OpenID Connect relying party for Rocket 0.5:
+//! one fairing reads your providers from `Rocket.toml`, and a request guard
+//! in a handler's signature makes that handler require a logged-in user.
+//! Logins use the authorization code flow with PKCE, and every ID token is
+//! fully validated.
+//!
+//! # Quickstart
+//!
+//! 1. Add the dependency:
+//!
+//!    ```toml
+//!    [dependencies]
+//!    rocket = { version = "0.5", features = ["secrets", "json"] }
+//!    rocket_openidconnect = "0.1"
+//!    ```
+//!
+//! 2. Configure a provider in `Rocket.toml`:
+//!
+//!    ```toml
+//!    [default.oidc]
+//!    redirect_uri = "http://127.0.0.1:8000/redirect_uri"
+//!
+//!    [default.oidc.providers.default]
+//!    issuer = "http://127.0.0.1:9000"
+//!    client_id = "demo"
+//!    client_secret = "demo-secret"
+//!    scopes = ["openid", "profile", "email"]
+//!    ```
+//!
+//! 3. Attach the fairing, and
+//! 4. use the [`OidcUser`] guard:
+//!
+//!    ```rust
+//!    # #[macro_use] extern crate rocket;
+//!    use rocket_openidconnect::{Oidc, OidcUser};
+//!
+//!    #[get("/profile")]
+//!    fn profile(user: OidcUser) -> String {
+//!        format!("hello, {}", user.subject())
+//!    }
+//!
+//!    #[launch]
+//!    fn rocket() -> _ {
+//!        rocket::build()
+//!            .attach(Oidc::fairing())
+//!            .mount("/", routes![profile])
+//!    }
+//!    ```
+//!
+//! A browser opening `/profile` without a session is sent to the provider
+//! and, once logged in, back to `/profile`. An API call gets `401`.
+//!
+//! # Configuration
+//!
+//! Everything lives under the `oidc` key of Rocket's configuration; any
+//! profile works (`[default.oidc]`, `[release.oidc]`), and the environment
+//! variable `ROCKET_OIDC` overrides it:
+//!
+//! ```sh
+//! ROCKET_OIDC='{redirect_uri="https://app.example/cb",providers={default={issuer="https://op.example",client_id="app",client_secret="s3cret"}}}'
+//! ```
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `redirect_uri` | required | absolute callback URL; its path is mounted |
+//! | `clock_skew_seconds` | `60` | leeway for `exp` / `iat` |
+//! | `http_timeout_seconds` | `5` | timeout of every provider call |
+//! | `session.store` | `"cookie"` | where sessions live |
+//! | `session.lifetime_seconds` | `2678400` | absolute session lifetime |
+//! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
+//! | `providers.<name>.discovery_url` | | explicit discovery document URL |
+//! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
+//! | `providers.<name>.client_id` | required | |
+//! | `providers.<name>.client_secret` | | required unless auth method `none` |
+//! | `providers.<name>.token_endpoint_auth_method` | `"client_secret_basic"` | or `"client_secret_post"`, `"none"` |
+//! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
+//! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
+//! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
+//!
+//! A missing or bad key aborts launch with a message naming it, such as
+//! ``oidc configuration: `oidc.providers.default.client_id`: is missing``.
+//! Discovery is lazy: the app starts while a provider is down and logins
+//! work as soon as it is back.
+//!
+//! # Several providers
+//!
+//! Each table under `[oidc.providers]` is a provider; name one in a guard
+//! with a type declared by [`provider!`]. One callback serves them all, and a
+//! session of one provider does not satisfy a guard of another.
+//!
+//! ```rust
+//! # #[macro_use] extern crate rocket;
+//! use rocket_openidconnect::{provider, OidcUser};
+//!
+//! provider!(Github = "github");
+//!
+//! #[get("/repos")]
+//! fn repos(user: OidcUser<Github>) -> String {
+//!     user.subject().to_string()
+//! }
+//! ```
+//!
+//! # Security
+//!
+//! * `state` (128 random bits) is single-use, expires after 10 minutes and
+//!   is bound to the browser by an encrypted cookie; several logins may be
+//!   pending at once.
+//! * PKCE S256 and a `nonce` on every login; RFC 9207 `iss` checked.
+//! * ID tokens are validated per OpenID Connect Core §3.1.3.7: signature
+//!   with the algorithms the provider advertises (never `none`; HMAC only
+//!   with the client secret), `iss`, `aud`, `azp`, `exp` and `iat` with
+//!   `clock_skew_seconds`, `nonce`. An unknown `kid` refetches the keys
+//!   (rate-limited), so key rotation needs no restart.
+//! * Token parameters in the callback's URL are ignored; only the token
+//!   endpoint's answer counts. A userinfo `sub` differing from the ID
+//!   token's refuses the login.
+//! * After login, the browser returns only to a same-origin path.
+//! * Cookies are encrypted and authenticated with a key derived from
+//!   Rocket's `secret_key`, `HttpOnly`, `SameSite=Lax`, and `Secure` when
+//!   `redirect_uri` is https. Secrets and tokens print as `[redacted]`.
+//!
+//! # Sessions
+//!
+//! A login creates a [`UserSession`] (tokens, ID token claims, userinfo)
+//! kept by a [`SessionStore`]. The default [`CookieStore`] keeps it in the
+//! browser, encrypted and split across up to 8 cookies when it is large.
+//!
+//! # Errors
+//!
+//! Failures are [`OidcError`]s, answered with the statuses of the table
+//! below. The crate's catchers render them as a small HTML page for
+//! browsers and as JSON `{"error", "error_description"}` otherwise. Register
+//! your own catcher at `/` for a status and the crate leaves it to you; read
+//! the error with [`OidcError::of`].
+//!
+//! | status | `error` | when |
+//! |---|---|---|
+//! | 302 | | browser without a session: sent to the provider |
+//! | 400 | `invalid_request`, `invalid_state` | malformed callback; unknown, replayed or foreign `state` |
+//! | 401 | `login_required` | API request without a session |
+//! | 401 | provider's code, `invalid_id_token`, `invalid_issuer`, `invalid_userinfo` | the provider refused, or its answer failed validation |
+//! | 502 | `provider_unavailable`, `session_too_large` | provider down or answering nonsense |
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod catchers;
+mod config;
+mod error;
+mod fairing;
+mod guard;
+mod http;
+mod login;
+mod provider;
+mod session;
+mod token;
+
+pub use self::catchers::error_view;
+pub use self::config::{
+    ConfigError, OidcConfig, ProviderConfig, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
+};
+pub use self::error::OidcError;
+pub use self::fairing::{Oidc, OidcFairing};
+pub use self::guard::OidcUser;
+pub use self::provider::{DefaultProvider, ProviderMetadata, ProviderName};
+pub use self::session::{CookieStore, SessionCookies, SessionStore, UserSession};
+pub use self::token::{AccessToken, ClientSecret, IdTokenJwt, RefreshToken};

@@ -1,0 +1,160 @@
+//! The authorization code flow: starting a login (the redirect to the
+//! provider) and finishing it (the callback at `redirect_uri`).
+//!
+//! A pending login lives in its own encrypted cookie `oidc_auth_<tag>`,
+//! where the tag is derived from its `state`: the callback finds the
+//! cookie by the `state` it receives, so several logins can be pending at
+//! once (two tabs), and a `state` only works in the browser it was issued
+//! to. The server also remembers used states until they expire, so a state
+//! is single-use even against a replayed cookie.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
+use rocket::http::Cookie;
+use rocket::Request;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::OidcError;
+use crate::fairing::Oidc;
+use crate::provider::Provider;
+use crate::session::SessionCookies;
+
+pub(crate) mod callback;
+mod return_path;
+
+pub(crate) use self::return_path::safe_return_path;
+
+/// Prefix of pending-login cookies.
+const PREFIX: &str = "oidc_auth_";
+/// How long a login may take at the provider.
+pub(crate) const PENDING_SECONDS: i64 = 600;
+/// The most logins pending at once in one browser; the oldest is dropped.
+const MAX_PENDING: usize = 4;
+/// Bound on remembered used states (entries expire after [`PENDING_SECONDS`]).
+const MAX_USED_STATES: usize = 100_000;
+
+/// What the callback needs to finish a login, sealed in a cookie.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PendingAuth {
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
+    pub(crate) provider: String,
+    pub(crate) return_to: String,
+    pub(crate) expires_at: i64,
+}
+
+/// The cookie name for a pending login with this `state`.
+pub(crate) fn cookie_name(state: &str) -> String {
+    let digest = Sha256::digest(state.as_bytes());
+    let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{PREFIX}{tag}")
+}
+
+/// A login redirect decided by a guard; the fairing turns the guard's 401
+/// into this `302` whichever catcher rendered it.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginRedirect {
+    pub(crate) location: String,
+    pub(crate) cookies: Vec<Cookie<'static>>,
+}
+
+#[derive(Default)]
+pub(crate) struct LoginRedirectSlot(pub(crate) Mutex<Option<LoginRedirect>>);
+
+/// Starts a login at `provider` for the page this request asked for.
+pub(crate) async fn begin(oidc: &Oidc, request: &Request<'_>, provider: &Provider) -> Result<(), OidcError> {
+    let metadata = provider.metadata().await?;
+    let state = CsrfToken::new_random();
+    let nonce = Nonce::new_random();
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let config = &provider.config;
+
+    let mut location: Url = metadata.authorization_endpoint.clone();
+    {
+        let mut query = location.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &config.client_id)
+            .append_pair("redirect_uri", oidc.config().redirect_uri.as_str())
+            .append_pair("scope", &config.scopes.join(" "))
+            .append_pair("state", state.secret())
+            .append_pair("nonce", nonce.secret())
+            .append_pair("code_challenge", challenge.as_str())
+            .append_pair("code_challenge_method", "S256");
+        for (name, value) in &config.auth_request_params {
+            query.append_pair(name, value);
+        }
+    }
+
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let pending = PendingAuth {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        pkce_verifier: verifier.secret().clone(),
+        provider: provider.name.clone(),
+        return_to: safe_return_path(&request.uri().to_string()),
+        expires_at: now + PENDING_SECONDS,
+    };
+    let value = serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
+
+    // The cookies go out with the redirect, not through the request's
+    // outgoing cookies: they must not be set on an answer that is not a redirect.
+    let cookies = SessionCookies::new(request, oidc.cipher(), oidc.config().cookies_secure());
+    let mut set = Vec::new();
+    for stale in stale_pending(&cookies, now) {
+        set.push(oidc.removal_cookie(&stale));
+    }
+    set.push(oidc.sealed_cookie(&cookie_name(&pending.state), &value, PENDING_SECONDS));
+
+    let redirect = LoginRedirect { location: location.into(), cookies: set };
+    if let Ok(mut slot) = request.local_cache(LoginRedirectSlot::default).0.lock() {
+        *slot = Some(redirect);
+    }
+    Ok(())
+}
+
+/// Pending-login cookies to drop before adding one: expired or unreadable
+/// ones, and the oldest beyond [`MAX_PENDING`] - 1.
+fn stale_pending(cookies: &SessionCookies<'_>, now: i64) -> Vec<String> {
+    let mut live = Vec::new();
+    let mut stale = Vec::new();
+    for name in cookies.names_with_prefix(PREFIX) {
+        let pending = cookies.get(&name).and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
+        match pending {
+            Some(p) if p.expires_at > now => live.push((p.expires_at, name)),
+            _ => stale.push(name),
+        }
+    }
+    live.sort();
+    let excess = (live.len() + 1).saturating_sub(MAX_PENDING);
+    stale.extend(live.into_iter().take(excess).map(|(_, name)| name));
+    stale
+}
+
+/// States already used, remembered until they would have expired.
+#[derive(Default)]
+pub(crate) struct UsedStates(Mutex<HashMap<[u8; 32], i64>>);
+
+impl UsedStates {
+    /// Records `state` as used; false if it was used before.
+    pub(crate) fn first_use(&self, state: &str, expires_at: i64, now: i64) -> bool {
+        let Ok(mut used) = self.0.lock() else { return false };
+        if used.len() >= MAX_USED_STATES {
+            used.retain(|_, expiry| *expiry > now);
+            if used.len() >= MAX_USED_STATES {
+                // Full of live entries (a flood of callbacks): forget them
+                // rather than refuse every login. A replay still needs the
+                // victim's cookie, and the provider's code is single-use.
+                rocket::warn!("oidc: more than {MAX_USED_STATES} logins in {PENDING_SECONDS} s; forgetting used states");
+                used.clear();
+            }
+        }
+        let key: [u8; 32] = Sha256::digest(state.as_bytes()).into();
+        used.insert(key, expires_at).is_none()
+    }
+}

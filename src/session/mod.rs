@@ -1,0 +1,243 @@
+//! User sessions and where they are kept.
+//!
+//! A [`UserSession`] is created by a successful login and read by the
+//! guards. A [`SessionStore`] keeps it; the default [`CookieStore`] keeps
+//! it in the browser, in encrypted cookies.
+
+use std::sync::{Arc, Mutex};
+
+use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::Request;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::OidcError;
+use crate::token::{AccessToken, IdTokenJwt, RefreshToken};
+
+pub(crate) mod cipher;
+mod cookie_store;
+
+pub use self::cookie_store::CookieStore;
+use self::cipher::CookieCipher;
+
+/// Everything known about a logged-in user of one provider.
+///
+/// ```rust
+/// use rocket_openidconnect::UserSession;
+///
+/// fn greeting(session: &UserSession) -> String {
+///     let name = session.id_token_claims().get("name").and_then(|v| v.as_str());
+///     format!("hello {} from {}", name.unwrap_or(session.subject()), session.provider())
+/// }
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserSession {
+    /// Random identifier of this session (a new one at every login).
+    pub(crate) id: String,
+    pub(crate) provider: String,
+    pub(crate) sub: String,
+    pub(crate) id_token_jwt: IdTokenJwt,
+    pub(crate) id_token_claims: Map<String, Value>,
+    pub(crate) access_token: Option<AccessToken>,
+    pub(crate) access_token_expires_at: Option<i64>,
+    pub(crate) refresh_token: Option<RefreshToken>,
+    pub(crate) userinfo: Option<Map<String, Value>>,
+    pub(crate) last_authenticated: i64,
+    pub(crate) expires_at: i64,
+}
+
+impl std::fmt::Debug for UserSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSession")
+            .field("provider", &self.provider)
+            .field("sub", &self.sub)
+            .field("last_authenticated", &self.last_authenticated)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+impl UserSession {
+    /// The name of the provider the user logged in with.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The user's subject identifier at that provider (`sub`).
+    pub fn subject(&self) -> &str {
+        &self.sub
+    }
+
+    /// The claims of the ID token, as issued.
+    pub fn id_token_claims(&self) -> &Map<String, Value> {
+        &self.id_token_claims
+    }
+
+    /// The raw ID token (useful as `id_token_hint`).
+    pub fn id_token_jwt(&self) -> &IdTokenJwt {
+        &self.id_token_jwt
+    }
+
+    /// The access token issued at login, if any.
+    pub fn access_token(&self) -> Option<&AccessToken> {
+        self.access_token.as_ref()
+    }
+
+    /// When the access token expires, when the provider said.
+    pub fn access_token_expires_at(&self) -> Option<OffsetDateTime> {
+        self.access_token_expires_at.map(unix)
+    }
+
+    /// The refresh token, if the provider issued one.
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    /// The userinfo claims, unless userinfo is disabled or unavailable.
+    pub fn userinfo(&self) -> Option<&Map<String, Value>> {
+        self.userinfo.as_ref()
+    }
+
+    /// When the user last logged in at the provider.
+    pub fn last_authenticated(&self) -> OffsetDateTime {
+        unix(self.last_authenticated)
+    }
+
+    /// When this session ends regardless of activity.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        unix(self.expires_at)
+    }
+
+    pub(crate) fn is_expired(&self, now: i64) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// Where sessions are kept between requests.
+///
+/// The crate ships [`CookieStore`]; server-side stores implement the same
+/// trait and keep only a session id in a cookie.
+///
+/// ```rust
+/// use rocket_openidconnect::{SessionCookies, SessionStore, UserSession, OidcError};
+///
+/// /// A store that forgets everything (every request is logged out).
+/// struct Amnesia;
+///
+/// #[rocket::async_trait]
+/// impl SessionStore for Amnesia {
+///     async fn load(&self, _: &SessionCookies<'_>) -> Option<UserSession> { None }
+///     async fn save(&self, _: &SessionCookies<'_>, _: &UserSession) -> Result<(), OidcError> { Ok(()) }
+///     async fn remove(&self, _: &SessionCookies<'_>) {}
+/// }
+/// ```
+#[rocket::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// The session of this request, if it has a valid, unexpired one.
+    /// Anything unreadable counts as no session.
+    async fn load(&self, cookies: &SessionCookies<'_>) -> Option<UserSession>;
+
+    /// Stores `session` as this browser's session, replacing any other.
+    async fn save(&self, cookies: &SessionCookies<'_>, session: &UserSession) -> Result<(), OidcError>;
+
+    /// Ends this browser's session.
+    async fn remove(&self, cookies: &SessionCookies<'_>);
+}
+
+/// The encrypted cookies of one request, as a session store sees them.
+///
+/// Values are sealed with a key derived from Rocket's `secret_key`; cookies
+/// set here reach the response even when a catcher answers it.
+pub struct SessionCookies<'a> {
+    jar: &'a CookieJar<'a>,
+    outgoing: &'a OutgoingCookies,
+    cipher: &'a CookieCipher,
+    secure: bool,
+}
+
+impl<'a> SessionCookies<'a> {
+    pub(crate) fn new(request: &'a Request<'_>, cipher: &'a CookieCipher, secure: bool) -> Self {
+        SessionCookies {
+            jar: request.cookies(),
+            outgoing: request.local_cache(OutgoingCookies::default),
+            cipher,
+            secure,
+        }
+    }
+
+    /// The opened value of the cookie `name`; `None` if absent or not sealed by us.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let cookie = self.jar.get(name)?;
+        self.cipher.open(name, cookie.value())
+    }
+
+    /// The names of this request's cookies that start with `prefix`.
+    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.jar
+            .iter()
+            .filter(|c| c.name().starts_with(prefix))
+            .map(|c| c.name().to_string())
+            .collect()
+    }
+
+    /// Sets the cookie `name` to the sealed `value` for `max_age_seconds`:
+    /// `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a
+    /// top-level cross-site navigation), `Secure` on https, path `/`.
+    pub fn set(&self, name: &str, value: &str, max_age_seconds: i64) {
+        if let Some(sealed) = self.cipher.seal(name, value) {
+            let cookie = Cookie::build((name.to_string(), sealed))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(self.secure)
+                .max_age(time::Duration::seconds(max_age_seconds))
+                .build();
+            self.outgoing.push(cookie);
+        }
+    }
+
+    /// Removes the cookie `name` from the browser.
+    pub fn remove(&self, name: &str) {
+        let cookie = Cookie::build((name.to_string(), ""))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(time::Duration::ZERO)
+            .expires(OffsetDateTime::UNIX_EPOCH)
+            .build();
+        self.outgoing.push(cookie);
+    }
+}
+
+/// Cookies this request sends back; the fairing adds them to the response
+/// whichever route or catcher produced it.
+#[derive(Default)]
+pub(crate) struct OutgoingCookies(Mutex<Vec<Cookie<'static>>>);
+
+impl OutgoingCookies {
+    fn push(&self, cookie: Cookie<'static>) {
+        if let Ok(mut cookies) = self.0.lock() {
+            cookies.retain(|c| c.name() != cookie.name());
+            cookies.push(cookie);
+        }
+    }
+}
+
+/// The cookies to add to this request's response.
+pub(crate) fn take_outgoing(request: &Request<'_>) -> Vec<Cookie<'static>> {
+    request
+        .local_cache(OutgoingCookies::default)
+        .0
+        .lock()
+        .map(|mut cookies| std::mem::take(&mut *cookies))
+        .unwrap_or_default()
+}
+
+/// The session of this request, loaded once however many guards ask.
+pub(crate) struct LoadedSession(pub(crate) Option<Arc<UserSession>>);

@@ -1,0 +1,105 @@
+//! Requests to the token endpoint (RFC 6749 §4.1.3, §3.2.1) and the
+//! userinfo endpoint (OpenID Connect Core §5.3).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::{TokenEndpointAuthMethod, UserinfoMethod};
+use crate::error::OidcError;
+use crate::http::{self, HttpError};
+use crate::provider::{Provider, ProviderMetadata};
+use crate::token::{AccessToken, RefreshToken};
+
+/// A successful token endpoint answer (RFC 6749 §5.1).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: AccessToken,
+    pub(crate) token_type: String,
+    #[serde(default)]
+    pub(crate) expires_in: Option<u64>,
+    #[serde(default)]
+    pub(crate) refresh_token: Option<RefreshToken>,
+    #[serde(default)]
+    pub(crate) id_token: Option<String>,
+}
+
+/// An OAuth error answer (RFC 6749 §5.2).
+#[derive(Debug, Deserialize)]
+struct ErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Posts `params` to the token endpoint, authenticating the client as configured.
+pub(crate) async fn request(
+    provider: &Provider,
+    metadata: &ProviderMetadata,
+    params: &[(&str, &str)],
+) -> Result<TokenResponse, OidcError> {
+    let config = &provider.config;
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    let mut request = provider.http().post(metadata.token_endpoint.clone());
+    let secret = config.client_secret.as_ref().map(|s| s.secret()).unwrap_or("");
+    match config.token_endpoint_auth_method {
+        TokenEndpointAuthMethod::ClientSecretBasic => {
+            // RFC 6749 §2.3.1: both parts are form-encoded before Basic.
+            request = request.basic_auth(form_encode(&config.client_id), Some(form_encode(secret)));
+        }
+        TokenEndpointAuthMethod::ClientSecretPost => {
+            form.push(("client_id", &config.client_id));
+            form.push(("client_secret", secret));
+        }
+        TokenEndpointAuthMethod::None => form.push(("client_id", &config.client_id)),
+    }
+    let (status, body) = http::send(request.form(&form))
+        .await
+        .map_err(|e| provider.call_failed("token endpoint", e))?;
+    if (200..300).contains(&status) {
+        let response: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| provider.call_failed("token endpoint", HttpError::Malformed(e.to_string())))?;
+        if !response.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(provider.unavailable(&format!("token endpoint issued a `{}` token, not Bearer", response.token_type)));
+        }
+        return Ok(response);
+    }
+    // A 4xx with an OAuth error is the provider refusing us (invalid_grant...):
+    // the user's login failed. A 5xx, or anything else, is the provider failing.
+    match serde_json::from_slice::<ErrorResponse>(&body) {
+        Ok(error) if (400..500).contains(&status) => Err(OidcError::Provider {
+            error: error.error,
+            description: error.error_description,
+        }),
+        _ => Err(provider.call_failed("token endpoint", HttpError::Status(status))),
+    }
+}
+
+/// Fetches the userinfo claims with `access_token`, or `None` when the
+/// provider has no userinfo endpoint or the configuration says not to.
+pub(crate) async fn userinfo(
+    provider: &Provider,
+    metadata: &ProviderMetadata,
+    access_token: &AccessToken,
+    expected_subject: &str,
+) -> Result<Option<Map<String, Value>>, OidcError> {
+    let Some(endpoint) = metadata.userinfo_endpoint.clone() else { return Ok(None) };
+    let request = match provider.config.userinfo_http_method {
+        UserinfoMethod::None => return Ok(None),
+        UserinfoMethod::Get => provider.http().get(endpoint),
+        UserinfoMethod::Post => provider.http().post(endpoint).form(&[("", ""); 0]),
+    };
+    let claims: Map<String, Value> = http::json(request.bearer_auth(access_token.secret()))
+        .await
+        .map_err(|e| provider.call_failed("userinfo endpoint", e))?;
+    // Core §5.3.2: the sub in the userinfo response MUST equal the ID token's,
+    // or the response may be substituted.
+    match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if sub == expected_subject => Ok(Some(claims)),
+        Some(_) => Err(OidcError::InvalidUserinfo("userinfo `sub` differs from the ID token's".into())),
+        None => Err(OidcError::InvalidUserinfo("userinfo has no `sub`".into())),
+    }
+}
+
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,154 @@
+//! Hand-built JWTs and JWKs for the test provider.
+//!
+//! The keys are fixed PEM files under `tests/support/keys/` (generated once
+//! with `openssl genrsa 2048`): generating RSA keys in a debug build takes
+//! seconds, parsing them takes milliseconds.
+
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// One of the two fixed RSA keys of the test provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// The key the provider publishes and signs with until `rotate_keys()`.
+    Current,
+    /// The key the provider switches to on `rotate_keys()`.
+    Rotated,
+}
+
+impl Key {
+    pub fn kid(self) -> &'static str {
+        match self {
+            Key::Current => "test-key-current",
+            Key::Rotated => "test-key-rotated",
+        }
+    }
+
+    pub fn private_key(self) -> &'static RsaPrivateKey {
+        static CURRENT: OnceLock<RsaPrivateKey> = OnceLock::new();
+        static ROTATED: OnceLock<RsaPrivateKey> = OnceLock::new();
+        match self {
+            Key::Current => CURRENT.get_or_init(|| {
+                RsaPrivateKey::from_pkcs8_pem(include_str!("keys/current.pem"))
+                    .expect("tests/support/keys/current.pem is a PKCS#8 RSA key")
+            }),
+            Key::Rotated => ROTATED.get_or_init(|| {
+                RsaPrivateKey::from_pkcs8_pem(include_str!("keys/rotated.pem"))
+                    .expect("tests/support/keys/rotated.pem is a PKCS#8 RSA key")
+            }),
+        }
+    }
+
+    /// The public key as an SPKI PEM document: the bytes an attacker would
+    /// use as an HMAC secret in the RS256 -> HS256 confusion attack.
+    pub fn public_key_pem(self) -> String {
+        self.private_key()
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("encode public key")
+    }
+
+    /// The public JWK of this key, as published on `jwks_uri`.
+    pub fn jwk(self) -> Value {
+        let public = self.private_key().to_public_key();
+        json!({
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self.kid(),
+            "n": b64(&public.n().to_bytes_be()),
+            "e": b64(&public.e().to_bytes_be()),
+        })
+    }
+}
+
+/// How a JWS is signed, whatever its header claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signature {
+    /// RS256 (PKCS#1 v1.5 with SHA-256) with this key.
+    Rs256(Key),
+    /// RS256 with this key, then one bit of the signature flipped.
+    Rs256Corrupted(Key),
+    /// No signature at all (the `alg: none` attack): `header.payload.`
+    Unsigned,
+    /// HMAC-SHA256 keyed with these bytes.
+    Hs256(Vec<u8>),
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn b64_decode(text: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(text).expect("base64url")
+}
+
+/// Serializes and signs a compact JWS.
+pub fn encode(header: &Value, claims: &Value, signature: &Signature) -> String {
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = match signature {
+        Signature::Rs256(key) => rs256(*key, &signing_input),
+        Signature::Rs256Corrupted(key) => {
+            let mut sig = rs256(*key, &signing_input);
+            let middle = sig.len() / 2;
+            sig[middle] ^= 0x01;
+            sig
+        }
+        Signature::Unsigned => Vec::new(),
+        Signature::Hs256(secret) => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+            mac.update(signing_input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+    };
+    format!("{signing_input}.{}", b64(&sig))
+}
+
+fn rs256(key: Key, signing_input: &str) -> Vec<u8> {
+    let signer = SigningKey::<Sha256>::new(key.private_key().clone());
+    signer.sign(signing_input.as_bytes()).to_vec()
+}
+
+/// The claims of a compact JWT, unverified.
+pub fn decode_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&b64_decode(payload)).expect("JWT payload is JSON")
+}
+
+/// The header of a compact JWT.
+pub fn decode_header(jwt: &str) -> Value {
+    let header = jwt.split('.').next().expect("a JWT has a header");
+    serde_json::from_slice(&b64_decode(header)).expect("JWT header is JSON")
+}
+
+/// `BASE64URL(SHA256(verifier))`, the RFC 7636 S256 code challenge.
+pub fn s256(verifier: &str) -> String {
+    b64(&Sha256::digest(verifier.as_bytes()))
+}
+
+/// Deterministic, incompressible filler text (base64url of a SHA-256 chain):
+/// session-size tests must not be defeated by compression.
+pub fn incompressible_text(len: usize, seed: &str) -> String {
+    let mut out = String::with_capacity(len + 43);
+    let mut block = Sha256::digest(seed.as_bytes());
+    while out.len() < len {
+        out.push_str(&b64(&block));
+        block = Sha256::digest(block);
+    }
+    out.truncate(len);
+    out
+}

@@ -1,0 +1,414 @@
+//! Shared test support: a misbehaving in-process OpenID Provider
+//! ([`provider::TestProvider`]), a cookie-keeping browser around Rocket's
+//! local client ([`Browser`]) and the relying-party apps under test
+//! ([`app`]).
+#![allow(dead_code)]
+
+pub mod jwt;
+pub mod provider;
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Cookie, Header, Method, Status};
+use rocket::local::asynchronous::Client;
+use rocket::{Build, Rocket};
+use serde_json::{json, Value};
+
+pub use provider::{Behaviour, ClientAuth, Signing, TestProvider, TokenFailure};
+
+/// The relying party's `redirect_uri` (the local client ignores the host).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
+pub const CALLBACK_PATH: &str = "/redirect_uri";
+
+/// `Accept` of a top-level browser navigation.
+pub const ACCEPT_HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// A base64 `secret_key` of 64 bytes derived from `seed`.
+pub fn secret_key(seed: u8) -> String {
+    let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(31).wrapping_add(seed)).collect();
+    STANDARD.encode(bytes)
+}
+
+/// The `oidc` configuration table for a relying party whose `default`
+/// provider is `provider`.
+pub fn oidc_config(provider: &TestProvider) -> Value {
+    json!({
+        "redirect_uri": REDIRECT_URI,
+        "clock_skew_seconds": 60,
+        "http_timeout_seconds": 2,
+        "providers": { "default": provider.rp_provider_config() },
+    })
+}
+
+/// An `oidc` configuration whose default provider's issuer is `issuer`.
+pub fn oidc_config_for_issuer(issuer: &str) -> Value {
+    json!({
+        "redirect_uri": REDIRECT_URI,
+        "clock_skew_seconds": 60,
+        "http_timeout_seconds": 2,
+        "providers": { "default": {
+            "issuer": issuer,
+            "client_id": provider::CLIENT_ID,
+            "client_secret": provider::CLIENT_SECRET,
+            "scopes": ["openid", "profile"],
+            "userinfo_http_method": "GET",
+        } },
+    })
+}
+
+/// A figment with Rocket's debug defaults (no `Rocket.toml`, no `ROCKET_*`
+/// environment: the tests must not depend on the developer's machine), the
+/// given secret key and `oidc` table.
+pub fn figment_with_secret(oidc: Value, secret_key: &str) -> Figment {
+    Figment::from(rocket::Config::debug_default())
+        .merge(("secret_key", secret_key))
+        .merge(("cli_colors", false))
+        .merge(("oidc", oidc))
+}
+
+pub fn figment(oidc: Value) -> Figment {
+    figment_with_secret(oidc, &secret_key(1))
+}
+
+/// The relying party: the fairing plus the given routes.
+pub fn rp(oidc: Value, routes: Vec<rocket::Route>) -> Rocket<Build> {
+    rp_with_figment(figment(oidc), routes)
+}
+
+pub fn rp_with_figment(figment: Figment, routes: Vec<rocket::Route>) -> Rocket<Build> {
+    rocket::custom(figment)
+        .attach(rocket_openidconnect::Oidc::fairing())
+        .mount("/", routes)
+}
+
+/// Routes of the relying-party apps under test.
+pub mod app {
+    use rocket::get;
+    use rocket::http::uri::{fmt::Path, Segments};
+    use rocket::serde::json::Json;
+    use rocket_openidconnect::{provider, OidcUser};
+    use serde_json::{json, Value};
+
+    provider!(Second = "second");
+
+    /// The profile JSON of the demo app (CONTRACT §3) plus what tests check.
+    macro_rules! describe {
+        ($user:expr) => {{
+            let user = $user;
+            json!({
+            "provider": user.provider(),
+            "sub": user.subject(),
+            "id_token": user.id_token_claims(),
+            "id_token_jwt": user.id_token_jwt().secret(),
+            "userinfo": user.userinfo(),
+            "access_token": user.access_token().map(|t| t.secret().to_string()),
+            "access_token_expires_at": user.access_token_expires_at().map(|t| t.unix_timestamp()),
+            "has_refresh_token": user.refresh_token().is_some(),
+            "last_authenticated": user.last_authenticated().unix_timestamp(),
+            })
+        }};
+    }
+
+    #[get("/profile")]
+    pub fn profile(user: OidcUser) -> Json<Value> {
+        Json(describe!(&user))
+    }
+
+    #[get("/second")]
+    pub fn second(user: OidcUser<Second>) -> Json<Value> {
+        Json(describe!(&user))
+    }
+
+    #[get("/public")]
+    pub fn public() -> &'static str {
+        "public"
+    }
+
+    /// Any other path, behind login: where open-redirect attempts land.
+    #[get("/<_path..>", rank = 100)]
+    pub fn anything(_path: Segments<'_, Path>, user: OidcUser) -> Json<Value> {
+        Json(describe!(&user))
+    }
+}
+
+/// The routes most tests need: `/profile` (default provider) and `/public`.
+pub fn default_routes() -> Vec<rocket::Route> {
+    rocket::routes![app::profile, app::public]
+}
+
+/// A response with everything read out of it.
+#[derive(Clone, Debug)]
+pub struct Resp {
+    pub status: Status,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("Location").unwrap_or_else(|| panic!("no Location header in {self:#?}"))
+    }
+
+    /// The raw `Set-Cookie` header values.
+    pub fn set_cookie_headers(&self) -> Vec<&str> {
+        self.headers_named("Set-Cookie")
+    }
+
+    /// Parsed `Set-Cookie` headers.
+    pub fn set_cookies(&self) -> Vec<Cookie<'static>> {
+        self.set_cookie_headers()
+            .into_iter()
+            .map(|h| Cookie::parse(h.to_string()).unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}")))
+            .collect()
+    }
+
+    /// `Set-Cookie` headers that set (not remove) a cookie whose name starts
+    /// with `prefix`.
+    pub fn cookies_set_with_prefix(&self, prefix: &str) -> Vec<Cookie<'static>> {
+        self.set_cookies()
+            .into_iter()
+            .filter(|c| c.name().starts_with(prefix) && !is_removal(c))
+            .collect()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("expected a JSON body ({e}) in {self:#?}"))
+    }
+
+    pub fn is_html(&self) -> bool {
+        self.header("Content-Type").map_or(false, |ct| ct.to_ascii_lowercase().starts_with("text/html"))
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.header("Content-Type").map_or(false, |ct| ct.to_ascii_lowercase().contains("json"))
+    }
+}
+
+fn is_removal(cookie: &Cookie<'_>) -> bool {
+    if cookie.max_age().map_or(false, |age| age.whole_seconds() <= 0) {
+        return true;
+    }
+    if let Some(expires) = cookie.expires_datetime() {
+        if expires <= rocket::time::OffsetDateTime::now_utc() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The query of the relying party's redirect to the authorization endpoint.
+#[derive(Clone, Debug)]
+pub struct AuthRequest {
+    pub location: String,
+    /// The location without its query.
+    pub endpoint: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl AuthRequest {
+    pub fn parse(location: &str) -> AuthRequest {
+        let url = url::Url::parse(location).unwrap_or_else(|e| panic!("authorization redirect {location:?} is not an absolute URL: {e}"));
+        let params = url.query_pairs().into_owned().collect();
+        let mut endpoint = url.clone();
+        endpoint.set_query(None);
+        AuthRequest { location: location.to_string(), endpoint: endpoint.to_string(), params }
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.params.iter().filter(|(k, _)| k == name).count()
+    }
+
+    pub fn state(&self) -> &str {
+        self.param("state").expect("authorization request has a state")
+    }
+
+    pub fn nonce(&self) -> &str {
+        self.param("nonce").expect("authorization request has a nonce")
+    }
+
+    /// The callback path+query for an authorization response with `params`.
+    pub fn callback_uri(&self, params: &[(&str, &str)]) -> String {
+        callback_uri(params)
+    }
+}
+
+/// `/redirect_uri?...` with `params` form-encoded.
+pub fn callback_uri(params: &[(&str, &str)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    format!("{CALLBACK_PATH}?{query}")
+}
+
+/// What kind of request a browser sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A top-level navigation (`Accept: text/html`).
+    Navigate,
+    /// A script's request (`Accept: application/json`).
+    Api,
+}
+
+/// A browser: Rocket's untracked local client plus a cookie jar we control
+/// (so tests can snapshot, tamper with and transplant cookies).
+pub struct Browser {
+    pub client: Client,
+    pub jar: BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub async fn new(rocket: Rocket<Build>) -> Browser {
+        match Client::untracked(rocket).await {
+            Ok(client) => Browser { client, jar: BTreeMap::new() },
+            Err(e) => panic!("the relying party failed to launch: {e} ({:?})", e.kind()),
+        }
+    }
+
+    pub async fn send(
+        &mut self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<(ContentType, String)>,
+    ) -> Resp {
+        let mut request = self.client.req(method, uri);
+        for (name, value) in &self.jar {
+            request = request.cookie(Cookie::new(name.clone(), value.clone()));
+        }
+        for (name, value) in headers {
+            request = request.header(Header::new(name.to_string(), value.to_string()));
+        }
+        if let Some((content_type, body)) = body {
+            request = request.header(content_type).body(body);
+        }
+        let response = request.dispatch().await;
+        let status = response.status();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect();
+        let body = response.into_string().await.unwrap_or_default();
+        let resp = Resp { status, headers, body };
+        for cookie in resp.set_cookies() {
+            if is_removal(&cookie) {
+                self.jar.remove(cookie.name());
+            } else {
+                self.jar.insert(cookie.name().to_string(), cookie.value().to_string());
+            }
+        }
+        resp
+    }
+
+    pub async fn get(&mut self, uri: &str, mode: Mode) -> Resp {
+        match mode {
+            Mode::Navigate => self.navigate(uri).await,
+            Mode::Api => self.api(uri).await,
+        }
+    }
+
+    /// A top-level browser navigation.
+    pub async fn navigate(&mut self, uri: &str) -> Resp {
+        self.send(Method::Get, uri, &[("Accept", ACCEPT_HTML)], None).await
+    }
+
+    /// A script's request.
+    pub async fn api(&mut self, uri: &str) -> Resp {
+        self.send(Method::Get, uri, &[("Accept", "application/json")], None).await
+    }
+
+    /// Navigates to `uri` without a session: expects the `302` to the
+    /// authorization endpoint and returns its parameters.
+    pub async fn start_login(&mut self, uri: &str) -> AuthRequest {
+        let resp = self.navigate(uri).await;
+        assert_eq!(resp.status, Status::Found, "GET {uri} without a session should redirect to the provider: {resp:#?}");
+        AuthRequest::parse(resp.location())
+    }
+
+    /// Sends the authorization response (callback) with `params`.
+    pub async fn callback(&mut self, params: &[(&str, &str)], mode: Mode) -> Resp {
+        self.get(&callback_uri(params), mode).await
+    }
+
+    /// The provider's answer to `auth` after the user logged in:
+    /// `code`, `state`, and `iss` (RFC 9207).
+    pub async fn approve(&mut self, provider: &TestProvider, auth: &AuthRequest, mode: Mode) -> Resp {
+        let code = provider.issue_code(auth);
+        self.callback(&[("code", &code), ("state", auth.state()), ("iss", &provider.issuer)], mode).await
+    }
+
+    /// The whole login: start at `uri`, approve at the provider, send the
+    /// callback with `mode`. Returns the authorization request and the
+    /// callback's response.
+    pub async fn login(&mut self, provider: &TestProvider, uri: &str, mode: Mode) -> (AuthRequest, Resp) {
+        let auth = self.start_login(uri).await;
+        let resp = self.approve(provider, &auth, mode).await;
+        (auth, resp)
+    }
+
+    /// A login that must succeed (`303` back to `uri`).
+    pub async fn login_ok(&mut self, provider: &TestProvider, uri: &str) -> AuthRequest {
+        let (auth, resp) = self.login(provider, uri, Mode::Navigate).await;
+        assert_eq!(resp.status, Status::SeeOther, "the callback should complete the login: {resp:#?}\nprovider token requests: {:#?}", provider.token_requests());
+        assert_eq!(resp.location(), uri, "the callback should return to where the login started");
+        auth
+    }
+
+    /// `GET /profile` as a script: the JSON profile if there is a session.
+    pub async fn profile(&mut self) -> Option<Value> {
+        let resp = self.api("/profile").await;
+        match resp.status {
+            Status::Ok => Some(resp.json()),
+            Status::Unauthorized => {
+                assert_eq!(resp.json()["error"], "login_required", "{resp:#?}");
+                None
+            }
+            _ => panic!("GET /profile should be 200 or 401: {resp:#?}"),
+        }
+    }
+
+    /// Cookies in the jar whose name starts with `prefix`.
+    pub fn cookies_with_prefix(&self, prefix: &str) -> BTreeMap<String, String> {
+        self.jar.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// Asserts an error response: status, and the `error` code in the JSON body
+/// (API requests) or somewhere in the HTML page (navigations).
+#[track_caller]
+pub fn assert_error(resp: &Resp, status: Status, error: &str) {
+    assert_eq!(resp.status, status, "expected {status} `{error}`, got {resp:#?}");
+    if resp.is_html() {
+        assert!(resp.body.contains(error), "the HTML error page should name `{error}`: {resp:#?}");
+    } else {
+        let body = resp.json();
+        assert_eq!(body["error"], error, "wrong error code in {resp:#?}");
+        assert!(body.get("error_description").is_some(), "error responses carry error_description: {resp:#?}");
+    }
+}
+
+/// Asserts that the browser has no session: a script's `GET /profile` is
+/// `401 login_required`.
+pub async fn assert_no_session(browser: &mut Browser) {
+    let resp = browser.api("/profile").await;
+    assert_error(&resp, Status::Unauthorized, "login_required");
+}
+
+/// The session cookies currently in the jar.
+pub fn session_cookies(browser: &Browser) -> BTreeMap<String, String> {
+    browser.cookies_with_prefix("oidc_session_")
+}
