@@ -3,11 +3,26 @@
 #   install-deps, cargo fmt --check, cargo clippy, cargo test, cargo build --examples,
 #   end-to-end tests (node --test tests/e2e/: real provider, real browser, the examples).
 # Stops at the first failing step and names it. Prints how long each step took.
+#
+#   scripts/test.sh                 all steps
+#   scripts/test.sh clippy e2e      only the named steps (install-deps always runs):
+#                                   fmt clippy cargo-test build-examples e2e
 set -euo pipefail
+
+all_steps=(fmt clippy cargo-test build-examples e2e)
+selected=("$@")
+for name in "${selected[@]}"; do
+  case " ${all_steps[*]} " in
+    *" $name "*) ;;
+    *) echo "test.sh: unknown step '$name' (steps: ${all_steps[*]})" >&2; exit 2 ;;
+  esac
+done
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+color=never
+[ -t 1 ] && color=auto
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-$color}"
 
 # In CI the committed Cargo.lock must be up to date; locally cargo may update it.
 locked=()
@@ -31,9 +46,18 @@ on_exit() {
 }
 trap on_exit EXIT
 
+wanted() {
+  [ "${#selected[@]}" -eq 0 ] && return 0
+  case " ${selected[*]} " in *" $1 "*) return 0 ;; esac
+  return 1
+}
+
 step() {
   local name="$1"
   shift
+  if [ "$name" != install-deps ] && ! wanted "$name"; then
+    return 0
+  fi
   current_step="$name"
   echo "==> $name: $*"
   local start=$SECONDS
@@ -43,7 +67,7 @@ step() {
 }
 
 step install-deps scripts/install-deps.sh
-step fmt cargo fmt --all -- --check
+step fmt cargo fmt --all -- --check --color "$color"
 step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
 step cargo-test cargo test "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"

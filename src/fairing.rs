@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::{Cookie, Header, SameSite, Status};
+use rocket::http::{Cookie, SameSite, Status};
 use rocket::{Build, Ignite, Orbit, Request, Response, Rocket};
 
 use crate::config::{OidcConfig, SessionStoreKind};
@@ -215,12 +215,11 @@ impl Fairing for OidcFairing {
             if response.status() == Status::Unauthorized {
                 // The guard decided on a login: whatever catcher rendered the
                 // 401, the browser goes to the provider.
-                *response = Response::build()
-                    .status(Status::Found)
-                    .header(Header::new("Location", redirect.location))
-                    .header(Header::new("Cache-Control", "no-store"))
-                    .sized_body(0, Cursor::new(""))
-                    .finalize();
+                response.set_status(Status::Found);
+                response.set_raw_header("Location", redirect.location);
+                response.set_raw_header("Cache-Control", "no-store");
+                response.remove_header("Content-Type");
+                response.set_sized_body(0, Cursor::new(""));
                 for cookie in redirect.cookies {
                     response.adjoin_header(cookie);
                 }
