@@ -60,9 +60,9 @@ step() {
   fi
   current_step="$name"
   echo "==> $name: $*"
-  local start=$SECONDS
+  local start=$EPOCHREALTIME
   "$@"
-  timings+=("$(printf '%-22s %4ds' "$name" "$((SECONDS - start))")")
+  timings+=("$(awk -v n="$name" -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%-16s %7.1fs", n, b - a }')")
   current_step=""
 }
 
@@ -73,4 +73,8 @@ step cargo-test cargo test "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"
 step e2e node --test --test-concurrency=1 tests/e2e/
 
-echo "==> all steps passed"
+if [ "${#selected[@]}" -eq 0 ]; then
+  echo "==> all steps passed"
+else
+  echo "==> steps passed: install-deps ${selected[*]}"
+fi

@@ -16,9 +16,11 @@ use crate::token::ClientSecret;
 /// ```rust
 /// use rocket_openidconnect::OidcConfig;
 ///
-/// let figment = rocket::Config::figment().merge(("oidc", rocket::serde::json::json!({
+/// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
 ///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
-///     "providers": { "default": { "issuer": "http://127.0.0.1:9000", "client_id": "demo" } }
+///     "providers": { "default": {
+///         "issuer": "http://127.0.0.1:9000", "client_id": "demo", "client_secret": "demo-secret"
+///     } }
 /// })));
 /// let config = OidcConfig::from_figment(&figment).unwrap();
 /// assert_eq!(config.clock_skew_seconds, 60);
@@ -98,7 +100,7 @@ pub enum SessionStoreKind {
 /// ```rust
 /// use rocket_openidconnect::{OidcConfig, TokenEndpointAuthMethod};
 ///
-/// let figment = rocket::Config::figment().merge(("oidc", rocket::serde::json::json!({
+/// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
 ///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
 ///     "providers": { "default": {
 ///         "issuer": "http://127.0.0.1:9000", "client_id": "demo",
@@ -204,11 +206,11 @@ impl<'de> Deserialize<'de> for UserinfoMethod {
 /// ```rust
 /// use rocket_openidconnect::OidcConfig;
 ///
-/// let figment = rocket::Config::figment().merge(("oidc", rocket::serde::json::json!({
+/// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
 ///     "providers": { "default": { "issuer": "http://127.0.0.1:9000", "client_id": "demo" } }
 /// })));
 /// let error = OidcConfig::from_figment(&figment).unwrap_err();
-/// assert!(error.to_string().contains("oidc.redirect_uri"));
+/// assert!(error[0].to_string().contains("oidc.redirect_uri"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

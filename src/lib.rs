@@ -158,6 +158,12 @@ mod session;
 mod token;
 
 pub use self::catchers::error_view;
+
+/// The README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use self::config::{
     ConfigError, OidcConfig, ProviderConfig, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
 };

@@ -17,6 +17,7 @@ use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket};
 use serde_json::{json, Value};
 
+#[allow(unused_imports)]
 pub use provider::{Behaviour, ClientAuth, Signing, TestProvider, TokenFailure};
 
 /// The relying party's `redirect_uri` (the local client ignores the host).
@@ -92,7 +93,7 @@ pub mod app {
     use rocket_openidconnect::{provider, OidcUser};
     use serde_json::{json, Value};
 
-    provider!(Second = "second");
+    provider!(pub Second = "second");
 
     /// The profile JSON of the demo app (CONTRACT §3) plus what tests check.
     macro_rules! describe {
