@@ -38,5 +38,7 @@ fn profile(user: OidcUser) -> Json<Value> {
 
 #[launch]
 fn rocket() -> _ {
-    rocket::build().attach(Oidc::fairing()).mount("/", routes![index, profile])
+    rocket::build()
+        .attach(Oidc::fairing())
+        .mount("/", routes![index, profile])
 }

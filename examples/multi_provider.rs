@@ -48,5 +48,7 @@ fn profile_second(user: OidcUser<Second>) -> Json<Value> {
 
 #[launch]
 fn rocket() -> _ {
-    rocket::build().attach(Oidc::fairing()).mount("/", routes![index, profile, profile_second])
+    rocket::build()
+        .attach(Oidc::fairing())
+        .mount("/", routes![index, profile, profile_second])
 }

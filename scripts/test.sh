@@ -60,9 +60,9 @@ step() {
   fi
   current_step="$name"
   echo "==> $name: $*"
-  local start=$EPOCHREALTIME
+  local start=${EPOCHREALTIME/,/.}
   "$@"
-  timings+=("$(awk -v n="$name" -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%-16s %7.1fs", n, b - a }')")
+  timings+=("$(awk -v n="$name" -v a="$start" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%-16s %7.1fs", n, b - a }')")
   current_step=""
 }
 

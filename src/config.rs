@@ -268,35 +268,65 @@ impl OidcConfig {
     fn problems(&self) -> Vec<ConfigError> {
         let mut problems = Vec::new();
         let mut problem = |key: String, message: &str| {
-            problems.push(ConfigError { key, message: message.to_string() })
+            problems.push(ConfigError {
+                key,
+                message: message.to_string(),
+            })
         };
         if !matches!(self.redirect_uri.scheme(), "http" | "https") {
             problem("oidc.redirect_uri".into(), "must be an http or https URL");
         }
         if self.redirect_uri.fragment().is_some() || self.redirect_uri.query().is_some() {
-            problem("oidc.redirect_uri".into(), "must not have a query or fragment");
+            problem(
+                "oidc.redirect_uri".into(),
+                "must not have a query or fragment",
+            );
         }
         if self.http_timeout_seconds == 0 {
             problem("oidc.http_timeout_seconds".into(), "must be greater than 0");
         }
         if self.session.lifetime_seconds == 0 {
-            problem("oidc.session.lifetime_seconds".into(), "must be greater than 0");
+            problem(
+                "oidc.session.lifetime_seconds".into(),
+                "must be greater than 0",
+            );
         }
         if self.providers.is_empty() {
-            problem("oidc.providers".into(), "at least one provider must be configured");
+            problem(
+                "oidc.providers".into(),
+                "at least one provider must be configured",
+            );
         }
         for (name, provider) in &self.providers {
             let key = |k: &str| format!("oidc.providers.{name}.{k}");
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                problem(format!("oidc.providers.{name}"), "provider names use only A-Z, a-z, 0-9, `_` and `-`");
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                problem(
+                    format!("oidc.providers.{name}"),
+                    "provider names use only A-Z, a-z, 0-9, `_` and `-`",
+                );
             }
-            if provider.issuer.is_none() && provider.discovery_url.is_none() && provider.metadata.is_none() {
-                problem(key("issuer"), "one of `issuer`, `discovery_url` or `metadata` is required");
+            if provider.issuer.is_none()
+                && provider.discovery_url.is_none()
+                && provider.metadata.is_none()
+            {
+                problem(
+                    key("issuer"),
+                    "one of `issuer`, `discovery_url` or `metadata` is required",
+                );
             }
             if let Some(issuer) = &provider.issuer {
                 match Url::parse(issuer) {
-                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() && url.fragment().is_none() => {}
-                    _ => problem(key("issuer"), "must be an http or https URL without query or fragment"),
+                    Ok(url)
+                        if matches!(url.scheme(), "http" | "https")
+                            && url.query().is_none()
+                            && url.fragment().is_none() => {}
+                    _ => problem(
+                        key("issuer"),
+                        "must be an http or https URL without query or fragment",
+                    ),
                 }
                 if let Some(metadata) = &provider.metadata {
                     if &metadata.issuer != issuer {
@@ -318,18 +348,33 @@ impl OidcConfig {
                 problem(key("client_id"), "must not be empty");
             }
             let needs_secret = provider.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
-            if needs_secret && provider.client_secret.as_ref().is_none_or(|s| s.secret().is_empty()) {
-                problem(key("client_secret"), "is required unless `token_endpoint_auth_method` is \"none\"");
+            if needs_secret
+                && provider
+                    .client_secret
+                    .as_ref()
+                    .is_none_or(|s| s.secret().is_empty())
+            {
+                problem(
+                    key("client_secret"),
+                    "is required unless `token_endpoint_auth_method` is \"none\"",
+                );
             }
             if !provider.scopes.iter().any(|s| s == "openid") {
                 problem(key("scopes"), "must contain \"openid\"");
             }
-            if provider.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            if provider
+                .scopes
+                .iter()
+                .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+            {
                 problem(key("scopes"), "scopes are non-empty and contain no spaces");
             }
             for param in provider.auth_request_params.keys() {
                 if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
-                    problem(key(&format!("auth_request_params.{param}")), "is set by the library and cannot be overridden");
+                    problem(
+                        key(&format!("auth_request_params.{param}")),
+                        "is set by the library and cannot be overridden",
+                    );
                 }
             }
         }
@@ -354,7 +399,10 @@ fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
                 figment::error::Kind::MissingField(_) => "is missing".to_string(),
                 kind => kind.to_string(),
             };
-            ConfigError { key: path.join("."), message }
+            ConfigError {
+                key: path.join("."),
+                message,
+            }
         })
         .collect()
 }

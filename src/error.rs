@@ -68,7 +68,9 @@ impl OidcError {
             | OidcError::InvalidIssuer(_)
             | OidcError::InvalidIdToken(_)
             | OidcError::InvalidUserinfo(_) => Status::Unauthorized,
-            OidcError::ProviderUnavailable(_) | OidcError::SessionTooLarge { .. } => Status::BadGateway,
+            OidcError::ProviderUnavailable(_) | OidcError::SessionTooLarge { .. } => {
+                Status::BadGateway
+            }
         }
     }
 
@@ -90,7 +92,10 @@ impl OidcError {
     /// The human-readable `error_description`.
     pub fn description(&self) -> String {
         match self {
-            OidcError::Provider { description: Some(d), .. } => d.clone(),
+            OidcError::Provider {
+                description: Some(d),
+                ..
+            } => d.clone(),
             other => other.to_string(),
         }
     }
@@ -110,7 +115,12 @@ impl OidcError {
     /// }
     /// ```
     pub fn of(request: &Request<'_>) -> Option<OidcError> {
-        request.local_cache(ErrorSlot::default).0.lock().ok()?.clone()
+        request
+            .local_cache(ErrorSlot::default)
+            .0
+            .lock()
+            .ok()?
+            .clone()
     }
 
     /// Keeps this error for the catcher of this request.
@@ -127,8 +137,14 @@ impl fmt::Display for OidcError {
             OidcError::LoginRequired => write!(f, "login required"),
             OidcError::InvalidRequest(why) => write!(f, "invalid request: {why}"),
             OidcError::InvalidState(why) => write!(f, "invalid state: {why}"),
-            OidcError::Provider { error, description: None } => write!(f, "the provider answered `{error}`"),
-            OidcError::Provider { error, description: Some(d) } => write!(f, "the provider answered `{error}`: {d}"),
+            OidcError::Provider {
+                error,
+                description: None,
+            } => write!(f, "the provider answered `{error}`"),
+            OidcError::Provider {
+                error,
+                description: Some(d),
+            } => write!(f, "the provider answered `{error}`: {d}"),
             OidcError::InvalidIssuer(why) => write!(f, "invalid issuer: {why}"),
             OidcError::InvalidIdToken(why) => write!(f, "invalid ID token: {why}"),
             OidcError::InvalidUserinfo(why) => write!(f, "invalid userinfo: {why}"),

@@ -50,7 +50,9 @@ struct Inner {
 
 impl std::fmt::Debug for Oidc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Oidc").field("providers", &self.inner.providers.keys()).finish_non_exhaustive()
+        f.debug_struct("Oidc")
+            .field("providers", &self.inner.providers.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,7 +100,8 @@ impl Oidc {
     pub(crate) async fn session(&self, request: &Request<'_>) -> Option<Arc<UserSession>> {
         request
             .local_cache_async(async {
-                let cookies = SessionCookies::new(request, self.cipher(), self.config().cookies_secure());
+                let cookies =
+                    SessionCookies::new(request, self.cipher(), self.config().cookies_secure());
                 LoadedSession(self.store().load(&cookies).await.map(Arc::new))
             })
             .await
@@ -107,9 +110,16 @@ impl Oidc {
     }
 
     /// A `Set-Cookie` for `name` holding the sealed `value`.
-    pub(crate) fn sealed_cookie(&self, name: &str, value: &str, max_age_seconds: i64) -> Cookie<'static> {
+    pub(crate) fn sealed_cookie(
+        &self,
+        name: &str,
+        value: &str,
+        max_age_seconds: i64,
+    ) -> Cookie<'static> {
         let sealed = self.cipher().seal(name, value).unwrap_or_default();
-        self.cookie(name, sealed).max_age(time::Duration::seconds(max_age_seconds)).build()
+        self.cookie(name, sealed)
+            .max_age(time::Duration::seconds(max_age_seconds))
+            .build()
     }
 
     /// A `Set-Cookie` that removes `name`.
@@ -142,7 +152,10 @@ pub struct OidcFairing;
 #[rocket::async_trait]
 impl Fairing for OidcFairing {
     fn info(&self) -> Info {
-        Info { name: "OpenID Connect", kind: Kind::Ignite | Kind::Liftoff | Kind::Response }
+        Info {
+            name: "OpenID Connect",
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Response,
+        }
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -159,7 +172,9 @@ impl Fairing for OidcFairing {
             Some(material) => CookieCipher::derive_from(&material),
             None => match CookieCipher::random() {
                 Some(cipher) => {
-                    rocket::warn!("oidc: no usable `secret_key`; sessions will not survive a restart");
+                    rocket::warn!(
+                        "oidc: no usable `secret_key`; sessions will not survive a restart"
+                    );
                     cipher
                 }
                 None => {
@@ -178,7 +193,12 @@ impl Fairing for OidcFairing {
         let providers = config
             .providers
             .iter()
-            .map(|(name, provider)| (name.clone(), Provider::new(name.clone(), provider.clone(), http.clone())))
+            .map(|(name, provider)| {
+                (
+                    name.clone(),
+                    Provider::new(name.clone(), provider.clone(), http.clone()),
+                )
+            })
             .collect();
         let store: Box<dyn SessionStore> = match config.session.store {
             SessionStoreKind::Cookie => Box::new(CookieStore::new(config.session.lifetime_seconds)),
@@ -190,11 +210,24 @@ impl Fairing for OidcFairing {
             .filter(|c| c.base.path() == "/")
             .filter_map(|c| c.code)
             .collect();
-        let catchers = crate::catchers::catchers(crate::catchers::STATUSES.into_iter().filter(|c| !taken.contains(c)));
+        let catchers = crate::catchers::catchers(
+            crate::catchers::STATUSES
+                .into_iter()
+                .filter(|c| !taken.contains(c)),
+        );
         let oidc = Oidc {
-            inner: Arc::new(Inner { config, providers, store, cipher, used_states: UsedStates::default() }),
+            inner: Arc::new(Inner {
+                config,
+                providers,
+                store,
+                cipher,
+                used_states: UsedStates::default(),
+            }),
         };
-        Ok(rocket.manage(oidc).mount("/", routes).register("/", catchers))
+        Ok(rocket
+            .manage(oidc)
+            .mount("/", routes)
+            .register("/", catchers))
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
@@ -210,7 +243,12 @@ impl Fairing for OidcFairing {
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let redirect = request.local_cache(LoginRedirectSlot::default).0.lock().ok().and_then(|mut r| r.take());
+        let redirect = request
+            .local_cache(LoginRedirectSlot::default)
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take());
         if let Some(redirect) = redirect {
             if response.status() == Status::Unauthorized {
                 // The guard decided on a login: whatever catcher rendered the

@@ -41,7 +41,9 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 /// Sends `request` and parses a JSON body of a successful answer.
-pub(crate) async fn json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, HttpError> {
+pub(crate) async fn json<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, HttpError> {
     let (status, body) = send(request).await?;
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));
@@ -58,7 +60,11 @@ pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u
         .map_err(|e| HttpError::Unreachable(without_url(e)))?;
     let status = response.status().as_u16();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| HttpError::Unreachable(without_url(e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError::Unreachable(without_url(e)))?
+    {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(HttpError::Malformed("body larger than 1 MiB".into()));
         }

@@ -165,7 +165,8 @@ pub use self::catchers::error_view;
 struct ReadmeDoctests;
 
 pub use self::config::{
-    ConfigError, OidcConfig, ProviderConfig, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
+    ConfigError, OidcConfig, ProviderConfig, SessionConfig, SessionStoreKind,
+    TokenEndpointAuthMethod, UserinfoMethod,
 };
 pub use self::error::OidcError;
 pub use self::fairing::{Oidc, OidcFairing};

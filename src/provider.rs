@@ -159,7 +159,9 @@ pub(crate) struct Provider {
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,7 +171,13 @@ impl Provider {
             Some(static_metadata) => OnceCell::new_with(Some(Arc::new(static_metadata.clone()))),
             None => OnceCell::new(),
         };
-        Provider { name, config, http, metadata, keys: KeyCache::default() }
+        Provider {
+            name,
+            config,
+            http,
+            metadata,
+            keys: KeyCache::default(),
+        }
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -180,14 +188,20 @@ impl Provider {
     /// concurrent callers; a failure is not cached, so the next request
     /// retries and the app recovers when the provider comes back.
     pub(crate) async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        self.metadata.get_or_try_init(|| self.discover()).await.cloned()
+        self.metadata
+            .get_or_try_init(|| self.discover())
+            .await
+            .cloned()
     }
 
     async fn discover(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
         let url = match (&self.config.discovery_url, &self.config.issuer) {
             (Some(url), _) => url.to_string(),
             (None, Some(issuer)) => {
-                format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
+                format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                )
             }
             (None, None) => return Err(self.unavailable("no issuer or discovery_url configured")),
         };
@@ -207,7 +221,11 @@ impl Provider {
         if let Some((field, message)) = metadata.problems().into_iter().next() {
             return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
         }
-        rocket::info!("oidc: discovered provider `{}` at {}", self.name, metadata.issuer);
+        rocket::info!(
+            "oidc: discovered provider `{}` at {}",
+            self.name,
+            metadata.issuer
+        );
         Ok(Arc::new(metadata))
     }
 
@@ -228,7 +246,11 @@ impl Provider {
     /// limit: one refetch per unknown `kid` per [`KID_MEMORY`], and at most
     /// [`REFETCH_BURST`] refetches per minute, so forged `kid`s cannot make
     /// us hammer the provider.
-    pub(crate) async fn refetch_keys(&self, kid: Option<&str>, seen: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+    pub(crate) async fn refetch_keys(
+        &self,
+        kid: Option<&str>,
+        seen: &Arc<CoreJsonWebKeySet>,
+    ) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
         let _guard = self.keys.fetching.lock().await;
         if let Some(current) = self.keys.current() {
             if !Arc::ptr_eq(&current, seen) {
@@ -295,10 +317,16 @@ impl KeyCache {
     }
 
     fn allow_refetch(&self, kid: &str) -> bool {
-        let Ok(mut limiter) = self.limiter.lock() else { return false };
+        let Ok(mut limiter) = self.limiter.lock() else {
+            return false;
+        };
         let now = Instant::now();
-        limiter.recent.retain(|t| now.duration_since(*t) < REFETCH_WINDOW);
-        limiter.unknown_kids.retain(|_, t| now.duration_since(*t) < KID_MEMORY);
+        limiter
+            .recent
+            .retain(|t| now.duration_since(*t) < REFETCH_WINDOW);
+        limiter
+            .unknown_kids
+            .retain(|_, t| now.duration_since(*t) < KID_MEMORY);
         if limiter.unknown_kids.contains_key(kid) || limiter.recent.len() >= REFETCH_BURST {
             return false;
         }

@@ -22,7 +22,9 @@ pub(crate) fn is_navigation(request: &Request<'_>) -> bool {
             return false;
         }
     }
-    headers
-        .get("Accept")
-        .any(|accept| accept.split(',').any(|media| media.trim().to_ascii_lowercase().starts_with("text/html")))
+    headers.get("Accept").any(|accept| {
+        accept
+            .split(',')
+            .any(|media| media.trim().to_ascii_lowercase().starts_with("text/html"))
+    })
 }

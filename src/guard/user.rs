@@ -78,14 +78,19 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
         };
         if let Some(session) = oidc.session(request).await {
             if session.provider == P::NAME {
-                return Outcome::Success(OidcUser { session, provider: PhantomData });
+                return Outcome::Success(OidcUser {
+                    session,
+                    provider: PhantomData,
+                });
             }
         }
         let error = match oidc.provider(P::NAME) {
-            Some(provider) if is_navigation(request) => match crate::login::begin(oidc, request, provider).await {
-                Ok(()) => OidcError::LoginRequired,
-                Err(error) => error,
-            },
+            Some(provider) if is_navigation(request) => {
+                match crate::login::begin(oidc, request, provider).await {
+                    Ok(()) => OidcError::LoginRequired,
+                    Err(error) => error,
+                }
+            }
             _ => OidcError::LoginRequired,
         };
         error.stash(request);

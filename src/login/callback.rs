@@ -32,13 +32,18 @@ struct AuthorizationResponse {
 }
 
 impl AuthorizationResponse {
-    fn parse<'a>(pairs: impl Iterator<Item = (String, String)>) -> Result<Self, OidcError> {
+    fn parse(pairs: impl Iterator<Item = (String, String)>) -> Result<Self, OidcError> {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (name, value) in pairs {
-            let known = matches!(name.as_str(), "code" | "state" | "iss" | "error" | "error_description");
+            let known = matches!(
+                name.as_str(),
+                "code" | "state" | "iss" | "error" | "error_description"
+            );
             // RFC 6749 §3.1: parameters must not be included more than once.
             if known && seen.insert(name.clone(), value).is_some() {
-                return Err(OidcError::InvalidRequest(format!("parameter `{name}` repeated")));
+                return Err(OidcError::InvalidRequest(format!(
+                    "parameter `{name}` repeated"
+                )));
             }
         }
         Ok(AuthorizationResponse {
@@ -87,7 +92,10 @@ impl Handler for Callback {
     }
 }
 
-async fn read_response(request: &Request<'_>, data: Data<'_>) -> Result<AuthorizationResponse, OidcError> {
+async fn read_response(
+    request: &Request<'_>,
+    data: Data<'_>,
+) -> Result<AuthorizationResponse, OidcError> {
     if request.method() == Method::Post {
         let body = data
             .open(MAX_FORM_BYTES.bytes())
@@ -107,23 +115,34 @@ async fn read_response(request: &Request<'_>, data: Data<'_>) -> Result<Authoriz
 /// Finishes a login; the path to send the browser back to.
 async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
     let response = read_response(request, data).await?;
-    let state = response.state.ok_or_else(|| OidcError::InvalidRequest("no `state` in the authorization response".into()))?;
+    let state = response.state.ok_or_else(|| {
+        OidcError::InvalidRequest("no `state` in the authorization response".into())
+    })?;
 
     // The state must name a login pending in this very browser. Its cookie
     // is removed whatever happens next: a state is tried once.
     let cookies = SessionCookies::new(request, oidc.cipher(), oidc.config().cookies_secure());
     let name = cookie_name(&state);
-    let pending = cookies.get(&name).and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
+    let pending = cookies
+        .get(&name)
+        .and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
     if request.cookies().get(&name).is_some() {
         cookies.remove(&name);
     }
-    let unknown = || OidcError::InvalidState("the state is unknown, expired, already used, or from another browser".into());
+    let unknown = || {
+        OidcError::InvalidState(
+            "the state is unknown, expired, already used, or from another browser".into(),
+        )
+    };
     let pending = pending.ok_or_else(unknown)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) || pending.expires_at <= now {
         return Err(unknown());
     }
-    if !oidc.used_states().first_use(&state, pending.expires_at, now) {
+    if !oidc
+        .used_states()
+        .first_use(&state, pending.expires_at, now)
+    {
         return Err(unknown());
     }
     let provider = oidc.provider(&pending.provider).ok_or_else(unknown)?;
@@ -132,10 +151,15 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
     // RFC 9207: the response says which issuer sent it (mix-up defense).
     match &response.iss {
         Some(iss) if iss != &metadata.issuer => {
-            return Err(OidcError::InvalidIssuer(format!("the response comes from `{iss}`, not `{}`", metadata.issuer)));
+            return Err(OidcError::InvalidIssuer(format!(
+                "the response comes from `{iss}`, not `{}`",
+                metadata.issuer
+            )));
         }
         None if metadata.authorization_response_iss_parameter_supported => {
-            return Err(OidcError::InvalidIssuer("the provider sends `iss` but this response has none".into()));
+            return Err(OidcError::InvalidIssuer(
+                "the provider sends `iss` but this response has none".into(),
+            ));
         }
         _ => {}
     }
@@ -146,7 +170,9 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
             description: response.error_description.map(|d| printable(&d, 300)),
         });
     }
-    let code = response.code.ok_or_else(|| OidcError::InvalidRequest("no `code` in the authorization response".into()))?;
+    let code = response.code.ok_or_else(|| {
+        OidcError::InvalidRequest("no `code` in the authorization response".into())
+    })?;
 
     let redirect_uri = oidc.config().redirect_uri.as_str();
     let tokens = endpoint::request(
@@ -172,7 +198,8 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
         oidc.config().clock_skew_seconds,
     )
     .await?;
-    let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
+    let userinfo =
+        endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let lifetime = i64::try_from(oidc.config().session.lifetime_seconds).unwrap_or(i64::MAX / 2);
@@ -184,7 +211,10 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
         id_token_jwt: id_token.jwt,
         id_token_claims: id_token.claims,
         access_token: Some(tokens.access_token),
-        access_token_expires_at: tokens.expires_in.and_then(|s| i64::try_from(s).ok()).map(|s| now.saturating_add(s)),
+        access_token_expires_at: tokens
+            .expires_in
+            .and_then(|s| i64::try_from(s).ok())
+            .map(|s| now.saturating_add(s)),
         refresh_token: tokens.refresh_token,
         userinfo,
         last_authenticated: now,
@@ -197,7 +227,10 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).
 fn printable(text: &str, max: usize) -> String {
-    text.chars().filter(|c| (' '..='~').contains(c)).take(max).collect()
+    text.chars()
+        .filter(|c| (' '..='~').contains(c))
+        .take(max)
+        .collect()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -209,13 +242,21 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>().into_iter()
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn repeated_parameters_are_refused() {
         assert!(AuthorizationResponse::parse(pairs(&[("state", "a"), ("state", "b")])).is_err());
-        let ok = AuthorizationResponse::parse(pairs(&[("state", "a"), ("code", "c"), ("id_token", "x")])).unwrap();
+        let ok = AuthorizationResponse::parse(pairs(&[
+            ("state", "a"),
+            ("code", "c"),
+            ("id_token", "x"),
+        ]))
+        .unwrap();
         assert_eq!(ok.code.as_deref(), Some("c"));
     }
 

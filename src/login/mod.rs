@@ -67,7 +67,11 @@ pub(crate) struct LoginRedirect {
 pub(crate) struct LoginRedirectSlot(pub(crate) Mutex<Option<LoginRedirect>>);
 
 /// Starts a login at `provider` for the page this request asked for.
-pub(crate) async fn begin(oidc: &Oidc, request: &Request<'_>, provider: &Provider) -> Result<(), OidcError> {
+pub(crate) async fn begin(
+    oidc: &Oidc,
+    request: &Request<'_>,
+    provider: &Provider,
+) -> Result<(), OidcError> {
     let metadata = provider.metadata().await?;
     let state = CsrfToken::new_random();
     let nonce = Nonce::new_random();
@@ -100,7 +104,8 @@ pub(crate) async fn begin(oidc: &Oidc, request: &Request<'_>, provider: &Provide
         return_to: safe_return_path(&request.uri().to_string()),
         expires_at: now + PENDING_SECONDS,
     };
-    let value = serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
+    let value =
+        serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
 
     // The cookies go out with the redirect, not through the request's
     // outgoing cookies: they must not be set on an answer that is not a redirect.
@@ -111,7 +116,10 @@ pub(crate) async fn begin(oidc: &Oidc, request: &Request<'_>, provider: &Provide
     }
     set.push(oidc.sealed_cookie(&cookie_name(&pending.state), &value, PENDING_SECONDS));
 
-    let redirect = LoginRedirect { location: location.into(), cookies: set };
+    let redirect = LoginRedirect {
+        location: location.into(),
+        cookies: set,
+    };
     if let Ok(mut slot) = request.local_cache(LoginRedirectSlot::default).0.lock() {
         *slot = Some(redirect);
     }
@@ -124,7 +132,9 @@ fn stale_pending(cookies: &SessionCookies<'_>, now: i64) -> Vec<String> {
     let mut live = Vec::new();
     let mut stale = Vec::new();
     for name in cookies.names_with_prefix(PREFIX) {
-        let pending = cookies.get(&name).and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
+        let pending = cookies
+            .get(&name)
+            .and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
         match pending {
             Some(p) if p.expires_at > now => live.push((p.expires_at, name)),
             _ => stale.push(name),
@@ -143,7 +153,9 @@ pub(crate) struct UsedStates(Mutex<HashMap<[u8; 32], i64>>);
 impl UsedStates {
     /// Records `state` as used; false if it was used before.
     pub(crate) fn first_use(&self, state: &str, expires_at: i64, now: i64) -> bool {
-        let Ok(mut used) = self.0.lock() else { return false };
+        let Ok(mut used) = self.0.lock() else {
+            return false;
+        };
         if used.len() >= MAX_USED_STATES {
             used.retain(|_, expiry| *expiry > now);
             if used.len() >= MAX_USED_STATES {

@@ -37,7 +37,9 @@ pub struct CookieStore {
 impl CookieStore {
     /// A store whose cookies live `lifetime_seconds` (the session lifetime).
     pub fn new(lifetime_seconds: u64) -> CookieStore {
-        CookieStore { lifetime_seconds: i64::try_from(lifetime_seconds).unwrap_or(i64::MAX) }
+        CookieStore {
+            lifetime_seconds: i64::try_from(lifetime_seconds).unwrap_or(i64::MAX),
+        }
     }
 }
 
@@ -74,7 +76,8 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 impl SessionStore for CookieStore {
     async fn load(&self, cookies: &SessionCookies<'_>) -> Option<UserSession> {
         let first = cookies.get(&chunk_name(0))?;
-        let (id, _, count, piece) = parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
+        let (id, _, count, piece) =
+            parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
         let mut json = String::from(piece);
         for index in 1..count {
             let value = cookies.get(&chunk_name(index))?;
@@ -89,13 +92,20 @@ impl SessionStore for CookieStore {
         (session.id == id && !session.is_expired(now)).then_some(session)
     }
 
-    async fn save(&self, cookies: &SessionCookies<'_>, session: &UserSession) -> Result<(), OidcError> {
+    async fn save(
+        &self,
+        cookies: &SessionCookies<'_>,
+        session: &UserSession,
+    ) -> Result<(), OidcError> {
         let json = serde_json::to_string(session).unwrap_or_else(|_| Value::Null.to_string());
         // The header `id:i:n:` takes room in every chunk.
         let room = CHUNK_BYTES - session.id.len() - 8;
         let pieces = split(&json, room);
         if pieces.len() > MAX_CHUNKS {
-            return Err(OidcError::SessionTooLarge { size: json.len(), limit: room * MAX_CHUNKS });
+            return Err(OidcError::SessionTooLarge {
+                size: json.len(),
+                limit: room * MAX_CHUNKS,
+            });
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let max_age = (session.expires_at - now).clamp(0, self.lifetime_seconds);
@@ -133,7 +143,10 @@ mod tests {
 
     #[test]
     fn chunk_headers_parse_and_reject_garbage() {
-        assert_eq!(parse_chunk("abc:1:3:{\"x\":1}"), Some(("abc", 1, 3, "{\"x\":1}")));
+        assert_eq!(
+            parse_chunk("abc:1:3:{\"x\":1}"),
+            Some(("abc", 1, 3, "{\"x\":1}"))
+        );
         assert_eq!(parse_chunk("abc:x:3:{}"), None);
         assert_eq!(parse_chunk("abc"), None);
     }

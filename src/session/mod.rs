@@ -18,8 +18,8 @@ use crate::token::{AccessToken, IdTokenJwt, RefreshToken};
 pub(crate) mod cipher;
 mod cookie_store;
 
-pub use self::cookie_store::CookieStore;
 use self::cipher::CookieCipher;
+pub use self::cookie_store::CookieStore;
 
 /// Everything known about a logged-in user of one provider.
 ///
@@ -143,7 +143,11 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn load(&self, cookies: &SessionCookies<'_>) -> Option<UserSession>;
 
     /// Stores `session` as this browser's session, replacing any other.
-    async fn save(&self, cookies: &SessionCookies<'_>, session: &UserSession) -> Result<(), OidcError>;
+    async fn save(
+        &self,
+        cookies: &SessionCookies<'_>,
+        session: &UserSession,
+    ) -> Result<(), OidcError>;
 
     /// Ends this browser's session.
     async fn remove(&self, cookies: &SessionCookies<'_>);

@@ -40,7 +40,11 @@ pub(crate) async fn request(
     let config = &provider.config;
     let mut form: Vec<(&str, &str)> = params.to_vec();
     let mut request = provider.http().post(metadata.token_endpoint.clone());
-    let secret = config.client_secret.as_ref().map(|s| s.secret()).unwrap_or("");
+    let secret = config
+        .client_secret
+        .as_ref()
+        .map(|s| s.secret())
+        .unwrap_or("");
     match config.token_endpoint_auth_method {
         TokenEndpointAuthMethod::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts are form-encoded before Basic.
@@ -56,10 +60,14 @@ pub(crate) async fn request(
         .await
         .map_err(|e| provider.call_failed("token endpoint", e))?;
     if (200..300).contains(&status) {
-        let response: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| provider.call_failed("token endpoint", HttpError::Malformed(e.to_string())))?;
+        let response: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            provider.call_failed("token endpoint", HttpError::Malformed(e.to_string()))
+        })?;
         if !response.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(provider.unavailable(&format!("token endpoint issued a `{}` token, not Bearer", response.token_type)));
+            return Err(provider.unavailable(&format!(
+                "token endpoint issued a `{}` token, not Bearer",
+                response.token_type
+            )));
         }
         return Ok(response);
     }
@@ -82,7 +90,9 @@ pub(crate) async fn userinfo(
     access_token: &AccessToken,
     expected_subject: &str,
 ) -> Result<Option<Map<String, Value>>, OidcError> {
-    let Some(endpoint) = metadata.userinfo_endpoint.clone() else { return Ok(None) };
+    let Some(endpoint) = metadata.userinfo_endpoint.clone() else {
+        return Ok(None);
+    };
     let request = match provider.config.userinfo_http_method {
         UserinfoMethod::None => return Ok(None),
         UserinfoMethod::Get => provider.http().get(endpoint),
@@ -95,7 +105,9 @@ pub(crate) async fn userinfo(
     // or the response may be substituted.
     match claims.get("sub").and_then(Value::as_str) {
         Some(sub) if sub == expected_subject => Ok(Some(claims)),
-        Some(_) => Err(OidcError::InvalidUserinfo("userinfo `sub` differs from the ID token's".into())),
+        Some(_) => Err(OidcError::InvalidUserinfo(
+            "userinfo `sub` differs from the ID token's".into(),
+        )),
         None => Err(OidcError::InvalidUserinfo("userinfo has no `sub`".into())),
     }
 }

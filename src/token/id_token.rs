@@ -9,8 +9,12 @@ use std::str::FromStr;
 
 use base64::Engine;
 use chrono::{TimeDelta, Utc};
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
+use openidconnect::core::{
+    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError,
+};
 use serde_json::{Map, Value};
 
 use crate::error::OidcError;
@@ -39,22 +43,39 @@ pub(crate) async fn verify(
     nonce: &Nonce,
     clock_skew_seconds: u64,
 ) -> Result<VerifiedIdToken, OidcError> {
-    let token = CoreIdToken::from_str(raw).map_err(|_| invalid("the ID token is not a signed JWT"))?;
+    let token =
+        CoreIdToken::from_str(raw).map_err(|_| invalid("the ID token is not a signed JWT"))?;
     let keys = provider.keys().await?;
     let subject = match check(provider, metadata, &token, &keys, nonce, clock_skew_seconds) {
-        Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => {
             // A key we do not know: the provider may have rotated its keys.
             let kid = token_kid(raw);
             match provider.refetch_keys(kid.as_deref(), &keys).await? {
-                Some(fresh) => check(provider, metadata, &token, &fresh, nonce, clock_skew_seconds),
-                None => Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)),
+                Some(fresh) => check(
+                    provider,
+                    metadata,
+                    &token,
+                    &fresh,
+                    nonce,
+                    clock_skew_seconds,
+                ),
+                None => Err(ClaimsVerificationError::SignatureVerification(
+                    SignatureVerificationError::NoMatchingKey,
+                )),
             }
         }
         other => other,
     }
     .map_err(|e| invalid(describe(&e)))?;
-    let claims = payload(raw).ok_or_else(|| invalid("the ID token payload is not a JSON object"))?;
-    Ok(VerifiedIdToken { jwt: IdTokenJwt::new(raw), subject, claims })
+    let claims =
+        payload(raw).ok_or_else(|| invalid("the ID token payload is not a JSON object"))?;
+    Ok(VerifiedIdToken {
+        jwt: IdTokenJwt::new(raw),
+        subject,
+        claims,
+    })
 }
 
 fn check(
@@ -67,8 +88,9 @@ fn check(
 ) -> Result<String, ClaimsVerificationError> {
     let config = &provider.config;
     let client_id = ClientId::new(config.client_id.clone());
-    let issuer = IssuerUrl::new(metadata.issuer.clone())
-        .map_err(|_| ClaimsVerificationError::InvalidIssuer("the provider's issuer is not a URL".into()))?;
+    let issuer = IssuerUrl::new(metadata.issuer.clone()).map_err(|_| {
+        ClaimsVerificationError::InvalidIssuer("the provider's issuer is not a URL".into())
+    })?;
     let keys = keys.clone();
     let verifier = match &config.client_secret {
         Some(secret) => CoreIdTokenVerifier::new_confidential_client(
@@ -98,7 +120,10 @@ fn check(
     let audiences = claims.audiences();
     match claims.authorized_party() {
         Some(azp) if azp.as_str() != config.client_id => {
-            return Err(ClaimsVerificationError::InvalidAudience(format!("`azp` is `{}`, not our client", azp.as_str())));
+            return Err(ClaimsVerificationError::InvalidAudience(format!(
+                "`azp` is `{}`, not our client",
+                azp.as_str()
+            )));
         }
         None if audiences.len() > 1 => {
             return Err(ClaimsVerificationError::InvalidAudience(
@@ -147,7 +172,9 @@ fn payload(raw: &str) -> Option<Map<String, Value>> {
 }
 
 fn decode_segment(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()?;
     match serde_json::from_slice(&bytes).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
