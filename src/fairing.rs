@@ -190,7 +190,7 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
-        let providers = config
+        let providers: BTreeMap<String, Provider> = config
             .providers
             .iter()
             .map(|(name, provider)| {
@@ -203,6 +203,19 @@ impl Fairing for OidcFairing {
         let store: Box<dyn SessionStore> = match config.session.store {
             SessionStoreKind::Cookie => Box::new(CookieStore::new(config.session.lifetime_seconds)),
         };
+        if !config.cookies_secure() {
+            for provider in providers
+                .values()
+                .filter(|p| crate::login::uses_form_post(p))
+            {
+                rocket::warn!(
+                    "oidc: provider `{}` uses response_mode=form_post, which needs an https \
+                     `redirect_uri` (browsers send the state cookie on a cross-site POST only \
+                     with SameSite=None; Secure)",
+                    provider.name
+                );
+            }
+        }
         let routes = Callback::routes(config.callback_path());
         // Apps may render errors themselves: keep their catchers at `/`.
         let taken: HashSet<u16> = rocket

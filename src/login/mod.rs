@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
-use rocket::http::Cookie;
+use rocket::http::{Cookie, SameSite};
 use rocket::Request;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -114,7 +114,13 @@ pub(crate) async fn begin(
     for stale in stale_pending(&cookies, now) {
         set.push(oidc.removal_cookie(&stale));
     }
-    set.push(oidc.sealed_cookie(&cookie_name(&pending.state), &value, PENDING_SECONDS));
+    let mut cookie = oidc.sealed_cookie(&cookie_name(&pending.state), &value, PENDING_SECONDS);
+    if uses_form_post(provider) && oidc.config().cookies_secure() {
+        // With response_mode=form_post the provider's answer is a cross-site
+        // POST, on which browsers do not send SameSite=Lax cookies.
+        cookie.set_same_site(SameSite::None);
+    }
+    set.push(cookie);
 
     let redirect = LoginRedirect {
         location: location.into(),
@@ -124,6 +130,16 @@ pub(crate) async fn begin(
         *slot = Some(redirect);
     }
     Ok(())
+}
+
+/// Whether `provider` asks for the authorization response as a form POST.
+pub(crate) fn uses_form_post(provider: &Provider) -> bool {
+    provider
+        .config
+        .auth_request_params
+        .get("response_mode")
+        .map(String::as_str)
+        == Some("form_post")
 }
 
 /// Pending-login cookies to drop before adding one: expired or unreadable

@@ -58,6 +58,18 @@ async function jsonOf(response) {
   return JSON.parse(text);
 }
 
+/** The browser ended on `url`; otherwise show where it ended and what it got there. */
+async function assertLandedOn(page, response, url) {
+  if (page.url() === url) return;
+  let detail = '';
+  try {
+    detail = `HTTP ${response?.status()}: ${(await page.content()).replace(/\s+/g, ' ').slice(0, 600)}`;
+  } catch {
+    // page gone
+  }
+  assert.fail(`expected to end on ${url}, ended on ${page.url()} ${detail}`);
+}
+
 /** Asserts the common shape of the examples' /profile JSON. */
 function assertProfile(body, { provider, sub, issuer, clientId }) {
   assert.equal(body.provider, provider);
@@ -127,7 +139,7 @@ describe('demo (one provider)', () => {
       }
 
       const response = await loginAtProvider(page, { login, opOrigin: OP1 });
-      assert.equal(page.url(), `${DEMO}/profile?x=1`);
+      await assertLandedOn(page, response, `${DEMO}/profile?x=1`);
 
       const callback = log.responses.find((r) => r.url.startsWith(`${DEMO}/redirect_uri?`));
       assert.ok(callback, 'the provider did not send the browser to the redirect_uri');
@@ -224,7 +236,7 @@ describe('multi_provider (two providers)', () => {
       assertAuthorizationRequest(params, { clientId: 'demo2', redirectUri: `${MULTI}/redirect_uri` });
 
       const response = await loginAtProvider(page, { login, opOrigin: OP2 });
-      assert.equal(page.url(), `${MULTI}/profile/second`);
+      await assertLandedOn(page, response, `${MULTI}/profile/second`);
       const body = await jsonOf(response);
       assertProfile(body, { provider: 'second', sub: login, issuer: OP2, clientId: 'demo2' });
 
@@ -239,7 +251,7 @@ describe('multi_provider (two providers)', () => {
 
       const login2 = uniqueLogin('carol');
       const response2 = await loginAtProvider(page, { login: login2, opOrigin: OP1 });
-      assert.equal(page.url(), `${MULTI}/profile`);
+      await assertLandedOn(page, response2, `${MULTI}/profile`);
       const body2 = await jsonOf(response2);
       assertProfile(body2, { provider: 'default', sub: login2, issuer: OP1, clientId: 'demo' });
 
