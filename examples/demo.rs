@@ -7,7 +7,15 @@ extern crate rocket;
 
 use rocket::response::content::RawHtml;
 use rocket::serde::json::{json, Json, Value};
-use rocket_openidconnect::{Oidc, OidcUser, UserSession};
+use rocket::State;
+use rocket_openidconnect::{
+    scopes, BearerToken, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession,
+};
+
+scopes!(
+    /// What `/api/write` requires.
+    ReadWrite = "read", "write"
+);
 
 #[get("/")]
 fn index() -> RawHtml<&'static str> {
@@ -15,6 +23,9 @@ fn index() -> RawHtml<&'static str> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>rocket_openidconnect demo</title></head>\
          <body><h1>rocket_openidconnect demo</h1><ul>\
          <li><a href=\"/profile\">Profile</a> (logs you in)</li>\
+         <li><a href=\"/token\">Your access token</a></li>\
+         <li><a href=\"/either\">Token or session</a></li>\
+         <li><a href=\"/service-token\">A client-credentials token</a></li>\
          </ul></body></html>",
     )
 }
@@ -36,9 +47,68 @@ fn profile(user: OidcUser) -> Json<Value> {
     Json(profile_json(&user))
 }
 
+/// The identity of a bearer token: the introspection response or JWT claims.
+fn token_json(identity: &TokenIdentity) -> Value {
+    Value::Object(identity.claims().clone())
+}
+
+#[get("/api")]
+fn api(token: BearerToken) -> Json<Value> {
+    Json(token_json(&token))
+}
+
+#[get("/api/write")]
+fn api_write(token: BearerToken<ReadWrite>) -> Json<Value> {
+    Json(token_json(&token))
+}
+
+#[get("/either")]
+fn either(who: Identity) -> Json<Value> {
+    match who {
+        Identity::Token(token) => Json(json!({ "via": "token", "token": token_json(&token) })),
+        Identity::Session(user) => {
+            Json(json!({ "via": "session", "profile": profile_json(&user) }))
+        }
+    }
+}
+
+#[get("/token")]
+fn token(user: OidcUser) -> Json<Value> {
+    Json(json!({
+        "access_token": user.access_token().map(|t| t.secret()),
+        "expires_at": user.access_token_expires_at().map(|t| t.unix_timestamp()),
+        "refreshed": false,
+    }))
+}
+
+/// A client-credentials token of the `default` provider; `scope` and
+/// `resource` (an RFC 8707 resource indicator) are passed on when given.
+#[get("/service-token?<scope>&<resource>")]
+async fn service_token(
+    oidc: &State<Oidc>,
+    scope: Option<&str>,
+    resource: Option<&str>,
+) -> Result<Json<Value>, OidcError> {
+    let scopes: Vec<&str> = scope
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let params: Vec<(&str, &str)> = resource.map(|r| ("resource", r)).into_iter().collect();
+    let token = oidc
+        .client_credentials_grant("default", &scopes, &params)
+        .await?;
+    Ok(Json(json!({
+        "access_token": token.access_token().secret(),
+        "expires_in": token.expires_in().map(|d| d.as_secs()),
+        "scope": token.scope(),
+    })))
+}
+
 #[launch]
 fn rocket() -> _ {
-    rocket::build()
-        .attach(Oidc::fairing())
-        .mount("/", routes![index, profile])
+    rocket::build().attach(Oidc::fairing()).mount(
+        "/",
+        routes![index, profile, api, api_write, either, token, service_token],
+    )
 }

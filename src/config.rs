@@ -146,6 +146,78 @@ pub struct ProviderConfig {
     /// `"none"` to never call the userinfo endpoint.
     #[serde(default)]
     pub userinfo_http_method: UserinfoMethod,
+    /// `[oidc.providers.<name>.bearer]`: how [`BearerToken`](crate::BearerToken)
+    /// validates access tokens from this provider.
+    #[serde(default)]
+    pub bearer: BearerConfig,
+}
+
+/// The `[default.oidc.providers.<name>.bearer]` table.
+///
+/// ```rust
+/// use rocket_openidconnect::{BearerConfig, BearerMode};
+///
+/// let bearer = BearerConfig::default();
+/// assert_eq!(bearer.mode, BearerMode::Auto);
+/// assert!(bearer.audiences.is_empty()); // meaning: the client_id
+/// assert_eq!(bearer.introspection_cache_seconds, 60);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BearerConfig {
+    /// `mode` (default `"auto"`): `"introspection"`, `"jwt"`, or `"auto"`
+    /// (local validation for RFC 9068 JWTs, introspection otherwise).
+    #[serde(default)]
+    pub mode: BearerMode,
+    /// `audiences` (default: the provider's `client_id`): a token's `aud`
+    /// must contain one of these.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// `introspection_cache_seconds` (default `60`): how long an active
+    /// introspection result is reused, never past the token's `exp`; `0`
+    /// disables the cache.
+    #[serde(default = "default_introspection_cache")]
+    pub introspection_cache_seconds: u64,
+}
+
+impl Default for BearerConfig {
+    fn default() -> Self {
+        BearerConfig {
+            mode: BearerMode::default(),
+            audiences: Vec::new(),
+            introspection_cache_seconds: default_introspection_cache(),
+        }
+    }
+}
+
+/// How bearer tokens are validated (`bearer.mode`).
+///
+/// ```rust
+/// use rocket_openidconnect::BearerMode;
+///
+/// assert_eq!(BearerMode::default(), BearerMode::Auto);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BearerMode {
+    /// RFC 7662 token introspection at the provider for every (uncached) token.
+    Introspection,
+    /// Local validation of RFC 9068 JWT access tokens with the provider's keys.
+    Jwt,
+    /// JWT validation when the token is a JWT typed `at+jwt`, introspection otherwise.
+    #[default]
+    Auto,
+}
+
+impl ProviderConfig {
+    /// The audiences a bearer token must name one of.
+    pub(crate) fn bearer_audiences(&self) -> Vec<String> {
+        if self.bearer.audiences.is_empty() {
+            vec![self.client_id.clone()]
+        } else {
+            self.bearer.audiences.clone()
+        }
+    }
 }
 
 /// How the client authenticates at the token endpoint
@@ -417,6 +489,10 @@ fn default_http_timeout() -> u64 {
 
 fn default_session_lifetime() -> u64 {
     31 * 24 * 3600
+}
+
+fn default_introspection_cache() -> u64 {
+    60
 }
 
 fn default_scopes() -> Vec<String> {

@@ -49,6 +49,19 @@ pub enum OidcError {
     InvalidUserinfo(String),
     /// The provider is unreachable, failing or answered nonsense (`502 provider_unavailable`).
     ProviderUnavailable(String),
+    /// A bearer request without an `Authorization` header (`401`, RFC 6750 §3.1: no error code in the challenge).
+    MissingToken,
+    /// A malformed `Authorization` header, or several tokens (`400 invalid_request`).
+    InvalidBearerRequest(String),
+    /// The bearer token is inactive, expired, revoked, or fails validation (`401 invalid_token`).
+    InvalidToken(String),
+    /// The bearer token lacks a required scope (`403 insufficient_scope`).
+    InsufficientScope {
+        /// The scopes the resource requires, space-separated.
+        scope: String,
+    },
+    /// The provider could not be asked about a bearer token (`503 temporarily_unavailable`).
+    TokenCheckUnavailable(String),
     /// The session does not fit in the cookies allowed for it (`502 session_too_large`).
     SessionTooLarge {
         /// Bytes the session needs.
@@ -62,7 +75,12 @@ impl OidcError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> Status {
         match self {
-            OidcError::InvalidRequest(_) | OidcError::InvalidState(_) => Status::BadRequest,
+            OidcError::InvalidRequest(_)
+            | OidcError::InvalidState(_)
+            | OidcError::InvalidBearerRequest(_) => Status::BadRequest,
+            OidcError::MissingToken | OidcError::InvalidToken(_) => Status::Unauthorized,
+            OidcError::InsufficientScope { .. } => Status::Forbidden,
+            OidcError::TokenCheckUnavailable(_) => Status::ServiceUnavailable,
             OidcError::LoginRequired
             | OidcError::Provider { .. }
             | OidcError::InvalidIssuer(_)
@@ -86,6 +104,11 @@ impl OidcError {
             OidcError::InvalidUserinfo(_) => "invalid_userinfo",
             OidcError::ProviderUnavailable(_) => "provider_unavailable",
             OidcError::SessionTooLarge { .. } => "session_too_large",
+            OidcError::MissingToken => "missing_token",
+            OidcError::InvalidBearerRequest(_) => "invalid_request",
+            OidcError::InvalidToken(_) => "invalid_token",
+            OidcError::InsufficientScope { .. } => "insufficient_scope",
+            OidcError::TokenCheckUnavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -123,6 +146,40 @@ impl OidcError {
             .clone()
     }
 
+    /// The RFC 6750 §3 `WWW-Authenticate` challenge for a bearer error in `realm`.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::OidcError;
+    ///
+    /// let error = OidcError::InsufficientScope { scope: "read write".into() };
+    /// assert_eq!(
+    ///     error.www_authenticate("api").as_deref(),
+    ///     Some(r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks a required scope (needs `read write`)", scope="read write""#),
+    /// );
+    /// assert_eq!(OidcError::MissingToken.www_authenticate("api").as_deref(), Some(r#"Bearer realm="api""#));
+    /// assert_eq!(OidcError::LoginRequired.www_authenticate("api"), None);
+    /// ```
+    pub fn www_authenticate(&self, realm: &str) -> Option<String> {
+        let mut challenge = format!("Bearer realm=\"{}\"", quotable(realm));
+        match self {
+            OidcError::MissingToken => return Some(challenge),
+            OidcError::InvalidBearerRequest(_)
+            | OidcError::InvalidToken(_)
+            | OidcError::InsufficientScope { .. } => {}
+            OidcError::TokenCheckUnavailable(_) => {}
+            _ => return None,
+        }
+        challenge.push_str(&format!(
+            ", error=\"{}\", error_description=\"{}\"",
+            self.code(),
+            quotable(&self.to_string())
+        ));
+        if let OidcError::InsufficientScope { scope } = self {
+            challenge.push_str(&format!(", scope=\"{}\"", quotable(scope)));
+        }
+        Some(challenge)
+    }
+
     /// Keeps this error for the catcher of this request.
     pub(crate) fn stash(&self, request: &Request<'_>) {
         if let Ok(mut slot) = request.local_cache(ErrorSlot::default).0.lock() {
@@ -149,6 +206,13 @@ impl fmt::Display for OidcError {
             OidcError::InvalidIdToken(why) => write!(f, "invalid ID token: {why}"),
             OidcError::InvalidUserinfo(why) => write!(f, "invalid userinfo: {why}"),
             OidcError::ProviderUnavailable(why) => write!(f, "provider unavailable: {why}"),
+            OidcError::MissingToken => write!(f, "a bearer token is required"),
+            OidcError::InvalidBearerRequest(why) => write!(f, "invalid bearer request: {why}"),
+            OidcError::InvalidToken(why) => write!(f, "invalid token: {why}"),
+            OidcError::InsufficientScope { scope } => {
+                write!(f, "the token lacks a required scope (needs `{scope}`)")
+            }
+            OidcError::TokenCheckUnavailable(why) => write!(f, "cannot check the token now: {why}"),
             OidcError::SessionTooLarge { size, limit } => {
                 write!(f, "the session needs {size} bytes but the cookie store keeps at most {limit}; use a server-side session store or fewer claims")
             }
@@ -164,6 +228,16 @@ impl<'r> Responder<'r, 'static> for OidcError {
         self.stash(request);
         Err(self.status())
     }
+}
+
+/// `text` reduced to what RFC 6750 §3 allows in a quoted attribute value
+/// (%x20-21 / %x23-5B / %x5D-7E): no quotes, backslashes or control
+/// characters from a token or header can reach the response header.
+fn quotable(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(*c, ' '..='~') && *c != '"' && *c != '\\')
+        .take(200)
+        .collect()
 }
 
 #[derive(Default)]

@@ -10,6 +10,8 @@ use rocket::http::{Cookie, SameSite, Status};
 use rocket::{Build, Ignite, Orbit, Request, Response, Rocket};
 
 use crate::config::{OidcConfig, SessionStoreKind};
+use crate::error::OidcError;
+use crate::guard::bearer::BearerRealm;
 use crate::login::callback::Callback;
 use crate::login::{LoginRedirectSlot, UsedStates};
 use crate::provider::Provider;
@@ -273,6 +275,23 @@ impl Fairing for OidcFairing {
                 response.set_sized_body(0, Cursor::new(""));
                 for cookie in redirect.cookies {
                     response.adjoin_header(cookie);
+                }
+            }
+        }
+        // RFC 6750 §3: a refused bearer request carries its challenge,
+        // whichever catcher rendered the body.
+        let realm = request
+            .local_cache(BearerRealm::default)
+            .0
+            .lock()
+            .ok()
+            .and_then(|r| *r);
+        if let (Some(realm), Some(error)) = (realm, OidcError::of(request)) {
+            if response.status() == error.status()
+                && !response.headers().contains("WWW-Authenticate")
+            {
+                if let Some(challenge) = error.www_authenticate(realm) {
+                    response.set_raw_header("WWW-Authenticate", challenge);
                 }
             }
         }

@@ -146,7 +146,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cache;
 mod catchers;
+mod client_credentials;
 mod config;
 mod error;
 mod fairing;
@@ -164,13 +166,15 @@ pub use self::catchers::error_view;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use self::client_credentials::ServiceToken;
 pub use self::config::{
-    ConfigError, OidcConfig, ProviderConfig, SessionConfig, SessionStoreKind,
-    TokenEndpointAuthMethod, UserinfoMethod,
+    BearerConfig, BearerMode, ConfigError, OidcConfig, ProviderConfig, SessionConfig,
+    SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
 };
 pub use self::error::OidcError;
 pub use self::fairing::{Oidc, OidcFairing};
-pub use self::guard::OidcUser;
+pub use self::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes};
 pub use self::provider::{DefaultProvider, ProviderMetadata, ProviderName};
 pub use self::session::{CookieStore, SessionCookies, SessionStore, UserSession};
+pub use self::token::access::{TokenIdentity, TokenValidation};
 pub use self::token::{AccessToken, ClientSecret, IdTokenJwt, RefreshToken};

@@ -10,9 +10,12 @@ use rocket::tokio::sync::{Mutex as AsyncMutex, OnceCell};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::cache::FlightCache;
+use crate::client_credentials::ServiceToken;
 use crate::config::ProviderConfig;
 use crate::error::OidcError;
 use crate::http::{self, HttpError};
+use crate::token::access::Introspected;
 
 /// Names a configured provider at the type level, for guards such as
 /// [`OidcUser<P>`](crate::OidcUser). Declare one with [`provider!`](crate::provider!).
@@ -155,6 +158,10 @@ pub(crate) struct Provider {
     http: reqwest::Client,
     metadata: OnceCell<Arc<ProviderMetadata>>,
     keys: KeyCache,
+    /// Introspection results by SHA-256 of the token (never the token).
+    pub(crate) introspection_cache: FlightCache<[u8; 32], Introspected>,
+    /// Client-credentials tokens by scopes and parameters.
+    pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -177,6 +184,8 @@ impl Provider {
             http,
             metadata,
             keys: KeyCache::default(),
+            introspection_cache: FlightCache::new(INTROSPECTION_CACHE_ENTRIES),
+            service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
         }
     }
 
@@ -283,6 +292,11 @@ impl Provider {
         self.unavailable(&format!("{what} {error}"))
     }
 }
+
+/// Bound on cached introspection results per provider.
+const INTROSPECTION_CACHE_ENTRIES: usize = 10_000;
+/// Bound on cached client-credentials tokens per provider.
+const SERVICE_TOKEN_ENTRIES: usize = 100;
 
 /// How long an unknown `kid` is remembered after it caused a refetch.
 const KID_MEMORY: Duration = Duration::from_secs(300);

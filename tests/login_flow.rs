@@ -14,7 +14,11 @@ use support::provider::{now, reserve_port, CLIENT_ID};
 use support::*;
 
 fn scopes(auth: &AuthRequest) -> BTreeSet<String> {
-    auth.param("scope").unwrap_or_default().split(' ').map(str::to_string).collect()
+    auth.param("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .map(str::to_string)
+        .collect()
 }
 
 #[rocket::async_test]
@@ -30,26 +34,67 @@ async fn a_browser_without_session_is_sent_to_the_provider_and_comes_back_logged
     assert_eq!(auth.param("response_type"), Some("code"));
     assert_eq!(auth.param("client_id"), Some(CLIENT_ID));
     assert_eq!(auth.param("redirect_uri"), Some(REDIRECT_URI));
-    assert_eq!(scopes(&auth), BTreeSet::from(["openid".to_string(), "profile".to_string()]));
-    assert!(auth.state().len() >= 16, "state should carry enough entropy: {:?}", auth.state());
-    assert!(auth.nonce().len() >= 16, "nonce should carry enough entropy: {:?}", auth.nonce());
+    assert_eq!(
+        scopes(&auth),
+        BTreeSet::from(["openid".to_string(), "profile".to_string()])
+    );
+    assert!(
+        auth.state().len() >= 16,
+        "state should carry enough entropy: {:?}",
+        auth.state()
+    );
+    assert!(
+        auth.nonce().len() >= 16,
+        "nonce should carry enough entropy: {:?}",
+        auth.nonce()
+    );
     assert_ne!(auth.state(), auth.nonce());
     assert_eq!(auth.param("code_challenge_method"), Some("S256"));
     let challenge = auth.param("code_challenge").expect("a PKCE code_challenge");
-    assert_eq!(challenge.len(), 43, "BASE64URL(SHA256(verifier)) is 43 characters: {challenge:?}");
-    for name in ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge"] {
-        assert_eq!(auth.count(name), 1, "`{name}` appears once in {}", auth.location);
+    assert_eq!(
+        challenge.len(),
+        43,
+        "BASE64URL(SHA256(verifier)) is 43 characters: {challenge:?}"
+    );
+    for name in [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+    ] {
+        assert_eq!(
+            auth.count(name),
+            1,
+            "`{name}` appears once in {}",
+            auth.location
+        );
     }
     let auth_cookies = resp.cookies_set_with_prefix("oidc_auth_");
     assert_eq!(auth_cookies.len(), 1, "one pending-login cookie: {resp:#?}");
-    assert!(resp.set_cookies().iter().all(|c| c.name().starts_with("oidc_")), "library cookies are named oidc_*: {resp:#?}");
+    assert!(
+        resp.set_cookies()
+            .iter()
+            .all(|c| c.name().starts_with("oidc_")),
+        "library cookies are named oidc_*: {resp:#?}"
+    );
     assert!(browser.cookies_with_prefix("oidc_session_").is_empty());
 
     // 2. The provider's answer; the relying party redeems the code.
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
-    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}\n{:#?}", provider.token_requests());
+    assert_eq!(
+        resp.status,
+        Status::SeeOther,
+        "{resp:#?}\n{:#?}",
+        provider.token_requests()
+    );
     assert_eq!(resp.location(), "/profile?x=1");
-    assert!(!resp.cookies_set_with_prefix("oidc_session_0").is_empty(), "the session cookie is set: {resp:#?}");
+    assert!(
+        !resp.cookies_set_with_prefix("oidc_session_0").is_empty(),
+        "the session cookie is set: {resp:#?}"
+    );
 
     let token_requests = provider.token_requests();
     assert_eq!(token_requests.len(), 1);
@@ -57,11 +102,30 @@ async fn a_browser_without_session_is_sent_to_the_provider_and_comes_back_logged
     assert_eq!(request.outcome, "ok", "{request:#?}");
     assert_eq!(request.param("grant_type"), Some("authorization_code"));
     assert_eq!(request.param("redirect_uri"), Some(REDIRECT_URI));
-    let verifier = request.param("code_verifier").expect("the token request carries the PKCE code_verifier");
-    assert!((43..=128).contains(&verifier.len()), "RFC 7636 §4.1 verifier length: {verifier:?}");
-    assert_eq!(jwt::s256(verifier), challenge, "S256(code_verifier) must equal the code_challenge sent earlier");
-    assert!(request.authorization.as_deref().unwrap_or_default().starts_with("Basic "), "client_secret_basic by default");
-    assert!(request.param("client_secret").is_none(), "the secret is not also sent in the body");
+    let verifier = request
+        .param("code_verifier")
+        .expect("the token request carries the PKCE code_verifier");
+    assert!(
+        (43..=128).contains(&verifier.len()),
+        "RFC 7636 §4.1 verifier length: {verifier:?}"
+    );
+    assert_eq!(
+        jwt::s256(verifier),
+        challenge,
+        "S256(code_verifier) must equal the code_challenge sent earlier"
+    );
+    assert!(
+        request
+            .authorization
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("Basic "),
+        "client_secret_basic by default"
+    );
+    assert!(
+        request.param("client_secret").is_none(),
+        "the secret is not also sent in the body"
+    );
 
     // 3. The session.
     let resp = browser.navigate("/profile?x=1").await;
@@ -75,21 +139,33 @@ async fn a_browser_without_session_is_sent_to_the_provider_and_comes_back_logged
     assert_eq!(profile["userinfo"]["email"], "alice@example.test");
     assert_eq!(profile["access_token"], json!(request.access_token));
     assert!(profile["has_refresh_token"].as_bool().unwrap());
-    let expires_at = profile["access_token_expires_at"].as_i64().expect("expires_at from expires_in");
-    assert!((expires_at - (now() + 3600)).abs() < 120, "expires_in 3600 -> {expires_at}");
+    let expires_at = profile["access_token_expires_at"]
+        .as_i64()
+        .expect("expires_at from expires_in");
+    assert!(
+        (expires_at - (now() + 3600)).abs() < 120,
+        "expires_in 3600 -> {expires_at}"
+    );
     let last = profile["last_authenticated"].as_i64().unwrap();
     assert!((last - now()).abs() < 120);
 
     let userinfo = provider.userinfo_requests();
     assert_eq!(userinfo.len(), 1, "one userinfo call at login");
     assert_eq!(userinfo[0].method, "GET");
-    assert_eq!(userinfo[0].authorization.as_deref(), Some(format!("Bearer {}", request.access_token.as_deref().unwrap()).as_str()));
+    assert_eq!(
+        userinfo[0].authorization.as_deref(),
+        Some(format!("Bearer {}", request.access_token.as_deref().unwrap()).as_str())
+    );
 
     // A second request is served from the session, without the provider.
     let counts = provider.counts();
     assert_eq!(browser.profile().await.expect("session")["sub"], "alice");
     assert_eq!(provider.counts().token, counts.token);
-    assert_eq!(provider.counts().authorize, 0, "the tests drive the authorization step");
+    assert_eq!(
+        provider.counts().authorize,
+        0,
+        "the tests drive the authorization step"
+    );
 }
 
 #[rocket::async_test]
@@ -100,20 +176,39 @@ async fn a_request_that_is_not_a_navigation_gets_401_login_required_without_a_co
     let cases: [&[(&str, &str)]; 4] = [
         &[("Accept", "application/json")],
         &[],
-        &[("Accept", ACCEPT_HTML), ("X-Requested-With", "XMLHttpRequest")],
+        &[
+            ("Accept", ACCEPT_HTML),
+            ("X-Requested-With", "XMLHttpRequest"),
+        ],
         &[("Accept", ACCEPT_HTML), ("Sec-Fetch-Mode", "cors")],
     ];
     for headers in cases {
         let resp = browser.send(Method::Get, "/profile", headers, None).await;
-        assert_eq!(resp.status, Status::Unauthorized, "headers {headers:?}: {resp:#?}");
-        assert_eq!(resp.json()["error"], "login_required", "headers {headers:?}");
-        assert!(resp.set_cookie_headers().is_empty(), "no state cookie for {headers:?}: {resp:#?}");
+        assert_eq!(
+            resp.status,
+            Status::Unauthorized,
+            "headers {headers:?}: {resp:#?}"
+        );
+        assert_eq!(
+            resp.json()["error"],
+            "login_required",
+            "headers {headers:?}"
+        );
+        assert!(
+            resp.set_cookie_headers().is_empty(),
+            "no state cookie for {headers:?}: {resp:#?}"
+        );
     }
     assert!(browser.jar.is_empty());
 
     // A navigation that says so explicitly is still a navigation.
     let resp = browser
-        .send(Method::Get, "/profile", &[("Accept", ACCEPT_HTML), ("Sec-Fetch-Mode", "navigate")], None)
+        .send(
+            Method::Get,
+            "/profile",
+            &[("Accept", ACCEPT_HTML), ("Sec-Fetch-Mode", "navigate")],
+            None,
+        )
         .await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
 }
@@ -127,7 +222,10 @@ async fn two_pending_logins_in_one_browser_both_complete() {
     let second = browser.start_login("/profile?tab=second").await;
     assert_ne!(first.state(), second.state());
     assert_ne!(first.nonce(), second.nonce());
-    assert_ne!(first.param("code_challenge"), second.param("code_challenge"));
+    assert_ne!(
+        first.param("code_challenge"),
+        second.param("code_challenge")
+    );
 
     // The second tab finishes first.
     let resp = browser.approve(&provider, &second, Mode::Navigate).await;
@@ -139,7 +237,11 @@ async fn two_pending_logins_in_one_browser_both_complete() {
     assert_eq!(resp.location(), "/profile?tab=first");
 
     assert_eq!(browser.profile().await.expect("session")["sub"], "alice");
-    assert!(provider.token_requests().iter().all(|r| r.outcome == "ok"), "{:#?}", provider.token_requests());
+    assert!(
+        provider.token_requests().iter().all(|r| r.outcome == "ok"),
+        "{:#?}",
+        provider.token_requests()
+    );
 }
 
 #[rocket::async_test]
@@ -153,12 +255,26 @@ async fn a_form_post_callback_completes_the_login() {
     assert_eq!(auth.param("response_mode"), Some("form_post"));
     let code = provider.issue_code(&auth);
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("code", code.as_str()), ("state", auth.state()), ("iss", provider.issuer.as_str())])
+        .extend_pairs([
+            ("code", code.as_str()),
+            ("state", auth.state()),
+            ("iss", provider.issuer.as_str()),
+        ])
         .finish();
     let resp = browser
-        .send(Method::Post, CALLBACK_PATH, &[("Accept", ACCEPT_HTML)], Some((ContentType::Form, body)))
+        .send(
+            Method::Post,
+            CALLBACK_PATH,
+            &[("Accept", ACCEPT_HTML)],
+            Some((ContentType::Form, body)),
+        )
         .await;
-    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}\n{:#?}", provider.token_requests());
+    assert_eq!(
+        resp.status,
+        Status::SeeOther,
+        "{resp:#?}\n{:#?}",
+        provider.token_requests()
+    );
     assert_eq!(resp.location(), "/profile?x=1");
     assert_eq!(browser.profile().await.expect("session")["sub"], "alice");
 }
@@ -167,7 +283,8 @@ async fn a_form_post_callback_completes_the_login() {
 async fn auth_request_params_are_added_to_the_authorization_request() {
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
-    config["providers"]["default"]["auth_request_params"] = json!({ "prompt": "login", "ui_locales": "fr de" });
+    config["providers"]["default"]["auth_request_params"] =
+        json!({ "prompt": "login", "ui_locales": "fr de" });
     let mut browser = Browser::new(rp(config, default_routes())).await;
 
     let auth = browser.start_login("/profile").await;
@@ -187,7 +304,10 @@ async fn client_secret_post_sends_the_credentials_in_the_body() {
     browser.login_ok(&provider, "/profile").await;
     let request = &provider.token_requests()[0];
     assert_eq!(request.param("client_id"), Some(CLIENT_ID));
-    assert_eq!(request.param("client_secret"), Some(provider::CLIENT_SECRET));
+    assert_eq!(
+        request.param("client_secret"),
+        Some(provider::CLIENT_SECRET)
+    );
     assert!(request.authorization.is_none(), "{request:#?}");
 }
 
@@ -202,7 +322,10 @@ async fn userinfo_is_fetched_with_post_when_configured() {
     let calls = provider.userinfo_requests();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].method, "POST");
-    assert_eq!(browser.profile().await.expect("session")["userinfo"]["email"], "alice@example.test");
+    assert_eq!(
+        browser.profile().await.expect("session")["userinfo"]["email"],
+        "alice@example.test"
+    );
 }
 
 #[rocket::async_test]
@@ -243,10 +366,19 @@ async fn each_provider_guard_logs_in_at_its_own_provider() {
     assert_eq!(auth.endpoint, second.authorization_endpoint());
     assert_eq!(auth.param("client_id"), Some("rp-second"));
     let resp = browser.approve(&second, &auth, Mode::Navigate).await;
-    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}\n{:#?}", second.token_requests());
+    assert_eq!(
+        resp.status,
+        Status::SeeOther,
+        "{resp:#?}\n{:#?}",
+        second.token_requests()
+    );
     assert_eq!(resp.location(), "/second");
     assert_eq!(second.counts().token, 1);
-    assert_eq!(first.counts().token, 0, "a login at `second` never talks to `default`'s token endpoint");
+    assert_eq!(
+        first.counts().token,
+        0,
+        "a login at `second` never talks to `default`'s token endpoint"
+    );
 
     let resp = browser.api("/second").await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
@@ -259,7 +391,10 @@ async fn a_session_of_one_provider_does_not_satisfy_another_providers_guard() {
     let (first, second, mut browser) = two_providers().await;
 
     browser.login_ok(&first, "/profile").await;
-    assert_eq!(browser.profile().await.expect("session")["provider"], "default");
+    assert_eq!(
+        browser.profile().await.expect("session")["provider"],
+        "default"
+    );
 
     let resp = browser.api("/second").await;
     assert_error(&resp, Status::Unauthorized, "login_required");
@@ -277,10 +412,21 @@ async fn a_state_issued_for_one_provider_is_redeemed_only_at_that_provider() {
     assert_eq!(auth.endpoint, first.authorization_endpoint());
     let foreign_code = second.issue_code(&auth);
     let resp = browser
-        .callback(&[("code", &foreign_code), ("state", auth.state()), ("iss", &first.issuer)], Mode::Api)
+        .callback(
+            &[
+                ("code", &foreign_code),
+                ("state", auth.state()),
+                ("iss", &first.issuer),
+            ],
+            Mode::Api,
+        )
         .await;
     assert_error(&resp, Status::Unauthorized, "invalid_grant");
-    assert_eq!(second.counts().token, 0, "the code must not be redeemed at the other provider");
+    assert_eq!(
+        second.counts().token,
+        0,
+        "the code must not be redeemed at the other provider"
+    );
     assert_eq!(first.counts().token, 1);
     assert_no_session(&mut browser).await;
 
@@ -289,7 +435,14 @@ async fn a_state_issued_for_one_provider_is_redeemed_only_at_that_provider() {
     let auth = browser.start_login("/profile").await;
     let foreign_code = second.issue_code(&auth);
     let resp = browser
-        .callback(&[("code", &foreign_code), ("state", auth.state()), ("iss", &second.issuer)], Mode::Api)
+        .callback(
+            &[
+                ("code", &foreign_code),
+                ("state", auth.state()),
+                ("iss", &second.issuer),
+            ],
+            Mode::Api,
+        )
         .await;
     assert_error(&resp, Status::Unauthorized, "invalid_issuer");
     assert_eq!(second.counts().token, 0);
@@ -300,7 +453,10 @@ async fn a_state_issued_for_one_provider_is_redeemed_only_at_that_provider() {
     let auth = browser.start_login("/profile").await;
     let resp = browser.approve(&first, &auth, Mode::Navigate).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
-    assert_eq!(browser.profile().await.expect("session")["provider"], "default");
+    assert_eq!(
+        browser.profile().await.expect("session")["provider"],
+        "default"
+    );
     assert_eq!(second.counts().token, 0);
 }
 
@@ -315,7 +471,10 @@ async fn the_app_ignites_while_the_provider_is_down_and_logs_in_once_it_is_up() 
     assert_eq!(resp.status, Status::Ok);
     let resp = browser.navigate("/profile").await;
     assert_error(&resp, Status::BadGateway, "provider_unavailable");
-    assert!(browser.cookies_with_prefix("oidc_auth_").is_empty(), "no pending login without a provider");
+    assert!(
+        browser.cookies_with_prefix("oidc_auth_").is_empty(),
+        "no pending login without a provider"
+    );
 
     let provider = TestProvider::start_on(port).await;
     assert_eq!(provider.issuer, issuer);
@@ -330,7 +489,11 @@ async fn the_app_ignites_while_the_provider_is_down_and_logs_in_once_it_is_up() 
         rocket::tokio::time::sleep(Duration::from_millis(500)).await;
         resp = browser.navigate("/profile?after=outage").await;
     }
-    assert_eq!(resp.status, Status::Found, "the app should recover once the provider is up: {resp:#?}");
+    assert_eq!(
+        resp.status,
+        Status::Found,
+        "the app should recover once the provider is up: {resp:#?}"
+    );
     let auth = AuthRequest::parse(resp.location());
     assert_eq!(auth.endpoint, provider.authorization_endpoint());
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;

@@ -1,9 +1,14 @@
-//! Request guards: [`OidcUser`] for browser sessions.
+//! Request guards: [`OidcUser`] for browser sessions, [`BearerToken`] for
+//! API calls, [`Identity`] for either.
 
 use rocket::Request;
 
+pub(crate) mod bearer;
+mod identity;
 mod user;
 
+pub use self::bearer::{BearerToken, NoScopes, RequiredScopes};
+pub use self::identity::Identity;
 pub use self::user::OidcUser;
 
 /// Whether `request` is a browser navigation (CONTRACT §2): a page load

@@ -21,6 +21,8 @@ pub(crate) struct TokenResponse {
     pub(crate) refresh_token: Option<RefreshToken>,
     #[serde(default)]
     pub(crate) id_token: Option<String>,
+    #[serde(default)]
+    pub(crate) scope: Option<String>,
 }
 
 /// An OAuth error answer (RFC 6749 §5.2).
@@ -31,15 +33,17 @@ struct ErrorResponse {
     error_description: Option<String>,
 }
 
-/// Posts `params` to the token endpoint, authenticating the client as configured.
-pub(crate) async fn request(
+/// Posts `params` to `url` with the client authentication of
+/// `token_endpoint_auth_method` (RFC 6749 §2.3; also RFC 7662 §2.1 and
+/// RFC 7009 §2.1, which authenticate the same way).
+pub(crate) async fn post_authenticated(
     provider: &Provider,
-    metadata: &ProviderMetadata,
+    url: url::Url,
     params: &[(&str, &str)],
-) -> Result<TokenResponse, OidcError> {
+) -> Result<(u16, Vec<u8>), HttpError> {
     let config = &provider.config;
     let mut form: Vec<(&str, &str)> = params.to_vec();
-    let mut request = provider.http().post(metadata.token_endpoint.clone());
+    let mut request = provider.http().post(url);
     let secret = config
         .client_secret
         .as_ref()
@@ -56,7 +60,16 @@ pub(crate) async fn request(
         }
         TokenEndpointAuthMethod::None => form.push(("client_id", &config.client_id)),
     }
-    let (status, body) = http::send(request.form(&form))
+    http::send(request.form(&form)).await
+}
+
+/// Posts `params` to the token endpoint, authenticating the client as configured.
+pub(crate) async fn request(
+    provider: &Provider,
+    metadata: &ProviderMetadata,
+    params: &[(&str, &str)],
+) -> Result<TokenResponse, OidcError> {
+    let (status, body) = post_authenticated(provider, metadata.token_endpoint.clone(), params)
         .await
         .map_err(|e| provider.call_failed("token endpoint", e))?;
     if (200..300).contains(&status) {

@@ -7,8 +7,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod access;
 pub(crate) mod endpoint;
 pub(crate) mod id_token;
+pub(crate) mod jws;
 
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {

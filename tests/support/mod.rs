@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod provider;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -29,7 +30,9 @@ pub const ACCEPT_HTML: &str = "text/html,application/xhtml+xml,application/xml;q
 
 /// A base64 `secret_key` of 64 bytes derived from `seed`.
 pub fn secret_key(seed: u8) -> String {
-    let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(31).wrapping_add(seed)).collect();
+    let bytes: Vec<u8> = (0..64u8)
+        .map(|i| i.wrapping_mul(31).wrapping_add(seed))
+        .collect();
     STANDARD.encode(bytes)
 }
 
@@ -150,15 +153,23 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn location(&self) -> &str {
-        self.header("Location").unwrap_or_else(|| panic!("no Location header in {self:#?}"))
+        self.header("Location")
+            .unwrap_or_else(|| panic!("no Location header in {self:#?}"))
     }
 
     /// The raw `Set-Cookie` header values.
@@ -170,7 +181,9 @@ impl Resp {
     pub fn set_cookies(&self) -> Vec<Cookie<'static>> {
         self.set_cookie_headers()
             .into_iter()
-            .map(|h| Cookie::parse(h.to_string()).unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}")))
+            .map(|h| {
+                Cookie::parse(h.to_string()).unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}"))
+            })
             .collect()
     }
 
@@ -189,16 +202,21 @@ impl Resp {
     }
 
     pub fn is_html(&self) -> bool {
-        self.header("Content-Type").map_or(false, |ct| ct.to_ascii_lowercase().starts_with("text/html"))
+        self.header("Content-Type")
+            .map_or(false, |ct| ct.to_ascii_lowercase().starts_with("text/html"))
     }
 
     pub fn is_json(&self) -> bool {
-        self.header("Content-Type").map_or(false, |ct| ct.to_ascii_lowercase().contains("json"))
+        self.header("Content-Type")
+            .map_or(false, |ct| ct.to_ascii_lowercase().contains("json"))
     }
 }
 
 fn is_removal(cookie: &Cookie<'_>) -> bool {
-    if cookie.max_age().map_or(false, |age| age.whole_seconds() <= 0) {
+    if cookie
+        .max_age()
+        .map_or(false, |age| age.whole_seconds() <= 0)
+    {
         return true;
     }
     if let Some(expires) = cookie.expires_datetime() {
@@ -220,15 +238,24 @@ pub struct AuthRequest {
 
 impl AuthRequest {
     pub fn parse(location: &str) -> AuthRequest {
-        let url = url::Url::parse(location).unwrap_or_else(|e| panic!("authorization redirect {location:?} is not an absolute URL: {e}"));
+        let url = url::Url::parse(location).unwrap_or_else(|e| {
+            panic!("authorization redirect {location:?} is not an absolute URL: {e}")
+        });
         let params = url.query_pairs().into_owned().collect();
         let mut endpoint = url.clone();
         endpoint.set_query(None);
-        AuthRequest { location: location.to_string(), endpoint: endpoint.to_string(), params }
+        AuthRequest {
+            location: location.to_string(),
+            endpoint: endpoint.to_string(),
+            params,
+        }
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn count(&self, name: &str) -> usize {
@@ -236,11 +263,13 @@ impl AuthRequest {
     }
 
     pub fn state(&self) -> &str {
-        self.param("state").expect("authorization request has a state")
+        self.param("state")
+            .expect("authorization request has a state")
     }
 
     pub fn nonce(&self) -> &str {
-        self.param("nonce").expect("authorization request has a nonce")
+        self.param("nonce")
+            .expect("authorization request has a nonce")
     }
 
     /// The callback path+query for an authorization response with `params`.
@@ -251,7 +280,9 @@ impl AuthRequest {
 
 /// `/redirect_uri?...` with `params` form-encoded.
 pub fn callback_uri(params: &[(&str, &str)]) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
     format!("{CALLBACK_PATH}?{query}")
 }
 
@@ -267,15 +298,34 @@ pub enum Mode {
 /// A browser: Rocket's untracked local client plus a cookie jar we control
 /// (so tests can snapshot, tamper with and transplant cookies).
 pub struct Browser {
-    pub client: Client,
+    pub client: Arc<Client>,
     pub jar: BTreeMap<String, String>,
 }
 
 impl Browser {
     pub async fn new(rocket: Rocket<Build>) -> Browser {
         match Client::untracked(rocket).await {
-            Ok(client) => Browser { client, jar: BTreeMap::new() },
+            Ok(client) => Browser {
+                client: Arc::new(client),
+                jar: BTreeMap::new(),
+            },
             Err(e) => panic!("the relying party failed to launch: {e} ({:?})", e.kind()),
+        }
+    }
+
+    /// Another browser (empty cookie jar) talking to the same app.
+    pub fn other_browser(&self) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            jar: BTreeMap::new(),
+        }
+    }
+
+    /// Another browser talking to the same app, with a copy of `jar`.
+    pub fn with_jar(&self, jar: BTreeMap<String, String>) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            jar,
         }
     }
 
@@ -304,12 +354,17 @@ impl Browser {
             .map(|h| (h.name().to_string(), h.value().to_string()))
             .collect();
         let body = response.into_string().await.unwrap_or_default();
-        let resp = Resp { status, headers, body };
+        let resp = Resp {
+            status,
+            headers,
+            body,
+        };
         for cookie in resp.set_cookies() {
             if is_removal(&cookie) {
                 self.jar.remove(cookie.name());
             } else {
-                self.jar.insert(cookie.name().to_string(), cookie.value().to_string());
+                self.jar
+                    .insert(cookie.name().to_string(), cookie.value().to_string());
             }
         }
         resp
@@ -324,19 +379,25 @@ impl Browser {
 
     /// A top-level browser navigation.
     pub async fn navigate(&mut self, uri: &str) -> Resp {
-        self.send(Method::Get, uri, &[("Accept", ACCEPT_HTML)], None).await
+        self.send(Method::Get, uri, &[("Accept", ACCEPT_HTML)], None)
+            .await
     }
 
     /// A script's request.
     pub async fn api(&mut self, uri: &str) -> Resp {
-        self.send(Method::Get, uri, &[("Accept", "application/json")], None).await
+        self.send(Method::Get, uri, &[("Accept", "application/json")], None)
+            .await
     }
 
     /// Navigates to `uri` without a session: expects the `302` to the
     /// authorization endpoint and returns its parameters.
     pub async fn start_login(&mut self, uri: &str) -> AuthRequest {
         let resp = self.navigate(uri).await;
-        assert_eq!(resp.status, Status::Found, "GET {uri} without a session should redirect to the provider: {resp:#?}");
+        assert_eq!(
+            resp.status,
+            Status::Found,
+            "GET {uri} without a session should redirect to the provider: {resp:#?}"
+        );
         AuthRequest::parse(resp.location())
     }
 
@@ -347,15 +408,33 @@ impl Browser {
 
     /// The provider's answer to `auth` after the user logged in:
     /// `code`, `state`, and `iss` (RFC 9207).
-    pub async fn approve(&mut self, provider: &TestProvider, auth: &AuthRequest, mode: Mode) -> Resp {
+    pub async fn approve(
+        &mut self,
+        provider: &TestProvider,
+        auth: &AuthRequest,
+        mode: Mode,
+    ) -> Resp {
         let code = provider.issue_code(auth);
-        self.callback(&[("code", &code), ("state", auth.state()), ("iss", &provider.issuer)], mode).await
+        self.callback(
+            &[
+                ("code", &code),
+                ("state", auth.state()),
+                ("iss", &provider.issuer),
+            ],
+            mode,
+        )
+        .await
     }
 
     /// The whole login: start at `uri`, approve at the provider, send the
     /// callback with `mode`. Returns the authorization request and the
     /// callback's response.
-    pub async fn login(&mut self, provider: &TestProvider, uri: &str, mode: Mode) -> (AuthRequest, Resp) {
+    pub async fn login(
+        &mut self,
+        provider: &TestProvider,
+        uri: &str,
+        mode: Mode,
+    ) -> (AuthRequest, Resp) {
         let auth = self.start_login(uri).await;
         let resp = self.approve(provider, &auth, mode).await;
         (auth, resp)
@@ -364,8 +443,17 @@ impl Browser {
     /// A login that must succeed (`303` back to `uri`).
     pub async fn login_ok(&mut self, provider: &TestProvider, uri: &str) -> AuthRequest {
         let (auth, resp) = self.login(provider, uri, Mode::Navigate).await;
-        assert_eq!(resp.status, Status::SeeOther, "the callback should complete the login: {resp:#?}\nprovider token requests: {:#?}", provider.token_requests());
-        assert_eq!(resp.location(), uri, "the callback should return to where the login started");
+        assert_eq!(
+            resp.status,
+            Status::SeeOther,
+            "the callback should complete the login: {resp:#?}\nprovider token requests: {:#?}",
+            provider.token_requests()
+        );
+        assert_eq!(
+            resp.location(),
+            uri,
+            "the callback should return to where the login started"
+        );
         auth
     }
 
@@ -384,7 +472,11 @@ impl Browser {
 
     /// Cookies in the jar whose name starts with `prefix`.
     pub fn cookies_with_prefix(&self, prefix: &str) -> BTreeMap<String, String> {
-        self.jar.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.jar
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -392,13 +484,22 @@ impl Browser {
 /// (API requests) or somewhere in the HTML page (navigations).
 #[track_caller]
 pub fn assert_error(resp: &Resp, status: Status, error: &str) {
-    assert_eq!(resp.status, status, "expected {status} `{error}`, got {resp:#?}");
+    assert_eq!(
+        resp.status, status,
+        "expected {status} `{error}`, got {resp:#?}"
+    );
     if resp.is_html() {
-        assert!(resp.body.contains(error), "the HTML error page should name `{error}`: {resp:#?}");
+        assert!(
+            resp.body.contains(error),
+            "the HTML error page should name `{error}`: {resp:#?}"
+        );
     } else {
         let body = resp.json();
         assert_eq!(body["error"], error, "wrong error code in {resp:#?}");
-        assert!(body.get("error_description").is_some(), "error responses carry error_description: {resp:#?}");
+        assert!(
+            body.get("error_description").is_some(),
+            "error responses carry error_description: {resp:#?}"
+        );
     }
 }
 

@@ -147,7 +147,10 @@ pub struct TokenRequest {
 
 impl TokenRequest {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -186,15 +189,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
 }
 
 /// A fresh opaque value (codes, tokens).
 pub fn random_token(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    let digest = Sha256::digest(format!("{prefix}/{n}/{nanos}/{:?}", std::thread::current().id()));
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let digest = Sha256::digest(format!(
+        "{prefix}/{n}/{nanos}/{:?}",
+        std::thread::current().id()
+    ));
     format!("{prefix}-{}", jwt::b64(&digest[..18]))
 }
 
@@ -227,7 +239,9 @@ impl TestProvider {
     /// Starts a provider on `port` (e.g. one from [`reserve_port`] that a
     /// relying party was already configured with).
     pub async fn start_on(port: u16) -> TestProvider {
-        Self::launch(port).await.expect("test provider launches on the given port")
+        Self::launch(port)
+            .await
+            .expect("test provider launches on the given port")
     }
 
     async fn launch(port: u16) -> Result<TestProvider, String> {
@@ -250,22 +264,36 @@ impl TestProvider {
             ..rocket::Config::debug_default()
         };
 
-        let (tx, rx) = rocket::tokio::sync::oneshot::channel::<Result<(u16, rocket::Shutdown), String>>();
+        let (tx, rx) =
+            rocket::tokio::sync::oneshot::channel::<Result<(u16, rocket::Shutdown), String>>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         let ready_tx = tx.clone();
         let ready_shared = shared.clone();
         let rocket = rocket::custom(config)
             .manage(shared.clone())
-            .mount("/", routes![discovery, jwks, token, userinfo_get, userinfo_post, authorize])
-            .attach(rocket::fairing::AdHoc::on_liftoff("test provider ready", move |rocket| {
-                Box::pin(async move {
-                    let port = rocket.config().port;
-                    *lock(&ready_shared.issuer) = format!("http://127.0.0.1:{port}");
-                    if let Some(tx) = lock(&ready_tx).take() {
-                        let _ = tx.send(Ok((port, rocket.shutdown())));
-                    }
-                })
-            }));
+            .mount(
+                "/",
+                routes![
+                    discovery,
+                    jwks,
+                    token,
+                    userinfo_get,
+                    userinfo_post,
+                    authorize
+                ],
+            )
+            .attach(rocket::fairing::AdHoc::on_liftoff(
+                "test provider ready",
+                move |rocket| {
+                    Box::pin(async move {
+                        let port = rocket.config().port;
+                        *lock(&ready_shared.issuer) = format!("http://127.0.0.1:{port}");
+                        if let Some(tx) = lock(&ready_tx).take() {
+                            let _ = tx.send(Ok((port, rocket.shutdown())));
+                        }
+                    })
+                },
+            ));
 
         std::thread::Builder::new()
             .name(format!("test-provider-{port}"))
@@ -287,7 +315,9 @@ impl TestProvider {
             })
             .expect("spawn provider thread");
 
-        let (port, shutdown) = rx.await.map_err(|_| "provider thread ended".to_string())??;
+        let (port, shutdown) = rx
+            .await
+            .map_err(|_| "provider thread ended".to_string())??;
         // Liftoff runs after the listener is bound; still, make sure.
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -296,7 +326,12 @@ impl TestProvider {
             std::thread::sleep(Duration::from_millis(20));
         }
         let issuer = lock(&shared.issuer).clone();
-        Ok(TestProvider { shared, issuer, port, shutdown })
+        Ok(TestProvider {
+            shared,
+            issuer,
+            port,
+            shutdown,
+        })
     }
 
     /// Changes the provider's behaviour from now on.
@@ -428,12 +463,14 @@ impl Shared {
             Signing::Rs256With(key) => ("RS256", Signature::Rs256(*key)),
             Signing::CorruptSignature => ("RS256", Signature::Rs256Corrupted(b.signing_key)),
             Signing::None => ("none", Signature::Unsigned),
-            Signing::Hs256WithPublicKeyPem => {
-                ("HS256", Signature::Hs256(b.signing_key.public_key_pem().into_bytes()))
-            }
-            Signing::Hs256WithClientSecret => {
-                ("HS256", Signature::Hs256(b.client_secret.clone().into_bytes()))
-            }
+            Signing::Hs256WithPublicKeyPem => (
+                "HS256",
+                Signature::Hs256(b.signing_key.public_key_pem().into_bytes()),
+            ),
+            Signing::Hs256WithClientSecret => (
+                "HS256",
+                Signature::Hs256(b.client_secret.clone().into_bytes()),
+            ),
         };
         let mut header = json!({ "alg": alg, "typ": "JWT" });
         if !matches!(b.signing, Signing::None | Signing::Hs256WithClientSecret) {
@@ -443,14 +480,26 @@ impl Shared {
         jwt::encode(&header, &claims, &signature)
     }
 
-    fn check_client(&self, b: &Behaviour, authorization: Option<&str>, form: &[(String, String)]) -> Result<(), OAuthError> {
-        let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let invalid_client = || OAuthError::new(401, "invalid_client", "client authentication failed");
+    fn check_client(
+        &self,
+        b: &Behaviour,
+        authorization: Option<&str>,
+        form: &[(String, String)],
+    ) -> Result<(), OAuthError> {
+        let param = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let invalid_client =
+            || OAuthError::new(401, "invalid_client", "client authentication failed");
         match b.client_auth {
             ClientAuth::Basic => {
                 let value = authorization.ok_or_else(invalid_client)?;
                 let encoded = value.strip_prefix("Basic ").ok_or_else(invalid_client)?;
-                let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid_client())?;
+                let decoded = STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|_| invalid_client())?;
                 let decoded = String::from_utf8(decoded).map_err(|_| invalid_client())?;
                 let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
                 // RFC 6749 §2.3.1: both parts are form-urlencoded first.
@@ -459,14 +508,24 @@ impl Shared {
                 }
                 if param("client_secret").is_some() {
                     // RFC 6749 §2.3: MUST NOT use more than one method.
-                    return Err(OAuthError::new(400, "invalid_request", "more than one client authentication method"));
+                    return Err(OAuthError::new(
+                        400,
+                        "invalid_request",
+                        "more than one client authentication method",
+                    ));
                 }
             }
             ClientAuth::Post => {
                 if authorization.is_some() {
-                    return Err(OAuthError::new(400, "invalid_request", "more than one client authentication method"));
+                    return Err(OAuthError::new(
+                        400,
+                        "invalid_request",
+                        "more than one client authentication method",
+                    ));
                 }
-                if param("client_id") != Some(b.client_id.as_str()) || param("client_secret") != Some(b.client_secret.as_str()) {
+                if param("client_id") != Some(b.client_id.as_str())
+                    || param("client_secret") != Some(b.client_secret.as_str())
+                {
                     return Err(invalid_client());
                 }
             }
@@ -474,30 +533,61 @@ impl Shared {
         Ok(())
     }
 
-    fn token_response(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, OAuthError> {
+    fn token_response(
+        &self,
+        authorization: Option<&str>,
+        form: &[(String, String)],
+    ) -> Result<Value, OAuthError> {
         let b = lock(&self.behaviour).clone();
         match &b.token_failure {
-            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
-            Some(TokenFailure::Garbage) => return Err(OAuthError::raw(200, "application/json", "<html>this is not json")),
+            Some(TokenFailure::ServerError) => {
+                return Err(OAuthError::raw(500, "text/plain", "internal server error"))
+            }
+            Some(TokenFailure::Garbage) => {
+                return Err(OAuthError::raw(
+                    200,
+                    "application/json",
+                    "<html>this is not json",
+                ))
+            }
             Some(TokenFailure::OAuthError { status, error }) => {
-                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
+                return Err(OAuthError::new(
+                    *status,
+                    error,
+                    "the test provider was told to fail",
+                ))
             }
             Some(TokenFailure::Delay(_)) | None => {}
         }
         for (name, _) in form {
             if form.iter().filter(|(k, _)| k == name).count() > 1 {
-                return Err(OAuthError::new(400, "invalid_request", "repeated parameter"));
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_request",
+                    "repeated parameter",
+                ));
             }
         }
         self.check_client(&b, authorization, form)?;
-        let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let param = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         if param("grant_type") != Some("authorization_code") {
-            return Err(OAuthError::new(400, "unsupported_grant_type", "only authorization_code"));
+            return Err(OAuthError::new(
+                400,
+                "unsupported_grant_type",
+                "only authorization_code",
+            ));
         }
-        let code = param("code").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing code"))?;
+        let code =
+            param("code").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing code"))?;
         let issued = {
             let mut codes = lock(&self.codes);
-            let issued = codes.get_mut(code).ok_or_else(|| OAuthError::new(400, "invalid_grant", "unknown code"))?;
+            let issued = codes
+                .get_mut(code)
+                .ok_or_else(|| OAuthError::new(400, "invalid_grant", "unknown code"))?;
             if issued.used {
                 return Err(OAuthError::new(400, "invalid_grant", "code already used"));
             }
@@ -506,25 +596,57 @@ impl Shared {
         };
         if let Some(client_id) = param("client_id") {
             if client_id != issued.client_id {
-                return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "code issued to another client",
+                ));
             }
         }
         if issued.client_id != b.client_id {
-            return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
+            return Err(OAuthError::new(
+                400,
+                "invalid_grant",
+                "code issued to another client",
+            ));
         }
         if param("redirect_uri") != Some(issued.redirect_uri.as_str()) {
-            return Err(OAuthError::new(400, "invalid_grant", "redirect_uri mismatch"));
+            return Err(OAuthError::new(
+                400,
+                "invalid_grant",
+                "redirect_uri mismatch",
+            ));
         }
         // RFC 7636 §4.6.
         match (&issued.code_challenge, param("code_verifier")) {
             (Some(challenge), Some(verifier)) => {
-                if issued.code_challenge_method.as_deref() != Some("S256") || &jwt::s256(verifier) != challenge {
-                    return Err(OAuthError::new(400, "invalid_grant", "PKCE verification failed"));
+                if issued.code_challenge_method.as_deref() != Some("S256")
+                    || &jwt::s256(verifier) != challenge
+                {
+                    return Err(OAuthError::new(
+                        400,
+                        "invalid_grant",
+                        "PKCE verification failed",
+                    ));
                 }
             }
-            (Some(_), None) => return Err(OAuthError::new(400, "invalid_grant", "missing code_verifier")),
-            (None, Some(_)) => return Err(OAuthError::new(400, "invalid_grant", "unexpected code_verifier")),
-            (None, None) => return Err(OAuthError::new(400, "invalid_request", "PKCE is required")),
+            (Some(_), None) => {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "missing code_verifier",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "unexpected code_verifier",
+                ))
+            }
+            (None, None) => {
+                return Err(OAuthError::new(400, "invalid_request", "PKCE is required"))
+            }
         }
 
         let access_token = random_token("at");
@@ -546,7 +668,11 @@ impl Shared {
         let form_token = url::form_urlencoded::parse(body.as_bytes())
             .find(|(k, _)| k == "access_token")
             .map(|(_, v)| v.into_owned());
-        lock(&self.userinfo_requests).push(UserinfoRequest { method: method.into(), authorization: authorization.clone(), body });
+        lock(&self.userinfo_requests).push(UserinfoRequest {
+            method: method.into(),
+            authorization: authorization.clone(),
+            body,
+        });
         let token = authorization
             .as_deref()
             .and_then(|h| h.strip_prefix("Bearer ").map(str::to_string))
@@ -608,7 +734,12 @@ impl OAuthError {
     }
 
     fn raw(status: u16, content_type: &'static str, body: &str) -> Self {
-        OAuthError { status, content_type, body: body.to_string(), code: format!("raw {status}") }
+        OAuthError {
+            status,
+            content_type,
+            body: body.to_string(),
+            code: format!("raw {status}"),
+        }
     }
 }
 
@@ -680,7 +811,11 @@ fn discovery(shared: &SharedState) -> Reply {
 #[get("/jwks")]
 fn jwks(shared: &SharedState) -> Reply {
     shared.count(|c| c.jwks += 1);
-    let keys: Vec<Value> = lock(&shared.behaviour).jwks.iter().map(|k| k.jwk()).collect();
+    let keys: Vec<Value> = lock(&shared.behaviour)
+        .jwks
+        .iter()
+        .map(|k| k.jwk())
+        .collect();
     Reply::json(200, json!({ "keys": keys }))
 }
 
@@ -694,7 +829,9 @@ async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> R
     if let Some(delay) = delay {
         rocket::tokio::time::sleep(delay).await;
     }
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
     let result = shared.token_response(headers.authorization.as_deref(), &params);
     let (outcome, access_token, reply) = match result {
         Ok(value) => {
@@ -704,7 +841,8 @@ async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> R
         Err(e) => {
             let reply = Reply {
                 status: Status::new(e.status),
-                content_type: ContentType::parse_flexible(e.content_type).unwrap_or(ContentType::Plain),
+                content_type: ContentType::parse_flexible(e.content_type)
+                    .unwrap_or(ContentType::Plain),
                 body: e.body,
                 headers: vec![Header::new("Cache-Control", "no-store")],
             };
@@ -734,5 +872,8 @@ fn userinfo_post(shared: &SharedState, headers: RequestHeaders, body: String) ->
 #[get("/authorize")]
 fn authorize(shared: &SharedState) -> Reply {
     shared.count(|c| c.authorize += 1);
-    Reply::json(501, json!({ "error": "the tests drive the authorization step themselves" }))
+    Reply::json(
+        501,
+        json!({ "error": "the tests drive the authorization step themselves" }),
+    )
 }

@@ -1,0 +1,214 @@
+//! `BearerToken<S, P>`: an API request carrying a valid access token with
+//! the scopes `S`, issued by provider `P`.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::tokio::sync::Mutex;
+use rocket::{Ignite, Rocket, Sentinel};
+
+use crate::error::OidcError;
+use crate::fairing::Oidc;
+use crate::provider::{DefaultProvider, ProviderName};
+use crate::token::access::{self, TokenIdentity};
+use crate::token::AccessToken;
+
+/// Scopes a resource requires, named at the type level. Declare one with
+/// [`scopes!`](crate::scopes!).
+///
+/// ```rust
+/// use rocket_openidconnect::{NoScopes, RequiredScopes};
+///
+/// assert!(NoScopes::SCOPES.is_empty());
+/// ```
+pub trait RequiredScopes: Send + Sync + 'static {
+    /// Every one of these must be granted to the token.
+    const SCOPES: &'static [&'static str];
+}
+
+/// No scope required: [`BearerToken`] alone.
+///
+/// ```rust
+/// use rocket_openidconnect::{BearerToken, NoScopes};
+///
+/// fn same(_: BearerToken) -> Option<BearerToken<NoScopes>> { None }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct NoScopes;
+
+impl RequiredScopes for NoScopes {
+    const SCOPES: &'static [&'static str] = &[];
+}
+
+/// Declares a zero-sized type naming the scopes a resource requires.
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use rocket_openidconnect::{scopes, BearerToken, RequiredScopes};
+///
+/// scopes!(
+///     /// Reading and writing documents.
+///     pub ReadWrite = "read", "write"
+/// );
+///
+/// assert_eq!(ReadWrite::SCOPES, ["read", "write"]);
+///
+/// #[post("/documents")]
+/// fn create(token: BearerToken<ReadWrite>) -> String {
+///     format!("created for {:?}", token.subject())
+/// }
+/// ```
+#[macro_export]
+macro_rules! scopes {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $($scope:literal),+ $(,)?) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+
+        impl $crate::RequiredScopes for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+        }
+    };
+}
+
+/// A request guard for an API call with `Authorization: Bearer <token>`,
+/// where the token was issued by provider `P` (default: `default`) and
+/// grants every scope of `S` (default: none).
+///
+/// The token is validated by introspection (RFC 7662, cached) or locally as
+/// an RFC 9068 JWT, as `[oidc.providers.<name>.bearer]` says. Failures
+/// answer per RFC 6750: `401` with a `WWW-Authenticate: Bearer` challenge
+/// without a token, `400 invalid_request` for a malformed header, `401
+/// invalid_token`, `403 insufficient_scope`, and `503` when the provider
+/// cannot be asked. Dereferences to [`TokenIdentity`].
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use rocket::serde::json::{Json, Value};
+/// use rocket_openidconnect::{scopes, BearerToken};
+///
+/// scopes!(Read = "read");
+///
+/// #[get("/api")]
+/// fn api(token: BearerToken) -> Json<Value> {
+///     Json(Value::Object(token.claims().clone()))
+/// }
+///
+/// #[get("/api/documents")]
+/// fn documents(token: BearerToken<Read>) -> String {
+///     format!("documents of {}", token.subject().unwrap_or("a service"))
+/// }
+/// ```
+pub struct BearerToken<S: RequiredScopes = NoScopes, P: ProviderName = DefaultProvider> {
+    token: AccessToken,
+    identity: Arc<TokenIdentity>,
+    marker: PhantomData<(S, P)>,
+}
+
+impl<S: RequiredScopes, P: ProviderName> BearerToken<S, P> {
+    /// The access token itself (to call another API on the user's behalf).
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// Who the token speaks for.
+    pub fn identity(&self) -> &TokenIdentity {
+        &self.identity
+    }
+}
+
+impl<S: RequiredScopes, P: ProviderName> Deref for BearerToken<S, P> {
+    type Target = TokenIdentity;
+
+    fn deref(&self) -> &TokenIdentity {
+        &self.identity
+    }
+}
+
+impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerToken")
+            .field("token", &self.token)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// The provider whose realm a bearer challenge names.
+#[derive(Default)]
+pub(crate) struct BearerRealm(pub(crate) std::sync::Mutex<Option<&'static str>>);
+
+type Checked = Result<(AccessToken, Arc<TokenIdentity>), OidcError>;
+
+/// Bearer checks done on this request, by provider: a token is validated
+/// once per request however many guards ask.
+#[derive(Default)]
+struct BearerChecks(Mutex<HashMap<&'static str, Checked>>);
+
+async fn check(request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> Checked {
+    let checks = request.local_cache(BearerChecks::default);
+    let mut done = checks.0.lock().await;
+    if let Some(checked) = done.get(provider_name) {
+        return checked.clone();
+    }
+    let checked = async {
+        let token = access::bearer_token(request)?.ok_or(OidcError::MissingToken)?;
+        let provider = oidc
+            .provider(provider_name)
+            .ok_or(OidcError::MissingToken)?;
+        let identity = access::validate(provider, &token, oidc.config().clock_skew_seconds).await?;
+        Ok((token, identity))
+    }
+    .await;
+    done.insert(provider_name, checked.clone());
+    checked
+}
+
+#[rocket::async_trait]
+impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, P> {
+    type Error = OidcError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
+        if let Ok(mut realm) = request.local_cache(BearerRealm::default).0.lock() {
+            *realm = Some(P::NAME);
+        }
+        let result = match request.rocket().state::<Oidc>() {
+            Some(oidc) => check(request, oidc, P::NAME).await,
+            None => Err(OidcError::TokenCheckUnavailable(
+                "the Oidc fairing is not attached".into(),
+            )),
+        };
+        let outcome = result.and_then(|(token, identity)| {
+            let missing = S::SCOPES
+                .iter()
+                .any(|scope| !identity.scopes().contains(*scope));
+            if missing {
+                Err(OidcError::InsufficientScope {
+                    scope: S::SCOPES.join(" "),
+                })
+            } else {
+                Ok(BearerToken {
+                    token,
+                    identity,
+                    marker: PhantomData,
+                })
+            }
+        });
+        match outcome {
+            Ok(guard) => Outcome::Success(guard),
+            Err(error) => {
+                error.stash(request);
+                Outcome::Error((error.status(), error))
+            }
+        }
+    }
+}
+
+impl<S: RequiredScopes, P: ProviderName> Sentinel for BearerToken<S, P> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        crate::fairing::provider_missing(rocket, P::NAME, "BearerToken")
+    }
+}

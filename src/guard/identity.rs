@@ -1,0 +1,83 @@
+//! `Identity<S, P>`: a bearer token when the request sends one, otherwise
+//! the browser session (Flask-pyoidc's `access_control`).
+
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{Ignite, Rocket, Sentinel};
+
+use crate::error::OidcError;
+use crate::guard::{BearerToken, NoScopes, OidcUser, RequiredScopes};
+use crate::provider::{DefaultProvider, ProviderName};
+
+/// A request guard accepting either an API call with a bearer token or a
+/// logged-in browser, both of provider `P`.
+///
+/// A request with an `Authorization` header is judged only as a bearer
+/// request (scopes `S` required): an invalid token is refused, never
+/// passed on to the browser login. A request without one is judged as
+/// [`OidcUser`] (the scopes do not apply to browser sessions).
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use rocket_openidconnect::Identity;
+///
+/// #[get("/either")]
+/// fn either(who: Identity) -> String {
+///     match who {
+///         Identity::Token(token) => format!("token of {:?}", token.subject()),
+///         Identity::Session(user) => format!("session of {}", user.subject()),
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub enum Identity<S: RequiredScopes = NoScopes, P: ProviderName = DefaultProvider> {
+    /// The request carried a valid bearer token.
+    Token(BearerToken<S, P>),
+    /// The request came from a logged-in browser.
+    Session(OidcUser<P>),
+}
+
+impl<S: RequiredScopes, P: ProviderName> Identity<S, P> {
+    /// `"token"` or `"session"`.
+    pub fn via(&self) -> &'static str {
+        match self {
+            Identity::Token(_) => "token",
+            Identity::Session(_) => "session",
+        }
+    }
+
+    /// The user's `sub`, when known (a client-credentials token may have none).
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Identity::Token(token) => token.subject(),
+            Identity::Session(user) => Some(user.subject()),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for Identity<S, P> {
+    type Error = OidcError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
+        let sends_token = request.headers().contains("Authorization")
+            || request
+                .uri()
+                .query()
+                .is_some_and(|q| q.segments().any(|(name, _)| name == "access_token"));
+        if sends_token {
+            BearerToken::<S, P>::from_request(request)
+                .await
+                .map(Identity::Token)
+        } else {
+            OidcUser::<P>::from_request(request)
+                .await
+                .map(Identity::Session)
+        }
+    }
+}
+
+impl<S: RequiredScopes, P: ProviderName> Sentinel for Identity<S, P> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        crate::fairing::provider_missing(rocket, P::NAME, "Identity")
+    }
+}

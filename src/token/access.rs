@@ -1,0 +1,388 @@
+//! Bearer access tokens at a resource server: reading them from the
+//! request (RFC 6750 §2.1) and validating them by introspection (RFC 7662)
+//! or locally as JWTs (RFC 9068).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::Request;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::config::BearerMode;
+use crate::error::OidcError;
+use crate::provider::{Provider, ProviderMetadata};
+use crate::token::jws::{self, CompactJws};
+use crate::token::{endpoint, AccessToken};
+
+/// How long an inactive introspection answer is remembered (at most).
+const INACTIVE_SECONDS: u64 = 5;
+
+/// How a bearer token was found valid.
+///
+/// ```rust
+/// use rocket_openidconnect::TokenValidation;
+///
+/// assert_ne!(TokenValidation::Introspection, TokenValidation::Jwt);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenValidation {
+    /// The provider's introspection endpoint said it is active (RFC 7662).
+    Introspection,
+    /// Its signature and claims were checked locally (RFC 9068).
+    Jwt,
+}
+
+/// Who a valid bearer token speaks for: Flask-pyoidc's `current_token_identity`.
+///
+/// ```rust
+/// use rocket_openidconnect::TokenIdentity;
+///
+/// fn describe(identity: &TokenIdentity) -> String {
+///     format!(
+///         "{} via client {} with scopes {:?}",
+///         identity.subject().unwrap_or("a service"),
+///         identity.client_id().unwrap_or("?"),
+///         identity.scopes(),
+///     )
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TokenIdentity {
+    provider: String,
+    validation: TokenValidation,
+    subject: Option<String>,
+    client_id: Option<String>,
+    scopes: BTreeSet<String>,
+    expires_at: Option<i64>,
+    claims: Map<String, Value>,
+}
+
+impl TokenIdentity {
+    /// The provider that issued the token.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// How the token was validated.
+    pub fn validation(&self) -> TokenValidation {
+        self.validation
+    }
+
+    /// `sub`: the user (absent for client-credentials tokens at some providers).
+    pub fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// `client_id`: the client the token was issued to.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The token's scopes.
+    pub fn scopes(&self) -> &BTreeSet<String> {
+        &self.scopes
+    }
+
+    /// `exp`, when the token says.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.expires_at
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+    }
+
+    /// The whole introspection response, or the JWT's claims.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+}
+
+/// The bearer token of `request`: `None` without an `Authorization`
+/// header; an error when the header is malformed or a token is sent in
+/// more than one place.
+pub(crate) fn bearer_token(request: &Request<'_>) -> Result<Option<AccessToken>, OidcError> {
+    let bad = |why: &str| Err(OidcError::InvalidBearerRequest(why.to_string()));
+    // RFC 6750 §2: one method per request; and tokens in URLs leak into
+    // logs and Referer headers, so we accept none there.
+    let in_query = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.segments().any(|(name, _)| name == "access_token"));
+    if in_query {
+        return bad("access tokens are accepted only in the Authorization header");
+    }
+    let mut headers = request.headers().get("Authorization");
+    let Some(header) = headers.next() else {
+        return Ok(None);
+    };
+    if headers.next().is_some() {
+        return bad("more than one Authorization header");
+    }
+    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return bad("the Authorization scheme is not Bearer");
+    }
+    let token = token.trim_matches(' ');
+    // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    let body = token.trim_end_matches('=');
+    let well_formed = !body.is_empty()
+        && token.len() <= 16 * 1024
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    if !well_formed {
+        return bad("the bearer token is empty or malformed");
+    }
+    Ok(Some(AccessToken::new(token)))
+}
+
+/// Validates `token` as configured for `provider`.
+pub(crate) async fn validate(
+    provider: &Provider,
+    token: &AccessToken,
+    clock_skew_seconds: u64,
+) -> Result<Arc<TokenIdentity>, OidcError> {
+    let metadata = provider.metadata().await.map_err(unavailable)?;
+    let is_at_jwt = || {
+        CompactJws::parse(token.secret())
+            .and_then(|jws| jws.typ())
+            .is_some_and(|typ| is_access_token_typ(&typ))
+    };
+    let checks = Checks {
+        provider,
+        metadata: &metadata,
+        skew: clock_skew_seconds as i64,
+    };
+    match provider.config.bearer.mode {
+        BearerMode::Jwt => checks.jwt(token).await,
+        BearerMode::Auto if is_at_jwt() => checks.jwt(token).await,
+        _ => {
+            let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
+            let outcome = provider
+                .introspection_cache
+                .get_or_load(key, || checks.introspect(token))
+                .await?;
+            outcome.map_err(OidcError::InvalidToken)
+        }
+    }
+}
+
+/// RFC 9068 §4: the `typ` that tells an access token from an ID token.
+fn is_access_token_typ(typ: &str) -> bool {
+    typ == "at+jwt" || typ == "application/at+jwt"
+}
+
+/// In a bearer request, a provider we cannot reach is `503`.
+fn unavailable(error: OidcError) -> OidcError {
+    match error {
+        OidcError::ProviderUnavailable(why) => OidcError::TokenCheckUnavailable(why),
+        other => other,
+    }
+}
+
+/// An introspection result as cached: the identity, or why the token is refused.
+pub(crate) type Introspected = Result<Arc<TokenIdentity>, String>;
+
+struct Checks<'a> {
+    provider: &'a Provider,
+    metadata: &'a ProviderMetadata,
+    skew: i64,
+}
+
+impl Checks<'_> {
+    async fn jwt(&self, token: &AccessToken) -> Result<Arc<TokenIdentity>, OidcError> {
+        let typ = CompactJws::parse(token.secret()).and_then(|jws| jws.typ());
+        if !typ.as_deref().is_some_and(is_access_token_typ) {
+            return Err(OidcError::InvalidToken(
+                "not an RFC 9068 access token (`typ` is not at+jwt)".into(),
+            ));
+        }
+        let verified = jws::verify(self.provider, token.secret(), jws::ASYMMETRIC_ALGS)
+            .await
+            .map_err(unavailable)?;
+        let claims = verified.claims;
+        for required in ["iss", "exp", "aud"] {
+            if !claims.contains_key(required) {
+                return Err(OidcError::InvalidToken(format!("no `{required}` claim")));
+            }
+        }
+        self.identity(claims, TokenValidation::Jwt)
+            .map_err(OidcError::InvalidToken)
+    }
+
+    async fn introspect(&self, token: &AccessToken) -> Result<(Introspected, Duration), OidcError> {
+        let provider = self.provider;
+        let endpoint = self
+            .metadata
+            .introspection_endpoint
+            .clone()
+            .ok_or_else(|| {
+                OidcError::TokenCheckUnavailable(format!(
+                    "provider `{}` has no introspection endpoint",
+                    provider.name
+                ))
+            })?;
+        let failed = |why: String| {
+            OidcError::TokenCheckUnavailable(format!(
+                "provider `{}`: introspection {why}",
+                provider.name
+            ))
+        };
+        let (status, body) = endpoint::post_authenticated(
+            provider,
+            endpoint,
+            &[
+                ("token", token.secret()),
+                ("token_type_hint", "access_token"),
+            ],
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+        if status != 200 {
+            return Err(failed(format!("answered with status {status}")));
+        }
+        let response: Map<String, Value> = serde_json::from_slice(&body)
+            .map_err(|_| failed("answered with something other than a JSON object".into()))?;
+        let cache = provider.config.bearer.introspection_cache_seconds;
+        let inactive_ttl = Duration::from_secs(cache.min(INACTIVE_SECONDS));
+        // RFC 7662 §2.2: only `"active": true` means valid; with anything
+        // else nothing in the response is trusted.
+        if response.get("active") != Some(&Value::Bool(true)) {
+            return Ok((Err("the token is not active".into()), inactive_ttl));
+        }
+        match self.identity(response, TokenValidation::Introspection) {
+            Ok(identity) => {
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                let until_exp = identity
+                    .expires_at
+                    .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
+                Ok((Ok(identity), Duration::from_secs(cache.min(until_exp))))
+            }
+            Err(why) => Ok((Err(why), inactive_ttl)),
+        }
+    }
+
+    /// The checks shared by both ways: time, issuer and audience.
+    fn identity(
+        &self,
+        claims: Map<String, Value>,
+        validation: TokenValidation,
+    ) -> Result<Arc<TokenIdentity>, String> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let number = |name: &str| -> Result<Option<i64>, String> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| format!("`{name}` is not a number")),
+            }
+        };
+        let exp = number("exp")?;
+        if exp.is_some_and(|exp| now - self.skew >= exp) {
+            return Err("the token has expired".into());
+        }
+        if number("nbf")?.is_some_and(|nbf| nbf > now + self.skew) {
+            return Err("the token is not valid yet".into());
+        }
+        if number("iat")?.is_some_and(|iat| iat > now + self.skew) {
+            return Err("the token is issued in the future".into());
+        }
+        match claims.get("iss") {
+            None => {}
+            Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
+            Some(_) => return Err("the token is from another issuer".into()),
+        }
+        let audiences = self.provider.config.bearer_audiences();
+        let accepted = |aud: &Value| {
+            aud.as_str()
+                .is_some_and(|aud| audiences.iter().any(|a| a == aud))
+        };
+        match claims.get("aud") {
+            None => {}
+            Some(Value::Array(list)) if list.iter().any(accepted) => {}
+            Some(aud) if accepted(aud) => {}
+            Some(_) => return Err("the token is for another audience".into()),
+        }
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(scope)), _) => scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            (None, Some(Value::Array(list))) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        Ok(Arc::new(TokenIdentity {
+            provider: self.provider.name.clone(),
+            validation,
+            subject: text("sub"),
+            client_id: text("client_id"),
+            scopes,
+            expires_at: exp,
+            claims,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::http::Header;
+    use rocket::local::blocking::Client;
+
+    fn token_of(headers: &[&str], uri: &str) -> Result<Option<String>, String> {
+        let client = Client::debug(rocket::build()).unwrap();
+        let mut request = client.get(uri.to_string());
+        for value in headers {
+            request.add_header(Header::new("Authorization", value.to_string()));
+        }
+        bearer_token(request.inner())
+            .map(|t| t.map(|t| t.secret().to_string()))
+            .map_err(|e| e.code().to_string())
+    }
+
+    #[test]
+    fn the_authorization_header_is_the_only_source() {
+        assert_eq!(token_of(&[], "/"), Ok(None));
+        assert_eq!(
+            token_of(&["Bearer abc.def-_~+/=="], "/"),
+            Ok(Some("abc.def-_~+/==".into()))
+        );
+        assert_eq!(token_of(&["bearer abc"], "/"), Ok(Some("abc".into())));
+        assert_eq!(token_of(&["BEARER abc"], "/"), Ok(Some("abc".into())));
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Basic YTpi",
+            "Bearer a\"b",
+            "Bearerabc",
+            "Bearer ==",
+        ] {
+            assert_eq!(
+                token_of(&[bad], "/"),
+                Err("invalid_request".into()),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            token_of(&["Bearer a", "Bearer b"], "/"),
+            Err("invalid_request".into())
+        );
+        assert_eq!(
+            token_of(&["Bearer a"], "/?access_token=a"),
+            Err("invalid_request".into())
+        );
+        assert_eq!(
+            token_of(&[], "/?access_token=a"),
+            Err("invalid_request".into())
+        );
+    }
+}

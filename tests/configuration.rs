@@ -1,0 +1,174 @@
+//! A bad `oidc` configuration, or a guard naming a provider that is not
+//! configured, aborts launch with a message naming the key.
+
+mod support;
+
+use std::cell::RefCell;
+use std::sync::Once;
+
+use rocket::error::ErrorKind;
+use rocket::log::private as log;
+use serde_json::{json, Value};
+
+use support::*;
+
+// Rocket's logger goes to stdout; to read what the fairing says, this test
+// binary installs its own logger first (Rocket then leaves it in place). The
+// fairing runs on the thread that awaits ignition, so messages are kept per
+// thread and every test reads only its own.
+thread_local! {
+    static MESSAGES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+struct CapturingLogger;
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let message = format!("{}", record.args());
+        println!("[{}] {message}", record.level());
+        MESSAGES.with(|m| m.borrow_mut().push(message));
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if log::set_boxed_logger(Box::new(CapturingLogger)).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+    });
+    MESSAGES.with(|m| m.borrow_mut().clear());
+}
+
+fn captured() -> Vec<String> {
+    MESSAGES.with(|m| m.borrow().clone())
+}
+
+/// A provider table that would be valid (no provider needs to run: discovery
+/// is lazy).
+fn valid_config() -> Value {
+    oidc_config_for_issuer("http://127.0.0.1:9")
+}
+
+/// Ignites `rocket` and expects launch to be refused; returns what was logged.
+async fn assert_launch_refused(rocket: rocket::Rocket<rocket::Build>, what: &str) -> Vec<String> {
+    capture_logs();
+    match rocket::local::asynchronous::Client::untracked(rocket).await {
+        Ok(_) => panic!("{what}: launch should have been refused"),
+        Err(e) => {
+            let kind = e.kind();
+            assert!(
+                matches!(
+                    kind,
+                    ErrorKind::FailedFairings(_) | ErrorKind::SentinelAborts(_)
+                ),
+                "{what}: expected a failed fairing or a sentinel abort, got {kind:?}"
+            );
+        }
+    }
+    captured()
+}
+
+/// Asserts that the launch is refused and, when the log was captured, that
+/// some message names `key`.
+async fn assert_config_refused(oidc: Value, key: &str) {
+    let logs = assert_launch_refused(rp(oidc, default_routes()), key).await;
+    if logs.is_empty() {
+        println!("(no log captured; checked the error kind only)");
+    } else {
+        assert!(
+            logs.iter().any(|m| m.contains(key)),
+            "some message should name `{key}`; logged: {logs:#?}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_valid_configuration_ignites_without_reaching_the_provider() {
+    capture_logs();
+    let client =
+        rocket::local::asynchronous::Client::untracked(rp(valid_config(), default_routes())).await;
+    assert!(client.is_ok(), "{:?}", client.err().map(|e| e.to_string()));
+}
+
+#[rocket::async_test]
+async fn a_missing_redirect_uri_aborts_launch() {
+    let mut config = valid_config();
+    config.as_object_mut().unwrap().remove("redirect_uri");
+    assert_config_refused(config, "oidc.redirect_uri").await;
+}
+
+#[rocket::async_test]
+async fn a_redirect_uri_that_is_not_a_url_aborts_launch() {
+    let mut config = valid_config();
+    config["redirect_uri"] = json!("not a url");
+    assert_config_refused(config, "oidc.redirect_uri").await;
+}
+
+#[rocket::async_test]
+async fn a_relative_redirect_uri_aborts_launch() {
+    let mut config = valid_config();
+    config["redirect_uri"] = json!("/redirect_uri");
+    assert_config_refused(config, "oidc.redirect_uri").await;
+}
+
+#[rocket::async_test]
+async fn a_missing_oidc_table_aborts_launch() {
+    let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
+        .merge(("secret_key", secret_key(1)));
+    let logs =
+        assert_launch_refused(rp_with_figment(figment, default_routes()), "no oidc table").await;
+    if !logs.is_empty() {
+        assert!(logs.iter().any(|m| m.contains("oidc")), "{logs:#?}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_provider_without_issuer_discovery_url_or_metadata_aborts_launch() {
+    let mut config = valid_config();
+    config["providers"]["default"]
+        .as_object_mut()
+        .unwrap()
+        .remove("issuer");
+    assert_config_refused(config, "oidc.providers.default").await;
+}
+
+#[rocket::async_test]
+async fn an_unknown_token_endpoint_auth_method_aborts_launch() {
+    let mut config = valid_config();
+    config["providers"]["default"]["token_endpoint_auth_method"] =
+        json!("client_secret_carrier_pigeon");
+    assert_config_refused(config, "token_endpoint_auth_method").await;
+}
+
+#[rocket::async_test]
+async fn an_unknown_userinfo_http_method_aborts_launch() {
+    let mut config = valid_config();
+    config["providers"]["default"]["userinfo_http_method"] = json!("PUT");
+    assert_config_refused(config, "userinfo_http_method").await;
+}
+
+#[rocket::async_test]
+async fn a_guard_naming_an_unconfigured_provider_aborts_launch() {
+    // `/second` uses `OidcUser<Second>`; only `default` is configured.
+    let routes = rocket::routes![app::profile, app::second];
+    let logs = assert_launch_refused(rp(valid_config(), routes), "OidcUser<Second>").await;
+    if !logs.is_empty() {
+        assert!(
+            logs.iter().any(|m| m.to_lowercase().contains("second")),
+            "some message should name the provider `second`; logged: {logs:#?}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_guard_without_the_fairing_aborts_launch() {
+    let rocket = rocket::custom(figment(valid_config())).mount("/", default_routes());
+    assert_launch_refused(rocket, "OidcUser without Oidc::fairing()").await;
+}
