@@ -7,7 +7,6 @@
 
 use std::str::FromStr;
 
-use base64::Engine;
 use chrono::{TimeDelta, Utc};
 use openidconnect::core::{
     CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
@@ -19,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::error::OidcError;
 use crate::provider::{Provider, ProviderMetadata};
+use crate::token::jws::decode_object;
 use crate::token::IdTokenJwt;
 
 /// An ID token whose every check passed.
@@ -161,22 +161,12 @@ fn describe(error: &ClaimsVerificationError) -> String {
 
 /// The `kid` of a compact JWS header, if any.
 fn token_kid(raw: &str) -> Option<String> {
-    let header = decode_segment(raw.split('.').next()?)?;
+    let header = decode_object(raw.split('.').next()?)?;
     header.get("kid")?.as_str().map(str::to_string)
 }
 
 /// The claims of a compact JWS, decoded without verification: call only on
 /// a token that passed [`verify`].
 fn payload(raw: &str) -> Option<Map<String, Value>> {
-    decode_segment(raw.split('.').nth(1)?)
-}
-
-fn decode_segment(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
+    decode_object(raw.split('.').nth(1)?)
 }
