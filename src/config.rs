@@ -459,10 +459,20 @@ fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
     error
         .into_iter()
         .map(|e| {
+            // figment puts the focused key `oidc` at the front of a missing
+            // field's path and at the end of an invalid value's path.
+            let mut inner = e.path.clone();
+            if inner.first().map(String::as_str) == Some("oidc") {
+                inner.remove(0);
+            } else if inner.last().map(String::as_str) == Some("oidc") {
+                inner.pop();
+            }
             let mut path = vec!["oidc".to_string()];
-            path.extend(e.path.iter().cloned());
+            path.extend(inner);
             if let figment::error::Kind::MissingField(field) = &e.kind {
-                path.push(field.to_string());
+                if !(path.len() == 1 && field == "oidc") {
+                    path.push(field.to_string());
+                }
             }
             if let figment::error::Kind::UnknownField(field, _) = &e.kind {
                 path.push(field.clone());

@@ -151,6 +151,36 @@ async fn a_replayed_callback_is_400_invalid_state() {
     assert_no_session(&mut replay).await;
 }
 
+#[rocket::async_test]
+async fn a_code_issued_for_another_login_fails_pkce_at_the_token_endpoint() {
+    // Code injection: a code obtained for one authorization request (e.g.
+    // stolen from another tab or user) delivered with another pending
+    // login's state. The relying party sends that login's verifier, which
+    // does not match the stolen code's challenge (RFC 7636 §1).
+    let (provider, mut browser) = setup().await;
+    let stolen_for = browser.other_browser().start_login("/profile").await;
+    let auth = browser.start_login("/profile").await;
+    let stolen_code = provider.issue_code(&stolen_for);
+    let resp = browser
+        .callback(
+            &[
+                ("code", &stolen_code),
+                ("state", auth.state()),
+                ("iss", &provider.issuer),
+            ],
+            Mode::Api,
+        )
+        .await;
+    assert_error(&resp, Status::Unauthorized, "invalid_grant");
+    let requests = provider.token_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].outcome, "invalid_grant",
+        "refused by the PKCE check: {requests:#?}"
+    );
+    assert_no_session(&mut browser).await;
+}
+
 // --- RFC 9207 issuer identification ------------------------------------
 
 #[rocket::async_test]

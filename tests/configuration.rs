@@ -56,10 +56,15 @@ fn valid_config() -> Value {
     oidc_config_for_issuer("http://127.0.0.1:9")
 }
 
-/// Ignites `rocket` and expects launch to be refused; returns what was logged.
-async fn assert_launch_refused(rocket: rocket::Rocket<rocket::Build>, what: &str) -> Vec<String> {
+/// Builds the app (after installing the logger: building a Rocket sets up
+/// Rocket's own logger), ignites it and expects launch to be refused; returns
+/// what was logged.
+async fn assert_launch_refused(
+    build: impl FnOnce() -> rocket::Rocket<rocket::Build>,
+    what: &str,
+) -> Vec<String> {
     capture_logs();
-    match rocket::local::asynchronous::Client::untracked(rocket).await {
+    match rocket::local::asynchronous::Client::untracked(build()).await {
         Ok(_) => panic!("{what}: launch should have been refused"),
         Err(e) => {
             let kind = e.kind();
@@ -75,18 +80,50 @@ async fn assert_launch_refused(rocket: rocket::Rocket<rocket::Build>, what: &str
     captured()
 }
 
-/// Asserts that the launch is refused and, when the log was captured, that
-/// some message names `key`.
-async fn assert_config_refused(oidc: Value, key: &str) {
-    let logs = assert_launch_refused(rp(oidc, default_routes()), key).await;
+/// Whether `message` names `key` as a whole dotted path (not as part of a
+/// longer one such as `oidc.oidc.redirect_uri` or `oidc.redirect_uri.oidc`).
+fn names_key(message: &str, key: &str) -> bool {
+    let part_of_path = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    message.match_indices(key).any(|(at, _)| {
+        let before = message[..at].chars().next_back();
+        let after = message[at + key.len()..].chars().next();
+        !before.is_some_and(part_of_path) && !after.is_some_and(part_of_path)
+    })
+}
+
+/// Asserts that the launch is refused and that some logged message names
+/// one of `keys` (when the log could be captured).
+async fn assert_config_refused(oidc: Value, keys: &[&str]) {
+    let logs = assert_launch_refused(|| rp(oidc, default_routes()), keys[0]).await;
     if logs.is_empty() {
         println!("(no log captured; checked the error kind only)");
     } else {
         assert!(
-            logs.iter().any(|m| m.contains(key)),
-            "some message should name `{key}`; logged: {logs:#?}"
+            logs.iter()
+                .any(|m| keys.iter().any(|key| names_key(m, key))),
+            "some message should name {keys:?}; logged: {logs:#?}"
         );
     }
+}
+
+#[test]
+fn names_key_matches_whole_paths_only() {
+    assert!(names_key(
+        "`oidc.redirect_uri`: is missing",
+        "oidc.redirect_uri"
+    ));
+    assert!(names_key(
+        "oidc.redirect_uri is missing",
+        "oidc.redirect_uri"
+    ));
+    assert!(!names_key(
+        "`oidc.oidc.redirect_uri`: is missing",
+        "oidc.redirect_uri"
+    ));
+    assert!(!names_key(
+        "`oidc.redirect_uri.oidc`: bad",
+        "oidc.redirect_uri"
+    ));
 }
 
 #[rocket::async_test]
@@ -101,31 +138,34 @@ async fn a_valid_configuration_ignites_without_reaching_the_provider() {
 async fn a_missing_redirect_uri_aborts_launch() {
     let mut config = valid_config();
     config.as_object_mut().unwrap().remove("redirect_uri");
-    assert_config_refused(config, "oidc.redirect_uri").await;
+    assert_config_refused(config, &["oidc.redirect_uri"]).await;
 }
 
 #[rocket::async_test]
 async fn a_redirect_uri_that_is_not_a_url_aborts_launch() {
     let mut config = valid_config();
     config["redirect_uri"] = json!("not a url");
-    assert_config_refused(config, "oidc.redirect_uri").await;
+    assert_config_refused(config, &["oidc.redirect_uri"]).await;
 }
 
 #[rocket::async_test]
 async fn a_relative_redirect_uri_aborts_launch() {
     let mut config = valid_config();
     config["redirect_uri"] = json!("/redirect_uri");
-    assert_config_refused(config, "oidc.redirect_uri").await;
+    assert_config_refused(config, &["oidc.redirect_uri"]).await;
 }
 
 #[rocket::async_test]
 async fn a_missing_oidc_table_aborts_launch() {
     let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
         .merge(("secret_key", secret_key(1)));
-    let logs =
-        assert_launch_refused(rp_with_figment(figment, default_routes()), "no oidc table").await;
+    let build = || rp_with_figment(figment, default_routes());
+    let logs = assert_launch_refused(build, "no oidc table").await;
     if !logs.is_empty() {
-        assert!(logs.iter().any(|m| m.contains("oidc")), "{logs:#?}");
+        assert!(
+            logs.iter().any(|m| names_key(m, "oidc")),
+            "some message should name `oidc`: {logs:#?}"
+        );
     }
 }
 
@@ -136,7 +176,11 @@ async fn a_provider_without_issuer_discovery_url_or_metadata_aborts_launch() {
         .as_object_mut()
         .unwrap()
         .remove("issuer");
-    assert_config_refused(config, "oidc.providers.default").await;
+    assert_config_refused(
+        config,
+        &["oidc.providers.default", "oidc.providers.default.issuer"],
+    )
+    .await;
 }
 
 #[rocket::async_test]
@@ -144,21 +188,25 @@ async fn an_unknown_token_endpoint_auth_method_aborts_launch() {
     let mut config = valid_config();
     config["providers"]["default"]["token_endpoint_auth_method"] =
         json!("client_secret_carrier_pigeon");
-    assert_config_refused(config, "token_endpoint_auth_method").await;
+    assert_config_refused(
+        config,
+        &["oidc.providers.default.token_endpoint_auth_method"],
+    )
+    .await;
 }
 
 #[rocket::async_test]
 async fn an_unknown_userinfo_http_method_aborts_launch() {
     let mut config = valid_config();
     config["providers"]["default"]["userinfo_http_method"] = json!("PUT");
-    assert_config_refused(config, "userinfo_http_method").await;
+    assert_config_refused(config, &["oidc.providers.default.userinfo_http_method"]).await;
 }
 
 #[rocket::async_test]
 async fn a_guard_naming_an_unconfigured_provider_aborts_launch() {
     // `/second` uses `OidcUser<Second>`; only `default` is configured.
     let routes = rocket::routes![app::profile, app::second];
-    let logs = assert_launch_refused(rp(valid_config(), routes), "OidcUser<Second>").await;
+    let logs = assert_launch_refused(|| rp(valid_config(), routes), "OidcUser<Second>").await;
     if !logs.is_empty() {
         assert!(
             logs.iter().any(|m| m.to_lowercase().contains("second")),
@@ -169,6 +217,6 @@ async fn a_guard_naming_an_unconfigured_provider_aborts_launch() {
 
 #[rocket::async_test]
 async fn a_guard_without_the_fairing_aborts_launch() {
-    let rocket = rocket::custom(figment(valid_config())).mount("/", default_routes());
-    assert_launch_refused(rocket, "OidcUser without Oidc::fairing()").await;
+    let build = || rocket::custom(figment(valid_config())).mount("/", default_routes());
+    assert_launch_refused(build, "OidcUser without Oidc::fairing()").await;
 }

@@ -87,6 +87,20 @@ async fn hs256_keyed_with_the_rsa_public_key_is_rejected() {
 }
 
 #[rocket::async_test]
+async fn hs256_keyed_with_the_rsa_public_key_is_rejected_even_when_hs256_is_advertised() {
+    // With HS256 allowed, the only acceptable HMAC key is the client secret
+    // (Core §10.1), never key material from the JWKS.
+    assert_rejected(|b| {
+        b.signing = Signing::Hs256WithPublicKeyPem;
+        b.discovery.insert(
+            "id_token_signing_alg_values_supported".into(),
+            json!(["RS256", "HS256"]),
+        );
+    })
+    .await;
+}
+
+#[rocket::async_test]
 async fn hs256_keyed_with_the_client_secret_is_rejected_when_not_advertised() {
     // Discovery lists only RS256.
     assert_rejected(|b| b.signing = Signing::Hs256WithClientSecret).await;

@@ -107,6 +107,55 @@ async fn cookies_are_secure_when_the_redirect_uri_is_https() {
 }
 
 #[rocket::async_test]
+async fn with_form_post_over_https_the_pending_login_cookie_survives_a_cross_site_post() {
+    // The provider's form_post is a cross-site POST: a SameSite=Lax cookie
+    // would not be sent with it, so the pending-login cookie is
+    // SameSite=None (and therefore Secure). The session stays Lax.
+    let provider = TestProvider::start().await;
+    let mut config = oidc_config(&provider);
+    config["redirect_uri"] = json!("https://rp.example/redirect_uri");
+    config["providers"]["default"]["auth_request_params"] = json!({ "response_mode": "form_post" });
+    let mut browser = Browser::new(rp(config, default_routes())).await;
+
+    let resp = browser.navigate("/profile").await;
+    assert_eq!(resp.status, Status::Found, "{resp:#?}");
+    let auth = AuthRequest::parse(resp.location());
+    let pending = resp.cookies_set_with_prefix("oidc_auth_");
+    assert_eq!(pending.len(), 1, "{resp:#?}");
+    assert_eq!(
+        pending[0].same_site(),
+        Some(SameSite::None),
+        "{}",
+        pending[0]
+    );
+    assert_eq!(pending[0].secure(), Some(true), "{}", pending[0]);
+    assert_eq!(pending[0].http_only(), Some(true), "{}", pending[0]);
+
+    let code = provider.issue_code(&auth);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("code", code.as_str()),
+            ("state", auth.state()),
+            ("iss", provider.issuer.as_str()),
+        ])
+        .finish();
+    let resp = browser
+        .send(
+            rocket::http::Method::Post,
+            CALLBACK_PATH,
+            &[("Accept", ACCEPT_HTML)],
+            Some((rocket::http::ContentType::Form, body)),
+        )
+        .await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+    for cookie in resp.cookies_set_with_prefix("oidc_session_") {
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{cookie}");
+        assert_eq!(cookie.secure(), Some(true), "{cookie}");
+    }
+    assert!(browser.profile().await.is_some());
+}
+
+#[rocket::async_test]
 async fn a_tampered_session_cookie_counts_as_no_session() {
     let (provider, mut browser) = setup().await;
     browser.login_ok(&provider, "/profile").await;

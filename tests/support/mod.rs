@@ -93,16 +93,14 @@ pub mod app {
     use rocket::get;
     use rocket::http::uri::{fmt::Path, Segments};
     use rocket::serde::json::Json;
-    use rocket_openidconnect::{provider, OidcUser};
+    use rocket_openidconnect::{provider, OidcUser, ProviderName};
     use serde_json::{json, Value};
 
     provider!(pub Second = "second");
 
     /// The profile JSON of the demo app (CONTRACT §3) plus what tests check.
-    macro_rules! describe {
-        ($user:expr) => {{
-            let user = $user;
-            json!({
+    pub fn describe<P: ProviderName>(user: &OidcUser<P>) -> Value {
+        json!({
             "provider": user.provider(),
             "sub": user.subject(),
             "id_token": user.id_token_claims(),
@@ -112,18 +110,17 @@ pub mod app {
             "access_token_expires_at": user.access_token_expires_at().map(|t| t.unix_timestamp()),
             "has_refresh_token": user.refresh_token().is_some(),
             "last_authenticated": user.last_authenticated().unix_timestamp(),
-            })
-        }};
+        })
     }
 
     #[get("/profile")]
     pub fn profile(user: OidcUser) -> Json<Value> {
-        Json(describe!(&user))
+        Json(describe(&user))
     }
 
     #[get("/second")]
     pub fn second(user: OidcUser<Second>) -> Json<Value> {
-        Json(describe!(&user))
+        Json(describe(&user))
     }
 
     #[get("/public")]
@@ -134,7 +131,7 @@ pub mod app {
     /// Any other path, behind login: where open-redirect attempts land.
     #[get("/<_path..>", rank = 100)]
     pub fn anything(_path: Segments<'_, Path>, user: OidcUser) -> Json<Value> {
-        Json(describe!(&user))
+        Json(describe(&user))
     }
 }
 
@@ -181,8 +178,12 @@ impl Resp {
     pub fn set_cookies(&self) -> Vec<Cookie<'static>> {
         self.set_cookie_headers()
             .into_iter()
+            // Values travel percent-encoded; a browser sends them back as
+            // they came and Rocket decodes them on the way in, so the jar
+            // keeps them decoded.
             .map(|h| {
-                Cookie::parse(h.to_string()).unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}"))
+                Cookie::parse_encoded(h.to_string())
+                    .unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}"))
             })
             .collect()
     }
@@ -203,20 +204,17 @@ impl Resp {
 
     pub fn is_html(&self) -> bool {
         self.header("Content-Type")
-            .map_or(false, |ct| ct.to_ascii_lowercase().starts_with("text/html"))
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/html"))
     }
 
     pub fn is_json(&self) -> bool {
         self.header("Content-Type")
-            .map_or(false, |ct| ct.to_ascii_lowercase().contains("json"))
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
     }
 }
 
 fn is_removal(cookie: &Cookie<'_>) -> bool {
-    if cookie
-        .max_age()
-        .map_or(false, |age| age.whole_seconds() <= 0)
-    {
+    if cookie.max_age().is_some_and(|age| age.whole_seconds() <= 0) {
         return true;
     }
     if let Some(expires) = cookie.expires_datetime() {

@@ -246,14 +246,16 @@ impl TestProvider {
 
     async fn launch(port: u16) -> Result<TestProvider, String> {
         let shared = Arc::new(Shared::default());
-        let mut shutdown_config = rocket::config::Shutdown::default();
-        shutdown_config.ctrlc = false;
-        #[cfg(unix)]
-        {
-            shutdown_config.signals = Default::default();
-        }
-        shutdown_config.grace = 1;
-        shutdown_config.mercy = 1;
+        // No signal handlers (many providers run in one process) and a quick
+        // graceful shutdown.
+        let shutdown_config = rocket::config::Shutdown {
+            ctrlc: false,
+            #[cfg(unix)]
+            signals: Default::default(),
+            grace: 1,
+            mercy: 1,
+            ..Default::default()
+        };
         let config = rocket::Config {
             address: std::net::Ipv4Addr::LOCALHOST.into(),
             port,
