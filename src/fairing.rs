@@ -46,7 +46,7 @@ struct Inner {
     config: OidcConfig,
     providers: BTreeMap<String, Provider>,
     store: Box<dyn SessionStore>,
-    cipher: CookieCipher,
+    cipher: Arc<CookieCipher>,
     used_states: UsedStates,
 }
 
@@ -90,7 +90,7 @@ impl Oidc {
         &*self.inner.store
     }
 
-    pub(crate) fn cipher(&self) -> &CookieCipher {
+    pub(crate) fn cipher(&self) -> &Arc<CookieCipher> {
         &self.inner.cipher
     }
 
@@ -103,7 +103,7 @@ impl Oidc {
         request
             .local_cache_async(async {
                 let cookies =
-                    SessionCookies::new(request, self.cipher(), self.config().cookies_secure());
+                    SessionCookies::of(request, self.cipher(), self.config().cookies_secure());
                 LoadedSession(self.store().load(&cookies).await.map(Arc::new))
             })
             .await
@@ -235,7 +235,7 @@ impl Fairing for OidcFairing {
                 config,
                 providers,
                 store,
-                cipher,
+                cipher: Arc::new(cipher),
                 used_states: UsedStates::default(),
             }),
         };

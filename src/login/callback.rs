@@ -121,7 +121,7 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
 
     // The state must name a login pending in this very browser. Its cookie
     // is removed whatever happens next: a state is tried once.
-    let cookies = SessionCookies::new(request, oidc.cipher(), oidc.config().cookies_secure());
+    let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
     let name = cookie_name(&state);
     let pending = cookies
         .get(&name)

@@ -109,7 +109,7 @@ pub(crate) async fn begin(
 
     // The cookies go out with the redirect, not through the request's
     // outgoing cookies: they must not be set on an answer that is not a redirect.
-    let cookies = SessionCookies::new(request, oidc.cipher(), oidc.config().cookies_secure());
+    let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
     let mut set = Vec::new();
     for stale in stale_pending(&cookies, now) {
         set.push(oidc.removal_cookie(&stale));
@@ -144,7 +144,7 @@ pub(crate) fn uses_form_post(provider: &Provider) -> bool {
 
 /// Pending-login cookies to drop before adding one: expired or unreadable
 /// ones, and the oldest beyond [`MAX_PENDING`] - 1.
-fn stale_pending(cookies: &SessionCookies<'_>, now: i64) -> Vec<String> {
+fn stale_pending(cookies: &SessionCookies, now: i64) -> Vec<String> {
     let mut live = Vec::new();
     let mut stale = Vec::new();
     for name in cookies.names_with_prefix(PREFIX) {

@@ -74,7 +74,7 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 
 #[rocket::async_trait]
 impl SessionStore for CookieStore {
-    async fn load(&self, cookies: &SessionCookies<'_>) -> Option<UserSession> {
+    async fn load(&self, cookies: &SessionCookies) -> Option<UserSession> {
         let first = cookies.get(&chunk_name(0))?;
         let (id, _, count, piece) =
             parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
@@ -92,11 +92,7 @@ impl SessionStore for CookieStore {
         (session.id == id && !session.is_expired(now)).then_some(session)
     }
 
-    async fn save(
-        &self,
-        cookies: &SessionCookies<'_>,
-        session: &UserSession,
-    ) -> Result<(), OidcError> {
+    async fn save(&self, cookies: &SessionCookies, session: &UserSession) -> Result<(), OidcError> {
         let json = serde_json::to_string(session).unwrap_or_else(|_| Value::Null.to_string());
         // The header `id:i:n:` takes room in every chunk.
         let room = CHUNK_BYTES - session.id.len() - 8;
@@ -122,7 +118,7 @@ impl SessionStore for CookieStore {
         Ok(())
     }
 
-    async fn remove(&self, cookies: &SessionCookies<'_>) {
+    async fn remove(&self, cookies: &SessionCookies) {
         for name in cookies.names_with_prefix(PREFIX) {
             cookies.remove(&name);
         }

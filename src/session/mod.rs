@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::http::{Cookie, SameSite};
 use rocket::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -131,61 +131,80 @@ impl UserSession {
 ///
 /// #[rocket::async_trait]
 /// impl SessionStore for Amnesia {
-///     async fn load(&self, _: &SessionCookies<'_>) -> Option<UserSession> { None }
-///     async fn save(&self, _: &SessionCookies<'_>, _: &UserSession) -> Result<(), OidcError> { Ok(()) }
-///     async fn remove(&self, _: &SessionCookies<'_>) {}
+///     async fn load(&self, _: &SessionCookies) -> Option<UserSession> { None }
+///     async fn save(&self, _: &SessionCookies, _: &UserSession) -> Result<(), OidcError> { Ok(()) }
+///     async fn remove(&self, _: &SessionCookies) {}
 /// }
 /// ```
 #[rocket::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// The session of this request, if it has a valid, unexpired one.
     /// Anything unreadable counts as no session.
-    async fn load(&self, cookies: &SessionCookies<'_>) -> Option<UserSession>;
+    async fn load(&self, cookies: &SessionCookies) -> Option<UserSession>;
 
     /// Stores `session` as this browser's session, replacing any other.
-    async fn save(
-        &self,
-        cookies: &SessionCookies<'_>,
-        session: &UserSession,
-    ) -> Result<(), OidcError>;
+    async fn save(&self, cookies: &SessionCookies, session: &UserSession) -> Result<(), OidcError>;
 
     /// Ends this browser's session.
-    async fn remove(&self, cookies: &SessionCookies<'_>);
+    async fn remove(&self, cookies: &SessionCookies);
 }
+
+/// Prefix of every cookie the crate sets.
+pub(crate) const COOKIE_PREFIX: &str = "oidc_";
 
 /// The encrypted cookies of one request, as a session store sees them.
 ///
 /// Values are sealed with a key derived from Rocket's `secret_key`; cookies
-/// set here reach the response even when a catcher answers it.
-pub struct SessionCookies<'a> {
-    jar: &'a CookieJar<'a>,
-    outgoing: &'a OutgoingCookies,
-    cipher: &'a CookieCipher,
+/// set here reach the response even when a catcher answers it. The handle
+/// is owned (one per request, shared), so a guard's value can still update
+/// the session from inside the handler.
+pub struct SessionCookies {
+    /// The request's cookies whose names start with `oidc_`, still sealed.
+    incoming: Vec<(String, String)>,
+    outgoing: Arc<OutgoingCookies>,
+    cipher: Arc<CookieCipher>,
     secure: bool,
 }
 
-impl<'a> SessionCookies<'a> {
-    pub(crate) fn new(request: &'a Request<'_>, cipher: &'a CookieCipher, secure: bool) -> Self {
-        SessionCookies {
-            jar: request.cookies(),
-            outgoing: request.local_cache(OutgoingCookies::default),
-            cipher,
-            secure,
-        }
+impl SessionCookies {
+    /// The handle of `request` (made once per request).
+    pub(crate) fn of(
+        request: &Request<'_>,
+        cipher: &Arc<CookieCipher>,
+        secure: bool,
+    ) -> Arc<SessionCookies> {
+        request
+            .local_cache(|| {
+                let incoming = request
+                    .cookies()
+                    .iter()
+                    .filter(|c| c.name().starts_with(COOKIE_PREFIX))
+                    .map(|c| (c.name().to_string(), c.value().to_string()))
+                    .collect();
+                RequestCookies(Arc::new(SessionCookies {
+                    incoming,
+                    outgoing: request.local_cache(OutgoingSlot::default).0.clone(),
+                    cipher: cipher.clone(),
+                    secure,
+                }))
+            })
+            .0
+            .clone()
     }
 
     /// The opened value of the cookie `name`; `None` if absent or not sealed by us.
     pub fn get(&self, name: &str) -> Option<String> {
-        let cookie = self.jar.get(name)?;
-        self.cipher.open(name, cookie.value())
+        let (_, sealed) = self.incoming.iter().find(|(n, _)| n == name)?;
+        self.cipher.open(name, sealed)
     }
 
-    /// The names of this request's cookies that start with `prefix`.
+    /// The names of this request's cookies that start with `prefix`
+    /// (which must start with `oidc_`).
     pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.jar
+        self.incoming
             .iter()
-            .filter(|c| c.name().starts_with(prefix))
-            .map(|c| c.name().to_string())
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(name, _)| name.clone())
             .collect()
     }
 
@@ -219,10 +238,15 @@ impl<'a> SessionCookies<'a> {
     }
 }
 
+struct RequestCookies(Arc<SessionCookies>);
+
 /// Cookies this request sends back; the fairing adds them to the response
 /// whichever route or catcher produced it.
 #[derive(Default)]
 pub(crate) struct OutgoingCookies(Mutex<Vec<Cookie<'static>>>);
+
+#[derive(Default)]
+struct OutgoingSlot(Arc<OutgoingCookies>);
 
 impl OutgoingCookies {
     fn push(&self, cookie: Cookie<'static>) {
@@ -236,8 +260,9 @@ impl OutgoingCookies {
 /// The cookies to add to this request's response.
 pub(crate) fn take_outgoing(request: &Request<'_>) -> Vec<Cookie<'static>> {
     request
-        .local_cache(OutgoingCookies::default)
+        .local_cache(OutgoingSlot::default)
         .0
+         .0
         .lock()
         .map(|mut cookies| std::mem::take(&mut *cookies))
         .unwrap_or_default()

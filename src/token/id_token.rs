@@ -43,8 +43,11 @@ pub(crate) async fn verify(
     nonce: &Nonce,
     clock_skew_seconds: u64,
 ) -> Result<VerifiedIdToken, OidcError> {
-    let token =
-        CoreIdToken::from_str(raw).map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
+    let token = CoreIdToken::from_str(raw).map_err(|_| {
+        invalid(
+            "the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)",
+        )
+    })?;
     let keys = provider.keys().await?;
     let subject = match check(provider, metadata, &token, &keys, nonce, clock_skew_seconds) {
         Err(ClaimsVerificationError::SignatureVerification(
