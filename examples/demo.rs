@@ -26,6 +26,7 @@ fn index() -> RawHtml<&'static str> {
          <li><a href=\"/token\">Your access token</a></li>\
          <li><a href=\"/either\">Token or session</a></li>\
          <li><a href=\"/service-token\">A client-credentials token</a></li>\
+         <li><form method=\"post\" action=\"/logout\"><button>Log out</button></form></li>\
          </ul></body></html>",
     )
 }
@@ -72,13 +73,25 @@ fn either(who: Identity) -> Json<Value> {
     }
 }
 
-#[get("/token")]
-fn token(user: OidcUser) -> Json<Value> {
-    Json(json!({
-        "access_token": user.access_token().map(|t| t.secret()),
-        "expires_at": user.access_token_expires_at().map(|t| t.unix_timestamp()),
-        "refreshed": false,
-    }))
+/// A valid access token, refreshed with the refresh token when expired
+/// (or when `?refresh=true`).
+#[get("/token?<refresh>")]
+async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, OidcError> {
+    let token = user.valid_access_token(refresh.unwrap_or(false)).await?;
+    Ok(Json(json!({
+        "access_token": token.access_token.secret(),
+        "expires_at": token.expires_at.map(|t| t.unix_timestamp()),
+        "refreshed": token.refreshed,
+    })))
+}
+
+/// Where the provider sends the browser after logout (see `Rocket.toml`).
+#[get("/logged_out")]
+fn logged_out() -> RawHtml<&'static str> {
+    RawHtml(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>logged out</title></head>\
+         <body><h1>You are logged out</h1><p><a href=\"/\">Start page</a></p></body></html>",
+    )
 }
 
 /// A client-credentials token of the `default` provider; `scope` and
@@ -109,6 +122,15 @@ async fn service_token(
 fn rocket() -> _ {
     rocket::build().attach(Oidc::fairing()).mount(
         "/",
-        routes![index, profile, api, api_write, either, token, service_token],
+        routes![
+            index,
+            profile,
+            api,
+            api_write,
+            either,
+            token,
+            logged_out,
+            service_token
+        ],
     )
 }

@@ -32,6 +32,19 @@ pub struct OidcConfig {
     /// `redirect_uri` (required): the absolute URL the provider sends the
     /// browser back to. The callback route is mounted at its path.
     pub redirect_uri: Url,
+    /// `logout_path` (default `"/logout"`): the logout route (GET and POST).
+    #[serde(default = "default_logout_path")]
+    pub logout_path: String,
+    /// `post_logout_redirect_uri` (default: the site root of `redirect_uri`):
+    /// where the provider sends the browser back after logout. Must be on
+    /// the site of `redirect_uri` or listed in the provider's
+    /// `post_logout_redirect_uris`.
+    #[serde(default)]
+    pub post_logout_redirect_uri: Option<Url>,
+    /// `backchannel_logout_path` (default `"/backchannel_logout"`): the route
+    /// providers POST logout tokens to (OpenID Connect Back-Channel Logout 1.0).
+    #[serde(default = "default_backchannel_logout_path")]
+    pub backchannel_logout_path: String,
     /// `clock_skew_seconds` (default `60`): leeway for `exp`, `iat` and `nbf`.
     #[serde(default = "default_clock_skew")]
     pub clock_skew_seconds: u64,
@@ -89,6 +102,10 @@ pub enum SessionStoreKind {
     /// Encrypted, authenticated cookies (Rocket's `secret_key` derives the key).
     #[default]
     Cookie,
+    /// In this process's memory, bounded, with only a session id in the
+    /// cookie: logout makes a captured cookie worthless, and back-channel
+    /// logout ends sessions at once. Sessions do not survive a restart.
+    Memory,
 }
 
 /// One `[default.oidc.providers.<name>]` table.
@@ -146,6 +163,21 @@ pub struct ProviderConfig {
     /// `"none"` to never call the userinfo endpoint.
     #[serde(default)]
     pub userinfo_http_method: UserinfoMethod,
+    /// `session_refresh_interval_seconds` (default `0`, off): after this
+    /// long, a browser navigation is silently re-authenticated with
+    /// `prompt=none`; if the provider says the user is no longer logged in,
+    /// the session ends and an interactive login starts.
+    #[serde(default)]
+    pub session_refresh_interval_seconds: u64,
+    /// `refresh_before_expiry_seconds` (default `0`, off): when the access
+    /// token expires within this many seconds, [`OidcUser`](crate::OidcUser)
+    /// refreshes it first; if that fails, the session ends.
+    #[serde(default)]
+    pub refresh_before_expiry_seconds: u64,
+    /// `post_logout_redirect_uris` (default none): post-logout URIs allowed
+    /// besides the site's own, and registered with dynamic registration.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<Url>,
     /// `[oidc.providers.<name>.bearer]`: how [`BearerToken`](crate::BearerToken)
     /// validates access tokens from this provider.
     #[serde(default)]
@@ -326,6 +358,16 @@ impl OidcConfig {
         }
     }
 
+    /// Where the provider sends the browser after logout.
+    pub fn post_logout_redirect_uri(&self) -> Url {
+        self.post_logout_redirect_uri.clone().unwrap_or_else(|| {
+            let mut root = self.redirect_uri.clone();
+            root.set_path("/");
+            root.set_query(None);
+            root
+        })
+    }
+
     /// The path of `redirect_uri`, where the callback route is mounted.
     pub fn callback_path(&self) -> &str {
         self.redirect_uri.path()
@@ -353,6 +395,37 @@ impl OidcConfig {
                 "oidc.redirect_uri".into(),
                 "must not have a query or fragment",
             );
+        }
+        for (key, path) in [
+            ("logout_path", &self.logout_path),
+            ("backchannel_logout_path", &self.backchannel_logout_path),
+        ] {
+            if !is_plain_path(path) {
+                problem(format!("oidc.{key}"), "must be a path such as `/logout`");
+            } else if path == self.callback_path() {
+                problem(
+                    format!("oidc.{key}"),
+                    "must differ from the path of `redirect_uri`",
+                );
+            }
+        }
+        if self.logout_path == self.backchannel_logout_path {
+            problem(
+                "oidc.backchannel_logout_path".into(),
+                "must differ from `logout_path`",
+            );
+        }
+        if let Some(url) = &self.post_logout_redirect_uri {
+            let listed = self
+                .providers
+                .values()
+                .all(|p| p.post_logout_redirect_uris.contains(url));
+            if url.origin() != self.redirect_uri.origin() && !listed {
+                problem(
+                    "oidc.post_logout_redirect_uri".into(),
+                    "must be on the site of `redirect_uri` or listed in every provider's `post_logout_redirect_uris`",
+                );
+            }
         }
         if self.http_timeout_seconds == 0 {
             problem("oidc.http_timeout_seconds".into(), "must be greater than 0");
@@ -487,6 +560,24 @@ fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
             }
         })
         .collect()
+}
+
+/// A path a route can be mounted at: `/` then unreserved characters.
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() > 1
+        && !path.contains("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+}
+
+fn default_logout_path() -> String {
+    "/logout".into()
+}
+
+fn default_backchannel_logout_path() -> String {
+    "/backchannel_logout".into()
 }
 
 fn default_clock_skew() -> u64 {

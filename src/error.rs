@@ -28,6 +28,13 @@ use rocket::response::{self, Responder};
 pub enum OidcError {
     /// No session for the provider the guard asks for (`401 login_required`).
     LoginRequired,
+    /// The session can no longer get tokens (refresh refused, no refresh
+    /// token, or a refreshed ID token for someone else): log in again
+    /// (`401 login_required`).
+    RefreshFailed(String),
+    /// A refreshed ID token speaks for another issuer, subject or audience:
+    /// the session was ended (`401 login_required`).
+    SessionEnded(String),
     /// A malformed callback request (`400 invalid_request`).
     InvalidRequest(String),
     /// The callback's `state` is missing, unknown, expired, already used or
@@ -82,6 +89,8 @@ impl OidcError {
             OidcError::InsufficientScope { .. } => Status::Forbidden,
             OidcError::TokenCheckUnavailable(_) => Status::ServiceUnavailable,
             OidcError::LoginRequired
+            | OidcError::RefreshFailed(_)
+            | OidcError::SessionEnded(_)
             | OidcError::Provider { .. }
             | OidcError::InvalidIssuer(_)
             | OidcError::InvalidIdToken(_)
@@ -95,7 +104,9 @@ impl OidcError {
     /// The `error` code shown to clients (RFC 6749 §5.2 style).
     pub fn code(&self) -> &str {
         match self {
-            OidcError::LoginRequired => "login_required",
+            OidcError::LoginRequired | OidcError::RefreshFailed(_) | OidcError::SessionEnded(_) => {
+                "login_required"
+            }
             OidcError::InvalidRequest(_) => "invalid_request",
             OidcError::InvalidState(_) => "invalid_state",
             OidcError::Provider { error, .. } => error,
@@ -192,6 +203,8 @@ impl fmt::Display for OidcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OidcError::LoginRequired => write!(f, "login required"),
+            OidcError::RefreshFailed(why) => write!(f, "login required: {why}"),
+            OidcError::SessionEnded(why) => write!(f, "the session ended: {why}"),
             OidcError::InvalidRequest(why) => write!(f, "invalid request: {why}"),
             OidcError::InvalidState(why) => write!(f, "invalid state: {why}"),
             OidcError::Provider {

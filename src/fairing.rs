@@ -9,14 +9,18 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::{Cookie, SameSite, Status};
 use rocket::{Build, Ignite, Orbit, Request, Response, Rocket};
 
+use crate::cache::FlightCache;
 use crate::config::{OidcConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::guard::bearer::BearerRealm;
 use crate::login::callback::Callback;
 use crate::login::{LoginRedirectSlot, UsedStates};
+use crate::logout::Revocations;
 use crate::provider::Provider;
 use crate::session::cipher::{self, CookieCipher};
-use crate::session::{self, CookieStore, LoadedSession, SessionCookies, SessionStore, UserSession};
+use crate::session::{
+    self, CookieStore, LoadedSession, MemoryStore, SessionCookies, SessionStore, UserSession,
+};
 
 /// The OpenID Connect state of an application: its configuration, its
 /// providers and its session store. Managed by [`Oidc::fairing()`]; a
@@ -48,6 +52,9 @@ struct Inner {
     store: Box<dyn SessionStore>,
     cipher: Arc<CookieCipher>,
     used_states: UsedStates,
+    refreshes: FlightCache<[u8; 32], Arc<UserSession>>,
+    revocations: Revocations,
+    post_logout_path: String,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -98,13 +105,29 @@ impl Oidc {
         &self.inner.used_states
     }
 
+    pub(crate) fn refreshes(&self) -> &FlightCache<[u8; 32], Arc<UserSession>> {
+        &self.inner.refreshes
+    }
+
+    /// The path of `post_logout_redirect_uri`, where logout returns are checked.
+    pub(crate) fn post_logout_path(&self) -> &str {
+        &self.inner.post_logout_path
+    }
+
+    pub(crate) fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
+    }
+
     /// The session of `request`, read from the store once per request.
     pub(crate) async fn session(&self, request: &Request<'_>) -> Option<Arc<UserSession>> {
         request
             .local_cache_async(async {
                 let cookies =
                     SessionCookies::of(request, self.cipher(), self.config().cookies_secure());
-                LoadedSession(self.store().load(&cookies).await.map(Arc::new))
+                let session = self.store().load(&cookies).await;
+                // Back-channel logout of a session the store could not delete.
+                let session = session.filter(|s| !self.revocations().refuses(s));
+                LoadedSession(session.map(Arc::new))
             })
             .await
             .0
@@ -156,7 +179,7 @@ impl Fairing for OidcFairing {
     fn info(&self) -> Info {
         Info {
             name: "OpenID Connect",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Response,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response,
         }
     }
 
@@ -204,6 +227,7 @@ impl Fairing for OidcFairing {
             .collect();
         let store: Box<dyn SessionStore> = match config.session.store {
             SessionStoreKind::Cookie => Box::new(CookieStore::new(config.session.lifetime_seconds)),
+            SessionStoreKind::Memory => Box::new(MemoryStore::new(config.session.lifetime_seconds)),
         };
         if !config.cookies_secure() {
             for provider in providers
@@ -218,7 +242,11 @@ impl Fairing for OidcFairing {
                 );
             }
         }
-        let routes = Callback::routes(config.callback_path());
+        let mut routes = Callback::routes(config.callback_path());
+        routes.extend(crate::logout::routes(
+            &config.logout_path,
+            &config.backchannel_logout_path,
+        ));
         // Apps may render errors themselves: keep their catchers at `/`.
         let taken: HashSet<u16> = rocket
             .catchers()
@@ -230,6 +258,7 @@ impl Fairing for OidcFairing {
                 .into_iter()
                 .filter(|c| !taken.contains(c)),
         );
+        let post_logout_path = config.post_logout_redirect_uri().path().to_string();
         let oidc = Oidc {
             inner: Arc::new(Inner {
                 config,
@@ -237,6 +266,9 @@ impl Fairing for OidcFairing {
                 store,
                 cipher: Arc::new(cipher),
                 used_states: UsedStates::default(),
+                refreshes: FlightCache::new(10_000),
+                revocations: Revocations::default(),
+                post_logout_path,
             }),
         };
         Ok(rocket
@@ -254,6 +286,12 @@ impl Fairing for OidcFairing {
                 oidc.config().callback_path(),
                 oidc.config().session.store
             );
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut rocket::Data<'_>) {
+        if let Some(oidc) = request.rocket().state::<Oidc>() {
+            crate::logout::on_return(oidc, request);
         }
     }
 

@@ -155,6 +155,7 @@ mod fairing;
 mod guard;
 mod http;
 mod login;
+mod logout;
 mod provider;
 mod session;
 mod token;
@@ -173,8 +174,10 @@ pub use self::config::{
 };
 pub use self::error::OidcError;
 pub use self::fairing::{Oidc, OidcFairing};
-pub use self::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes};
+pub use self::guard::{
+    BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken,
+};
 pub use self::provider::{DefaultProvider, ProviderMetadata, ProviderName};
-pub use self::session::{CookieStore, SessionCookies, SessionStore, UserSession};
+pub use self::session::{CookieStore, MemoryStore, SessionCookies, SessionStore, UserSession};
 pub use self::token::access::{TokenIdentity, TokenValidation};
 pub use self::token::{AccessToken, ClientSecret, IdTokenJwt, RefreshToken};

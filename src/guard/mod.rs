@@ -9,7 +9,7 @@ mod user;
 
 pub use self::bearer::{BearerToken, NoScopes, RequiredScopes};
 pub use self::identity::Identity;
-pub use self::user::OidcUser;
+pub use self::user::{OidcUser, ValidAccessToken};
 
 /// Whether `request` is a browser navigation (CONTRACT §2): a page load
 /// that may be redirected to the provider, as opposed to an API or XHR

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
+use time::OffsetDateTime;
 
 use crate::error::OidcError;
 use crate::fairing::Oidc;
 use crate::guard::is_navigation;
+use crate::login::Prompt;
 use crate::provider::{DefaultProvider, ProviderName};
-use crate::session::UserSession;
+use crate::session::{SessionCookies, UserSession};
+use crate::token::{refresh, AccessToken};
 
 /// A request guard for a user logged in with provider `P` (the provider
 /// named `default` when omitted).
@@ -21,6 +24,11 @@ use crate::session::UserSession;
 /// provider to log in and comes back to the same URL; any other request
 /// gets `401` with `{"error":"login_required"}`. A session of another
 /// provider counts as none. Dereferences to [`UserSession`].
+///
+/// With `session_refresh_interval_seconds`, a navigation after that
+/// interval is first re-checked at the provider with `prompt=none`; with
+/// `refresh_before_expiry_seconds`, an access token about to expire is
+/// refreshed first (and the session ends if that fails).
 ///
 /// Using the guard without [`Oidc::fairing()`], or with a provider missing
 /// from the configuration, aborts launch.
@@ -43,13 +51,110 @@ use crate::session::UserSession;
 /// ```
 pub struct OidcUser<P: ProviderName = DefaultProvider> {
     session: Arc<UserSession>,
+    oidc: Oidc,
+    cookies: Arc<SessionCookies>,
     provider: PhantomData<P>,
+}
+
+/// An access token known to be valid now, from
+/// [`OidcUser::valid_access_token`].
+///
+/// ```rust
+/// use rocket_openidconnect::ValidAccessToken;
+///
+/// fn header(token: &ValidAccessToken) -> String {
+///     format!("Bearer {}", token.access_token.secret())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ValidAccessToken {
+    /// The token.
+    pub access_token: AccessToken,
+    /// When it expires, when the provider said.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Whether it was just obtained with the refresh token.
+    pub refreshed: bool,
 }
 
 impl<P: ProviderName> OidcUser<P> {
     /// The session behind this guard.
     pub fn session(&self) -> &UserSession {
         &self.session
+    }
+
+    /// A valid access token (Flask-pyoidc's `valid_access_token`): the
+    /// session's token while it is valid (with `clock_skew_seconds` to
+    /// spare), else a new one obtained with the refresh token and stored
+    /// in the session; `force_refresh` refreshes in any case.
+    ///
+    /// Fails with [`OidcError::RefreshFailed`] (`401 login_required`) when
+    /// the session has no refresh token or the provider refuses it; a
+    /// refreshed ID token for another `iss`, `sub` or `aud` also ends the
+    /// session. Concurrent calls for one session make one token request.
+    ///
+    /// ```rust
+    /// # #[macro_use] extern crate rocket;
+    /// use rocket_openidconnect::{OidcError, OidcUser};
+    ///
+    /// #[get("/call-api")]
+    /// async fn call_api(user: OidcUser) -> Result<String, OidcError> {
+    ///     let token = user.valid_access_token(false).await?;
+    ///     Ok(format!("refreshed: {}", token.refreshed))
+    /// }
+    /// ```
+    pub async fn valid_access_token(
+        &self,
+        force_refresh: bool,
+    ) -> Result<ValidAccessToken, OidcError> {
+        let skew = i64::try_from(self.oidc.config().clock_skew_seconds).unwrap_or(0);
+        if !force_refresh && !expires_within(&self.session, skew) {
+            if let Some(token) = &self.session.access_token {
+                return Ok(ValidAccessToken {
+                    access_token: token.clone(),
+                    expires_at: self.session.access_token_expires_at(),
+                    refreshed: false,
+                });
+            }
+        }
+        let fresh = refresh_and_store(&self.oidc, &self.cookies, &self.session).await?;
+        let access_token = fresh.access_token.clone().ok_or_else(|| {
+            OidcError::RefreshFailed("the provider issued no access token".into())
+        })?;
+        Ok(ValidAccessToken {
+            access_token,
+            expires_at: fresh.access_token_expires_at(),
+            refreshed: true,
+        })
+    }
+}
+
+/// Whether the session's access token is missing or expires within `seconds`.
+fn expires_within(session: &UserSession, seconds: i64) -> bool {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    match (&session.access_token, session.access_token_expires_at) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(_), Some(expires_at)) => expires_at - seconds <= now,
+    }
+}
+
+/// Refreshes `session` and stores the result; a refreshed ID token for
+/// someone else ends the session.
+async fn refresh_and_store(
+    oidc: &Oidc,
+    cookies: &SessionCookies,
+    session: &UserSession,
+) -> Result<Arc<UserSession>, OidcError> {
+    match refresh::refresh(oidc, session).await {
+        Ok(fresh) => {
+            oidc.store().save(cookies, &fresh).await?;
+            Ok(fresh)
+        }
+        Err(error @ OidcError::SessionEnded(_)) => {
+            oidc.store().remove(cookies).await;
+            Err(error)
+        }
+        Err(error) => Err(error),
     }
 }
 
@@ -67,6 +172,53 @@ impl<P: ProviderName> std::fmt::Debug for OidcUser<P> {
     }
 }
 
+/// What a guard does with the session it found.
+async fn current_session(
+    oidc: &Oidc,
+    request: &Request<'_>,
+    provider_name: &str,
+) -> Result<Option<Arc<UserSession>>, OidcError> {
+    let Some(session) = oidc
+        .session(request)
+        .await
+        .filter(|s| s.provider == provider_name)
+    else {
+        return Ok(None);
+    };
+    let Some(provider) = oidc.provider(provider_name) else {
+        return Ok(None);
+    };
+    let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
+    let config = &provider.config;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+
+    let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
+    if interval > 0 && now - session.last_authenticated >= interval && is_navigation(request) {
+        crate::login::begin(
+            oidc,
+            request,
+            provider,
+            &request.uri().to_string(),
+            Prompt::Silent,
+        )
+        .await?;
+        return Err(OidcError::LoginRequired);
+    }
+
+    let ahead = i64::try_from(config.refresh_before_expiry_seconds).unwrap_or(i64::MAX);
+    if ahead > 0 && expires_within(&session, ahead) {
+        return match refresh_and_store(oidc, &cookies, &session).await {
+            Ok(fresh) => Ok(Some(fresh)),
+            Err(error) => {
+                rocket::info!("oidc: proactive refresh failed ({error}); the session ends");
+                oidc.store().remove(&cookies).await;
+                Ok(None)
+            }
+        };
+    }
+    Ok(Some(session))
+}
+
 #[rocket::async_trait]
 impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
     type Error = OidcError;
@@ -76,22 +228,36 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
             // Unreachable when launched: the sentinel refuses to launch without the fairing.
             return Outcome::Error((Status::InternalServerError, OidcError::LoginRequired));
         };
-        if let Some(session) = oidc.session(request).await {
-            if session.provider == P::NAME {
+        let error = match current_session(oidc, request, P::NAME).await {
+            Ok(Some(session)) => {
+                let cookies =
+                    SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
                 return Outcome::Success(OidcUser {
                     session,
+                    oidc: oidc.clone(),
+                    cookies,
                     provider: PhantomData,
                 });
             }
-        }
-        let error = match oidc.provider(P::NAME) {
-            Some(provider) if is_navigation(request) => {
-                match crate::login::begin(oidc, request, provider).await {
-                    Ok(()) => OidcError::LoginRequired,
-                    Err(error) => error,
+            Ok(None) => match oidc.provider(P::NAME) {
+                Some(provider) if is_navigation(request) => {
+                    let return_to = request.uri().to_string();
+                    match crate::login::begin(
+                        oidc,
+                        request,
+                        provider,
+                        &return_to,
+                        Prompt::Interactive,
+                    )
+                    .await
+                    {
+                        Ok(()) => OidcError::LoginRequired,
+                        Err(error) => error,
+                    }
                 }
-            }
-            _ => OidcError::LoginRequired,
+                _ => OidcError::LoginRequired,
+            },
+            Err(error) => error,
         };
         error.stash(request);
         Outcome::Error((error.status(), error))

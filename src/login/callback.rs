@@ -13,7 +13,9 @@ use rocket::Request;
 use crate::error::OidcError;
 use crate::fairing::Oidc;
 use crate::login::{cookie_name, PendingAuth};
+use crate::provider::Provider;
 use crate::session::{SessionCookies, UserSession};
+use crate::token::id_token::NonceRule;
 use crate::token::{endpoint, id_token};
 
 /// Largest form_post body read.
@@ -115,7 +117,7 @@ async fn read_response(
 /// Finishes a login; the path to send the browser back to.
 async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
     let response = read_response(request, data).await?;
-    let state = response.state.ok_or_else(|| {
+    let state = response.state.clone().ok_or_else(|| {
         OidcError::InvalidRequest("no `state` in the authorization response".into())
     })?;
 
@@ -146,6 +148,35 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
         return Err(unknown());
     }
     let provider = oidc.provider(&pending.provider).ok_or_else(unknown)?;
+    match complete(oidc, provider, &pending, response, &cookies).await {
+        Err(error) if pending.silent => {
+            // The silent check failed (`login_required`, or anything else):
+            // the session ends and an interactive login starts. It is not
+            // silent, so it cannot loop.
+            rocket::info!("oidc: silent re-authentication failed ({error}); logging in again");
+            oidc.store().remove(&cookies).await;
+            super::begin(
+                oidc,
+                request,
+                provider,
+                &pending.return_to,
+                super::Prompt::Interactive,
+            )
+            .await?;
+            Err(OidcError::LoginRequired)
+        }
+        result => result,
+    }
+}
+
+/// The part of a login after its state was accepted.
+async fn complete(
+    oidc: &Oidc,
+    provider: &Provider,
+    pending: &PendingAuth,
+    response: AuthorizationResponse,
+    cookies: &SessionCookies,
+) -> Result<String, OidcError> {
     let metadata = provider.metadata().await?;
 
     // RFC 9207: the response says which issuer sent it (mix-up defense).
@@ -194,7 +225,7 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
         provider,
         &metadata,
         raw_id_token,
-        &Nonce::new(pending.nonce.clone()),
+        NonceRule::Login(&Nonce::new(pending.nonce.clone())),
         oidc.config().clock_skew_seconds,
     )
     .await?;
@@ -220,9 +251,9 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
         last_authenticated: now,
         expires_at: now.saturating_add(lifetime),
     };
-    oidc.store().save(&cookies, &session).await?;
+    oidc.store().save(cookies, &session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);
-    Ok(pending.return_to)
+    Ok(pending.return_to.clone())
 }
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).

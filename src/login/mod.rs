@@ -46,6 +46,9 @@ pub(crate) struct PendingAuth {
     pub(crate) provider: String,
     pub(crate) return_to: String,
     pub(crate) expires_at: i64,
+    /// A `prompt=none` check of an existing session.
+    #[serde(default)]
+    pub(crate) silent: bool,
 }
 
 /// The cookie name for a pending login with this `state`.
@@ -66,11 +69,21 @@ pub(crate) struct LoginRedirect {
 #[derive(Default)]
 pub(crate) struct LoginRedirectSlot(pub(crate) Mutex<Option<LoginRedirect>>);
 
-/// Starts a login at `provider` for the page this request asked for.
+/// Whether a login asks the user to interact, or silently checks that
+/// they are still logged in at the provider (`prompt=none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    Interactive,
+    Silent,
+}
+
+/// Starts a login at `provider` that returns to `return_to` (made safe here).
 pub(crate) async fn begin(
     oidc: &Oidc,
     request: &Request<'_>,
     provider: &Provider,
+    return_to: &str,
+    prompt: Prompt,
 ) -> Result<(), OidcError> {
     let metadata = provider.metadata().await?;
     let state = CsrfToken::new_random();
@@ -91,7 +104,12 @@ pub(crate) async fn begin(
             .append_pair("code_challenge", challenge.as_str())
             .append_pair("code_challenge_method", "S256");
         for (name, value) in &config.auth_request_params {
-            query.append_pair(name, value);
+            if !(prompt == Prompt::Silent && name == "prompt") {
+                query.append_pair(name, value);
+            }
+        }
+        if prompt == Prompt::Silent {
+            query.append_pair("prompt", "none");
         }
     }
 
@@ -101,8 +119,9 @@ pub(crate) async fn begin(
         nonce: nonce.secret().clone(),
         pkce_verifier: verifier.secret().clone(),
         provider: provider.name.clone(),
-        return_to: safe_return_path(&request.uri().to_string()),
+        return_to: safe_return_path(return_to),
         expires_at: now + PENDING_SECONDS,
+        silent: prompt == Prompt::Silent,
     };
     let value =
         serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;

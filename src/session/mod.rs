@@ -17,9 +17,11 @@ use crate::token::{AccessToken, IdTokenJwt, RefreshToken};
 
 pub(crate) mod cipher;
 mod cookie_store;
+mod memory_store;
 
 use self::cipher::CookieCipher;
 pub use self::cookie_store::CookieStore;
+pub use self::memory_store::MemoryStore;
 
 /// Everything known about a logged-in user of one provider.
 ///
@@ -116,6 +118,30 @@ impl UserSession {
     pub(crate) fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
     }
+
+    /// The provider's session id (`sid` claim of the ID token), if any.
+    pub(crate) fn sid(&self) -> Option<&str> {
+        self.id_token_claims.get("sid").and_then(Value::as_str)
+    }
+
+    /// Whether a back-channel logout of `provider` naming `sid` and/or `sub`
+    /// ends this session (Back-Channel Logout 1.0 §2.7: by `sid` when the
+    /// token has one, otherwise every session of `sub`).
+    pub(crate) fn matches_logout(
+        &self,
+        provider: &str,
+        sid: Option<&str>,
+        sub: Option<&str>,
+    ) -> bool {
+        self.provider == provider
+            && match (sid, sub) {
+                (Some(sid), sub) => {
+                    self.sid() == Some(sid) && sub.is_none_or(|sub| sub == self.sub)
+                }
+                (None, Some(sub)) => sub == self.sub,
+                (None, None) => false,
+            }
+    }
 }
 
 /// Where sessions are kept between requests.
@@ -147,6 +173,15 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Ends this browser's session.
     async fn remove(&self, cookies: &SessionCookies);
+
+    /// Ends, server-side, every session of `provider` matching a
+    /// back-channel logout (by `sid`, else by `sub`); the number ended.
+    /// Stores that keep sessions in the browser cannot, and return 0 (the
+    /// crate then refuses those sessions when they come back).
+    async fn end_sessions(&self, provider: &str, sid: Option<&str>, sub: Option<&str>) -> usize {
+        let _ = (provider, sid, sub);
+        0
+    }
 }
 
 /// Prefix of every cookie the crate sets.

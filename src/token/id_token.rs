@@ -34,13 +34,21 @@ fn invalid(why: impl Into<String>) -> OidcError {
     OidcError::InvalidIdToken(why.into())
 }
 
-/// Validates `raw` as an ID token from `provider` answering a request that
-/// carried `nonce`.
+/// What the `nonce` claim must be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NonceRule<'a> {
+    /// A login: the nonce sent in the authorization request, required.
+    Login(&'a Nonce),
+    /// A refresh (Core §12.2): absent, or the original login's.
+    Refresh(Option<&'a str>),
+}
+
+/// Validates `raw` as an ID token from `provider` under `nonce`.
 pub(crate) async fn verify(
     provider: &Provider,
     metadata: &ProviderMetadata,
     raw: &str,
-    nonce: &Nonce,
+    nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
 ) -> Result<VerifiedIdToken, OidcError> {
     let token = CoreIdToken::from_str(raw).map_err(|_| {
@@ -86,7 +94,7 @@ fn check(
     metadata: &ProviderMetadata,
     token: &CoreIdToken,
     keys: &CoreJsonWebKeySet,
-    nonce: &Nonce,
+    nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
 ) -> Result<String, ClaimsVerificationError> {
     let config = &provider.config;
@@ -119,7 +127,18 @@ fn check(
                 Ok(())
             }
         });
-    let claims = token.claims(&verifier, nonce)?;
+    let claims = match nonce {
+        NonceRule::Login(nonce) => token.claims(&verifier, nonce)?,
+        NonceRule::Refresh(original) => {
+            token.claims(&verifier, |claim: Option<&Nonce>| match (claim, original) {
+                (None, _) => Ok(()),
+                (Some(claim), Some(original)) if claim.secret() == original => Ok(()),
+                (Some(_), _) => {
+                    Err("a refreshed ID token's nonce differs from the login's".to_string())
+                }
+            })?
+        }
+    };
     let audiences = claims.audiences();
     match claims.authorized_party() {
         Some(azp) if azp.as_str() != config.client_id => {

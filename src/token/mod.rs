@@ -11,6 +11,7 @@ pub(crate) mod access;
 pub(crate) mod endpoint;
 pub(crate) mod id_token;
 pub(crate) mod jws;
+pub(crate) mod refresh;
 
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {

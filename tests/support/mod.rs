@@ -4,6 +4,7 @@
 //! ([`app`]).
 #![allow(dead_code)]
 
+pub mod api;
 pub mod jwt;
 pub mod provider;
 

@@ -2,8 +2,10 @@
 //!
 //! It is a second Rocket on an ephemeral loopback port, running on its own
 //! thread and Tokio runtime so it outlives nothing and depends on nothing of
-//! the test's runtime. It serves discovery, the JWKS, the token endpoint and
-//! the userinfo endpoint. The authorization endpoint is never used: a test
+//! the test's runtime. It serves discovery, the JWKS, the token endpoint
+//! (authorization code and client credentials), the userinfo endpoint and
+//! the introspection endpoint (RFC 7662). It also mints RFC 9068 JWT access
+//! tokens with [`TestProvider::at_jwt`]. The authorization endpoint is never used: a test
 //! reads the relying party's redirect (`AuthRequest`), asks the provider for
 //! a code with [`TestProvider::issue_code`] and sends the callback itself.
 
@@ -98,6 +100,17 @@ pub struct Behaviour {
     pub userinfo_body: Option<Value>,
     /// Merged over the default userinfo response.
     pub userinfo_claims: Map<String, Value>,
+    /// Merged over the default client-credentials token response
+    /// (`access_token`, `token_type`, `expires_in: 3600`, `scope`: the
+    /// requested one).
+    pub client_credentials_response: Map<String, Value>,
+    /// Introspection answers by token: the whole JSON body. A token not
+    /// listed is active if this provider issued it (token endpoint or
+    /// [`TestProvider::opaque_token`]), else `{"active": false}`.
+    pub introspection: HashMap<String, Value>,
+    /// How the introspection endpoint fails, if it does (`Delay`: it
+    /// answers normally, late).
+    pub introspection_failure: Option<TokenFailure>,
 }
 
 impl Default for Behaviour {
@@ -117,6 +130,9 @@ impl Default for Behaviour {
             token_response: Map::new(),
             userinfo_body: None,
             userinfo_claims: Map::new(),
+            client_credentials_response: Map::new(),
+            introspection: HashMap::new(),
+            introspection_failure: None,
         }
     }
 }
@@ -162,6 +178,23 @@ pub struct UserinfoRequest {
     pub body: String,
 }
 
+/// One call to the introspection endpoint, as received.
+#[derive(Clone, Debug)]
+pub struct IntrospectionRequest {
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+impl IntrospectionRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Per-endpoint request counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -170,6 +203,30 @@ pub struct Counts {
     pub token: usize,
     pub userinfo: usize,
     pub authorize: usize,
+    pub introspection: usize,
+}
+
+/// An RFC 9068 JWT access token to mint with [`TestProvider::at_jwt_with`].
+#[derive(Clone, Debug)]
+pub struct AccessTokenJwt {
+    /// Merged over the default claims (`iss`, `sub`, `aud: CLIENT_ID`,
+    /// `client_id`, `exp: now + 600`, `iat`, `jti`, `scope: "read write"`);
+    /// `null` removes one.
+    pub claims: Map<String, Value>,
+    /// Merged over the default header (`alg` of `signing`, `typ: at+jwt`,
+    /// `kid` of the signing key); `null` removes one.
+    pub header: Map<String, Value>,
+    pub signing: Signing,
+}
+
+impl Default for AccessTokenJwt {
+    fn default() -> Self {
+        AccessTokenJwt {
+            claims: Map::new(),
+            header: Map::new(),
+            signing: Signing::Rs256,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -179,9 +236,12 @@ struct Shared {
     codes: Mutex<HashMap<String, IssuedCode>>,
     /// access token -> subject
     access_tokens: Mutex<HashMap<String, String>>,
+    /// Introspection answers of the access tokens this provider issued.
+    issued: Mutex<HashMap<String, Value>>,
     counts: Mutex<Counts>,
     token_requests: Mutex<Vec<TokenRequest>>,
     userinfo_requests: Mutex<Vec<UserinfoRequest>>,
+    introspection_requests: Mutex<Vec<IntrospectionRequest>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -281,7 +341,8 @@ impl TestProvider {
                     token,
                     userinfo_get,
                     userinfo_post,
-                    authorize
+                    authorize,
+                    introspect
                 ],
             )
             .attach(rocket::fairing::AdHoc::on_liftoff(
@@ -373,6 +434,86 @@ impl TestProvider {
         format!("{}/token", self.issuer)
     }
 
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/introspect", self.issuer)
+    }
+
+    pub fn introspection_requests(&self) -> Vec<IntrospectionRequest> {
+        lock(&self.shared.introspection_requests).clone()
+    }
+
+    /// The introspection answer of an active token as this provider gives
+    /// it by default, with `overrides` merged over it (`null` removes a
+    /// member): `active`, `sub`, `client_id`, `scope: "read write"`, `iss`,
+    /// `aud: CLIENT_ID`, `exp: now + 600`, `iat`, `token_type`.
+    pub fn active_answer(&self, overrides: Value) -> Value {
+        let now = now();
+        let mut answer = json!({
+            "active": true,
+            "sub": SUBJECT,
+            "client_id": CLIENT_ID,
+            "scope": "read write",
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "exp": now + 600,
+            "iat": now,
+            "token_type": "Bearer",
+        });
+        merge(&mut answer, as_object(&overrides));
+        answer
+    }
+
+    /// A fresh opaque access token that introspects as
+    /// [`active_answer(overrides)`](Self::active_answer).
+    pub fn opaque_token(&self, overrides: Value) -> String {
+        let token = random_token("opaque");
+        let answer = self.active_answer(overrides);
+        self.answer_introspection(&token, answer);
+        token
+    }
+
+    /// A fresh opaque access token whose introspection answer is exactly
+    /// `answer`.
+    pub fn token_answering(&self, answer: Value) -> String {
+        let token = random_token("opaque");
+        self.answer_introspection(&token, answer);
+        token
+    }
+
+    /// From now on, introspecting `token` answers `answer` (the whole body).
+    pub fn answer_introspection(&self, token: &str, answer: Value) {
+        self.behave(|b| {
+            b.introspection.insert(token.to_string(), answer);
+        });
+    }
+
+    /// An RFC 9068 access token (`typ: at+jwt`, RS256 with the active
+    /// signing key) with `claims` merged over the default claims.
+    pub fn at_jwt(&self, claims: Value) -> String {
+        self.at_jwt_with(AccessTokenJwt {
+            claims: as_object(&claims).clone(),
+            ..AccessTokenJwt::default()
+        })
+    }
+
+    /// A JWT access token with every knob.
+    pub fn at_jwt_with(&self, spec: AccessTokenJwt) -> String {
+        let b = self.behaviour();
+        let now = now();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "sub": SUBJECT,
+            "aud": b.client_id,
+            "client_id": b.client_id,
+            "exp": now + 600,
+            "iat": now,
+            "jti": random_token("jti"),
+            "scope": "read write",
+        });
+        merge(&mut claims, &spec.claims);
+        sign(&b, &spec.signing, "at+jwt", &spec.header, &claims)
+    }
+
     /// The relying party's provider table for this provider.
     pub fn rp_provider_config(&self) -> Value {
         let b = self.behaviour();
@@ -429,9 +570,11 @@ impl Shared {
             "token_endpoint": format!("{issuer}/token"),
             "jwks_uri": format!("{issuer}/jwks"),
             "userinfo_endpoint": format!("{issuer}/userinfo"),
+            "introspection_endpoint": format!("{issuer}/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", "profile", "email"],
@@ -459,27 +602,7 @@ impl Shared {
             claims["nonce"] = json!(nonce);
         }
         merge(&mut claims, &b.claims);
-
-        let (alg, signature) = match &b.signing {
-            Signing::Rs256 => ("RS256", Signature::Rs256(b.signing_key)),
-            Signing::Rs256With(key) => ("RS256", Signature::Rs256(*key)),
-            Signing::CorruptSignature => ("RS256", Signature::Rs256Corrupted(b.signing_key)),
-            Signing::None => ("none", Signature::Unsigned),
-            Signing::Hs256WithPublicKeyPem => (
-                "HS256",
-                Signature::Hs256(b.signing_key.public_key_pem().into_bytes()),
-            ),
-            Signing::Hs256WithClientSecret => (
-                "HS256",
-                Signature::Hs256(b.client_secret.clone().into_bytes()),
-            ),
-        };
-        let mut header = json!({ "alg": alg, "typ": "JWT" });
-        if !matches!(b.signing, Signing::None | Signing::Hs256WithClientSecret) {
-            header["kid"] = json!(b.signing_key.kid());
-        }
-        merge(&mut header, &b.header);
-        jwt::encode(&header, &claims, &signature)
+        sign(b, &b.signing, "JWT", &b.header, &claims)
     }
 
     fn check_client(
@@ -576,12 +699,16 @@ impl Shared {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        if param("grant_type") != Some("authorization_code") {
-            return Err(OAuthError::new(
-                400,
-                "unsupported_grant_type",
-                "only authorization_code",
-            ));
+        match param("grant_type") {
+            Some("authorization_code") => {}
+            Some("client_credentials") => return Ok(self.client_credentials(&b, form)),
+            _ => {
+                return Err(OAuthError::new(
+                    400,
+                    "unsupported_grant_type",
+                    "only authorization_code and client_credentials",
+                ))
+            }
         }
         let code =
             param("code").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing code"))?;
@@ -653,6 +780,20 @@ impl Shared {
 
         let access_token = random_token("at");
         lock(&self.access_tokens).insert(access_token.clone(), b.subject.clone());
+        let now = now();
+        lock(&self.issued).insert(
+            access_token.clone(),
+            json!({
+                "active": true,
+                "sub": b.subject,
+                "client_id": b.client_id,
+                "scope": issued.scope,
+                "iss": self.issuer(),
+                "exp": now + 3600,
+                "iat": now,
+                "token_type": "Bearer",
+            }),
+        );
         let mut response = json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -663,6 +804,59 @@ impl Shared {
         });
         merge(&mut response, &b.token_response);
         Ok(response)
+    }
+
+    /// RFC 6749 §4.4.3: a token for the client itself (no `sub`, no ID
+    /// token, no refresh token). Extra parameters (`resource`, `audience`)
+    /// are recorded in the token request and echoed in the introspection
+    /// answer of the token.
+    fn client_credentials(&self, b: &Behaviour, form: &[(String, String)]) -> Value {
+        let scope = form
+            .iter()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.clone());
+        let access_token = random_token("cc");
+        let mut response = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        });
+        if let Some(scope) = &scope {
+            response["scope"] = json!(scope);
+        }
+        merge(&mut response, &b.client_credentials_response);
+        let now = now();
+        let mut answer = json!({
+            "active": true,
+            "client_id": b.client_id,
+            "iss": self.issuer(),
+            "iat": now,
+            "token_type": "Bearer",
+        });
+        if let Some(scope) = response.get("scope").and_then(Value::as_str) {
+            answer["scope"] = json!(scope);
+        }
+        if let Some(expires_in) = response.get("expires_in").and_then(Value::as_i64) {
+            answer["exp"] = json!(now + expires_in);
+        }
+        for (k, v) in form {
+            if !["grant_type", "scope", "client_id", "client_secret"].contains(&k.as_str()) {
+                answer[k.as_str()] = json!(v);
+            }
+        }
+        lock(&self.issued).insert(access_token, answer);
+        response
+    }
+
+    fn introspection_answer(&self, token: Option<&str>) -> Value {
+        let inactive = json!({ "active": false });
+        let Some(token) = token else {
+            return inactive;
+        };
+        if let Some(answer) = lock(&self.behaviour).introspection.get(token) {
+            return answer.clone();
+        }
+        lock(&self.issued).get(token).cloned().unwrap_or(inactive)
     }
 
     fn userinfo(&self, method: &str, authorization: Option<String>, body: String) -> Reply {
@@ -697,6 +891,43 @@ impl Shared {
         merge(&mut claims, &b.userinfo_claims);
         Reply::json(200, claims)
     }
+}
+
+/// Signs `claims` as `signing` says, with a header `{alg, typ, kid}` and
+/// `header_overrides` merged over it.
+fn sign(
+    b: &Behaviour,
+    signing: &Signing,
+    typ: &str,
+    header_overrides: &Map<String, Value>,
+    claims: &Value,
+) -> String {
+    let (alg, signature) = match signing {
+        Signing::Rs256 => ("RS256", Signature::Rs256(b.signing_key)),
+        Signing::Rs256With(key) => ("RS256", Signature::Rs256(*key)),
+        Signing::CorruptSignature => ("RS256", Signature::Rs256Corrupted(b.signing_key)),
+        Signing::None => ("none", Signature::Unsigned),
+        Signing::Hs256WithPublicKeyPem => (
+            "HS256",
+            Signature::Hs256(b.signing_key.public_key_pem().into_bytes()),
+        ),
+        Signing::Hs256WithClientSecret => (
+            "HS256",
+            Signature::Hs256(b.client_secret.clone().into_bytes()),
+        ),
+    };
+    let mut header = json!({ "alg": alg, "typ": typ });
+    if !matches!(signing, Signing::None | Signing::Hs256WithClientSecret) {
+        header["kid"] = json!(b.signing_key.kid());
+    }
+    merge(&mut header, header_overrides);
+    jwt::encode(&header, claims, &signature)
+}
+
+fn as_object(value: &Value) -> &Map<String, Value> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("expected a JSON object, got {value}"))
 }
 
 /// Merges `overrides` into the object `target`; `null` removes the member.
@@ -878,4 +1109,54 @@ fn authorize(shared: &SharedState) -> Reply {
         501,
         json!({ "error": "the tests drive the authorization step themselves" }),
     )
+}
+
+/// RFC 7662: authenticated like the token endpoint; answers per token.
+#[post("/introspect", data = "<body>")]
+async fn introspect(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
+    shared.count(|c| c.introspection += 1);
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    lock(&shared.introspection_requests).push(IntrospectionRequest {
+        authorization: headers.authorization.clone(),
+        content_type: headers.content_type.clone(),
+        params: params.clone(),
+    });
+    let b = lock(&shared.behaviour).clone();
+    let error_reply = |e: OAuthError| Reply {
+        status: Status::new(e.status),
+        content_type: ContentType::parse_flexible(e.content_type).unwrap_or(ContentType::Plain),
+        body: e.body,
+        headers: vec![Header::new("Cache-Control", "no-store")],
+    };
+    match &b.introspection_failure {
+        Some(TokenFailure::ServerError) => {
+            return error_reply(OAuthError::raw(500, "text/plain", "internal server error"))
+        }
+        Some(TokenFailure::Garbage) => {
+            return error_reply(OAuthError::raw(
+                200,
+                "application/json",
+                "<html>this is not json",
+            ))
+        }
+        Some(TokenFailure::OAuthError { status, error }) => {
+            return error_reply(OAuthError::new(
+                *status,
+                error,
+                "the test provider was told to fail",
+            ))
+        }
+        Some(TokenFailure::Delay(delay)) => rocket::tokio::time::sleep(*delay).await,
+        None => {}
+    }
+    if let Err(e) = shared.check_client(&b, headers.authorization.as_deref(), &params) {
+        return error_reply(e);
+    }
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str());
+    Reply::json(200, shared.introspection_answer(token))
 }
