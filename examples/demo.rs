@@ -8,9 +8,7 @@ extern crate rocket;
 use rocket::response::content::RawHtml;
 use rocket::serde::json::{json, Json, Value};
 use rocket::State;
-use rocket_openidconnect::{
-    scopes, BearerToken, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession,
-};
+use rocket_openidconnect::{scopes, BearerToken, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession};
 
 scopes!(
     /// What `/api/write` requires.
@@ -67,9 +65,7 @@ fn api_write(token: BearerToken<ReadWrite>) -> Json<Value> {
 fn either(who: Identity) -> Json<Value> {
     match who {
         Identity::Token(token) => Json(json!({ "via": "token", "token": token_json(&token) })),
-        Identity::Session(user) => {
-            Json(json!({ "via": "session", "profile": profile_json(&user) }))
-        }
+        Identity::Session(user) => Json(json!({ "via": "session", "profile": profile_json(&user) })),
     }
 }
 
@@ -102,15 +98,9 @@ async fn service_token(
     scope: Option<&str>,
     resource: Option<&str>,
 ) -> Result<Json<Value>, OidcError> {
-    let scopes: Vec<&str> = scope
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let scopes: Vec<&str> = scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
     let params: Vec<(&str, &str)> = resource.map(|r| ("resource", r)).into_iter().collect();
-    let token = oidc
-        .client_credentials_grant("default", &scopes, &params)
-        .await?;
+    let token = oidc.client_credentials_grant("default", &scopes, &params).await?;
     Ok(Json(json!({
         "access_token": token.access_token().secret(),
         "expires_in": token.expires_in().map(|d| d.as_secs()),
@@ -122,15 +112,6 @@ async fn service_token(
 fn rocket() -> _ {
     rocket::build().attach(Oidc::fairing()).mount(
         "/",
-        routes![
-            index,
-            profile,
-            api,
-            api_write,
-            either,
-            token,
-            logged_out,
-            service_token
-        ],
+        routes![index, profile, api, api_write, either, token, logged_out, service_token],
     )
 }

@@ -108,13 +108,9 @@ mod tests {
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
 
-        let failed = cache
-            .get_or_load(2, || async { Err(OidcError::LoginRequired) })
-            .await;
+        let failed = cache.get_or_load(2, || async { Err(OidcError::LoginRequired) }).await;
         assert!(failed.is_err());
-        let loaded = cache
-            .get_or_load(2, || async { Ok((9, Duration::from_secs(1))) })
-            .await;
+        let loaded = cache.get_or_load(2, || async { Ok((9, Duration::from_secs(1))) }).await;
         assert_eq!(loaded.unwrap(), 9);
     }
 

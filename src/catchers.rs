@@ -51,10 +51,7 @@ fn handle<'r>(status: Status, request: &'r Request<'_>) -> BoxFuture<'r> {
 pub fn error_view(status: Status, request: &Request<'_>) -> Response<'static> {
     let (code, description) = match OidcError::of(request) {
         Some(error) => (error.code().to_string(), error.description()),
-        None => (
-            generic_code(status).to_string(),
-            status.reason_lossy().to_lowercase(),
-        ),
+        None => (generic_code(status).to_string(), status.reason_lossy().to_lowercase()),
     };
     let (content_type, body) = if is_navigation(request) {
         (ContentType::HTML, html_page(status, &code, &description))
@@ -109,11 +106,7 @@ fn escape(text: &str) -> String {
 mod tests {
     #[test]
     fn html_escapes_provider_text() {
-        let page = super::html_page(
-            rocket::http::Status::Unauthorized,
-            "x",
-            "<script>alert(1)</script>",
-        );
+        let page = super::html_page(rocket::http::Status::Unauthorized, "x", "<script>alert(1)</script>");
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;"));
     }

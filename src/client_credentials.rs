@@ -42,8 +42,7 @@ impl ServiceToken {
 
     /// Time left before the token expires, when the provider said.
     pub fn expires_in(&self) -> Option<Duration> {
-        self.expires_at
-            .map(|at| at.saturating_duration_since(Instant::now()))
+        self.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -70,9 +69,9 @@ impl Oidc {
         scopes: &[&str],
         params: &[(&str, &str)],
     ) -> Result<Arc<ServiceToken>, OidcError> {
-        let provider = self.provider(provider).ok_or_else(|| {
-            OidcError::InvalidRequest(format!("provider `{provider}` is not configured"))
-        })?;
+        let provider = self
+            .provider(provider)
+            .ok_or_else(|| OidcError::InvalidRequest(format!("provider `{provider}` is not configured")))?;
         if let Some((name, _)) = params.iter().find(|(name, _)| RESERVED.contains(name)) {
             return Err(OidcError::InvalidRequest(format!(
                 "parameter `{name}` is set by the grant itself"
@@ -106,9 +105,7 @@ impl Oidc {
                 });
                 // Renew shortly before expiry: 30 s early, or half the
                 // lifetime of a short-lived token. No expiry: no caching.
-                let keep = lifetime.map_or(Duration::ZERO, |l| {
-                    l.saturating_sub(Duration::from_secs(30).min(l / 2))
-                });
+                let keep = lifetime.map_or(Duration::ZERO, |l| l.saturating_sub(Duration::from_secs(30).min(l / 2)));
                 Ok((token, keep))
             })
             .await

@@ -143,8 +143,14 @@ pub struct ProviderConfig {
     /// `metadata`: static provider metadata instead of discovery.
     #[serde(default)]
     pub metadata: Option<crate::provider::ProviderMetadata>,
-    /// `client_id` (required): the client registered at the provider.
-    pub client_id: String,
+    /// `client_id`: the client registered at the provider; required unless
+    /// a `registration` table asks for dynamic registration.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `[oidc.providers.<name>.registration]`: register the client
+    /// dynamically (RFC 7591) on first use instead of `client_id`.
+    #[serde(default)]
+    pub registration: Option<RegistrationConfig>,
     /// `client_secret`: required unless `token_endpoint_auth_method = "none"`.
     #[serde(default)]
     pub client_secret: Option<ClientSecret>,
@@ -241,15 +247,35 @@ pub enum BearerMode {
     Auto,
 }
 
-impl ProviderConfig {
-    /// The audiences a bearer token must name one of.
-    pub(crate) fn bearer_audiences(&self) -> Vec<String> {
-        if self.bearer.audiences.is_empty() {
-            vec![self.client_id.clone()]
-        } else {
-            self.bearer.audiences.clone()
-        }
-    }
+/// The `[default.oidc.providers.<name>.registration]` table: dynamic client
+/// registration (RFC 7591) on first use.
+///
+/// ```rust
+/// use rocket_openidconnect::RegistrationConfig;
+///
+/// let registration: RegistrationConfig = rocket::serde::json::from_str(
+///     r#"{ "persist_path": "/var/lib/app/oidc-client.json" }"#,
+/// ).unwrap();
+/// assert!(registration.redirect_uris.is_empty()); // meaning: [redirect_uri]
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// `redirect_uris` (default `[redirect_uri]`).
+    #[serde(default)]
+    pub redirect_uris: Vec<Url>,
+    /// `post_logout_redirect_uris` (default: the provider's
+    /// `post_logout_redirect_uris`, else `[post_logout_redirect_uri]`).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<Url>,
+    /// `initial_access_token`: sent as a Bearer token when the provider
+    /// requires one for registration.
+    #[serde(default)]
+    pub initial_access_token: Option<ClientSecret>,
+    /// `persist_path`: a file where the registered client is kept and
+    /// reused after a restart, instead of registering again.
+    #[serde(default)]
+    pub persist_path: Option<std::path::PathBuf>,
 }
 
 /// How the client authenticates at the token endpoint
@@ -260,7 +286,7 @@ impl ProviderConfig {
 ///
 /// assert_eq!(TokenEndpointAuthMethod::default(), TokenEndpointAuthMethod::ClientSecretBasic);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenEndpointAuthMethod {
     /// HTTP Basic with the form-encoded client id and secret (RFC 6749 §2.3.1).
@@ -391,10 +417,7 @@ impl OidcConfig {
             problem("oidc.redirect_uri".into(), "must be an http or https URL");
         }
         if self.redirect_uri.fragment().is_some() || self.redirect_uri.query().is_some() {
-            problem(
-                "oidc.redirect_uri".into(),
-                "must not have a query or fragment",
-            );
+            problem("oidc.redirect_uri".into(), "must not have a query or fragment");
         }
         for (key, path) in [
             ("logout_path", &self.logout_path),
@@ -403,17 +426,11 @@ impl OidcConfig {
             if !is_plain_path(path) {
                 problem(format!("oidc.{key}"), "must be a path such as `/logout`");
             } else if path == self.callback_path() {
-                problem(
-                    format!("oidc.{key}"),
-                    "must differ from the path of `redirect_uri`",
-                );
+                problem(format!("oidc.{key}"), "must differ from the path of `redirect_uri`");
             }
         }
         if self.logout_path == self.backchannel_logout_path {
-            problem(
-                "oidc.backchannel_logout_path".into(),
-                "must differ from `logout_path`",
-            );
+            problem("oidc.backchannel_logout_path".into(), "must differ from `logout_path`");
         }
         if let Some(url) = &self.post_logout_redirect_uri {
             let listed = self
@@ -431,32 +448,20 @@ impl OidcConfig {
             problem("oidc.http_timeout_seconds".into(), "must be greater than 0");
         }
         if self.session.lifetime_seconds == 0 {
-            problem(
-                "oidc.session.lifetime_seconds".into(),
-                "must be greater than 0",
-            );
+            problem("oidc.session.lifetime_seconds".into(), "must be greater than 0");
         }
         if self.providers.is_empty() {
-            problem(
-                "oidc.providers".into(),
-                "at least one provider must be configured",
-            );
+            problem("oidc.providers".into(), "at least one provider must be configured");
         }
         for (name, provider) in &self.providers {
             let key = |k: &str| format!("oidc.providers.{name}.{k}");
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 problem(
                     format!("oidc.providers.{name}"),
                     "provider names use only A-Z, a-z, 0-9, `_` and `-`",
                 );
             }
-            if provider.issuer.is_none()
-                && provider.discovery_url.is_none()
-                && provider.metadata.is_none()
-            {
+            if provider.issuer.is_none() && provider.discovery_url.is_none() && provider.metadata.is_none() {
                 problem(
                     key("issuer"),
                     "one of `issuer`, `discovery_url` or `metadata` is required",
@@ -468,10 +473,7 @@ impl OidcConfig {
                         if matches!(url.scheme(), "http" | "https")
                             && url.query().is_none()
                             && url.fragment().is_none() => {}
-                    _ => problem(
-                        key("issuer"),
-                        "must be an http or https URL without query or fragment",
-                    ),
+                    _ => problem(key("issuer"), "must be an http or https URL without query or fragment"),
                 }
                 if let Some(metadata) = &provider.metadata {
                     if &metadata.issuer != issuer {
@@ -489,16 +491,18 @@ impl OidcConfig {
                     problem(key(&format!("metadata.{field}")), &message);
                 }
             }
-            if provider.client_id.is_empty() {
-                problem(key("client_id"), "must not be empty");
+            match (&provider.client_id, &provider.registration) {
+                (Some(id), None) if id.is_empty() => problem(key("client_id"), "must not be empty"),
+                (None, None) => problem(
+                    key("client_id"),
+                    "is missing (or give a `registration` table to register dynamically)",
+                ),
+                (Some(_), Some(_)) => problem(key("registration"), "cannot be combined with `client_id`"),
+                _ => {}
             }
-            let needs_secret = provider.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
-            if needs_secret
-                && provider
-                    .client_secret
-                    .as_ref()
-                    .is_none_or(|s| s.secret().is_empty())
-            {
+            let needs_secret =
+                provider.registration.is_none() && provider.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+            if needs_secret && provider.client_secret.as_ref().is_none_or(|s| s.secret().is_empty()) {
                 problem(
                     key("client_secret"),
                     "is required unless `token_endpoint_auth_method` is \"none\"",
@@ -567,9 +571,7 @@ fn is_plain_path(path: &str) -> bool {
     path.starts_with('/')
         && path.len() > 1
         && !path.contains("//")
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
 }
 
 fn default_logout_path() -> String {

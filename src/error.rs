@@ -82,9 +82,9 @@ impl OidcError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> Status {
         match self {
-            OidcError::InvalidRequest(_)
-            | OidcError::InvalidState(_)
-            | OidcError::InvalidBearerRequest(_) => Status::BadRequest,
+            OidcError::InvalidRequest(_) | OidcError::InvalidState(_) | OidcError::InvalidBearerRequest(_) => {
+                Status::BadRequest
+            }
             OidcError::MissingToken | OidcError::InvalidToken(_) => Status::Unauthorized,
             OidcError::InsufficientScope { .. } => Status::Forbidden,
             OidcError::TokenCheckUnavailable(_) => Status::ServiceUnavailable,
@@ -95,18 +95,14 @@ impl OidcError {
             | OidcError::InvalidIssuer(_)
             | OidcError::InvalidIdToken(_)
             | OidcError::InvalidUserinfo(_) => Status::Unauthorized,
-            OidcError::ProviderUnavailable(_) | OidcError::SessionTooLarge { .. } => {
-                Status::BadGateway
-            }
+            OidcError::ProviderUnavailable(_) | OidcError::SessionTooLarge { .. } => Status::BadGateway,
         }
     }
 
     /// The `error` code shown to clients (RFC 6749 §5.2 style).
     pub fn code(&self) -> &str {
         match self {
-            OidcError::LoginRequired | OidcError::RefreshFailed(_) | OidcError::SessionEnded(_) => {
-                "login_required"
-            }
+            OidcError::LoginRequired | OidcError::RefreshFailed(_) | OidcError::SessionEnded(_) => "login_required",
             OidcError::InvalidRequest(_) => "invalid_request",
             OidcError::InvalidState(_) => "invalid_state",
             OidcError::Provider { error, .. } => error,
@@ -127,8 +123,7 @@ impl OidcError {
     pub fn description(&self) -> String {
         match self {
             OidcError::Provider {
-                description: Some(d),
-                ..
+                description: Some(d), ..
             } => d.clone(),
             other => other.to_string(),
         }
@@ -149,12 +144,7 @@ impl OidcError {
     /// }
     /// ```
     pub fn of(request: &Request<'_>) -> Option<OidcError> {
-        request
-            .local_cache(ErrorSlot::default)
-            .0
-            .lock()
-            .ok()?
-            .clone()
+        request.local_cache(ErrorSlot::default).0.lock().ok()?.clone()
     }
 
     /// The RFC 6750 §3 `WWW-Authenticate` challenge for a bearer error in `realm`.
@@ -174,9 +164,7 @@ impl OidcError {
         let mut challenge = format!("Bearer realm=\"{}\"", quotable(realm));
         match self {
             OidcError::MissingToken => return Some(challenge),
-            OidcError::InvalidBearerRequest(_)
-            | OidcError::InvalidToken(_)
-            | OidcError::InsufficientScope { .. } => {}
+            OidcError::InvalidBearerRequest(_) | OidcError::InvalidToken(_) | OidcError::InsufficientScope { .. } => {}
             OidcError::TokenCheckUnavailable(_) => {}
             _ => return None,
         }

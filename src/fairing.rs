@@ -18,9 +18,7 @@ use crate::login::{LoginRedirectSlot, UsedStates};
 use crate::logout::Revocations;
 use crate::provider::Provider;
 use crate::session::cipher::{self, CookieCipher};
-use crate::session::{
-    self, CookieStore, LoadedSession, MemoryStore, SessionCookies, SessionStore, UserSession,
-};
+use crate::session::{self, CookieStore, LoadedSession, MemoryStore, SessionCookies, SessionStore, UserSession};
 
 /// The OpenID Connect state of an application: its configuration, its
 /// providers and its session store. Managed by [`Oidc::fairing()`]; a
@@ -122,8 +120,7 @@ impl Oidc {
     pub(crate) async fn session(&self, request: &Request<'_>) -> Option<Arc<UserSession>> {
         request
             .local_cache_async(async {
-                let cookies =
-                    SessionCookies::of(request, self.cipher(), self.config().cookies_secure());
+                let cookies = SessionCookies::of(request, self.cipher(), self.config().cookies_secure());
                 let session = self.store().load(&cookies).await;
                 // Back-channel logout of a session the store could not delete.
                 let session = session.filter(|s| !self.revocations().refuses(s));
@@ -135,12 +132,7 @@ impl Oidc {
     }
 
     /// A `Set-Cookie` for `name` holding the sealed `value`.
-    pub(crate) fn sealed_cookie(
-        &self,
-        name: &str,
-        value: &str,
-        max_age_seconds: i64,
-    ) -> Cookie<'static> {
+    pub(crate) fn sealed_cookie(&self, name: &str, value: &str, max_age_seconds: i64) -> Cookie<'static> {
         let sealed = self.cipher().seal(name, value).unwrap_or_default();
         self.cookie(name, sealed)
             .max_age(time::Duration::seconds(max_age_seconds))
@@ -197,9 +189,7 @@ impl Fairing for OidcFairing {
             Some(material) => CookieCipher::derive_from(&material),
             None => match CookieCipher::random() {
                 Some(cipher) => {
-                    rocket::warn!(
-                        "oidc: no usable `secret_key`; sessions will not survive a restart"
-                    );
+                    rocket::warn!("oidc: no usable `secret_key`; sessions will not survive a restart");
                     cipher
                 }
                 None => {
@@ -215,13 +205,14 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
+        let app = Arc::new(config.clone());
         let providers: BTreeMap<String, Provider> = config
             .providers
             .iter()
             .map(|(name, provider)| {
                 (
                     name.clone(),
-                    Provider::new(name.clone(), provider.clone(), http.clone()),
+                    Provider::new(name.clone(), provider.clone(), http.clone(), app.clone()),
                 )
             })
             .collect();
@@ -230,10 +221,7 @@ impl Fairing for OidcFairing {
             SessionStoreKind::Memory => Box::new(MemoryStore::new(config.session.lifetime_seconds)),
         };
         if !config.cookies_secure() {
-            for provider in providers
-                .values()
-                .filter(|p| crate::login::uses_form_post(p))
-            {
+            for provider in providers.values().filter(|p| crate::login::uses_form_post(p)) {
                 rocket::warn!(
                     "oidc: provider `{}` uses response_mode=form_post, which needs an https \
                      `redirect_uri` (browsers send the state cookie on a cross-site POST only \
@@ -253,11 +241,7 @@ impl Fairing for OidcFairing {
             .filter(|c| c.base.path() == "/")
             .filter_map(|c| c.code)
             .collect();
-        let catchers = crate::catchers::catchers(
-            crate::catchers::STATUSES
-                .into_iter()
-                .filter(|c| !taken.contains(c)),
-        );
+        let catchers = crate::catchers::catchers(crate::catchers::STATUSES.into_iter().filter(|c| !taken.contains(c)));
         let post_logout_path = config.post_logout_redirect_uri().path().to_string();
         let oidc = Oidc {
             inner: Arc::new(Inner {
@@ -271,10 +255,7 @@ impl Fairing for OidcFairing {
                 post_logout_path,
             }),
         };
-        Ok(rocket
-            .manage(oidc)
-            .mount("/", routes)
-            .register("/", catchers))
+        Ok(rocket.manage(oidc).mount("/", routes).register("/", catchers))
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
@@ -318,16 +299,9 @@ impl Fairing for OidcFairing {
         }
         // RFC 6750 §3: a refused bearer request carries its challenge,
         // whichever catcher rendered the body.
-        let realm = request
-            .local_cache(BearerRealm::default)
-            .0
-            .lock()
-            .ok()
-            .and_then(|r| *r);
+        let realm = request.local_cache(BearerRealm::default).0.lock().ok().and_then(|r| *r);
         if let (Some(realm), Some(error)) = (realm, OidcError::of(request)) {
-            if response.status() == error.status()
-                && !response.headers().contains("WWW-Authenticate")
-            {
+            if response.status() == error.status() && !response.headers().contains("WWW-Authenticate") {
                 if let Some(challenge) = error.www_authenticate(realm) {
                     response.set_raw_header("WWW-Authenticate", challenge);
                 }
@@ -348,7 +322,10 @@ pub(crate) fn provider_missing(rocket: &Rocket<Ignite>, provider: &str, guard: &
             true
         }
         Some(oidc) if oidc.provider(provider).is_none() => {
-            rocket::error!("`{guard}` names provider `{provider}`, which is missing from `oidc.providers` (configured: {})", oidc.provider_names().collect::<Vec<_>>().join(", "));
+            rocket::error!(
+                "`{guard}` names provider `{provider}`, which is missing from `oidc.providers` (configured: {})",
+                oidc.provider_names().collect::<Vec<_>>().join(", ")
+            );
             true
         }
         Some(_) => false,

@@ -41,9 +41,7 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 /// Sends `request` and parses a JSON body of a successful answer.
-pub(crate) async fn json<T: DeserializeOwned>(
-    request: reqwest::RequestBuilder,
-) -> Result<T, HttpError> {
+pub(crate) async fn json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, HttpError> {
     let (status, body) = send(request).await?;
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));

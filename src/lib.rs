@@ -157,6 +157,7 @@ mod http;
 mod login;
 mod logout;
 mod provider;
+mod registration;
 mod session;
 mod token;
 
@@ -169,14 +170,12 @@ struct ReadmeDoctests;
 
 pub use self::client_credentials::ServiceToken;
 pub use self::config::{
-    BearerConfig, BearerMode, ConfigError, OidcConfig, ProviderConfig, SessionConfig,
+    BearerConfig, BearerMode, ConfigError, OidcConfig, ProviderConfig, RegistrationConfig, SessionConfig,
     SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
 };
 pub use self::error::OidcError;
 pub use self::fairing::{Oidc, OidcFairing};
-pub use self::guard::{
-    BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken,
-};
+pub use self::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken};
 pub use self::provider::{DefaultProvider, ProviderMetadata, ProviderName};
 pub use self::session::{CookieStore, MemoryStore, SessionCookies, SessionStore, UserSession};
 pub use self::token::access::{TokenIdentity, TokenValidation};

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::error::OidcError;
 use crate::fairing::Oidc;
 use crate::provider::Provider;
+use crate::registration::RegisteredClient;
 use crate::session::{SessionCookies, UserSession};
 use crate::token::endpoint;
 use crate::token::jws::{self, CompactJws};
@@ -79,10 +80,11 @@ impl Handler for Logout {
             return see_other(local);
         };
         rocket::info!("oidc: user logged out of provider `{}`", provider.name);
-        let Ok(metadata) = provider.metadata().await else {
+        let (Ok(metadata), Ok(client)) = (provider.metadata().await, provider.client().await) else {
             return see_other(local);
         };
-        revoke_refresh_token(provider, &metadata, &session).await;
+        revoke_refresh_token(provider, &client, &metadata, &session).await;
+        let client_id = client.client_id.clone();
         let Some(mut end_session) = metadata.end_session_endpoint.clone() else {
             return see_other(local);
         };
@@ -98,7 +100,7 @@ impl Handler for Logout {
         end_session
             .query_pairs_mut()
             .append_pair("id_token_hint", session.id_token_jwt.secret())
-            .append_pair("client_id", &provider.config.client_id)
+            .append_pair("client_id", &client_id)
             .append_pair("post_logout_redirect_uri", &local)
             .append_pair("state", &state);
         see_other(end_session.into())
@@ -109,29 +111,21 @@ impl Handler for Logout {
 /// provider that fails here does not keep the user logged in locally.
 async fn revoke_refresh_token(
     provider: &Provider,
+    client: &RegisteredClient,
     metadata: &crate::provider::ProviderMetadata,
     session: &UserSession,
 ) {
-    let (Some(endpoint), Some(token)) = (
-        metadata.revocation_endpoint.clone(),
-        session.refresh_token.as_ref(),
-    ) else {
+    let (Some(endpoint), Some(token)) = (metadata.revocation_endpoint.clone(), session.refresh_token.as_ref()) else {
         return;
     };
-    let params = [
-        ("token", token.secret()),
-        ("token_type_hint", "refresh_token"),
-    ];
-    match endpoint::post_authenticated(provider, endpoint, &params).await {
+    let params = [("token", token.secret()), ("token_type_hint", "refresh_token")];
+    match endpoint::post_authenticated(provider, client, endpoint, &params).await {
         Ok((200, _)) => {}
         Ok((status, _)) => rocket::warn!(
             "oidc: revoking a refresh token at `{}` answered {status}",
             provider.name
         ),
-        Err(error) => rocket::warn!(
-            "oidc: revoking a refresh token at `{}` failed: {error}",
-            provider.name
-        ),
+        Err(error) => rocket::warn!("oidc: revoking a refresh token at `{}` failed: {error}", provider.name),
     }
 }
 
@@ -151,8 +145,7 @@ pub(crate) fn on_return(oidc: &Oidc, request: &Request<'_>) {
     cookies.remove(LOGOUT_COOKIE);
     let expected = serde_json::from_str::<PendingLogout>(&value).ok();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let matches =
-        expected.is_some_and(|p| Some(p.state.as_str()) == returned && p.expires_at > now);
+    let matches = expected.is_some_and(|p| Some(p.state.as_str()) == returned && p.expires_at > now);
     if !matches && returned.is_some() {
         rocket::info!("oidc: a logout return carried an unknown state; ignored");
     }
@@ -222,15 +215,11 @@ impl Revocations {
         match (sid, sub) {
             (Some(sid), _) => {
                 bound(&mut lists.sids, now, |until| *until);
-                lists
-                    .sids
-                    .insert((provider.to_string(), sid.to_string()), until);
+                lists.sids.insert((provider.to_string(), sid.to_string()), until);
             }
             (None, Some(sub)) => {
                 bound(&mut lists.subs, now, |(_, until)| *until);
-                lists
-                    .subs
-                    .insert((provider.to_string(), sub.to_string()), (now, until));
+                lists.subs.insert((provider.to_string(), sub.to_string()), (now, until));
             }
             (None, None) => {}
         }
@@ -282,8 +271,7 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
     if !body.is_complete() {
         return Err(bad("body too large"));
     }
-    let mut tokens =
-        url::form_urlencoded::parse(body.as_bytes()).filter(|(name, _)| name == "logout_token");
+    let mut tokens = url::form_urlencoded::parse(body.as_bytes()).filter(|(name, _)| name == "logout_token");
     let raw = tokens
         .next()
         .map(|(_, v)| v.into_owned())
@@ -299,8 +287,8 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
         }
     }
     // The unverified `iss` only chooses whose keys to verify with.
-    let unverified = jws::decode_object(raw.split('.').nth(1).unwrap_or_default())
-        .ok_or_else(|| bad("unreadable claims"))?;
+    let unverified =
+        jws::decode_object(raw.split('.').nth(1).unwrap_or_default()).ok_or_else(|| bad("unreadable claims"))?;
     let issuer = unverified
         .get("iss")
         .and_then(Value::as_str)
@@ -317,8 +305,7 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
             }
         }
     }
-    let (provider, metadata) =
-        provider.ok_or_else(|| bad("the logout token's issuer is not a configured provider"))?;
+    let (provider, metadata) = provider.ok_or_else(|| bad("the logout token's issuer is not a configured provider"))?;
     let allowed: Vec<_> = jws::ASYMMETRIC_ALGS
         .iter()
         .filter(|alg| {
@@ -342,7 +329,8 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
     if text("iss") != Some(metadata.issuer.as_str()) {
         return Err(bad("wrong `iss`"));
     }
-    let client_id = provider.config.client_id.as_str();
+    let client = provider.client().await?;
+    let client_id = client.client_id.as_str();
     let audience_ok = match claims.get("aud") {
         Some(Value::String(aud)) => aud == client_id,
         Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(client_id)),
@@ -382,7 +370,6 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
         return Err(bad("the logout token was already used"));
     }
     let lifetime = i64::try_from(oidc.config().session.lifetime_seconds).unwrap_or(i64::MAX / 2);
-    oidc.revocations()
-        .record(&provider.name, sid, sub, lifetime);
+    oidc.revocations().record(&provider.name, sid, sub, lifetime);
     Ok(oidc.store().end_sessions(&provider.name, sid, sub).await)
 }

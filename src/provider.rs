@@ -12,9 +12,10 @@ use url::Url;
 
 use crate::cache::FlightCache;
 use crate::client_credentials::ServiceToken;
-use crate::config::ProviderConfig;
+use crate::config::{OidcConfig, ProviderConfig};
 use crate::error::OidcError;
 use crate::http::{self, HttpError};
+use crate::registration::RegisteredClient;
 use crate::token::access::Introspected;
 
 /// Names a configured provider at the type level, for guards such as
@@ -162,6 +163,10 @@ pub(crate) struct Provider {
     pub(crate) introspection_cache: FlightCache<[u8; 32], Introspected>,
     /// Client-credentials tokens by scopes and parameters.
     pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>>,
+    /// The client we are at this provider (static, or registered on first use).
+    client: OnceCell<Arc<RegisteredClient>>,
+    /// The app's configuration, for dynamic registration.
+    app: Arc<OidcConfig>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -173,7 +178,8 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
-    pub(crate) fn new(name: String, config: ProviderConfig, http: reqwest::Client) -> Provider {
+    pub(crate) fn new(name: String, config: ProviderConfig, http: reqwest::Client, app: Arc<OidcConfig>) -> Provider {
+        let client = OnceCell::new_with(RegisteredClient::configured(&config).map(Arc::new));
         let metadata = match &config.metadata {
             Some(static_metadata) => OnceCell::new_with(Some(Arc::new(static_metadata.clone()))),
             None => OnceCell::new(),
@@ -186,6 +192,8 @@ impl Provider {
             keys: KeyCache::default(),
             introspection_cache: FlightCache::new(INTROSPECTION_CACHE_ENTRIES),
             service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
+            client,
+            app,
         }
     }
 
@@ -197,20 +205,14 @@ impl Provider {
     /// concurrent callers; a failure is not cached, so the next request
     /// retries and the app recovers when the provider comes back.
     pub(crate) async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        self.metadata
-            .get_or_try_init(|| self.discover())
-            .await
-            .cloned()
+        self.metadata.get_or_try_init(|| self.discover()).await.cloned()
     }
 
     async fn discover(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
         let url = match (&self.config.discovery_url, &self.config.issuer) {
             (Some(url), _) => url.to_string(),
             (None, Some(issuer)) => {
-                format!(
-                    "{}/.well-known/openid-configuration",
-                    issuer.trim_end_matches('/')
-                )
+                format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
             }
             (None, None) => return Err(self.unavailable("no issuer or discovery_url configured")),
         };
@@ -230,12 +232,18 @@ impl Provider {
         if let Some((field, message)) = metadata.problems().into_iter().next() {
             return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
         }
-        rocket::info!(
-            "oidc: discovered provider `{}` at {}",
-            self.name,
-            metadata.issuer
-        );
+        rocket::info!("oidc: discovered provider `{}` at {}", self.name, metadata.issuer);
         Ok(Arc::new(metadata))
+    }
+
+    /// The client we are at this provider: the configured one, or one
+    /// registered on first use (once for all concurrent callers; a failed
+    /// registration is retried by the next request).
+    pub(crate) async fn client(&self) -> Result<Arc<RegisteredClient>, OidcError> {
+        self.client
+            .get_or_try_init(|| async { crate::registration::register(&self.app, self).await.map(Arc::new) })
+            .await
+            .cloned()
     }
 
     /// The signing keys, fetched on first use.
@@ -335,12 +343,8 @@ impl KeyCache {
             return false;
         };
         let now = Instant::now();
-        limiter
-            .recent
-            .retain(|t| now.duration_since(*t) < REFETCH_WINDOW);
-        limiter
-            .unknown_kids
-            .retain(|_, t| now.duration_since(*t) < KID_MEMORY);
+        limiter.recent.retain(|t| now.duration_since(*t) < REFETCH_WINDOW);
+        limiter.unknown_kids.retain(|_, t| now.duration_since(*t) < KID_MEMORY);
         if limiter.unknown_kids.contains_key(kid) || limiter.recent.len() >= REFETCH_BURST {
             return false;
         }

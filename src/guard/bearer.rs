@@ -156,9 +156,7 @@ async fn check(request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) 
     }
     let checked = async {
         let token = access::bearer_token(request)?.ok_or(OidcError::MissingToken)?;
-        let provider = oidc
-            .provider(provider_name)
-            .ok_or(OidcError::MissingToken)?;
+        let provider = oidc.provider(provider_name).ok_or(OidcError::MissingToken)?;
         let identity = access::validate(provider, &token, oidc.config().clock_skew_seconds).await?;
         Ok((token, identity))
     }
@@ -182,9 +180,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
             )),
         };
         let outcome = result.and_then(|(token, identity)| {
-            let missing = S::SCOPES
-                .iter()
-                .any(|scope| !identity.scopes().contains(*scope));
+            let missing = S::SCOPES.iter().any(|scope| !identity.scopes().contains(*scope));
             if missing {
                 Err(OidcError::InsufficientScope {
                     scope: S::SCOPES.join(" "),

@@ -65,13 +65,9 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for Identity<S, P> 
                 .query()
                 .is_some_and(|q| q.segments().any(|(name, _)| name == "access_token"));
         if sends_token {
-            BearerToken::<S, P>::from_request(request)
-                .await
-                .map(Identity::Token)
+            BearerToken::<S, P>::from_request(request).await.map(Identity::Token)
         } else {
-            OidcUser::<P>::from_request(request)
-                .await
-                .map(Identity::Session)
+            OidcUser::<P>::from_request(request).await.map(Identity::Session)
         }
     }
 }

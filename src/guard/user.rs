@@ -102,10 +102,7 @@ impl<P: ProviderName> OidcUser<P> {
     ///     Ok(format!("refreshed: {}", token.refreshed))
     /// }
     /// ```
-    pub async fn valid_access_token(
-        &self,
-        force_refresh: bool,
-    ) -> Result<ValidAccessToken, OidcError> {
+    pub async fn valid_access_token(&self, force_refresh: bool) -> Result<ValidAccessToken, OidcError> {
         let skew = i64::try_from(self.oidc.config().clock_skew_seconds).unwrap_or(0);
         if !force_refresh && !expires_within(&self.session, skew) {
             if let Some(token) = &self.session.access_token {
@@ -117,9 +114,10 @@ impl<P: ProviderName> OidcUser<P> {
             }
         }
         let fresh = refresh_and_store(&self.oidc, &self.cookies, &self.session).await?;
-        let access_token = fresh.access_token.clone().ok_or_else(|| {
-            OidcError::RefreshFailed("the provider issued no access token".into())
-        })?;
+        let access_token = fresh
+            .access_token
+            .clone()
+            .ok_or_else(|| OidcError::RefreshFailed("the provider issued no access token".into()))?;
         Ok(ValidAccessToken {
             access_token,
             expires_at: fresh.access_token_expires_at(),
@@ -178,11 +176,7 @@ async fn current_session(
     request: &Request<'_>,
     provider_name: &str,
 ) -> Result<Option<Arc<UserSession>>, OidcError> {
-    let Some(session) = oidc
-        .session(request)
-        .await
-        .filter(|s| s.provider == provider_name)
-    else {
+    let Some(session) = oidc.session(request).await.filter(|s| s.provider == provider_name) else {
         return Ok(None);
     };
     let Some(provider) = oidc.provider(provider_name) else {
@@ -194,14 +188,7 @@ async fn current_session(
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
     if interval > 0 && now - session.last_authenticated >= interval && is_navigation(request) {
-        crate::login::begin(
-            oidc,
-            request,
-            provider,
-            &request.uri().to_string(),
-            Prompt::Silent,
-        )
-        .await?;
+        crate::login::begin(oidc, request, provider, &request.uri().to_string(), Prompt::Silent).await?;
         return Err(OidcError::LoginRequired);
     }
 
@@ -230,8 +217,7 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
         };
         let error = match current_session(oidc, request, P::NAME).await {
             Ok(Some(session)) => {
-                let cookies =
-                    SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
+                let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
                 return Outcome::Success(OidcUser {
                     session,
                     oidc: oidc.clone(),
@@ -242,15 +228,7 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
             Ok(None) => match oidc.provider(P::NAME) {
                 Some(provider) if is_navigation(request) => {
                     let return_to = request.uri().to_string();
-                    match crate::login::begin(
-                        oidc,
-                        request,
-                        provider,
-                        &return_to,
-                        Prompt::Interactive,
-                    )
-                    .await
-                    {
+                    match crate::login::begin(oidc, request, provider, &return_to, Prompt::Interactive).await {
                         Ok(()) => OidcError::LoginRequired,
                         Err(error) => error,
                     }

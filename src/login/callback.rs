@@ -37,15 +37,10 @@ impl AuthorizationResponse {
     fn parse(pairs: impl Iterator<Item = (String, String)>) -> Result<Self, OidcError> {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (name, value) in pairs {
-            let known = matches!(
-                name.as_str(),
-                "code" | "state" | "iss" | "error" | "error_description"
-            );
+            let known = matches!(name.as_str(), "code" | "state" | "iss" | "error" | "error_description");
             // RFC 6749 §3.1: parameters must not be included more than once.
             if known && seen.insert(name.clone(), value).is_some() {
-                return Err(OidcError::InvalidRequest(format!(
-                    "parameter `{name}` repeated"
-                )));
+                return Err(OidcError::InvalidRequest(format!("parameter `{name}` repeated")));
             }
         }
         Ok(AuthorizationResponse {
@@ -94,10 +89,7 @@ impl Handler for Callback {
     }
 }
 
-async fn read_response(
-    request: &Request<'_>,
-    data: Data<'_>,
-) -> Result<AuthorizationResponse, OidcError> {
+async fn read_response(request: &Request<'_>, data: Data<'_>) -> Result<AuthorizationResponse, OidcError> {
     if request.method() == Method::Post {
         let body = data
             .open(MAX_FORM_BYTES.bytes())
@@ -117,9 +109,10 @@ async fn read_response(
 /// Finishes a login; the path to send the browser back to.
 async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
     let response = read_response(request, data).await?;
-    let state = response.state.clone().ok_or_else(|| {
-        OidcError::InvalidRequest("no `state` in the authorization response".into())
-    })?;
+    let state = response
+        .state
+        .clone()
+        .ok_or_else(|| OidcError::InvalidRequest("no `state` in the authorization response".into()))?;
 
     // The state must name a login pending in this very browser. Its cookie
     // is removed whatever happens next: a state is tried once.
@@ -131,20 +124,14 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
     if request.cookies().get(&name).is_some() {
         cookies.remove(&name);
     }
-    let unknown = || {
-        OidcError::InvalidState(
-            "the state is unknown, expired, already used, or from another browser".into(),
-        )
-    };
+    let unknown =
+        || OidcError::InvalidState("the state is unknown, expired, already used, or from another browser".into());
     let pending = pending.ok_or_else(unknown)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) || pending.expires_at <= now {
         return Err(unknown());
     }
-    if !oidc
-        .used_states()
-        .first_use(&state, pending.expires_at, now)
-    {
+    if !oidc.used_states().first_use(&state, pending.expires_at, now) {
         return Err(unknown());
     }
     let provider = oidc.provider(&pending.provider).ok_or_else(unknown)?;
@@ -155,14 +142,7 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
             // silent, so it cannot loop.
             rocket::info!("oidc: silent re-authentication failed ({error}); logging in again");
             oidc.store().remove(&cookies).await;
-            super::begin(
-                oidc,
-                request,
-                provider,
-                &pending.return_to,
-                super::Prompt::Interactive,
-            )
-            .await?;
+            super::begin(oidc, request, provider, &pending.return_to, super::Prompt::Interactive).await?;
             Err(OidcError::LoginRequired)
         }
         result => result,
@@ -201,9 +181,9 @@ async fn complete(
             description: response.error_description.map(|d| printable(&d, 300)),
         });
     }
-    let code = response.code.ok_or_else(|| {
-        OidcError::InvalidRequest("no `code` in the authorization response".into())
-    })?;
+    let code = response
+        .code
+        .ok_or_else(|| OidcError::InvalidRequest("no `code` in the authorization response".into()))?;
 
     let redirect_uri = oidc.config().redirect_uri.as_str();
     let tokens = endpoint::request(
@@ -229,8 +209,7 @@ async fn complete(
         oidc.config().clock_skew_seconds,
     )
     .await?;
-    let userinfo =
-        endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
+    let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let lifetime = i64::try_from(oidc.config().session.lifetime_seconds).unwrap_or(i64::MAX / 2);
@@ -258,10 +237,7 @@ async fn complete(
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).
 fn printable(text: &str, max: usize) -> String {
-    text.chars()
-        .filter(|c| (' '..='~').contains(c))
-        .take(max)
-        .collect()
+    text.chars().filter(|c| (' '..='~').contains(c)).take(max).collect()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -282,12 +258,7 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused() {
         assert!(AuthorizationResponse::parse(pairs(&[("state", "a"), ("state", "b")])).is_err());
-        let ok = AuthorizationResponse::parse(pairs(&[
-            ("state", "a"),
-            ("code", "c"),
-            ("id_token", "x"),
-        ]))
-        .unwrap();
+        let ok = AuthorizationResponse::parse(pairs(&[("state", "a"), ("code", "c"), ("id_token", "x")])).unwrap();
         assert_eq!(ok.code.as_deref(), Some("c"));
     }
 

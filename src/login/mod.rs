@@ -86,6 +86,7 @@ pub(crate) async fn begin(
     prompt: Prompt,
 ) -> Result<(), OidcError> {
     let metadata = provider.metadata().await?;
+    let client = provider.client().await?;
     let state = CsrfToken::new_random();
     let nonce = Nonce::new_random();
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -96,7 +97,7 @@ pub(crate) async fn begin(
         let mut query = location.query_pairs_mut();
         query
             .append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
+            .append_pair("client_id", &client.client_id)
             .append_pair("redirect_uri", oidc.config().redirect_uri.as_str())
             .append_pair("scope", &config.scopes.join(" "))
             .append_pair("state", state.secret())
@@ -123,8 +124,7 @@ pub(crate) async fn begin(
         expires_at: now + PENDING_SECONDS,
         silent: prompt == Prompt::Silent,
     };
-    let value =
-        serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
+    let value = serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
 
     // The cookies go out with the redirect, not through the request's
     // outgoing cookies: they must not be set on an answer that is not a redirect.
@@ -197,7 +197,9 @@ impl UsedStates {
                 // Full of live entries (a flood of callbacks): forget them
                 // rather than refuse every login. A replay still needs the
                 // victim's cookie, and the provider's code is single-use.
-                rocket::warn!("oidc: more than {MAX_USED_STATES} logins in {PENDING_SECONDS} s; forgetting used states");
+                rocket::warn!(
+                    "oidc: more than {MAX_USED_STATES} logins in {PENDING_SECONDS} s; forgetting used states"
+                );
                 used.clear();
             }
         }

@@ -24,10 +24,7 @@ fn is_safe(target: &str) -> bool {
     // any of those could turn `/x` into `//evil.example`. Allow only
     // printable ASCII without backslashes; everything else must arrive
     // percent-encoded (and stays encoded in the Location header).
-    if !bytes
-        .iter()
-        .all(|b| (0x21..0x7f).contains(b) && *b != b'\\')
-    {
+    if !bytes.iter().all(|b| (0x21..0x7f).contains(b) && *b != b'\\') {
         return false;
     }
     if matches!(bytes.get(1), Some(b'/')) {
@@ -45,13 +42,7 @@ mod tests {
 
     #[test]
     fn keeps_same_origin_paths_with_query() {
-        for ok in [
-            "/",
-            "/profile",
-            "/profile?x=1&y=%20z",
-            "/a/b/../c",
-            "/%E2%82%AC",
-        ] {
+        for ok in ["/", "/profile", "/profile?x=1&y=%20z", "/a/b/../c", "/%E2%82%AC"] {
             assert_eq!(safe_return_path(ok), ok);
         }
     }

@@ -54,9 +54,7 @@ pub(crate) fn secret_key_material(figment: &figment::Figment) -> Option<Vec<u8>>
     let value = figment.find_value("secret_key").ok()?;
     let bytes = if let Some(text) = value.as_str() {
         match text.len() {
-            44 | 88 => base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .ok()?,
+            44 | 88 => base64::engine::general_purpose::STANDARD.decode(text).ok()?,
             64 => hex(text)?,
             _ => return None,
         }
@@ -73,10 +71,7 @@ pub(crate) fn secret_key_material(figment: &figment::Figment) -> Option<Vec<u8>>
 fn hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len())
         .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
+        .map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
         .collect()
 }
 
@@ -89,10 +84,7 @@ mod tests {
         let cipher = CookieCipher::derive_from(&[7u8; 64]);
         let sealed = cipher.seal("oidc_session_0", "hello").unwrap();
         assert!(!sealed.contains("hello"));
-        assert_eq!(
-            cipher.open("oidc_session_0", &sealed).as_deref(),
-            Some("hello")
-        );
+        assert_eq!(cipher.open("oidc_session_0", &sealed).as_deref(), Some("hello"));
         assert_eq!(cipher.open("oidc_session_1", &sealed), None);
         assert_eq!(
             CookieCipher::derive_from(&[8u8; 64]).open("oidc_session_0", &sealed),
@@ -100,9 +92,6 @@ mod tests {
         );
         let mut tampered = sealed.clone().into_bytes();
         tampered[10] ^= 1;
-        assert_eq!(
-            cipher.open("oidc_session_0", &String::from_utf8_lossy(&tampered)),
-            None
-        );
+        assert_eq!(cipher.open("oidc_session_0", &String::from_utf8_lossy(&tampered)), None);
     }
 }

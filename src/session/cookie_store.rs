@@ -76,8 +76,7 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 impl SessionStore for CookieStore {
     async fn load(&self, cookies: &SessionCookies) -> Option<UserSession> {
         let first = cookies.get(&chunk_name(0))?;
-        let (id, _, count, piece) =
-            parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
+        let (id, _, count, piece) = parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
         let mut json = String::from(piece);
         for index in 1..count {
             let value = cookies.get(&chunk_name(index))?;
@@ -139,10 +138,7 @@ mod tests {
 
     #[test]
     fn chunk_headers_parse_and_reject_garbage() {
-        assert_eq!(
-            parse_chunk("abc:1:3:{\"x\":1}"),
-            Some(("abc", 1, 3, "{\"x\":1}"))
-        );
+        assert_eq!(parse_chunk("abc:1:3:{\"x\":1}"), Some(("abc", 1, 3, "{\"x\":1}")));
         assert_eq!(parse_chunk("abc:x:3:{}"), None);
         assert_eq!(parse_chunk("abc"), None);
     }

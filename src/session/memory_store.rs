@@ -48,10 +48,7 @@ impl SessionStore for MemoryStore {
     async fn load(&self, cookies: &SessionCookies) -> Option<UserSession> {
         let id = cookies.get(COOKIE)?;
         let sessions = self.sessions.lock().ok()?;
-        sessions
-            .get(&id)
-            .filter(|s| !s.is_expired(Self::now()))
-            .cloned()
+        sessions.get(&id).filter(|s| !s.is_expired(Self::now())).cloned()
     }
 
     async fn save(&self, cookies: &SessionCookies, session: &UserSession) -> Result<(), OidcError> {
@@ -60,10 +57,7 @@ impl SessionStore for MemoryStore {
             if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(&session.id) {
                 sessions.retain(|_, s| !s.is_expired(now));
                 if sessions.len() >= MAX_SESSIONS {
-                    let oldest = sessions
-                        .values()
-                        .min_by_key(|s| s.expires_at)
-                        .map(|s| s.id.clone());
+                    let oldest = sessions.values().min_by_key(|s| s.expires_at).map(|s| s.id.clone());
                     if let Some(oldest) = oldest {
                         sessions.remove(&oldest);
                     }

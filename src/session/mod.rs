@@ -127,17 +127,10 @@ impl UserSession {
     /// Whether a back-channel logout of `provider` naming `sid` and/or `sub`
     /// ends this session (Back-Channel Logout 1.0 §2.7: by `sid` when the
     /// token has one, otherwise every session of `sub`).
-    pub(crate) fn matches_logout(
-        &self,
-        provider: &str,
-        sid: Option<&str>,
-        sub: Option<&str>,
-    ) -> bool {
+    pub(crate) fn matches_logout(&self, provider: &str, sid: Option<&str>, sub: Option<&str>) -> bool {
         self.provider == provider
             && match (sid, sub) {
-                (Some(sid), sub) => {
-                    self.sid() == Some(sid) && sub.is_none_or(|sub| sub == self.sub)
-                }
+                (Some(sid), sub) => self.sid() == Some(sid) && sub.is_none_or(|sub| sub == self.sub),
                 (None, Some(sub)) => sub == self.sub,
                 (None, None) => false,
             }
@@ -203,11 +196,7 @@ pub struct SessionCookies {
 
 impl SessionCookies {
     /// The handle of `request` (made once per request).
-    pub(crate) fn of(
-        request: &Request<'_>,
-        cipher: &Arc<CookieCipher>,
-        secure: bool,
-    ) -> Arc<SessionCookies> {
+    pub(crate) fn of(request: &Request<'_>, cipher: &Arc<CookieCipher>, secure: bool) -> Arc<SessionCookies> {
         request
             .local_cache(|| {
                 let incoming = request

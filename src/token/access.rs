@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use crate::config::BearerMode;
 use crate::error::OidcError;
 use crate::provider::{Provider, ProviderMetadata};
+use crate::registration::RegisteredClient;
 use crate::token::jws::{self, CompactJws};
 use crate::token::{endpoint, AccessToken};
 
@@ -149,10 +150,18 @@ pub(crate) async fn validate(
             .and_then(|jws| jws.typ())
             .is_some_and(|typ| is_access_token_typ(&typ))
     };
+    let client = provider.client().await.map_err(unavailable)?;
+    let audiences = match &provider.config.bearer.audiences {
+        audiences if audiences.is_empty() => vec![client.client_id.clone()],
+        audiences => audiences.clone(),
+    };
+    let skew = i64::try_from(clock_skew_seconds).unwrap_or(0);
     let checks = Checks {
         provider,
+        client: &client,
         metadata: &metadata,
-        skew: clock_skew_seconds as i64,
+        audiences,
+        skew,
     };
     match provider.config.bearer.mode {
         BearerMode::Jwt => checks.jwt(token).await,
@@ -186,7 +195,10 @@ pub(crate) type Introspected = Result<Arc<TokenIdentity>, String>;
 
 struct Checks<'a> {
     provider: &'a Provider,
+    client: &'a RegisteredClient,
     metadata: &'a ProviderMetadata,
+    /// `bearer.audiences`, or our client_id.
+    audiences: Vec<String>,
     skew: i64,
 }
 
@@ -213,29 +225,17 @@ impl Checks<'_> {
 
     async fn introspect(&self, token: &AccessToken) -> Result<(Introspected, Duration), OidcError> {
         let provider = self.provider;
-        let endpoint = self
-            .metadata
-            .introspection_endpoint
-            .clone()
-            .ok_or_else(|| {
-                OidcError::TokenCheckUnavailable(format!(
-                    "provider `{}` has no introspection endpoint",
-                    provider.name
-                ))
-            })?;
+        let endpoint = self.metadata.introspection_endpoint.clone().ok_or_else(|| {
+            OidcError::TokenCheckUnavailable(format!("provider `{}` has no introspection endpoint", provider.name))
+        })?;
         let failed = |why: String| {
-            OidcError::TokenCheckUnavailable(format!(
-                "provider `{}`: introspection {why}",
-                provider.name
-            ))
+            OidcError::TokenCheckUnavailable(format!("provider `{}`: introspection {why}", provider.name))
         };
         let (status, body) = endpoint::post_authenticated(
             provider,
+            self.client,
             endpoint,
-            &[
-                ("token", token.secret()),
-                ("token_type_hint", "access_token"),
-            ],
+            &[("token", token.secret()), ("token_type_hint", "access_token")],
         )
         .await
         .map_err(|e| failed(e.to_string()))?;
@@ -264,11 +264,7 @@ impl Checks<'_> {
     }
 
     /// The checks shared by both ways: time, issuer and audience.
-    fn identity(
-        &self,
-        claims: Map<String, Value>,
-        validation: TokenValidation,
-    ) -> Result<Arc<TokenIdentity>, String> {
+    fn identity(&self, claims: Map<String, Value>, validation: TokenValidation) -> Result<Arc<TokenIdentity>, String> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let number = |name: &str| -> Result<Option<i64>, String> {
             match claims.get(name) {
@@ -294,11 +290,8 @@ impl Checks<'_> {
             Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
             Some(_) => return Err("the token is from another issuer".into()),
         }
-        let audiences = self.provider.config.bearer_audiences();
-        let accepted = |aud: &Value| {
-            aud.as_str()
-                .is_some_and(|aud| audiences.iter().any(|a| a == aud))
-        };
+        let audiences = &self.audiences;
+        let accepted = |aud: &Value| aud.as_str().is_some_and(|aud| audiences.iter().any(|a| a == aud));
         match claims.get("aud") {
             None => {}
             Some(Value::Array(list)) if list.iter().any(accepted) => {}
@@ -307,16 +300,8 @@ impl Checks<'_> {
         }
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
         let scopes = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(scope)), _) => scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            (None, Some(Value::Array(list))) => list
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
+            (Some(Value::String(scope)), _) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            (None, Some(Value::Array(list))) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             _ => BTreeSet::new(),
         };
         Ok(Arc::new(TokenIdentity {
@@ -366,23 +351,13 @@ mod tests {
             "Bearerabc",
             "Bearer ==",
         ] {
-            assert_eq!(
-                token_of(&[bad], "/"),
-                Err("invalid_request".into()),
-                "{bad:?}"
-            );
+            assert_eq!(token_of(&[bad], "/"), Err("invalid_request".into()), "{bad:?}");
         }
-        assert_eq!(
-            token_of(&["Bearer a", "Bearer b"], "/"),
-            Err("invalid_request".into())
-        );
+        assert_eq!(token_of(&["Bearer a", "Bearer b"], "/"), Err("invalid_request".into()));
         assert_eq!(
             token_of(&["Bearer a"], "/?access_token=a"),
             Err("invalid_request".into())
         );
-        assert_eq!(
-            token_of(&[], "/?access_token=a"),
-            Err("invalid_request".into())
-        );
+        assert_eq!(token_of(&[], "/?access_token=a"), Err("invalid_request".into()));
     }
 }

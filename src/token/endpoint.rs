@@ -8,6 +8,7 @@ use crate::config::{TokenEndpointAuthMethod, UserinfoMethod};
 use crate::error::OidcError;
 use crate::http::{self, HttpError};
 use crate::provider::{Provider, ProviderMetadata};
+use crate::registration::RegisteredClient;
 use crate::token::{AccessToken, RefreshToken};
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
@@ -38,17 +39,14 @@ struct ErrorResponse {
 /// RFC 7009 §2.1, which authenticate the same way).
 pub(crate) async fn post_authenticated(
     provider: &Provider,
+    client: &RegisteredClient,
     url: url::Url,
     params: &[(&str, &str)],
 ) -> Result<(u16, Vec<u8>), HttpError> {
-    let config = &provider.config;
+    let config = client;
     let mut form: Vec<(&str, &str)> = params.to_vec();
     let mut request = provider.http().post(url);
-    let secret = config
-        .client_secret
-        .as_ref()
-        .map(|s| s.secret())
-        .unwrap_or("");
+    let secret = config.client_secret.as_ref().map(|s| s.secret()).unwrap_or("");
     match config.token_endpoint_auth_method {
         TokenEndpointAuthMethod::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts are form-encoded before Basic.
@@ -69,13 +67,13 @@ pub(crate) async fn request(
     metadata: &ProviderMetadata,
     params: &[(&str, &str)],
 ) -> Result<TokenResponse, OidcError> {
-    let (status, body) = post_authenticated(provider, metadata.token_endpoint.clone(), params)
+    let client = provider.client().await?;
+    let (status, body) = post_authenticated(provider, &client, metadata.token_endpoint.clone(), params)
         .await
         .map_err(|e| provider.call_failed("token endpoint", e))?;
     if (200..300).contains(&status) {
-        let response: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-            provider.call_failed("token endpoint", HttpError::Malformed(e.to_string()))
-        })?;
+        let response: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| provider.call_failed("token endpoint", HttpError::Malformed(e.to_string())))?;
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(provider.unavailable(&format!(
                 "token endpoint issued a `{}` token, not Bearer",

@@ -8,16 +8,13 @@
 use std::str::FromStr;
 
 use chrono::{TimeDelta, Utc};
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-};
-use openidconnect::{
-    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError,
-};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 use crate::error::OidcError;
 use crate::provider::{Provider, ProviderMetadata};
+use crate::registration::RegisteredClient;
 use crate::token::jws::decode_object;
 use crate::token::IdTokenJwt;
 
@@ -51,27 +48,16 @@ pub(crate) async fn verify(
     nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
 ) -> Result<VerifiedIdToken, OidcError> {
-    let token = CoreIdToken::from_str(raw).map_err(|_| {
-        invalid(
-            "the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)",
-        )
-    })?;
+    let token = CoreIdToken::from_str(raw)
+        .map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
     let keys = provider.keys().await?;
-    let subject = match check(provider, metadata, &token, &keys, nonce, clock_skew_seconds) {
-        Err(ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::NoMatchingKey,
-        )) => {
+    let client = provider.client().await?;
+    let subject = match check(&client, metadata, &token, &keys, nonce, clock_skew_seconds) {
+        Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
             // A key we do not know: the provider may have rotated its keys.
             let kid = token_kid(raw);
             match provider.refetch_keys(kid.as_deref(), &keys).await? {
-                Some(fresh) => check(
-                    provider,
-                    metadata,
-                    &token,
-                    &fresh,
-                    nonce,
-                    clock_skew_seconds,
-                ),
+                Some(fresh) => check(&client, metadata, &token, &fresh, nonce, clock_skew_seconds),
                 None => Err(ClaimsVerificationError::SignatureVerification(
                     SignatureVerificationError::NoMatchingKey,
                 )),
@@ -80,8 +66,7 @@ pub(crate) async fn verify(
         other => other,
     }
     .map_err(|e| invalid(describe(&e)))?;
-    let claims =
-        payload(raw).ok_or_else(|| invalid("the ID token payload is not a JSON object"))?;
+    let claims = payload(raw).ok_or_else(|| invalid("the ID token payload is not a JSON object"))?;
     Ok(VerifiedIdToken {
         jwt: IdTokenJwt::new(raw),
         subject,
@@ -90,20 +75,18 @@ pub(crate) async fn verify(
 }
 
 fn check(
-    provider: &Provider,
+    client: &RegisteredClient,
     metadata: &ProviderMetadata,
     token: &CoreIdToken,
     keys: &CoreJsonWebKeySet,
     nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
 ) -> Result<String, ClaimsVerificationError> {
-    let config = &provider.config;
-    let client_id = ClientId::new(config.client_id.clone());
-    let issuer = IssuerUrl::new(metadata.issuer.clone()).map_err(|_| {
-        ClaimsVerificationError::InvalidIssuer("the provider's issuer is not a URL".into())
-    })?;
+    let client_id = ClientId::new(client.client_id.clone());
+    let issuer = IssuerUrl::new(metadata.issuer.clone())
+        .map_err(|_| ClaimsVerificationError::InvalidIssuer("the provider's issuer is not a URL".into()))?;
     let keys = keys.clone();
-    let verifier = match &config.client_secret {
+    let verifier = match &client.client_secret {
         Some(secret) => CoreIdTokenVerifier::new_confidential_client(
             client_id,
             ClientSecret::new(secret.secret().to_string()),
@@ -129,19 +112,15 @@ fn check(
         });
     let claims = match nonce {
         NonceRule::Login(nonce) => token.claims(&verifier, nonce)?,
-        NonceRule::Refresh(original) => {
-            token.claims(&verifier, |claim: Option<&Nonce>| match (claim, original) {
-                (None, _) => Ok(()),
-                (Some(claim), Some(original)) if claim.secret() == original => Ok(()),
-                (Some(_), _) => {
-                    Err("a refreshed ID token's nonce differs from the login's".to_string())
-                }
-            })?
-        }
+        NonceRule::Refresh(original) => token.claims(&verifier, |claim: Option<&Nonce>| match (claim, original) {
+            (None, _) => Ok(()),
+            (Some(claim), Some(original)) if claim.secret() == original => Ok(()),
+            (Some(_), _) => Err("a refreshed ID token's nonce differs from the login's".to_string()),
+        })?,
     };
     let audiences = claims.audiences();
     match claims.authorized_party() {
-        Some(azp) if azp.as_str() != config.client_id => {
+        Some(azp) if azp.as_str() != client.client_id => {
             return Err(ClaimsVerificationError::InvalidAudience(format!(
                 "`azp` is `{}`, not our client",
                 azp.as_str()

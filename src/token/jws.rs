@@ -101,8 +101,7 @@ pub(crate) async fn verify(
         Signature::NoKey => return Err(invalid("signed with an unknown key")),
         Signature::Invalid => return Err(invalid("bad signature")),
     }
-    let claims =
-        decode_object(jws.payload).ok_or_else(|| invalid("the payload is not a JSON object"))?;
+    let claims = decode_object(jws.payload).ok_or_else(|| invalid("the payload is not a JSON object"))?;
     Ok(VerifiedJws { claims })
 }
 
@@ -144,9 +143,7 @@ fn check_signature(
 }
 
 pub(crate) fn decode_object(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment)
-        .ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()?;
     match serde_json::from_slice(&bytes).ok()? {
         Value::Object(map) => Some(map),
         _ => None,

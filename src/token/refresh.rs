@@ -20,17 +20,14 @@ pub(crate) const SHARED_SECONDS: u64 = 60;
 
 /// The session with fresh tokens. One token request per session and
 /// refresh token, however many requests ask at once.
-pub(crate) async fn refresh(
-    oidc: &Oidc,
-    session: &UserSession,
-) -> Result<Arc<UserSession>, OidcError> {
+pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<UserSession>, OidcError> {
     let refresh_token = session
         .refresh_token
         .clone()
         .ok_or_else(|| OidcError::RefreshFailed("the session has no refresh token".into()))?;
-    let provider = oidc.provider(&session.provider).ok_or_else(|| {
-        OidcError::RefreshFailed("the session's provider is not configured".into())
-    })?;
+    let provider = oidc
+        .provider(&session.provider)
+        .ok_or_else(|| OidcError::RefreshFailed("the session's provider is not configured".into()))?;
     let mut hasher = Sha256::new();
     hasher.update(session.id.as_bytes());
     hasher.update([0]);

@@ -1,0 +1,162 @@
+//! The client the app is at a provider: configured statically
+//! (`client_id`, `client_secret`) or registered dynamically on first use
+//! (RFC 7591, the provider's `registration` table), then reused for the
+//! life of the process and, with `persist_path`, across restarts.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use url::Url;
+
+use crate::config::{OidcConfig, ProviderConfig, RegistrationConfig, TokenEndpointAuthMethod};
+use crate::error::OidcError;
+use crate::http;
+use crate::provider::Provider;
+use crate::token::ClientSecret;
+
+/// How the app identifies and authenticates itself at one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RegisteredClient {
+    pub(crate) client_id: String,
+    #[serde(default)]
+    pub(crate) client_secret: Option<ClientSecret>,
+    #[serde(default)]
+    pub(crate) token_endpoint_auth_method: TokenEndpointAuthMethod,
+}
+
+impl RegisteredClient {
+    /// The statically configured client, if the configuration has one.
+    pub(crate) fn configured(config: &ProviderConfig) -> Option<RegisteredClient> {
+        Some(RegisteredClient {
+            client_id: config.client_id.clone()?,
+            client_secret: config.client_secret.clone(),
+            token_endpoint_auth_method: config.token_endpoint_auth_method,
+        })
+    }
+}
+
+/// What `persist_path` holds: the client, and what it was registered for
+/// (a different issuer or redirect URIs mean registering again).
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    issuer: String,
+    redirect_uris: Vec<Url>,
+    client: RegisteredClient,
+}
+
+/// The answer of a registration endpoint (RFC 7591 §3.2.1).
+#[derive(Deserialize)]
+struct RegistrationResponse {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<ClientSecret>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    #[serde(default)]
+    client_secret_expires_at: Option<i64>,
+}
+
+/// The redirect URIs registered for `registration`.
+fn redirect_uris(oidc: &OidcConfig, registration: &RegistrationConfig) -> Vec<Url> {
+    if registration.redirect_uris.is_empty() {
+        vec![oidc.redirect_uri.clone()]
+    } else {
+        registration.redirect_uris.clone()
+    }
+}
+
+/// The client registered at `provider`: read back from `persist_path` when
+/// it was registered there for the same issuer and redirect URIs, else
+/// registered now (and saved).
+pub(crate) async fn register(oidc: &OidcConfig, provider: &Provider) -> Result<RegisteredClient, OidcError> {
+    let Some(registration) = &provider.config.registration else {
+        return Err(provider.unavailable("no client_id and no registration configured"));
+    };
+    let metadata = provider.metadata().await?;
+    let redirect_uris = redirect_uris(oidc, registration);
+    if let Some(path) = &registration.persist_path {
+        if let Some(client) = read_persisted(path, &metadata.issuer, &redirect_uris) {
+            rocket::info!(
+                "oidc: provider `{}`: reusing the client registered in {}",
+                provider.name,
+                path.display()
+            );
+            return Ok(client);
+        }
+    }
+    let endpoint = metadata.registration_endpoint.clone().ok_or_else(|| {
+        provider.unavailable("dynamic registration is configured but the provider has no registration_endpoint")
+    })?;
+    let post_logout_redirect_uris = if !registration.post_logout_redirect_uris.is_empty() {
+        registration.post_logout_redirect_uris.clone()
+    } else if !provider.config.post_logout_redirect_uris.is_empty() {
+        provider.config.post_logout_redirect_uris.clone()
+    } else {
+        vec![oidc.post_logout_redirect_uri()]
+    };
+    let body = json!({
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": post_logout_redirect_uris,
+        "response_types": ["code"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "application_type": "web",
+        "client_name": "rocket_openidconnect",
+    });
+    let mut request = provider.http().post(endpoint).json(&body);
+    if let Some(token) = &registration.initial_access_token {
+        request = request.bearer_auth(token.secret());
+    }
+    let response: RegistrationResponse = http::json(request)
+        .await
+        .map_err(|e| provider.call_failed("registration endpoint", e))?;
+    let client = RegisteredClient {
+        client_id: response.client_id,
+        client_secret: response.client_secret,
+        token_endpoint_auth_method: response.token_endpoint_auth_method.unwrap_or_default(),
+    };
+    rocket::info!(
+        "oidc: provider `{}`: registered client `{}`",
+        provider.name,
+        client.client_id
+    );
+    if let Some(path) = &registration.persist_path {
+        let expires = response.client_secret_expires_at.unwrap_or(0);
+        if expires == 0 {
+            let persisted = Persisted {
+                issuer: metadata.issuer.clone(),
+                redirect_uris,
+                client: client.clone(),
+            };
+            if let Err(error) = write_persisted(path, &persisted) {
+                rocket::warn!("oidc: cannot keep the registered client in {}: {error}", path.display());
+            }
+        }
+    }
+    Ok(client)
+}
+
+fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<RegisteredClient> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let persisted: Persisted = serde_json::from_str(&text).ok()?;
+    (persisted.issuer == issuer && persisted.redirect_uris == redirect_uris).then_some(persisted.client)
+}
+
+/// Writes the client (its secret included) readable by the owner only.
+fn write_persisted(path: &Path, persisted: &Persisted) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(persisted).map_err(std::io::Error::other)?;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
