@@ -65,19 +65,29 @@
 //! | key | default | meaning |
 //! |---|---|---|
 //! | `redirect_uri` | required | absolute callback URL; its path is mounted |
+//! | `logout_path` | `"/logout"` | logout route (GET and POST) |
+//! | `post_logout_redirect_uri` | site root | where the provider returns the browser after logout |
+//! | `backchannel_logout_path` | `"/backchannel_logout"` | back-channel logout route (POST) |
 //! | `clock_skew_seconds` | `60` | leeway for `exp` / `iat` |
 //! | `http_timeout_seconds` | `5` | timeout of every provider call |
-//! | `session.store` | `"cookie"` | where sessions live |
+//! | `session.store` | `"cookie"` | where sessions live: `"cookie"` or `"memory"` |
 //! | `session.lifetime_seconds` | `2678400` | absolute session lifetime |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
-//! | `providers.<name>.client_id` | required | |
+//! | `providers.<name>.client_id` | required | unless `registration` is given |
 //! | `providers.<name>.client_secret` | | required unless auth method `none` |
 //! | `providers.<name>.token_endpoint_auth_method` | `"client_secret_basic"` | or `"client_secret_post"`, `"none"` |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
+//! | `providers.<name>.session_refresh_interval_seconds` | `0` (off) | silent `prompt=none` re-authentication after this long |
+//! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
+//! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
+//! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] |
+//! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
+//! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
+//! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result |
 //!
 //! A missing or bad key aborts launch with a message naming it, such as
 //! ``oidc configuration: `oidc.providers.default.client_id`: is missing``.
@@ -101,6 +111,72 @@
 //!     user.subject().to_string()
 //! }
 //! ```
+//!
+//! # APIs: bearer tokens
+//!
+//! [`BearerToken<S, P>`](BearerToken) protects an API route: the request
+//! must carry `Authorization: Bearer <token>`, valid at provider `P`, with
+//! every scope of `S` (declared with [`scopes!`]). Tokens are validated by
+//! introspection (RFC 7662; results cached by a hash of the token, never
+//! past `exp`, one provider call for many concurrent requests) or locally
+//! as RFC 9068 JWTs; refusals follow RFC 6750 (`401` with a
+//! `WWW-Authenticate: Bearer` challenge, `400 invalid_request`,
+//! `403 insufficient_scope`, `503` when the provider cannot be asked).
+//! [`Identity`] takes a bearer token when the request sends one and the
+//! browser session otherwise.
+//!
+//! ```rust
+//! # #[macro_use] extern crate rocket;
+//! use rocket_openidconnect::{scopes, BearerToken, Identity};
+//!
+//! scopes!(Write = "write");
+//!
+//! #[post("/documents")]
+//! fn create(token: BearerToken<Write>) -> String {
+//!     format!("created by client {:?}", token.client_id())
+//! }
+//!
+//! #[get("/whoami")]
+//! fn whoami(who: Identity) -> String {
+//!     format!("{:?} via {}", who.subject(), who.via())
+//! }
+//! ```
+//!
+//! The app's own tokens come from [`Oidc::client_credentials_grant`],
+//! cached until shortly before they expire.
+//!
+//! # Tokens after login
+//!
+//! [`OidcUser::valid_access_token`] returns the session's access token,
+//! refreshed with the refresh token when it has expired.
+//! `refresh_before_expiry_seconds` makes the guard refresh ahead of time,
+//! and `session_refresh_interval_seconds` re-checks the login at the
+//! provider with `prompt=none` (if the user has logged out there, the
+//! session ends and a normal login starts).
+//!
+//! # Logout
+//!
+//! `GET` or `POST` on `logout_path` ends the local session, revokes the
+//! refresh token (RFC 7009) and, when the provider has an
+//! `end_session_endpoint`, sends the browser there (RP-Initiated Logout)
+//! with `id_token_hint` and a single-use `state`, to come back to
+//! `post_logout_redirect_uri`. Providers may also end sessions with
+//! back-channel logout tokens POSTed to `backchannel_logout_path`, which
+//! are fully verified (signature, `iss`, `aud`, `iat`, `exp`, single-use
+//! `jti`, the logout event, no `nonce`).
+//!
+//! With `session.store = "memory"` (a [`MemoryStore`]) sessions live on the
+//! server: logout makes a copied session cookie worthless and back-channel
+//! logout ends sessions at once. With the default cookie store the session
+//! lives in the browser: a logged-out `sid` (or every earlier session of a
+//! logged-out `sub`) is refused by this process until it would have
+//! expired, but a restart, or another instance, forgets that list.
+//!
+//! # Dynamic registration
+//!
+//! A provider with a `registration` table instead of `client_id` is
+//! registered with on first use (RFC 7591); with `persist_path` the client
+//! is kept in that file (owner-only) and reused after a restart.
 //!
 //! # Security
 //!
