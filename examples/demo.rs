@@ -29,6 +29,18 @@ fn index() -> RawHtml<&'static str> {
     )
 }
 
+/// For benchmarks: the same tiny answer without and with the guard, so the
+/// difference is what `OidcUser` costs.
+#[get("/ping")]
+fn ping() -> &'static str {
+    "pong"
+}
+
+#[get("/ping/user")]
+fn ping_user(_user: OidcUser) -> &'static str {
+    "pong"
+}
+
 /// The JSON shape of `/profile` (CONTRACT §3).
 fn profile_json(session: &UserSession) -> Value {
     json!({

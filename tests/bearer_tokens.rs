@@ -111,6 +111,18 @@ async fn the_bearer_scheme_is_case_insensitive() {
 }
 
 #[rocket::async_test]
+async fn several_spaces_after_the_scheme_are_allowed() {
+    // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
+    let (provider, mut browser) = setup().await;
+    let token = provider.opaque_token(json!({}));
+    let resp = browser
+        .authorization("/api", &[&format!("Bearer   {token}")])
+        .await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert_eq!(resp.json()["token"], token.as_str());
+}
+
+#[rocket::async_test]
 async fn an_answer_without_aud_and_scope_is_accepted_with_no_scopes() {
     let (provider, mut browser) = setup().await;
     let token = provider.opaque_token(json!({ "aud": null, "scope": null }));
@@ -256,6 +268,9 @@ async fn an_access_token_query_parameter_is_400_invalid_request() {
         .await;
     assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
     let resp = browser.bearer("/api?access_token=", &token).await;
+    assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
+    // Percent-encoding the name does not hide it.
+    let resp = browser.api(&format!("/api?access%5Ftoken={token}")).await;
     assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
     assert_eq!(provider.counts().introspection, 0);
     assert_eq!(browser.handler_runs(), 0);
@@ -574,6 +589,20 @@ async fn fifty_concurrent_requests_with_one_new_token_make_one_introspection_cal
     let statuses = concurrent_bearer_requests(&browser.client, "/api", "unknown-token", 50).await;
     assert!(statuses.iter().all(|s| *s == Status::Unauthorized), "{statuses:?}");
     assert_eq!(provider.counts().introspection, 2);
+
+    // Control: the requests above really overlapped. Ten different new
+    // tokens at once are ten calls that take about one delay, not ten (nor
+    // does the library ask about different tokens one at a time).
+    let tokens: Vec<String> = (0..10).map(|_| provider.opaque_token(json!({}))).collect();
+    let started = Instant::now();
+    let statuses = concurrent_requests_with_tokens(&browser.client, "/api", &tokens).await;
+    assert!(statuses.iter().all(|s| *s == Status::Ok), "{statuses:?}");
+    assert_eq!(provider.counts().introspection, 12);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "ten 400 ms introspections in {:?}: they did not run concurrently",
+        started.elapsed()
+    );
 }
 
 // --- a provider that cannot answer ------------------------------------

@@ -186,8 +186,20 @@ pub async fn concurrent_bearer_requests(
     token: &str,
     n: usize,
 ) -> Vec<Status> {
+    let tokens = vec![token.to_string(); n];
+    concurrent_requests_with_tokens(client, uri, &tokens).await
+}
+
+/// Sends one bearer request for `uri` per token, all at once (each on its
+/// own task), and returns their statuses in order.
+pub async fn concurrent_requests_with_tokens(
+    client: &Arc<Client>,
+    uri: &str,
+    tokens: &[String],
+) -> Vec<Status> {
+    let n = tokens.len();
     let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
+    for token in tokens {
         let client = client.clone();
         let uri = uri.to_string();
         let authorization = format!("Bearer {token}");
