@@ -124,6 +124,17 @@ async fn service_token(
 fn rocket() -> _ {
     rocket::build().attach(Oidc::fairing()).mount(
         "/",
-        routes![index, profile, api, api_write, either, token, logged_out, service_token],
+        routes![
+            index,
+            ping,
+            ping_user,
+            profile,
+            api,
+            api_write,
+            either,
+            token,
+            logged_out,
+            service_token
+        ],
     )
 }
