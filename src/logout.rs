@@ -373,3 +373,47 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
     oidc.revocations().record(&provider.name, sid, sub, lifetime);
     Ok(oidc.store().end_sessions(&provider.name, sid, sub).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn session(sid: &str, sub: &str, last_authenticated: i64) -> UserSession {
+        serde_json::from_value(json!({
+            "id": "s1", "provider": "default", "sub": sub, "id_token_jwt": "x",
+            "id_token_claims": { "sid": sid, "sub": sub }, "access_token": null,
+            "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
+            "last_authenticated": last_authenticated, "expires_at": i64::MAX
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_logged_out_sid_is_refused_and_others_are_not() {
+        let revocations = Revocations::default();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!(!revocations.refuses(&session("a", "alice", now)));
+        revocations.record("default", Some("a"), Some("alice"), 3600);
+        assert!(revocations.refuses(&session("a", "alice", now)));
+        assert!(!revocations.refuses(&session("b", "alice", now)));
+    }
+
+    #[test]
+    fn a_logged_out_sub_refuses_only_earlier_sessions() {
+        let revocations = Revocations::default();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        revocations.record("default", None, Some("alice"), 3600);
+        assert!(revocations.refuses(&session("a", "alice", now - 10)));
+        assert!(!revocations.refuses(&session("a", "alice", now + 10)));
+        assert!(!revocations.refuses(&session("a", "bob", now - 10)));
+    }
+
+    #[test]
+    fn a_jti_is_accepted_once() {
+        let revocations = Revocations::default();
+        assert!(revocations.first_jti("j1", i64::MAX));
+        assert!(!revocations.first_jti("j1", i64::MAX));
+        assert!(revocations.first_jti("j2", i64::MAX));
+    }
+}

@@ -103,9 +103,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let (provider, mut browser) = setup().await;
     let token = provider.opaque_token(json!({}));
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-        let resp = browser
-            .authorization("/api", &[&format!("{scheme} {token}")])
-            .await;
+        let resp = browser.authorization("/api", &[&format!("{scheme} {token}")]).await;
         assert_eq!(resp.status, Status::Ok, "scheme {scheme:?}: {resp:#?}");
     }
 }
@@ -115,9 +113,7 @@ async fn several_spaces_after_the_scheme_are_allowed() {
     // RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
     let (provider, mut browser) = setup().await;
     let token = provider.opaque_token(json!({}));
-    let resp = browser
-        .authorization("/api", &[&format!("Bearer   {token}")])
-        .await;
+    let resp = browser.authorization("/api", &[&format!("Bearer   {token}")]).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
     assert_eq!(resp.json()["token"], token.as_str());
 }
@@ -167,8 +163,7 @@ async fn one_accepted_audience_in_an_aud_list_is_enough() {
 #[rocket::async_test]
 async fn configured_audiences_replace_the_client_id() {
     let provider = TestProvider::start().await;
-    let mut browser =
-        api_browser(&provider, json!({ "audiences": ["https://api.example/"] })).await;
+    let mut browser = api_browser(&provider, json!({ "audiences": ["https://api.example/"] })).await;
 
     let for_api = provider.opaque_token(json!({ "aud": "https://api.example/" }));
     let resp = browser.bearer("/api", &for_api).await;
@@ -192,7 +187,11 @@ async fn no_authorization_header_is_401_with_a_bare_bearer_challenge() {
             vec![r#"Bearer realm="default""#],
             "RFC 6750 §3.1: no error attribute without authentication information"
         );
-        assert_eq!(resp.header("Location"), None, "a bearer guard never redirects to a login");
+        assert_eq!(
+            resp.header("Location"),
+            None,
+            "a bearer guard never redirects to a login"
+        );
         assert!(browser.jar.is_empty(), "no login state: {:?}", browser.jar);
         if mode == Mode::Api {
             assert_error(&resp, Status::Unauthorized, "missing_token");
@@ -241,10 +240,7 @@ async fn two_authorization_headers_are_400_even_when_both_carry_valid_tokens() {
     let first = provider.opaque_token(json!({}));
     let second = provider.opaque_token(json!({}));
     let resp = browser
-        .authorization(
-            "/api",
-            &[&format!("Bearer {first}"), &format!("Bearer {second}")],
-        )
+        .authorization("/api", &[&format!("Bearer {first}"), &format!("Bearer {second}")])
         .await;
     assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
     let resp = browser
@@ -263,9 +259,7 @@ async fn an_access_token_query_parameter_is_400_invalid_request() {
     let resp = browser.api(&format!("/api?access_token={token}")).await;
     assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
     // ...or with the header (§2: one method per request).
-    let resp = browser
-        .bearer(&format!("/api?access_token={token}"), &token)
-        .await;
+    let resp = browser.bearer(&format!("/api?access_token={token}"), &token).await;
     assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
     let resp = browser.bearer("/api?access_token=", &token).await;
     assert_bearer_error(&resp, Status::BadRequest, "invalid_request");
@@ -427,10 +421,7 @@ async fn a_missing_scope_is_403_insufficient_scope_naming_every_required_scope()
     let resp = browser.bearer("/api/write", &read_only).await;
     assert_bearer_error(&resp, Status::Forbidden, "insufficient_scope");
     let challenge = challenge(&resp);
-    assert_eq!(
-        challenge.names(),
-        ["realm", "error", "error_description", "scope"]
-    );
+    assert_eq!(challenge.names(), ["realm", "error", "error_description", "scope"]);
     assert_eq!(challenge.param("scope"), Some("read write"));
     assert_eq!(browser.handler_runs(), 0);
 
@@ -717,10 +708,7 @@ async fn the_realm_names_the_provider_and_a_token_of_another_provider_is_refused
     let mut browser = Browser::new(api_app_with_routes(config, routes)).await;
 
     let resp = browser.api("/api/second").await;
-    assert_eq!(
-        resp.headers_named("WWW-Authenticate"),
-        vec![r#"Bearer realm="second""#]
-    );
+    assert_eq!(resp.headers_named("WWW-Authenticate"), vec![r#"Bearer realm="second""#]);
 
     let token_of_first = first.opaque_token(json!({}));
     let resp = browser.bearer("/api/second", &token_of_first).await;
@@ -743,8 +731,7 @@ fn own_401() -> &'static str {
 #[rocket::async_test]
 async fn the_challenge_is_sent_whichever_catcher_renders_the_401() {
     let provider = TestProvider::start().await;
-    let app = api_app(bearer_config(&provider, json!({})))
-        .register("/", rocket::catchers![own_401]);
+    let app = api_app(bearer_config(&provider, json!({}))).register("/", rocket::catchers![own_401]);
     let mut browser = Browser::new(app).await;
 
     let resp = browser.api("/api").await;

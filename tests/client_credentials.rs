@@ -199,8 +199,7 @@ async fn ten_concurrent_callers_share_one_token_request() {
 async fn a_short_lived_token_is_renewed_before_it_expires() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| {
-        b.client_credentials_response
-            .insert("expires_in".into(), json!(4));
+        b.client_credentials_response.insert("expires_in".into(), json!(4));
     });
     let first = grant(&oidc, &["read"], &[]).await;
     let again = grant(&oidc, &["read"], &[]).await;
@@ -220,8 +219,7 @@ async fn a_short_lived_token_is_renewed_before_it_expires() {
 async fn a_long_lived_token_is_kept() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| {
-        b.client_credentials_response
-            .insert("expires_in".into(), json!(120));
+        b.client_credentials_response.insert("expires_in".into(), json!(120));
     });
     let first = grant(&oidc, &["read"], &[]).await;
     rocket::tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -308,13 +306,9 @@ async fn a_failing_or_garbled_token_endpoint_is_an_error() {
 async fn a_token_that_is_not_a_bearer_token_is_an_error() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| {
-        b.client_credentials_response
-            .insert("token_type".into(), json!("MAC"));
+        b.client_credentials_response.insert("token_type".into(), json!("MAC"));
     });
-    assert!(oidc
-        .client_credentials_grant("default", &["read"], &[])
-        .await
-        .is_err());
+    assert!(oidc.client_credentials_grant("default", &["read"], &[]).await.is_err());
 }
 
 #[rocket::async_test]

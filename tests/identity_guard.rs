@@ -67,10 +67,7 @@ async fn a_bad_token_with_a_valid_session_is_401_invalid_token_never_the_session
         .send(
             Method::Get,
             "/either",
-            &[
-                ("Authorization", "Bearer revoked-or-forged"),
-                ("Accept", ACCEPT_HTML),
-            ],
+            &[("Authorization", "Bearer revoked-or-forged"), ("Accept", ACCEPT_HTML)],
             None,
         )
         .await;
@@ -121,11 +118,7 @@ async fn without_a_header_a_session_is_judged_as_a_session() {
     assert_eq!(body["via"], "session");
     assert_eq!(body["sub"], SUBJECT);
     assert_eq!(body["session"]["provider"], "default");
-    assert_eq!(
-        provider.counts().introspection,
-        0,
-        "a session needs no introspection"
-    );
+    assert_eq!(provider.counts().introspection, 0, "a session needs no introspection");
 }
 
 #[rocket::async_test]

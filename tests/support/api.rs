@@ -180,23 +180,14 @@ impl Browser {
 
 /// Sends `n` bearer requests for `uri` with `token` at once (each on its own
 /// task) and returns their statuses.
-pub async fn concurrent_bearer_requests(
-    client: &Arc<Client>,
-    uri: &str,
-    token: &str,
-    n: usize,
-) -> Vec<Status> {
+pub async fn concurrent_bearer_requests(client: &Arc<Client>, uri: &str, token: &str, n: usize) -> Vec<Status> {
     let tokens = vec![token.to_string(); n];
     concurrent_requests_with_tokens(client, uri, &tokens).await
 }
 
 /// Sends one bearer request for `uri` per token, all at once (each on its
 /// own task), and returns their statuses in order.
-pub async fn concurrent_requests_with_tokens(
-    client: &Arc<Client>,
-    uri: &str,
-    tokens: &[String],
-) -> Vec<Status> {
+pub async fn concurrent_requests_with_tokens(client: &Arc<Client>, uri: &str, tokens: &[String]) -> Vec<Status> {
     let n = tokens.len();
     let mut tasks = Vec::with_capacity(n);
     for token in tokens {
@@ -270,10 +261,7 @@ impl Challenge {
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn names(&self) -> Vec<&str> {
