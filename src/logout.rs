@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rocket::data::{Data, ToByteUnit};
+use rocket::data::Data;
 use rocket::http::{Header, Method, Status};
 use rocket::response::Response;
 use rocket::route::{self, Handler, Route};
@@ -47,13 +47,7 @@ pub(crate) fn routes(logout_path: &str, backchannel_path: &str) -> Vec<Route> {
 }
 
 fn see_other<'r>(location: String) -> route::Outcome<'r> {
-    route::Outcome::Success(
-        Response::build()
-            .status(Status::SeeOther)
-            .header(Header::new("Location", location))
-            .header(Header::new("Cache-Control", "no-store"))
-            .finalize(),
-    )
+    route::Outcome::Success(crate::http::see_other(location))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,14 +257,7 @@ impl Handler for BackchannelLogout {
 
 async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcError> {
     let bad = |why: &str| OidcError::InvalidRequest(why.to_string());
-    let body = data
-        .open(64.kibibytes())
-        .into_string()
-        .await
-        .map_err(|_| bad("unreadable body"))?;
-    if !body.is_complete() {
-        return Err(bad("body too large"));
-    }
+    let body = crate::http::read_form(data).await?;
     let mut tokens = url::form_urlencoded::parse(body.as_bytes()).filter(|(name, _)| name == "logout_token");
     let raw = tokens
         .next()

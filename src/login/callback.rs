@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 
 use openidconnect::Nonce;
-use rocket::data::{Data, ToByteUnit};
-use rocket::http::{Header, Method, Status};
-use rocket::response::Response;
+use rocket::data::Data;
+use rocket::http::{Method, Status};
 use rocket::route::{self, Handler, Route};
 use rocket::Request;
 
@@ -17,9 +16,6 @@ use crate::provider::Provider;
 use crate::session::{SessionCookies, UserSession};
 use crate::token::id_token::NonceRule;
 use crate::token::{endpoint, id_token};
-
-/// Largest form_post body read.
-const MAX_FORM_BYTES: u64 = 64 * 1024;
 
 /// The parameters of an authorization response we look at. Anything else,
 /// notably a front-channel `id_token` or `access_token` in this code flow,
@@ -73,13 +69,7 @@ impl Handler for Callback {
             return route::Outcome::Error(Status::InternalServerError);
         };
         match finish(oidc, request, data).await {
-            Ok(location) => route::Outcome::Success(
-                Response::build()
-                    .status(Status::SeeOther)
-                    .header(Header::new("Location", location))
-                    .header(Header::new("Cache-Control", "no-store"))
-                    .finalize(),
-            ),
+            Ok(location) => route::Outcome::Success(crate::http::see_other(location)),
             Err(error) => {
                 rocket::info!("oidc: login failed: {error}");
                 error.stash(request);
@@ -91,14 +81,7 @@ impl Handler for Callback {
 
 async fn read_response(request: &Request<'_>, data: Data<'_>) -> Result<AuthorizationResponse, OidcError> {
     if request.method() == Method::Post {
-        let body = data
-            .open(MAX_FORM_BYTES.bytes())
-            .into_string()
-            .await
-            .map_err(|_| OidcError::InvalidRequest("unreadable form body".into()))?;
-        if !body.is_complete() {
-            return Err(OidcError::InvalidRequest("form body too large".into()));
-        }
+        let body = crate::http::read_form(data).await?;
         AuthorizationResponse::parse(url::form_urlencoded::parse(body.as_bytes()).into_owned())
     } else {
         let query = request.uri().query().map(|q| q.as_str()).unwrap_or("");
