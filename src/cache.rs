@@ -41,7 +41,14 @@ impl<K: Eq + Hash + Clone, V: Clone> FlightCache<K, V> {
             return Ok(value);
         }
         let flight = match self.flights.lock() {
-            Ok(mut flights) => flights.entry(key.clone()).or_default().clone(),
+            Ok(mut flights) => {
+                // Looked up again under the lock: a flight that just landed
+                // has stored its value before leaving `flights`.
+                if let Some(value) = self.get(&key) {
+                    return Ok(value);
+                }
+                flights.entry(key.clone()).or_default().clone()
+            }
             Err(_) => Flight::default(),
         };
         let result = flight.get_or_init(load).await.clone();

@@ -31,18 +31,12 @@ async fn a_callback_without_state_or_code_is_400_invalid_request() {
         .await;
     assert_error(&resp, Status::BadRequest, "invalid_request");
     let resp = browser
-        .callback(
-            &[("state", auth.state()), ("iss", &provider.issuer)],
-            Mode::Api,
-        )
+        .callback(&[("state", auth.state()), ("iss", &provider.issuer)], Mode::Api)
         .await;
     assert_error(&resp, Status::BadRequest, "invalid_request");
     let resp = browser.callback(&[], Mode::Navigate).await;
     assert_error(&resp, Status::BadRequest, "invalid_request");
-    assert!(
-        resp.is_html(),
-        "a browser gets the HTML error page: {resp:#?}"
-    );
+    assert!(resp.is_html(), "a browser gets the HTML error page: {resp:#?}");
 
     assert_eq!(provider.counts().token, 0);
     assert_no_session(&mut browser).await;
@@ -57,11 +51,7 @@ async fn a_callback_with_an_unknown_state_is_400_invalid_state() {
 
     let resp = browser
         .callback(
-            &[
-                ("code", &code),
-                ("state", &forged),
-                ("iss", &provider.issuer),
-            ],
+            &[("code", &code), ("state", &forged), ("iss", &provider.issuer)],
             Mode::Api,
         )
         .await;
@@ -70,25 +60,14 @@ async fn a_callback_with_an_unknown_state_is_400_invalid_state() {
 
     let resp = browser
         .callback(
-            &[
-                ("code", &code),
-                ("state", "forged"),
-                ("iss", &provider.issuer),
-            ],
+            &[("code", &code), ("state", "forged"), ("iss", &provider.issuer)],
             Mode::Navigate,
         )
         .await;
     assert_error(&resp, Status::BadRequest, "invalid_state");
-    assert!(
-        resp.is_html(),
-        "a browser gets the HTML error page: {resp:#?}"
-    );
+    assert!(resp.is_html(), "a browser gets the HTML error page: {resp:#?}");
 
-    assert_eq!(
-        provider.counts().token,
-        0,
-        "no code is redeemed for an unknown state"
-    );
+    assert_eq!(provider.counts().token, 0, "no code is redeemed for an unknown state");
     assert_no_session(&mut browser).await;
 }
 
@@ -190,11 +169,7 @@ async fn an_iss_parameter_naming_another_issuer_is_401_invalid_issuer() {
     let code = provider.issue_code(&auth);
     let resp = browser
         .callback(
-            &[
-                ("code", &code),
-                ("state", auth.state()),
-                ("iss", "http://evil.example"),
-            ],
+            &[("code", &code), ("state", auth.state()), ("iss", "http://evil.example")],
             Mode::Api,
         )
         .await;
@@ -224,10 +199,8 @@ async fn a_missing_iss_parameter_is_401_invalid_issuer_when_the_provider_adverti
 async fn a_missing_iss_parameter_is_accepted_when_the_provider_does_not_advertise_it() {
     let (provider, mut browser) = setup().await;
     provider.behave(|b| {
-        b.discovery.insert(
-            "authorization_response_iss_parameter_supported".into(),
-            json!(false),
-        );
+        b.discovery
+            .insert("authorization_response_iss_parameter_supported".into(), json!(false));
     });
     let auth = browser.start_login("/profile").await;
     let code = provider.issue_code(&auth);
@@ -251,11 +224,7 @@ async fn a_wrong_iss_parameter_is_refused_even_when_the_provider_does_not_advert
     let code = provider.issue_code(&auth);
     let resp = browser
         .callback(
-            &[
-                ("code", &code),
-                ("state", auth.state()),
-                ("iss", "http://evil.example"),
-            ],
+            &[("code", &code), ("state", auth.state()), ("iss", "http://evil.example")],
             Mode::Api,
         )
         .await;
@@ -377,22 +346,12 @@ async fn assert_token_failure(failure: TokenFailure, status: Status, error: &str
 
 #[rocket::async_test]
 async fn a_token_endpoint_error_500_is_502_provider_unavailable() {
-    assert_token_failure(
-        TokenFailure::ServerError,
-        Status::BadGateway,
-        "provider_unavailable",
-    )
-    .await;
+    assert_token_failure(TokenFailure::ServerError, Status::BadGateway, "provider_unavailable").await;
 }
 
 #[rocket::async_test]
 async fn a_malformed_token_response_is_502_provider_unavailable() {
-    assert_token_failure(
-        TokenFailure::Garbage,
-        Status::BadGateway,
-        "provider_unavailable",
-    )
-    .await;
+    assert_token_failure(TokenFailure::Garbage, Status::BadGateway, "provider_unavailable").await;
 }
 
 #[rocket::async_test]
@@ -442,19 +401,10 @@ async fn an_unreachable_provider_is_502_provider_unavailable() {
     assert_error(&resp, Status::BadGateway, "provider_unavailable");
     assert!(resp.is_html());
     let resp = browser
-        .send(
-            rocket::http::Method::Get,
-            "/profile",
-            &[("Accept", ACCEPT_HTML)],
-            None,
-        )
+        .send(rocket::http::Method::Get, "/profile", &[("Accept", ACCEPT_HTML)], None)
         .await;
     assert_eq!(resp.status, Status::BadGateway);
-    assert!(
-        browser.jar.is_empty(),
-        "no pending login: {:?}",
-        browser.jar
-    );
+    assert!(browser.jar.is_empty(), "no pending login: {:?}", browser.jar);
 }
 
 #[rocket::async_test]
@@ -463,17 +413,12 @@ async fn a_discovery_document_for_another_issuer_is_refused_with_502() {
     // the issuer the document was fetched for.
     let (provider, mut browser) = setup().await;
     provider.behave(|b| {
-        b.discovery
-            .insert("issuer".into(), json!("http://evil.example"));
+        b.discovery.insert("issuer".into(), json!("http://evil.example"));
     });
     let resp = browser.navigate("/profile").await;
     assert_eq!(resp.status, Status::BadGateway, "{resp:#?}");
     assert!(resp.header("Location").is_none());
-    assert!(
-        browser.jar.is_empty(),
-        "no pending login: {:?}",
-        browser.jar
-    );
+    assert!(browser.jar.is_empty(), "no pending login: {:?}", browser.jar);
     assert!(provider.counts().discovery >= 1);
 }
 
@@ -545,11 +490,7 @@ async fn the_return_location_after_login_never_leaves_the_site() {
         }
         // The relying party may already sanitize what it remembers.
         let auth = AuthRequest::parse(resp.location());
-        assert_eq!(
-            auth.endpoint,
-            provider.authorization_endpoint(),
-            "{target:?}"
-        );
+        assert_eq!(auth.endpoint, provider.authorization_endpoint(), "{target:?}");
         let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
         assert_eq!(resp.status, Status::SeeOther, "{target:?}: {resp:#?}");
         assert_same_origin_path(resp.location(), target);

@@ -114,8 +114,9 @@ async fn the_order_of_scopes_and_parameters_does_not_matter() {
 
 #[rocket::async_test]
 async fn different_scopes_or_parameters_are_separate_requests() {
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
     let (provider, _browser, oidc) = setup().await;
-    let cases: [(&[&str], &[(&str, &str)]); 5] = [
+    let cases: [Case; 5] = [
         (&["read"], &[]),
         (&["write"], &[]),
         (&["read", "write"], &[]),

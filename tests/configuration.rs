@@ -59,20 +59,14 @@ fn valid_config() -> Value {
 /// Builds the app (after installing the logger: building a Rocket sets up
 /// Rocket's own logger), ignites it and expects launch to be refused; returns
 /// what was logged.
-async fn assert_launch_refused(
-    build: impl FnOnce() -> rocket::Rocket<rocket::Build>,
-    what: &str,
-) -> Vec<String> {
+async fn assert_launch_refused(build: impl FnOnce() -> rocket::Rocket<rocket::Build>, what: &str) -> Vec<String> {
     capture_logs();
     match rocket::local::asynchronous::Client::untracked(build()).await {
         Ok(_) => panic!("{what}: launch should have been refused"),
         Err(e) => {
             let kind = e.kind();
             assert!(
-                matches!(
-                    kind,
-                    ErrorKind::FailedFairings(_) | ErrorKind::SentinelAborts(_)
-                ),
+                matches!(kind, ErrorKind::FailedFairings(_) | ErrorKind::SentinelAborts(_)),
                 "{what}: expected a failed fairing or a sentinel abort, got {kind:?}"
             );
         }
@@ -99,8 +93,7 @@ async fn assert_config_refused(oidc: Value, keys: &[&str]) {
         println!("(no log captured; checked the error kind only)");
     } else {
         assert!(
-            logs.iter()
-                .any(|m| keys.iter().any(|key| names_key(m, key))),
+            logs.iter().any(|m| keys.iter().any(|key| names_key(m, key))),
             "some message should name {keys:?}; logged: {logs:#?}"
         );
     }
@@ -108,29 +101,16 @@ async fn assert_config_refused(oidc: Value, keys: &[&str]) {
 
 #[test]
 fn names_key_matches_whole_paths_only() {
-    assert!(names_key(
-        "`oidc.redirect_uri`: is missing",
-        "oidc.redirect_uri"
-    ));
-    assert!(names_key(
-        "oidc.redirect_uri is missing",
-        "oidc.redirect_uri"
-    ));
-    assert!(!names_key(
-        "`oidc.oidc.redirect_uri`: is missing",
-        "oidc.redirect_uri"
-    ));
-    assert!(!names_key(
-        "`oidc.redirect_uri.oidc`: bad",
-        "oidc.redirect_uri"
-    ));
+    assert!(names_key("`oidc.redirect_uri`: is missing", "oidc.redirect_uri"));
+    assert!(names_key("oidc.redirect_uri is missing", "oidc.redirect_uri"));
+    assert!(!names_key("`oidc.oidc.redirect_uri`: is missing", "oidc.redirect_uri"));
+    assert!(!names_key("`oidc.redirect_uri.oidc`: bad", "oidc.redirect_uri"));
 }
 
 #[rocket::async_test]
 async fn a_valid_configuration_ignites_without_reaching_the_provider() {
     capture_logs();
-    let client =
-        rocket::local::asynchronous::Client::untracked(rp(valid_config(), default_routes())).await;
+    let client = rocket::local::asynchronous::Client::untracked(rp(valid_config(), default_routes())).await;
     assert!(client.is_ok(), "{:?}", client.err().map(|e| e.to_string()));
 }
 
@@ -157,8 +137,7 @@ async fn a_relative_redirect_uri_aborts_launch() {
 
 #[rocket::async_test]
 async fn a_missing_oidc_table_aborts_launch() {
-    let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
-        .merge(("secret_key", secret_key(1)));
+    let figment = rocket::figment::Figment::from(rocket::Config::debug_default()).merge(("secret_key", secret_key(1)));
     let build = || rp_with_figment(figment, default_routes());
     let logs = assert_launch_refused(build, "no oidc table").await;
     if !logs.is_empty() {
@@ -172,27 +151,15 @@ async fn a_missing_oidc_table_aborts_launch() {
 #[rocket::async_test]
 async fn a_provider_without_issuer_discovery_url_or_metadata_aborts_launch() {
     let mut config = valid_config();
-    config["providers"]["default"]
-        .as_object_mut()
-        .unwrap()
-        .remove("issuer");
-    assert_config_refused(
-        config,
-        &["oidc.providers.default", "oidc.providers.default.issuer"],
-    )
-    .await;
+    config["providers"]["default"].as_object_mut().unwrap().remove("issuer");
+    assert_config_refused(config, &["oidc.providers.default", "oidc.providers.default.issuer"]).await;
 }
 
 #[rocket::async_test]
 async fn an_unknown_token_endpoint_auth_method_aborts_launch() {
     let mut config = valid_config();
-    config["providers"]["default"]["token_endpoint_auth_method"] =
-        json!("client_secret_carrier_pigeon");
-    assert_config_refused(
-        config,
-        &["oidc.providers.default.token_endpoint_auth_method"],
-    )
-    .await;
+    config["providers"]["default"]["token_endpoint_auth_method"] = json!("client_secret_carrier_pigeon");
+    assert_config_refused(config, &["oidc.providers.default.token_endpoint_auth_method"]).await;
 }
 
 #[rocket::async_test]

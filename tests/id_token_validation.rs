@@ -71,10 +71,8 @@ async fn an_unsigned_alg_none_token_is_rejected() {
 async fn an_unsigned_alg_none_token_is_rejected_even_when_the_provider_lists_none() {
     assert_rejected(|b| {
         b.signing = Signing::None;
-        b.discovery.insert(
-            "id_token_signing_alg_values_supported".into(),
-            json!(["RS256", "none"]),
-        );
+        b.discovery
+            .insert("id_token_signing_alg_values_supported".into(), json!(["RS256", "none"]));
     })
     .await;
 }
@@ -109,8 +107,7 @@ async fn hs256_keyed_with_the_client_secret_is_rejected_when_not_advertised() {
 #[rocket::async_test]
 async fn a_token_that_is_not_a_jwt_is_rejected() {
     assert_rejected(|b| {
-        b.token_response
-            .insert("id_token".into(), json!("this.is-not.a-jwt"));
+        b.token_response.insert("id_token".into(), json!("this.is-not.a-jwt"));
     })
     .await;
 }

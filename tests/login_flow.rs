@@ -65,19 +65,12 @@ async fn a_browser_without_session_is_sent_to_the_provider_and_comes_back_logged
         "nonce",
         "code_challenge",
     ] {
-        assert_eq!(
-            auth.count(name),
-            1,
-            "`{name}` appears once in {}",
-            auth.location
-        );
+        assert_eq!(auth.count(name), 1, "`{name}` appears once in {}", auth.location);
     }
     let auth_cookies = resp.cookies_set_with_prefix("oidc_auth_");
     assert_eq!(auth_cookies.len(), 1, "one pending-login cookie: {resp:#?}");
     assert!(
-        resp.set_cookies()
-            .iter()
-            .all(|c| c.name().starts_with("oidc_")),
+        resp.set_cookies().iter().all(|c| c.name().starts_with("oidc_")),
         "library cookies are named oidc_*: {resp:#?}"
     );
     assert!(browser.cookies_with_prefix("oidc_session_").is_empty());
@@ -161,11 +154,7 @@ async fn a_browser_without_session_is_sent_to_the_provider_and_comes_back_logged
     let counts = provider.counts();
     assert_eq!(browser.profile().await.expect("session")["sub"], "alice");
     assert_eq!(provider.counts().token, counts.token);
-    assert_eq!(
-        provider.counts().authorize,
-        0,
-        "the tests drive the authorization step"
-    );
+    assert_eq!(provider.counts().authorize, 0, "the tests drive the authorization step");
 }
 
 #[rocket::async_test]
@@ -176,24 +165,13 @@ async fn a_request_that_is_not_a_navigation_gets_401_login_required_without_a_co
     let cases: [&[(&str, &str)]; 4] = [
         &[("Accept", "application/json")],
         &[],
-        &[
-            ("Accept", ACCEPT_HTML),
-            ("X-Requested-With", "XMLHttpRequest"),
-        ],
+        &[("Accept", ACCEPT_HTML), ("X-Requested-With", "XMLHttpRequest")],
         &[("Accept", ACCEPT_HTML), ("Sec-Fetch-Mode", "cors")],
     ];
     for headers in cases {
         let resp = browser.send(Method::Get, "/profile", headers, None).await;
-        assert_eq!(
-            resp.status,
-            Status::Unauthorized,
-            "headers {headers:?}: {resp:#?}"
-        );
-        assert_eq!(
-            resp.json()["error"],
-            "login_required",
-            "headers {headers:?}"
-        );
+        assert_eq!(resp.status, Status::Unauthorized, "headers {headers:?}: {resp:#?}");
+        assert_eq!(resp.json()["error"], "login_required", "headers {headers:?}");
         assert!(
             resp.set_cookie_headers().is_empty(),
             "no state cookie for {headers:?}: {resp:#?}"
@@ -222,10 +200,7 @@ async fn two_pending_logins_in_one_browser_both_complete() {
     let second = browser.start_login("/profile?tab=second").await;
     assert_ne!(first.state(), second.state());
     assert_ne!(first.nonce(), second.nonce());
-    assert_ne!(
-        first.param("code_challenge"),
-        second.param("code_challenge")
-    );
+    assert_ne!(first.param("code_challenge"), second.param("code_challenge"));
 
     // The second tab finishes first.
     let resp = browser.approve(&provider, &second, Mode::Navigate).await;
@@ -283,8 +258,7 @@ async fn a_form_post_callback_completes_the_login() {
 async fn auth_request_params_are_added_to_the_authorization_request() {
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
-    config["providers"]["default"]["auth_request_params"] =
-        json!({ "prompt": "login", "ui_locales": "fr de" });
+    config["providers"]["default"]["auth_request_params"] = json!({ "prompt": "login", "ui_locales": "fr de" });
     let mut browser = Browser::new(rp(config, default_routes())).await;
 
     let auth = browser.start_login("/profile").await;
@@ -304,10 +278,7 @@ async fn client_secret_post_sends_the_credentials_in_the_body() {
     browser.login_ok(&provider, "/profile").await;
     let request = &provider.token_requests()[0];
     assert_eq!(request.param("client_id"), Some(CLIENT_ID));
-    assert_eq!(
-        request.param("client_secret"),
-        Some(provider::CLIENT_SECRET)
-    );
+    assert_eq!(request.param("client_secret"), Some(provider::CLIENT_SECRET));
     assert!(request.authorization.is_none(), "{request:#?}");
 }
 
@@ -391,10 +362,7 @@ async fn a_session_of_one_provider_does_not_satisfy_another_providers_guard() {
     let (first, second, mut browser) = two_providers().await;
 
     browser.login_ok(&first, "/profile").await;
-    assert_eq!(
-        browser.profile().await.expect("session")["provider"],
-        "default"
-    );
+    assert_eq!(browser.profile().await.expect("session")["provider"], "default");
 
     let resp = browser.api("/second").await;
     assert_error(&resp, Status::Unauthorized, "login_required");
@@ -413,11 +381,7 @@ async fn a_state_issued_for_one_provider_is_redeemed_only_at_that_provider() {
     let foreign_code = second.issue_code(&auth);
     let resp = browser
         .callback(
-            &[
-                ("code", &foreign_code),
-                ("state", auth.state()),
-                ("iss", &first.issuer),
-            ],
+            &[("code", &foreign_code), ("state", auth.state()), ("iss", &first.issuer)],
             Mode::Api,
         )
         .await;
@@ -453,10 +417,7 @@ async fn a_state_issued_for_one_provider_is_redeemed_only_at_that_provider() {
     let auth = browser.start_login("/profile").await;
     let resp = browser.approve(&first, &auth, Mode::Navigate).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
-    assert_eq!(
-        browser.profile().await.expect("session")["provider"],
-        "default"
-    );
+    assert_eq!(browser.profile().await.expect("session")["provider"], "default");
     assert_eq!(second.counts().token, 0);
 }
 

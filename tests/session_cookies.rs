@@ -22,10 +22,7 @@ fn library_cookies(resp: &Resp) -> Vec<rocket::http::Cookie<'static>> {
     let cookies = resp.cookies_set_with_prefix("oidc_");
     assert_eq!(
         cookies.len(),
-        resp.set_cookies()
-            .iter()
-            .filter(|c| !c.value().is_empty())
-            .count(),
+        resp.set_cookies().iter().filter(|c| !c.value().is_empty()).count(),
         "every cookie the library sets is named oidc_*: {resp:#?}"
     );
     cookies
@@ -46,16 +43,8 @@ async fn cookies_are_http_only_same_site_lax_and_not_secure_over_http() {
 
     for cookie in &cookies {
         assert_eq!(cookie.http_only(), Some(true), "{cookie} must be HttpOnly");
-        assert_eq!(
-            cookie.same_site(),
-            Some(SameSite::Lax),
-            "{cookie} must be SameSite=Lax"
-        );
-        assert_ne!(
-            cookie.secure(),
-            Some(true),
-            "{cookie}: no Secure over plain http"
-        );
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{cookie} must be SameSite=Lax");
+        assert_ne!(cookie.secure(), Some(true), "{cookie}: no Secure over plain http");
     }
     for cookie in &session {
         assert_eq!(
@@ -63,10 +52,7 @@ async fn cookies_are_http_only_same_site_lax_and_not_secure_over_http() {
             Some("/"),
             "{cookie}: the session is valid for the whole site"
         );
-        assert!(
-            !cookie.value().contains("alice"),
-            "{cookie}: the session is encrypted"
-        );
+        assert!(!cookie.value().contains("alice"), "{cookie}: the session is encrypted");
     }
 }
 
@@ -80,10 +66,7 @@ async fn cookies_are_secure_when_the_redirect_uri_is_https() {
     let resp = browser.navigate("/profile").await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
     let auth = AuthRequest::parse(resp.location());
-    assert_eq!(
-        auth.param("redirect_uri"),
-        Some("https://rp.example/redirect_uri")
-    );
+    assert_eq!(auth.param("redirect_uri"), Some("https://rp.example/redirect_uri"));
     let mut cookies = library_cookies(&resp);
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
     assert_eq!(
@@ -93,9 +76,7 @@ async fn cookies_are_secure_when_the_redirect_uri_is_https() {
         provider.token_requests()
     );
     cookies.extend(library_cookies(&resp));
-    assert!(cookies
-        .iter()
-        .any(|c| c.name().starts_with("oidc_session_")));
+    assert!(cookies.iter().any(|c| c.name().starts_with("oidc_session_")));
     for cookie in &cookies {
         assert_eq!(
             cookie.secure(),
@@ -122,12 +103,7 @@ async fn with_form_post_over_https_the_pending_login_cookie_survives_a_cross_sit
     let auth = AuthRequest::parse(resp.location());
     let pending = resp.cookies_set_with_prefix("oidc_auth_");
     assert_eq!(pending.len(), 1, "{resp:#?}");
-    assert_eq!(
-        pending[0].same_site(),
-        Some(SameSite::None),
-        "{}",
-        pending[0]
-    );
+    assert_eq!(pending[0].same_site(), Some(SameSite::None), "{}", pending[0]);
     assert_eq!(pending[0].secure(), Some(true), "{}", pending[0]);
     assert_eq!(pending[0].http_only(), Some(true), "{}", pending[0]);
 
@@ -161,11 +137,7 @@ async fn a_tampered_session_cookie_counts_as_no_session() {
     browser.login_ok(&provider, "/profile").await;
     assert!(browser.profile().await.is_some());
 
-    let value = browser
-        .jar
-        .get("oidc_session_0")
-        .expect("a session cookie")
-        .clone();
+    let value = browser.jar.get("oidc_session_0").expect("a session cookie").clone();
     let mut bytes = value.into_bytes();
     let middle = bytes.len() / 2;
     bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
@@ -257,10 +229,7 @@ async fn a_large_session_spans_several_cookies_and_reads_back_whole() {
     assert!(broken.profile().await.is_none());
     // Chunks in the wrong order are no session either.
     let mut swapped = browser.with_jar(browser.jar.clone());
-    let (c0, c1) = (
-        chunks["oidc_session_0"].clone(),
-        chunks["oidc_session_1"].clone(),
-    );
+    let (c0, c1) = (chunks["oidc_session_0"].clone(), chunks["oidc_session_1"].clone());
     swapped.jar.insert("oidc_session_0".into(), c1);
     swapped.jar.insert("oidc_session_1".into(), c0);
     assert!(swapped.profile().await.is_none());
@@ -291,11 +260,7 @@ async fn a_session_too_large_for_eight_cookies_is_502_session_too_large() {
 /// Completes, in `browser` (which may hold a session), a login started in
 /// another browser of the same app — i.e. a fresh login whatever cookies
 /// `browser` already had.
-async fn login_over_existing_cookies(
-    browser: &mut Browser,
-    provider: &TestProvider,
-    uri: &str,
-) -> Resp {
+async fn login_over_existing_cookies(browser: &mut Browser, provider: &TestProvider, uri: &str) -> Resp {
     let mut starter = browser.other_browser();
     let auth = starter.start_login(uri).await;
     for (name, value) in starter.cookies_with_prefix("oidc_auth_") {
@@ -318,10 +283,7 @@ async fn a_new_session_is_minted_at_login() {
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
     let after = session_cookies(&browser);
     for (name, value) in &after {
-        assert!(
-            !before.values().any(|v| v == value),
-            "{name} kept a pre-existing value"
-        );
+        assert!(!before.values().any(|v| v == value), "{name} kept a pre-existing value");
     }
     assert_eq!(browser.profile().await.unwrap()["sub"], "bob");
 }
@@ -330,10 +292,8 @@ async fn a_new_session_is_minted_at_login() {
 async fn a_smaller_session_replaces_every_chunk_of_a_larger_one() {
     let (provider, mut browser) = setup().await;
     provider.behave(|b| {
-        b.userinfo_claims.insert(
-            "blob".into(),
-            json!(incompressible_text(9000, "three chunks")),
-        );
+        b.userinfo_claims
+            .insert("blob".into(), json!(incompressible_text(9000, "three chunks")));
     });
     browser.login_ok(&provider, "/profile").await;
     assert!(session_cookies(&browser).len() >= 3);

@@ -172,7 +172,13 @@ pub(crate) async fn validate(
                 .introspection_cache
                 .get_or_load(key, || checks.introspect(token))
                 .await?;
-            outcome.map_err(OidcError::InvalidToken)
+            // A cached answer is reused only while the token has not expired.
+            let identity = outcome.map_err(OidcError::InvalidToken)?;
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            if identity.expires_at.is_some_and(|exp| now - skew >= exp) {
+                return Err(OidcError::InvalidToken("the token has expired".into()));
+            }
+            Ok(identity)
         }
     }
 }
@@ -251,6 +257,11 @@ impl Checks<'_> {
         if response.get("active") != Some(&Value::Bool(true)) {
             return Ok((Err("the token is not active".into()), inactive_ttl));
         }
+        // A provider may say a refresh token is active: it is no access token.
+        let token_type = response.get("token_type").and_then(Value::as_str).unwrap_or("");
+        if token_type.to_ascii_lowercase().contains("refresh") {
+            return Ok((Err("a refresh token is not an access token".into()), inactive_ttl));
+        }
         match self.identity(response, TokenValidation::Introspection) {
             Ok(identity) => {
                 let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -269,8 +280,10 @@ impl Checks<'_> {
         let number = |name: &str| -> Result<Option<i64>, String> {
             match claims.get(name) {
                 None => Ok(None),
+                // RFC 7519 NumericDate: seconds, possibly with a fraction.
                 Some(value) => value
                     .as_i64()
+                    .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
                     .map(Some)
                     .ok_or_else(|| format!("`{name}` is not a number")),
             }

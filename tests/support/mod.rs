@@ -31,9 +31,7 @@ pub const ACCEPT_HTML: &str = "text/html,application/xhtml+xml,application/xml;q
 
 /// A base64 `secret_key` of 64 bytes derived from `seed`.
 pub fn secret_key(seed: u8) -> String {
-    let bytes: Vec<u8> = (0..64u8)
-        .map(|i| i.wrapping_mul(31).wrapping_add(seed))
-        .collect();
+    let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(31).wrapping_add(seed)).collect();
     STANDARD.encode(bytes)
 }
 
@@ -182,10 +180,7 @@ impl Resp {
             // Values travel percent-encoded; a browser sends them back as
             // they came and Rocket decodes them on the way in, so the jar
             // keeps them decoded.
-            .map(|h| {
-                Cookie::parse_encoded(h.to_string())
-                    .unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}"))
-            })
+            .map(|h| Cookie::parse_encoded(h.to_string()).unwrap_or_else(|e| panic!("bad Set-Cookie {h:?}: {e}")))
             .collect()
     }
 
@@ -199,8 +194,7 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("expected a JSON body ({e}) in {self:#?}"))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("expected a JSON body ({e}) in {self:#?}"))
     }
 
     pub fn is_html(&self) -> bool {
@@ -237,9 +231,8 @@ pub struct AuthRequest {
 
 impl AuthRequest {
     pub fn parse(location: &str) -> AuthRequest {
-        let url = url::Url::parse(location).unwrap_or_else(|e| {
-            panic!("authorization redirect {location:?} is not an absolute URL: {e}")
-        });
+        let url = url::Url::parse(location)
+            .unwrap_or_else(|e| panic!("authorization redirect {location:?} is not an absolute URL: {e}"));
         let params = url.query_pairs().into_owned().collect();
         let mut endpoint = url.clone();
         endpoint.set_query(None);
@@ -251,10 +244,7 @@ impl AuthRequest {
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn count(&self, name: &str) -> usize {
@@ -262,13 +252,11 @@ impl AuthRequest {
     }
 
     pub fn state(&self) -> &str {
-        self.param("state")
-            .expect("authorization request has a state")
+        self.param("state").expect("authorization request has a state")
     }
 
     pub fn nonce(&self) -> &str {
-        self.param("nonce")
-            .expect("authorization request has a nonce")
+        self.param("nonce").expect("authorization request has a nonce")
     }
 
     /// The callback path+query for an authorization response with `params`.
@@ -353,17 +341,12 @@ impl Browser {
             .map(|h| (h.name().to_string(), h.value().to_string()))
             .collect();
         let body = response.into_string().await.unwrap_or_default();
-        let resp = Resp {
-            status,
-            headers,
-            body,
-        };
+        let resp = Resp { status, headers, body };
         for cookie in resp.set_cookies() {
             if is_removal(&cookie) {
                 self.jar.remove(cookie.name());
             } else {
-                self.jar
-                    .insert(cookie.name().to_string(), cookie.value().to_string());
+                self.jar.insert(cookie.name().to_string(), cookie.value().to_string());
             }
         }
         resp
@@ -378,8 +361,7 @@ impl Browser {
 
     /// A top-level browser navigation.
     pub async fn navigate(&mut self, uri: &str) -> Resp {
-        self.send(Method::Get, uri, &[("Accept", ACCEPT_HTML)], None)
-            .await
+        self.send(Method::Get, uri, &[("Accept", ACCEPT_HTML)], None).await
     }
 
     /// A script's request.
@@ -407,19 +389,10 @@ impl Browser {
 
     /// The provider's answer to `auth` after the user logged in:
     /// `code`, `state`, and `iss` (RFC 9207).
-    pub async fn approve(
-        &mut self,
-        provider: &TestProvider,
-        auth: &AuthRequest,
-        mode: Mode,
-    ) -> Resp {
+    pub async fn approve(&mut self, provider: &TestProvider, auth: &AuthRequest, mode: Mode) -> Resp {
         let code = provider.issue_code(auth);
         self.callback(
-            &[
-                ("code", &code),
-                ("state", auth.state()),
-                ("iss", &provider.issuer),
-            ],
+            &[("code", &code), ("state", auth.state()), ("iss", &provider.issuer)],
             mode,
         )
         .await
@@ -428,12 +401,7 @@ impl Browser {
     /// The whole login: start at `uri`, approve at the provider, send the
     /// callback with `mode`. Returns the authorization request and the
     /// callback's response.
-    pub async fn login(
-        &mut self,
-        provider: &TestProvider,
-        uri: &str,
-        mode: Mode,
-    ) -> (AuthRequest, Resp) {
+    pub async fn login(&mut self, provider: &TestProvider, uri: &str, mode: Mode) -> (AuthRequest, Resp) {
         let auth = self.start_login(uri).await;
         let resp = self.approve(provider, &auth, mode).await;
         (auth, resp)
@@ -483,10 +451,7 @@ impl Browser {
 /// (API requests) or somewhere in the HTML page (navigations).
 #[track_caller]
 pub fn assert_error(resp: &Resp, status: Status, error: &str) {
-    assert_eq!(
-        resp.status, status,
-        "expected {status} `{error}`, got {resp:#?}"
-    );
+    assert_eq!(resp.status, status, "expected {status} `{error}`, got {resp:#?}");
     if resp.is_html() {
         assert!(
             resp.body.contains(error),

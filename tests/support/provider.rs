@@ -163,10 +163,7 @@ pub struct TokenRequest {
 
 impl TokenRequest {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -188,10 +185,7 @@ pub struct IntrospectionRequest {
 
 impl IntrospectionRequest {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -259,14 +253,8 @@ pub fn now() -> i64 {
 pub fn random_token(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let digest = Sha256::digest(format!(
-        "{prefix}/{n}/{nanos}/{:?}",
-        std::thread::current().id()
-    ));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let digest = Sha256::digest(format!("{prefix}/{n}/{nanos}/{:?}", std::thread::current().id()));
     format!("{prefix}-{}", jwt::b64(&digest[..18]))
 }
 
@@ -326,8 +314,7 @@ impl TestProvider {
             ..rocket::Config::debug_default()
         };
 
-        let (tx, rx) =
-            rocket::tokio::sync::oneshot::channel::<Result<(u16, rocket::Shutdown), String>>();
+        let (tx, rx) = rocket::tokio::sync::oneshot::channel::<Result<(u16, rocket::Shutdown), String>>();
         let tx = Arc::new(Mutex::new(Some(tx)));
         let ready_tx = tx.clone();
         let ready_shared = shared.clone();
@@ -378,9 +365,7 @@ impl TestProvider {
             })
             .expect("spawn provider thread");
 
-        let (port, shutdown) = rx
-            .await
-            .map_err(|_| "provider thread ended".to_string())??;
+        let (port, shutdown) = rx.await.map_err(|_| "provider thread ended".to_string())??;
         // Liftoff runs after the listener is bound; still, make sure.
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -611,20 +596,13 @@ impl Shared {
         authorization: Option<&str>,
         form: &[(String, String)],
     ) -> Result<(), OAuthError> {
-        let param = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let invalid_client =
-            || OAuthError::new(401, "invalid_client", "client authentication failed");
+        let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let invalid_client = || OAuthError::new(401, "invalid_client", "client authentication failed");
         match b.client_auth {
             ClientAuth::Basic => {
                 let value = authorization.ok_or_else(invalid_client)?;
                 let encoded = value.strip_prefix("Basic ").ok_or_else(invalid_client)?;
-                let decoded = STANDARD
-                    .decode(encoded.trim())
-                    .map_err(|_| invalid_client())?;
+                let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid_client())?;
                 let decoded = String::from_utf8(decoded).map_err(|_| invalid_client())?;
                 let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
                 // RFC 6749 §2.3.1: both parts are form-urlencoded first.
@@ -658,47 +636,25 @@ impl Shared {
         Ok(())
     }
 
-    fn token_response(
-        &self,
-        authorization: Option<&str>,
-        form: &[(String, String)],
-    ) -> Result<Value, OAuthError> {
+    fn token_response(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, OAuthError> {
         let b = lock(&self.behaviour).clone();
         match &b.token_failure {
-            Some(TokenFailure::ServerError) => {
-                return Err(OAuthError::raw(500, "text/plain", "internal server error"))
-            }
+            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
             Some(TokenFailure::Garbage) => {
-                return Err(OAuthError::raw(
-                    200,
-                    "application/json",
-                    "<html>this is not json",
-                ))
+                return Err(OAuthError::raw(200, "application/json", "<html>this is not json"))
             }
             Some(TokenFailure::OAuthError { status, error }) => {
-                return Err(OAuthError::new(
-                    *status,
-                    error,
-                    "the test provider was told to fail",
-                ))
+                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
             }
             Some(TokenFailure::Delay(_)) | None => {}
         }
         for (name, _) in form {
             if form.iter().filter(|(k, _)| k == name).count() > 1 {
-                return Err(OAuthError::new(
-                    400,
-                    "invalid_request",
-                    "repeated parameter",
-                ));
+                return Err(OAuthError::new(400, "invalid_request", "repeated parameter"));
             }
         }
         self.check_client(&b, authorization, form)?;
-        let param = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         match param("grant_type") {
             Some("authorization_code") => {}
             Some("client_credentials") => return Ok(self.client_credentials(&b, form)),
@@ -710,8 +666,7 @@ impl Shared {
                 ))
             }
         }
-        let code =
-            param("code").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing code"))?;
+        let code = param("code").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing code"))?;
         let issued = {
             let mut codes = lock(&self.codes);
             let issued = codes
@@ -725,57 +680,25 @@ impl Shared {
         };
         if let Some(client_id) = param("client_id") {
             if client_id != issued.client_id {
-                return Err(OAuthError::new(
-                    400,
-                    "invalid_grant",
-                    "code issued to another client",
-                ));
+                return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
             }
         }
         if issued.client_id != b.client_id {
-            return Err(OAuthError::new(
-                400,
-                "invalid_grant",
-                "code issued to another client",
-            ));
+            return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
         }
         if param("redirect_uri") != Some(issued.redirect_uri.as_str()) {
-            return Err(OAuthError::new(
-                400,
-                "invalid_grant",
-                "redirect_uri mismatch",
-            ));
+            return Err(OAuthError::new(400, "invalid_grant", "redirect_uri mismatch"));
         }
         // RFC 7636 §4.6.
         match (&issued.code_challenge, param("code_verifier")) {
             (Some(challenge), Some(verifier)) => {
-                if issued.code_challenge_method.as_deref() != Some("S256")
-                    || &jwt::s256(verifier) != challenge
-                {
-                    return Err(OAuthError::new(
-                        400,
-                        "invalid_grant",
-                        "PKCE verification failed",
-                    ));
+                if issued.code_challenge_method.as_deref() != Some("S256") || &jwt::s256(verifier) != challenge {
+                    return Err(OAuthError::new(400, "invalid_grant", "PKCE verification failed"));
                 }
             }
-            (Some(_), None) => {
-                return Err(OAuthError::new(
-                    400,
-                    "invalid_grant",
-                    "missing code_verifier",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(OAuthError::new(
-                    400,
-                    "invalid_grant",
-                    "unexpected code_verifier",
-                ))
-            }
-            (None, None) => {
-                return Err(OAuthError::new(400, "invalid_request", "PKCE is required"))
-            }
+            (Some(_), None) => return Err(OAuthError::new(400, "invalid_grant", "missing code_verifier")),
+            (None, Some(_)) => return Err(OAuthError::new(400, "invalid_grant", "unexpected code_verifier")),
+            (None, None) => return Err(OAuthError::new(400, "invalid_request", "PKCE is required")),
         }
 
         let access_token = random_token("at");
@@ -811,10 +734,7 @@ impl Shared {
     /// are recorded in the token request and echoed in the introspection
     /// answer of the token.
     fn client_credentials(&self, b: &Behaviour, form: &[(String, String)]) -> Value {
-        let scope = form
-            .iter()
-            .find(|(k, _)| k == "scope")
-            .map(|(_, v)| v.clone());
+        let scope = form.iter().find(|(k, _)| k == "scope").map(|(_, v)| v.clone());
         let access_token = random_token("cc");
         let mut response = json!({
             "access_token": access_token,
@@ -895,26 +815,14 @@ impl Shared {
 
 /// Signs `claims` as `signing` says, with a header `{alg, typ, kid}` and
 /// `header_overrides` merged over it.
-fn sign(
-    b: &Behaviour,
-    signing: &Signing,
-    typ: &str,
-    header_overrides: &Map<String, Value>,
-    claims: &Value,
-) -> String {
+fn sign(b: &Behaviour, signing: &Signing, typ: &str, header_overrides: &Map<String, Value>, claims: &Value) -> String {
     let (alg, signature) = match signing {
         Signing::Rs256 => ("RS256", Signature::Rs256(b.signing_key)),
         Signing::Rs256With(key) => ("RS256", Signature::Rs256(*key)),
         Signing::CorruptSignature => ("RS256", Signature::Rs256Corrupted(b.signing_key)),
         Signing::None => ("none", Signature::Unsigned),
-        Signing::Hs256WithPublicKeyPem => (
-            "HS256",
-            Signature::Hs256(b.signing_key.public_key_pem().into_bytes()),
-        ),
-        Signing::Hs256WithClientSecret => (
-            "HS256",
-            Signature::Hs256(b.client_secret.clone().into_bytes()),
-        ),
+        Signing::Hs256WithPublicKeyPem => ("HS256", Signature::Hs256(b.signing_key.public_key_pem().into_bytes())),
+        Signing::Hs256WithClientSecret => ("HS256", Signature::Hs256(b.client_secret.clone().into_bytes())),
     };
     let mut header = json!({ "alg": alg, "typ": typ });
     if !matches!(signing, Signing::None | Signing::Hs256WithClientSecret) {
@@ -1044,11 +952,7 @@ fn discovery(shared: &SharedState) -> Reply {
 #[get("/jwks")]
 fn jwks(shared: &SharedState) -> Reply {
     shared.count(|c| c.jwks += 1);
-    let keys: Vec<Value> = lock(&shared.behaviour)
-        .jwks
-        .iter()
-        .map(|k| k.jwk())
-        .collect();
+    let keys: Vec<Value> = lock(&shared.behaviour).jwks.iter().map(|k| k.jwk()).collect();
     Reply::json(200, json!({ "keys": keys }))
 }
 
@@ -1062,9 +966,7 @@ async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> R
     if let Some(delay) = delay {
         rocket::tokio::time::sleep(delay).await;
     }
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let result = shared.token_response(headers.authorization.as_deref(), &params);
     let (outcome, access_token, reply) = match result {
         Ok(value) => {
@@ -1074,8 +976,7 @@ async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> R
         Err(e) => {
             let reply = Reply {
                 status: Status::new(e.status),
-                content_type: ContentType::parse_flexible(e.content_type)
-                    .unwrap_or(ContentType::Plain),
+                content_type: ContentType::parse_flexible(e.content_type).unwrap_or(ContentType::Plain),
                 body: e.body,
                 headers: vec![Header::new("Cache-Control", "no-store")],
             };
@@ -1115,9 +1016,7 @@ fn authorize(shared: &SharedState) -> Reply {
 #[post("/introspect", data = "<body>")]
 async fn introspect(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
     shared.count(|c| c.introspection += 1);
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     lock(&shared.introspection_requests).push(IntrospectionRequest {
         authorization: headers.authorization.clone(),
         content_type: headers.content_type.clone(),
@@ -1135,18 +1034,10 @@ async fn introspect(shared: &SharedState, headers: RequestHeaders, body: String)
             return error_reply(OAuthError::raw(500, "text/plain", "internal server error"))
         }
         Some(TokenFailure::Garbage) => {
-            return error_reply(OAuthError::raw(
-                200,
-                "application/json",
-                "<html>this is not json",
-            ))
+            return error_reply(OAuthError::raw(200, "application/json", "<html>this is not json"))
         }
         Some(TokenFailure::OAuthError { status, error }) => {
-            return error_reply(OAuthError::new(
-                *status,
-                error,
-                "the test provider was told to fail",
-            ))
+            return error_reply(OAuthError::new(*status, error, "the test provider was told to fail"))
         }
         Some(TokenFailure::Delay(delay)) => rocket::tokio::time::sleep(*delay).await,
         None => {}
@@ -1154,9 +1045,6 @@ async fn introspect(shared: &SharedState, headers: RequestHeaders, body: String)
     if let Err(e) = shared.check_client(&b, headers.authorization.as_deref(), &params) {
         return error_reply(e);
     }
-    let token = params
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str());
+    let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
     Reply::json(200, shared.introspection_answer(token))
 }
