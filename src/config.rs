@@ -444,6 +444,9 @@ impl OidcConfig {
                 );
             }
         }
+        if self.clock_skew_seconds > 86_400 {
+            problem("oidc.clock_skew_seconds".into(), "must be at most 86400 (a day)");
+        }
         if self.http_timeout_seconds == 0 {
             problem("oidc.http_timeout_seconds".into(), "must be greater than 0");
         }

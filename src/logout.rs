@@ -352,7 +352,7 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
     let jti = text("jti").ok_or_else(|| bad("no `jti`"))?;
     if !oidc
         .revocations()
-        .first_jti(&format!("{}\u{0}{jti}", metadata.issuer), exp + skew)
+        .first_jti(&format!("{}\u{0}{jti}", metadata.issuer), exp.saturating_add(skew))
     {
         return Err(bad("the logout token was already used"));
     }
