@@ -2,11 +2,12 @@
 //! status and OAuth-style `error` code each one is shown with.
 
 use std::fmt;
-use std::sync::Mutex;
 
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
+
+use crate::request_state::{self, RequestState};
 
 /// Why a request could not be authenticated.
 ///
@@ -144,7 +145,7 @@ impl OidcError {
     /// }
     /// ```
     pub fn of(request: &Request<'_>) -> Option<OidcError> {
-        request.local_cache(ErrorSlot::default).0.lock().ok()?.clone()
+        RequestState::of(request).error.lock().ok()?.clone()
     }
 
     /// The RFC 6750 §3 `WWW-Authenticate` challenge for a bearer error in `realm`.
@@ -181,9 +182,7 @@ impl OidcError {
 
     /// Keeps this error for the catcher of this request.
     pub(crate) fn stash(&self, request: &Request<'_>) {
-        if let Ok(mut slot) = request.local_cache(ErrorSlot::default).0.lock() {
-            *slot = Some(self.clone());
-        }
+        request_state::put(&RequestState::of(request).error, self.clone());
     }
 }
 
@@ -240,6 +239,3 @@ fn quotable(text: &str) -> String {
         .take(200)
         .collect()
 }
-
-#[derive(Default)]
-struct ErrorSlot(Mutex<Option<OidcError>>);

@@ -12,11 +12,11 @@ use rocket::{Build, Ignite, Orbit, Request, Response, Rocket};
 use crate::cache::FlightCache;
 use crate::config::{OidcConfig, SessionStoreKind};
 use crate::error::OidcError;
-use crate::guard::bearer::BearerRealm;
 use crate::login::callback::Callback;
-use crate::login::{LoginRedirectSlot, UsedStates};
+use crate::login::UsedStates;
 use crate::logout::Revocations;
 use crate::provider::Provider;
+use crate::request_state::{self, RequestState};
 use crate::session::cipher::{self, CookieCipher};
 use crate::session::{self, CookieStore, LoadedSession, MemoryStore, SessionCookies, SessionStore, UserSession};
 
@@ -277,13 +277,8 @@ impl Fairing for OidcFairing {
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let redirect = request
-            .local_cache(LoginRedirectSlot::default)
-            .0
-            .lock()
-            .ok()
-            .and_then(|mut r| r.take());
-        if let Some(redirect) = redirect {
+        let state = RequestState::of(request);
+        if let Some(redirect) = request_state::take(&state.login_redirect) {
             if response.status() == Status::Unauthorized {
                 // The guard decided on a login: whatever catcher rendered the
                 // 401, the browser goes to the provider.
@@ -299,7 +294,7 @@ impl Fairing for OidcFairing {
         }
         // RFC 6750 §3: a refused bearer request carries its challenge,
         // whichever catcher rendered the body.
-        let realm = request.local_cache(BearerRealm::default).0.lock().ok().and_then(|r| *r);
+        let realm = state.bearer_realm.lock().ok().and_then(|r| *r);
         if let (Some(realm), Some(error)) = (realm, OidcError::of(request)) {
             if response.status() == error.status() && !response.headers().contains("WWW-Authenticate") {
                 if let Some(challenge) = error.www_authenticate(realm) {

@@ -234,6 +234,7 @@ mod login;
 mod logout;
 mod provider;
 mod registration;
+mod request_state;
 mod session;
 mod token;
 

@@ -13,6 +13,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 use crate::error::OidcError;
 use crate::fairing::Oidc;
 use crate::provider::{DefaultProvider, ProviderName};
+use crate::request_state::{self, RequestState};
 use crate::token::access::{self, TokenIdentity};
 use crate::token::AccessToken;
 
@@ -137,10 +138,6 @@ impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
     }
 }
 
-/// The provider whose realm a bearer challenge names.
-#[derive(Default)]
-pub(crate) struct BearerRealm(pub(crate) std::sync::Mutex<Option<&'static str>>);
-
 type Checked = Result<(AccessToken, Arc<TokenIdentity>), OidcError>;
 
 /// Bearer checks done on this request, by provider: a token is validated
@@ -170,9 +167,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        if let Ok(mut realm) = request.local_cache(BearerRealm::default).0.lock() {
-            *realm = Some(P::NAME);
-        }
+        request_state::put(&RequestState::of(request).bearer_realm, P::NAME);
         let result = match request.rocket().state::<Oidc>() {
             Some(oidc) => check(request, oidc, P::NAME).await,
             None => Err(OidcError::TokenCheckUnavailable(

@@ -21,6 +21,7 @@ use url::Url;
 use crate::error::OidcError;
 use crate::fairing::Oidc;
 use crate::provider::Provider;
+use crate::request_state::{self, RequestState};
 use crate::session::SessionCookies;
 
 pub(crate) mod callback;
@@ -65,9 +66,6 @@ pub(crate) struct LoginRedirect {
     pub(crate) location: String,
     pub(crate) cookies: Vec<Cookie<'static>>,
 }
-
-#[derive(Default)]
-pub(crate) struct LoginRedirectSlot(pub(crate) Mutex<Option<LoginRedirect>>);
 
 /// Whether a login asks the user to interact, or silently checks that
 /// they are still logged in at the provider (`prompt=none`).
@@ -145,9 +143,7 @@ pub(crate) async fn begin(
         location: location.into(),
         cookies: set,
     };
-    if let Ok(mut slot) = request.local_cache(LoginRedirectSlot::default).0.lock() {
-        *slot = Some(redirect);
-    }
+    request_state::put(&RequestState::of(request).login_redirect, redirect);
     Ok(())
 }
 

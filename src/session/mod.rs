@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error::OidcError;
+use crate::request_state::RequestState;
 use crate::token::{AccessToken, IdTokenJwt, RefreshToken};
 
 pub(crate) mod cipher;
@@ -207,7 +208,7 @@ impl SessionCookies {
                     .collect();
                 RequestCookies(Arc::new(SessionCookies {
                     incoming,
-                    outgoing: request.local_cache(OutgoingSlot::default).0.clone(),
+                    outgoing: RequestState::of(request).outgoing.clone(),
                     cipher: cipher.clone(),
                     secure,
                 }))
@@ -269,9 +270,6 @@ struct RequestCookies(Arc<SessionCookies>);
 #[derive(Default)]
 pub(crate) struct OutgoingCookies(Mutex<Vec<Cookie<'static>>>);
 
-#[derive(Default)]
-struct OutgoingSlot(Arc<OutgoingCookies>);
-
 impl OutgoingCookies {
     fn push(&self, cookie: Cookie<'static>) {
         if let Ok(mut cookies) = self.0.lock() {
@@ -283,10 +281,9 @@ impl OutgoingCookies {
 
 /// The cookies to add to this request's response.
 pub(crate) fn take_outgoing(request: &Request<'_>) -> Vec<Cookie<'static>> {
-    request
-        .local_cache(OutgoingSlot::default)
+    RequestState::of(request)
+        .outgoing
         .0
-         .0
         .lock()
         .map(|mut cookies| std::mem::take(&mut *cookies))
         .unwrap_or_default()
