@@ -15,6 +15,11 @@
 //   OP_KEYS               "file" (default): keep the signing key in .dev/jwks-<port>.json;
 //                         "ephemeral": generate a new key at every start
 //   OP_LOG                1: log every request to stderr
+//   OP_STATS              1: count requests by method and path; GET /__stats answers
+//                         {"requests":{"POST /token/introspection":3,...}} (for tests and benchmarks)
+//   OP_BACKCHANNEL_SID    1 (default): the static clients register backchannel_logout_session_required,
+//                         so logout tokens carry `sid` (one provider session ends); 0: logout tokens
+//                         carry only `sub` (every session of the user ends)
 //
 // Everything here is for development and tests only: any login/password is accepted.
 
@@ -44,6 +49,8 @@ const ISSUER = `http://${HOST}:${PORT}`;
 const ACCESS_TOKEN_TTL = envInt('OP_ACCESS_TOKEN_TTL', 3600);
 const CLOCK_TOLERANCE = envInt('OP_CLOCK_TOLERANCE', 0);
 const LOG_REQUESTS = process.env.OP_LOG === '1';
+const COUNT_REQUESTS = process.env.OP_STATS === '1';
+const BACKCHANNEL_SID = envInt('OP_BACKCHANNEL_SID', 1) !== 0;
 
 const RP_BASES = (process.env.RP_BASES || 'http://127.0.0.1:8000')
   .split(',')
@@ -117,7 +124,7 @@ function clientMetadata(name) {
   };
   if (RP_BASES.length > 0) {
     metadata.backchannel_logout_uri = `${RP_BASES[0]}/backchannel_logout`;
-    metadata.backchannel_logout_session_required = true;
+    metadata.backchannel_logout_session_required = BACKCHANNEL_SID;
   }
   return metadata;
 }
@@ -219,7 +226,17 @@ const provider = new Provider(ISSUER, configuration);
 
 // The provider's HTML pages @import Google Fonts; never let a browser try a non-loopback host.
 const FONTS_IMPORT = /@import url\(https?:\/\/fonts\.googleapis\.com[^)]*\);?/g;
+const requestCounts = {};
 provider.use(async (ctx, next) => {
+  if (COUNT_REQUESTS) {
+    if (ctx.path === '/__stats') {
+      ctx.set('cache-control', 'no-store');
+      ctx.body = { requests: requestCounts };
+      return;
+    }
+    const key = `${ctx.method} ${ctx.path}`;
+    requestCounts[key] = (requestCounts[key] || 0) + 1;
+  }
   const started = Date.now();
   await next();
   if (ctx.body !== undefined && ctx.body !== null && /html/.test(ctx.type || '')) {

@@ -157,7 +157,7 @@ pub(crate) struct Revocations {
 struct RevocationLists {
     /// (provider, sid) → until when it is refused.
     sids: HashMap<(String, String), i64>,
-    /// (provider, sub) → (logout time, until when it applies).
+    /// (provider, sub) → (logout time in Unix ms, until when it applies).
     subs: HashMap<(String, String), (i64, i64)>,
     /// Logout token `jti`s seen, until their `exp`.
     jtis: HashMap<String, i64>,
@@ -196,7 +196,7 @@ impl Revocations {
         let by_sub = lists
             .subs
             .get(&(session.provider.clone(), session.sub.clone()))
-            .is_some_and(|(at, until)| *until > now && session.last_authenticated <= *at);
+            .is_some_and(|(at_ms, until)| *until > now && session.last_authenticated_ms <= *at_ms);
         by_sid || by_sub
     }
 
@@ -213,7 +213,11 @@ impl Revocations {
             }
             (None, Some(sub)) => {
                 bound(&mut lists.subs, now, |(_, until)| *until);
-                lists.subs.insert((provider.to_string(), sub.to_string()), (now, until));
+                let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                    .unwrap_or(i64::MAX);
+                lists
+                    .subs
+                    .insert((provider.to_string(), sub.to_string()), (now_ms, until));
             }
             (None, None) => {}
         }
@@ -367,11 +371,12 @@ mod tests {
     use serde_json::json;
 
     fn session(sid: &str, sub: &str, last_authenticated: i64) -> UserSession {
+        let last_authenticated = last_authenticated * 1000;
         serde_json::from_value(json!({
             "id": "s1", "provider": "default", "sub": sub, "id_token_jwt": "x",
             "id_token_claims": { "sid": sid, "sub": sub }, "access_token": null,
             "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
-            "last_authenticated": last_authenticated, "expires_at": i64::MAX
+            "last_authenticated_ms": last_authenticated, "expires_at": i64::MAX
         }))
         .unwrap()
     }

@@ -159,8 +159,9 @@ pub(crate) struct Provider {
     http: reqwest::Client,
     metadata: OnceCell<Arc<ProviderMetadata>>,
     keys: KeyCache,
-    /// Introspection results by SHA-256 of the token (never the token).
-    pub(crate) introspection_cache: FlightCache<[u8; 32], Introspected>,
+    /// Bearer token checks (introspection answers and verified JWTs) by
+    /// SHA-256 of the token (never the token itself).
+    pub(crate) token_cache: FlightCache<[u8; 32], Introspected>,
     /// Client-credentials tokens by scopes and parameters.
     pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>>,
     /// The client we are at this provider (static, or registered on first use).
@@ -190,7 +191,7 @@ impl Provider {
             http,
             metadata,
             keys: KeyCache::default(),
-            introspection_cache: FlightCache::new(INTROSPECTION_CACHE_ENTRIES),
+            token_cache: FlightCache::new(TOKEN_CACHE_ENTRIES),
             service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
             client,
             app,
@@ -301,8 +302,8 @@ impl Provider {
     }
 }
 
-/// Bound on cached introspection results per provider.
-const INTROSPECTION_CACHE_ENTRIES: usize = 10_000;
+/// Bound on cached bearer token checks per provider.
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// Bound on cached client-credentials tokens per provider.
 const SERVICE_TOKEN_ENTRIES: usize = 100;
 

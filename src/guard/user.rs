@@ -187,7 +187,7 @@ async fn current_session(
     let now = OffsetDateTime::now_utc().unix_timestamp();
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
-    if interval > 0 && now - session.last_authenticated >= interval && is_navigation(request) {
+    if interval > 0 && now - session.last_authenticated().unix_timestamp() >= interval && is_navigation(request) {
         crate::login::begin(oidc, request, provider, &request.uri().to_string(), Prompt::Silent).await?;
         return Err(OidcError::LoginRequired);
     }

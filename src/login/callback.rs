@@ -210,12 +210,17 @@ async fn complete(
             .map(|s| now.saturating_add(s)),
         refresh_token: tokens.refresh_token,
         userinfo,
-        last_authenticated: now,
+        last_authenticated_ms: unix_ms(),
         expires_at: now.saturating_add(lifetime),
     };
     oidc.store().save(cookies, &session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);
     Ok(pending.return_to.clone())
+}
+
+/// Now, in Unix milliseconds.
+fn unix_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).

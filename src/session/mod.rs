@@ -46,7 +46,9 @@ pub struct UserSession {
     pub(crate) access_token_expires_at: Option<i64>,
     pub(crate) refresh_token: Option<RefreshToken>,
     pub(crate) userinfo: Option<Map<String, Value>>,
-    pub(crate) last_authenticated: i64,
+    /// Unix time in milliseconds (back-channel logout compares sessions
+    /// with a logout that may happen in the same second).
+    pub(crate) last_authenticated_ms: i64,
     pub(crate) expires_at: i64,
 }
 
@@ -55,7 +57,7 @@ impl std::fmt::Debug for UserSession {
         f.debug_struct("UserSession")
             .field("provider", &self.provider)
             .field("sub", &self.sub)
-            .field("last_authenticated", &self.last_authenticated)
+            .field("last_authenticated_ms", &self.last_authenticated_ms)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -108,7 +110,8 @@ impl UserSession {
 
     /// When the user last logged in at the provider.
     pub fn last_authenticated(&self) -> OffsetDateTime {
-        unix(self.last_authenticated)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.last_authenticated_ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// When this session ends regardless of activity.

@@ -163,24 +163,31 @@ pub(crate) async fn validate(
         audiences,
         skew,
     };
-    match provider.config.bearer.mode {
-        BearerMode::Jwt => checks.jwt(token).await,
-        BearerMode::Auto if is_at_jwt() => checks.jwt(token).await,
-        _ => {
-            let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
-            let outcome = provider
-                .introspection_cache
-                .get_or_load(key, || checks.introspect(token))
-                .await?;
-            // A cached answer is reused only while the token has not expired.
-            let identity = outcome.map_err(OidcError::InvalidToken)?;
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            if identity.expires_at.is_some_and(|exp| now - skew >= exp) {
-                return Err(OidcError::InvalidToken("the token has expired".into()));
+    let local = match provider.config.bearer.mode {
+        BearerMode::Jwt => true,
+        BearerMode::Auto => is_at_jwt(),
+        BearerMode::Introspection => false,
+    };
+    // Both answers are cached by a hash of the token: introspection to
+    // spare the provider, JWTs to spare a signature check per request.
+    let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
+    let outcome = provider
+        .token_cache
+        .get_or_load(key, || async {
+            if local {
+                checks.jwt(token).await
+            } else {
+                checks.introspect(token).await
             }
-            Ok(identity)
-        }
+        })
+        .await?;
+    // A cached answer is reused only while the token has not expired.
+    let identity = outcome.map_err(OidcError::InvalidToken)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if identity.expires_at.is_some_and(|exp| now - skew >= exp) {
+        return Err(OidcError::InvalidToken("the token has expired".into()));
     }
+    Ok(identity)
 }
 
 /// RFC 9068 §4: the `typ` that tells an access token from an ID token.
@@ -209,7 +216,30 @@ struct Checks<'a> {
 }
 
 impl Checks<'_> {
-    async fn jwt(&self, token: &AccessToken) -> Result<Arc<TokenIdentity>, OidcError> {
+    /// Local validation (RFC 9068). A refusal is not cached: a bad token
+    /// costs its sender the same work each time.
+    async fn jwt(&self, token: &AccessToken) -> Result<(Introspected, Duration), OidcError> {
+        match self.verify_jwt(token).await {
+            Ok(identity) => {
+                let ttl = self.cache_ttl(&identity);
+                Ok((Ok(identity), ttl))
+            }
+            Err(OidcError::InvalidToken(why)) => Ok((Err(why), Duration::ZERO)),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// How long a positive answer may be reused: at most
+    /// `introspection_cache_seconds`, and never past the token's `exp`.
+    fn cache_ttl(&self, identity: &TokenIdentity) -> Duration {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let until_exp = identity
+            .expires_at
+            .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
+        Duration::from_secs(self.provider.config.bearer.introspection_cache_seconds.min(until_exp))
+    }
+
+    async fn verify_jwt(&self, token: &AccessToken) -> Result<Arc<TokenIdentity>, OidcError> {
         let typ = CompactJws::parse(token.secret()).and_then(|jws| jws.typ());
         if !typ.as_deref().is_some_and(is_access_token_typ) {
             return Err(OidcError::InvalidToken(
@@ -264,11 +294,8 @@ impl Checks<'_> {
         }
         match self.identity(response, TokenValidation::Introspection) {
             Ok(identity) => {
-                let now = OffsetDateTime::now_utc().unix_timestamp();
-                let until_exp = identity
-                    .expires_at
-                    .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
-                Ok((Ok(identity), Duration::from_secs(cache.min(until_exp))))
+                let ttl = self.cache_ttl(&identity);
+                Ok((Ok(identity), ttl))
             }
             Err(why) => Ok((Err(why), inactive_ttl)),
         }

@@ -32,6 +32,11 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
     hasher.update(session.id.as_bytes());
     hasher.update([0]);
     hasher.update(refresh_token.secret().as_bytes());
+    // The access token being replaced is part of the key: requests still
+    // carrying it share this refresh, while a session that already holds
+    // the refreshed token refreshes anew when that one expires or is forced.
+    hasher.update([0]);
+    hasher.update(session.access_token.as_ref().map_or("", |t| t.secret()).as_bytes());
     let key: [u8; 32] = hasher.finalize().into();
     oidc.refreshes()
         .get_or_load(key, || async {
@@ -86,7 +91,11 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                 fresh.id_token_jwt = verified.jwt;
                 fresh.id_token_claims = verified.claims;
             }
-            Ok((Arc::new(fresh), Duration::from_secs(SHARED_SECONDS)))
+            // Shared no longer than half the new token's life.
+            let shared = response
+                .expires_in
+                .map_or(SHARED_SECONDS, |life| SHARED_SECONDS.min(life / 2));
+            Ok((Arc::new(fresh), Duration::from_secs(shared)))
         })
         .await
 }

@@ -319,3 +319,187 @@ export async function loginAtProvider(page, { login, password = 'any-password', 
   }
   return response;
 }
+
+// ---------------------------------------------------------------------------
+// Helpers shared by api.test.mjs and lifecycle.test.mjs.
+
+export { sleep };
+
+/** Seconds since the epoch. */
+export const unixNow = () => Date.now() / 1000;
+
+/** Waits until the wall clock is past `unixSeconds` (+ `marginMs`). */
+export async function sleepUntil(unixSeconds, marginMs = 0) {
+  const ms = unixSeconds * 1000 + marginMs - Date.now();
+  if (ms > 0) await sleep(ms);
+}
+
+/**
+ * A JavaScript object as a TOML inline table, the form `ROCKET_OIDC` takes:
+ * `{ a: 'x', b: [1], c: { d: true } }` -> `{a="x",b=[1],c={d=true}}`.
+ */
+export function inlineToml(value) {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return `[${value.map(inlineToml).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k)}=${inlineToml(v)}`)
+      .join(',')}}`;
+  }
+  throw new Error(`inlineToml: cannot write ${value}`);
+}
+
+/** A request with exactly the given method, headers and body; resolves { status, headers, text }. */
+export function rawRequest(method, url, { headers = {}, body, timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method, headers, timeout: timeoutMs }, (response) => {
+      const chunks = [];
+      response.on('data', (c) => chunks.push(c));
+      response.on('end', () => resolve({
+        status: response.statusCode,
+        headers: response.headers,
+        text: Buffer.concat(chunks).toString('utf8'),
+      }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`${method} ${url}: no answer within ${timeoutMs} ms`)));
+    request.on('error', reject);
+    if (body !== undefined) request.write(body);
+    request.end();
+  });
+}
+
+/** GET `url` with `Authorization: Bearer <token>` (and `headers`). */
+export function bearerGet(url, token, headers = {}) {
+  return rawGet(url, { accept: 'application/json', authorization: `Bearer ${token}`, ...headers });
+}
+
+/** JSON.parse with the text in the error message. */
+export function parseJson(text, what = 'response') {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${what} is not JSON: ${text.slice(0, 500)}`);
+  }
+}
+
+/** A form POST to the provider with HTTP Basic client authentication (RFC 6749 §2.3.1). */
+export function postWithClientAuth(url, form, { clientId = 'demo', clientSecret = 'demo-secret' } = {}) {
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
+  return rawRequest('POST', url, {
+    headers: {
+      authorization: `Basic ${basic}`,
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    },
+    body: new URLSearchParams(form).toString(),
+  });
+}
+
+/** RFC 7662 introspection at the development provider; resolves the response JSON. */
+export async function introspect(opOrigin, token, client) {
+  const response = await postWithClientAuth(`${opOrigin}/token/introspection`, { token }, client);
+  if (response.status !== 200) throw new Error(`introspection answered ${response.status}: ${response.text}`);
+  return parseJson(response.text, 'introspection response');
+}
+
+/** RFC 7009 revocation at the development provider. */
+export async function revoke(opOrigin, token, client, tokenTypeHint = 'access_token') {
+  const response = await postWithClientAuth(`${opOrigin}/token/revocation`, { token, token_type_hint: tokenTypeHint }, client);
+  if (response.status !== 200) throw new Error(`revocation answered ${response.status}: ${response.text}`);
+}
+
+/**
+ * Request counts of a provider started with OP_STATS=1, by "METHOD /path":
+ * `(await opStats(op))['POST /token/introspection']`.
+ */
+export async function opStats(opOrigin) {
+  const response = await rawGet(`${opOrigin}/__stats`, { accept: 'application/json' });
+  if (response.status !== 200) throw new Error(`${opOrigin}/__stats answered ${response.status} (started without OP_STATS=1?)`);
+  const { requests } = parseJson(response.text, '/__stats');
+  return new Proxy(requests, { get: (target, key) => target[key] || 0 });
+}
+
+/** Header and payload of a compact JWS, or null when `token` is not one. */
+export function decodeJwt(token) {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const [header, payload] = parts.slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString('utf8')));
+    return { header, payload };
+  } catch {
+    return null;
+  }
+}
+
+/** The `WWW-Authenticate` attributes of a Bearer challenge: { scheme, realm, error, scope, ... }. */
+export function parseChallenge(header) {
+  if (!header) return null;
+  const [, scheme, rest = ''] = /^(\S+)\s*(.*)$/.exec(header) || [];
+  const attributes = { scheme };
+  for (const [, name, quoted, bare] of rest.matchAll(/([A-Za-z_]+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) {
+    attributes[name] = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : bare;
+  }
+  return attributes;
+}
+
+/** Names of the cookies that responses from `origin` set, from a newRecordedPage log. */
+export function cookieNamesFrom(log, origin) {
+  return new Set(log.setCookies
+    .filter((c) => originOf(c.url) === origin)
+    .map((c) => c.header.split('=')[0].trim()));
+}
+
+/**
+ * The app's cookies of `context` as a Cookie header value. Cookies on 127.0.0.1 are shared
+ * across ports, so only names that responses from `appOrigin` set (per `log`) are taken.
+ */
+export async function appCookieHeader(context, log, appOrigin) {
+  const names = cookieNamesFrom(log, appOrigin);
+  const cookies = (await context.cookies(appOrigin)).filter((c) => names.has(c.name));
+  return cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+/** Headers of a top-level browser navigation (for rawGet). */
+export const NAVIGATION_HEADERS = {
+  accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-dest': 'document',
+};
+
+/**
+ * A new browser context that logs in: opens `appOrigin + path`, expects the provider's login
+ * form, logs in as `login` and expects to end on `appOrigin + path`. Resolves
+ * { context, page, log, response } (the caller closes the context).
+ */
+export async function loginInNewContext(browser, { appOrigin, opOrigin, login, path: appPath = '/profile' }) {
+  const { context, page, log } = await newRecordedPage(browser);
+  try {
+    const target = new URL(appPath, appOrigin).href;
+    await page.goto(target);
+    if (originOf(page.url()) !== opOrigin) {
+      throw new Error(`${target} did not send the browser to ${opOrigin} but to ${page.url()}`);
+    }
+    const response = await loginAtProvider(page, { login, opOrigin });
+    if (page.url() !== target) {
+      const content = await page.content().catch(() => '');
+      throw new Error(`login as ${login} ended on ${page.url()} (HTTP ${response?.status()}), not ${target}: ${content.replace(/\s+/g, ' ').slice(0, 500)}`);
+    }
+    return { context, page, log, response };
+  } catch (err) {
+    await context.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** GET `url` in `page` (a navigation); resolves { status, json } with the parsed JSON body. */
+export async function pageJson(page, url) {
+  const response = await page.goto(url);
+  const text = await response.text();
+  if (!/application\/json/.test(response.headers()['content-type'] || '')) {
+    throw new Error(`${url} -> HTTP ${response.status()} ${response.headers()['content-type']} (landed on ${page.url()}): ${text.slice(0, 300)}`);
+  }
+  return { status: response.status(), json: JSON.parse(text), url: page.url() };
+}
