@@ -284,16 +284,20 @@ async fn backchannel_logout(oidc: &Oidc, data: Data<'_>) -> Result<usize, OidcEr
         .get("iss")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("no `iss`"))?;
+    // Only providers configured with this issuer, or already discovered
+    // with it: an unauthenticated POST must not make us discover every
+    // provider.
     let mut provider = None;
     for name in oidc.provider_names().collect::<Vec<_>>() {
-        let Some(candidate) = oidc.provider(name) else {
-            continue;
+        let Some(candidate) = oidc.provider(name) else { continue };
+        let metadata = match candidate.known_metadata() {
+            Some(metadata) => Some(metadata),
+            None if candidate.config.issuer.as_deref() == Some(issuer) => candidate.metadata().await.ok(),
+            None => None,
         };
-        if let Ok(metadata) = candidate.metadata().await {
-            if metadata.issuer == issuer {
-                provider = Some((candidate, metadata));
-                break;
-            }
+        if let Some(metadata) = metadata.filter(|m| m.issuer == issuer) {
+            provider = Some((candidate, metadata));
+            break;
         }
     }
     let (provider, metadata) = provider.ok_or_else(|| bad("the logout token's issuer is not a configured provider"))?;

@@ -209,6 +209,11 @@ impl Provider {
         self.metadata.get_or_try_init(|| self.discover()).await.cloned()
     }
 
+    /// The metadata if discovery already happened (or it is static).
+    pub(crate) fn known_metadata(&self) -> Option<Arc<ProviderMetadata>> {
+        self.metadata.get().cloned()
+    }
+
     async fn discover(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
         let url = match (&self.config.discovery_url, &self.config.issuer) {
             (Some(url), _) => url.to_string(),

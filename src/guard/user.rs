@@ -193,7 +193,9 @@ async fn current_session(
     }
 
     let ahead = i64::try_from(config.refresh_before_expiry_seconds).unwrap_or(i64::MAX);
-    if ahead > 0 && expires_within(&session, ahead) {
+    // Without a refresh token there is nothing to refresh with: the token
+    // is used until it expires, as without this option.
+    if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead) {
         return match refresh_and_store(oidc, &cookies, &session).await {
             Ok(fresh) => Ok(Some(fresh)),
             Err(error) => {

@@ -78,7 +78,9 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                     oidc.config().clock_skew_seconds,
                 )
                 .await
-                .map_err(|e| OidcError::RefreshFailed(e.to_string()))?;
+                // Core §12.2: a refreshed ID token that does not validate
+                // (another issuer, audience, key...) ends the session.
+                .map_err(|e| OidcError::SessionEnded(e.to_string()))?;
                 // Core §12.2: same issuer, subject and audience, or it is
                 // someone else's token and the session must end.
                 for claim in ["iss", "sub", "aud"] {

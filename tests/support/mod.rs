@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod jwt;
+pub mod lifecycle;
 pub mod provider;
 
 use std::collections::BTreeMap;
@@ -92,7 +93,7 @@ pub mod app {
     use rocket::get;
     use rocket::http::uri::{fmt::Path, Segments};
     use rocket::serde::json::Json;
-    use rocket_openidconnect::{provider, OidcUser, ProviderName};
+    use rocket_openidconnect::{provider, OidcError, OidcUser, ProviderName};
     use serde_json::{json, Value};
 
     provider!(pub Second = "second");
@@ -108,8 +109,29 @@ pub mod app {
             "access_token": user.access_token().map(|t| t.secret().to_string()),
             "access_token_expires_at": user.access_token_expires_at().map(|t| t.unix_timestamp()),
             "has_refresh_token": user.refresh_token().is_some(),
+            "refresh_token": user.refresh_token().map(|t| t.secret().to_string()),
             "last_authenticated": user.last_authenticated().unix_timestamp(),
+            "expires_at": user.expires_at().unix_timestamp(),
         })
+    }
+
+    /// The demo's `/token` (CONTRACT §3): a valid access token, refreshed
+    /// when expired or when `?refresh=true` forces it.
+    #[get("/token?<refresh>")]
+    pub async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, OidcError> {
+        let token = user.valid_access_token(refresh.unwrap_or(false)).await?;
+        Ok(Json(json!({
+            "access_token": token.access_token.secret(),
+            "expires_at": token.expires_at.map(|t| t.unix_timestamp()),
+            "refreshed": token.refreshed,
+        })))
+    }
+
+    /// The site root, where the provider sends the browser after logout
+    /// (the default `post_logout_redirect_uri`).
+    #[get("/")]
+    pub fn index() -> &'static str {
+        "home"
     }
 
     #[get("/profile")]

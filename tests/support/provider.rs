@@ -4,8 +4,12 @@
 //! thread and Tokio runtime so it outlives nothing and depends on nothing of
 //! the test's runtime. It serves discovery, the JWKS, the token endpoint
 //! (authorization code and client credentials), the userinfo endpoint and
-//! the introspection endpoint (RFC 7662). It also mints RFC 9068 JWT access
-//! tokens with [`TestProvider::at_jwt`]. The authorization endpoint is never used: a test
+//! the introspection endpoint (RFC 7662), the revocation endpoint (RFC 7009),
+//! the registration endpoint (RFC 7591) and an `end_session_endpoint` that
+//! only a browser would visit. The token endpoint also serves the
+//! `refresh_token` grant. It mints RFC 9068 JWT access tokens with
+//! [`TestProvider::at_jwt`] and back-channel logout tokens with
+//! [`TestProvider::logout_token`]. The authorization endpoint is never used: a test
 //! reads the relying party's redirect (`AuthRequest`), asks the provider for
 //! a code with [`TestProvider::issue_code`] and sends the callback itself.
 
@@ -29,6 +33,8 @@ use super::AuthRequest;
 pub const CLIENT_ID: &str = "rp";
 pub const CLIENT_SECRET: &str = "rp-secret";
 pub const SUBJECT: &str = "alice";
+/// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// How the provider signs ID tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +117,32 @@ pub struct Behaviour {
     /// How the introspection endpoint fails, if it does (`Delay`: it
     /// answers normally, late).
     pub introspection_failure: Option<TokenFailure>,
+    /// `grant_type=refresh_token`: issue a new refresh token with every
+    /// refresh and invalidate the one used (RFC 6749 §6, rotation).
+    /// Without rotation the response has no `refresh_token` (the old one
+    /// stays valid).
+    pub refresh_rotation: bool,
+    /// How the refresh grant fails, if it does (`Delay`: it answers
+    /// normally, late); the authorization code grant is unaffected.
+    pub refresh_failure: Option<TokenFailure>,
+    /// Whether a refresh response carries an ID token (default true).
+    pub refresh_id_token: bool,
+    /// Merged over the claims of the refreshed ID token (`iss`, `sub` of the
+    /// grant, `aud`: the client, `exp`, `iat`, `auth_time` of the login,
+    /// `name`; no `nonce`).
+    pub refresh_claims: Map<String, Value>,
+    /// Merged over the refresh response (`access_token`, `token_type`,
+    /// `expires_in: 3600`, `scope`, `id_token`, `refresh_token` when rotating).
+    pub refresh_response: Map<String, Value>,
+    /// How the revocation endpoint fails, if it does.
+    pub revocation_failure: Option<TokenFailure>,
+    /// How the registration endpoint fails, if it does.
+    pub registration_failure: Option<TokenFailure>,
+    /// The initial access token the registration endpoint demands as
+    /// `Authorization: Bearer ...`, if any.
+    pub registration_token: Option<String>,
+    /// Merged over the registration response (RFC 7591 §3.2.1).
+    pub registration_response: Map<String, Value>,
 }
 
 impl Default for Behaviour {
@@ -133,8 +165,28 @@ impl Default for Behaviour {
             client_credentials_response: Map::new(),
             introspection: HashMap::new(),
             introspection_failure: None,
+            refresh_rotation: false,
+            refresh_failure: None,
+            refresh_id_token: true,
+            refresh_claims: Map::new(),
+            refresh_response: Map::new(),
+            revocation_failure: None,
+            registration_failure: None,
+            registration_token: None,
+            registration_response: Map::new(),
         }
     }
+}
+
+/// What the provider remembers of a refresh token it issued.
+#[derive(Clone, Debug)]
+struct RefreshGrant {
+    client_id: String,
+    subject: String,
+    scope: String,
+    auth_time: i64,
+    /// False once revoked or rotated away.
+    active: bool,
 }
 
 /// What the provider remembers of an authorization request it "approved".
@@ -189,15 +241,77 @@ impl IntrospectionRequest {
     }
 }
 
+/// One call to the revocation endpoint, as received.
+#[derive(Clone, Debug)]
+pub struct RevocationRequest {
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+impl RevocationRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One call to the registration endpoint, as received.
+#[derive(Clone, Debug)]
+pub struct RegistrationRequest {
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    /// The raw body.
+    pub body: String,
+    /// The client registered, when the request succeeded.
+    pub client_id: Option<String>,
+}
+
+impl RegistrationRequest {
+    /// The body as JSON (panics if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("registration body is not JSON ({e}): {self:#?}"))
+    }
+}
+
 /// Per-endpoint request counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub discovery: usize,
     pub jwks: usize,
+    /// Every token endpoint call, whatever the grant.
     pub token: usize,
+    /// Token endpoint calls with `grant_type=refresh_token`.
+    pub refresh: usize,
     pub userinfo: usize,
     pub authorize: usize,
     pub introspection: usize,
+    pub revocation: usize,
+    pub registration: usize,
+    /// Visits of the `end_session_endpoint` (only browsers go there).
+    pub end_session: usize,
+}
+
+/// A back-channel logout token to mint with [`TestProvider::logout_token_with`].
+#[derive(Clone, Debug)]
+pub struct LogoutToken {
+    /// Merged over the default claims (`iss`, `aud: client_id`, `iat: now`,
+    /// `exp: now + 120`, `jti`, `events: {BACKCHANNEL_LOGOUT_EVENT: {}}`,
+    /// `sub: SUBJECT`); `null` removes one.
+    pub claims: Map<String, Value>,
+    /// Merged over the default header (`alg` of `signing`, `typ: logout+jwt`,
+    /// `kid` of the signing key); `null` removes one.
+    pub header: Map<String, Value>,
+    pub signing: Signing,
+}
+
+impl Default for LogoutToken {
+    fn default() -> Self {
+        LogoutToken {
+            claims: Map::new(),
+            header: Map::new(),
+            signing: Signing::Rs256,
+        }
+    }
 }
 
 /// An RFC 9068 JWT access token to mint with [`TestProvider::at_jwt_with`].
@@ -236,6 +350,14 @@ struct Shared {
     token_requests: Mutex<Vec<TokenRequest>>,
     userinfo_requests: Mutex<Vec<UserinfoRequest>>,
     introspection_requests: Mutex<Vec<IntrospectionRequest>>,
+    /// refresh token -> grant
+    refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
+    revocation_requests: Mutex<Vec<RevocationRequest>>,
+    registration_requests: Mutex<Vec<RegistrationRequest>>,
+    /// Dynamically registered clients: client_id -> client_secret. The
+    /// token, introspection and revocation endpoints accept them besides
+    /// `Behaviour::client_id`.
+    registered_clients: Mutex<HashMap<String, String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,7 +451,10 @@ impl TestProvider {
                     userinfo_get,
                     userinfo_post,
                     authorize,
-                    introspect
+                    introspect,
+                    revoke,
+                    register,
+                    end_session
                 ],
             )
             .attach(rocket::fairing::AdHoc::on_liftoff(
@@ -409,6 +534,97 @@ impl TestProvider {
 
     pub fn userinfo_requests(&self) -> Vec<UserinfoRequest> {
         lock(&self.shared.userinfo_requests).clone()
+    }
+
+    /// The token endpoint calls with `grant_type=refresh_token`.
+    pub fn refresh_requests(&self) -> Vec<TokenRequest> {
+        self.token_requests()
+            .into_iter()
+            .filter(|r| r.param("grant_type") == Some("refresh_token"))
+            .collect()
+    }
+
+    pub fn revocation_requests(&self) -> Vec<RevocationRequest> {
+        lock(&self.shared.revocation_requests).clone()
+    }
+
+    pub fn registration_requests(&self) -> Vec<RegistrationRequest> {
+        lock(&self.shared.registration_requests).clone()
+    }
+
+    /// The refresh tokens issued so far (authorization code and refresh
+    /// grants), in no order.
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        lock(&self.shared.refresh_tokens).keys().cloned().collect()
+    }
+
+    /// Whether `refresh_token` was issued here and is still usable (not
+    /// revoked, not rotated away).
+    pub fn refresh_token_is_active(&self, refresh_token: &str) -> bool {
+        lock(&self.shared.refresh_tokens)
+            .get(refresh_token)
+            .is_some_and(|grant| grant.active)
+    }
+
+    /// Makes `client_id`/`client_secret` a client the endpoints accept (as
+    /// if it had been registered here earlier).
+    pub fn accept_client(&self, client_id: &str, client_secret: &str) {
+        lock(&self.shared.registered_clients).insert(client_id.into(), client_secret.into());
+    }
+
+    pub fn revocation_endpoint(&self) -> String {
+        format!("{}/revoke", self.issuer)
+    }
+
+    pub fn end_session_endpoint(&self) -> String {
+        format!("{}/end_session", self.issuer)
+    }
+
+    pub fn registration_endpoint(&self) -> String {
+        format!("{}/register", self.issuer)
+    }
+
+    /// A back-channel logout token (`typ: logout+jwt`, RS256 with the
+    /// active signing key) with `claims` merged over the default claims
+    /// (see [`LogoutToken`]).
+    pub fn logout_token(&self, claims: Value) -> String {
+        self.logout_token_with(LogoutToken {
+            claims: as_object(&claims).clone(),
+            ..LogoutToken::default()
+        })
+    }
+
+    /// A back-channel logout token with every knob.
+    pub fn logout_token_with(&self, spec: LogoutToken) -> String {
+        let b = self.behaviour();
+        let now = now();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "aud": b.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": random_token("jti"),
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+            "sub": SUBJECT,
+        });
+        merge(&mut claims, &spec.claims);
+        sign(&b, &spec.signing, "logout+jwt", &spec.header, &claims)
+    }
+
+    /// Stops the provider and returns once its port refuses connections
+    /// and connections kept alive by clients are closed.
+    pub async fn stop(self) {
+        let port = self.port;
+        self.shutdown.clone().notify();
+        for _ in 0..250 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                break;
+            }
+            rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Connections a client keeps alive live through the grace and
+        // mercy periods (1 s each).
+        rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
     }
 
     pub fn authorization_endpoint(&self) -> String {
@@ -533,7 +749,7 @@ impl TestProvider {
     /// current knobs (useful for forging front-channel tokens).
     pub fn id_token(&self, nonce: Option<&str>) -> String {
         let b = self.behaviour();
-        self.shared.id_token(&b, &b.subject.clone(), nonce)
+        self.shared.id_token(&b, &b.client_id, &b.subject, nonce)
     }
 }
 
@@ -567,17 +783,23 @@ impl Shared {
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "email"],
             "authorization_response_iss_parameter_supported": true,
+            "revocation_endpoint": format!("{issuer}/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "end_session_endpoint": format!("{issuer}/end_session"),
+            "registration_endpoint": format!("{issuer}/register"),
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
         });
         merge(&mut doc, &b.discovery);
         doc
     }
 
-    fn id_token(&self, b: &Behaviour, subject: &str, nonce: Option<&str>) -> String {
+    fn id_token(&self, b: &Behaviour, client_id: &str, subject: &str, nonce: Option<&str>) -> String {
         let now = now();
         let mut claims = json!({
             "iss": self.issuer(),
             "sub": subject,
-            "aud": b.client_id,
+            "aud": client_id,
             "exp": now + 600,
             "iat": now,
             "auth_time": now,
@@ -590,12 +812,19 @@ impl Shared {
         sign(b, &b.signing, "JWT", &b.header, &claims)
     }
 
+    /// Whether `id`/`secret` is the configured client or a registered one.
+    fn known_client(&self, b: &Behaviour, id: &str, secret: &str) -> bool {
+        (id == b.client_id && secret == b.client_secret)
+            || lock(&self.registered_clients).get(id).is_some_and(|s| s == secret)
+    }
+
+    /// Authenticates the client of a request; its `client_id`.
     fn check_client(
         &self,
         b: &Behaviour,
         authorization: Option<&str>,
         form: &[(String, String)],
-    ) -> Result<(), OAuthError> {
+    ) -> Result<String, OAuthError> {
         let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let invalid_client = || OAuthError::new(401, "invalid_client", "client authentication failed");
         match b.client_auth {
@@ -606,7 +835,8 @@ impl Shared {
                 let decoded = String::from_utf8(decoded).map_err(|_| invalid_client())?;
                 let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
                 // RFC 6749 §2.3.1: both parts are form-urlencoded first.
-                if form_decode(id) != b.client_id || form_decode(secret) != b.client_secret {
+                let (id, secret) = (form_decode(id), form_decode(secret));
+                if !self.known_client(b, &id, &secret) {
                     return Err(invalid_client());
                 }
                 if param("client_secret").is_some() {
@@ -617,6 +847,7 @@ impl Shared {
                         "more than one client authentication method",
                     ));
                 }
+                Ok(id)
             }
             ClientAuth::Post => {
                 if authorization.is_some() {
@@ -626,14 +857,15 @@ impl Shared {
                         "more than one client authentication method",
                     ));
                 }
-                if param("client_id") != Some(b.client_id.as_str())
-                    || param("client_secret") != Some(b.client_secret.as_str())
-                {
+                let (Some(id), Some(secret)) = (param("client_id"), param("client_secret")) else {
+                    return Err(invalid_client());
+                };
+                if !self.known_client(b, id, secret) {
                     return Err(invalid_client());
                 }
+                Ok(id.to_string())
             }
         }
-        Ok(())
     }
 
     fn token_response(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, OAuthError> {
@@ -653,16 +885,17 @@ impl Shared {
                 return Err(OAuthError::new(400, "invalid_request", "repeated parameter"));
             }
         }
-        self.check_client(&b, authorization, form)?;
+        let client_id = self.check_client(&b, authorization, form)?;
         let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         match param("grant_type") {
             Some("authorization_code") => {}
             Some("client_credentials") => return Ok(self.client_credentials(&b, form)),
+            Some("refresh_token") => return self.refresh(&b, &client_id, form),
             _ => {
                 return Err(OAuthError::new(
                     400,
                     "unsupported_grant_type",
-                    "only authorization_code and client_credentials",
+                    "only authorization_code, refresh_token and client_credentials",
                 ))
             }
         }
@@ -683,7 +916,7 @@ impl Shared {
                 return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
             }
         }
-        if issued.client_id != b.client_id {
+        if issued.client_id != client_id {
             return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
         }
         if param("redirect_uri") != Some(issued.redirect_uri.as_str()) {
@@ -709,7 +942,7 @@ impl Shared {
             json!({
                 "active": true,
                 "sub": b.subject,
-                "client_id": b.client_id,
+                "client_id": client_id,
                 "scope": issued.scope,
                 "iss": self.issuer(),
                 "exp": now + 3600,
@@ -723,9 +956,198 @@ impl Shared {
             "expires_in": 3600,
             "refresh_token": random_token("rt"),
             "scope": issued.scope,
-            "id_token": self.id_token(&b, &b.subject, issued.nonce.as_deref()),
+            "id_token": self.id_token(&b, &client_id, &b.subject, issued.nonce.as_deref()),
         });
         merge(&mut response, &b.token_response);
+        if let Some(refresh_token) = response.get("refresh_token").and_then(Value::as_str) {
+            lock(&self.refresh_tokens).insert(
+                refresh_token.to_string(),
+                RefreshGrant {
+                    client_id,
+                    subject: b.subject.clone(),
+                    scope: issued.scope.clone(),
+                    auth_time: now,
+                    active: true,
+                },
+            );
+        }
+        Ok(response)
+    }
+
+    /// RFC 6749 §6 and OpenID Connect Core §12: new tokens for a refresh
+    /// token issued to this client.
+    fn refresh(&self, b: &Behaviour, client_id: &str, form: &[(String, String)]) -> Result<Value, OAuthError> {
+        match &b.refresh_failure {
+            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
+            Some(TokenFailure::Garbage) => {
+                return Err(OAuthError::raw(200, "application/json", "<html>this is not json"))
+            }
+            Some(TokenFailure::OAuthError { status, error }) => {
+                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
+            }
+            Some(TokenFailure::Delay(_)) | None => {}
+        }
+        let used = form
+            .iter()
+            .find(|(k, _)| k == "refresh_token")
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| OAuthError::new(400, "invalid_request", "missing refresh_token"))?;
+        let grant = {
+            let mut grants = lock(&self.refresh_tokens);
+            let grant = grants
+                .get_mut(&used)
+                .ok_or_else(|| OAuthError::new(400, "invalid_grant", "unknown refresh token"))?;
+            if !grant.active {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "refresh token revoked or rotated",
+                ));
+            }
+            if grant.client_id != client_id {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "refresh token issued to another client",
+                ));
+            }
+            if b.refresh_rotation {
+                grant.active = false;
+            }
+            grant.clone()
+        };
+        let access_token = random_token("at-refreshed");
+        lock(&self.access_tokens).insert(access_token.clone(), grant.subject.clone());
+        let now = now();
+        lock(&self.issued).insert(
+            access_token.clone(),
+            json!({
+                "active": true,
+                "sub": grant.subject,
+                "client_id": client_id,
+                "scope": grant.scope,
+                "iss": self.issuer(),
+                "exp": now + 3600,
+                "iat": now,
+                "token_type": "Bearer",
+            }),
+        );
+        let mut response = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": grant.scope,
+        });
+        if b.refresh_rotation {
+            response["refresh_token"] = json!(random_token("rt-rotated"));
+        }
+        if b.refresh_id_token {
+            let mut claims = json!({
+                "iss": self.issuer(),
+                "sub": grant.subject,
+                "aud": client_id,
+                "exp": now + 600,
+                "iat": now,
+                "auth_time": grant.auth_time,
+                "name": "Alice Example",
+            });
+            merge(&mut claims, &b.refresh_claims);
+            response["id_token"] = json!(sign(b, &b.signing, "JWT", &b.header, &claims));
+        }
+        merge(&mut response, &b.refresh_response);
+        if let Some(issued) = response.get("refresh_token").and_then(Value::as_str) {
+            if issued != used {
+                lock(&self.refresh_tokens).insert(issued.to_string(), RefreshGrant { active: true, ..grant });
+            }
+        }
+        Ok(response)
+    }
+
+    /// RFC 7009 §2: authenticated like the token endpoint; a refresh token
+    /// it knows stops working, an access token stops introspecting active.
+    fn revoke(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<(), OAuthError> {
+        let b = lock(&self.behaviour).clone();
+        match &b.revocation_failure {
+            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
+            Some(TokenFailure::Garbage) => {
+                return Err(OAuthError::raw(200, "application/json", "<html>this is not json"))
+            }
+            Some(TokenFailure::OAuthError { status, error }) => {
+                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
+            }
+            Some(TokenFailure::Delay(_)) | None => {}
+        }
+        let client_id = self.check_client(&b, authorization, form)?;
+        let token = form
+            .iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| OAuthError::new(400, "invalid_request", "missing token"))?;
+        if let Some(grant) = lock(&self.refresh_tokens).get_mut(token) {
+            if grant.client_id == client_id {
+                grant.active = false;
+            }
+        }
+        lock(&self.issued).remove(token);
+        lock(&self.access_tokens).remove(token);
+        Ok(())
+    }
+
+    /// RFC 7591 §3: registers a client from JSON metadata.
+    fn register(&self, authorization: Option<&str>, body: &str) -> Result<Value, OAuthError> {
+        let b = lock(&self.behaviour).clone();
+        match &b.registration_failure {
+            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
+            Some(TokenFailure::Garbage) => {
+                return Err(OAuthError::raw(201, "application/json", "<html>this is not json"))
+            }
+            Some(TokenFailure::OAuthError { status, error }) => {
+                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
+            }
+            Some(TokenFailure::Delay(_)) | None => {}
+        }
+        if let Some(expected) = &b.registration_token {
+            if authorization != Some(format!("Bearer {expected}").as_str()) {
+                return Err(OAuthError::new(
+                    401,
+                    "invalid_token",
+                    "an initial access token is required",
+                ));
+            }
+        }
+        let metadata: Value = serde_json::from_str(body)
+            .map_err(|_| OAuthError::new(400, "invalid_client_metadata", "the body is not JSON"))?;
+        let redirect_uris = metadata
+            .get("redirect_uris")
+            .and_then(Value::as_array)
+            .filter(|uris| !uris.is_empty() && uris.iter().all(Value::is_string))
+            .cloned()
+            .ok_or_else(|| OAuthError::new(400, "invalid_redirect_uri", "redirect_uris is required"))?;
+        let client_id = random_token("dyn");
+        let client_secret = random_token("dyn-secret");
+        let mut response = json!({
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "client_id_issued_at": now(),
+            "client_secret_expires_at": 0,
+            "redirect_uris": redirect_uris,
+            "response_types": metadata.get("response_types").cloned().unwrap_or(json!(["code"])),
+            "grant_types": metadata.get("grant_types").cloned().unwrap_or(json!(["authorization_code"])),
+            "token_endpoint_auth_method": metadata
+                .get("token_endpoint_auth_method")
+                .cloned()
+                .unwrap_or(json!("client_secret_basic")),
+        });
+        if let Some(uris) = metadata.get("post_logout_redirect_uris") {
+            response["post_logout_redirect_uris"] = uris.clone();
+        }
+        merge(&mut response, &b.registration_response);
+        if let (Some(id), Some(secret)) = (
+            response.get("client_id").and_then(Value::as_str),
+            response.get("client_secret").and_then(Value::as_str),
+        ) {
+            lock(&self.registered_clients).insert(id.to_string(), secret.to_string());
+        }
         Ok(response)
     }
 
@@ -958,15 +1380,25 @@ fn jwks(shared: &SharedState) -> Reply {
 
 #[post("/token", data = "<body>")]
 async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
-    shared.count(|c| c.token += 1);
-    let delay = match lock(&shared.behaviour).token_failure {
-        Some(TokenFailure::Delay(d)) => Some(d),
-        _ => None,
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let refresh = params.iter().any(|(k, v)| k == "grant_type" && v == "refresh_token");
+    shared.count(|c| {
+        c.token += 1;
+        if refresh {
+            c.refresh += 1;
+        }
+    });
+    let delay = {
+        let b = lock(&shared.behaviour);
+        match (&b.token_failure, &b.refresh_failure) {
+            (Some(TokenFailure::Delay(d)), _) => Some(*d),
+            (_, Some(TokenFailure::Delay(d))) if refresh => Some(*d),
+            _ => None,
+        }
     };
     if let Some(delay) = delay {
         rocket::tokio::time::sleep(delay).await;
     }
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let result = shared.token_response(headers.authorization.as_deref(), &params);
     let (outcome, access_token, reply) = match result {
         Ok(value) => {
@@ -1047,4 +1479,79 @@ async fn introspect(shared: &SharedState, headers: RequestHeaders, body: String)
     }
     let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
     Reply::json(200, shared.introspection_answer(token))
+}
+
+fn error_reply(e: OAuthError) -> Reply {
+    Reply {
+        status: Status::new(e.status),
+        content_type: ContentType::parse_flexible(e.content_type).unwrap_or(ContentType::Plain),
+        body: e.body,
+        headers: vec![Header::new("Cache-Control", "no-store")],
+    }
+}
+
+/// RFC 7009: `200` with an empty body on success.
+#[post("/revoke", data = "<body>")]
+async fn revoke(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
+    shared.count(|c| c.revocation += 1);
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    lock(&shared.revocation_requests).push(RevocationRequest {
+        authorization: headers.authorization.clone(),
+        content_type: headers.content_type.clone(),
+        params: params.clone(),
+    });
+    let delay = match lock(&shared.behaviour).revocation_failure {
+        Some(TokenFailure::Delay(d)) => Some(d),
+        _ => None,
+    };
+    if let Some(delay) = delay {
+        rocket::tokio::time::sleep(delay).await;
+    }
+    match shared.revoke(headers.authorization.as_deref(), &params) {
+        Ok(()) => Reply {
+            status: Status::Ok,
+            content_type: ContentType::Plain,
+            body: String::new(),
+            headers: vec![Header::new("Cache-Control", "no-store")],
+        },
+        Err(e) => error_reply(e),
+    }
+}
+
+/// RFC 7591: `201` with the client's metadata.
+#[post("/register", data = "<body>")]
+async fn register(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
+    shared.count(|c| c.registration += 1);
+    let delay = match lock(&shared.behaviour).registration_failure {
+        Some(TokenFailure::Delay(d)) => Some(d),
+        _ => None,
+    };
+    if let Some(delay) = delay {
+        rocket::tokio::time::sleep(delay).await;
+    }
+    let result = shared.register(headers.authorization.as_deref(), &body);
+    let client_id = result
+        .as_ref()
+        .ok()
+        .and_then(|r| r.get("client_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    lock(&shared.registration_requests).push(RegistrationRequest {
+        authorization: headers.authorization,
+        content_type: headers.content_type,
+        body,
+        client_id,
+    });
+    match result {
+        Ok(response) => Reply::json(201, response),
+        Err(e) => error_reply(e),
+    }
+}
+
+/// RP-Initiated Logout: only a browser comes here; the tests read the
+/// relying party's redirect instead, so a visit is counted and nothing else.
+#[get("/end_session")]
+fn end_session(shared: &SharedState) -> Reply {
+    shared.count(|c| c.end_session += 1);
+    Reply::json(200, json!({ "logged_out": true }))
 }
