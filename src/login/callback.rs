@@ -13,7 +13,7 @@ use crate::error::OidcError;
 use crate::fairing::Oidc;
 use crate::login::{cookie_name, PendingAuth};
 use crate::provider::Provider;
-use crate::session::{SessionCookies, UserSession};
+use crate::session::{LazyObject, SessionCookies, UserSession};
 use crate::token::id_token::NonceRule;
 use crate::token::{endpoint, id_token};
 
@@ -202,14 +202,14 @@ async fn complete(
         provider: provider.name.clone(),
         sub: id_token.subject,
         id_token_jwt: id_token.jwt,
-        id_token_claims: id_token.claims,
+        id_token_claims: LazyObject::new(id_token.claims),
         access_token: Some(tokens.access_token),
         access_token_expires_at: tokens
             .expires_in
             .and_then(|s| i64::try_from(s).ok())
             .map(|s| now.saturating_add(s)),
         refresh_token: tokens.refresh_token,
-        userinfo,
+        userinfo: userinfo.map(LazyObject::new),
         last_authenticated_ms: unix_ms(),
         expires_at: now.saturating_add(lifetime),
     };

@@ -4,11 +4,12 @@
 //! guards. A [`SessionStore`] keeps it; the default [`CookieStore`] keeps
 //! it in the browser, in encrypted cookies.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rocket::http::{Cookie, SameSite};
 use rocket::Request;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
@@ -41,11 +42,11 @@ pub struct UserSession {
     pub(crate) provider: String,
     pub(crate) sub: String,
     pub(crate) id_token_jwt: IdTokenJwt,
-    pub(crate) id_token_claims: Map<String, Value>,
+    pub(crate) id_token_claims: LazyObject,
     pub(crate) access_token: Option<AccessToken>,
     pub(crate) access_token_expires_at: Option<i64>,
     pub(crate) refresh_token: Option<RefreshToken>,
-    pub(crate) userinfo: Option<Map<String, Value>>,
+    pub(crate) userinfo: Option<LazyObject>,
     /// Unix time in milliseconds (back-channel logout compares sessions
     /// with a logout that may happen in the same second).
     pub(crate) last_authenticated_ms: i64,
@@ -80,7 +81,7 @@ impl UserSession {
 
     /// The claims of the ID token, as issued.
     pub fn id_token_claims(&self) -> &Map<String, Value> {
-        &self.id_token_claims
+        self.id_token_claims.get()
     }
 
     /// The raw ID token (useful as `id_token_hint`).
@@ -105,7 +106,7 @@ impl UserSession {
 
     /// The userinfo claims, unless userinfo is disabled or unavailable.
     pub fn userinfo(&self) -> Option<&Map<String, Value>> {
-        self.userinfo.as_ref()
+        self.userinfo.as_ref().map(LazyObject::get)
     }
 
     /// When the user last logged in at the provider.
@@ -125,7 +126,7 @@ impl UserSession {
 
     /// The provider's session id (`sid` claim of the ID token), if any.
     pub(crate) fn sid(&self) -> Option<&str> {
-        self.id_token_claims.get("sid").and_then(Value::as_str)
+        self.id_token_claims().get("sid").and_then(Value::as_str)
     }
 
     /// Whether a back-channel logout of `provider` naming `sid` and/or `sub`
@@ -138,6 +139,50 @@ impl UserSession {
                 (None, Some(sub)) => sub == self.sub,
                 (None, None) => false,
             }
+    }
+}
+
+/// A JSON object kept as text until it is first read: most requests of a
+/// logged-in user never look at the claims, so loading a session does not
+/// build them.
+#[derive(Clone)]
+pub(crate) struct LazyObject {
+    raw: Box<RawValue>,
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl LazyObject {
+    pub(crate) fn new(map: Map<String, Value>) -> LazyObject {
+        // Serializing a map of JSON values cannot fail; `null` would read back empty.
+        let raw = serde_json::value::to_raw_value(&map).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        LazyObject {
+            raw,
+            parsed: OnceLock::from(map),
+        }
+    }
+
+    pub(crate) fn get(&self) -> &Map<String, Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.raw.get()).unwrap_or_default())
+    }
+}
+
+impl Serialize for LazyObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LazyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        if !raw.get().starts_with('{') {
+            return Err(serde::de::Error::custom("expected a JSON object"));
+        }
+        Ok(LazyObject {
+            raw,
+            parsed: OnceLock::new(),
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::OidcError;
 use crate::fairing::Oidc;
-use crate::session::UserSession;
+use crate::session::{LazyObject, UserSession};
 use crate::token::endpoint;
 use crate::token::id_token::{self, NonceRule};
 
@@ -69,7 +69,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                 fresh.refresh_token = Some(rotated);
             }
             if let Some(raw) = response.id_token {
-                let original_nonce = session.id_token_claims.get("nonce").and_then(Value::as_str);
+                let original_nonce = session.id_token_claims().get("nonce").and_then(Value::as_str);
                 let verified = id_token::verify(
                     provider,
                     &metadata,
@@ -84,14 +84,14 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                 // Core §12.2: same issuer, subject and audience, or it is
                 // someone else's token and the session must end.
                 for claim in ["iss", "sub", "aud"] {
-                    if verified.claims.get(claim) != session.id_token_claims.get(claim) {
+                    if verified.claims.get(claim) != session.id_token_claims().get(claim) {
                         return Err(OidcError::SessionEnded(format!(
                             "the refreshed ID token has another `{claim}`"
                         )));
                     }
                 }
                 fresh.id_token_jwt = verified.jwt;
-                fresh.id_token_claims = verified.claims;
+                fresh.id_token_claims = LazyObject::new(verified.claims);
             }
             // Shared no longer than half the new token's life.
             let shared = response
