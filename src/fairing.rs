@@ -124,7 +124,7 @@ impl Oidc {
                 let session = self.store().load(&cookies).await;
                 // Back-channel logout of a session the store could not delete.
                 let session = session.filter(|s| !self.revocations().refuses(s));
-                LoadedSession(session.map(Arc::new))
+                LoadedSession(session)
             })
             .await
             .0

@@ -6,6 +6,8 @@
 //! carries the session id, its index and the count, so chunks of two
 //! sessions can never be spliced together.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::error::OidcError;
@@ -74,7 +76,7 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 
 #[rocket::async_trait]
 impl SessionStore for CookieStore {
-    async fn load(&self, cookies: &SessionCookies) -> Option<UserSession> {
+    async fn load(&self, cookies: &SessionCookies) -> Option<Arc<UserSession>> {
         let first = cookies.get(&chunk_name(0))?;
         let (id, _, count, piece) = parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
         let mut json = String::from(piece);
@@ -88,7 +90,7 @@ impl SessionStore for CookieStore {
         }
         let session: UserSession = serde_json::from_str(&json).ok()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        (session.id == id && !session.is_expired(now)).then_some(session)
+        (session.id == id && !session.is_expired(now)).then(|| Arc::new(session))
     }
 
     async fn save(&self, cookies: &SessionCookies, session: &UserSession) -> Result<(), OidcError> {

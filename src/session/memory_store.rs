@@ -6,7 +6,7 @@
 //! [`MAX_SESSIONS`], expired sessions are dropped, then the oldest.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::OidcError;
 use crate::session::{SessionCookies, SessionStore, UserSession};
@@ -26,7 +26,7 @@ const MAX_SESSIONS: usize = 100_000;
 #[derive(Debug)]
 pub struct MemoryStore {
     lifetime_seconds: i64,
-    sessions: Mutex<HashMap<String, UserSession>>,
+    sessions: Mutex<HashMap<String, Arc<UserSession>>>,
 }
 
 impl MemoryStore {
@@ -45,7 +45,7 @@ impl MemoryStore {
 
 #[rocket::async_trait]
 impl SessionStore for MemoryStore {
-    async fn load(&self, cookies: &SessionCookies) -> Option<UserSession> {
+    async fn load(&self, cookies: &SessionCookies) -> Option<Arc<UserSession>> {
         let id = cookies.get(COOKIE)?;
         let sessions = self.sessions.lock().ok()?;
         sessions.get(&id).filter(|s| !s.is_expired(Self::now())).cloned()
@@ -63,7 +63,7 @@ impl SessionStore for MemoryStore {
                     }
                 }
             }
-            sessions.insert(session.id.clone(), session.clone());
+            sessions.insert(session.id.clone(), Arc::new(session.clone()));
         }
         let max_age = (session.expires_at - now).clamp(0, self.lifetime_seconds);
         cookies.set(COOKIE, &session.id, max_age);

@@ -192,6 +192,7 @@ impl<'de> Deserialize<'de> for LazyObject {
 /// trait and keep only a session id in a cookie.
 ///
 /// ```rust
+/// use std::sync::Arc;
 /// use rocket_openidconnect::{SessionCookies, SessionStore, UserSession, OidcError};
 ///
 /// /// A store that forgets everything (every request is logged out).
@@ -199,7 +200,7 @@ impl<'de> Deserialize<'de> for LazyObject {
 ///
 /// #[rocket::async_trait]
 /// impl SessionStore for Amnesia {
-///     async fn load(&self, _: &SessionCookies) -> Option<UserSession> { None }
+///     async fn load(&self, _: &SessionCookies) -> Option<Arc<UserSession>> { None }
 ///     async fn save(&self, _: &SessionCookies, _: &UserSession) -> Result<(), OidcError> { Ok(()) }
 ///     async fn remove(&self, _: &SessionCookies) {}
 /// }
@@ -208,7 +209,7 @@ impl<'de> Deserialize<'de> for LazyObject {
 pub trait SessionStore: Send + Sync + 'static {
     /// The session of this request, if it has a valid, unexpired one.
     /// Anything unreadable counts as no session.
-    async fn load(&self, cookies: &SessionCookies) -> Option<UserSession>;
+    async fn load(&self, cookies: &SessionCookies) -> Option<Arc<UserSession>>;
 
     /// Stores `session` as this browser's session, replacing any other.
     async fn save(&self, cookies: &SessionCookies, session: &UserSession) -> Result<(), OidcError>;
