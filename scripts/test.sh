@@ -6,10 +6,10 @@
 #
 #   scripts/test.sh                 all steps
 #   scripts/test.sh clippy e2e      only the named steps (install-deps always runs):
-#                                   fmt clippy cargo-test build-examples e2e
+#                                   fmt clippy cargo-test doc build-examples e2e
 set -euo pipefail
 
-all_steps=(fmt clippy cargo-test build-examples e2e)
+all_steps=(fmt clippy cargo-test doc build-examples e2e)
 selected=("$@")
 for name in "${selected[@]}"; do
   case " ${all_steps[*]} " in
@@ -70,6 +70,7 @@ step install-deps scripts/install-deps.sh
 step fmt cargo fmt --all -- --check --color "$color"
 step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
 step cargo-test cargo test "${locked[@]}"
+step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"
 step e2e node --test --test-concurrency=1 tests/e2e/
 
