@@ -213,6 +213,9 @@ async fn complete(
         last_authenticated_ms: unix_ms(),
         expires_at: now.saturating_add(lifetime),
     };
+    // Whatever session this browser had (another provider's, an older
+    // login) ends here, server-side too: only the new one is valid.
+    oidc.store().remove(cookies).await;
     oidc.store().save(cookies, &session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);
     Ok(pending.return_to.clone())
