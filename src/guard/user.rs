@@ -198,6 +198,12 @@ async fn current_session(
     if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead) {
         return match refresh_and_store(oidc, &cookies, &session).await {
             Ok(fresh) => Ok(Some(fresh)),
+            // A provider that is down does not end a session whose token
+            // still works; the next request tries again.
+            Err(OidcError::ProviderUnavailable(why)) if !expires_within(&session, 0) => {
+                rocket::info!("oidc: proactive refresh postponed: {why}");
+                Ok(Some(session))
+            }
             Err(error) => {
                 rocket::info!("oidc: proactive refresh failed ({error}); the session ends");
                 oidc.store().remove(&cookies).await;
