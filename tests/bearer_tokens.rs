@@ -642,14 +642,8 @@ async fn introspection_failures_are_503_and_are_not_cached() {
     let failures = [
         TokenFailure::ServerError,
         TokenFailure::Garbage,
-        TokenFailure::OAuthError {
-            status: 401,
-            error: "invalid_client".into(),
-        },
-        TokenFailure::OAuthError {
-            status: 400,
-            error: "invalid_request".into(),
-        },
+        TokenFailure::oauth(401, "invalid_client"),
+        TokenFailure::oauth(400, "invalid_request"),
     ];
     for failure in failures {
         let (provider, mut browser) = setup().await;
@@ -701,8 +695,7 @@ async fn a_slow_introspection_endpoint_times_out_into_503() {
 async fn the_realm_names_the_provider_and_a_token_of_another_provider_is_refused() {
     let first = TestProvider::start().await;
     let second = TestProvider::start().await;
-    let mut config = oidc_config(&first);
-    config["providers"]["second"] = second.rp_provider_config();
+    let config = oidc_config_with_second(&first, &second);
     let mut routes = api_routes();
     routes.extend(rocket::routes![api_second]);
     let mut browser = Browser::new(api_app_with_routes(config, routes)).await;

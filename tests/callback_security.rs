@@ -18,13 +18,20 @@ async fn setup() -> (TestProvider, Browser) {
     (provider, browser)
 }
 
+/// A browser with a pending login for `/profile`, and the code the provider
+/// issued for it.
+async fn pending_login() -> (TestProvider, Browser, AuthRequest, String) {
+    let (provider, mut browser) = setup().await;
+    let auth = browser.start_login("/profile").await;
+    let code = provider.issue_code(&auth);
+    (provider, browser, auth, code)
+}
+
 // --- state -----------------------------------------------------------------
 
 #[rocket::async_test]
 async fn a_callback_without_state_or_code_is_400_invalid_request() {
-    let (provider, mut browser) = setup().await;
-    let auth = browser.start_login("/profile").await;
-    let code = provider.issue_code(&auth);
+    let (provider, mut browser, auth, code) = pending_login().await;
 
     let resp = browser
         .callback(&[("code", &code), ("iss", &provider.issuer)], Mode::Api)
@@ -44,9 +51,7 @@ async fn a_callback_without_state_or_code_is_400_invalid_request() {
 
 #[rocket::async_test]
 async fn a_callback_with_an_unknown_state_is_400_invalid_state() {
-    let (provider, mut browser) = setup().await;
-    let auth = browser.start_login("/profile").await;
-    let code = provider.issue_code(&auth);
+    let (provider, mut browser, auth, code) = pending_login().await;
     let forged = format!("{}x", auth.state());
 
     let resp = browser
@@ -100,9 +105,7 @@ async fn a_state_issued_to_another_browser_is_400_invalid_state() {
 
 #[rocket::async_test]
 async fn a_replayed_callback_is_400_invalid_state() {
-    let (provider, mut browser) = setup().await;
-    let auth = browser.start_login("/profile").await;
-    let code = provider.issue_code(&auth);
+    let (provider, mut browser, auth, code) = pending_login().await;
     let callback = [
         ("code", code.as_str()),
         ("state", auth.state()),
@@ -164,9 +167,7 @@ async fn a_code_issued_for_another_login_fails_pkce_at_the_token_endpoint() {
 
 #[rocket::async_test]
 async fn an_iss_parameter_naming_another_issuer_is_401_invalid_issuer() {
-    let (provider, mut browser) = setup().await;
-    let auth = browser.start_login("/profile").await;
-    let code = provider.issue_code(&auth);
+    let (provider, mut browser, auth, code) = pending_login().await;
     let resp = browser
         .callback(
             &[("code", &code), ("state", auth.state()), ("iss", "http://evil.example")],
@@ -184,9 +185,7 @@ async fn an_iss_parameter_naming_another_issuer_is_401_invalid_issuer() {
 
 #[rocket::async_test]
 async fn a_missing_iss_parameter_is_401_invalid_issuer_when_the_provider_advertises_it() {
-    let (provider, mut browser) = setup().await;
-    let auth = browser.start_login("/profile").await;
-    let code = provider.issue_code(&auth);
+    let (provider, mut browser, auth, code) = pending_login().await;
     let resp = browser
         .callback(&[("code", &code), ("state", auth.state())], Mode::Api)
         .await;
@@ -272,15 +271,7 @@ async fn a_provider_error_is_401_with_the_providers_error_and_description() {
     let (provider, mut browser) = setup().await;
     let auth = browser.start_login("/profile").await;
     let resp = browser
-        .callback(
-            &[
-                ("error", "access_denied"),
-                ("error_description", "The user said no"),
-                ("state", auth.state()),
-                ("iss", &provider.issuer),
-            ],
-            Mode::Api,
-        )
+        .refuse(&provider, &auth, "access_denied", Some("The user said no"), Mode::Api)
         .await;
     assert_error(&resp, Status::Unauthorized, "access_denied");
     assert_eq!(resp.json()["error_description"], "The user said no");
@@ -289,13 +280,11 @@ async fn a_provider_error_is_401_with_the_providers_error_and_description() {
     // The HTML rendering escapes what the provider (or an attacker) sent.
     let auth = browser.start_login("/profile").await;
     let resp = browser
-        .callback(
-            &[
-                ("error", "access_denied"),
-                ("error_description", "<script>alert(1)</script>"),
-                ("state", auth.state()),
-                ("iss", &provider.issuer),
-            ],
+        .refuse(
+            &provider,
+            &auth,
+            "access_denied",
+            Some("<script>alert(1)</script>"),
             Mode::Navigate,
         )
         .await;
@@ -356,10 +345,7 @@ async fn a_malformed_token_response_is_502_provider_unavailable() {
 
 #[rocket::async_test]
 async fn a_token_endpoint_oauth_error_is_401_with_that_error() {
-    let failure = TokenFailure::OAuthError {
-        status: 400,
-        error: "invalid_grant".into(),
-    };
+    let failure = TokenFailure::oauth(400, "invalid_grant");
     assert_token_failure(failure, Status::Unauthorized, "invalid_grant").await;
 }
 

@@ -155,8 +155,7 @@ async fn different_scopes_or_parameters_are_separate_requests() {
 async fn each_provider_has_its_own_tokens() {
     let first = TestProvider::start().await;
     let second = TestProvider::start().await;
-    let mut config = oidc_config(&first);
-    config["providers"]["second"] = second.rp_provider_config();
+    let config = oidc_config_with_second(&first, &second);
     let browser = Browser::new(api_app(config)).await;
     let oidc = oidc_of(&browser);
 
@@ -236,12 +235,7 @@ async fn a_long_lived_token_is_kept() {
 #[rocket::async_test]
 async fn a_provider_error_is_returned_with_its_code_and_not_cached() {
     let (provider, _browser, oidc) = setup().await;
-    provider.behave(|b| {
-        b.token_failure = Some(TokenFailure::OAuthError {
-            status: 400,
-            error: "invalid_scope".into(),
-        })
-    });
+    provider.behave(|b| b.token_failure = Some(TokenFailure::oauth(400, "invalid_scope")));
     let error = oidc
         .client_credentials_grant("default", &["admin"], &[])
         .await

@@ -83,12 +83,7 @@ async fn the_first_login_registers_the_client_and_then_uses_it() {
     let client_id = registered_client(&provider, 0);
     assert_eq!(auth.param("client_id"), Some(client_id.as_str()));
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
-    assert_eq!(
-        resp.status,
-        Status::SeeOther,
-        "{resp:#?}\n{:#?}",
-        provider.token_requests()
-    );
+    assert_callback_completed(&resp, &provider);
     let token_request = &provider.token_requests()[0];
     assert_eq!(token_request.outcome, "ok", "{token_request:#?}");
     assert_eq!(

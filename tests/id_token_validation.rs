@@ -38,12 +38,7 @@ async fn assert_rejected(configure: impl FnOnce(&mut Behaviour)) {
 
 async fn assert_accepted(configure: impl FnOnce(&mut Behaviour)) {
     let (provider, mut browser, resp) = login_with(configure).await;
-    assert_eq!(
-        resp.status,
-        Status::SeeOther,
-        "{resp:#?}\n{:#?}",
-        provider.token_requests()
-    );
+    assert_callback_completed(&resp, &provider);
     assert_eq!(browser.profile().await.expect("a session")["sub"], "alice");
 }
 

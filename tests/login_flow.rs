@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use rocket::http::{ContentType, Method, Status};
+use rocket::http::{Method, Status};
 use serde_json::{json, Value};
 
 use support::jwt;
@@ -77,12 +77,7 @@ async fn a_browser_without_session_is_sent_to_the_provider_and_comes_back_logged
 
     // 2. The provider's answer; the relying party redeems the code.
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
-    assert_eq!(
-        resp.status,
-        Status::SeeOther,
-        "{resp:#?}\n{:#?}",
-        provider.token_requests()
-    );
+    assert_callback_completed(&resp, &provider);
     assert_eq!(resp.location(), "/profile?x=1");
     assert!(
         !resp.cookies_set_with_prefix("oidc_session_0").is_empty(),
@@ -222,34 +217,17 @@ async fn two_pending_logins_in_one_browser_both_complete() {
 #[rocket::async_test]
 async fn a_form_post_callback_completes_the_login() {
     let provider = TestProvider::start().await;
-    let mut config = oidc_config(&provider);
-    config["providers"]["default"]["auth_request_params"] = json!({ "response_mode": "form_post" });
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser = browser_with_provider_setting(
+        &provider,
+        "auth_request_params",
+        json!({ "response_mode": "form_post" }),
+    )
+    .await;
 
     let auth = browser.start_login("/profile?x=1").await;
     assert_eq!(auth.param("response_mode"), Some("form_post"));
-    let code = provider.issue_code(&auth);
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("code", code.as_str()),
-            ("state", auth.state()),
-            ("iss", provider.issuer.as_str()),
-        ])
-        .finish();
-    let resp = browser
-        .send(
-            Method::Post,
-            CALLBACK_PATH,
-            &[("Accept", ACCEPT_HTML)],
-            Some((ContentType::Form, body)),
-        )
-        .await;
-    assert_eq!(
-        resp.status,
-        Status::SeeOther,
-        "{resp:#?}\n{:#?}",
-        provider.token_requests()
-    );
+    let resp = browser.approve_with_form_post(&provider, &auth).await;
+    assert_callback_completed(&resp, &provider);
     assert_eq!(resp.location(), "/profile?x=1");
     assert_eq!(browser.profile().await.expect("session")["sub"], "alice");
 }
@@ -257,9 +235,12 @@ async fn a_form_post_callback_completes_the_login() {
 #[rocket::async_test]
 async fn auth_request_params_are_added_to_the_authorization_request() {
     let provider = TestProvider::start().await;
-    let mut config = oidc_config(&provider);
-    config["providers"]["default"]["auth_request_params"] = json!({ "prompt": "login", "ui_locales": "fr de" });
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser = browser_with_provider_setting(
+        &provider,
+        "auth_request_params",
+        json!({ "prompt": "login", "ui_locales": "fr de" }),
+    )
+    .await;
 
     let auth = browser.start_login("/profile").await;
     assert_eq!(auth.param("prompt"), Some("login"));
@@ -271,9 +252,8 @@ async fn auth_request_params_are_added_to_the_authorization_request() {
 async fn client_secret_post_sends_the_credentials_in_the_body() {
     let provider = TestProvider::start().await;
     provider.behave(|b| b.client_auth = ClientAuth::Post);
-    let mut config = oidc_config(&provider);
-    config["providers"]["default"]["token_endpoint_auth_method"] = json!("client_secret_post");
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser =
+        browser_with_provider_setting(&provider, "token_endpoint_auth_method", json!("client_secret_post")).await;
 
     browser.login_ok(&provider, "/profile").await;
     let request = &provider.token_requests()[0];
@@ -285,9 +265,7 @@ async fn client_secret_post_sends_the_credentials_in_the_body() {
 #[rocket::async_test]
 async fn userinfo_is_fetched_with_post_when_configured() {
     let provider = TestProvider::start().await;
-    let mut config = oidc_config(&provider);
-    config["providers"]["default"]["userinfo_http_method"] = json!("POST");
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser = browser_with_provider_setting(&provider, "userinfo_http_method", json!("POST")).await;
 
     browser.login_ok(&provider, "/profile").await;
     let calls = provider.userinfo_requests();
@@ -302,9 +280,7 @@ async fn userinfo_is_fetched_with_post_when_configured() {
 #[rocket::async_test]
 async fn userinfo_none_makes_no_userinfo_call() {
     let provider = TestProvider::start().await;
-    let mut config = oidc_config(&provider);
-    config["providers"]["default"]["userinfo_http_method"] = json!("none");
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser = browser_with_provider_setting(&provider, "userinfo_http_method", json!("none")).await;
 
     browser.login_ok(&provider, "/profile").await;
     assert_eq!(provider.counts().userinfo, 0);
@@ -322,8 +298,7 @@ async fn two_providers() -> (TestProvider, TestProvider, Browser) {
         b.client_secret = "rp-second-secret".into();
         b.subject = "bob".into();
     });
-    let mut config = oidc_config(&first);
-    config["providers"]["second"] = second.rp_provider_config();
+    let config = oidc_config_with_second(&first, &second);
     let routes = rocket::routes![app::profile, app::second, app::public];
     let browser = Browser::new(rp(config, routes)).await;
     (first, second, browser)
@@ -337,12 +312,7 @@ async fn each_provider_guard_logs_in_at_its_own_provider() {
     assert_eq!(auth.endpoint, second.authorization_endpoint());
     assert_eq!(auth.param("client_id"), Some("rp-second"));
     let resp = browser.approve(&second, &auth, Mode::Navigate).await;
-    assert_eq!(
-        resp.status,
-        Status::SeeOther,
-        "{resp:#?}\n{:#?}",
-        second.token_requests()
-    );
+    assert_callback_completed(&resp, &second);
     assert_eq!(resp.location(), "/second");
     assert_eq!(second.counts().token, 1);
     assert_eq!(

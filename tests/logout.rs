@@ -405,8 +405,7 @@ async fn logout_of_a_session_of_another_provider_goes_to_that_provider() {
         b.client_id = "rp-at-second".into();
         b.client_secret = "second-secret".into();
     });
-    let mut config = oidc_config(&provider);
-    config["providers"]["second"] = second.rp_provider_config();
+    let config = oidc_config_with_second(&provider, &second);
     let mut routes = lifecycle_routes();
     routes.extend(rocket::routes![app::second]);
     let mut browser = Browser::new(rp(config, routes)).await;

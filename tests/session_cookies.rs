@@ -69,12 +69,7 @@ async fn cookies_are_secure_when_the_redirect_uri_is_https() {
     assert_eq!(auth.param("redirect_uri"), Some("https://rp.example/redirect_uri"));
     let mut cookies = library_cookies(&resp);
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
-    assert_eq!(
-        resp.status,
-        Status::SeeOther,
-        "{resp:#?}\n{:#?}",
-        provider.token_requests()
-    );
+    assert_callback_completed(&resp, &provider);
     cookies.extend(library_cookies(&resp));
     assert!(cookies.iter().any(|c| c.name().starts_with("oidc_session_")));
     for cookie in &cookies {
@@ -107,22 +102,7 @@ async fn with_form_post_over_https_the_pending_login_cookie_survives_a_cross_sit
     assert_eq!(pending[0].secure(), Some(true), "{}", pending[0]);
     assert_eq!(pending[0].http_only(), Some(true), "{}", pending[0]);
 
-    let code = provider.issue_code(&auth);
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("code", code.as_str()),
-            ("state", auth.state()),
-            ("iss", provider.issuer.as_str()),
-        ])
-        .finish();
-    let resp = browser
-        .send(
-            rocket::http::Method::Post,
-            CALLBACK_PATH,
-            &[("Accept", ACCEPT_HTML)],
-            Some((rocket::http::ContentType::Form, body)),
-        )
-        .await;
+    let resp = browser.approve_with_form_post(&provider, &auth).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
     for cookie in resp.cookies_set_with_prefix("oidc_session_") {
         assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{cookie}");

@@ -104,13 +104,11 @@ async fn login_required_from_the_silent_check_ends_the_session_and_starts_an_int
     let silent = silent_check(&provider, &mut browser, "/profile?page=2").await;
 
     let resp = browser
-        .callback(
-            &[
-                ("error", "login_required"),
-                ("error_description", "the user is not logged in"),
-                ("state", silent.state()),
-                ("iss", &provider.issuer),
-            ],
+        .refuse(
+            &provider,
+            &silent,
+            "login_required",
+            Some("the user is not logged in"),
             Mode::Navigate,
         )
         .await;
@@ -151,27 +149,13 @@ async fn a_failed_interactive_login_after_a_failed_silent_check_is_an_error_not_
     wait_for_the_interval().await;
     let silent = silent_check(&provider, &mut browser, "/profile").await;
     let resp = browser
-        .callback(
-            &[
-                ("error", "login_required"),
-                ("state", silent.state()),
-                ("iss", &provider.issuer),
-            ],
-            Mode::Navigate,
-        )
+        .refuse(&provider, &silent, "login_required", None, Mode::Navigate)
         .await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
     let interactive = AuthRequest::parse(resp.location());
 
     let resp = browser
-        .callback(
-            &[
-                ("error", "access_denied"),
-                ("state", interactive.state()),
-                ("iss", &provider.issuer),
-            ],
-            Mode::Navigate,
-        )
+        .refuse(&provider, &interactive, "access_denied", None, Mode::Navigate)
         .await;
     assert_error(&resp, Status::Unauthorized, "access_denied");
 }
@@ -181,12 +165,7 @@ async fn a_silent_check_that_fails_at_the_token_endpoint_also_starts_an_interact
     let (provider, mut browser, _) = logged_in().await;
     wait_for_the_interval().await;
     let silent = silent_check(&provider, &mut browser, "/profile").await;
-    provider.behave(|b| {
-        b.token_failure = Some(TokenFailure::OAuthError {
-            status: 400,
-            error: "invalid_grant".into(),
-        })
-    });
+    provider.behave(|b| b.token_failure = Some(TokenFailure::oauth(400, "invalid_grant")));
 
     let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");

@@ -194,12 +194,7 @@ async fn with_rotation_a_tab_still_holding_the_old_refresh_token_shares_the_new_
 #[rocket::async_test]
 async fn a_refresh_token_the_provider_refuses_is_401_login_required() {
     let (provider, mut browser, _) = logged_in_with_an_expired_token().await;
-    provider.behave(|b| {
-        b.refresh_failure = Some(TokenFailure::OAuthError {
-            status: 400,
-            error: "invalid_grant".into(),
-        })
-    });
+    provider.behave(|b| b.refresh_failure = Some(TokenFailure::oauth(400, "invalid_grant")));
 
     let resp = browser.token(false).await;
     assert_error(&resp, Status::Unauthorized, "login_required");
@@ -448,12 +443,7 @@ async fn a_token_about_to_expire_is_refreshed_before_the_handler_runs() {
 #[rocket::async_test]
 async fn a_failed_proactive_refresh_ends_the_session() {
     let (provider, mut browser, _) = logged_in_with_proactive_refresh().await;
-    provider.behave(|b| {
-        b.refresh_failure = Some(TokenFailure::OAuthError {
-            status: 400,
-            error: "invalid_grant".into(),
-        })
-    });
+    provider.behave(|b| b.refresh_failure = Some(TokenFailure::oauth(400, "invalid_grant")));
     let before = browser.jar.clone();
 
     // A script's request: 401, and the session is gone.

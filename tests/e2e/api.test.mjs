@@ -15,9 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  Stack, assertPortsFree, appCookieHeader, bearerGet, decodeJwt, inlineToml, launchBrowser,
+  Stack, appCookieHeader, assertPortsFree, bearerGet, decodeJwt, inlineToml, launchBrowser,
   loginInNewContext, opStats, pageJson, parseChallenge, parseJson, rawGet, revoke, sleepUntil,
-  unixNow, withDiagnostics,
+  uniqueLogin, unixNow, withDiagnostics,
 } from './harness.mjs';
 
 const OP = 'http://127.0.0.1:9102';
@@ -46,8 +46,6 @@ function demoOidc(app, issuer, { cacheSeconds, clockSkew }) {
 const stack = new Stack();
 let browser;
 let shortProvider;
-
-const uniqueLogin = (prefix) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
 /** A client-credentials token from the demo's /service-token. */
 async function serviceToken(app, { scope, resource } = {}) {

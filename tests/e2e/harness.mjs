@@ -54,6 +54,9 @@ export function randomSecretKey() {
 }
 
 /** Resolves true when something accepts TCP connections on 127.0.0.1:port. */
+/** A login name no earlier run used: `prefix-<8 hex digits>`. */
+export const uniqueLogin = (prefix) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
 export function portInUse(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -155,20 +158,7 @@ export async function waitForHttp(url, { proc, timeoutMs = 15000, accept = () =>
  * not following redirects. Resolves { status, headers, text }.
  */
 export function rawGet(url, headers = {}, timeoutMs = 10000) {
-  return new Promise((resolve, reject) => {
-    const request = http.get(url, { headers, timeout: timeoutMs }, (response) => {
-      const chunks = [];
-      response.on('data', (c) => chunks.push(c));
-      response.on('end', () => resolve({
-        status: response.statusCode,
-        headers: response.headers,
-        text: Buffer.concat(chunks).toString('utf8'),
-      }));
-      response.on('error', reject);
-    });
-    request.on('timeout', () => request.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
-    request.on('error', reject);
-  });
+  return rawRequest('GET', url, { headers, timeoutMs });
 }
 
 /** Keeps track of what a test file started, so that `after` can stop all of it. */

@@ -13,16 +13,15 @@
 // Run: cargo build --examples && node --test --test-concurrency=1 tests/e2e/
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  NAVIGATION_HEADERS, Stack, appCookieHeader, assertPortsFree, inlineToml, introspect, launchBrowser,
-  loginAtProvider, loginInNewContext, newRecordedPage, opStats, originOf, pageJson, parseJson, rawGet,
-  sleepUntil, unixNow, withDiagnostics,
+  NAVIGATION_HEADERS, Stack, appCookieHeader, assertPortsFree, inlineToml, introspect,
+  launchBrowser, loginAtProvider, loginInNewContext, newRecordedPage, opStats, originOf, pageJson,
+  parseJson, rawGet, sleepUntil, uniqueLogin, unixNow, withDiagnostics,
 } from './harness.mjs';
 
 const OP = 'http://127.0.0.1:9105';
@@ -47,8 +46,6 @@ function demoOidc(app, issuer, client) {
 const stack = new Stack();
 let browser;
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-e2e-lifecycle-'));
-
-const uniqueLogin = (prefix) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
 /** /profile through the session cookie only, as an API request: { status, body }. */
 async function profileWithCookie(app, cookie) {

@@ -7,11 +7,11 @@
 // Run: cargo build --examples && node --test tests/e2e/
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  Stack, assertPortsFree, launchBrowser, loginAtProvider, newRecordedPage, originOf, rawGet, withDiagnostics,
+  Stack, assertPortsFree, launchBrowser, loginAtProvider, newRecordedPage, originOf, rawGet,
+  uniqueLogin, withDiagnostics,
 } from './harness.mjs';
 
 const OP1 = 'http://127.0.0.1:9100';
@@ -25,7 +25,6 @@ const MULTI_OIDC = `{redirect_uri="${MULTI}/redirect_uri",providers={default={is
 const stack = new Stack();
 let browser;
 
-const uniqueLogin = (prefix) => `${prefix}-${randomBytes(4).toString('hex')}`;
 const now = () => Math.floor(Date.now() / 1000);
 
 /** The first authorization request the browser sent to `opOrigin`, as URLSearchParams. */

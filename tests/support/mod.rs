@@ -39,27 +39,41 @@ pub fn secret_key(seed: u8) -> String {
 /// The `oidc` configuration table for a relying party whose `default`
 /// provider is `provider`.
 pub fn oidc_config(provider: &TestProvider) -> Value {
-    json!({
-        "redirect_uri": REDIRECT_URI,
-        "clock_skew_seconds": 60,
-        "http_timeout_seconds": 2,
-        "providers": { "default": provider.rp_provider_config() },
-    })
+    oidc_config_with_default(provider.rp_provider_config())
+}
+
+/// The `oidc` configuration table for a relying party whose `default`
+/// provider is `first` and whose `second` provider is `second`.
+pub fn oidc_config_with_second(first: &TestProvider, second: &TestProvider) -> Value {
+    let mut config = oidc_config(first);
+    config["providers"]["second"] = second.rp_provider_config();
+    config
 }
 
 /// An `oidc` configuration whose default provider's issuer is `issuer`.
 pub fn oidc_config_for_issuer(issuer: &str) -> Value {
+    oidc_config_with_default(provider::rp_provider_config_for(
+        issuer,
+        provider::CLIENT_ID,
+        provider::CLIENT_SECRET,
+    ))
+}
+
+/// A browser on the relying party (default routes) whose `default` provider
+/// is `provider`, with the provider table's `key` set to `value`.
+pub async fn browser_with_provider_setting(provider: &TestProvider, key: &str, value: Value) -> Browser {
+    let mut config = oidc_config(provider);
+    config["providers"]["default"][key] = value;
+    Browser::new(rp(config, default_routes())).await
+}
+
+/// The test `oidc` table around the `default` provider's table.
+fn oidc_config_with_default(default_provider: Value) -> Value {
     json!({
         "redirect_uri": REDIRECT_URI,
         "clock_skew_seconds": 60,
         "http_timeout_seconds": 2,
-        "providers": { "default": {
-            "issuer": issuer,
-            "client_id": provider::CLIENT_ID,
-            "client_secret": provider::CLIENT_SECRET,
-            "scopes": ["openid", "profile"],
-            "userinfo_http_method": "GET",
-        } },
+        "providers": { "default": default_provider },
     })
 }
 
@@ -266,7 +280,7 @@ impl AuthRequest {
     }
 
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        provider::find_param(&self.params, name)
     }
 
     pub fn count(&self, name: &str) -> usize {
@@ -287,12 +301,16 @@ impl AuthRequest {
     }
 }
 
+/// `params` form-encoded.
+pub fn form_encode(params: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
 /// `/redirect_uri?...` with `params` form-encoded.
 pub fn callback_uri(params: &[(&str, &str)]) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    format!("{CALLBACK_PATH}?{query}")
+    format!("{CALLBACK_PATH}?{}", form_encode(params))
 }
 
 /// What kind of request a browser sends.
@@ -420,6 +438,36 @@ impl Browser {
         .await
     }
 
+    /// The provider's error answer to `auth` (RFC 6749 §4.1.2.1): `error`,
+    /// `error_description` if given, `state`, and `iss`.
+    pub async fn refuse(
+        &mut self,
+        provider: &TestProvider,
+        auth: &AuthRequest,
+        error: &str,
+        description: Option<&str>,
+        mode: Mode,
+    ) -> Resp {
+        let mut params = vec![("error", error)];
+        params.extend(description.map(|d| ("error_description", d)));
+        params.extend([("state", auth.state()), ("iss", provider.issuer.as_str())]);
+        self.callback(&params, mode).await
+    }
+
+    /// [`approve`](Self::approve) with `response_mode=form_post`: the
+    /// browser POSTs the answer to the callback as a navigation.
+    pub async fn approve_with_form_post(&mut self, provider: &TestProvider, auth: &AuthRequest) -> Resp {
+        let code = provider.issue_code(auth);
+        let body = form_encode(&[("code", &code), ("state", auth.state()), ("iss", &provider.issuer)]);
+        self.send(
+            Method::Post,
+            CALLBACK_PATH,
+            &[("Accept", ACCEPT_HTML)],
+            Some((ContentType::Form, body)),
+        )
+        .await
+    }
+
     /// The whole login: start at `uri`, approve at the provider, send the
     /// callback with `mode`. Returns the authorization request and the
     /// callback's response.
@@ -432,12 +480,7 @@ impl Browser {
     /// A login that must succeed (`303` back to `uri`).
     pub async fn login_ok(&mut self, provider: &TestProvider, uri: &str) -> AuthRequest {
         let (auth, resp) = self.login(provider, uri, Mode::Navigate).await;
-        assert_eq!(
-            resp.status,
-            Status::SeeOther,
-            "the callback should complete the login: {resp:#?}\nprovider token requests: {:#?}",
-            provider.token_requests()
-        );
+        assert_callback_completed(&resp, provider);
         assert_eq!(
             resp.location(),
             uri,
@@ -487,6 +530,18 @@ pub fn assert_error(resp: &Resp, status: Status, error: &str) {
             "error responses carry error_description: {resp:#?}"
         );
     }
+}
+
+/// Asserts that the callback completed the login (`303`), showing the
+/// provider's token requests if not.
+#[track_caller]
+pub fn assert_callback_completed(resp: &Resp, provider: &TestProvider) {
+    assert_eq!(
+        resp.status,
+        Status::SeeOther,
+        "the callback should complete the login: {resp:#?}\nprovider token requests: {:#?}",
+        provider.token_requests()
+    );
 }
 
 /// Asserts that the browser has no session: a script's `GET /profile` is

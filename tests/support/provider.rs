@@ -67,6 +67,16 @@ pub enum TokenFailure {
     Delay(Duration),
 }
 
+impl TokenFailure {
+    /// An RFC 6749 §5.2 error response with this status and `error` code.
+    pub fn oauth(status: u16, error: &str) -> Self {
+        TokenFailure::OAuthError {
+            status,
+            error: error.into(),
+        }
+    }
+}
+
 /// Which client authentication the token endpoint demands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -215,7 +225,7 @@ pub struct TokenRequest {
 
 impl TokenRequest {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        find_param(&self.params, name)
     }
 }
 
@@ -227,33 +237,34 @@ pub struct UserinfoRequest {
     pub body: String,
 }
 
-/// One call to the introspection endpoint, as received.
+/// One call to a form-encoded endpoint (introspection, revocation), as
+/// received.
 #[derive(Clone, Debug)]
-pub struct IntrospectionRequest {
+pub struct FormRequest {
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub params: Vec<(String, String)>,
 }
 
-impl IntrospectionRequest {
+impl FormRequest {
+    fn new(headers: &RequestHeaders, params: &[(String, String)]) -> Self {
+        FormRequest {
+            authorization: headers.authorization.clone(),
+            content_type: headers.content_type.clone(),
+            params: params.to_vec(),
+        }
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        find_param(&self.params, name)
     }
 }
+
+/// One call to the introspection endpoint, as received.
+pub type IntrospectionRequest = FormRequest;
 
 /// One call to the revocation endpoint, as received.
-#[derive(Clone, Debug)]
-pub struct RevocationRequest {
-    pub authorization: Option<String>,
-    pub content_type: Option<String>,
-    pub params: Vec<(String, String)>,
-}
-
-impl RevocationRequest {
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
+pub type RevocationRequest = FormRequest;
 
 /// One call to the registration endpoint, as received.
 #[derive(Clone, Debug)]
@@ -291,22 +302,21 @@ pub struct Counts {
     pub end_session: usize,
 }
 
-/// A back-channel logout token to mint with [`TestProvider::logout_token_with`].
+/// A JWT to mint: a [`LogoutToken`] or an [`AccessTokenJwt`].
 #[derive(Clone, Debug)]
-pub struct LogoutToken {
-    /// Merged over the default claims (`iss`, `aud: client_id`, `iat: now`,
-    /// `exp: now + 120`, `jti`, `events: {BACKCHANNEL_LOGOUT_EVENT: {}}`,
-    /// `sub: SUBJECT`); `null` removes one.
+pub struct JwtSpec {
+    /// Merged over the default claims of the kind of token; `null` removes
+    /// one.
     pub claims: Map<String, Value>,
-    /// Merged over the default header (`alg` of `signing`, `typ: logout+jwt`,
-    /// `kid` of the signing key); `null` removes one.
+    /// Merged over the default header (`alg` of `signing`, `typ` of the kind
+    /// of token, `kid` of the signing key); `null` removes one.
     pub header: Map<String, Value>,
     pub signing: Signing,
 }
 
-impl Default for LogoutToken {
+impl Default for JwtSpec {
     fn default() -> Self {
-        LogoutToken {
+        JwtSpec {
             claims: Map::new(),
             header: Map::new(),
             signing: Signing::Rs256,
@@ -314,28 +324,27 @@ impl Default for LogoutToken {
     }
 }
 
-/// An RFC 9068 JWT access token to mint with [`TestProvider::at_jwt_with`].
-#[derive(Clone, Debug)]
-pub struct AccessTokenJwt {
-    /// Merged over the default claims (`iss`, `sub`, `aud: CLIENT_ID`,
-    /// `client_id`, `exp: now + 600`, `iat`, `jti`, `scope: "read write"`);
-    /// `null` removes one.
-    pub claims: Map<String, Value>,
-    /// Merged over the default header (`alg` of `signing`, `typ: at+jwt`,
-    /// `kid` of the signing key); `null` removes one.
-    pub header: Map<String, Value>,
-    pub signing: Signing,
-}
-
-impl Default for AccessTokenJwt {
-    fn default() -> Self {
-        AccessTokenJwt {
-            claims: Map::new(),
-            header: Map::new(),
-            signing: Signing::Rs256,
+impl JwtSpec {
+    /// The default header and signing, `claims` (an object) merged over the
+    /// default claims.
+    pub fn with_claims(claims: Value) -> Self {
+        JwtSpec {
+            claims: as_object(&claims).clone(),
+            ..JwtSpec::default()
         }
     }
 }
+
+/// A back-channel logout token to mint with [`TestProvider::logout_token_with`]
+/// (`typ: logout+jwt`). Default claims: `iss`, `aud: client_id`, `iat: now`,
+/// `exp: now + 120`, `jti`, `events: {BACKCHANNEL_LOGOUT_EVENT: {}}`,
+/// `sub: SUBJECT`.
+pub type LogoutToken = JwtSpec;
+
+/// An RFC 9068 JWT access token to mint with [`TestProvider::at_jwt_with`]
+/// (`typ: at+jwt`). Default claims: `iss`, `sub`, `aud: CLIENT_ID`,
+/// `client_id`, `exp: now + 600`, `iat`, `jti`, `scope: "read write"`.
+pub type AccessTokenJwt = JwtSpec;
 
 #[derive(Default)]
 struct Shared {
@@ -384,6 +393,17 @@ pub fn random_token(prefix: &str) -> String {
 pub fn reserve_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local addr").port()
+}
+
+/// A relying party's provider table for `issuer` and that client.
+pub fn rp_provider_config_for(issuer: &str, client_id: &str, client_secret: &str) -> Value {
+    json!({
+        "issuer": issuer,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scopes": ["openid", "profile"],
+        "userinfo_http_method": "GET",
+    })
 }
 
 pub struct TestProvider {
@@ -588,10 +608,7 @@ impl TestProvider {
     /// active signing key) with `claims` merged over the default claims
     /// (see [`LogoutToken`]).
     pub fn logout_token(&self, claims: Value) -> String {
-        self.logout_token_with(LogoutToken {
-            claims: as_object(&claims).clone(),
-            ..LogoutToken::default()
-        })
+        self.logout_token_with(LogoutToken::with_claims(claims))
     }
 
     /// A back-channel logout token with every knob.
@@ -691,10 +708,7 @@ impl TestProvider {
     /// An RFC 9068 access token (`typ: at+jwt`, RS256 with the active
     /// signing key) with `claims` merged over the default claims.
     pub fn at_jwt(&self, claims: Value) -> String {
-        self.at_jwt_with(AccessTokenJwt {
-            claims: as_object(&claims).clone(),
-            ..AccessTokenJwt::default()
-        })
+        self.at_jwt_with(AccessTokenJwt::with_claims(claims))
     }
 
     /// A JWT access token with every knob.
@@ -718,13 +732,7 @@ impl TestProvider {
     /// The relying party's provider table for this provider.
     pub fn rp_provider_config(&self) -> Value {
         let b = self.behaviour();
-        json!({
-            "issuer": self.issuer,
-            "client_id": b.client_id,
-            "client_secret": b.client_secret,
-            "scopes": ["openid", "profile"],
-            "userinfo_http_method": "GET",
-        })
+        rp_provider_config_for(&self.issuer, &b.client_id, &b.client_secret)
     }
 
     /// "Approves" the authorization request: remembers its parameters and
@@ -794,17 +802,43 @@ impl Shared {
         doc
     }
 
-    fn id_token(&self, b: &Behaviour, client_id: &str, subject: &str, nonce: Option<&str>) -> String {
-        let now = now();
-        let mut claims = json!({
+    /// An access token for `subject` that the userinfo endpoint accepts and
+    /// that introspects active for an hour from `now`.
+    fn issue_access_token(&self, prefix: &str, subject: &str, client_id: &str, scope: &str, now: i64) -> String {
+        let access_token = random_token(prefix);
+        lock(&self.access_tokens).insert(access_token.clone(), subject.to_string());
+        lock(&self.issued).insert(
+            access_token.clone(),
+            json!({
+                "active": true,
+                "sub": subject,
+                "client_id": client_id,
+                "scope": scope,
+                "iss": self.issuer(),
+                "exp": now + 3600,
+                "iat": now,
+                "token_type": "Bearer",
+            }),
+        );
+        access_token
+    }
+
+    /// The default claims of an ID token issued `now` (no `nonce`).
+    fn id_token_claims(&self, client_id: &str, subject: &str, now: i64, auth_time: i64) -> Value {
+        json!({
             "iss": self.issuer(),
             "sub": subject,
             "aud": client_id,
             "exp": now + 600,
             "iat": now,
-            "auth_time": now,
+            "auth_time": auth_time,
             "name": "Alice Example",
-        });
+        })
+    }
+
+    fn id_token(&self, b: &Behaviour, client_id: &str, subject: &str, nonce: Option<&str>) -> String {
+        let now = now();
+        let mut claims = self.id_token_claims(client_id, subject, now, now);
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);
         }
@@ -825,7 +859,7 @@ impl Shared {
         authorization: Option<&str>,
         form: &[(String, String)],
     ) -> Result<String, OAuthError> {
-        let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let param = |name: &str| find_param(form, name);
         let invalid_client = || OAuthError::new(401, "invalid_client", "client authentication failed");
         match b.client_auth {
             ClientAuth::Basic => {
@@ -870,23 +904,14 @@ impl Shared {
 
     fn token_response(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, OAuthError> {
         let b = lock(&self.behaviour).clone();
-        match &b.token_failure {
-            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
-            Some(TokenFailure::Garbage) => {
-                return Err(OAuthError::raw(200, "application/json", "<html>this is not json"))
-            }
-            Some(TokenFailure::OAuthError { status, error }) => {
-                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
-            }
-            Some(TokenFailure::Delay(_)) | None => {}
-        }
+        told_to_fail(&b.token_failure, 200)?;
         for (name, _) in form {
             if form.iter().filter(|(k, _)| k == name).count() > 1 {
                 return Err(OAuthError::new(400, "invalid_request", "repeated parameter"));
             }
         }
         let client_id = self.check_client(&b, authorization, form)?;
-        let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let param = |name: &str| find_param(form, name);
         match param("grant_type") {
             Some("authorization_code") => {}
             Some("client_credentials") => return Ok(self.client_credentials(&b, form)),
@@ -934,22 +959,8 @@ impl Shared {
             (None, None) => return Err(OAuthError::new(400, "invalid_request", "PKCE is required")),
         }
 
-        let access_token = random_token("at");
-        lock(&self.access_tokens).insert(access_token.clone(), b.subject.clone());
         let now = now();
-        lock(&self.issued).insert(
-            access_token.clone(),
-            json!({
-                "active": true,
-                "sub": b.subject,
-                "client_id": client_id,
-                "scope": issued.scope,
-                "iss": self.issuer(),
-                "exp": now + 3600,
-                "iat": now,
-                "token_type": "Bearer",
-            }),
-        );
+        let access_token = self.issue_access_token("at", &b.subject, &client_id, &issued.scope, now);
         let mut response = json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -977,20 +988,9 @@ impl Shared {
     /// RFC 6749 §6 and OpenID Connect Core §12: new tokens for a refresh
     /// token issued to this client.
     fn refresh(&self, b: &Behaviour, client_id: &str, form: &[(String, String)]) -> Result<Value, OAuthError> {
-        match &b.refresh_failure {
-            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
-            Some(TokenFailure::Garbage) => {
-                return Err(OAuthError::raw(200, "application/json", "<html>this is not json"))
-            }
-            Some(TokenFailure::OAuthError { status, error }) => {
-                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
-            }
-            Some(TokenFailure::Delay(_)) | None => {}
-        }
-        let used = form
-            .iter()
-            .find(|(k, _)| k == "refresh_token")
-            .map(|(_, v)| v.clone())
+        told_to_fail(&b.refresh_failure, 200)?;
+        let used = find_param(form, "refresh_token")
+            .map(str::to_string)
             .ok_or_else(|| OAuthError::new(400, "invalid_request", "missing refresh_token"))?;
         let grant = {
             let mut grants = lock(&self.refresh_tokens);
@@ -1016,22 +1016,8 @@ impl Shared {
             }
             grant.clone()
         };
-        let access_token = random_token("at-refreshed");
-        lock(&self.access_tokens).insert(access_token.clone(), grant.subject.clone());
         let now = now();
-        lock(&self.issued).insert(
-            access_token.clone(),
-            json!({
-                "active": true,
-                "sub": grant.subject,
-                "client_id": client_id,
-                "scope": grant.scope,
-                "iss": self.issuer(),
-                "exp": now + 3600,
-                "iat": now,
-                "token_type": "Bearer",
-            }),
-        );
+        let access_token = self.issue_access_token("at-refreshed", &grant.subject, client_id, &grant.scope, now);
         let mut response = json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -1042,15 +1028,7 @@ impl Shared {
             response["refresh_token"] = json!(random_token("rt-rotated"));
         }
         if b.refresh_id_token {
-            let mut claims = json!({
-                "iss": self.issuer(),
-                "sub": grant.subject,
-                "aud": client_id,
-                "exp": now + 600,
-                "iat": now,
-                "auth_time": grant.auth_time,
-                "name": "Alice Example",
-            });
+            let mut claims = self.id_token_claims(client_id, &grant.subject, now, grant.auth_time);
             merge(&mut claims, &b.refresh_claims);
             response["id_token"] = json!(sign(b, &b.signing, "JWT", &b.header, &claims));
         }
@@ -1067,22 +1045,10 @@ impl Shared {
     /// it knows stops working, an access token stops introspecting active.
     fn revoke(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<(), OAuthError> {
         let b = lock(&self.behaviour).clone();
-        match &b.revocation_failure {
-            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
-            Some(TokenFailure::Garbage) => {
-                return Err(OAuthError::raw(200, "application/json", "<html>this is not json"))
-            }
-            Some(TokenFailure::OAuthError { status, error }) => {
-                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
-            }
-            Some(TokenFailure::Delay(_)) | None => {}
-        }
+        told_to_fail(&b.revocation_failure, 200)?;
         let client_id = self.check_client(&b, authorization, form)?;
-        let token = form
-            .iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| OAuthError::new(400, "invalid_request", "missing token"))?;
+        let token =
+            find_param(form, "token").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing token"))?;
         if let Some(grant) = lock(&self.refresh_tokens).get_mut(token) {
             if grant.client_id == client_id {
                 grant.active = false;
@@ -1096,16 +1062,7 @@ impl Shared {
     /// RFC 7591 §3: registers a client from JSON metadata.
     fn register(&self, authorization: Option<&str>, body: &str) -> Result<Value, OAuthError> {
         let b = lock(&self.behaviour).clone();
-        match &b.registration_failure {
-            Some(TokenFailure::ServerError) => return Err(OAuthError::raw(500, "text/plain", "internal server error")),
-            Some(TokenFailure::Garbage) => {
-                return Err(OAuthError::raw(201, "application/json", "<html>this is not json"))
-            }
-            Some(TokenFailure::OAuthError { status, error }) => {
-                return Err(OAuthError::new(*status, error, "the test provider was told to fail"))
-            }
-            Some(TokenFailure::Delay(_)) | None => {}
-        }
+        told_to_fail(&b.registration_failure, 201)?;
         if let Some(expected) = &b.registration_token {
             if authorization != Some(format!("Bearer {expected}").as_str()) {
                 return Err(OAuthError::new(
@@ -1156,7 +1113,7 @@ impl Shared {
     /// are recorded in the token request and echoed in the introspection
     /// answer of the token.
     fn client_credentials(&self, b: &Behaviour, form: &[(String, String)]) -> Value {
-        let scope = form.iter().find(|(k, _)| k == "scope").map(|(_, v)| v.clone());
+        let scope = find_param(form, "scope").map(str::to_string);
         let access_token = random_token("cc");
         let mut response = json!({
             "access_token": access_token,
@@ -1252,6 +1209,39 @@ fn sign(b: &Behaviour, signing: &Signing, typ: &str, header_overrides: &Map<Stri
     }
     merge(&mut header, header_overrides);
     jwt::encode(&header, claims, &signature)
+}
+
+/// The value of the first parameter `name` in `params`.
+pub fn find_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn parse_form(body: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+}
+
+/// The error an endpoint told to fail with `failure` answers (`Delay`:
+/// none, see [`delay`]); `Garbage` comes with `garbage_status`.
+fn told_to_fail(failure: &Option<TokenFailure>, garbage_status: u16) -> Result<(), OAuthError> {
+    match failure {
+        Some(TokenFailure::ServerError) => Err(OAuthError::raw(500, "text/plain", "internal server error")),
+        Some(TokenFailure::Garbage) => Err(OAuthError::raw(
+            garbage_status,
+            "application/json",
+            "<html>this is not json",
+        )),
+        Some(TokenFailure::OAuthError { status, error }) => {
+            Err(OAuthError::new(*status, error, "the test provider was told to fail"))
+        }
+        Some(TokenFailure::Delay(_)) | None => Ok(()),
+    }
+}
+
+/// Sleeps as long as a `Delay` failure says.
+async fn delay(failure: &Option<TokenFailure>) {
+    if let Some(TokenFailure::Delay(d)) = failure {
+        rocket::tokio::time::sleep(*d).await;
+    }
 }
 
 fn as_object(value: &Value) -> &Map<String, Value> {
@@ -1380,7 +1370,7 @@ fn jwks(shared: &SharedState) -> Reply {
 
 #[post("/token", data = "<body>")]
 async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let params = parse_form(&body);
     let refresh = params.iter().any(|(k, v)| k == "grant_type" && v == "refresh_token");
     shared.count(|c| {
         c.token += 1;
@@ -1405,15 +1395,7 @@ async fn token(shared: &SharedState, headers: RequestHeaders, body: String) -> R
             let at = value["access_token"].as_str().map(str::to_string);
             ("ok".to_string(), at, Reply::json(200, value))
         }
-        Err(e) => {
-            let reply = Reply {
-                status: Status::new(e.status),
-                content_type: ContentType::parse_flexible(e.content_type).unwrap_or(ContentType::Plain),
-                body: e.body,
-                headers: vec![Header::new("Cache-Control", "no-store")],
-            };
-            (e.code, None, reply)
-        }
+        Err(e) => (e.code.clone(), None, error_reply(e)),
     };
     lock(&shared.token_requests).push(TokenRequest {
         authorization: headers.authorization,
@@ -1448,37 +1430,17 @@ fn authorize(shared: &SharedState) -> Reply {
 #[post("/introspect", data = "<body>")]
 async fn introspect(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
     shared.count(|c| c.introspection += 1);
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-    lock(&shared.introspection_requests).push(IntrospectionRequest {
-        authorization: headers.authorization.clone(),
-        content_type: headers.content_type.clone(),
-        params: params.clone(),
-    });
+    let params = parse_form(&body);
+    lock(&shared.introspection_requests).push(FormRequest::new(&headers, &params));
     let b = lock(&shared.behaviour).clone();
-    let error_reply = |e: OAuthError| Reply {
-        status: Status::new(e.status),
-        content_type: ContentType::parse_flexible(e.content_type).unwrap_or(ContentType::Plain),
-        body: e.body,
-        headers: vec![Header::new("Cache-Control", "no-store")],
-    };
-    match &b.introspection_failure {
-        Some(TokenFailure::ServerError) => {
-            return error_reply(OAuthError::raw(500, "text/plain", "internal server error"))
-        }
-        Some(TokenFailure::Garbage) => {
-            return error_reply(OAuthError::raw(200, "application/json", "<html>this is not json"))
-        }
-        Some(TokenFailure::OAuthError { status, error }) => {
-            return error_reply(OAuthError::new(*status, error, "the test provider was told to fail"))
-        }
-        Some(TokenFailure::Delay(delay)) => rocket::tokio::time::sleep(*delay).await,
-        None => {}
+    if let Err(e) = told_to_fail(&b.introspection_failure, 200) {
+        return error_reply(e);
     }
+    delay(&b.introspection_failure).await;
     if let Err(e) = shared.check_client(&b, headers.authorization.as_deref(), &params) {
         return error_reply(e);
     }
-    let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
-    Reply::json(200, shared.introspection_answer(token))
+    Reply::json(200, shared.introspection_answer(find_param(&params, "token")))
 }
 
 fn error_reply(e: OAuthError) -> Reply {
@@ -1494,19 +1456,10 @@ fn error_reply(e: OAuthError) -> Reply {
 #[post("/revoke", data = "<body>")]
 async fn revoke(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
     shared.count(|c| c.revocation += 1);
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-    lock(&shared.revocation_requests).push(RevocationRequest {
-        authorization: headers.authorization.clone(),
-        content_type: headers.content_type.clone(),
-        params: params.clone(),
-    });
-    let delay = match lock(&shared.behaviour).revocation_failure {
-        Some(TokenFailure::Delay(d)) => Some(d),
-        _ => None,
-    };
-    if let Some(delay) = delay {
-        rocket::tokio::time::sleep(delay).await;
-    }
+    let params = parse_form(&body);
+    lock(&shared.revocation_requests).push(FormRequest::new(&headers, &params));
+    let failure = lock(&shared.behaviour).revocation_failure.clone();
+    delay(&failure).await;
     match shared.revoke(headers.authorization.as_deref(), &params) {
         Ok(()) => Reply {
             status: Status::Ok,
@@ -1522,13 +1475,8 @@ async fn revoke(shared: &SharedState, headers: RequestHeaders, body: String) -> 
 #[post("/register", data = "<body>")]
 async fn register(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
     shared.count(|c| c.registration += 1);
-    let delay = match lock(&shared.behaviour).registration_failure {
-        Some(TokenFailure::Delay(d)) => Some(d),
-        _ => None,
-    };
-    if let Some(delay) = delay {
-        rocket::tokio::time::sleep(delay).await;
-    }
+    let failure = lock(&shared.behaviour).registration_failure.clone();
+    delay(&failure).await;
     let result = shared.register(headers.authorization.as_deref(), &body);
     let client_id = result
         .as_ref()
