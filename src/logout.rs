@@ -213,8 +213,7 @@ impl Revocations {
             }
             (None, Some(sub)) => {
                 bound(&mut lists.subs, now, |(_, until)| *until);
-                let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-                    .unwrap_or(i64::MAX);
+                let now_ms = crate::session::unix_ms();
                 lists
                     .subs
                     .insert((provider.to_string(), sub.to_string()), (now_ms, until));

@@ -210,7 +210,7 @@ async fn complete(
             .map(|s| now.saturating_add(s)),
         refresh_token: tokens.refresh_token,
         userinfo: userinfo.map(LazyObject::new),
-        last_authenticated_ms: unix_ms(),
+        last_authenticated_ms: crate::session::unix_ms(),
         expires_at: now.saturating_add(lifetime),
     };
     // Whatever session this browser had (another provider's, an older
@@ -219,11 +219,6 @@ async fn complete(
     oidc.store().save(cookies, &session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);
     Ok(pending.return_to.clone())
-}
-
-/// Now, in Unix milliseconds.
-fn unix_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).

@@ -142,6 +142,11 @@ impl UserSession {
     }
 }
 
+/// Now, in Unix milliseconds (the unit of `last_authenticated_ms`).
+pub(crate) fn unix_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// A JSON object kept as text until it is first read: most requests of a
 /// logged-in user never look at the claims, so loading a session does not
 /// build them.
