@@ -1,7 +1,8 @@
 //! A bounded cache with expiring entries whose misses are loaded once:
 //! concurrent callers asking for the same missing key share one load
 //! (single-flight). Used for introspection results and client-credentials
-//! tokens. Failed loads are not cached.
+//! tokens. Failed loads are not cached. Generic over the error type: it
+//! knows nothing of the crate's errors.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,17 +12,15 @@ use std::time::{Duration, Instant};
 
 use rocket::tokio::sync::OnceCell;
 
-use crate::error::OidcError;
+type Flight<V, E> = Arc<OnceCell<Result<(V, Duration), E>>>;
 
-type Flight<V> = Arc<OnceCell<Result<(V, Duration), OidcError>>>;
-
-pub(crate) struct FlightCache<K, V> {
+pub(crate) struct FlightCache<K, V, E> {
     capacity: usize,
     entries: Mutex<HashMap<K, (V, Instant)>>,
-    flights: Mutex<HashMap<K, Flight<V>>>,
+    flights: Mutex<HashMap<K, Flight<V, E>>>,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> FlightCache<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
     pub(crate) fn new(capacity: usize) -> Self {
         FlightCache {
             capacity,
@@ -32,10 +31,10 @@ impl<K: Eq + Hash + Clone, V: Clone> FlightCache<K, V> {
 
     /// The cached value for `key`, or the value `load` yields, kept for the
     /// time-to-live `load` returns with it (zero: not kept).
-    pub(crate) async fn get_or_load<F, Fut>(&self, key: K, load: F) -> Result<V, OidcError>
+    pub(crate) async fn get_or_load<F, Fut>(&self, key: K, load: F) -> Result<V, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(V, Duration), OidcError>>,
+        Fut: Future<Output = Result<(V, Duration), E>>,
     {
         if let Some(value) = self.get(&key) {
             return Ok(value);
@@ -77,6 +76,9 @@ impl<K: Eq + Hash + Clone, V: Clone> FlightCache<K, V> {
             return;
         };
         let now = Instant::now();
+        let Some(expires) = now.checked_add(ttl) else {
+            return;
+        };
         if entries.len() >= self.capacity {
             entries.retain(|_, (_, expires)| *expires > now);
             if entries.len() >= self.capacity {
@@ -84,7 +86,7 @@ impl<K: Eq + Hash + Clone, V: Clone> FlightCache<K, V> {
                 entries.clear();
             }
         }
-        entries.insert(key, (value, now + ttl));
+        entries.insert(key, (value, expires));
     }
 }
 
@@ -95,7 +97,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn concurrent_misses_load_once_and_errors_are_not_kept() {
-        let cache: Arc<FlightCache<u8, u32>> = Arc::new(FlightCache::new(10));
+        let cache: Arc<FlightCache<u8, u32, String>> = Arc::new(FlightCache::new(10));
         let loads = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..20 {
@@ -115,7 +117,7 @@ mod tests {
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
 
-        let failed = cache.get_or_load(2, || async { Err(OidcError::LoginRequired) }).await;
+        let failed = cache.get_or_load(2, || async { Err("down".to_string()) }).await;
         assert!(failed.is_err());
         let loaded = cache.get_or_load(2, || async { Ok((9, Duration::from_secs(1))) }).await;
         assert_eq!(loaded.unwrap(), 9);
@@ -123,7 +125,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn entries_expire_and_capacity_is_bounded() {
-        let cache: FlightCache<u32, u32> = FlightCache::new(4);
+        let cache: FlightCache<u32, u32, String> = FlightCache::new(4);
         cache
             .get_or_load(1, || async { Ok((1, Duration::from_millis(1))) })
             .await

@@ -4,16 +4,12 @@
 use std::fmt;
 
 use rocket::http::Status;
-use rocket::request::Request;
-use rocket::response::{self, Responder};
-
-use crate::request_state::{self, RequestState};
 
 /// Why a request could not be authenticated.
 ///
 /// Guards and the callback route keep the error in the request's local
 /// cache; a catcher (the crate's or your own) reads it back with
-/// [`OidcError::of`].
+/// `OidcError::of(request)`.
 ///
 /// ```rust
 /// use rocket::http::Status;
@@ -70,13 +66,17 @@ pub enum OidcError {
     },
     /// The provider could not be asked about a bearer token (`503 temporarily_unavailable`).
     TokenCheckUnavailable(String),
-    /// The session does not fit in the cookies allowed for it (`502 session_too_large`).
+    /// The session is larger than a session may be (`502 session_too_large`).
     SessionTooLarge {
         /// Bytes the session needs.
         size: usize,
-        /// Bytes the store can keep.
+        /// Bytes a session may take.
         limit: usize,
     },
+    /// The server-side state cannot answer now: Redis is unreachable or
+    /// slow, or an in-process ledger is full of live entries
+    /// (`503 temporarily_unavailable`). Nothing is let through unchecked.
+    StateUnavailable(String),
 }
 
 impl OidcError {
@@ -88,7 +88,7 @@ impl OidcError {
             }
             OidcError::MissingToken | OidcError::InvalidToken(_) => Status::Unauthorized,
             OidcError::InsufficientScope { .. } => Status::Forbidden,
-            OidcError::TokenCheckUnavailable(_) => Status::ServiceUnavailable,
+            OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => Status::ServiceUnavailable,
             OidcError::LoginRequired
             | OidcError::RefreshFailed(_)
             | OidcError::SessionEnded(_)
@@ -116,7 +116,7 @@ impl OidcError {
             OidcError::InvalidBearerRequest(_) => "invalid_request",
             OidcError::InvalidToken(_) => "invalid_token",
             OidcError::InsufficientScope { .. } => "insufficient_scope",
-            OidcError::TokenCheckUnavailable(_) => "temporarily_unavailable",
+            OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -128,24 +128,6 @@ impl OidcError {
             } => d.clone(),
             other => other.to_string(),
         }
-    }
-
-    /// The error a guard or the callback failed with on this request, if any.
-    ///
-    /// ```rust
-    /// use rocket::{catch, Request};
-    /// use rocket_openidconnect::OidcError;
-    ///
-    /// #[catch(502)]
-    /// fn provider_down(request: &Request) -> String {
-    ///     match OidcError::of(request) {
-    ///         Some(error) => format!("sign-in is unavailable: {error}"),
-    ///         None => "bad gateway".into(),
-    ///     }
-    /// }
-    /// ```
-    pub fn of(request: &Request<'_>) -> Option<OidcError> {
-        RequestState::of(request).error.lock().ok()?.clone()
     }
 
     /// The RFC 6750 §3 `WWW-Authenticate` challenge for a bearer error in `realm`.
@@ -179,11 +161,6 @@ impl OidcError {
         }
         Some(challenge)
     }
-
-    /// Keeps this error for the catcher of this request.
-    pub(crate) fn stash(&self, request: &Request<'_>) {
-        request_state::put(&RequestState::of(request).error, self.clone());
-    }
 }
 
 impl fmt::Display for OidcError {
@@ -214,21 +191,14 @@ impl fmt::Display for OidcError {
             }
             OidcError::TokenCheckUnavailable(why) => write!(f, "cannot check the token now: {why}"),
             OidcError::SessionTooLarge { size, limit } => {
-                write!(f, "the session needs {size} bytes but the cookie store keeps at most {limit}; use a server-side session store or fewer claims")
+                write!(f, "the session needs {size} bytes but a session may take at most {limit}; request fewer claims or scopes")
             }
+            OidcError::StateUnavailable(why) => write!(f, "the session state is unavailable: {why}"),
         }
     }
 }
 
 impl std::error::Error for OidcError {}
-
-/// Answering with an `OidcError` hands it to the catcher of its status.
-impl<'r> Responder<'r, 'static> for OidcError {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        self.stash(request);
-        Err(self.status())
-    }
-}
 
 /// `text` reduced to what RFC 6750 §3 allows in a quoted attribute value
 /// (%x20-21 / %x23-5B / %x5D-7E): no quotes, backslashes or control

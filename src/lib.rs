@@ -165,12 +165,12 @@
 //! are fully verified (signature, `iss`, `aud`, `iat`, `exp`, single-use
 //! `jti`, the logout event, no `nonce`).
 //!
-//! With `session.store = "memory"` (a [`MemoryStore`]) sessions live on the
-//! server: logout makes a copied session cookie worthless and back-channel
-//! logout ends sessions at once. With the default cookie store the session
-//! lives in the browser: a logged-out `sid` (or every earlier session of a
-//! logged-out `sub`) is refused by this process until it would have
-//! expired, but a restart, or another instance, forgets that list.
+//! Either way a logged-out session is over: a copy of its cookies taken
+//! before the logout is refused afterwards. Server-side sessions
+//! (`memory`, `redis`) are deleted; sessions in cookies are refused through
+//! a list of logged-out sessions, `sid`s and `sub`s kept until they would
+//! have expired (in this process, or in Redis for every instance; see
+//! [Running several instances](#running-several-instances)).
 //!
 //! # Dynamic registration
 //!
@@ -199,9 +199,82 @@
 //!
 //! # Sessions
 //!
-//! A login creates a [`UserSession`] (tokens, ID token claims, userinfo)
-//! kept by a [`SessionStore`]. The default [`CookieStore`] keeps it in the
-//! browser, encrypted and split across up to 8 cookies when it is large.
+//! A login creates a [`UserSession`] (tokens, ID token claims, userinfo).
+//! `session.store` says where it is kept:
+//!
+//! * `"cookie"` (the default): in the browser, encrypted and split across
+//!   up to 8 cookies when it is large.
+//! * `"memory"`: in this process, bounded by `limits.sessions`; the browser
+//!   holds only a sealed random session id (`oidc_sid`).
+//! * `"redis"`: in Redis (`[oidc.redis]`), for every instance of the app;
+//!   the browser holds only the sealed id.
+//!
+//! A user (provider and `sub`) has at most `limits.sessions_per_subject`
+//! server-side sessions: a login past it ends that user's oldest session,
+//! never another user's. A session of more than about 22 KB of JSON is
+//! refused with `502 session_too_large` by every store.
+//!
+//! # Running several instances
+//!
+//! Instances of an app started with the same `Rocket.toml` and
+//! `secret_key` behave as one when they share Redis:
+//!
+//! ```toml
+//! [default.oidc.redis]
+//! url = "redis://127.0.0.1:6379/0"   # or rediss://... for TLS
+//! key_prefix = "oidc:"               # default; lets several apps share one Redis
+//! timeout_ms = 1000                  # default; connect and command timeout
+//! ```
+//!
+//! With `[oidc.redis]`, used `state`s, back-channel logout token ids,
+//! logged-out sessions (for the cookie store) and refresh leases live in
+//! Redis, and with `session.store = "redis"` the sessions too. So a login
+//! started on one instance finishes on another; a `state` or a logout
+//! token is accepted once across all of them; a logout or back-channel
+//! logout received by one is honoured by all; and concurrent refreshes of
+//! one session on several instances make one token request (the others
+//! wait for its result), so a refresh token the provider rotates is never
+//! redeemed twice. A refresh that finishes after a logout stores nothing.
+//!
+//! | setup | sessions | what another instance sees |
+//! |---|---|---|
+//! | `cookie`, no Redis | in the browser | the session; not logouts, used states or logout tokens of this instance |
+//! | `memory`, no Redis | this process | nothing |
+//! | `cookie` + `[oidc.redis]` | in the browser | everything: logouts are refused by every instance until the session would have expired |
+//! | `redis` | Redis | everything |
+//!
+//! (`memory` with `[oidc.redis]` is refused at launch: its sessions would
+//! exist on one instance only.)
+//!
+//! Redis keys, all under `key_prefix`, each with a TTL no longer than what
+//! it protects (ids, `sid`s and `sub`s appear only as SHA-256 digests;
+//! values are sealed with a key derived from `secret_key`):
+//!
+//! | key | TTL |
+//! |---|---|
+//! | `once:state:<h>` (a used `state`, `SET NX`) | until the login would have expired: 10 minutes |
+//! | `once:logout_token:<h>` (a used logout token, `SET NX`) | until its `exp`, plus `clock_skew_seconds` |
+//! | `revoked:session:<h>` | until the session would have expired |
+//! | `revoked:sid:<h>`, `revoked:sub:<h>` | `session.lifetime_seconds` |
+//! | `session:<h>`, `subject:<h>`, `sid:<h>` | until the session expires / the lifetime |
+//! | `refresh:lock:<h>`, `refresh:result:<h>` | the refresh lease (2 × `http_timeout_seconds` + 1 s) / 60 s at most |
+//!
+//! A logged-in request makes at most one Redis round trip: one `GET` of
+//! the session with the `redis` store, one `MGET` of its logout records
+//! with the cookie store.
+//!
+//! **Failures.** When Redis is unreachable, slow (past `timeout_ms`) or
+//! restarting, requests that need it answer `503 temporarily_unavailable`;
+//! nothing is let through unchecked. The app launches while Redis is down
+//! and recovers by itself when it returns. Keep Redis's
+//! `maxmemory-policy` at `noeviction` (launch warns otherwise): an evicting
+//! Redis could forget a used `state` or a logout.
+//!
+//! **Without Redis**, this state lives in the process, bounded by
+//! `[oidc.limits]`. The ledgers whose loss would let something in again
+//! (used states, logout token ids, logged-out sessions) never forget a
+//! live entry: full, they answer `503` and the log names the limit to
+//! raise.
 //!
 //! # Errors
 //!
@@ -222,38 +295,52 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// Layers, top to bottom; a module imports only from its own layer and the
+// ones below it (checked by `tests/layering.rs`):
+//   web      the fairing, routes, catchers, guards, request state
+//   flow     login, callback, refresh, logout, back-channel, client credentials
+//   oidc     the app-wide state
+//   state    server-side state: in-process or Redis; where sessions live
+//   session  UserSession, the cookie jar, cipher and cookie codec
+//   token    token validation and token-endpoint calls
+//   provider the remote OP: metadata, keys, registration, HTTP
+//   config   the configuration schema and its validation
+//   leaves   error, secret, clock, cache
 mod cache;
-mod catchers;
-mod client_credentials;
+mod clock;
 mod config;
 mod error;
-mod fairing;
-mod guard;
-mod http;
-mod login;
-mod logout;
+mod flow;
+mod oidc;
 mod provider;
-mod registration;
-mod request_state;
+mod secret;
 mod session;
+mod state;
 mod token;
+mod web;
 
-pub use self::catchers::error_view;
+/// Hand-built JWTs and keys of the integration tests, for unit tests.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/support/jwt.rs"]
+mod test_jwt;
 
 /// The README's examples compile.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use self::client_credentials::ServiceToken;
 pub use self::config::{
-    BearerConfig, BearerMode, ConfigError, OidcConfig, ProviderConfig, RegistrationConfig, SessionConfig,
-    SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
+    BearerConfig, BearerMode, ConfigError, DefaultProvider, LimitsConfig, OidcConfig, ProviderConfig, ProviderMetadata,
+    ProviderName, RedisConfig, RedisUrl, RegistrationConfig, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod,
+    UserinfoMethod,
 };
 pub use self::error::OidcError;
-pub use self::fairing::{Oidc, OidcFairing};
-pub use self::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken};
-pub use self::provider::{DefaultProvider, ProviderMetadata, ProviderName};
-pub use self::session::{CookieStore, MemoryStore, SessionCookies, SessionStore, UserSession};
+pub use self::oidc::Oidc;
+pub use self::secret::{AccessToken, ClientSecret, IdTokenJwt, RefreshToken};
+pub use self::session::UserSession;
 pub use self::token::access::{TokenIdentity, TokenValidation};
-pub use self::token::{AccessToken, ClientSecret, IdTokenJwt, RefreshToken};
+pub use self::token::service::ServiceToken;
+pub use self::web::catchers::error_view;
+pub use self::web::fairing::OidcFairing;
+pub use self::web::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken};

@@ -1,4 +1,5 @@
-//! Encrypted, authenticated cookies under a key derived from Rocket's `secret_key`.
+//! Encrypted, authenticated values (cookies, and what the crate keeps in
+//! Redis) under a key derived from Rocket's `secret_key`.
 //!
 //! We seal cookies ourselves instead of using Rocket's private cookie jar
 //! because Rocket drops a route's pending cookies when a catcher answers,
@@ -8,25 +9,25 @@
 
 use cookie::{Cookie, CookieJar, Key};
 
-/// Seals and opens cookie values.
-pub(crate) struct CookieCipher {
+/// Seals and opens values, each bound to a name (a cookie's, a Redis key's).
+pub(crate) struct Cipher {
     key: Key,
 }
 
-impl CookieCipher {
+impl Cipher {
     /// A cipher whose key is derived from `material` (Rocket's secret key
     /// bytes) with HKDF, so it differs from the key Rocket itself uses.
-    pub(crate) fn derive_from(material: &[u8]) -> CookieCipher {
+    pub(crate) fn derive_from(material: &[u8]) -> Cipher {
         let mut labelled = b"rocket_openidconnect cookies v1:".to_vec();
         labelled.extend_from_slice(material);
-        CookieCipher {
+        Cipher {
             key: Key::derive_from(&labelled),
         }
     }
 
     /// A cipher with a fresh random key (no `secret_key` configured).
-    pub(crate) fn random() -> Option<CookieCipher> {
-        Key::try_generate().map(|key| CookieCipher { key })
+    pub(crate) fn random() -> Option<Cipher> {
+        Key::try_generate().map(|key| Cipher { key })
     }
 
     /// The sealed form of `value` for the cookie `name`.
@@ -81,15 +82,12 @@ mod tests {
 
     #[test]
     fn sealed_values_open_only_under_their_name_and_key() {
-        let cipher = CookieCipher::derive_from(&[7u8; 64]);
+        let cipher = Cipher::derive_from(&[7u8; 64]);
         let sealed = cipher.seal("oidc_session_0", "hello").unwrap();
         assert!(!sealed.contains("hello"));
         assert_eq!(cipher.open("oidc_session_0", &sealed).as_deref(), Some("hello"));
         assert_eq!(cipher.open("oidc_session_1", &sealed), None);
-        assert_eq!(
-            CookieCipher::derive_from(&[8u8; 64]).open("oidc_session_0", &sealed),
-            None
-        );
+        assert_eq!(Cipher::derive_from(&[8u8; 64]).open("oidc_session_0", &sealed), None);
         let mut tampered = sealed.clone().into_bytes();
         tampered[10] ^= 1;
         assert_eq!(cipher.open("oidc_session_0", &String::from_utf8_lossy(&tampered)), None);

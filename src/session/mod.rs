@@ -1,29 +1,22 @@
-//! User sessions and where they are kept.
-//!
-//! A [`UserSession`] is created by a successful login and read by the
-//! guards. A [`SessionStore`] keeps it; the default [`CookieStore`] keeps
-//! it in the browser, in encrypted cookies.
+//! User sessions: what a login leaves behind ([`UserSession`]), the
+//! per-request cookie jar the crate reads and writes its cookies through,
+//! the cipher that seals them, and the codec that keeps a whole session in
+//! cookies. Where a session lives (cookies, this process, Redis) is chosen
+//! by `state::sessions`.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use rocket::http::{Cookie, SameSite};
-use rocket::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::error::OidcError;
-use crate::request_state::RequestState;
-use crate::token::{AccessToken, IdTokenJwt, RefreshToken};
+use crate::clock;
+use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 
 pub(crate) mod cipher;
-mod cookie_store;
-mod memory_store;
-
-use self::cipher::CookieCipher;
-pub use self::cookie_store::CookieStore;
-pub use self::memory_store::MemoryStore;
+pub(crate) mod cookie;
+pub(crate) mod jar;
 
 /// Everything known about a logged-in user of one provider.
 ///
@@ -64,10 +57,6 @@ impl std::fmt::Debug for UserSession {
     }
 }
 
-fn unix(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 impl UserSession {
     /// The name of the provider the user logged in with.
     pub fn provider(&self) -> &str {
@@ -96,7 +85,7 @@ impl UserSession {
 
     /// When the access token expires, when the provider said.
     pub fn access_token_expires_at(&self) -> Option<OffsetDateTime> {
-        self.access_token_expires_at.map(unix)
+        self.access_token_expires_at.map(clock::date)
     }
 
     /// The refresh token, if the provider issued one.
@@ -111,17 +100,28 @@ impl UserSession {
 
     /// When the user last logged in at the provider.
     pub fn last_authenticated(&self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.last_authenticated_ms) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        clock::date_ms(self.last_authenticated_ms)
     }
 
     /// When this session ends regardless of activity.
     pub fn expires_at(&self) -> OffsetDateTime {
-        unix(self.expires_at)
+        clock::date(self.expires_at)
     }
 
     pub(crate) fn is_expired(&self, now: i64) -> bool {
         now >= self.expires_at
+    }
+
+    /// The session as stored (JSON); claims and userinfo are embedded as
+    /// they were received, not re-serialised.
+    pub(crate) fn to_json(&self) -> String {
+        // A session of strings, numbers and raw JSON cannot fail to serialise.
+        serde_json::to_string(self).unwrap_or_else(|_| Value::Null.to_string())
+    }
+
+    /// A session read back from [`to_json`](Self::to_json); `None` if it is not one.
+    pub(crate) fn from_json(json: &[u8]) -> Option<UserSession> {
+        serde_json::from_slice(json).ok()
     }
 
     /// The provider's session id (`sid` claim of the ID token), if any.
@@ -140,11 +140,6 @@ impl UserSession {
                 (None, None) => false,
             }
     }
-}
-
-/// Now, in Unix milliseconds (the unit of `last_authenticated_ms`).
-pub(crate) fn unix_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// A JSON object kept as text until it is first read: most requests of a
@@ -190,158 +185,3 @@ impl<'de> Deserialize<'de> for LazyObject {
         })
     }
 }
-
-/// Where sessions are kept between requests.
-///
-/// The crate ships [`CookieStore`]; server-side stores implement the same
-/// trait and keep only a session id in a cookie.
-///
-/// ```rust
-/// use std::sync::Arc;
-/// use rocket_openidconnect::{SessionCookies, SessionStore, UserSession, OidcError};
-///
-/// /// A store that forgets everything (every request is logged out).
-/// struct Amnesia;
-///
-/// #[rocket::async_trait]
-/// impl SessionStore for Amnesia {
-///     async fn load(&self, _: &SessionCookies) -> Option<Arc<UserSession>> { None }
-///     async fn save(&self, _: &SessionCookies, _: &UserSession) -> Result<(), OidcError> { Ok(()) }
-///     async fn remove(&self, _: &SessionCookies) {}
-/// }
-/// ```
-#[rocket::async_trait]
-pub trait SessionStore: Send + Sync + 'static {
-    /// The session of this request, if it has a valid, unexpired one.
-    /// Anything unreadable counts as no session.
-    async fn load(&self, cookies: &SessionCookies) -> Option<Arc<UserSession>>;
-
-    /// Stores `session` as this browser's session, replacing any other.
-    async fn save(&self, cookies: &SessionCookies, session: &UserSession) -> Result<(), OidcError>;
-
-    /// Ends this browser's session.
-    async fn remove(&self, cookies: &SessionCookies);
-
-    /// Ends, server-side, every session of `provider` matching a
-    /// back-channel logout (by `sid`, else by `sub`); the number ended.
-    /// Stores that keep sessions in the browser cannot, and return 0 (the
-    /// crate then refuses those sessions when they come back).
-    async fn end_sessions(&self, provider: &str, sid: Option<&str>, sub: Option<&str>) -> usize {
-        let _ = (provider, sid, sub);
-        0
-    }
-}
-
-/// Prefix of every cookie the crate sets.
-pub(crate) const COOKIE_PREFIX: &str = "oidc_";
-
-/// The encrypted cookies of one request, as a session store sees them.
-///
-/// Values are sealed with a key derived from Rocket's `secret_key`; cookies
-/// set here reach the response even when a catcher answers it. The handle
-/// is owned (one per request, shared), so a guard's value can still update
-/// the session from inside the handler.
-pub struct SessionCookies {
-    /// The request's cookies whose names start with `oidc_`, still sealed.
-    incoming: Vec<(String, String)>,
-    outgoing: Arc<OutgoingCookies>,
-    cipher: Arc<CookieCipher>,
-    secure: bool,
-}
-
-impl SessionCookies {
-    /// The handle of `request` (made once per request).
-    pub(crate) fn of(request: &Request<'_>, cipher: &Arc<CookieCipher>, secure: bool) -> Arc<SessionCookies> {
-        request
-            .local_cache(|| {
-                let incoming = request
-                    .cookies()
-                    .iter()
-                    .filter(|c| c.name().starts_with(COOKIE_PREFIX))
-                    .map(|c| (c.name().to_string(), c.value().to_string()))
-                    .collect();
-                RequestCookies(Arc::new(SessionCookies {
-                    incoming,
-                    outgoing: RequestState::of(request).outgoing.clone(),
-                    cipher: cipher.clone(),
-                    secure,
-                }))
-            })
-            .0
-            .clone()
-    }
-
-    /// The opened value of the cookie `name`; `None` if absent or not sealed by us.
-    pub fn get(&self, name: &str) -> Option<String> {
-        let (_, sealed) = self.incoming.iter().find(|(n, _)| n == name)?;
-        self.cipher.open(name, sealed)
-    }
-
-    /// The names of this request's cookies that start with `prefix`
-    /// (which must start with `oidc_`).
-    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.incoming
-            .iter()
-            .filter(|(name, _)| name.starts_with(prefix))
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// Sets the cookie `name` to the sealed `value` for `max_age_seconds`:
-    /// `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a
-    /// top-level cross-site navigation), `Secure` on https, path `/`.
-    pub fn set(&self, name: &str, value: &str, max_age_seconds: i64) {
-        if let Some(sealed) = self.cipher.seal(name, value) {
-            let cookie = Cookie::build((name.to_string(), sealed))
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .secure(self.secure)
-                .max_age(time::Duration::seconds(max_age_seconds))
-                .build();
-            self.outgoing.push(cookie);
-        }
-    }
-
-    /// Removes the cookie `name` from the browser.
-    pub fn remove(&self, name: &str) {
-        let cookie = Cookie::build((name.to_string(), ""))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.secure)
-            .max_age(time::Duration::ZERO)
-            .expires(OffsetDateTime::UNIX_EPOCH)
-            .build();
-        self.outgoing.push(cookie);
-    }
-}
-
-struct RequestCookies(Arc<SessionCookies>);
-
-/// Cookies this request sends back; the fairing adds them to the response
-/// whichever route or catcher produced it.
-#[derive(Default)]
-pub(crate) struct OutgoingCookies(Mutex<Vec<Cookie<'static>>>);
-
-impl OutgoingCookies {
-    fn push(&self, cookie: Cookie<'static>) {
-        if let Ok(mut cookies) = self.0.lock() {
-            cookies.retain(|c| c.name() != cookie.name());
-            cookies.push(cookie);
-        }
-    }
-}
-
-/// The cookies to add to this request's response.
-pub(crate) fn take_outgoing(request: &Request<'_>) -> Vec<Cookie<'static>> {
-    RequestState::of(request)
-        .outgoing
-        .0
-        .lock()
-        .map(|mut cookies| std::mem::take(&mut *cookies))
-        .unwrap_or_default()
-}
-
-/// The session of this request, loaded once however many guards ask.
-pub(crate) struct LoadedSession(pub(crate) Option<Arc<UserSession>>);

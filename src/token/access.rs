@@ -6,17 +6,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::Request;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::config::BearerMode;
+use crate::cache::FlightCache;
+use crate::clock;
+use crate::config::{BearerMode, ProviderMetadata};
 use crate::error::OidcError;
-use crate::provider::{Provider, ProviderMetadata};
-use crate::registration::RegisteredClient;
+use crate::provider::registration::RegisteredClient;
+use crate::provider::Provider;
+use crate::secret::AccessToken;
+use crate::token::endpoint;
 use crate::token::jws::{self, CompactJws};
-use crate::token::{endpoint, AccessToken};
 
 /// How long an inactive introspection answer is remembered (at most).
 const INACTIVE_SECONDS: u64 = 5;
@@ -99,21 +101,20 @@ impl TokenIdentity {
     }
 }
 
-/// The bearer token of `request`: `None` without an `Authorization`
-/// header; an error when the header is malformed or a token is sent in
-/// more than one place.
-pub(crate) fn bearer_token(request: &Request<'_>) -> Result<Option<AccessToken>, OidcError> {
+/// The bearer token of a request with these `Authorization` headers:
+/// `None` without one; an error when the header is malformed or a token
+/// is sent in more than one place (`in_query`: the URL has an
+/// `access_token` parameter).
+pub(crate) fn bearer_token<'h>(
+    mut headers: impl Iterator<Item = &'h str>,
+    in_query: bool,
+) -> Result<Option<AccessToken>, OidcError> {
     let bad = |why: &str| Err(OidcError::InvalidBearerRequest(why.to_string()));
     // RFC 6750 §2: one method per request; and tokens in URLs leak into
     // logs and Referer headers, so we accept none there.
-    let in_query = request
-        .uri()
-        .query()
-        .is_some_and(|q| q.segments().any(|(name, _)| name == "access_token"));
     if in_query {
         return bad("access tokens are accepted only in the Authorization header");
     }
-    let mut headers = request.headers().get("Authorization");
     let Some(header) = headers.next() else {
         return Ok(None);
     };
@@ -138,9 +139,17 @@ pub(crate) fn bearer_token(request: &Request<'_>) -> Result<Option<AccessToken>,
     Ok(Some(AccessToken::new(token)))
 }
 
-/// Validates `token` as configured for `provider`.
+/// Bearer checks (introspection answers and verified JWTs) of one
+/// provider, by SHA-256 of the token (never the token itself).
+pub(crate) type BearerCache = FlightCache<[u8; 32], Introspected, OidcError>;
+
+/// Bound on cached bearer token checks per provider.
+pub(crate) const BEARER_CACHE_ENTRIES: usize = 10_000;
+
+/// Validates `token` as configured for `provider`, with `cache`.
 pub(crate) async fn validate(
     provider: &Provider,
+    cache: &BearerCache,
     token: &AccessToken,
     clock_skew_seconds: u64,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
@@ -171,8 +180,7 @@ pub(crate) async fn validate(
     // Both answers are cached by a hash of the token: introspection to
     // spare the provider, JWTs to spare a signature check per request.
     let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
-    let outcome = provider
-        .token_cache
+    let outcome = cache
         .get_or_load(key, || async {
             if local {
                 checks.jwt(token).await
@@ -183,7 +191,7 @@ pub(crate) async fn validate(
         .await?;
     // A cached answer is reused only while the token has not expired.
     let identity = outcome.map_err(OidcError::InvalidToken)?;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = clock::now();
     if identity.expires_at.is_some_and(|exp| now - skew >= exp) {
         return Err(OidcError::InvalidToken("the token has expired".into()));
     }
@@ -232,7 +240,7 @@ impl Checks<'_> {
     /// How long a positive answer may be reused: at most
     /// `introspection_cache_seconds`, and never past the token's `exp`.
     fn cache_ttl(&self, identity: &TokenIdentity) -> Duration {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = clock::now();
         let until_exp = identity
             .expires_at
             .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
@@ -303,7 +311,7 @@ impl Checks<'_> {
 
     /// The checks shared by both ways: time, issuer and audience.
     fn identity(&self, claims: Map<String, Value>, validation: TokenValidation) -> Result<Arc<TokenIdentity>, String> {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let now = clock::now();
         let number = |name: &str| -> Result<Option<i64>, String> {
             match claims.get(name) {
                 None => Ok(None),
@@ -359,29 +367,22 @@ impl Checks<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rocket::http::Header;
-    use rocket::local::blocking::Client;
 
-    fn token_of(headers: &[&str], uri: &str) -> Result<Option<String>, String> {
-        let client = Client::debug(rocket::build()).unwrap();
-        let mut request = client.get(uri.to_string());
-        for value in headers {
-            request.add_header(Header::new("Authorization", value.to_string()));
-        }
-        bearer_token(request.inner())
+    fn token_of(headers: &[&str], in_query: bool) -> Result<Option<String>, String> {
+        bearer_token(headers.iter().copied(), in_query)
             .map(|t| t.map(|t| t.secret().to_string()))
             .map_err(|e| e.code().to_string())
     }
 
     #[test]
     fn the_authorization_header_is_the_only_source() {
-        assert_eq!(token_of(&[], "/"), Ok(None));
+        assert_eq!(token_of(&[], false), Ok(None));
         assert_eq!(
-            token_of(&["Bearer abc.def-_~+/=="], "/"),
+            token_of(&["Bearer abc.def-_~+/=="], false),
             Ok(Some("abc.def-_~+/==".into()))
         );
-        assert_eq!(token_of(&["bearer abc"], "/"), Ok(Some("abc".into())));
-        assert_eq!(token_of(&["BEARER abc"], "/"), Ok(Some("abc".into())));
+        assert_eq!(token_of(&["bearer abc"], false), Ok(Some("abc".into())));
+        assert_eq!(token_of(&["BEARER abc"], false), Ok(Some("abc".into())));
         for bad in [
             "Bearer",
             "Bearer ",
@@ -391,13 +392,13 @@ mod tests {
             "Bearerabc",
             "Bearer ==",
         ] {
-            assert_eq!(token_of(&[bad], "/"), Err("invalid_request".into()), "{bad:?}");
+            assert_eq!(token_of(&[bad], false), Err("invalid_request".into()), "{bad:?}");
         }
-        assert_eq!(token_of(&["Bearer a", "Bearer b"], "/"), Err("invalid_request".into()));
         assert_eq!(
-            token_of(&["Bearer a"], "/?access_token=a"),
+            token_of(&["Bearer a", "Bearer b"], false),
             Err("invalid_request".into())
         );
-        assert_eq!(token_of(&[], "/?access_token=a"), Err("invalid_request".into()));
+        assert_eq!(token_of(&["Bearer a"], true), Err("invalid_request".into()));
+        assert_eq!(token_of(&[], true), Err("invalid_request".into()));
     }
 }

@@ -4,12 +4,12 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{TokenEndpointAuthMethod, UserinfoMethod};
+use crate::config::{ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
 use crate::error::OidcError;
-use crate::http::{self, HttpError};
-use crate::provider::{Provider, ProviderMetadata};
-use crate::registration::RegisteredClient;
-use crate::token::{AccessToken, RefreshToken};
+use crate::provider::http::{self, HttpError};
+use crate::provider::registration::RegisteredClient;
+use crate::provider::Provider;
+use crate::secret::{AccessToken, RefreshToken};
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
 #[derive(Debug, Deserialize)]

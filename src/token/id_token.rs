@@ -12,11 +12,12 @@ use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, C
 use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
+use crate::config::ProviderMetadata;
 use crate::error::OidcError;
-use crate::provider::{Provider, ProviderMetadata};
-use crate::registration::RegisteredClient;
+use crate::provider::keys::KeySource;
+use crate::provider::registration::RegisteredClient;
+use crate::secret::IdTokenJwt;
 use crate::token::jws::decode_object;
-use crate::token::IdTokenJwt;
 
 /// An ID token whose every check passed.
 #[derive(Debug, Clone)]
@@ -40,9 +41,11 @@ pub(crate) enum NonceRule<'a> {
     Refresh(Option<&'a str>),
 }
 
-/// Validates `raw` as an ID token from `provider` under `nonce`.
+/// Validates `raw` as an ID token issued to `client` by the provider of
+/// `metadata`, signed with a key of `keys`, under `nonce`.
 pub(crate) async fn verify(
-    provider: &Provider,
+    keys: &dyn KeySource,
+    client: &RegisteredClient,
     metadata: &ProviderMetadata,
     raw: &str,
     nonce: NonceRule<'_>,
@@ -50,14 +53,13 @@ pub(crate) async fn verify(
 ) -> Result<VerifiedIdToken, OidcError> {
     let token = CoreIdToken::from_str(raw)
         .map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
-    let keys = provider.keys().await?;
-    let client = provider.client().await?;
-    let subject = match check(&client, metadata, &token, &keys, nonce, clock_skew_seconds) {
+    let current = keys.keys().await?;
+    let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds) {
         Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
             // A key we do not know: the provider may have rotated its keys.
             let kid = token_kid(raw);
-            match provider.refetch_keys(kid.as_deref(), &keys).await? {
-                Some(fresh) => check(&client, metadata, &token, &fresh, nonce, clock_skew_seconds),
+            match keys.refetch(kid.as_deref(), &current).await? {
+                Some(fresh) => check(client, metadata, &token, &fresh, nonce, clock_skew_seconds),
                 None => Err(ClaimsVerificationError::SignatureVerification(
                     SignatureVerificationError::NoMatchingKey,
                 )),
@@ -170,4 +172,94 @@ fn token_kid(raw: &str) -> Option<String> {
 /// a token that passed [`verify`].
 fn payload(raw: &str) -> Option<Map<String, Value>> {
     decode_object(raw.split('.').nth(1)?)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks of Core §3.1.3.7 against a fixed key set: no provider,
+    //! no HTTP.
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::TokenEndpointAuthMethod;
+    use crate::token::jws::tests::{current_keys, jwt};
+
+    const ISSUER: &str = "https://op.example";
+
+    fn client() -> RegisteredClient {
+        RegisteredClient {
+            client_id: "app".into(),
+            client_secret: None,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+        }
+    }
+
+    fn metadata() -> ProviderMetadata {
+        serde_json::from_value(json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": "https://op.example/auth",
+            "token_endpoint": "https://op.example/token",
+            "jwks_uri": "https://op.example/jwks",
+        }))
+        .expect("metadata")
+    }
+
+    fn id_token(overrides: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({
+            "iss": ISSUER, "sub": "alice", "aud": "app", "nonce": "n-1",
+            "iat": now, "exp": now + 300,
+        });
+        for (name, value) in overrides.as_object().into_iter().flatten() {
+            claims[name] = value.clone();
+        }
+        let header = json!({ "alg": "RS256", "kid": jwt::Key::Current.kid() });
+        jwt::encode(&header, &claims, &jwt::Signature::Rs256(jwt::Key::Current))
+    }
+
+    async fn check(raw: &str) -> Result<String, String> {
+        let nonce = Nonce::new("n-1".into());
+        verify(
+            &current_keys(),
+            &client(),
+            &metadata(),
+            raw,
+            NonceRule::Login(&nonce),
+            60,
+        )
+        .await
+        .map(|v| v.subject)
+        .map_err(|e| e.to_string())
+    }
+
+    #[rocket::async_test]
+    async fn a_valid_id_token_passes() {
+        assert_eq!(check(&id_token(json!({}))).await, Ok("alice".to_string()));
+        // Within the clock skew.
+        let now = chrono::Utc::now().timestamp();
+        assert!(check(&id_token(json!({ "exp": now - 30 }))).await.is_ok());
+        assert!(check(&id_token(json!({ "aud": ["app", "other"], "azp": "app" })))
+            .await
+            .is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn every_claim_check_refuses_what_it_must() {
+        let now = chrono::Utc::now().timestamp();
+        let cases = [
+            (json!({ "iss": "https://evil.example" }), "wrong issuer"),
+            (json!({ "aud": "other" }), "wrong audience"),
+            (json!({ "aud": ["app", "other"] }), "no `azp`"),
+            (json!({ "aud": ["app", "other"], "azp": "other" }), "`azp` is `other`"),
+            (json!({ "exp": now - 120 }), "expired"),
+            (json!({ "iat": now + 600 }), "future"),
+            (json!({ "nonce": "n-2" }), "nonce"),
+            (json!({ "nonce": null }), "nonce"),
+        ];
+        for (overrides, why) in cases {
+            let error = check(&id_token(overrides.clone())).await.expect_err(why);
+            assert!(error.contains(why), "{overrides}: {error:?} should say {why:?}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm};
 use serde_json::{Map, Value};
 
 use crate::error::OidcError;
-use crate::provider::Provider;
+use crate::provider::keys::KeySource;
 
 /// Asymmetric algorithms only: no `none`, and no HMAC (we share no secret
 /// with the issuer of access tokens, and a MAC keyed with a public key is
@@ -66,9 +66,9 @@ impl<'a> CompactJws<'a> {
     }
 }
 
-/// Verifies `raw` with `provider`'s keys under the algorithms `allowed`.
+/// Verifies `raw` with the keys of `keys` under the algorithms `allowed`.
 pub(crate) async fn verify(
-    provider: &Provider,
+    keys: &dyn KeySource,
     raw: &str,
     allowed: &[CoreJwsSigningAlgorithm],
 ) -> Result<VerifiedJws, OidcError> {
@@ -88,9 +88,9 @@ pub(crate) async fn verify(
         return Err(invalid("signing algorithm not allowed"));
     }
     let kid = jws.header.get("kid").and_then(Value::as_str);
-    let keys = provider.keys().await?;
-    let verified = match check_signature(&keys, &jws, &alg, kid) {
-        Signature::NoKey => match provider.refetch_keys(kid, &keys).await? {
+    let current = keys.keys().await?;
+    let verified = match check_signature(&current, &jws, &alg, kid) {
+        Signature::NoKey => match keys.refetch(kid, &current).await? {
             Some(fresh) => check_signature(&fresh, &jws, &alg, kid),
             None => Signature::NoKey,
         },
@@ -147,5 +147,94 @@ pub(crate) fn decode_object(segment: &str) -> Option<Map<String, Value>> {
     match serde_json::from_slice(&bytes).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Signature checks against a fixed key set: no provider, no HTTP.
+
+    use std::sync::Arc;
+
+    use openidconnect::core::CoreJsonWebKeySet;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::provider::keys::StaticKeys;
+
+    pub(crate) use crate::test_jwt as jwt;
+    use jwt::{Key, Signature};
+
+    /// The published keys of the test provider: only `Key::Current`.
+    pub(crate) fn current_keys() -> StaticKeys {
+        let set: CoreJsonWebKeySet = serde_json::from_value(json!({ "keys": [Key::Current.jwk()] })).expect("a JWKS");
+        StaticKeys(Arc::new(set))
+    }
+
+    fn signed(header: Value, signature: Signature) -> String {
+        jwt::encode(
+            &header,
+            &json!({ "iss": "https://op.example", "sub": "alice" }),
+            &signature,
+        )
+    }
+
+    async fn verified(raw: &str) -> Result<Map<String, Value>, String> {
+        verify(&current_keys(), raw, ASYMMETRIC_ALGS)
+            .await
+            .map(|v| v.claims)
+            .map_err(|e| e.to_string())
+    }
+
+    #[rocket::async_test]
+    async fn a_token_signed_with_a_published_key_verifies() {
+        let raw = signed(
+            json!({ "alg": "RS256", "kid": Key::Current.kid() }),
+            Signature::Rs256(Key::Current),
+        );
+        assert_eq!(verified(&raw).await.unwrap()["sub"], "alice");
+        // Without a `kid`, every published key of the algorithm is tried.
+        let raw = signed(json!({ "alg": "RS256" }), Signature::Rs256(Key::Current));
+        assert!(verified(&raw).await.is_ok());
+    }
+
+    #[rocket::async_test]
+    async fn forged_and_unverifiable_tokens_are_refused() {
+        let cases = [
+            (
+                signed(
+                    json!({ "alg": "RS256", "kid": Key::Current.kid() }),
+                    Signature::Rs256Corrupted(Key::Current),
+                ),
+                "bad signature",
+            ),
+            (
+                signed(
+                    json!({ "alg": "RS256", "kid": Key::Rotated.kid() }),
+                    Signature::Rs256(Key::Rotated),
+                ),
+                "unknown key",
+            ),
+            (signed(json!({ "alg": "none" }), Signature::Unsigned), "not allowed"),
+            (
+                signed(
+                    json!({ "alg": "HS256" }),
+                    Signature::Hs256(Key::Current.public_key_pem().into_bytes()),
+                ),
+                "not allowed",
+            ),
+            (
+                signed(
+                    json!({ "alg": "RS256", "kid": Key::Current.kid(), "crit": ["exp"] }),
+                    Signature::Rs256(Key::Current),
+                ),
+                "critical",
+            ),
+            ("a.b".to_string(), "not a compact JWS"),
+        ];
+        for (raw, why) in cases {
+            let error = verified(&raw).await.expect_err(why);
+            assert!(error.contains(why), "{error:?} should say {why:?}");
+        }
     }
 }

@@ -10,11 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 
-use crate::config::{OidcConfig, ProviderConfig, RegistrationConfig, TokenEndpointAuthMethod};
+use crate::config::{OidcConfig, ProviderConfig, TokenEndpointAuthMethod};
 use crate::error::OidcError;
-use crate::http;
-use crate::provider::Provider;
-use crate::token::ClientSecret;
+use crate::provider::{http, Provider};
+use crate::secret::ClientSecret;
 
 /// How the app identifies and authenticates itself at one provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,26 +57,50 @@ struct RegistrationResponse {
     client_secret_expires_at: Option<i64>,
 }
 
-/// The redirect URIs registered for `registration`.
-fn redirect_uris(oidc: &OidcConfig, registration: &RegistrationConfig) -> Vec<Url> {
-    if registration.redirect_uris.is_empty() {
-        vec![oidc.redirect_uri.clone()]
-    } else {
-        registration.redirect_uris.clone()
+/// What a dynamic registration asks for, computed once from the
+/// configuration when the app is built.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RegistrationInputs {
+    redirect_uris: Vec<Url>,
+    post_logout_redirect_uris: Vec<Url>,
+}
+
+impl RegistrationInputs {
+    /// The inputs for `provider` of the app configured by `oidc`.
+    pub(crate) fn new(oidc: &OidcConfig, provider: &ProviderConfig) -> RegistrationInputs {
+        let Some(registration) = &provider.registration else {
+            return RegistrationInputs::default();
+        };
+        let redirect_uris = if registration.redirect_uris.is_empty() {
+            vec![oidc.redirect_uri.clone()]
+        } else {
+            registration.redirect_uris.clone()
+        };
+        let post_logout_redirect_uris = if !registration.post_logout_redirect_uris.is_empty() {
+            registration.post_logout_redirect_uris.clone()
+        } else if !provider.post_logout_redirect_uris.is_empty() {
+            provider.post_logout_redirect_uris.clone()
+        } else {
+            vec![oidc.post_logout_redirect_uri()]
+        };
+        RegistrationInputs {
+            redirect_uris,
+            post_logout_redirect_uris,
+        }
     }
 }
 
 /// The client registered at `provider`: read back from `persist_path` when
 /// it was registered there for the same issuer and redirect URIs, else
 /// registered now (and saved).
-pub(crate) async fn register(oidc: &OidcConfig, provider: &Provider) -> Result<RegisteredClient, OidcError> {
+pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -> Result<RegisteredClient, OidcError> {
     let Some(registration) = &provider.config.registration else {
         return Err(provider.unavailable("no client_id and no registration configured"));
     };
     let metadata = provider.metadata().await?;
-    let redirect_uris = redirect_uris(oidc, registration);
+    let redirect_uris = &inputs.redirect_uris;
     if let Some(path) = &registration.persist_path {
-        if let Some(client) = read_persisted(path, &metadata.issuer, &redirect_uris) {
+        if let Some(client) = read_persisted(path, &metadata.issuer, redirect_uris) {
             rocket::info!(
                 "oidc: provider `{}`: reusing the client registered in {}",
                 provider.name,
@@ -89,13 +112,7 @@ pub(crate) async fn register(oidc: &OidcConfig, provider: &Provider) -> Result<R
     let endpoint = metadata.registration_endpoint.clone().ok_or_else(|| {
         provider.unavailable("dynamic registration is configured but the provider has no registration_endpoint")
     })?;
-    let post_logout_redirect_uris = if !registration.post_logout_redirect_uris.is_empty() {
-        registration.post_logout_redirect_uris.clone()
-    } else if !provider.config.post_logout_redirect_uris.is_empty() {
-        provider.config.post_logout_redirect_uris.clone()
-    } else {
-        vec![oidc.post_logout_redirect_uri()]
-    };
+    let post_logout_redirect_uris = &inputs.post_logout_redirect_uris;
     let body = json!({
         "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": post_logout_redirect_uris,
@@ -127,7 +144,7 @@ pub(crate) async fn register(oidc: &OidcConfig, provider: &Provider) -> Result<R
         if expires == 0 {
             let persisted = Persisted {
                 issuer: metadata.issuer.clone(),
-                redirect_uris,
+                redirect_uris: redirect_uris.clone(),
                 client: client.clone(),
             };
             if let Err(error) = write_persisted(path, &persisted) {

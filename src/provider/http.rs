@@ -1,4 +1,5 @@
-//! The one HTTP client used for every call to a provider.
+//! The one HTTP client used for every call to a provider (outgoing only;
+//! the helpers for requests the app receives are in `web::request`).
 
 use std::time::Duration;
 
@@ -69,33 +70,6 @@ pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u
         body.extend_from_slice(&chunk);
     }
     Ok((status, body))
-}
-
-/// Largest form body read from a request (form_post responses, logout tokens).
-const MAX_FORM_BYTES: u64 = 64 * 1024;
-
-/// The `application/x-www-form-urlencoded` body of a request, as text.
-pub(crate) async fn read_form(data: rocket::Data<'_>) -> Result<String, crate::error::OidcError> {
-    use rocket::data::ToByteUnit;
-    let bad = |why: &str| crate::error::OidcError::InvalidRequest(why.to_string());
-    let body = data
-        .open(MAX_FORM_BYTES.bytes())
-        .into_string()
-        .await
-        .map_err(|_| bad("unreadable form body"))?;
-    if !body.is_complete() {
-        return Err(bad("form body too large"));
-    }
-    Ok(body.into_inner())
-}
-
-/// A `303 See Other` to `location`, never cached.
-pub(crate) fn see_other(location: String) -> rocket::Response<'static> {
-    rocket::Response::build()
-        .status(rocket::http::Status::SeeOther)
-        .header(rocket::http::Header::new("Location", location))
-        .header(rocket::http::Header::new("Cache-Control", "no-store"))
-        .finalize()
 }
 
 /// reqwest errors print the URL, which may carry a token in a query.

@@ -1,33 +1,25 @@
-//! The authorization code flow: starting a login (the redirect to the
-//! provider) and finishing it (the callback at `redirect_uri`).
+//! Starting a login: the authorization request (code flow, PKCE S256,
+//! `nonce`, `state`) and the pending-login cookie.
 //!
 //! A pending login lives in its own encrypted cookie `oidc_auth_<tag>`,
 //! where the tag is derived from its `state`: the callback finds the
 //! cookie by the `state` it receives, so several logins can be pending at
 //! once (two tabs), and a `state` only works in the browser it was issued
-//! to. The server also remembers used states until they expire, so a state
-//! is single-use even against a replayed cookie.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! to. The state layer also remembers used states until they expire, so a
+//! state is single-use even against a replayed cookie, on every instance.
 
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
 use rocket::http::{Cookie, SameSite};
-use rocket::Request;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::clock;
 use crate::error::OidcError;
-use crate::fairing::Oidc;
+use crate::flow::return_path::safe_return_path;
+use crate::oidc::Oidc;
 use crate::provider::Provider;
-use crate::request_state::{self, RequestState};
-use crate::session::SessionCookies;
-
-pub(crate) mod callback;
-mod return_path;
-
-pub(crate) use self::return_path::safe_return_path;
+use crate::session::jar::Jar;
 
 /// Prefix of pending-login cookies.
 const PREFIX: &str = "oidc_auth_";
@@ -35,8 +27,6 @@ const PREFIX: &str = "oidc_auth_";
 pub(crate) const PENDING_SECONDS: i64 = 600;
 /// The most logins pending at once in one browser; the oldest is dropped.
 const MAX_PENDING: usize = 4;
-/// Bound on remembered used states (entries expire after [`PENDING_SECONDS`]).
-const MAX_USED_STATES: usize = 100_000;
 
 /// What the callback needs to finish a login, sealed in a cookie.
 #[derive(Serialize, Deserialize)]
@@ -75,14 +65,15 @@ pub(crate) enum Prompt {
     Silent,
 }
 
-/// Starts a login at `provider` that returns to `return_to` (made safe here).
+/// Starts a login at `provider` that returns to `return_to` (made safe
+/// here): the redirect to the provider, with its cookies.
 pub(crate) async fn begin(
     oidc: &Oidc,
-    request: &Request<'_>,
+    jar: &Jar,
     provider: &Provider,
     return_to: &str,
     prompt: Prompt,
-) -> Result<(), OidcError> {
+) -> Result<LoginRedirect, OidcError> {
     let metadata = provider.metadata().await?;
     let client = provider.client().await?;
     let state = CsrfToken::new_random();
@@ -112,7 +103,7 @@ pub(crate) async fn begin(
         }
     }
 
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = clock::now();
     let pending = PendingAuth {
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),
@@ -126,12 +117,13 @@ pub(crate) async fn begin(
 
     // The cookies go out with the redirect, not through the request's
     // outgoing cookies: they must not be set on an answer that is not a redirect.
-    let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
     let mut set = Vec::new();
-    for stale in stale_pending(&cookies, now) {
-        set.push(oidc.removal_cookie(&stale));
+    for stale in stale_pending(jar, now) {
+        set.push(jar.removal_cookie(&stale));
     }
-    let mut cookie = oidc.sealed_cookie(&cookie_name(&pending.state), &value, PENDING_SECONDS);
+    let mut cookie = jar
+        .sealed_cookie(&cookie_name(&pending.state), &value, PENDING_SECONDS)
+        .ok_or_else(|| OidcError::InvalidRequest("the pending login could not be sealed".into()))?;
     if uses_form_post(provider) && oidc.config().cookies_secure() {
         // With response_mode=form_post the provider's answer is a cross-site
         // POST, on which browsers do not send SameSite=Lax cookies.
@@ -139,12 +131,10 @@ pub(crate) async fn begin(
     }
     set.push(cookie);
 
-    let redirect = LoginRedirect {
+    Ok(LoginRedirect {
         location: location.into(),
         cookies: set,
-    };
-    request_state::put(&RequestState::of(request).login_redirect, redirect);
-    Ok(())
+    })
 }
 
 /// Whether `provider` asks for the authorization response as a form POST.
@@ -159,11 +149,11 @@ pub(crate) fn uses_form_post(provider: &Provider) -> bool {
 
 /// Pending-login cookies to drop before adding one: expired or unreadable
 /// ones, and the oldest beyond [`MAX_PENDING`] - 1.
-fn stale_pending(cookies: &SessionCookies, now: i64) -> Vec<String> {
+fn stale_pending(jar: &Jar, now: i64) -> Vec<String> {
     let mut live = Vec::new();
     let mut stale = Vec::new();
-    for name in cookies.names_with_prefix(PREFIX) {
-        let pending = cookies
+    for name in jar.names_with_prefix(PREFIX) {
+        let pending = jar
             .get(&name)
             .and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
         match pending {
@@ -175,31 +165,4 @@ fn stale_pending(cookies: &SessionCookies, now: i64) -> Vec<String> {
     let excess = (live.len() + 1).saturating_sub(MAX_PENDING);
     stale.extend(live.into_iter().take(excess).map(|(_, name)| name));
     stale
-}
-
-/// States already used, remembered until they would have expired.
-#[derive(Default)]
-pub(crate) struct UsedStates(Mutex<HashMap<[u8; 32], i64>>);
-
-impl UsedStates {
-    /// Records `state` as used; false if it was used before.
-    pub(crate) fn first_use(&self, state: &str, expires_at: i64, now: i64) -> bool {
-        let Ok(mut used) = self.0.lock() else {
-            return false;
-        };
-        if used.len() >= MAX_USED_STATES {
-            used.retain(|_, expiry| *expiry > now);
-            if used.len() >= MAX_USED_STATES {
-                // Full of live entries (a flood of callbacks): forget them
-                // rather than refuse every login. A replay still needs the
-                // victim's cookie, and the provider's code is single-use.
-                rocket::warn!(
-                    "oidc: more than {MAX_USED_STATES} logins in {PENDING_SECONDS} s; forgetting used states"
-                );
-                used.clear();
-            }
-        }
-        let key: [u8; 32] = Sha256::digest(state.as_bytes()).into();
-        used.insert(key, expires_at).is_none()
-    }
 }

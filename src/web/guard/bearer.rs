@@ -10,12 +10,13 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::tokio::sync::Mutex;
 use rocket::{Ignite, Rocket, Sentinel};
 
+use crate::config::{DefaultProvider, ProviderName};
 use crate::error::OidcError;
-use crate::fairing::Oidc;
-use crate::provider::{DefaultProvider, ProviderName};
-use crate::request_state::{self, RequestState};
+use crate::oidc::Oidc;
+use crate::secret::AccessToken;
 use crate::token::access::{self, TokenIdentity};
-use crate::token::AccessToken;
+use crate::web::request::access_token_in_query;
+use crate::web::request_state::{self, RequestState};
 
 /// Scopes a resource requires, named at the type level. Declare one with
 /// [`scopes!`](crate::scopes!).
@@ -152,9 +153,16 @@ async fn check(request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) 
         return checked.clone();
     }
     let checked = async {
-        let token = access::bearer_token(request)?.ok_or(OidcError::MissingToken)?;
-        let provider = oidc.provider(provider_name).ok_or(OidcError::MissingToken)?;
-        let identity = access::validate(provider, &token, oidc.config().clock_skew_seconds).await?;
+        let headers = request.headers().get("Authorization");
+        let token = access::bearer_token(headers, access_token_in_query(request))?.ok_or(OidcError::MissingToken)?;
+        let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
+        let identity = access::validate(
+            &entry.provider,
+            &entry.bearer_cache,
+            &token,
+            oidc.config().clock_skew_seconds,
+        )
+        .await?;
         Ok((token, identity))
     }
     .await;
@@ -200,6 +208,6 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
 
 impl<S: RequiredScopes, P: ProviderName> Sentinel for BearerToken<S, P> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        crate::fairing::provider_missing(rocket, P::NAME, "BearerToken")
+        super::provider_missing(rocket, P::NAME, "BearerToken")
     }
 }

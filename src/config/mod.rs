@@ -9,7 +9,13 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use crate::token::ClientSecret;
+use crate::secret::ClientSecret;
+
+mod metadata;
+mod names;
+
+pub use self::metadata::ProviderMetadata;
+pub use self::names::{DefaultProvider, ProviderName};
 
 /// The whole `[default.oidc]` table.
 ///
@@ -54,6 +60,13 @@ pub struct OidcConfig {
     /// `[oidc.session]`: how user sessions are kept.
     #[serde(default)]
     pub session: SessionConfig,
+    /// `[oidc.redis]` (optional): state shared by every instance of the
+    /// app. Without it, server-side state lives in this process.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    /// `[oidc.limits]`: bounds of the state kept in this process.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// `[oidc.providers.<name>]` (at least one): the OpenID Providers, by the
     /// name guards refer to. [`OidcUser`](crate::OidcUser) uses `default`.
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -104,8 +117,125 @@ pub enum SessionStoreKind {
     Cookie,
     /// In this process's memory, bounded, with only a session id in the
     /// cookie: logout makes a captured cookie worthless, and back-channel
-    /// logout ends sessions at once. Sessions do not survive a restart.
+    /// logout ends sessions at once. Sessions do not survive a restart,
+    /// and other instances of the app do not see them.
     Memory,
+    /// In Redis (`[oidc.redis]`), with only a session id in the cookie:
+    /// like `"memory"`, for every instance of the app at once.
+    Redis,
+}
+
+/// The `[default.oidc.redis]` table: Redis as the state every instance of
+/// the app shares (sessions with `session.store = "redis"`, used states,
+/// back-channel logout token ids, logged-out sessions, refresh locks).
+///
+/// ```rust
+/// use rocket_openidconnect::RedisConfig;
+///
+/// let redis: RedisConfig = rocket::serde::json::from_str(r#"{ "url": "redis://127.0.0.1:6379/0" }"#).unwrap();
+/// assert_eq!(redis.key_prefix, "oidc:");
+/// assert_eq!(redis.timeout_ms, 1000);
+/// assert_eq!(format!("{:?}", rocket::serde::json::from_str::<RedisConfig>(
+///     r#"{ "url": "redis://:hunter2@127.0.0.1/0" }"#).unwrap().url), r#"RedisUrl("redis://:[redacted]@127.0.0.1/0")"#);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `url` (required): `redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://...` for TLS.
+    pub url: RedisUrl,
+    /// `key_prefix` (default `"oidc:"`): every key the crate writes starts
+    /// with it, so several apps can share one Redis.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// `timeout_ms` (default `1000`): the most a connection attempt or a
+    /// command may take; past it the request answers `503`.
+    #[serde(default = "default_redis_timeout")]
+    pub timeout_ms: u64,
+    /// `ca_certificate_path` (optional, `rediss://` only): a PEM file of the
+    /// certificate authorities to trust instead of the system's.
+    #[serde(default)]
+    pub ca_certificate_path: Option<std::path::PathBuf>,
+}
+
+/// A Redis URL; its password prints as `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL itself, password included. Never log it.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("[redacted]"));
+                url.to_string().replace("%5Bredacted%5D", "[redacted]")
+            }
+            Ok(url) => url.to_string(),
+            Err(_) => "[unparsable]".to_string(),
+        };
+        f.debug_tuple("RedisUrl").field(&shown).finish()
+    }
+}
+
+/// The `[default.oidc.limits]` table: how much state this process keeps.
+/// Ledgers whose loss would let something in again (used states, logout
+/// token ids, logged-out sessions) never forget a live entry: when one is
+/// full of unexpired entries, the request that needs a new entry gets
+/// `503` (and the log says which limit to raise). With `[oidc.redis]`
+/// these ledgers live in Redis instead, and only `sessions_per_subject`
+/// applies.
+///
+/// ```rust
+/// use rocket_openidconnect::LimitsConfig;
+///
+/// let limits = LimitsConfig::default();
+/// assert_eq!(limits.sessions, 100_000);
+/// assert_eq!(limits.sessions_per_subject, 16);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `sessions` (default `100000`): sessions the `memory` store keeps;
+    /// when full, expired sessions go first, then the oldest.
+    #[serde(default = "default_sessions")]
+    pub sessions: usize,
+    /// `sessions_per_subject` (default `16`): sessions one user (provider
+    /// and `sub`) may have in the `memory` or `redis` store; a new login
+    /// past it ends that user's oldest session, never someone else's.
+    #[serde(default = "default_sessions_per_subject")]
+    pub sessions_per_subject: usize,
+    /// `used_states` (default `100000`): login `state`s remembered as used
+    /// (each for 10 minutes).
+    #[serde(default = "default_ledger")]
+    pub used_states: usize,
+    /// `logout_tokens` (default `100000`): back-channel logout token ids
+    /// remembered (each until the token's `exp`).
+    #[serde(default = "default_ledger")]
+    pub logout_tokens: usize,
+    /// `revocations` (default `100000`): logged-out sessions, `sid`s and
+    /// `sub`s remembered for the cookie store (each until the sessions it
+    /// ends would have expired).
+    #[serde(default = "default_ledger")]
+    pub revocations: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            sessions: default_sessions(),
+            sessions_per_subject: default_sessions_per_subject(),
+            used_states: default_ledger(),
+            logout_tokens: default_ledger(),
+            revocations: default_ledger(),
+        }
+    }
 }
 
 /// One `[default.oidc.providers.<name>]` table.
@@ -142,7 +272,7 @@ pub struct ProviderConfig {
     pub discovery_url: Option<Url>,
     /// `metadata`: static provider metadata instead of discovery.
     #[serde(default)]
-    pub metadata: Option<crate::provider::ProviderMetadata>,
+    pub metadata: Option<ProviderMetadata>,
     /// `client_id`: the client registered at the provider; required unless
     /// a `registration` table asks for dynamic registration.
     #[serde(default)]
@@ -453,6 +583,54 @@ impl OidcConfig {
         if self.session.lifetime_seconds == 0 {
             problem("oidc.session.lifetime_seconds".into(), "must be greater than 0");
         }
+        match (&self.session.store, &self.redis) {
+            (SessionStoreKind::Redis, None) => problem(
+                "oidc.redis.url".into(),
+                "is missing (`session.store = \"redis\"` needs the `[oidc.redis]` table)",
+            ),
+            (SessionStoreKind::Memory, Some(_)) => problem(
+                "oidc.session.store".into(),
+                "\"memory\" keeps sessions in one instance, which the other instances sharing `[oidc.redis]` cannot see: use \"redis\" or \"cookie\"",
+            ),
+            _ => {}
+        }
+        if let Some(redis) = &self.redis {
+            let scheme = Url::parse(redis.url.secret()).map(|u| (u.scheme().to_string(), u.has_host()));
+            match scheme {
+                Ok((scheme, true)) if scheme == "redis" || scheme == "rediss" => {}
+                Ok((scheme, _)) if scheme == "unix" || scheme == "redis+unix" => {}
+                _ => problem(
+                    "oidc.redis.url".into(),
+                    "must be a `redis://host[:port][/db]` or `rediss://...` URL",
+                ),
+            }
+            if redis.timeout_ms == 0 || redis.timeout_ms > 60_000 {
+                problem("oidc.redis.timeout_ms".into(), "must be between 1 and 60000");
+            }
+            if redis.key_prefix.is_empty() || !redis.key_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+                problem(
+                    "oidc.redis.key_prefix".into(),
+                    "must be non-empty printable ASCII without spaces",
+                );
+            }
+            if redis.ca_certificate_path.is_some() && !redis.url.secret().starts_with("rediss://") {
+                problem(
+                    "oidc.redis.ca_certificate_path".into(),
+                    "applies only to a `rediss://` url",
+                );
+            }
+        }
+        for (key, value) in [
+            ("sessions", self.limits.sessions),
+            ("sessions_per_subject", self.limits.sessions_per_subject),
+            ("used_states", self.limits.used_states),
+            ("logout_tokens", self.limits.logout_tokens),
+            ("revocations", self.limits.revocations),
+        ] {
+            if value == 0 {
+                problem(format!("oidc.limits.{key}"), "must be greater than 0");
+            }
+        }
         if self.providers.is_empty() {
             problem("oidc.providers".into(), "at least one provider must be configured");
         }
@@ -595,6 +773,26 @@ fn default_http_timeout() -> u64 {
 
 fn default_session_lifetime() -> u64 {
     31 * 24 * 3600
+}
+
+fn default_key_prefix() -> String {
+    "oidc:".into()
+}
+
+fn default_redis_timeout() -> u64 {
+    1000
+}
+
+fn default_sessions() -> usize {
+    100_000
+}
+
+fn default_sessions_per_subject() -> usize {
+    16
+}
+
+fn default_ledger() -> usize {
+    100_000
 }
 
 fn default_introspection_cache() -> u64 {

@@ -13,7 +13,7 @@ use rocket::response::Response;
 use rocket::Request;
 
 use crate::error::OidcError;
-use crate::guard::is_navigation;
+use crate::web::request::is_navigation;
 
 /// The statuses the crate answers with.
 pub(crate) const STATUSES: [u16; 5] = [400, 401, 403, 502, 503];

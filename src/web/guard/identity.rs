@@ -4,9 +4,10 @@
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
+use crate::config::{DefaultProvider, ProviderName};
 use crate::error::OidcError;
-use crate::guard::{BearerToken, NoScopes, OidcUser, RequiredScopes};
-use crate::provider::{DefaultProvider, ProviderName};
+use crate::web::guard::{BearerToken, NoScopes, OidcUser, RequiredScopes};
+use crate::web::request::access_token_in_query;
 
 /// A request guard accepting either an API call with a bearer token or a
 /// logged-in browser, both of provider `P`.
@@ -59,11 +60,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for Identity<S, P> 
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let sends_token = request.headers().contains("Authorization")
-            || request
-                .uri()
-                .query()
-                .is_some_and(|q| q.segments().any(|(name, _)| name == "access_token"));
+        let sends_token = request.headers().contains("Authorization") || access_token_in_query(request);
         if sends_token {
             BearerToken::<S, P>::from_request(request).await.map(Identity::Token)
         } else {
@@ -74,6 +71,6 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for Identity<S, P> 
 
 impl<S: RequiredScopes, P: ProviderName> Sentinel for Identity<S, P> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        crate::fairing::provider_missing(rocket, P::NAME, "Identity")
+        super::provider_missing(rocket, P::NAME, "Identity")
     }
 }

@@ -9,13 +9,17 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use time::OffsetDateTime;
 
+use crate::clock;
+use crate::config::{DefaultProvider, ProviderName};
 use crate::error::OidcError;
-use crate::fairing::Oidc;
-use crate::guard::is_navigation;
-use crate::login::Prompt;
-use crate::provider::{DefaultProvider, ProviderName};
-use crate::session::{SessionCookies, UserSession};
-use crate::token::{refresh, AccessToken};
+use crate::flow::login::{self, Prompt};
+use crate::flow::refresh::refresh_and_store;
+use crate::oidc::Oidc;
+use crate::secret::AccessToken;
+use crate::session::jar::Jar;
+use crate::session::UserSession;
+use crate::web::request::is_navigation;
+use crate::web::request_state::{self, RequestState};
 
 /// A request guard for a user logged in with provider `P` (the provider
 /// named `default` when omitted).
@@ -52,7 +56,7 @@ use crate::token::{refresh, AccessToken};
 pub struct OidcUser<P: ProviderName = DefaultProvider> {
     session: Arc<UserSession>,
     oidc: Oidc,
-    cookies: Arc<SessionCookies>,
+    jar: Arc<Jar>,
     provider: PhantomData<P>,
 }
 
@@ -113,7 +117,7 @@ impl<P: ProviderName> OidcUser<P> {
                 });
             }
         }
-        let fresh = refresh_and_store(&self.oidc, &self.cookies, &self.session).await?;
+        let fresh = refresh_and_store(&self.oidc, &self.jar, &self.session).await?;
         let access_token = fresh
             .access_token
             .clone()
@@ -128,31 +132,11 @@ impl<P: ProviderName> OidcUser<P> {
 
 /// Whether the session's access token is missing or expires within `seconds`.
 fn expires_within(session: &UserSession, seconds: i64) -> bool {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = clock::now();
     match (&session.access_token, session.access_token_expires_at) {
         (None, _) => true,
         (Some(_), None) => false,
         (Some(_), Some(expires_at)) => expires_at - seconds <= now,
-    }
-}
-
-/// Refreshes `session` and stores the result; a refreshed ID token for
-/// someone else ends the session.
-async fn refresh_and_store(
-    oidc: &Oidc,
-    cookies: &SessionCookies,
-    session: &UserSession,
-) -> Result<Arc<UserSession>, OidcError> {
-    match refresh::refresh(oidc, session).await {
-        Ok(fresh) => {
-            oidc.store().save(cookies, &fresh).await?;
-            Ok(fresh)
-        }
-        Err(error @ OidcError::SessionEnded(_)) => {
-            oidc.store().remove(cookies).await;
-            Err(error)
-        }
-        Err(error) => Err(error),
     }
 }
 
@@ -170,33 +154,56 @@ impl<P: ProviderName> std::fmt::Debug for OidcUser<P> {
     }
 }
 
+/// Starts a login at `provider` back to this request's URL: the guard's
+/// 401 becomes the redirect.
+async fn login_redirect(
+    oidc: &Oidc,
+    request: &Request<'_>,
+    jar: &Jar,
+    provider_name: &str,
+    prompt: Prompt,
+) -> OidcError {
+    let Some(provider) = oidc.provider(provider_name) else {
+        return OidcError::LoginRequired;
+    };
+    match login::begin(oidc, jar, provider, &request.uri().to_string(), prompt).await {
+        Ok(redirect) => {
+            request_state::put(&RequestState::of(request).login_redirect, redirect);
+            OidcError::LoginRequired
+        }
+        Err(error) => error,
+    }
+}
+
 /// What a guard does with the session it found.
 async fn current_session(
     oidc: &Oidc,
     request: &Request<'_>,
+    jar: &Jar,
     provider_name: &str,
 ) -> Result<Option<Arc<UserSession>>, OidcError> {
-    let Some(session) = oidc.session(request).await.filter(|s| s.provider == provider_name) else {
+    let Some(session) = request_state::session(request, oidc)
+        .await?
+        .filter(|s| s.provider == provider_name)
+    else {
         return Ok(None);
     };
     let Some(provider) = oidc.provider(provider_name) else {
         return Ok(None);
     };
-    let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
     let config = &provider.config;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = clock::now();
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
     if interval > 0 && now - session.last_authenticated().unix_timestamp() >= interval && is_navigation(request) {
-        crate::login::begin(oidc, request, provider, &request.uri().to_string(), Prompt::Silent).await?;
-        return Err(OidcError::LoginRequired);
+        return Err(login_redirect(oidc, request, jar, provider_name, Prompt::Silent).await);
     }
 
     let ahead = i64::try_from(config.refresh_before_expiry_seconds).unwrap_or(i64::MAX);
     // Without a refresh token there is nothing to refresh with: the token
     // is used until it expires, as without this option.
     if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead) {
-        return match refresh_and_store(oidc, &cookies, &session).await {
+        return match refresh_and_store(oidc, jar, &session).await {
             Ok(fresh) => Ok(Some(fresh)),
             // A provider that is down does not end a session whose token
             // still works; the next request tries again.
@@ -204,9 +211,10 @@ async fn current_session(
                 rocket::info!("oidc: proactive refresh postponed: {why}");
                 Ok(Some(session))
             }
+            Err(error @ OidcError::StateUnavailable(_)) => Err(error),
             Err(error) => {
                 rocket::info!("oidc: proactive refresh failed ({error}); the session ends");
-                oidc.store().remove(&cookies).await;
+                oidc.sessions().end(jar).await?;
                 Ok(None)
             }
         };
@@ -223,26 +231,20 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
             // Unreachable when launched: the sentinel refuses to launch without the fairing.
             return Outcome::Error((Status::InternalServerError, OidcError::LoginRequired));
         };
-        let error = match current_session(oidc, request, P::NAME).await {
+        let jar = request_state::jar(request, oidc);
+        let error = match current_session(oidc, request, &jar, P::NAME).await {
             Ok(Some(session)) => {
-                let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
                 return Outcome::Success(OidcUser {
                     session,
                     oidc: oidc.clone(),
-                    cookies,
+                    jar,
                     provider: PhantomData,
                 });
             }
-            Ok(None) => match oidc.provider(P::NAME) {
-                Some(provider) if is_navigation(request) => {
-                    let return_to = request.uri().to_string();
-                    match crate::login::begin(oidc, request, provider, &return_to, Prompt::Interactive).await {
-                        Ok(()) => OidcError::LoginRequired,
-                        Err(error) => error,
-                    }
-                }
-                _ => OidcError::LoginRequired,
-            },
+            Ok(None) if is_navigation(request) => {
+                login_redirect(oidc, request, &jar, P::NAME, Prompt::Interactive).await
+            }
+            Ok(None) => OidcError::LoginRequired,
             Err(error) => error,
         };
         error.stash(request);
@@ -252,6 +254,6 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
 
 impl<P: ProviderName> Sentinel for OidcUser<P> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        crate::fairing::provider_missing(rocket, P::NAME, "OidcUser")
+        super::provider_missing(rocket, P::NAME, "OidcUser")
     }
 }

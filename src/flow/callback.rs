@@ -1,19 +1,19 @@
-//! The callback route at the path of `redirect_uri`: the provider's
-//! authorization response (query for `GET`, form for `response_mode=form_post`).
+//! Finishing a login: the provider's authorization response at
+//! `redirect_uri` (its route is in `web::routes`), the token request, the
+//! ID token and userinfo checks, and the new session.
 
 use std::collections::HashMap;
 
 use openidconnect::Nonce;
-use rocket::data::Data;
-use rocket::http::{Method, Status};
-use rocket::route::{self, Handler, Route};
-use rocket::Request;
 
+use crate::clock;
 use crate::error::OidcError;
-use crate::fairing::Oidc;
-use crate::login::{cookie_name, PendingAuth};
+use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt};
+use crate::oidc::Oidc;
 use crate::provider::Provider;
-use crate::session::{LazyObject, SessionCookies, UserSession};
+use crate::session::jar::Jar;
+use crate::session::{LazyObject, UserSession};
+use crate::state::Once;
 use crate::token::id_token::NonceRule;
 use crate::token::{endpoint, id_token};
 
@@ -21,7 +21,7 @@ use crate::token::{endpoint, id_token};
 /// notably a front-channel `id_token` or `access_token` in this code flow,
 /// is ignored: only what the token endpoint returns is trusted.
 #[derive(Debug, Default)]
-struct AuthorizationResponse {
+pub(crate) struct AuthorizationResponse {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
@@ -30,7 +30,8 @@ struct AuthorizationResponse {
 }
 
 impl AuthorizationResponse {
-    fn parse(pairs: impl Iterator<Item = (String, String)>) -> Result<Self, OidcError> {
+    /// The response in these (form-decoded) parameters.
+    pub(crate) fn parse(pairs: impl Iterator<Item = (String, String)>) -> Result<Self, OidcError> {
         let mut seen: HashMap<String, String> = HashMap::new();
         for (name, value) in pairs {
             let known = matches!(name.as_str(), "code" | "state" | "iss" | "error" | "error_description");
@@ -49,49 +50,23 @@ impl AuthorizationResponse {
     }
 }
 
-/// The route handler; mounted for `GET` and `POST` at the callback path.
-#[derive(Clone)]
-pub(crate) struct Callback;
+/// A login that did not finish, and the login to start instead (after a
+/// failed silent re-authentication).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: OidcError,
+    pub(crate) login: Option<LoginRedirect>,
+}
 
-impl Callback {
-    pub(crate) fn routes(path: &str) -> Vec<Route> {
-        vec![
-            Route::ranked(1, Method::Get, path, Callback),
-            Route::ranked(1, Method::Post, path, Callback),
-        ]
+impl From<OidcError> for Failed {
+    fn from(error: OidcError) -> Failed {
+        Failed { error, login: None }
     }
 }
 
-#[rocket::async_trait]
-impl Handler for Callback {
-    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
-        let Some(oidc) = request.rocket().state::<Oidc>() else {
-            return route::Outcome::Error(Status::InternalServerError);
-        };
-        match finish(oidc, request, data).await {
-            Ok(location) => route::Outcome::Success(crate::http::see_other(location)),
-            Err(error) => {
-                rocket::info!("oidc: login failed: {error}");
-                error.stash(request);
-                route::Outcome::Error(error.status())
-            }
-        }
-    }
-}
-
-async fn read_response(request: &Request<'_>, data: Data<'_>) -> Result<AuthorizationResponse, OidcError> {
-    if request.method() == Method::Post {
-        let body = crate::http::read_form(data).await?;
-        AuthorizationResponse::parse(url::form_urlencoded::parse(body.as_bytes()).into_owned())
-    } else {
-        let query = request.uri().query().map(|q| q.as_str()).unwrap_or("");
-        AuthorizationResponse::parse(url::form_urlencoded::parse(query.as_bytes()).into_owned())
-    }
-}
-
-/// Finishes a login; the path to send the browser back to.
-async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
-    let response = read_response(request, data).await?;
+/// Finishes a login with the authorization `response` received in the
+/// browser behind `jar`; the path to send the browser back to.
+pub(crate) async fn finish(oidc: &Oidc, jar: &Jar, response: AuthorizationResponse) -> Result<String, Failed> {
     let state = response
         .state
         .clone()
@@ -99,36 +74,43 @@ async fn finish(oidc: &Oidc, request: &Request<'_>, data: Data<'_>) -> Result<St
 
     // The state must name a login pending in this very browser. Its cookie
     // is removed whatever happens next: a state is tried once.
-    let cookies = SessionCookies::of(request, oidc.cipher(), oidc.config().cookies_secure());
     let name = cookie_name(&state);
-    let pending = cookies
+    let pending = jar
         .get(&name)
         .and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
-    if request.cookies().get(&name).is_some() {
-        cookies.remove(&name);
+    if jar.has(&name) {
+        jar.remove(&name);
     }
     let unknown =
         || OidcError::InvalidState("the state is unknown, expired, already used, or from another browser".into());
     let pending = pending.ok_or_else(unknown)?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) || pending.expires_at <= now {
-        return Err(unknown());
+    if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) || pending.expires_at <= clock::now() {
+        return Err(unknown().into());
     }
-    if !oidc.used_states().first_use(&state, pending.expires_at, now) {
-        return Err(unknown());
+    // Single-use on every instance: a state used anywhere is refused here.
+    if !oidc
+        .state()
+        .first_use(Once::State, &state, pending.expires_at)
+        .await
+        .map_err(OidcError::from)?
+    {
+        return Err(unknown().into());
     }
     let provider = oidc.provider(&pending.provider).ok_or_else(unknown)?;
-    match complete(oidc, provider, &pending, response, &cookies).await {
+    match complete(oidc, provider, &pending, response, jar).await {
         Err(error) if pending.silent => {
             // The silent check failed (`login_required`, or anything else):
             // the session ends and an interactive login starts. It is not
             // silent, so it cannot loop.
             rocket::info!("oidc: silent re-authentication failed ({error}); logging in again");
-            oidc.store().remove(&cookies).await;
-            super::begin(oidc, request, provider, &pending.return_to, super::Prompt::Interactive).await?;
-            Err(OidcError::LoginRequired)
+            oidc.sessions().end(jar).await?;
+            let redirect = login::begin(oidc, jar, provider, &pending.return_to, Prompt::Interactive).await?;
+            Err(Failed {
+                error: OidcError::LoginRequired,
+                login: Some(redirect),
+            })
         }
-        result => result,
+        result => Ok(result?),
     }
 }
 
@@ -138,7 +120,7 @@ async fn complete(
     provider: &Provider,
     pending: &PendingAuth,
     response: AuthorizationResponse,
-    cookies: &SessionCookies,
+    jar: &Jar,
 ) -> Result<String, OidcError> {
     let metadata = provider.metadata().await?;
 
@@ -184,8 +166,10 @@ async fn complete(
         .id_token
         .as_deref()
         .ok_or_else(|| OidcError::InvalidIdToken("the token response has no ID token".into()))?;
+    let client = provider.client().await?;
     let id_token = id_token::verify(
         provider,
+        &client,
         &metadata,
         raw_id_token,
         NonceRule::Login(&Nonce::new(pending.nonce.clone())),
@@ -194,8 +178,8 @@ async fn complete(
     .await?;
     let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
 
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let lifetime = i64::try_from(oidc.config().session.lifetime_seconds).unwrap_or(i64::MAX / 2);
+    let now = clock::now();
+    let lifetime = oidc.lifetime_seconds();
     let session = UserSession {
         // A new id at every login: a session planted before login is never reused.
         id: openidconnect::CsrfToken::new_random().secret().clone(),
@@ -210,13 +194,10 @@ async fn complete(
             .map(|s| now.saturating_add(s)),
         refresh_token: tokens.refresh_token,
         userinfo: userinfo.map(LazyObject::new),
-        last_authenticated_ms: crate::session::unix_ms(),
+        last_authenticated_ms: clock::now_ms(),
         expires_at: now.saturating_add(lifetime),
     };
-    // Whatever session this browser had (another provider's, an older
-    // login) ends here, server-side too: only the new one is valid.
-    oidc.store().remove(cookies).await;
-    oidc.store().save(cookies, &session).await?;
+    oidc.sessions().start(jar, session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);
     Ok(pending.return_to.clone())
 }

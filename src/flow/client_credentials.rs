@@ -7,44 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::OidcError;
-use crate::fairing::Oidc;
-use crate::token::{endpoint, AccessToken};
+use crate::oidc::Oidc;
+use crate::token::endpoint;
+use crate::token::service::ServiceToken;
 
 /// Parameters the grant sets itself.
 const RESERVED: &[&str] = &["grant_type", "scope", "client_id", "client_secret"];
-
-/// An access token obtained with the client-credentials grant.
-///
-/// ```rust
-/// use rocket_openidconnect::ServiceToken;
-///
-/// fn header(token: &ServiceToken) -> String {
-///     format!("Bearer {}", token.access_token().secret())
-/// }
-/// ```
-#[derive(Debug, Clone)]
-pub struct ServiceToken {
-    access_token: AccessToken,
-    scope: Option<String>,
-    expires_at: Option<Instant>,
-}
-
-impl ServiceToken {
-    /// The access token.
-    pub fn access_token(&self) -> &AccessToken {
-        &self.access_token
-    }
-
-    /// The granted scopes, space-separated, when the provider said.
-    pub fn scope(&self) -> Option<&str> {
-        self.scope.as_deref()
-    }
-
-    /// Time left before the token expires, when the provider said.
-    pub fn expires_in(&self) -> Option<Duration> {
-        self.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
-    }
-}
 
 impl Oidc {
     /// A client-credentials token from `provider` for `scopes`, with extra
@@ -69,9 +37,10 @@ impl Oidc {
         scopes: &[&str],
         params: &[(&str, &str)],
     ) -> Result<Arc<ServiceToken>, OidcError> {
-        let provider = self
-            .provider(provider)
+        let entry = self
+            .provider_state(provider)
             .ok_or_else(|| OidcError::InvalidRequest(format!("provider `{provider}` is not configured")))?;
+        let provider = &entry.provider;
         if let Some((name, _)) = params.iter().find(|(name, _)| RESERVED.contains(name)) {
             return Err(OidcError::InvalidRequest(format!(
                 "parameter `{name}` is set by the grant itself"
@@ -87,7 +56,7 @@ impl Oidc {
             .append_pair("scope", &scope)
             .extend_pairs(params.iter())
             .finish();
-        provider
+        entry
             .service_tokens
             .get_or_load(key, || async {
                 let metadata = provider.metadata().await?;
@@ -101,7 +70,7 @@ impl Oidc {
                 let token = Arc::new(ServiceToken {
                     access_token: response.access_token,
                     scope: response.scope,
-                    expires_at: lifetime.map(|l| Instant::now() + l),
+                    expires_at: lifetime.and_then(|l| Instant::now().checked_add(l)),
                 });
                 // Renew shortly before expiry: 30 s early, or half the
                 // lifetime of a short-lived token. No expiry: no caching.

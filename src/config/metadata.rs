@@ -1,0 +1,81 @@
+//! Provider metadata: the schema of a discovery document, or of a
+//! provider's static `metadata` table.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414), either
+/// discovered or given statically under `[oidc.providers.<name>.metadata]`.
+///
+/// ```rust
+/// use rocket_openidconnect::ProviderMetadata;
+///
+/// let metadata: ProviderMetadata = rocket::serde::json::from_str(r#"{
+///     "issuer": "https://op.example",
+///     "authorization_endpoint": "https://op.example/auth",
+///     "token_endpoint": "https://op.example/token",
+///     "jwks_uri": "https://op.example/jwks"
+/// }"#).unwrap();
+/// assert_eq!(metadata.id_token_signing_alg_values_supported, ["RS256"]);
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    /// `issuer`: the Issuer Identifier.
+    pub issuer: String,
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: Url,
+    /// `token_endpoint`.
+    pub token_endpoint: Url,
+    /// `jwks_uri`: the provider's signing keys.
+    pub jwks_uri: Url,
+    /// `userinfo_endpoint`.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<Url>,
+    /// `introspection_endpoint` (RFC 7662).
+    #[serde(default)]
+    pub introspection_endpoint: Option<Url>,
+    /// `revocation_endpoint` (RFC 7009).
+    #[serde(default)]
+    pub revocation_endpoint: Option<Url>,
+    /// `end_session_endpoint` (RP-Initiated Logout).
+    #[serde(default)]
+    pub end_session_endpoint: Option<Url>,
+    /// `registration_endpoint` (RFC 7591).
+    #[serde(default)]
+    pub registration_endpoint: Option<Url>,
+    /// `id_token_signing_alg_values_supported` (default `["RS256"]`).
+    #[serde(default = "default_id_token_algs")]
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207, default
+    /// `false`): when true, an authorization response without `iss` is refused.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+fn default_id_token_algs() -> Vec<String> {
+    vec!["RS256".to_string()]
+}
+
+impl ProviderMetadata {
+    /// Fields whose values cannot be used safely, as (field, message).
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let endpoints = [
+            ("authorization_endpoint", Some(&self.authorization_endpoint)),
+            ("token_endpoint", Some(&self.token_endpoint)),
+            ("jwks_uri", Some(&self.jwks_uri)),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+        ];
+        for (field, url) in endpoints {
+            if let Some(url) = url {
+                if !matches!(url.scheme(), "http" | "https") {
+                    problems.push((field, "must be an http or https URL".to_string()));
+                }
+            }
+        }
+        if self.issuer.is_empty() {
+            problems.push(("issuer", "must not be empty".to_string()));
+        }
+        problems
+    }
+}

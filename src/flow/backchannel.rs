@@ -1,0 +1,133 @@
+//! OpenID Connect Back-Channel Logout 1.0: the provider POSTs a logout
+//! token (its route is in `web::routes`); every check of §2.6, then the
+//! sessions it names end on every instance.
+
+use serde_json::Value;
+
+use crate::clock;
+use crate::error::OidcError;
+use crate::oidc::Oidc;
+use crate::state::{LogoutTarget, Once};
+use crate::token::jws::{self, CompactJws};
+
+/// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Verifies the form `body` of a back-channel logout request and ends the
+/// sessions its logout token names; the number of stored sessions ended.
+pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize, OidcError> {
+    let bad = |why: &str| OidcError::InvalidRequest(why.to_string());
+    let mut tokens = url::form_urlencoded::parse(body.as_bytes()).filter(|(name, _)| name == "logout_token");
+    let raw = tokens
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| bad("no logout_token"))?;
+    if tokens.next().is_some() {
+        return Err(bad("logout_token repeated"));
+    }
+    let jws = CompactJws::parse(&raw).ok_or_else(|| bad("the logout token is not a JWT"))?;
+    // §2.4: explicit typing, when present, must say logout+jwt.
+    if let Some(typ) = jws.typ() {
+        if typ != "logout+jwt" && typ != "application/logout+jwt" {
+            return Err(bad("the logout token's `typ` is not logout+jwt"));
+        }
+    }
+    // The unverified `iss` only chooses whose keys to verify with.
+    let unverified =
+        jws::decode_object(raw.split('.').nth(1).unwrap_or_default()).ok_or_else(|| bad("unreadable claims"))?;
+    let issuer = unverified
+        .get("iss")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no `iss`"))?;
+    // Only providers configured with this issuer, or already discovered
+    // with it: an unauthenticated POST must not make us discover every
+    // provider.
+    let mut found = None;
+    for candidate in oidc.providers() {
+        let metadata = match candidate.known_metadata() {
+            Some(metadata) => Some(metadata),
+            None if candidate.config.issuer.as_deref() == Some(issuer) => candidate.metadata().await.ok(),
+            None => None,
+        };
+        if let Some(metadata) = metadata.filter(|m| m.issuer == issuer) {
+            found = Some((candidate, metadata));
+            break;
+        }
+    }
+    let (provider, metadata) = found.ok_or_else(|| bad("the logout token's issuer is not a configured provider"))?;
+    let allowed: Vec<_> = jws::ASYMMETRIC_ALGS
+        .iter()
+        .filter(|alg| {
+            let name = serde_json::to_value(alg).ok();
+            metadata
+                .id_token_signing_alg_values_supported
+                .iter()
+                .any(|a| Some(Value::String(a.clone())) == name)
+        })
+        .cloned()
+        .collect();
+    let claims = jws::verify(provider, &raw, &allowed)
+        .await
+        .map_err(|e| bad(&format!("the logout token is not valid: {e}")))?
+        .claims;
+
+    let now = clock::now();
+    let skew = oidc.skew_seconds();
+    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    if text("iss") != Some(metadata.issuer.as_str()) {
+        return Err(bad("wrong `iss`"));
+    }
+    let client = provider.client().await?;
+    let client_id = client.client_id.as_str();
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == client_id,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(bad("wrong or missing `aud`"));
+    }
+    let iat = number("iat").ok_or_else(|| bad("no `iat`"))?;
+    if iat > now.saturating_add(skew) {
+        return Err(bad("`iat` is in the future"));
+    }
+    let exp = number("exp").ok_or_else(|| bad("no `exp`"))?;
+    if now.saturating_sub(skew) >= exp {
+        return Err(bad("the logout token has expired"));
+    }
+    let events_ok = claims
+        .get("events")
+        .and_then(Value::as_object)
+        .and_then(|events| events.get(LOGOUT_EVENT))
+        .is_some_and(Value::is_object);
+    if !events_ok {
+        return Err(bad("no back-channel logout event"));
+    }
+    if claims.contains_key("nonce") {
+        return Err(bad("a logout token must not have a `nonce`"));
+    }
+    let (sid, sub) = (text("sid"), text("sub"));
+    if sid.is_none() && sub.is_none() {
+        return Err(bad("neither `sid` nor `sub`"));
+    }
+    let jti = text("jti").ok_or_else(|| bad("no `jti`"))?;
+    // §2.6 step 10: a logout token is used once, on any instance.
+    let first = oidc
+        .state()
+        .first_use(
+            Once::LogoutToken,
+            &format!("{}\u{0}{jti}", metadata.issuer),
+            exp.saturating_add(skew),
+        )
+        .await?;
+    if !first {
+        return Err(bad("the logout token was already used"));
+    }
+    let target = LogoutTarget {
+        provider: &provider.name,
+        sid,
+        sub,
+    };
+    oidc.sessions().end_matching(target).await
+}

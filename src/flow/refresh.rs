@@ -1,0 +1,166 @@
+//! Refreshing a session's access token with its refresh token (RFC 6749
+//! §6, OpenID Connect Core §12), once for every instance of the app.
+//!
+//! Concurrent refreshes of one session make one token request: in this
+//! process they share one flight; across instances the first claims a
+//! lease in the state layer, the others wait for its result and use it.
+//! So a refresh token the provider rotates is redeemed once, never twice.
+//! A refresh that finishes after the session was logged out stores
+//! nothing: it never brings a session back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::clock;
+use crate::error::OidcError;
+use crate::oidc::Oidc;
+use crate::session::jar::Jar;
+use crate::session::{LazyObject, UserSession};
+use crate::state::{digest, RefreshKey};
+use crate::token::endpoint;
+use crate::token::id_token::{self, NonceRule};
+
+/// How long a refresh result is shared with requests still carrying the
+/// session from before it (concurrent requests of one browser, and a
+/// rotated refresh token that only the first of them could use).
+pub(crate) const SHARED_SECONDS: u64 = 60;
+/// How often a request waiting for another instance's refresh looks for
+/// its result.
+const POLL: Duration = Duration::from_millis(25);
+
+/// The session with fresh tokens. One token request per session and
+/// refresh token, however many requests on however many instances ask.
+pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<UserSession>, OidcError> {
+    let refresh_token = session
+        .refresh_token
+        .clone()
+        .ok_or_else(|| OidcError::RefreshFailed("the session has no refresh token".into()))?;
+    // The access token being replaced is part of the key: requests still
+    // carrying it share this refresh, while a session that already holds
+    // the refreshed token refreshes anew when that one expires or is forced.
+    let access_token = session.access_token.as_ref().map_or("", |t| t.secret());
+    let key = RefreshKey(digest(&[&session.id, refresh_token.secret(), access_token]));
+    // The lease outlives the token request and a key refetch, so a live
+    // holder is never taken over; a dead one is, when it runs out.
+    let lease = Duration::from_secs(oidc.config().http_timeout_seconds.saturating_mul(2).saturating_add(1));
+    oidc.refreshes()
+        .get_or_load(key, || async move {
+            let waiting_since = Instant::now();
+            loop {
+                if let Some(done) = oidc.state().refresh_result(&key).await? {
+                    return Ok((done, Duration::ZERO));
+                }
+                if let Some(claim) = oidc.state().claim_refresh(&key, lease).await? {
+                    let result = token_request(oidc, session, refresh_token.secret()).await;
+                    let shared = result.as_ref().ok().map(|(fresh, ttl)| (fresh, *ttl));
+                    if let Err(error) = oidc.state().finish_refresh(&key, claim, shared).await {
+                        rocket::warn!("oidc: a refresh result could not be shared: {error}");
+                    }
+                    return result.map(|(fresh, _)| (fresh, Duration::ZERO));
+                }
+                if waiting_since.elapsed() > lease {
+                    return Err(OidcError::StateUnavailable(
+                        "another instance is refreshing this session and has not finished".into(),
+                    ));
+                }
+                rocket::tokio::time::sleep(POLL).await;
+            }
+        })
+        .await
+}
+
+/// The token request itself, and the session it makes; with how long the
+/// result may be shared.
+async fn token_request(
+    oidc: &Oidc,
+    session: &UserSession,
+    refresh_token: &str,
+) -> Result<(Arc<UserSession>, Duration), OidcError> {
+    let provider = oidc
+        .provider(&session.provider)
+        .ok_or_else(|| OidcError::RefreshFailed("the session's provider is not configured".into()))?;
+    let metadata = provider.metadata().await?;
+    let response = endpoint::request(
+        provider,
+        &metadata,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+    )
+    .await
+    .map_err(|error| match error {
+        OidcError::Provider { error, .. } => OidcError::RefreshFailed(format!("the provider answered `{error}`")),
+        other => other,
+    })?;
+    let now = clock::now();
+    let mut fresh = session.clone();
+    fresh.access_token = Some(response.access_token);
+    fresh.access_token_expires_at = response
+        .expires_in
+        .and_then(|s| i64::try_from(s).ok())
+        .map(|s| now.saturating_add(s));
+    // RFC 6749 §6: a new refresh token replaces the old one; none means
+    // the old one stays valid.
+    if let Some(rotated) = response.refresh_token {
+        fresh.refresh_token = Some(rotated);
+    }
+    if let Some(raw) = response.id_token {
+        let original_nonce = session.id_token_claims().get("nonce").and_then(Value::as_str);
+        let client = provider.client().await?;
+        let verified = id_token::verify(
+            provider,
+            &client,
+            &metadata,
+            &raw,
+            NonceRule::Refresh(original_nonce),
+            oidc.config().clock_skew_seconds,
+        )
+        .await
+        // Core §12.2: a refreshed ID token that does not validate (another
+        // issuer, audience, key...) ends the session.
+        .map_err(|e| OidcError::SessionEnded(e.to_string()))?;
+        // Core §12.2: same issuer, subject and audience, or it is someone
+        // else's token and the session must end.
+        for claim in ["iss", "sub", "aud"] {
+            if verified.claims.get(claim) != session.id_token_claims().get(claim) {
+                return Err(OidcError::SessionEnded(format!(
+                    "the refreshed ID token has another `{claim}`"
+                )));
+            }
+        }
+        fresh.id_token_jwt = verified.jwt;
+        fresh.id_token_claims = LazyObject::new(verified.claims);
+    }
+    // Shared no longer than half the new token's life.
+    let shared = response
+        .expires_in
+        .map_or(SHARED_SECONDS, |life| SHARED_SECONDS.min(life / 2));
+    Ok((Arc::new(fresh), Duration::from_secs(shared)))
+}
+
+/// Refreshes the session behind `jar` and stores the result. A refreshed
+/// ID token for someone else ends the session, and so does a logout that
+/// happened during the refresh.
+pub(crate) async fn refresh_and_store(
+    oidc: &Oidc,
+    jar: &Jar,
+    session: &UserSession,
+) -> Result<Arc<UserSession>, OidcError> {
+    match refresh(oidc, session).await {
+        Ok(fresh) => {
+            if oidc.sessions().update(jar, &fresh).await? {
+                Ok(fresh)
+            } else {
+                oidc.sessions().end(jar).await?;
+                Err(OidcError::SessionEnded(
+                    "the session was logged out while its tokens were refreshed".into(),
+                ))
+            }
+        }
+        Err(error @ OidcError::SessionEnded(_)) => {
+            oidc.sessions().end(jar).await?;
+            Err(error)
+        }
+        Err(error) => Err(error),
+    }
+}

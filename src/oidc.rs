@@ -1,0 +1,183 @@
+//! [`Oidc`]: the app-wide state, built from the configuration when the app
+//! ignites: the providers, the server-side state, the session store and
+//! the cipher its cookies are sealed with.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::cache::FlightCache;
+use crate::config::OidcConfig;
+use crate::error::OidcError;
+use crate::provider::registration::RegistrationInputs;
+use crate::provider::Provider;
+use crate::session::cipher::Cipher;
+use crate::session::UserSession;
+use crate::state::local::LocalState;
+use crate::state::redis::{RedisSetupError, RedisState};
+use crate::state::sessions::SessionStore;
+use crate::state::{RefreshKey, SharedState};
+use crate::token::access::{BearerCache, BEARER_CACHE_ENTRIES};
+use crate::token::service::ServiceToken;
+
+/// Bound on cached client-credentials tokens per provider.
+const SERVICE_TOKEN_ENTRIES: usize = 100;
+/// Bound on refreshes in flight in this process.
+const REFRESH_FLIGHTS: usize = 10_000;
+
+/// The OpenID Connect state of an application: its configuration, its
+/// providers and its session store. Managed by [`Oidc::fairing()`]; a
+/// handler can ask for it as `&State<Oidc>`.
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use rocket::State;
+/// use rocket_openidconnect::Oidc;
+///
+/// #[get("/providers")]
+/// fn providers(oidc: &State<Oidc>) -> String {
+///     oidc.provider_names().collect::<Vec<_>>().join(", ")
+/// }
+///
+/// #[launch]
+/// fn rocket() -> _ {
+///     rocket::build().attach(Oidc::fairing()).mount("/", routes![providers])
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Oidc {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: OidcConfig,
+    providers: BTreeMap<String, ProviderState>,
+    state: Arc<dyn SharedState>,
+    redis: Option<Arc<RedisState>>,
+    sessions: SessionStore,
+    cipher: Arc<Cipher>,
+    /// Refreshes in flight here, by session and tokens (the state layer
+    /// coordinates them across instances).
+    refreshes: FlightCache<RefreshKey, Arc<UserSession>, OidcError>,
+    post_logout_path: String,
+}
+
+/// A provider with the caches of the features that use it.
+pub(crate) struct ProviderState {
+    pub(crate) provider: Provider,
+    pub(crate) bearer_cache: BearerCache,
+    pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>, OidcError>,
+}
+
+impl std::fmt::Debug for Oidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oidc")
+            .field("providers", &self.inner.providers.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Oidc {
+    /// The app's state for `config`, its cookies sealed by `cipher`, its
+    /// providers called with `http`.
+    pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, RedisSetupError> {
+        let cipher = Arc::new(cipher);
+        let providers = config
+            .providers
+            .iter()
+            .map(|(name, provider)| {
+                let inputs = RegistrationInputs::new(&config, provider);
+                let state = ProviderState {
+                    provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs),
+                    bearer_cache: FlightCache::new(BEARER_CACHE_ENTRIES),
+                    service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
+                };
+                (name.clone(), state)
+            })
+            .collect();
+        let redis = match &config.redis {
+            Some(redis) => Some(Arc::new(RedisState::new(
+                redis,
+                cipher.clone(),
+                config.session.lifetime_seconds,
+                config.limits.sessions_per_subject,
+            )?)),
+            None => None,
+        };
+        let state: Arc<dyn SharedState> = match &redis {
+            Some(redis) => redis.clone(),
+            None => Arc::new(LocalState::new(&config.limits)),
+        };
+        let sessions = SessionStore::new(config.session.store, state.clone(), config.session.lifetime_seconds);
+        let post_logout_path = config.post_logout_redirect_uri().path().to_string();
+        Ok(Oidc {
+            inner: Arc::new(Inner {
+                config,
+                providers,
+                state,
+                redis,
+                sessions,
+                cipher,
+                refreshes: FlightCache::new(REFRESH_FLIGHTS),
+                post_logout_path,
+            }),
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &OidcConfig {
+        &self.inner.config
+    }
+
+    /// The names of the configured providers.
+    pub fn provider_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.providers.keys().map(String::as_str)
+    }
+
+    pub(crate) fn provider(&self, name: &str) -> Option<&Provider> {
+        self.inner.providers.get(name).map(|p| &p.provider)
+    }
+
+    pub(crate) fn provider_state(&self, name: &str) -> Option<&ProviderState> {
+        self.inner.providers.get(name)
+    }
+
+    pub(crate) fn providers(&self) -> impl Iterator<Item = &Provider> {
+        self.inner.providers.values().map(|p| &p.provider)
+    }
+
+    pub(crate) fn state(&self) -> &dyn SharedState {
+        &*self.inner.state
+    }
+
+    /// The Redis state, when `[oidc.redis]` is configured.
+    pub(crate) fn redis(&self) -> Option<&RedisState> {
+        self.inner.redis.as_deref()
+    }
+
+    pub(crate) fn sessions(&self) -> &SessionStore {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn cipher(&self) -> &Arc<Cipher> {
+        &self.inner.cipher
+    }
+
+    pub(crate) fn refreshes(&self) -> &FlightCache<RefreshKey, Arc<UserSession>, OidcError> {
+        &self.inner.refreshes
+    }
+
+    /// The path of `post_logout_redirect_uri`, where logout returns are checked.
+    pub(crate) fn post_logout_path(&self) -> &str {
+        &self.inner.post_logout_path
+    }
+
+    /// The session lifetime, in seconds.
+    pub(crate) fn lifetime_seconds(&self) -> i64 {
+        i64::try_from(self.inner.config.session.lifetime_seconds).unwrap_or(i64::MAX / 2)
+    }
+
+    /// `clock_skew_seconds` as a signed number.
+    pub(crate) fn skew_seconds(&self) -> i64 {
+        i64::try_from(self.inner.config.clock_skew_seconds).unwrap_or(0)
+    }
+}

@@ -1,0 +1,128 @@
+//! The remote OpenID Provider: its metadata (discovered lazily or
+//! configured statically), its signing keys, the client we are at it, and
+//! the HTTP client that talks to it. Caches owned by features (bearer
+//! checks, service tokens) live with those features.
+
+use std::sync::Arc;
+
+use rocket::tokio::sync::OnceCell;
+
+use crate::config::{ProviderConfig, ProviderMetadata};
+use crate::error::OidcError;
+
+pub(crate) mod http;
+pub(crate) mod keys;
+pub(crate) mod registration;
+
+use self::http::HttpError;
+use self::keys::KeyCache;
+use self::registration::{RegisteredClient, RegistrationInputs};
+
+/// A configured provider at run time: its configuration, its metadata once
+/// known, and a cache of its keys.
+pub(crate) struct Provider {
+    pub(crate) name: String,
+    pub(crate) config: ProviderConfig,
+    http: reqwest::Client,
+    metadata: OnceCell<Arc<ProviderMetadata>>,
+    keys: KeyCache,
+    /// The client we are at this provider (static, or registered on first use).
+    client: OnceCell<Arc<RegisteredClient>>,
+    /// What dynamic registration asks for, computed from the configuration.
+    registration: RegistrationInputs,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    pub(crate) fn new(
+        name: String,
+        config: ProviderConfig,
+        http: reqwest::Client,
+        registration: RegistrationInputs,
+    ) -> Provider {
+        let client = OnceCell::new_with(RegisteredClient::configured(&config).map(Arc::new));
+        let metadata = match &config.metadata {
+            Some(static_metadata) => OnceCell::new_with(Some(Arc::new(static_metadata.clone()))),
+            None => OnceCell::new(),
+        };
+        Provider {
+            name,
+            config,
+            http,
+            metadata,
+            keys: KeyCache::default(),
+            client,
+            registration,
+        }
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The provider's metadata. Discovery runs on first use, once for all
+    /// concurrent callers; a failure is not cached, so the next request
+    /// retries and the app recovers when the provider comes back.
+    pub(crate) async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
+        self.metadata.get_or_try_init(|| self.discover()).await.cloned()
+    }
+
+    /// The metadata if discovery already happened (or it is static).
+    pub(crate) fn known_metadata(&self) -> Option<Arc<ProviderMetadata>> {
+        self.metadata.get().cloned()
+    }
+
+    async fn discover(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
+        let url = match (&self.config.discovery_url, &self.config.issuer) {
+            (Some(url), _) => url.to_string(),
+            (None, Some(issuer)) => {
+                format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
+            }
+            (None, None) => return Err(self.unavailable("no issuer or discovery_url configured")),
+        };
+        let metadata: ProviderMetadata = http::json(self.http.get(&url))
+            .await
+            .map_err(|e| self.unavailable(&format!("discovery {e}")))?;
+        // OpenID Connect Discovery §4.3: the issuer in the document must be
+        // exactly the one we were configured with (mix-up and impersonation).
+        if let Some(issuer) = &self.config.issuer {
+            if &metadata.issuer != issuer {
+                return Err(self.unavailable(&format!(
+                    "discovery document names issuer `{}`, not the configured `{issuer}`",
+                    metadata.issuer
+                )));
+            }
+        }
+        if let Some((field, message)) = metadata.problems().into_iter().next() {
+            return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
+        }
+        rocket::info!("oidc: discovered provider `{}` at {}", self.name, metadata.issuer);
+        Ok(Arc::new(metadata))
+    }
+
+    /// The client we are at this provider: the configured one, or one
+    /// registered on first use (once for all concurrent callers; a failed
+    /// registration is retried by the next request).
+    pub(crate) async fn client(&self) -> Result<Arc<RegisteredClient>, OidcError> {
+        self.client
+            .get_or_try_init(|| async { registration::register(self, &self.registration).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    pub(crate) fn unavailable(&self, why: &str) -> OidcError {
+        OidcError::ProviderUnavailable(format!("provider `{}`: {why}", self.name))
+    }
+
+    /// Maps a failed call to this provider onto the error the user sees.
+    pub(crate) fn call_failed(&self, what: &str, error: HttpError) -> OidcError {
+        self.unavailable(&format!("{what} {error}"))
+    }
+}

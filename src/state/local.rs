@@ -1,0 +1,471 @@
+//! Server-side state in this process's memory: every ledger bounded by
+//! `[oidc.limits]`, expiring entries dropped in order of expiry.
+//!
+//! The single-use and revocation ledgers refuse new entries when full of
+//! live ones (the request gets `503`) rather than forget one: forgetting a
+//! used `state`, a logout token id or a logged-out session would let it in
+//! again. Sessions are different: when the store is full the oldest
+//! session ends, and one user can never push out another's (a login past
+//! `sessions_per_subject` ends that user's own oldest session).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::clock;
+use crate::config::LimitsConfig;
+use crate::session::UserSession;
+use crate::state::ledger::{Full, Ledger};
+use crate::state::{digest, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+
+/// Bound on shared refresh results and claims (coordination only: losing
+/// one costs a token request, so these evict rather than refuse).
+const REFRESH_ENTRIES: usize = 10_000;
+
+type Digest = [u8; 32];
+
+pub(crate) struct LocalState {
+    used_states: Mutex<Ledger<Digest>>,
+    logout_tokens: Mutex<Ledger<Digest>>,
+    revoked: Mutex<Revoked>,
+    /// False until the first revocation: most apps never have one, and
+    /// their requests then skip the lock.
+    any_revoked: AtomicBool,
+    sessions: Mutex<SessionTable>,
+    refresh_results: Mutex<Ledger<RefreshKey, Arc<UserSession>>>,
+    refresh_leases: Mutex<Ledger<RefreshKey, String>>,
+}
+
+struct Revoked {
+    sessions: Ledger<Digest>,
+    sids: Ledger<Digest>,
+    /// Logout time (Unix ms) by provider and `sub`.
+    subs: Ledger<Digest, i64>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StateError> {
+    mutex
+        .lock()
+        .map_err(|_| StateError::Unavailable("an in-process lock was poisoned".into()))
+}
+
+fn full(ledger: &'static str, capacity: usize, key: &'static str) -> impl FnOnce(Full) -> StateError {
+    move |_| StateError::Full { ledger, capacity, key }
+}
+
+impl LocalState {
+    pub(crate) fn new(limits: &LimitsConfig) -> LocalState {
+        LocalState {
+            used_states: Mutex::new(Ledger::new(limits.used_states)),
+            logout_tokens: Mutex::new(Ledger::new(limits.logout_tokens)),
+            revoked: Mutex::new(Revoked {
+                sessions: Ledger::new(limits.revocations),
+                sids: Ledger::new(limits.revocations),
+                subs: Ledger::new(limits.revocations),
+            }),
+            any_revoked: AtomicBool::new(false),
+            sessions: Mutex::new(SessionTable::new(limits.sessions, limits.sessions_per_subject)),
+            refresh_results: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
+            refresh_leases: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl SharedState for LocalState {
+    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
+        let (mutex, name, key) = match ledger {
+            Once::State => (&self.used_states, "used states", "oidc.limits.used_states"),
+            Once::LogoutToken => (&self.logout_tokens, "logout token ids", "oidc.limits.logout_tokens"),
+        };
+        let mut used = locked(mutex)?;
+        let capacity = used.capacity();
+        used.insert_new(digest(&[value]), expires_at, (), clock::now())
+            .map_err(full(name, capacity, key))
+    }
+
+    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
+        let now = clock::now();
+        let mut revoked = locked(&self.revoked)?;
+        let capacity = revoked.sessions.capacity();
+        let full = full("logged-out sessions", capacity, "oidc.limits.revocations");
+        let result = match revocation {
+            Revocation::Session { id, until } => revoked.sessions.upsert(digest(&[id]), until, (), now),
+            Revocation::Sid { provider, sid, until } => revoked.sids.upsert(digest(&[provider, sid]), until, (), now),
+            Revocation::Sub {
+                provider,
+                sub,
+                at_ms,
+                until,
+            } => {
+                let key = digest(&[provider, sub]);
+                let at_ms = revoked.subs.get(&key, now).map_or(at_ms, |earlier| at_ms.max(*earlier));
+                revoked.subs.upsert(key, until, at_ms, now)
+            }
+        };
+        self.any_revoked.store(true, Ordering::Release);
+        result.map_err(full)
+    }
+
+    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
+        if !self.any_revoked.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let now = clock::now();
+        let revoked = locked(&self.revoked)?;
+        let by_id = revoked.sessions.get(&digest(&[&session.id]), now).is_some();
+        let by_sid = session
+            .sid()
+            .is_some_and(|sid| revoked.sids.get(&digest(&[&session.provider, sid]), now).is_some());
+        let by_sub = revoked
+            .subs
+            .get(&digest(&[&session.provider, &session.sub]), now)
+            .is_some_and(|at_ms| session.last_authenticated_ms <= *at_ms);
+        Ok(by_id || by_sid || by_sub)
+    }
+
+    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
+        Ok(locked(&self.sessions)?.get(id, clock::now()))
+    }
+
+    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
+        locked(&self.sessions)?.insert(session, clock::now());
+        Ok(())
+    }
+
+    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StateError> {
+        Ok(locked(&self.sessions)?.replace(session, clock::now()))
+    }
+
+    async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+        locked(&self.sessions)?.remove(id);
+        Ok(())
+    }
+
+    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
+        Ok(locked(&self.sessions)?.end(target))
+    }
+
+    async fn refresh_result(&self, key: &RefreshKey) -> Result<Option<Arc<UserSession>>, StateError> {
+        Ok(locked(&self.refresh_results)?.get(key, clock::now_ms()).cloned())
+    }
+
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Option<Lease>, StateError> {
+        let now = clock::now_ms();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let mut leases = locked(&self.refresh_leases)?;
+        if leases.get(key, now).is_some() {
+            return Ok(None);
+        }
+        let token = openidconnect::CsrfToken::new_random().secret().clone();
+        leases.insert_evicting(*key, until, token.clone(), now);
+        Ok(Some(Lease(token)))
+    }
+
+    async fn finish_refresh(
+        &self,
+        key: &RefreshKey,
+        lease: Lease,
+        result: Option<(&Arc<UserSession>, Duration)>,
+    ) -> Result<(), StateError> {
+        let now = clock::now_ms();
+        if let Some((session, ttl)) = result {
+            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            locked(&self.refresh_results)?.insert_evicting(*key, until, session.clone(), now);
+        }
+        let mut leases = locked(&self.refresh_leases)?;
+        if leases.get(key, now) == Some(&lease.0) {
+            leases.remove(key);
+        }
+        Ok(())
+    }
+}
+
+/// The sessions of the `memory` store, indexed for expiry, for each user's
+/// cap and for back-channel logout.
+struct SessionTable {
+    capacity: usize,
+    per_subject: usize,
+    by_id: HashMap<String, Arc<UserSession>>,
+    /// (expires_at, id): the next to expire first.
+    by_expiry: BTreeSet<(i64, String)>,
+    /// (provider, sub) → (login ms, id): the user's oldest first.
+    by_subject: HashMap<(String, String), BTreeSet<(i64, String)>>,
+    /// (provider, sid) → ids.
+    by_sid: HashMap<(String, String), HashSet<String>>,
+}
+
+impl SessionTable {
+    fn new(capacity: usize, per_subject: usize) -> SessionTable {
+        SessionTable {
+            capacity: capacity.max(1),
+            per_subject: per_subject.max(1),
+            by_id: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            by_subject: HashMap::new(),
+            by_sid: HashMap::new(),
+        }
+    }
+
+    fn get(&self, id: &str, now: i64) -> Option<Arc<UserSession>> {
+        self.by_id.get(id).filter(|s| !s.is_expired(now)).cloned()
+    }
+
+    fn insert(&mut self, session: Arc<UserSession>, now: i64) {
+        self.remove(&session.id);
+        while let Some((expires_at, _)) = self.by_expiry.first() {
+            if *expires_at > now && self.by_id.len() < self.capacity {
+                break;
+            }
+            // Expired, or the store is full: the session closest to its end goes.
+            if let Some((_, id)) = self.by_expiry.first().cloned() {
+                self.remove(&id);
+            }
+        }
+        let subject = (session.provider.clone(), session.sub.clone());
+        loop {
+            let oldest = match self.by_subject.get(&subject) {
+                Some(own) if own.len() >= self.per_subject => own.first().map(|(_, id)| id.clone()),
+                _ => None,
+            };
+            match oldest {
+                Some(id) => self.remove(&id),
+                None => break,
+            }
+        }
+        self.index(&session);
+        self.by_id.insert(session.id.clone(), session);
+    }
+
+    fn replace(&mut self, session: Arc<UserSession>, now: i64) -> bool {
+        if self.get(&session.id, now).is_none() {
+            return false;
+        }
+        self.remove(&session.id);
+        self.index(&session);
+        self.by_id.insert(session.id.clone(), session);
+        true
+    }
+
+    fn index(&mut self, session: &UserSession) {
+        let id = session.id.clone();
+        self.by_expiry.insert((session.expires_at, id.clone()));
+        self.by_subject
+            .entry((session.provider.clone(), session.sub.clone()))
+            .or_default()
+            .insert((session.last_authenticated_ms, id.clone()));
+        if let Some(sid) = session.sid() {
+            self.by_sid
+                .entry((session.provider.clone(), sid.to_string()))
+                .or_default()
+                .insert(id);
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some(session) = self.by_id.remove(id) else {
+            return;
+        };
+        self.by_expiry.remove(&(session.expires_at, session.id.clone()));
+        let subject = (session.provider.clone(), session.sub.clone());
+        if let Some(own) = self.by_subject.get_mut(&subject) {
+            own.remove(&(session.last_authenticated_ms, session.id.clone()));
+            if own.is_empty() {
+                self.by_subject.remove(&subject);
+            }
+        }
+        if let Some(sid) = session.sid() {
+            let key = (session.provider.clone(), sid.to_string());
+            if let Some(ids) = self.by_sid.get_mut(&key) {
+                ids.remove(&session.id);
+                if ids.is_empty() {
+                    self.by_sid.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, target: LogoutTarget<'_>) -> usize {
+        let ids: Vec<String> = match (target.sid, target.sub) {
+            (Some(sid), _) => self
+                .by_sid
+                .get(&(target.provider.to_string(), sid.to_string()))
+                .map(|ids| ids.iter().cloned().collect())
+                .unwrap_or_default(),
+            (None, Some(sub)) => self
+                .by_subject
+                .get(&(target.provider.to_string(), sub.to_string()))
+                .map(|own| own.iter().map(|(_, id)| id.clone()).collect())
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        let mut ended = 0;
+        for id in ids {
+            let matches = self
+                .by_id
+                .get(&id)
+                .is_some_and(|s| s.matches_logout(target.provider, target.sid, target.sub));
+            if matches {
+                self.remove(&id);
+                ended += 1;
+            }
+        }
+        ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn session(id: &str, sub: &str, sid: &str, login_ms: i64, expires_at: i64) -> Arc<UserSession> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "id": id, "provider": "default", "sub": sub, "id_token_jwt": "x",
+                "id_token_claims": { "sid": sid, "sub": sub }, "access_token": null,
+                "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
+                "last_authenticated_ms": login_ms, "expires_at": expires_at
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn limits(capacity: usize) -> LimitsConfig {
+        LimitsConfig {
+            sessions: capacity,
+            sessions_per_subject: 2,
+            used_states: capacity,
+            logout_tokens: capacity,
+            revocations: capacity,
+        }
+    }
+
+    #[test]
+    fn a_subject_past_its_cap_ends_only_its_own_oldest_session() {
+        let mut table = SessionTable::new(10, 2);
+        table.insert(session("bob-1", "bob", "b1", 1, i64::MAX), 0);
+        for (n, id) in ["a1", "a2", "a3", "a4"].iter().enumerate() {
+            table.insert(session(id, "alice", id, n as i64 + 10, i64::MAX), 0);
+        }
+        assert!(table.get("bob-1", 0).is_some(), "bob's session survives alice's logins");
+        assert!(table.get("a1", 0).is_none() && table.get("a2", 0).is_none());
+        assert!(table.get("a3", 0).is_some() && table.get("a4", 0).is_some());
+        assert_eq!(table.by_id.len(), 3);
+    }
+
+    #[test]
+    fn a_full_store_drops_expired_sessions_first() {
+        let mut table = SessionTable::new(2, 5);
+        table.insert(session("old", "a", "1", 1, 10), 0);
+        table.insert(session("live", "b", "2", 2, 1000), 0);
+        table.insert(session("new", "c", "3", 3, 1000), 20);
+        assert!(table.get("live", 20).is_some());
+        assert!(table.get("new", 20).is_some());
+        assert_eq!(table.by_id.len(), 2);
+    }
+
+    #[test]
+    fn back_channel_logout_ends_by_sid_or_by_sub() {
+        let mut table = SessionTable::new(10, 5);
+        table.insert(session("s1", "alice", "sid-1", 1, i64::MAX), 0);
+        table.insert(session("s2", "alice", "sid-2", 2, i64::MAX), 0);
+        table.insert(session("s3", "bob", "sid-3", 3, i64::MAX), 0);
+        let by_sid = LogoutTarget {
+            provider: "default",
+            sid: Some("sid-1"),
+            sub: None,
+        };
+        assert_eq!(table.end(by_sid), 1);
+        let wrong_sub = LogoutTarget {
+            provider: "default",
+            sid: Some("sid-2"),
+            sub: Some("bob"),
+        };
+        assert_eq!(table.end(wrong_sub), 0);
+        let by_sub = LogoutTarget {
+            provider: "default",
+            sid: None,
+            sub: Some("alice"),
+        };
+        assert_eq!(table.end(by_sub), 1);
+        assert!(table.get("s3", 0).is_some());
+        assert!(
+            table.by_subject.len() == 1 && table.by_sid.len() == 1,
+            "indexes are cleaned up"
+        );
+    }
+
+    #[rocket::async_test]
+    async fn a_refresh_never_stores_a_session_that_was_removed() {
+        let state = LocalState::new(&limits(10));
+        let s = session("s1", "alice", "1", 1, i64::MAX);
+        state.insert_session(s.clone()).await.unwrap();
+        assert!(state.replace_session(s.clone()).await.unwrap());
+        state.remove_session("s1").await.unwrap();
+        assert!(!state.replace_session(s).await.unwrap());
+        assert!(state.load_session("s1").await.unwrap().is_none());
+    }
+
+    #[rocket::async_test]
+    async fn full_ledgers_refuse_new_values_and_keep_the_old_ones() {
+        let state = LocalState::new(&limits(3));
+        let later = clock::now() + 600;
+        for n in 0..3 {
+            assert_eq!(state.first_use(Once::State, &format!("s{n}"), later).await, Ok(true));
+        }
+        let refused = state.first_use(Once::State, "s9", later).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StateError::Full {
+                    key: "oidc.limits.used_states",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        for n in 0..3 {
+            assert_eq!(state.first_use(Once::State, &format!("s{n}"), later).await, Ok(false));
+        }
+        // The other ledgers have their own room.
+        assert_eq!(state.first_use(Once::LogoutToken, "s9", later).await, Ok(true));
+    }
+
+    #[rocket::async_test]
+    async fn revocations_refuse_the_sessions_they_name() {
+        let state = LocalState::new(&limits(10));
+        let now = clock::now();
+        let a = session("s1", "alice", "sid-1", 1_000, i64::MAX);
+        let b = session("s2", "alice", "sid-2", 5_000, i64::MAX);
+        assert!(!state.is_revoked(&a).await.unwrap());
+        state
+            .revoke(Revocation::Session {
+                id: "s1",
+                until: now + 60,
+            })
+            .await
+            .unwrap();
+        assert!(state.is_revoked(&a).await.unwrap() && !state.is_revoked(&b).await.unwrap());
+        state
+            .revoke(Revocation::Sub {
+                provider: "default",
+                sub: "alice",
+                at_ms: 2_000,
+                until: now + 60,
+            })
+            .await
+            .unwrap();
+        assert!(!state.is_revoked(&b).await.unwrap(), "b started after the logout");
+        state
+            .revoke(Revocation::Sid {
+                provider: "default",
+                sid: "sid-2",
+                until: now + 60,
+            })
+            .await
+            .unwrap();
+        assert!(state.is_revoked(&b).await.unwrap());
+    }
+}

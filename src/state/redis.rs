@@ -1,0 +1,480 @@
+//! Server-side state in Redis, shared by every instance of the app.
+//!
+//! One multiplexed connection per process, made lazily (the app starts
+//! while Redis is down) and remade by itself after a failure. Every command
+//! is bounded by `redis.timeout_ms`; a failure is a [`StateError`] (the
+//! request answers `503`), never a value let through unchecked.
+//!
+//! Keys (all under `key_prefix`, every one with a TTL no longer than what
+//! it protects; ids, `sid`s and `sub`s appear only as SHA-256 digests):
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `once:state:<h>` | `1` | until the login's state expires (10 min) |
+//! | `once:logout_token:<h>` | `1` | until the logout token's `exp` (+ skew) |
+//! | `revoked:session:<h>` | `1` | until the session would have expired |
+//! | `revoked:sid:<h>` / `revoked:sub:<h>` | `1` / logout time (ms) | the session lifetime |
+//! | `session:<h>` | the session, sealed | until the session expires |
+//! | `subject:<h>` | sorted set of the user's sessions | the session lifetime |
+//! | `sid:<h>` | set of the sessions with that `sid` | the session lifetime |
+//! | `refresh:lock:<h>` / `refresh:result:<h>` | lease / the refreshed session, sealed | the lease / 60 s at most |
+//!
+//! Single-use checks are `SET NX`; storing a new session with its indexes
+//! and its user's cap, ending sessions by `sid`/`sub`, and releasing a
+//! refresh lease are Lua scripts (atomic). Values are sealed (AES-GCM,
+//! bound to their key) with the key the cookies use, so what Redis holds is
+//! unreadable and unforgeable without the app's `secret_key`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, RedisError, Script};
+
+use crate::clock;
+use crate::config::RedisConfig;
+use crate::session::cipher::Cipher;
+use crate::session::UserSession;
+use crate::state::{digest, hex, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+
+/// Why the `[oidc.redis]` table cannot be used, naming the key at fault.
+#[derive(Debug)]
+pub(crate) struct RedisSetupError {
+    pub(crate) key: &'static str,
+    pub(crate) message: String,
+}
+
+/// Stores a new session: the session itself, the user's index (sorted by
+/// login time, capped: the user's oldest sessions beyond the cap end) and
+/// the `sid` index. Members of the user's index whose session is gone
+/// (expired, logged out) are dropped first.
+const INSERT_SESSION: &str = r"
+local session_prefix = ARGV[1]
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if redis.call('EXISTS', session_prefix .. member) == 0 then
+    redis.call('ZREM', KEYS[2], member)
+  end
+end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+local ended = 0
+while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
+  local oldest = redis.call('ZPOPMIN', KEYS[2])
+  redis.call('DEL', session_prefix .. oldest[1])
+  ended = ended + 1
+end
+local ttl = tonumber(ARGV[7])
+if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
+if ARGV[8] == '1' then
+  redis.call('SADD', KEYS[3], ARGV[4])
+  if redis.call('TTL', KEYS[3]) < ttl then redis.call('EXPIRE', KEYS[3], ttl) end
+end
+return ended
+";
+
+/// Ends the sessions of an index: a `sid` set (`mode` "sid"; "sid+sub"
+/// keeps only members also in the user's index KEYS[2]) or a user's
+/// sorted set (`mode` "sub").
+const END_SESSIONS: &str = r"
+local session_prefix = ARGV[1]
+local mode = ARGV[2]
+local members
+if mode == 'sub' then
+  members = redis.call('ZRANGE', KEYS[1], 0, -1)
+else
+  members = redis.call('SMEMBERS', KEYS[1])
+end
+local ended = 0
+for _, member in ipairs(members) do
+  if mode ~= 'sid+sub' or redis.call('ZSCORE', KEYS[2], member) then
+    ended = ended + redis.call('DEL', session_prefix .. member)
+    if mode == 'sub' then redis.call('ZREM', KEYS[1], member) else redis.call('SREM', KEYS[1], member) end
+  end
+end
+return ended
+";
+
+/// Records a logout of a user: keeps the latest logout time.
+const REVOKE_SUB: &str = r"
+local earlier = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > earlier then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 1
+";
+
+/// Releases a refresh lease if it is still ours.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// The longest TTL ever set (a year): provider-sent times cannot make a
+/// key live forever or overflow Redis's range.
+const MAX_TTL_SECONDS: i64 = 366 * 24 * 3600;
+
+pub(crate) struct RedisState {
+    connection: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    cipher: Arc<Cipher>,
+    lifetime_seconds: i64,
+    per_subject: usize,
+    insert_session: Script,
+    end_sessions: Script,
+    revoke_sub: Script,
+    release: Script,
+}
+
+impl RedisState {
+    /// The state for `config`; no connection is made yet (the app starts
+    /// while Redis is down).
+    pub(crate) fn new(
+        config: &RedisConfig,
+        cipher: Arc<Cipher>,
+        lifetime_seconds: u64,
+        per_subject: usize,
+    ) -> Result<RedisState, RedisSetupError> {
+        let bad_url = |error: RedisError| RedisSetupError {
+            key: "oidc.redis.url",
+            message: format!("is not a usable Redis URL ({})", describe(&error)),
+        };
+        let client = match &config.ca_certificate_path {
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| RedisSetupError {
+                    key: "oidc.redis.ca_certificate_path",
+                    message: format!("cannot be read ({e})"),
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(config.url.secret(), certificates).map_err(|e| RedisSetupError {
+                    key: "oidc.redis.ca_certificate_path",
+                    message: format!("is not a usable PEM file of certificates ({})", describe(&e)),
+                })?
+            }
+            None => redis::Client::open(config.url.secret()).map_err(bad_url)?,
+        };
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            // One attempt per reconnection: a request never waits through a
+            // series of retries; the next request tries again.
+            .set_number_of_retries(0);
+        let connection = client.get_connection_manager_lazy(manager_config).map_err(bad_url)?;
+        Ok(RedisState {
+            connection,
+            prefix: config.key_prefix.clone(),
+            timeout,
+            cipher,
+            lifetime_seconds: i64::try_from(lifetime_seconds).unwrap_or(MAX_TTL_SECONDS),
+            per_subject: per_subject.max(1),
+            insert_session: Script::new(INSERT_SESSION),
+            end_sessions: Script::new(END_SESSIONS),
+            revoke_sub: Script::new(REVOKE_SUB),
+            release: Script::new(RELEASE),
+        })
+    }
+
+    /// `prefix` + `kind` + `:` + the hex digest of `parts`.
+    fn key(&self, kind: &str, parts: &[&str]) -> String {
+        format!("{}{kind}:{}", self.prefix, hex(&digest(parts)))
+    }
+
+    fn session_key(&self, id: &str) -> String {
+        self.key("session", &[id])
+    }
+
+    fn subject_key(&self, provider: &str, sub: &str) -> String {
+        self.key("subject", &[provider, sub])
+    }
+
+    fn sid_key(&self, provider: &str, sid: &str) -> String {
+        self.key("sid", &[provider, sid])
+    }
+
+    /// The member naming a session in the indexes (its key without the prefix).
+    fn member(&self, id: &str) -> String {
+        hex(&digest(&[id]))
+    }
+
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StateError> {
+        let mut connection = self.connection.clone();
+        bounded(self.timeout, command.query_async(&mut connection)).await
+    }
+
+    async fn script<T: FromRedisValue>(&self, script: &Script, keys: &[&str], args: &[&str]) -> Result<T, StateError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        bounded(self.timeout, invocation.invoke_async(&mut connection)).await
+    }
+
+    fn seal(&self, key: &str, session: &UserSession) -> Result<String, StateError> {
+        self.cipher
+            .seal(key, &session.to_json())
+            .ok_or_else(|| StateError::Unavailable("a value could not be sealed".into()))
+    }
+
+    /// The session sealed under `key`; anything that does not open, parse
+    /// or carry `id` (when given) is no session.
+    fn open(&self, key: &str, sealed: &str, id: Option<&str>) -> Option<Arc<UserSession>> {
+        let json = self.cipher.open(key, sealed)?;
+        let session = UserSession::from_json(json.as_bytes())?;
+        let right_id = id.is_none_or(|id| id == session.id);
+        (right_id && !session.is_expired(clock::now())).then(|| Arc::new(session))
+    }
+
+    /// Checks, once, whether Redis may evict the crate's keys under memory
+    /// pressure, which would forget used states and logouts, and logs what
+    /// it finds. A Redis that is down is reported; one that refuses
+    /// `CONFIG` (managed services) is not.
+    pub(crate) async fn check_eviction_policy(&self) {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("maxmemory*");
+        let mut connection = self.connection.clone();
+        let reply =
+            rocket::tokio::time::timeout(self.timeout, command.query_async::<Vec<String>>(&mut connection)).await;
+        match reply {
+            Ok(Ok(pairs)) => {
+                let value = |name: &str| {
+                    pairs
+                        .chunks(2)
+                        .find(|pair| pair.first().map(String::as_str) == Some(name))
+                        .and_then(|pair| pair.get(1).cloned())
+                        .unwrap_or_default()
+                };
+                let (limit, policy) = (value("maxmemory"), value("maxmemory-policy"));
+                if limit != "0" && !limit.is_empty() && policy != "noeviction" {
+                    rocket::warn!(
+                        "oidc: Redis has `maxmemory {limit}` with `maxmemory-policy {policy}`: under memory \
+                         pressure it may evict used states and logged-out sessions, letting them in again; \
+                         `noeviction` makes it refuse writes instead (requests then answer 503)"
+                    );
+                }
+            }
+            Ok(Err(error)) if matches!(error.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension) => {}
+            Ok(Err(error)) => rocket::warn!(
+                "oidc: Redis is unavailable at launch ({}); requests that need it answer 503 until it is back",
+                describe(&error)
+            ),
+            Err(_) => rocket::warn!(
+                "oidc: Redis is unavailable at launch (timed out); requests that need it answer 503 until it is back"
+            ),
+        }
+    }
+}
+
+/// `seconds` from now until `at`, within 1 second and [`MAX_TTL_SECONDS`].
+fn ttl_until(at: i64) -> i64 {
+    at.saturating_sub(clock::now()).clamp(1, MAX_TTL_SECONDS)
+}
+
+/// Runs a Redis call within `timeout` (also bounded by the connection's own
+/// timeouts: this is the backstop).
+async fn bounded<T>(
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, StateError> {
+    match rocket::tokio::time::timeout(timeout.saturating_mul(2), call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(StateError::Unavailable(describe(&error))),
+        Err(_) => Err(StateError::Unavailable("timed out".into())),
+    }
+}
+
+/// A Redis error in a few words (never the URL, which may carry a password).
+fn describe(error: &RedisError) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connection_refusal() {
+        "connection refused".into()
+    } else if error.is_connection_dropped() || error.is_io_error() {
+        "connection failed".into()
+    } else {
+        format!("{:?} error", error.kind()).to_lowercase()
+    }
+}
+
+#[rocket::async_trait]
+impl SharedState for RedisState {
+    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
+        let key = self.key(&format!("once:{}", ledger.label()), &[value]);
+        let mut command = redis::cmd("SET");
+        command.arg(&key).arg(1).arg("NX").arg("EX").arg(ttl_until(expires_at));
+        Ok(self.query::<Option<String>>(&command).await?.is_some())
+    }
+
+    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
+        let (key, until) = match revocation {
+            Revocation::Session { id, until } => (self.key("revoked:session", &[id]), until),
+            Revocation::Sid { provider, sid, until } => (self.key("revoked:sid", &[provider, sid]), until),
+            Revocation::Sub {
+                provider,
+                sub,
+                at_ms,
+                until,
+            } => {
+                let key = self.key("revoked:sub", &[provider, sub]);
+                let ttl = ttl_until(until).to_string();
+                return self
+                    .script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl])
+                    .await
+                    .map(|_| ());
+            }
+        };
+        let mut command = redis::cmd("SET");
+        command.arg(&key).arg(1).arg("EX").arg(ttl_until(until));
+        self.query::<Option<String>>(&command).await.map(|_| ())
+    }
+
+    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
+        let mut command = redis::cmd("MGET");
+        command
+            .arg(self.key("revoked:session", &[&session.id]))
+            .arg(self.key("revoked:sub", &[&session.provider, &session.sub]));
+        if let Some(sid) = session.sid() {
+            command.arg(self.key("revoked:sid", &[&session.provider, sid]));
+        }
+        let found: Vec<Option<String>> = self.query(&command).await?;
+        let by_id = found.first().is_some_and(Option::is_some);
+        let by_sub = found
+            .get(1)
+            .and_then(|at| at.as_deref())
+            .and_then(|at| at.parse::<i64>().ok())
+            .is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
+        let by_sid = found.get(2).is_some_and(Option::is_some);
+        Ok(by_id || by_sub || by_sid)
+    }
+
+    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
+        let key = self.session_key(id);
+        let mut command = redis::cmd("GET");
+        command.arg(&key);
+        let sealed: Option<String> = self.query(&command).await?;
+        Ok(sealed.and_then(|sealed| self.open(&key, &sealed, Some(id))))
+    }
+
+    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
+        let key = self.session_key(&session.id);
+        let sealed = self.seal(&key, &session)?;
+        let subject = self.subject_key(&session.provider, &session.sub);
+        let sid = session.sid().map(|sid| self.sid_key(&session.provider, sid));
+        let session_prefix = format!("{}session:", self.prefix);
+        let args = [
+            session_prefix.as_str(),
+            &sealed,
+            &ttl_until(session.expires_at).to_string(),
+            &self.member(&session.id),
+            &session.last_authenticated_ms.to_string(),
+            &self.per_subject.to_string(),
+            &self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS).to_string(),
+            if sid.is_some() { "1" } else { "0" },
+        ];
+        let keys = [
+            key.as_str(),
+            subject.as_str(),
+            sid.as_deref().unwrap_or(subject.as_str()),
+        ];
+        let ended: i64 = self.script(&self.insert_session, &keys, &args).await?;
+        if ended > 0 {
+            rocket::info!("oidc: a login past `sessions_per_subject` ended {ended} older session(s) of that user");
+        }
+        Ok(())
+    }
+
+    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StateError> {
+        let key = self.session_key(&session.id);
+        let sealed = self.seal(&key, &session)?;
+        let mut command = redis::cmd("SET");
+        command
+            .arg(&key)
+            .arg(sealed)
+            .arg("EX")
+            .arg(ttl_until(session.expires_at))
+            .arg("XX");
+        Ok(self.query::<Option<String>>(&command).await?.is_some())
+    }
+
+    async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.session_key(id));
+        self.query::<i64>(&command).await.map(|_| ())
+    }
+
+    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
+        let session_prefix = format!("{}session:", self.prefix);
+        let (index, filter, mode) = match (target.sid, target.sub) {
+            (Some(sid), Some(sub)) => (
+                self.sid_key(target.provider, sid),
+                self.subject_key(target.provider, sub),
+                "sid+sub",
+            ),
+            (Some(sid), None) => {
+                let index = self.sid_key(target.provider, sid);
+                (index.clone(), index, "sid")
+            }
+            (None, Some(sub)) => {
+                let index = self.subject_key(target.provider, sub);
+                (index.clone(), index, "sub")
+            }
+            (None, None) => return Ok(0),
+        };
+        let ended: i64 = self
+            .script(&self.end_sessions, &[&index, &filter], &[&session_prefix, mode])
+            .await?;
+        Ok(usize::try_from(ended).unwrap_or(0))
+    }
+
+    async fn refresh_result(&self, key: &RefreshKey) -> Result<Option<Arc<UserSession>>, StateError> {
+        let key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
+        let mut command = redis::cmd("GET");
+        command.arg(&key);
+        let sealed: Option<String> = self.query(&command).await?;
+        Ok(sealed.and_then(|sealed| self.open(&key, &sealed, None)))
+    }
+
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Option<Lease>, StateError> {
+        let key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
+        let token = openidconnect::CsrfToken::new_random().secret().clone();
+        let mut command = redis::cmd("SET");
+        command
+            .arg(&key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1));
+        let won: Option<String> = self.query(&command).await?;
+        Ok(won.map(|_| Lease(token)))
+    }
+
+    async fn finish_refresh(
+        &self,
+        key: &RefreshKey,
+        lease: Lease,
+        result: Option<(&Arc<UserSession>, Duration)>,
+    ) -> Result<(), StateError> {
+        if let Some((session, ttl)) = result {
+            let result_key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
+            let sealed = self.seal(&result_key, session)?;
+            let mut command = redis::cmd("SET");
+            command
+                .arg(&result_key)
+                .arg(sealed)
+                .arg("PX")
+                .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+            self.query::<Option<String>>(&command).await?;
+        }
+        let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
+        self.script::<i64>(&self.release, &[&lock_key], &[&lease.0])
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,169 @@
+//! Where sessions live (`session.store`): in the browser's cookies (the
+//! default), or server-side (`memory`, `redis`) with only a sealed random
+//! session id in the browser. Either way, a logout is honoured: cookie
+//! sessions are refused through recorded revocations, server-side ones are
+//! deleted.
+
+use std::sync::Arc;
+
+use crate::clock;
+use crate::config::SessionStoreKind;
+use crate::error::OidcError;
+use crate::session::cookie::{self, MAX_SESSION_BYTES};
+use crate::session::jar::Jar;
+use crate::session::UserSession;
+use crate::state::{LogoutTarget, Revocation, SharedState};
+
+/// The cookie holding a server-side session's id.
+const ID_COOKIE: &str = "oidc_sid";
+
+pub(crate) struct SessionStore {
+    kind: SessionStoreKind,
+    state: Arc<dyn SharedState>,
+    lifetime_seconds: i64,
+}
+
+impl SessionStore {
+    pub(crate) fn new(kind: SessionStoreKind, state: Arc<dyn SharedState>, lifetime_seconds: u64) -> SessionStore {
+        SessionStore {
+            kind,
+            state,
+            lifetime_seconds: i64::try_from(lifetime_seconds).unwrap_or(i64::MAX),
+        }
+    }
+
+    fn server_side(&self) -> bool {
+        self.kind != SessionStoreKind::Cookie
+    }
+
+    /// The session of the browser behind `jar`, if it has a valid one.
+    /// Unreadable cookies count as no session; a state layer that cannot
+    /// answer is an error (`503`), never a session let through unchecked.
+    pub(crate) async fn load(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
+        if self.server_side() {
+            let Some(id) = jar.get(ID_COOKIE) else {
+                return Ok(None);
+            };
+            let session = self.state.load_session(&id).await?;
+            if session.is_none() {
+                // Logged out, expired or evicted: the cookie is of no use.
+                jar.remove(ID_COOKIE);
+            }
+            return Ok(session);
+        }
+        let Some(session) = cookie::load(jar) else {
+            return Ok(None);
+        };
+        if self.state.is_revoked(&session).await? {
+            cookie::remove(jar);
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(session)))
+    }
+
+    /// Keeps the session of a new login as this browser's only session.
+    pub(crate) async fn start(&self, jar: &Jar, session: UserSession) -> Result<(), OidcError> {
+        // Whatever session this browser had (another provider's, an older
+        // login) ends here, copies of its cookies included.
+        self.end(jar).await?;
+        if !self.server_side() {
+            return cookie::save(jar, &session, self.lifetime_seconds);
+        }
+        check_size(&session)?;
+        let (id, max_age) = (session.id.clone(), self.max_age(&session));
+        self.state.insert_session(Arc::new(session)).await?;
+        jar.set(ID_COOKIE, &id, max_age);
+        Ok(())
+    }
+
+    /// Stores a refreshed session. False, storing nothing, when the session
+    /// ended while it was refreshed (a logout): a refresh never brings a
+    /// logged-out session back.
+    pub(crate) async fn update(&self, jar: &Jar, session: &Arc<UserSession>) -> Result<bool, OidcError> {
+        if self.server_side() {
+            check_size(session)?;
+            return Ok(self.state.replace_session(session.clone()).await?);
+        }
+        if self.state.is_revoked(session).await? {
+            return Ok(false);
+        }
+        cookie::save(jar, session, self.lifetime_seconds)?;
+        Ok(true)
+    }
+
+    /// Ends the session of the browser behind `jar` (logout): its cookies
+    /// go, and the session is refused from now on wherever a copy of its
+    /// cookies turns up. Returns the session if it was valid until now.
+    /// The cookies are removed even when the state layer fails (`503`).
+    pub(crate) async fn end(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
+        if self.server_side() {
+            let id = jar.get(ID_COOKIE);
+            if jar.has(ID_COOKIE) {
+                jar.remove(ID_COOKIE);
+            }
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            let session = self.state.load_session(&id).await?;
+            self.state.remove_session(&id).await?;
+            return Ok(session);
+        }
+        let session = cookie::load(jar);
+        cookie::remove(jar);
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        if self.state.is_revoked(&session).await? {
+            return Ok(None);
+        }
+        let revocation = Revocation::Session {
+            id: &session.id,
+            until: session.expires_at,
+        };
+        self.state.revoke(revocation).await?;
+        Ok(Some(Arc::new(session)))
+    }
+
+    /// Ends every session a back-channel logout names; the number of
+    /// stored sessions deleted (cookie sessions are refused instead, when
+    /// they come back).
+    pub(crate) async fn end_matching(&self, target: LogoutTarget<'_>) -> Result<usize, OidcError> {
+        if self.server_side() {
+            return Ok(self.state.end_sessions(target).await?);
+        }
+        let until = clock::now().saturating_add(self.lifetime_seconds);
+        let revocation = match (target.sid, target.sub) {
+            (Some(sid), _) => Revocation::Sid {
+                provider: target.provider,
+                sid,
+                until,
+            },
+            (None, Some(sub)) => Revocation::Sub {
+                provider: target.provider,
+                sub,
+                at_ms: clock::now_ms(),
+                until,
+            },
+            (None, None) => return Ok(0),
+        };
+        self.state.revoke(revocation).await?;
+        Ok(0)
+    }
+
+    fn max_age(&self, session: &UserSession) -> i64 {
+        (session.expires_at - clock::now()).clamp(0, self.lifetime_seconds)
+    }
+}
+
+/// A server-side session is bounded like a cookie one, so no login can
+/// fill the store with one huge session.
+fn check_size(session: &UserSession) -> Result<(), OidcError> {
+    let size = session.to_json().len();
+    if size > MAX_SESSION_BYTES {
+        return Err(OidcError::SessionTooLarge {
+            size,
+            limit: MAX_SESSION_BYTES,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The fairing: reads the configuration, builds the app's [`Oidc`] state,
+//! mounts the routes, registers the catchers, and wires the request and
+//! response hooks. Nothing else happens here.
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::time::Duration;
+
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::Status;
+use rocket::{Build, Orbit, Request, Response, Rocket};
+
+use crate::config::OidcConfig;
+use crate::error::OidcError;
+use crate::flow::login::uses_form_post;
+use crate::oidc::Oidc;
+use crate::provider::http;
+use crate::session::cipher::{self, Cipher};
+use crate::web::request_state::{self, RequestState};
+use crate::web::{catchers, routes};
+
+impl Oidc {
+    /// The fairing that reads `[default.oidc]`, mounts the callback route at
+    /// the path of `redirect_uri`, registers the error catchers and manages
+    /// the [`Oidc`] state.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::Oidc;
+    ///
+    /// let rocket = rocket::build().attach(Oidc::fairing());
+    /// ```
+    pub fn fairing() -> OidcFairing {
+        OidcFairing
+    }
+}
+
+/// The fairing returned by [`Oidc::fairing()`].
+///
+/// ```rust
+/// use rocket_openidconnect::{Oidc, OidcFairing};
+///
+/// let fairing: OidcFairing = Oidc::fairing();
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct OidcFairing;
+
+/// The cipher of the crate's cookies, from Rocket's `secret_key`.
+fn cipher(rocket: &Rocket<Build>) -> Option<Cipher> {
+    match cipher::secret_key_material(rocket.figment()) {
+        Some(material) => Some(Cipher::derive_from(&material)),
+        None => {
+            let cipher = Cipher::random();
+            if cipher.is_some() {
+                rocket::warn!("oidc: no usable `secret_key`; sessions will not survive a restart");
+            }
+            cipher
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for OidcFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "OpenID Connect",
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let config = match OidcConfig::from_figment(rocket.figment()) {
+            Ok(config) => config,
+            Err(errors) => {
+                for error in errors {
+                    rocket::error!("oidc configuration: {error}");
+                }
+                return Err(rocket);
+            }
+        };
+        let Some(cipher) = cipher(&rocket) else {
+            rocket::error!("oidc: no `secret_key` and no randomness to make one");
+            return Err(rocket);
+        };
+        let http = match http::client(Duration::from_secs(config.http_timeout_seconds)) {
+            Ok(http) => http,
+            Err(error) => {
+                rocket::error!("oidc: {error}");
+                return Err(rocket);
+            }
+        };
+        let routes = routes::routes(
+            config.callback_path(),
+            &config.logout_path,
+            &config.backchannel_logout_path,
+        );
+        let oidc = match Oidc::build(config, cipher, http) {
+            Ok(oidc) => oidc,
+            Err(error) => {
+                rocket::error!("oidc configuration: `{}`: {}", error.key, error.message);
+                return Err(rocket);
+            }
+        };
+        if !oidc.config().cookies_secure() {
+            for provider in oidc.providers().filter(|p| uses_form_post(p)) {
+                rocket::warn!(
+                    "oidc: provider `{}` uses response_mode=form_post, which needs an https \
+                     `redirect_uri` (browsers send the state cookie on a cross-site POST only \
+                     with SameSite=None; Secure)",
+                    provider.name
+                );
+            }
+        }
+        // Apps may render errors themselves: keep their catchers at `/`.
+        let taken: HashSet<u16> = rocket
+            .catchers()
+            .filter(|c| c.base.path() == "/")
+            .filter_map(|c| c.code)
+            .collect();
+        let catchers = catchers::catchers(catchers::STATUSES.into_iter().filter(|c| !taken.contains(c)));
+        Ok(rocket.manage(oidc).mount("/", routes).register("/", catchers))
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        if let Some(oidc) = rocket.state::<Oidc>() {
+            let names: Vec<&str> = oidc.provider_names().collect();
+            rocket::info!(
+                "oidc: providers [{}], callback {} (GET, POST), {:?} sessions, state {}",
+                names.join(", "),
+                oidc.config().callback_path(),
+                oidc.config().session.store,
+                if oidc.redis().is_some() {
+                    "in Redis"
+                } else {
+                    "in this process"
+                }
+            );
+            if let Some(redis) = oidc.redis() {
+                redis.check_eviction_policy().await;
+            }
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut rocket::Data<'_>) {
+        if let Some(oidc) = request.rocket().state::<Oidc>() {
+            routes::on_request(oidc, request);
+        }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let state = RequestState::of(request);
+        if let Some(redirect) = request_state::take(&state.login_redirect) {
+            if response.status() == Status::Unauthorized {
+                // The guard decided on a login: whatever catcher rendered the
+                // 401, the browser goes to the provider.
+                response.set_status(Status::Found);
+                response.set_raw_header("Location", redirect.location);
+                response.set_raw_header("Cache-Control", "no-store");
+                response.remove_header("Content-Type");
+                response.set_sized_body(0, Cursor::new(""));
+                for cookie in redirect.cookies {
+                    response.adjoin_header(cookie);
+                }
+            }
+        }
+        // RFC 6750 §3: a refused bearer request carries its challenge,
+        // whichever catcher rendered the body.
+        let realm = state.bearer_realm.lock().ok().and_then(|r| *r);
+        if let (Some(realm), Some(error)) = (realm, OidcError::of(request)) {
+            if response.status() == error.status() && !response.headers().contains("WWW-Authenticate") {
+                if let Some(challenge) = error.www_authenticate(realm) {
+                    response.set_raw_header("WWW-Authenticate", challenge);
+                }
+            }
+        }
+        for cookie in request_state::outgoing_cookies(request) {
+            response.adjoin_header(cookie);
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Request guards: [`OidcUser`] for browser sessions, [`BearerToken`] for
+//! API calls, [`Identity`] for either.
+
+use rocket::{Ignite, Rocket};
+
+use crate::oidc::Oidc;
+
+pub(crate) mod bearer;
+mod identity;
+mod user;
+
+pub use self::bearer::{BearerToken, NoScopes, RequiredScopes};
+pub use self::identity::Identity;
+pub use self::user::{OidcUser, ValidAccessToken};
+
+/// For guards' sentinels: true (abort launch) when the fairing is missing
+/// or `provider` is not configured, after saying why.
+pub(crate) fn provider_missing(rocket: &Rocket<Ignite>, provider: &str, guard: &str) -> bool {
+    match rocket.state::<Oidc>() {
+        None => {
+            rocket::error!("`{guard}` is used but `Oidc::fairing()` is not attached (or failed): attach it with `.attach(Oidc::fairing())`");
+            true
+        }
+        Some(oidc) if oidc.provider(provider).is_none() => {
+            rocket::error!(
+                "`{guard}` names provider `{provider}`, which is missing from `oidc.providers` (configured: {})",
+                oidc.provider_names().collect::<Vec<_>>().join(", ")
+            );
+            true
+        }
+        Some(_) => false,
+    }
+}

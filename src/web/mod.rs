@@ -1,0 +1,10 @@
+//! Where Rocket meets the crate: the fairing (build and wire), the routes
+//! it mounts, the catchers (the error view), the request guards, and what
+//! one request carries between them.
+
+pub(crate) mod catchers;
+pub(crate) mod fairing;
+pub(crate) mod guard;
+pub(crate) mod request;
+pub(crate) mod request_state;
+pub(crate) mod routes;

@@ -1,0 +1,141 @@
+//! The routes the fairing mounts: the callback at the path of
+//! `redirect_uri` (GET, and POST for `response_mode=form_post`), logout at
+//! `logout_path` (GET and POST), and back-channel logout (POST).
+
+use rocket::data::Data;
+use rocket::http::{Header, Method, Status};
+use rocket::response::Response;
+use rocket::route::{self, Handler, Route};
+use rocket::Request;
+
+use crate::error::OidcError;
+use crate::flow::callback::{self, AuthorizationResponse};
+use crate::flow::{backchannel, logout};
+use crate::oidc::Oidc;
+use crate::web::request::{read_form, see_other};
+use crate::web::request_state::{self, RequestState};
+
+/// Every route of the crate.
+pub(crate) fn routes(callback_path: &str, logout_path: &str, backchannel_path: &str) -> Vec<Route> {
+    vec![
+        Route::ranked(1, Method::Get, callback_path, Callback),
+        Route::ranked(1, Method::Post, callback_path, Callback),
+        Route::new(Method::Get, logout_path, Logout),
+        Route::new(Method::Post, logout_path, Logout),
+        Route::new(Method::Post, backchannel_path, BackchannelLogout),
+    ]
+}
+
+/// The app's state; the routes are mounted only with it.
+fn oidc<'r>(request: &'r Request<'_>) -> Option<&'r Oidc> {
+    request.rocket().state::<Oidc>()
+}
+
+/// Hands `error` to the catcher of its status.
+fn failed<'r>(request: &'r Request<'_>, error: OidcError) -> route::Outcome<'r> {
+    error.stash(request);
+    route::Outcome::Error(error.status())
+}
+
+/// The provider's authorization response: the query of a `GET`, or the
+/// form of a `POST` (`response_mode=form_post`).
+#[derive(Clone)]
+struct Callback;
+
+#[rocket::async_trait]
+impl Handler for Callback {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        let Some(oidc) = oidc(request) else {
+            return route::Outcome::Error(Status::InternalServerError);
+        };
+        let pairs = if request.method() == Method::Post {
+            match read_form(data).await {
+                Ok(body) => url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect::<Vec<_>>(),
+                Err(error) => return failed(request, error),
+            }
+        } else {
+            let query = request.uri().query().map(|q| q.as_str()).unwrap_or("");
+            url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+        };
+        let response = match AuthorizationResponse::parse(pairs.into_iter()) {
+            Ok(response) => response,
+            Err(error) => return failed(request, error),
+        };
+        let jar = request_state::jar(request, oidc);
+        match callback::finish(oidc, &jar, response).await {
+            Ok(location) => route::Outcome::Success(see_other(location)),
+            Err(failure) => {
+                rocket::info!("oidc: login failed: {}", failure.error);
+                if let Some(login) = failure.login {
+                    request_state::put(&RequestState::of(request).login_redirect, login);
+                }
+                failed(request, failure.error)
+            }
+        }
+    }
+}
+
+/// RP-initiated logout.
+#[derive(Clone)]
+struct Logout;
+
+#[rocket::async_trait]
+impl Handler for Logout {
+    async fn handle<'r>(&self, request: &'r Request<'_>, _: Data<'r>) -> route::Outcome<'r> {
+        let Some(oidc) = oidc(request) else {
+            return route::Outcome::Error(Status::InternalServerError);
+        };
+        let jar = request_state::jar(request, oidc);
+        match logout::logout(oidc, &jar).await {
+            Ok(location) => route::Outcome::Success(see_other(location)),
+            Err(error) => {
+                rocket::warn!("oidc: logout could not be recorded: {error}");
+                failed(request, error)
+            }
+        }
+    }
+}
+
+/// The provider's POST of a logout token.
+#[derive(Clone)]
+struct BackchannelLogout;
+
+#[rocket::async_trait]
+impl Handler for BackchannelLogout {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        let Some(oidc) = oidc(request) else {
+            return route::Outcome::Error(Status::InternalServerError);
+        };
+        let ended = match read_form(data).await {
+            Ok(body) => backchannel::backchannel_logout(oidc, &body).await,
+            Err(error) => Err(error),
+        };
+        match ended {
+            Ok(ended) => {
+                rocket::info!("oidc: back-channel logout ended {ended} stored session(s)");
+                route::Outcome::Success(
+                    Response::build()
+                        .status(Status::Ok)
+                        .header(Header::new("Cache-Control", "no-store"))
+                        .finalize(),
+                )
+            }
+            Err(error) => {
+                rocket::info!("oidc: back-channel logout refused: {error}");
+                failed(request, error)
+            }
+        }
+    }
+}
+
+/// The browser's return from the provider's logout page (checked in the
+/// fairing's request hook, whatever route answers `post_logout_redirect_uri`).
+pub(crate) fn on_request(oidc: &Oidc, request: &Request<'_>) {
+    if request.uri().path().as_str() != oidc.post_logout_path() {
+        return;
+    }
+    let returned = request.query_value::<&str>("state").and_then(Result::ok);
+    logout::on_return(&request_state::jar(request, oidc), returned);
+}
