@@ -5,9 +5,11 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod instances;
 pub mod jwt;
 pub mod lifecycle;
 pub mod provider;
+pub mod redis;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
