@@ -187,3 +187,99 @@ async fn a_guard_without_the_fairing_aborts_launch() {
     let build = || rocket::custom(figment(valid_config())).mount("/", default_routes());
     assert_launch_refused(build, "OidcUser without Oidc::fairing()").await;
 }
+
+/// `valid_config()` with `session.store = store` and the `[oidc.redis]` table `redis`.
+fn with_redis(store: &str, redis: Option<Value>) -> Value {
+    let mut config = valid_config();
+    config["session"] = json!({ "store": store });
+    if let Some(redis) = redis {
+        config["redis"] = redis;
+    }
+    config
+}
+
+#[rocket::async_test]
+async fn a_redis_configuration_ignites_without_reaching_redis() {
+    capture_logs();
+    // Nothing listens on port 9: the app starts anyway.
+    let config = with_redis("redis", Some(json!({ "url": "redis://127.0.0.1:9/0" })));
+    let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
+    assert!(client.is_ok(), "{:?}", client.err().map(|e| e.to_string()));
+}
+
+#[rocket::async_test]
+async fn a_bad_redis_url_aborts_launch() {
+    for url in [
+        "not a url",
+        "http://127.0.0.1:6379/",
+        "redis://",
+        "rediss://127.0.0.1:6379/notadb",
+    ] {
+        let config = with_redis("redis", Some(json!({ "url": url })));
+        assert_config_refused(config, &["oidc.redis.url"]).await;
+    }
+}
+
+#[rocket::async_test]
+async fn the_redis_store_without_a_redis_table_aborts_launch() {
+    assert_config_refused(with_redis("redis", None), &["oidc.redis.url"]).await;
+}
+
+#[rocket::async_test]
+async fn the_memory_store_with_redis_aborts_launch() {
+    // Its sessions would exist on one instance only.
+    let config = with_redis("memory", Some(json!({ "url": "redis://127.0.0.1:6379/0" })));
+    assert_config_refused(config, &["oidc.session.store"]).await;
+}
+
+#[rocket::async_test]
+async fn bad_redis_settings_abort_launch_naming_the_key() {
+    let cases = [
+        (
+            json!({ "url": "redis://127.0.0.1/0", "timeout_ms": 0 }),
+            "oidc.redis.timeout_ms",
+        ),
+        (
+            json!({ "url": "redis://127.0.0.1/0", "key_prefix": "" }),
+            "oidc.redis.key_prefix",
+        ),
+        (
+            json!({ "url": "redis://127.0.0.1/0", "key_prefix": "two words" }),
+            "oidc.redis.key_prefix",
+        ),
+        (
+            json!({ "url": "redis://127.0.0.1/0", "colour": "red" }),
+            "oidc.redis.colour",
+        ),
+        (
+            json!({ "url": "redis://127.0.0.1/0", "ca_certificate_path": "/etc/hostname" }),
+            "oidc.redis.ca_certificate_path",
+        ),
+        (
+            json!({ "url": "rediss://127.0.0.1/0", "ca_certificate_path": "/no/such/file.pem" }),
+            "oidc.redis.ca_certificate_path",
+        ),
+        (
+            json!({ "url": "rediss://127.0.0.1/0", "ca_certificate_path": "/etc/hostname" }),
+            "oidc.redis.ca_certificate_path",
+        ),
+    ];
+    for (redis, key) in cases {
+        assert_config_refused(with_redis("cookie", Some(redis)), &[key]).await;
+    }
+}
+
+#[rocket::async_test]
+async fn zero_limits_abort_launch_naming_the_key() {
+    for key in [
+        "sessions",
+        "sessions_per_subject",
+        "used_states",
+        "logout_tokens",
+        "revocations",
+    ] {
+        let mut config = valid_config();
+        config["limits"] = json!({ key: 0 });
+        assert_config_refused(config, &[&format!("oidc.limits.{key}")]).await;
+    }
+}

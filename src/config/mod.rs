@@ -733,7 +733,9 @@ fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
                 }
             }
             if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-                path.push(field.clone());
+                if path.last() != Some(field) {
+                    path.push(field.clone());
+                }
             }
             let message = match &e.kind {
                 figment::error::Kind::MissingField(_) => "is missing".to_string(),

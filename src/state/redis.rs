@@ -145,6 +145,12 @@ impl RedisState {
                     key: "oidc.redis.ca_certificate_path",
                     message: format!("cannot be read ({e})"),
                 })?;
+                if !String::from_utf8_lossy(&root_cert).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(RedisSetupError {
+                        key: "oidc.redis.ca_certificate_path",
+                        message: "holds no PEM certificate".into(),
+                    });
+                }
                 let certificates = redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(root_cert),
@@ -202,7 +208,16 @@ impl RedisState {
 
     async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StateError> {
         let mut connection = self.connection.clone();
-        bounded(self.timeout, command.query_async(&mut connection)).await
+        bounded(self.timeout, async {
+            match command.query_async(&mut connection).await {
+                // The failure made the manager reconnect (Redis restarted,
+                // or the connection broke): the command goes on the new
+                // connection, within the same time bound.
+                Err(error) if lost_connection(&error) => command.query_async(&mut connection).await,
+                other => other,
+            }
+        })
+        .await
     }
 
     async fn script<T: FromRedisValue>(&self, script: &Script, keys: &[&str], args: &[&str]) -> Result<T, StateError> {
@@ -214,7 +229,13 @@ impl RedisState {
             invocation.arg(*arg);
         }
         let mut connection = self.connection.clone();
-        bounded(self.timeout, invocation.invoke_async(&mut connection)).await
+        bounded(self.timeout, async {
+            match invocation.invoke_async(&mut connection).await {
+                Err(error) if lost_connection(&error) => invocation.invoke_async(&mut connection).await,
+                other => other,
+            }
+        })
+        .await
     }
 
     fn seal(&self, key: &str, session: &UserSession) -> Result<String, StateError> {
@@ -288,6 +309,11 @@ async fn bounded<T>(
         Ok(Err(error)) => Err(StateError::Unavailable(describe(&error))),
         Err(_) => Err(StateError::Unavailable("timed out".into())),
     }
+}
+
+/// Whether `error` means the connection is gone (and is being remade).
+fn lost_connection(error: &RedisError) -> bool {
+    error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal()
 }
 
 /// A Redis error in a few words (never the URL, which may carry a password).
