@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and the dev stack need, only when it is missing:
-#   Debian: chromium, chromium-driver, wrk      (apt-get update only if something is missing)
+#   Debian: chromium, chromium-driver, wrk, redis-server   (apt-get update only if something is missing)
 #   npm:    node_modules from package-lock.json (npm ci when missing or older than the lock file)
 # Rust (with rustfmt and clippy) and Node >= 20 must already be there.
 # Quiet and fast when everything is present; prints the installer's output on failure.
@@ -32,6 +32,7 @@ missing=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing Debian packages: ${missing[*]}" >&2
@@ -47,6 +48,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     || fail "apt-get install ${missing[*]} failed"
 fi
 [ -x /usr/bin/chromium ] || fail "/usr/bin/chromium is missing after install"
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || fail "redis-server is missing after install"
+# The package's service may start a Redis on 6379; the tests start their own.
 
 # --- npm packages ------------------------------------------------------------------------
 stamp=node_modules/.package-lock.json
