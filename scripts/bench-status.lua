@@ -30,6 +30,7 @@ function done(summary, latency, requests)
   io.write(string.format("non-200 responses: %d (first status %d), socket errors: %d\n", total_bad, first, socket_errors))
   io.write(string.format("latency p50 %.2f ms, p99 %.2f ms\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
   io.write(string.format("RPS %.1f\n", rps))
+  io.write(string.format("REQUESTS %d\n", summary.requests))
   if total_bad > 0 or socket_errors > 0 or summary.requests == 0 then
     os.exit(1)
   end

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Throughput of the release demo (a measurement, not a test), all in one run against one
-# development provider:
+# development provider and one redis-server, with four instances of the demo side by side:
+#   cookie        session.store = "cookie", no Redis
+#   memory        session.store = "memory", no Redis
+#   redis         session.store = "redis"  ([oidc.redis]: sessions in Redis)
+#   cookie+redis  session.store = "cookie" with [oidc.redis] (logouts recorded in Redis)
+# For each setup, with a session from one real browser login:
 #   GET /ping         no guard ("pong"): the baseline
-#   GET /ping/user    OidcUser guard with a session cookie, same answer: the guard's cost
+#   GET /ping/user    OidcUser guard with the session cookie, same answer: the guard's cost
 #   GET /             no guard (HTML page)
 #   GET /profile      OidcUser guard + JSON of the session
+# and, for the Redis setups, the Redis round trips per /ping/user request (commands Redis
+# processed during the run / requests). Then, on the cookie setup:
 #   GET /api          BearerToken with an opaque client-credentials token; its introspection
 #                     result is cached (introspection_cache_seconds=3600): the provider should
 #                     see exactly 1 introspection call during the run
 #   GET /api          BearerToken with an RFC 9068 JWT access token (from
 #                     /service-token?scope=read%20write&resource=<app>/api): checked locally,
 #                     0 introspection calls
-# The session comes from one real browser login. Prints a table of requests/s and ratios
-# against /ping. Fails if any response is not 200.
+# Prints a table of requests/s and ratios (/ping/user and /api against /ping, /profile against
+# /, each within its setup). Fails if any response is not 200.
 #
 #   scripts/bench.sh          BENCH_DURATION=10s BENCH_THREADS=1 BENCH_CONNECTIONS=16
-#                             BENCH_STORE=cookie (or memory: server-side sessions)
+#                             BENCH_SETUPS="cookie memory redis cookie+redis"
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,11 +30,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 duration="${BENCH_DURATION:-10s}"
 threads="${BENCH_THREADS:-1}"
 connections="${BENCH_CONNECTIONS:-16}"
-store="${BENCH_STORE:-cookie}"
-case "$store" in
-  cookie | memory) ;;
-  *) echo "bench: BENCH_STORE must be cookie or memory, not '$store'" >&2; exit 2 ;;
-esac
+read -r -a setups <<<"${BENCH_SETUPS:-cookie memory redis cookie+redis}"
+for setup in "${setups[@]}"; do
+  case "$setup" in
+    cookie | memory | redis | cookie+redis) ;;
+    *) echo "bench: BENCH_SETUPS has '$setup'; known: cookie memory redis cookie+redis" >&2; exit 2 ;;
+  esac
+done
 
 scripts/install-deps.sh
 echo "==> cargo build --release --example demo"
@@ -64,24 +73,50 @@ cleanup() {
 trap cleanup EXIT
 
 op_port="$(free_port 9210)"
-app_port="$(free_port 8210)"
+redis_port="$(free_port 6410)"
 op="http://127.0.0.1:$op_port"
-app="http://127.0.0.1:$app_port"
 
-OP_PORT="$op_port" RP_BASES="$app" OP_KEYS=ephemeral OP_STATS=1 node dev/provider.mjs >"$workdir/provider.log" 2>&1 &
+OP_PORT="$op_port" OP_KEYS=ephemeral OP_STATS=1 \
+RP_BASES="$(for i in "${!setups[@]}"; do printf 'http://127.0.0.1:%s,' $((8210 + i)); done)" \
+  node dev/provider.mjs >"$workdir/provider.log" 2>&1 &
 pids+=("$!")
 wait_http "$op/.well-known/openid-configuration" "$!" provider
 
-ROCKET_CONFIG=/nonexistent \
-ROCKET_ADDRESS=127.0.0.1 \
-ROCKET_PORT="$app_port" \
-ROCKET_LOG_LEVEL=off \
-ROCKET_CLI_COLORS=false \
-ROCKET_SECRET_KEY="$(node -p 'require("crypto").randomBytes(32).toString("base64")')" \
-ROCKET_OIDC="{redirect_uri=\"$app/redirect_uri\",session={store=\"$store\"},providers={default={issuer=\"$op\",client_id=\"demo\",client_secret=\"demo-secret\",scopes=[\"openid\",\"profile\",\"email\"],bearer={mode=\"auto\",audiences=[\"demo\",\"$app/api\"],introspection_cache_seconds=3600}}}}" \
-  target/release/examples/demo >"$workdir/demo.log" 2>&1 &
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning \
+  >"$workdir/redis.log" 2>&1 &
 pids+=("$!")
-wait_http "$app/" "$!" demo
+for _ in $(seq 1 100); do
+  [ "$(redis-cli -p "$redis_port" PING 2>/dev/null)" = PONG ] && break
+  sleep 0.05
+done
+redis_commands() {
+  redis-cli -p "$redis_port" INFO stats | tr -d '\r' | awk -F: '/^total_commands_processed:/ { print $2 }'
+}
+
+declare -A app_of cookie_of
+for i in "${!setups[@]}"; do
+  setup="${setups[$i]}"
+  app_port="$(free_port $((8210 + i)))"
+  [ "$app_port" = $((8210 + i)) ] || { echo "bench: port $((8210 + i)) is in use" >&2; exit 1; }
+  app="http://127.0.0.1:$app_port"
+  app_of[$setup]="$app"
+  case "$setup" in
+    cookie) state='session={store="cookie"}' ;;
+    memory) state='session={store="memory"}' ;;
+    redis) state="session={store=\"redis\"},redis={url=\"redis://127.0.0.1:$redis_port/0\",key_prefix=\"bench-redis:\"}" ;;
+    cookie+redis) state="session={store=\"cookie\"},redis={url=\"redis://127.0.0.1:$redis_port/0\",key_prefix=\"bench-cookie:\"}" ;;
+  esac
+  ROCKET_CONFIG=/nonexistent \
+  ROCKET_ADDRESS=127.0.0.1 \
+  ROCKET_PORT="$app_port" \
+  ROCKET_LOG_LEVEL=off \
+  ROCKET_CLI_COLORS=false \
+  ROCKET_SECRET_KEY="$(node -p 'require("crypto").randomBytes(32).toString("base64")')" \
+  ROCKET_OIDC="{redirect_uri=\"$app/redirect_uri\",$state,providers={default={issuer=\"$op\",client_id=\"demo\",client_secret=\"demo-secret\",scopes=[\"openid\",\"profile\",\"email\"],bearer={mode=\"auto\",audiences=[\"demo\",\"$app/api\"],introspection_cache_seconds=3600}}}}" \
+    target/release/examples/demo >"$workdir/demo-$i.log" 2>&1 &
+  pids+=("$!")
+  wait_http "$app/" "$!" "demo-$i"
+done
 
 # GET url [header] -> prints the status code
 status_of() {
@@ -120,55 +155,79 @@ expect_200() { # name url [header]
   fi
 }
 
-echo "==> logging in once ($app/profile via $op, store=$store)"
-cookie="$(node scripts/bench-login.mjs "$app" "$op" /profile)"
-expect_200 "GET /profile with the session cookie" "$app/profile" "Cookie: $cookie"
-expect_200 "GET /ping/user with the session cookie" "$app/ping/user" "Cookie: $cookie"
+for setup in "${setups[@]}"; do
+  app="${app_of[$setup]}"
+  echo "==> $setup: logging in once ($app/profile via $op)"
+  cookie_of[$setup]="$(node scripts/bench-login.mjs "$app" "$op" /profile)"
+  expect_200 "$setup: GET /profile with the session cookie" "$app/profile" "Cookie: ${cookie_of[$setup]}"
+  expect_200 "$setup: GET /ping/user with the session cookie" "$app/ping/user" "Cookie: ${cookie_of[$setup]}"
+done
 
+# Each run appends "setup|name|label|rps|p50|p99|requests|redis commands" to $workdir/results.
+run_wrk() { # setup name label path [wrk args...]
+  local setup="$1" name="$2" label="$3" path="$4"
+  shift 4
+  local app="${app_of[$setup]}"
+  echo "==> $setup, $label: wrk -t$threads -c$connections -d$duration $app$path" >&2
+  local before after
+  before="$(redis_commands)"
+  if ! wrk -t"$threads" -c"$connections" -d"$duration" --timeout 5s --latency \
+      -s scripts/bench-status.lua "$@" "$app$path" >"$workdir/wrk-$setup-$name.txt" 2>&1; then
+    cat "$workdir/wrk-$setup-$name.txt" >&2
+    echo "bench: $setup $name had errors or non-200 responses" >&2
+    exit 1
+  fi
+  after="$(redis_commands)"
+  grep -E '^(Requests/sec|non-200|latency p50)' "$workdir/wrk-$setup-$name.txt" >&2
+  awk -v s="$setup" -v n="$name" -v l="$label" -v c="$((after - before - 1))" '
+    /^RPS / { rps = $2 }
+    /^REQUESTS / { requests = $2 }
+    /^latency p50/ { p50 = $3; p99 = $6 }
+    END { printf "%s|%s|%s|%s|%s|%s|%s|%s\n", s, n, l, rps, p50, p99, requests, c }
+  ' "$workdir/wrk-$setup-$name.txt" >>"$workdir/results"
+}
+
+# Side by side: each route on every setup before the next route.
+for route in "ping|GET /ping (no guard)|/ping" "ping_user|GET /ping/user (OidcUser)|/ping/user" \
+             "root|GET / (no guard, HTML)|/" "profile|GET /profile (OidcUser + JSON)|/profile"; do
+  IFS='|' read -r name label path <<<"$route"
+  for setup in "${setups[@]}"; do
+    if [ "$name" = ping_user ] || [ "$name" = profile ]; then
+      run_wrk "$setup" "$name" "$label" "$path" -H "Cookie: ${cookie_of[$setup]}"
+    else
+      run_wrk "$setup" "$name" "$label" "$path"
+    fi
+  done
+done
+
+api_setup="${setups[0]}"
+app="${app_of[$api_setup]}"
 echo "==> getting an opaque and a JWT access token from $app/service-token"
 opaque="$(access_token_of "$app/service-token?scope=read%20write")"
 jwt="$(access_token_of "$app/service-token?scope=read%20write&resource=$(node -p 'encodeURIComponent(process.argv[1])' "$app/api")")"
 case "$opaque" in *.*.*) echo "bench: the client-credentials token without resource is a JWT, expected opaque" >&2; exit 1 ;; esac
 case "$jwt" in *.*.*) ;; *) echo "bench: the token with resource= is not a JWT: $jwt" >&2; exit 1 ;; esac
-
-# Each run appends "name|label|rps|p50|p99" to $workdir/results.
-run_wrk() { # name label path [wrk args...]
-  local name="$1" label="$2" path="$3"
-  shift 3
-  echo "==> $label: wrk -t$threads -c$connections -d$duration $app$path" >&2
-  if ! wrk -t"$threads" -c"$connections" -d"$duration" --timeout 5s --latency \
-      -s scripts/bench-status.lua "$@" "$app$path" >"$workdir/wrk-$name.txt" 2>&1; then
-    cat "$workdir/wrk-$name.txt" >&2
-    echo "bench: $name had errors or non-200 responses" >&2
-    exit 1
-  fi
-  grep -E '^(Requests/sec|non-200|latency p50)' "$workdir/wrk-$name.txt" >&2
-  awk -v n="$name" -v l="$label" '
-    /^RPS / { rps = $2 }
-    /^latency p50/ { p50 = $3; p99 = $6 }
-    END { printf "%s|%s|%s|%s|%s\n", n, l, rps, p50, p99 }
-  ' "$workdir/wrk-$name.txt" >>"$workdir/results"
-}
-
-run_wrk ping "GET /ping (no guard)" /ping
-run_wrk ping_user "GET /ping/user (OidcUser)" /ping/user -H "Cookie: $cookie"
-run_wrk root "GET / (no guard, HTML)" /
-run_wrk profile "GET /profile (OidcUser + JSON)" /profile -H "Cookie: $cookie"
-
 before_opaque="$(introspections)"
-run_wrk api_opaque "GET /api (opaque, cached introspection)" /api -H "Authorization: Bearer $opaque"
+run_wrk "$api_setup" api_opaque "GET /api (opaque, cached introspection)" /api -H "Authorization: Bearer $opaque"
 after_opaque="$(introspections)"
-run_wrk api_jwt "GET /api (RFC 9068 JWT, local check)" /api -H "Authorization: Bearer $jwt"
+run_wrk "$api_setup" api_jwt "GET /api (RFC 9068 JWT, local check)" /api -H "Authorization: Bearer $jwt"
 after_jwt="$(introspections)"
 
 echo
-echo "wrk -t$threads -c$connections -d$duration, release demo, session store: $store, session cookie: ${#cookie} bytes"
+echo "wrk -t$threads -c$connections -d$duration, release demo, $(nproc) cores, session cookies:$(for setup in "${setups[@]}"; do printf ' %s %s bytes;' "$setup" "${#cookie_of[$setup]}"; done)"
 awk -F'|' '
-  { name[NR] = $1; label[NR] = $2; rps[NR] = $3; p50[NR] = $4; p99[NR] = $5; if ($1 == "ping") base = $3 }
+  { setup[NR] = $1; name[NR] = $2; label[NR] = $3; rps[NR] = $4; p50[NR] = $5; p99[NR] = $6; req[NR] = $7; cmds[NR] = $8
+    if ($2 == "ping") ping[$1] = $4
+    if ($2 == "root") root[$1] = $4 }
   END {
-    printf "%-42s %12s %9s %9s %9s\n", "request", "requests/s", "vs /ping", "p50 ms", "p99 ms"
-    for (i = 1; i <= NR; i++)
-      printf "%-42s %12.1f %9.3f %9.2f %9.2f\n", label[i], rps[i], rps[i] / base, p50[i], p99[i]
+    printf "%-13s %-40s %12s %10s %8s %8s %13s\n", "setup", "request", "requests/s", "ratio", "p50 ms", "p99 ms", "redis/request"
+    for (i = 1; i <= NR; i++) {
+      base = (name[i] == "profile") ? root[setup[i]] : ping[setup[i]]
+      against = (name[i] == "profile") ? "vs /" : "vs /ping"
+      ratio = (name[i] == "ping" || name[i] == "root") ? "" : sprintf("%.3f %s", rps[i] / base, against)
+      rt = (setup[i] ~ /redis/ && req[i] > 0) ? sprintf("%.2f", cmds[i] / req[i]) : ""
+      printf "%-13s %-40s %12.1f %10s %8.2f %8.2f %13s\n", setup[i], label[i], rps[i], ratio, p50[i], p99[i], rt
+    }
   }
-' "$workdir/results"
+' "$workdir/results" | sed -e 's/ vs \/ping/ (\/ping)/' -e 's/ vs \// (\/)/'
 echo "introspection calls at the provider: $((after_opaque - before_opaque)) during the opaque /api run (expected 1), $((after_jwt - after_opaque)) during the JWT run (expected 0)"

@@ -70,8 +70,17 @@
 //! | `backchannel_logout_path` | `"/backchannel_logout"` | back-channel logout route (POST) |
 //! | `clock_skew_seconds` | `60` | leeway for `exp` / `iat` |
 //! | `http_timeout_seconds` | `5` | timeout of every provider call |
-//! | `session.store` | `"cookie"` | where sessions live: `"cookie"` or `"memory"` |
+//! | `session.store` | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` |
 //! | `session.lifetime_seconds` | `2678400` | absolute session lifetime |
+//! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`]) |
+//! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |
+//! | `redis.timeout_ms` | `1000` | Redis connect and command timeout; past it, `503` |
+//! | `redis.ca_certificate_path` | | PEM certificate authorities for `rediss://` |
+//! | `limits.sessions` | `100000` | sessions the `memory` store keeps ([`LimitsConfig`]) |
+//! | `limits.sessions_per_subject` | `16` | server-side sessions per user; a login past it ends the user's oldest |
+//! | `limits.used_states` | `100000` | used `state`s remembered in the process (10 minutes each) |
+//! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
+//! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
@@ -290,7 +299,8 @@
 //! | 400 | `invalid_request`, `invalid_state` | malformed callback; unknown, replayed or foreign `state` |
 //! | 401 | `login_required` | API request without a session |
 //! | 401 | provider's code, `invalid_id_token`, `invalid_issuer`, `invalid_userinfo` | the provider refused, or its answer failed validation |
-//! | 502 | `provider_unavailable`, `session_too_large` | provider down or answering nonsense |
+//! | 502 | `provider_unavailable`, `session_too_large` | provider down or answering nonsense; a session over the size limit |
+//! | 503 | `temporarily_unavailable` | Redis unreachable or slow, or an in-process ledger full; a bearer token that cannot be checked now |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -159,6 +159,14 @@ pub struct RedisConfig {
 }
 
 /// A Redis URL; its password prints as `[redacted]`.
+///
+/// ```rust
+/// use rocket_openidconnect::RedisUrl;
+///
+/// let url: RedisUrl = rocket::serde::json::from_str(r#""rediss://app:s3cret@redis.internal:6380/2""#).unwrap();
+/// assert_eq!(url.secret(), "rediss://app:s3cret@redis.internal:6380/2");
+/// assert!(!format!("{url:?}").contains("s3cret"));
+/// ```
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct RedisUrl(String);
@@ -598,7 +606,6 @@ impl OidcConfig {
             let scheme = Url::parse(redis.url.secret()).map(|u| (u.scheme().to_string(), u.has_host()));
             match scheme {
                 Ok((scheme, true)) if scheme == "redis" || scheme == "rediss" => {}
-                Ok((scheme, _)) if scheme == "unix" || scheme == "redis+unix" => {}
                 _ => problem(
                     "oidc.redis.url".into(),
                     "must be a `redis://host[:port][/db]` or `rediss://...` URL",
