@@ -25,8 +25,9 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  Stack, appCookieHeader, assertPortsFree, inlineToml, launchBrowser, loginInNewContext,
-  newRecordedPage, pageJson, parseJson, randomSecretKey, rawGet, sleep, uniqueLogin, withDiagnostics,
+  Stack, appCookieHeader, assertPortsFree, inlineToml, launchBrowser, logOutThroughStartPage, loginInNewContext,
+  newRecordedPage, pageJson, parseJson, profileWithCookie, randomSecretKey, sleep, uniqueLogin,
+  withDiagnostics,
 } from './harness.mjs';
 
 const REDIS_PORT = 6408;
@@ -161,41 +162,6 @@ function withAllDiagnostics(variant, fn) {
       throw err;
     }
   });
-}
-
-/** /profile through the session cookie only, as an API request: { status, body, text }. */
-async function profileWithCookie(app, cookie) {
-  const response = await rawGet(`${app}/profile`, { accept: 'application/json', cookie });
-  let body = null;
-  try {
-    body = JSON.parse(response.text);
-  } catch {
-    // not JSON; the status tells
-  }
-  return { status: response.status, body, text: response.text, headers: response.headers };
-}
-
-/**
- * On the app's start page, clicks "Log out", confirms at the provider and returns where the
- * browser ended, with the requests it sent.
- */
-async function logOutThroughStartPage(page, log, { app, op }) {
-  await page.goto(`${app}/`);
-  const firstRequest = log.requests.length;
-  await Promise.all([
-    page.waitForURL((url) => url.origin === op, { waitUntil: 'load' }),
-    page.getByRole('button', { name: 'Log out' }).click(),
-  ]);
-  const confirm = page.locator('button[name=logout][value=yes]');
-  await confirm.waitFor();
-  await Promise.all([
-    page.waitForURL((url) => url.origin === app, { waitUntil: 'load' }),
-    confirm.click(),
-  ]);
-  const requests = log.requests.slice(firstRequest);
-  const logoutPost = requests.find((r) => r.url === `${app}/logout`);
-  const endSession = requests.find((r) => r.url.startsWith(`${op}/session/end?`));
-  return { url: new URL(page.url()), logoutPost, endSession, requests };
 }
 
 before(async () => {

@@ -20,8 +20,8 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   NAVIGATION_HEADERS, Stack, appCookieHeader, assertPortsFree, inlineToml, introspect,
-  launchBrowser, loginAtProvider, loginInNewContext, newRecordedPage, opStats, originOf, pageJson,
-  parseJson, rawGet, sleepUntil, uniqueLogin, unixNow, withDiagnostics,
+  launchBrowser, logOutThroughStartPage, loginAtProvider, loginInNewContext, newRecordedPage, opStats,
+  originOf, pageJson, parseJson, profileWithCookie, rawGet, sleepUntil, uniqueLogin, unixNow, withDiagnostics,
 } from './harness.mjs';
 
 const OP = 'http://127.0.0.1:9105';
@@ -46,41 +46,6 @@ function demoOidc(app, issuer, client) {
 const stack = new Stack();
 let browser;
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oidc-e2e-lifecycle-'));
-
-/** /profile through the session cookie only, as an API request: { status, body }. */
-async function profileWithCookie(app, cookie) {
-  const response = await rawGet(`${app}/profile`, { accept: 'application/json', cookie });
-  let body = null;
-  try {
-    body = JSON.parse(response.text);
-  } catch {
-    // not JSON; the status tells
-  }
-  return { status: response.status, body, text: response.text, headers: response.headers };
-}
-
-/**
- * On the app's start page, clicks "Log out", confirms at the provider and returns where the
- * browser ended, with the end-session request it sent.
- */
-async function logOutThroughStartPage(page, log, { app, op }) {
-  await page.goto(`${app}/`);
-  const firstRequest = log.requests.length;
-  await Promise.all([
-    page.waitForURL((url) => url.origin === op, { waitUntil: 'load' }),
-    page.getByRole('button', { name: 'Log out' }).click(),
-  ]);
-  const confirm = page.locator('button[name=logout][value=yes]');
-  await confirm.waitFor();
-  await Promise.all([
-    page.waitForURL((url) => url.origin === app, { waitUntil: 'load' }),
-    confirm.click(),
-  ]);
-  const requests = log.requests.slice(firstRequest);
-  const logoutPost = requests.find((r) => r.url === `${app}/logout`);
-  const endSession = requests.find((r) => r.url.startsWith(`${op}/session/end?`));
-  return { url: new URL(page.url()), logoutPost, endSession, requests };
-}
 
 before(async () => {
   await assertPortsFree([9105, 9106, 8105, 8106, 8107]);
