@@ -136,14 +136,19 @@ impl RedisServer {
         json!({ "url": self.url(), "timeout_ms": 500 })
     }
 
-    /// Sends one inline command; the raw reply, if any came within a second.
+    /// Sends one inline command; the raw reply, read whole, if it came
+    /// within a second.
     pub fn command(&self, command: &str) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
         stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
-        let mut reply = vec![0u8; 64 * 1024];
-        let n = stream.read(&mut reply).ok()?;
-        Some(String::from_utf8_lossy(&reply[..n]).into_owned())
+        let mut reply = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        while resp_end(&reply, 0).is_none() {
+            let n = stream.read(&mut chunk).ok().filter(|n| *n > 0)?;
+            reply.extend_from_slice(&chunk[..n]);
+        }
+        Some(String::from_utf8_lossy(&reply).into_owned())
     }
 
     /// The keys Redis holds (`KEYS *`, as raw RESP).
@@ -214,6 +219,33 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+}
+
+/// Where the RESP2 value starting at `at` ends, once `data` holds all of it.
+fn resp_end(data: &[u8], at: usize) -> Option<usize> {
+    let line_end = at + data.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&data[at + 1..line_end]).ok()?;
+    let after_line = line_end + 2;
+    match data.get(at)? {
+        b'+' | b'-' | b':' => Some(after_line),
+        b'$' => {
+            let len: i64 = line.parse().ok()?;
+            if len < 0 {
+                return Some(after_line);
+            }
+            let end = after_line + usize::try_from(len).ok()? + 2;
+            (data.len() >= end).then_some(end)
+        }
+        b'*' => {
+            let count: i64 = line.parse().ok()?;
+            let mut next = after_line;
+            for _ in 0..count.max(0) {
+                next = resp_end(data, next)?;
+            }
+            Some(next)
+        }
+        _ => None,
     }
 }
 
