@@ -1,5 +1,6 @@
 //! The cookie session store: encrypted private cookies, chunked over
-//! `oidc_session_0..7`, with safe attributes.
+//! `oidc_session_0..7`, with safe attributes; on https every cookie is
+//! `__Host-` prefixed, so a sibling subdomain cannot plant one.
 
 mod support;
 
@@ -17,15 +18,30 @@ async fn setup() -> (TestProvider, Browser) {
     (provider, browser)
 }
 
-/// Every cookie the library sets (not removes) in `resp`.
-fn library_cookies(resp: &Resp) -> Vec<rocket::http::Cookie<'static>> {
-    let cookies = resp.cookies_set_with_prefix("oidc_");
+/// Every cookie the library sets (not removes) in `resp`, all named
+/// `{prefix}oidc_*`.
+fn library_cookies_named(resp: &Resp, prefix: &str) -> Vec<rocket::http::Cookie<'static>> {
+    let cookies = resp.cookies_set_with_prefix(&format!("{prefix}oidc_"));
     assert_eq!(
         cookies.len(),
         resp.set_cookies().iter().filter(|c| !c.value().is_empty()).count(),
-        "every cookie the library sets is named oidc_*: {resp:#?}"
+        "every cookie the library sets is named {prefix}oidc_*: {resp:#?}"
     );
     cookies
+}
+
+fn library_cookies(resp: &Resp) -> Vec<rocket::http::Cookie<'static>> {
+    library_cookies_named(resp, "")
+}
+
+/// A browser on an app whose `redirect_uri` is https.
+async fn https_app(provider: &TestProvider, params: Option<serde_json::Value>) -> Browser {
+    let mut config = oidc_config(provider);
+    config["redirect_uri"] = json!("https://rp.example/redirect_uri");
+    if let Some(params) = params {
+        config["providers"]["default"]["auth_request_params"] = params;
+    }
+    Browser::new(rp(config, default_routes())).await
 }
 
 #[rocket::async_test]
@@ -57,21 +73,19 @@ async fn cookies_are_http_only_same_site_lax_and_not_secure_over_http() {
 }
 
 #[rocket::async_test]
-async fn cookies_are_secure_when_the_redirect_uri_is_https() {
+async fn cookies_are_secure_and_host_prefixed_when_the_redirect_uri_is_https() {
     let provider = TestProvider::start().await;
-    let mut config = oidc_config(&provider);
-    config["redirect_uri"] = json!("https://rp.example/redirect_uri");
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser = https_app(&provider, None).await;
 
     let resp = browser.navigate("/profile").await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
     let auth = AuthRequest::parse(resp.location());
     assert_eq!(auth.param("redirect_uri"), Some("https://rp.example/redirect_uri"));
-    let mut cookies = library_cookies(&resp);
+    let mut cookies = library_cookies_named(&resp, "__Host-");
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
     assert_callback_completed(&resp, &provider);
-    cookies.extend(library_cookies(&resp));
-    assert!(cookies.iter().any(|c| c.name().starts_with("oidc_session_")));
+    cookies.extend(library_cookies_named(&resp, "__Host-"));
+    assert!(cookies.iter().any(|c| c.name().starts_with("__Host-oidc_session_")));
     for cookie in &cookies {
         assert_eq!(
             cookie.secure(),
@@ -79,7 +93,34 @@ async fn cookies_are_secure_when_the_redirect_uri_is_https() {
             "{cookie} must be Secure with an https redirect_uri"
         );
         assert_eq!(cookie.http_only(), Some(true), "{cookie}");
+        // What browsers require of a __Host- cookie.
+        assert_eq!(cookie.path(), Some("/"), "{cookie}");
+        assert_eq!(cookie.domain(), None, "{cookie}");
     }
+    assert!(browser.profile().await.is_some());
+}
+
+#[rocket::async_test]
+async fn on_https_cookies_without_the_host_prefix_are_ignored() {
+    // A sibling subdomain can set `oidc_*` cookies for the whole site, but
+    // not `__Host-` ones: an unprefixed session or pending login is not ours.
+    let provider = TestProvider::start().await;
+    let mut attacker = https_app(&provider, None).await;
+    attacker.login_ok(&provider, "/profile").await;
+    let tossed = |jar: &std::collections::BTreeMap<String, String>| {
+        jar.iter()
+            .map(|(name, value)| (name.trim_start_matches("__Host-").to_string(), value.clone()))
+            .collect()
+    };
+    let mut victim = attacker.with_jar(tossed(&attacker.jar));
+    assert_no_session(&mut victim).await;
+
+    // A login the attacker started, planted for the victim to finish.
+    let mut starter = attacker.other_browser();
+    let auth = starter.start_login("/profile").await;
+    let mut victim = attacker.with_jar(tossed(&starter.jar));
+    let resp = victim.approve(&provider, &auth, Mode::Navigate).await;
+    assert_error(&resp, Status::BadRequest, "invalid_state");
 }
 
 #[rocket::async_test]
@@ -88,15 +129,12 @@ async fn with_form_post_over_https_the_pending_login_cookie_survives_a_cross_sit
     // would not be sent with it, so the pending-login cookie is
     // SameSite=None (and therefore Secure). The session stays Lax.
     let provider = TestProvider::start().await;
-    let mut config = oidc_config(&provider);
-    config["redirect_uri"] = json!("https://rp.example/redirect_uri");
-    config["providers"]["default"]["auth_request_params"] = json!({ "response_mode": "form_post" });
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let mut browser = https_app(&provider, Some(json!({ "response_mode": "form_post" }))).await;
 
     let resp = browser.navigate("/profile").await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
     let auth = AuthRequest::parse(resp.location());
-    let pending = resp.cookies_set_with_prefix("oidc_auth_");
+    let pending = resp.cookies_set_with_prefix("__Host-oidc_auth_");
     assert_eq!(pending.len(), 1, "{resp:#?}");
     assert_eq!(pending[0].same_site(), Some(SameSite::None), "{}", pending[0]);
     assert_eq!(pending[0].secure(), Some(true), "{}", pending[0]);
@@ -104,7 +142,9 @@ async fn with_form_post_over_https_the_pending_login_cookie_survives_a_cross_sit
 
     let resp = browser.approve_with_form_post(&provider, &auth).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
-    for cookie in resp.cookies_set_with_prefix("oidc_session_") {
+    let session = resp.cookies_set_with_prefix("__Host-oidc_session_");
+    assert!(!session.is_empty(), "{resp:#?}");
+    for cookie in session {
         assert_eq!(cookie.same_site(), Some(SameSite::Lax), "{cookie}");
         assert_eq!(cookie.secure(), Some(true), "{cookie}");
     }

@@ -19,10 +19,8 @@ use crate::error::OidcError;
 use crate::flow::return_path::safe_return_path;
 use crate::oidc::Oidc;
 use crate::provider::Provider;
-use crate::session::jar::Jar;
+use crate::session::jar::{Jar, PENDING_PREFIX};
 
-/// Prefix of pending-login cookies.
-const PREFIX: &str = "oidc_auth_";
 /// How long a login may take at the provider.
 pub(crate) const PENDING_SECONDS: i64 = 600;
 /// The most logins pending at once in one browser; the oldest is dropped.
@@ -46,7 +44,7 @@ pub(crate) struct PendingAuth {
 pub(crate) fn cookie_name(state: &str) -> String {
     let digest = Sha256::digest(state.as_bytes());
     let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{PREFIX}{tag}")
+    format!("{PENDING_PREFIX}{tag}")
 }
 
 /// A login redirect decided by a guard; the fairing turns the guard's 401
@@ -152,7 +150,7 @@ pub(crate) fn uses_form_post(provider: &Provider) -> bool {
 fn stale_pending(jar: &Jar, now: i64) -> Vec<String> {
     let mut live = Vec::new();
     let mut stale = Vec::new();
-    for name in jar.names_with_prefix(PREFIX) {
+    for name in jar.pending_logins().iter().cloned() {
         let pending = jar
             .get(&name)
             .and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());

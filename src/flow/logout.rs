@@ -11,12 +11,10 @@ use crate::error::OidcError;
 use crate::oidc::Oidc;
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
-use crate::session::jar::Jar;
+use crate::session::jar::{Jar, LOGOUT_STATE};
 use crate::session::UserSession;
 use crate::token::endpoint;
 
-/// The cookie holding the `state` of a logout in progress.
-const LOGOUT_COOKIE: &str = "oidc_logout";
 /// How long the provider may take to send the browser back.
 const LOGOUT_SECONDS: i64 = 600;
 
@@ -55,7 +53,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
         expires_at: clock::now() + LOGOUT_SECONDS,
     };
     if let Ok(value) = serde_json::to_string(&pending) {
-        jar.set(LOGOUT_COOKIE, &value, LOGOUT_SECONDS);
+        jar.set(LOGOUT_STATE, &value, LOGOUT_SECONDS);
     }
     end_session
         .query_pairs_mut()
@@ -93,10 +91,10 @@ async fn revoke_refresh_token(
 /// either way: the session ended before the browser left, so a foreign,
 /// missing or replayed state changes nothing.
 pub(crate) fn on_return(jar: &Jar, returned: Option<&str>) {
-    let Some(value) = jar.get(LOGOUT_COOKIE) else {
+    let Some(value) = jar.get(LOGOUT_STATE) else {
         return;
     };
-    jar.remove(LOGOUT_COOKIE);
+    jar.remove(LOGOUT_STATE);
     let expected = serde_json::from_str::<PendingLogout>(&value).ok();
     let now = clock::now();
     let matches = expected.is_some_and(|p| Some(p.state.as_str()) == returned && p.expires_at > now);

@@ -9,25 +9,17 @@
 
 use crate::clock;
 use crate::error::OidcError;
-use crate::session::jar::Jar;
+use crate::session::jar::{session_chunk, Jar, MAX_CHUNKS};
 use crate::session::UserSession;
 
-/// Prefix of the session cookies' names.
-const PREFIX: &str = "oidc_session_";
 /// Plaintext bytes per cookie: sealed (+28 bytes) and base64-encoded it
 /// stays under 4 KB with the cookie's name and attributes.
 const CHUNK_BYTES: usize = 2800;
-/// The most cookies one session may use.
-pub(crate) const MAX_CHUNKS: usize = 8;
 /// The chunk header `id:i:n:` of a session id of 22 characters (ours).
 const HEADER_BYTES: usize = 30;
 /// The largest session kept, in bytes of JSON, by any store (so moving
 /// from the cookie store to a server-side one never breaks a login).
 pub(crate) const MAX_SESSION_BYTES: usize = (CHUNK_BYTES - HEADER_BYTES) * MAX_CHUNKS;
-
-fn chunk_name(index: usize) -> String {
-    format!("{PREFIX}{index}")
-}
 
 /// Splits `text` into pieces of at most `size` bytes, on character boundaries.
 fn split(text: &str, size: usize) -> Vec<&str> {
@@ -56,11 +48,11 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 
 /// The session kept in `jar`'s cookies, if they hold a whole, unexpired one.
 pub(crate) fn load(jar: &Jar) -> Option<UserSession> {
-    let first = jar.get(&chunk_name(0))?;
+    let first = jar.get(&session_chunk(0))?;
     let (id, _, count, piece) = parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
     let mut json = String::from(piece);
     for index in 1..count {
-        let value = jar.get(&chunk_name(index))?;
+        let value = jar.get(&session_chunk(index))?;
         let (chunk_id, chunk_index, chunk_count, piece) = parse_chunk(&value)?;
         if chunk_id != id || chunk_index != index || chunk_count != count {
             return None;
@@ -87,21 +79,18 @@ pub(crate) fn save(jar: &Jar, session: &UserSession, lifetime_seconds: i64) -> R
     let max_age = (session.expires_at - clock::now()).clamp(0, lifetime_seconds);
     for (index, piece) in pieces.iter().enumerate() {
         let value = format!("{}:{index}:{}:{piece}", session.id, pieces.len());
-        jar.set(&chunk_name(index), &value, max_age);
+        jar.set(&session_chunk(index), &value, max_age);
     }
-    for name in jar.names_with_prefix(PREFIX) {
-        let index = name[PREFIX.len()..].parse::<usize>().unwrap_or(usize::MAX);
-        if index >= pieces.len() {
-            jar.remove(&name);
-        }
+    for index in jar.session_chunks().filter(|i| *i >= pieces.len()).collect::<Vec<_>>() {
+        jar.remove(&session_chunk(index));
     }
     Ok(())
 }
 
 /// Removes every session cookie the request carried.
 pub(crate) fn remove(jar: &Jar) {
-    for name in jar.names_with_prefix(PREFIX) {
-        jar.remove(&name);
+    for index in jar.session_chunks().collect::<Vec<_>>() {
+        jar.remove(&session_chunk(index));
     }
 }
 

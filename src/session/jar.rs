@@ -1,5 +1,18 @@
 //! The crate's cookies of one request: the sealed values the browser sent
-//! (names starting with `oidc_`) and the cookies to send back.
+//! and the cookies to send back.
+//!
+//! Only the names the crate can have issued count (the session chunks, the
+//! session id, the logout state, and pending logins named by a 16-digit hex
+//! tag): anything else is ignored, so a request with thousands of junk
+//! cookies costs no more than one with none, and no response carries more
+//! than a few `Set-Cookie`s. Lookups are by name, O(1).
+//!
+//! On https every cookie is named with the `__Host-` prefix (RFC 6265bis
+//! §4.1.3.2): browsers accept such a cookie only from this very origin,
+//! `Secure`, with `Path=/` and no `Domain`, so a sibling subdomain cannot
+//! plant a session or a pending login ("cookie tossing"); unprefixed
+//! cookies are then ignored. Names below are the logical ones; the prefix
+//! is added and removed here only.
 //!
 //! Outgoing cookies reach the response whoever answers it (a route or a
 //! catcher): the fairing's response hook adds them. The jar is built once
@@ -14,28 +27,81 @@ use time::OffsetDateTime;
 
 use crate::session::cipher::Cipher;
 
-/// Prefix of every cookie the crate sets.
-pub(crate) const COOKIE_PREFIX: &str = "oidc_";
+/// The prefix browsers enforce for origin-bound cookies (https only).
+const HOST_PREFIX: &str = "__Host-";
+/// Session chunks: `oidc_session_0` ... `oidc_session_{MAX_CHUNKS - 1}`.
+pub(crate) const SESSION_CHUNK_PREFIX: &str = "oidc_session_";
+/// The most cookies one session may use.
+pub(crate) const MAX_CHUNKS: usize = 8;
+/// The id of a server-side session.
+pub(crate) const SESSION_ID: &str = "oidc_sid";
+/// The `state` of a logout in progress.
+pub(crate) const LOGOUT_STATE: &str = "oidc_logout";
+/// Pending logins: `oidc_auth_` and a tag of 16 lower-case hex digits.
+pub(crate) const PENDING_PREFIX: &str = "oidc_auth_";
+const PENDING_TAG_LEN: usize = 16;
+/// The most pending-login cookies one request's cleanup looks at.
+const MAX_TRACKED_PENDING: usize = 8;
+
+/// Whether the crate can have issued a cookie named `name` (logical name).
+fn is_issuable(name: &str) -> bool {
+    if name == SESSION_ID || name == LOGOUT_STATE {
+        return true;
+    }
+    if let Some(index) = name.strip_prefix(SESSION_CHUNK_PREFIX) {
+        return index.len() == 1 && index.parse::<usize>().is_ok_and(|i| i < MAX_CHUNKS);
+    }
+    if let Some(tag) = name.strip_prefix(PENDING_PREFIX) {
+        return tag.len() == PENDING_TAG_LEN && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    }
+    false
+}
 
 pub(crate) struct Jar {
-    /// The request's `oidc_*` cookies by name, still sealed.
+    /// The request's cookies the crate can have issued, by logical name, still sealed.
     incoming: HashMap<String, String>,
-    outgoing: Mutex<Vec<Cookie<'static>>>,
+    /// Some of the pending-login names among them, for cleanup.
+    pending: Vec<String>,
+    outgoing: Mutex<Outgoing>,
     cipher: Arc<Cipher>,
     secure: bool,
 }
 
+/// The cookies to send, at most one per name, in the order first set.
+#[derive(Default)]
+struct Outgoing {
+    cookies: Vec<Cookie<'static>>,
+    by_name: HashMap<String, usize>,
+}
+
 impl Jar {
     /// A jar of the `(name, sealed value)` cookies a request carried;
-    /// cookies not named `oidc_*` are not the crate's and are left out.
+    /// `secure`: the site is https (cookies are `__Host-` prefixed and
+    /// `Secure`).
     pub(crate) fn new<'c>(cookies: impl Iterator<Item = (&'c str, &'c str)>, cipher: Arc<Cipher>, secure: bool) -> Jar {
-        let incoming = cookies
-            .filter(|(name, _)| name.starts_with(COOKIE_PREFIX))
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
+        let mut incoming = HashMap::new();
+        let mut pending = Vec::new();
+        for (wire, value) in cookies {
+            let logical = if secure {
+                wire.strip_prefix(HOST_PREFIX)
+            } else {
+                Some(wire)
+            };
+            let Some(name) = logical.filter(|name| is_issuable(name)) else {
+                continue;
+            };
+            if name.starts_with(PENDING_PREFIX) {
+                pending.push(name.to_string());
+            }
+            incoming.insert(name.to_string(), value.to_string());
+        }
+        // Which ones a flood leaves out does not matter; the choice is stable.
+        pending.sort_unstable();
+        pending.truncate(MAX_TRACKED_PENDING);
         Jar {
             incoming,
-            outgoing: Mutex::new(Vec::new()),
+            pending,
+            outgoing: Mutex::new(Outgoing::default()),
             cipher,
             secure,
         }
@@ -52,13 +118,14 @@ impl Jar {
         self.incoming.contains_key(name)
     }
 
-    /// The names of this request's cookies that start with `prefix`.
-    pub(crate) fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.incoming
-            .keys()
-            .filter(|name| name.starts_with(prefix))
-            .cloned()
-            .collect()
+    /// The session chunks the request carried, by index.
+    pub(crate) fn session_chunks(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..MAX_CHUNKS).filter(|i| self.incoming.contains_key(&session_chunk(*i)))
+    }
+
+    /// Pending-login cookies the request carried (at most a few of them).
+    pub(crate) fn pending_logins(&self) -> &[String] {
+        &self.pending
     }
 
     /// Sets the cookie `name` to the sealed `value` for `max_age_seconds`.
@@ -75,8 +142,8 @@ impl Jar {
 
     /// A `Set-Cookie` for `name` holding the sealed `value`, not added to
     /// this jar's response: `HttpOnly`, `SameSite=Lax` (the provider's
-    /// redirect back is a top-level cross-site navigation), `Secure` on
-    /// https, path `/`.
+    /// redirect back is a top-level cross-site navigation), `Secure` and
+    /// `__Host-` on https, path `/`.
     pub(crate) fn sealed_cookie(&self, name: &str, value: &str, max_age_seconds: i64) -> Option<Cookie<'static>> {
         let sealed = self.cipher.seal(name, value)?;
         Some(
@@ -95,7 +162,12 @@ impl Jar {
     }
 
     fn cookie(&self, name: &str, value: String) -> cookie::CookieBuilder<'static> {
-        Cookie::build((name.to_string(), value))
+        let wire = if self.secure {
+            format!("{HOST_PREFIX}{name}")
+        } else {
+            name.to_string()
+        };
+        Cookie::build((wire, value))
             .path("/")
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -103,9 +175,16 @@ impl Jar {
     }
 
     fn push(&self, cookie: Cookie<'static>) {
-        if let Ok(mut cookies) = self.outgoing.lock() {
-            cookies.retain(|c| c.name() != cookie.name());
-            cookies.push(cookie);
+        let Ok(mut outgoing) = self.outgoing.lock() else {
+            return;
+        };
+        match outgoing.by_name.get(cookie.name()).copied() {
+            Some(index) => outgoing.cookies[index] = cookie,
+            None => {
+                let index = outgoing.cookies.len();
+                outgoing.by_name.insert(cookie.name().to_string(), index);
+                outgoing.cookies.push(cookie);
+            }
         }
     }
 
@@ -113,7 +192,79 @@ impl Jar {
     pub(crate) fn take_outgoing(&self) -> Vec<Cookie<'static>> {
         self.outgoing
             .lock()
-            .map(|mut cookies| std::mem::take(&mut *cookies))
+            .map(|mut outgoing| {
+                outgoing.by_name.clear();
+                std::mem::take(&mut outgoing.cookies)
+            })
             .unwrap_or_default()
+    }
+}
+
+/// The name of session chunk `index`.
+pub(crate) fn session_chunk(index: usize) -> String {
+    format!("{SESSION_CHUNK_PREFIX}{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jar(cookies: &[(&str, &str)], secure: bool) -> Jar {
+        Jar::new(cookies.iter().copied(), Arc::new(Cipher::derive_from(&[1; 64])), secure)
+    }
+
+    #[test]
+    fn only_names_the_crate_issues_are_read() {
+        let jar = jar(
+            &[
+                ("oidc_session_0", "a"),
+                ("oidc_session_7", "b"),
+                ("oidc_session_8", "c"),
+                ("oidc_session_00", "d"),
+                ("oidc_auth_0123456789abcdef", "e"),
+                ("oidc_auth_0123456789ABCDEF", "f"),
+                ("oidc_auth_x", "g"),
+                ("oidc_sid", "h"),
+                ("oidc_other", "i"),
+                ("session", "j"),
+            ],
+            false,
+        );
+        assert_eq!(jar.session_chunks().collect::<Vec<_>>(), [0, 7]);
+        assert_eq!(jar.pending_logins(), ["oidc_auth_0123456789abcdef"]);
+        assert!(jar.has("oidc_sid") && !jar.has("oidc_other") && !jar.has("oidc_session_8"));
+    }
+
+    #[test]
+    fn on_https_only_host_prefixed_cookies_count_and_all_are_set_so() {
+        let planted = jar(&[("oidc_sid", "x"), ("__Host-oidc_session_0", "y")], true);
+        assert!(
+            !planted.has("oidc_sid"),
+            "an unprefixed cookie could come from a sibling subdomain"
+        );
+        assert!(planted.has("oidc_session_0"));
+        planted.set("oidc_sid", "value", 60);
+        planted.remove("oidc_session_0");
+        let names: Vec<String> = planted.take_outgoing().iter().map(|c| c.name().to_string()).collect();
+        assert_eq!(names, ["__Host-oidc_sid", "__Host-oidc_session_0"]);
+        let plain = jar(&[("__Host-oidc_sid", "x")], false);
+        assert!(!plain.has("oidc_sid"));
+    }
+
+    #[test]
+    fn a_flood_of_junk_is_bounded() {
+        let names: Vec<String> = (0..10_000).map(|n| format!("oidc_auth_{n:016x}")).collect();
+        let cookies: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "junk")).collect();
+        let jar = jar(&cookies, false);
+        assert_eq!(jar.pending_logins().len(), MAX_TRACKED_PENDING);
+        for name in jar.pending_logins() {
+            jar.remove(name);
+            jar.remove(name);
+        }
+        assert_eq!(
+            jar.take_outgoing().len(),
+            MAX_TRACKED_PENDING,
+            "one Set-Cookie per name"
+        );
     }
 }

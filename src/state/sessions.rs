@@ -10,12 +10,9 @@ use crate::clock;
 use crate::config::SessionStoreKind;
 use crate::error::OidcError;
 use crate::session::cookie::{self, MAX_SESSION_BYTES};
-use crate::session::jar::Jar;
+use crate::session::jar::{Jar, SESSION_ID};
 use crate::session::UserSession;
 use crate::state::{LogoutTarget, Revocation, SharedState};
-
-/// The cookie holding a server-side session's id.
-const ID_COOKIE: &str = "oidc_sid";
 
 pub(crate) struct SessionStore {
     kind: SessionStoreKind,
@@ -41,13 +38,13 @@ impl SessionStore {
     /// answer is an error (`503`), never a session let through unchecked.
     pub(crate) async fn load(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         if self.server_side() {
-            let Some(id) = jar.get(ID_COOKIE) else {
+            let Some(id) = jar.get(SESSION_ID) else {
                 return Ok(None);
             };
             let session = self.state.load_session(&id).await?;
             if session.is_none() {
                 // Logged out, expired or evicted: the cookie is of no use.
-                jar.remove(ID_COOKIE);
+                jar.remove(SESSION_ID);
             }
             return Ok(session);
         }
@@ -72,7 +69,7 @@ impl SessionStore {
         check_size(&session)?;
         let (id, max_age) = (session.id.clone(), self.max_age(&session));
         self.state.insert_session(Arc::new(session)).await?;
-        jar.set(ID_COOKIE, &id, max_age);
+        jar.set(SESSION_ID, &id, max_age);
         Ok(())
     }
 
@@ -97,9 +94,9 @@ impl SessionStore {
     /// The cookies are removed even when the state layer fails (`503`).
     pub(crate) async fn end(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         if self.server_side() {
-            let id = jar.get(ID_COOKIE);
-            if jar.has(ID_COOKIE) {
-                jar.remove(ID_COOKIE);
+            let id = jar.get(SESSION_ID);
+            if jar.has(SESSION_ID) {
+                jar.remove(SESSION_ID);
             }
             let Some(id) = id else {
                 return Ok(None);
