@@ -112,7 +112,7 @@ for i in "${!setups[@]}"; do
   ROCKET_LOG_LEVEL=off \
   ROCKET_CLI_COLORS=false \
   ROCKET_SECRET_KEY="$(node -p 'require("crypto").randomBytes(32).toString("base64")')" \
-  ROCKET_OIDC="{redirect_uri=\"$app/redirect_uri\",$state,providers={default={issuer=\"$op\",client_id=\"demo\",client_secret=\"demo-secret\",scopes=[\"openid\",\"profile\",\"email\"],bearer={mode=\"auto\",audiences=[\"demo\",\"$app/api\"],introspection_cache_seconds=3600}}}}" \
+  ROCKET_OIDC="{redirect_uri=\"$app/redirect_uri\",$state,providers={default={issuer=\"$op\",client_id=\"demo\",client_secret=\"demo-secret\",scopes=[\"openid\",\"profile\",\"email\"],bearer={mode=\"auto\",audiences=[\"demo\",\"$app/api\"],introspection_cache_seconds=3600,require_audience=false}}}}" \
     target/release/examples/demo >"$workdir/demo-$i.log" 2>&1 &
   pids+=("$!")
   wait_http "$app/" "$!" "demo-$i"

@@ -1,30 +1,36 @@
-//! A bounded cache with expiring entries whose misses are loaded once:
-//! concurrent callers asking for the same missing key share one load
-//! (single-flight). Used for introspection results and client-credentials
-//! tokens. Failed loads are not cached. Generic over the error type: it
-//! knows nothing of the crate's errors.
+//! Generic caches; they know nothing of the crate's errors.
+//!
+//! * [`FlightCache`]: bounded, least-recently-used entries that expire;
+//!   concurrent callers asking for the same missing key share one load
+//!   (single flight). Failed loads are not kept. Used for bearer-token
+//!   checks and client-credentials tokens.
+//! * [`Lazy`]: a value made once, on first use. A failure is handed to every
+//!   caller that was waiting for the same attempt and kept for a short,
+//!   growing back-off, so N requests queued behind a provider that never
+//!   answers wait one timeout, not N. Used for discovery and registration.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rocket::tokio::sync::OnceCell;
+use lru::LruCache;
+use rocket::tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 type Flight<V, E> = Arc<OnceCell<Result<(V, Duration), E>>>;
 
-pub(crate) struct FlightCache<K, V, E> {
-    capacity: usize,
-    entries: Mutex<HashMap<K, (V, Instant)>>,
+pub(crate) struct FlightCache<K: Hash + Eq, V, E> {
+    entries: Mutex<LruCache<K, (V, Instant)>>,
     flights: Mutex<HashMap<K, Flight<V, E>>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
+    /// A cache of at most `capacity` entries (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
         FlightCache {
-            capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN))),
             flights: Mutex::new(HashMap::new()),
         }
     }
@@ -62,31 +68,110 @@ impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
         result.map(|(value, _)| value)
     }
 
+    /// The live value of `key`, marked as recently used.
     fn get(&self, key: &K) -> Option<V> {
-        let entries = self.entries.lock().ok()?;
-        let (value, expires) = entries.get(key)?;
-        (Instant::now() < *expires).then(|| value.clone())
+        let mut entries = self.entries.lock().ok()?;
+        match entries.get(key) {
+            Some((value, expires)) if Instant::now() < *expires => Some(value.clone()),
+            Some(_) => {
+                entries.pop(key);
+                None
+            }
+            None => None,
+        }
     }
 
     fn insert(&self, key: K, value: V, ttl: Duration) {
-        if ttl.is_zero() {
+        let Some(expires) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
             return;
+        };
+        if let Ok(mut entries) = self.entries.lock() {
+            // Full: the least recently used entry makes room.
+            entries.put(key, (value, expires));
         }
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        let Some(expires) = now.checked_add(ttl) else {
-            return;
-        };
-        if entries.len() >= self.capacity {
-            entries.retain(|_, (_, expires)| *expires > now);
-            if entries.len() >= self.capacity {
-                // Still full of live entries: start over rather than grow.
-                entries.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
+/// After `failures` failed attempts in a row, how long the last failure is
+/// handed out before the next attempt: 1 s, 2 s, then 4 s.
+pub(crate) fn back_off(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(2))
+}
+
+pub(crate) struct Lazy<T, E> {
+    value: OnceLock<T>,
+    attempts: AsyncMutex<Failures<E>>,
+}
+
+struct Failures<E> {
+    last: Option<(Instant, E)>,
+    in_a_row: u32,
+}
+
+impl<T: Clone, E: Clone> Lazy<T, E> {
+    /// A value to be made on first use.
+    pub(crate) fn new() -> Self {
+        Lazy {
+            value: OnceLock::new(),
+            attempts: AsyncMutex::new(Failures {
+                last: None,
+                in_a_row: 0,
+            }),
+        }
+    }
+
+    /// A value known from the start (`None`: made on first use).
+    pub(crate) fn with(value: Option<T>) -> Self {
+        let lazy = Self::new();
+        if let Some(value) = value {
+            let _ = lazy.value.set(value);
+        }
+        lazy
+    }
+
+    /// The value, if it was made.
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.value.get()
+    }
+
+    /// The value, made by `make` if nobody has made it yet. Callers that
+    /// arrive while an attempt runs wait for it and share its outcome; a
+    /// failure is handed out for a back-off before the next attempt.
+    pub(crate) async fn get_or_try_init<F, Fut>(&self, make: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(value) = self.value.get() {
+            return Ok(value.clone());
+        }
+        let mut failures = self.attempts.lock().await;
+        if let Some(value) = self.value.get() {
+            return Ok(value.clone());
+        }
+        if let Some((at, error)) = &failures.last {
+            if at.elapsed() < back_off(failures.in_a_row) {
+                return Err(error.clone());
             }
         }
-        entries.insert(key, (value, expires));
+        match make().await {
+            Ok(value) => {
+                let value = self.value.get_or_init(|| value).clone();
+                failures.last = None;
+                failures.in_a_row = 0;
+                Ok(value)
+            }
+            Err(error) => {
+                failures.in_a_row = failures.in_a_row.saturating_add(1);
+                failures.last = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 }
 
@@ -124,23 +209,60 @@ mod tests {
     }
 
     #[rocket::async_test]
-    async fn entries_expire_and_capacity_is_bounded() {
-        let cache: FlightCache<u32, u32, String> = FlightCache::new(4);
-        cache
-            .get_or_load(1, || async { Ok((1, Duration::from_millis(1))) })
-            .await
-            .unwrap();
+    async fn entries_expire_and_the_least_recently_used_makes_room() {
+        let cache: FlightCache<u32, u32, String> = FlightCache::new(2);
+        let load = |v: u32, ttl: Duration| move || async move { Ok((v, ttl)) };
+        cache.get_or_load(1, load(1, Duration::from_millis(1))).await.unwrap();
         rocket::tokio::time::sleep(Duration::from_millis(5)).await;
-        let again = cache
-            .get_or_load(1, || async { Ok((2, Duration::from_secs(60))) })
-            .await;
-        assert_eq!(again.unwrap(), 2);
-        for key in 10..30 {
-            cache
-                .get_or_load(key, || async move { Ok((key, Duration::from_secs(60))) })
+        assert_eq!(cache.get_or_load(1, load(2, Duration::from_secs(60))).await.unwrap(), 2);
+        cache.get_or_load(3, load(3, Duration::from_secs(60))).await.unwrap();
+        // 1 is used again, so 3 is the least recently used when 4 arrives.
+        assert_eq!(
+            cache.get_or_load(1, load(99, Duration::from_secs(60))).await.unwrap(),
+            2
+        );
+        cache.get_or_load(4, load(4, Duration::from_secs(60))).await.unwrap();
+        assert_eq!(cache.len(), 2);
+        assert_eq!(
+            cache.get_or_load(1, load(99, Duration::from_secs(60))).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            cache.get_or_load(3, load(33, Duration::from_secs(60))).await.unwrap(),
+            33
+        );
+        // A huge time-to-live is kept, not an overflow.
+        cache.get_or_load(5, load(5, Duration::MAX)).await.unwrap();
+    }
+
+    #[rocket::async_test]
+    async fn a_failure_is_shared_by_its_waiters_and_kept_for_a_back_off() {
+        let lazy: Arc<Lazy<u32, String>> = Arc::new(Lazy::new());
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (lazy, attempts) = (lazy.clone(), attempts.clone());
+            tasks.push(rocket::tokio::spawn(async move {
+                lazy.get_or_try_init(|| async {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err::<u32, _>("down".to_string())
+                })
                 .await
-                .unwrap();
+            }));
         }
-        assert!(cache.entries.lock().unwrap().len() <= 4);
+        let start = Instant::now();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), Err("down".to_string()));
+        }
+        assert_eq!(attempts.load(Ordering::SeqCst), 1, "one attempt for eight waiters");
+        assert!(start.elapsed() < Duration::from_millis(500));
+        // Within the back-off, no new attempt.
+        let again = lazy.get_or_try_init(|| async { Ok(1) }).await;
+        assert_eq!(again, Err("down".to_string()));
+        rocket::tokio::time::sleep(back_off(1)).await;
+        assert_eq!(lazy.get_or_try_init(|| async { Ok(1) }).await, Ok(1));
+        assert_eq!(lazy.get(), Some(&1));
+        assert_eq!(back_off(10), Duration::from_secs(4));
     }
 }

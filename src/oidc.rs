@@ -16,7 +16,7 @@ use crate::state::local::LocalState;
 use crate::state::redis::{RedisSetupError, RedisState};
 use crate::state::sessions::SessionStore;
 use crate::state::{RefreshKey, SharedState};
-use crate::token::access::{BearerCache, BEARER_CACHE_ENTRIES};
+use crate::token::access::BearerCaches;
 use crate::token::service::ServiceToken;
 
 /// Bound on cached client-credentials tokens per provider.
@@ -64,7 +64,7 @@ struct Inner {
 /// A provider with the caches of the features that use it.
 pub(crate) struct ProviderState {
     pub(crate) provider: Provider,
-    pub(crate) bearer_cache: BearerCache,
+    pub(crate) bearer_caches: BearerCaches,
     pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>, OidcError>,
 }
 
@@ -88,7 +88,7 @@ impl Oidc {
                 let inputs = RegistrationInputs::new(&config, provider);
                 let state = ProviderState {
                     provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs),
-                    bearer_cache: FlightCache::new(BEARER_CACHE_ENTRIES),
+                    bearer_caches: BearerCaches::new(provider.bearer.cache_entries),
                     service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
                 };
                 (name.clone(), state)

@@ -119,8 +119,26 @@ async fn several_spaces_after_the_scheme_are_allowed() {
 }
 
 #[rocket::async_test]
-async fn an_answer_without_aud_and_scope_is_accepted_with_no_scopes() {
+async fn an_answer_without_aud_is_refused_unless_require_audience_is_false() {
     let (provider, mut browser) = setup().await;
+    for answer in [
+        json!({ "active": true }),
+        provider.active_answer(json!({ "aud": null })),
+    ] {
+        let token = provider.token_answering(answer.clone());
+        let resp = browser.bearer("/api", &token).await;
+        assert_invalid_token(&resp);
+        assert!(
+            resp.json()["error_description"].as_str().unwrap().contains("audience"),
+            "{answer}: {resp:#?}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn with_require_audience_false_an_answer_without_aud_and_scope_is_accepted_with_no_scopes() {
+    let provider = TestProvider::start().await;
+    let mut browser = api_browser(&provider, json!({ "require_audience": false })).await;
     let token = provider.opaque_token(json!({ "aud": null, "scope": null }));
 
     let resp = browser.bearer("/api", &token).await;
@@ -129,11 +147,8 @@ async fn an_answer_without_aud_and_scope_is_accepted_with_no_scopes() {
 
     let resp = browser.bearer("/api/write", &token).await;
     assert_bearer_error(&resp, Status::Forbidden, "insufficient_scope");
-}
 
-#[rocket::async_test]
-async fn a_minimal_answer_of_only_active_true_is_accepted() {
-    let (provider, mut browser) = setup().await;
+    // A minimal answer of only `active: true`.
     let token = provider.token_answering(json!({ "active": true }));
     let resp = browser.bearer("/api", &token).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
@@ -141,6 +156,39 @@ async fn a_minimal_answer_of_only_active_true_is_accepted() {
     assert_eq!(body["sub"], Value::Null);
     assert_eq!(body["client_id"], Value::Null);
     assert_eq!(body["expires_at"], Value::Null);
+
+    // An `aud` that is there is still checked.
+    let token = provider.opaque_token(json!({ "aud": "other-api" }));
+    assert_invalid_token(&browser.bearer("/api", &token).await);
+}
+
+#[rocket::async_test]
+async fn answers_saying_the_token_is_not_an_access_token_are_refused() {
+    let (provider, mut browser) = setup().await;
+    for overrides in [
+        json!({ "token_type": "refresh_token" }),
+        json!({ "token_type": "urn:ietf:params:oauth:token-type:id_token" }),
+        json!({ "typ": "ID" }),
+        json!({ "typ": "Refresh" }),
+        json!({ "typ": "Offline" }),
+        json!({ "token_use": "id" }),
+    ] {
+        let token = provider.opaque_token(overrides.clone());
+        let resp = browser.bearer("/api", &token).await;
+        assert_invalid_token(&resp);
+        assert!(
+            resp.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("not an access token"),
+            "{overrides}: {resp:#?}"
+        );
+    }
+    // Keycloak's access tokens say `typ: Bearer`, Cognito's `token_use: access`.
+    for overrides in [json!({ "typ": "Bearer" }), json!({ "token_use": "access" })] {
+        let token = provider.opaque_token(overrides.clone());
+        assert_eq!(browser.bearer("/api", &token).await.status, Status::Ok, "{overrides}");
+    }
 }
 
 #[rocket::async_test]
@@ -738,4 +786,75 @@ async fn the_challenge_is_sent_whichever_catcher_renders_the_401() {
     let resp = browser.bearer("/api", "unknown").await;
     assert_eq!(resp.status, Status::Unauthorized);
     assert_eq!(challenge(&resp).param("error"), Some("invalid_token"));
+}
+
+// --- floods ----------------------------------------------------------------
+
+/// An unsigned token shaped like a JWT with these claims.
+fn jwt_shaped(claims: Value) -> String {
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2ln",
+        b64(&json!({ "alg": "RS256", "typ": "JWT" })),
+        b64(&claims)
+    )
+}
+
+#[rocket::async_test]
+async fn a_jwt_shaped_token_from_another_issuer_or_expired_costs_no_provider_call() {
+    let provider = TestProvider::start().await;
+    let mut browser = api_browser(&provider, json!({ "mode": "introspection" })).await;
+    for claims in [
+        json!({ "iss": "https://evil.example", "exp": now() + 600 }),
+        json!({ "iss": 42 }),
+        json!({ "iss": provider.issuer, "exp": now() - 3600 }),
+        json!({ "exp": now() - 3600 }),
+    ] {
+        let resp = browser.bearer("/api", &jwt_shaped(claims.clone())).await;
+        assert_invalid_token(&resp);
+    }
+    assert_eq!(provider.counts().introspection, 0, "refused locally");
+    // A JWT-shaped token whose claims do not disqualify it is asked about.
+    let resp = browser
+        .bearer(
+            "/api",
+            &jwt_shaped(json!({ "iss": provider.issuer, "exp": now() + 600 })),
+        )
+        .await;
+    assert_invalid_token(&resp);
+    assert_eq!(provider.counts().introspection, 1);
+}
+
+#[rocket::async_test]
+async fn a_flood_of_bad_tokens_never_pushes_a_valid_one_out_of_the_cache() {
+    let provider = TestProvider::start().await;
+    let mut browser = api_browser(&provider, json!({ "cache_entries": 4 })).await;
+    let valid = provider.opaque_token(json!({}));
+    assert_eq!(browser.bearer("/api", &valid).await.status, Status::Ok);
+    for n in 0..20 {
+        assert_invalid_token(&browser.bearer("/api", &format!("junk-{n}")).await);
+    }
+    let before = provider.counts().introspection;
+    assert_eq!(before, 21);
+    assert_eq!(browser.bearer("/api", &valid).await.status, Status::Ok);
+    assert_eq!(
+        provider.counts().introspection,
+        before,
+        "the valid token is still cached"
+    );
+}
+
+#[rocket::async_test]
+async fn the_least_recently_used_valid_token_makes_room() {
+    let provider = TestProvider::start().await;
+    let mut browser = api_browser(&provider, json!({ "cache_entries": 2 })).await;
+    let [a, b, c] = [(); 3].map(|_| provider.opaque_token(json!({})));
+    for token in [&a, &b, &a, &c] {
+        assert_eq!(browser.bearer("/api", token).await.status, Status::Ok);
+    }
+    assert_eq!(provider.counts().introspection, 3, "a, b, c");
+    assert_eq!(browser.bearer("/api", &a).await.status, Status::Ok);
+    assert_eq!(provider.counts().introspection, 3, "a was used recently: still cached");
+    assert_eq!(browser.bearer("/api", &b).await.status, Status::Ok);
+    assert_eq!(provider.counts().introspection, 4, "b made room for c");
 }

@@ -286,9 +286,22 @@ async fn a_registration_endpoint_that_is_down_is_502_and_login_works_once_it_is_
     assert!(browser.cookies_with_prefix("oidc_auth_").is_empty(), "{resp:#?}");
     let resp = browser.navigate("/profile").await;
     assert_error(&resp, Status::BadGateway, "provider_unavailable");
-    assert_eq!(provider.counts().registration, 2, "a failed registration is retried");
+    assert_eq!(
+        provider.counts().registration,
+        1,
+        "the failure is kept for a short back-off"
+    );
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let resp = browser.navigate("/profile").await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert_eq!(
+        provider.counts().registration,
+        2,
+        "a failed registration is retried after it"
+    );
 
     provider.behave(|b| b.registration_failure = None);
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let auth = browser.login_ok(&provider, "/profile").await;
     assert_eq!(auth.param("client_id"), Some(registered_client(&provider, 2).as_str()));
     assert_eq!(provider.counts().registration, 3);

@@ -349,11 +349,21 @@ pub struct BearerConfig {
     /// must contain one of these.
     #[serde(default)]
     pub audiences: Vec<String>,
-    /// `introspection_cache_seconds` (default `60`): how long an active
-    /// introspection result is reused, never past the token's `exp`; `0`
-    /// disables the cache.
+    /// `introspection_cache_seconds` (default `60`, at most `86400`): how
+    /// long an active introspection result is reused, never past the
+    /// token's `exp`; `0` disables the cache. Refusals are remembered for at
+    /// most 5 seconds, apart from the valid tokens.
     #[serde(default = "default_introspection_cache")]
     pub introspection_cache_seconds: u64,
+    /// `require_audience` (default `true`): an introspection answer must
+    /// carry an `aud` in `audiences`; `false` for providers that never send
+    /// one (then only an `aud` that is present is checked).
+    #[serde(default = "default_true")]
+    pub require_audience: bool,
+    /// `cache_entries` (default `10000`): how many valid tokens' checks are
+    /// kept; the least recently used goes first.
+    #[serde(default = "default_bearer_cache_entries")]
+    pub cache_entries: usize,
 }
 
 impl Default for BearerConfig {
@@ -362,6 +372,8 @@ impl Default for BearerConfig {
             mode: BearerMode::default(),
             audiences: Vec::new(),
             introspection_cache_seconds: default_introspection_cache(),
+            require_audience: true,
+            cache_entries: default_bearer_cache_entries(),
         }
     }
 }
@@ -585,11 +597,15 @@ impl OidcConfig {
         if self.clock_skew_seconds > 86_400 {
             problem("oidc.clock_skew_seconds".into(), "must be at most 86400 (a day)");
         }
-        if self.http_timeout_seconds == 0 {
-            problem("oidc.http_timeout_seconds".into(), "must be greater than 0");
+        if self.http_timeout_seconds == 0 || self.http_timeout_seconds > 300 {
+            problem("oidc.http_timeout_seconds".into(), "must be between 1 and 300");
         }
-        if self.session.lifetime_seconds == 0 {
-            problem("oidc.session.lifetime_seconds".into(), "must be greater than 0");
+        // Browsers keep a cookie 400 days at most (RFC 6265bis §5.6).
+        if self.session.lifetime_seconds == 0 || self.session.lifetime_seconds > MAX_LIFETIME_SECONDS {
+            problem(
+                "oidc.session.lifetime_seconds".into(),
+                "must be between 1 and 34560000 (400 days)",
+            );
         }
         match (&self.session.store, &self.redis) {
             (SessionStoreKind::Redis, None) => problem(
@@ -706,6 +722,15 @@ impl OidcConfig {
             {
                 problem(key("scopes"), "scopes are non-empty and contain no spaces");
             }
+            if provider.bearer.introspection_cache_seconds > 86_400 {
+                problem(
+                    key("bearer.introspection_cache_seconds"),
+                    "must be at most 86400 (a day)",
+                );
+            }
+            if provider.bearer.cache_entries == 0 {
+                problem(key("bearer.cache_entries"), "must be greater than 0");
+            }
             for param in provider.auth_request_params.keys() {
                 if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
                     problem(
@@ -803,6 +828,17 @@ fn default_sessions_per_subject() -> usize {
 fn default_ledger() -> usize {
     100_000
 }
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_bearer_cache_entries() -> usize {
+    10_000
+}
+
+/// The longest `session.lifetime_seconds`: 400 days.
+const MAX_LIFETIME_SECONDS: u64 = 400 * 24 * 3600;
 
 fn default_introspection_cache() -> u64 {
     60

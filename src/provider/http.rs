@@ -50,14 +50,52 @@ pub(crate) async fn json<T: DeserializeOwned>(request: reqwest::RequestBuilder) 
     serde_json::from_slice(&body).map_err(|e| HttpError::Malformed(e.to_string()))
 }
 
+/// Sends `request` and parses a JSON body of a successful answer, with
+/// how long the answer may be reused by its `Cache-Control` (`max-age`;
+/// `Some(ZERO)` for `no-cache` or `no-store`; `None` when it does not say).
+pub(crate) async fn json_with_max_age<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<(T, Option<Duration>), HttpError> {
+    let (status, body, max_age) = send_reading(request).await?;
+    if !(200..300).contains(&status) {
+        return Err(HttpError::Status(status));
+    }
+    let value = serde_json::from_slice(&body).map_err(|e| HttpError::Malformed(e.to_string()))?;
+    Ok((value, max_age))
+}
+
+/// The `max-age` of a `Cache-Control` header value (see [`json_with_max_age`]).
+pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in cache_control.split(',') {
+        let directive = directive.trim().to_ascii_lowercase();
+        if directive == "no-cache" || directive == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(seconds) = directive.strip_prefix("max-age=") {
+            max_age = seconds.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    max_age
+}
+
 /// Sends `request` and reads at most [`MAX_BODY_BYTES`] of its body.
 pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), HttpError> {
+    send_reading(request).await.map(|(status, body, _)| (status, body))
+}
+
+async fn send_reading(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>, Option<Duration>), HttpError> {
     let mut response = request
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
         .map_err(|e| HttpError::Unreachable(without_url(e)))?;
     let status = response.status().as_u16();
+    let max_age = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(max_age);
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -69,7 +107,7 @@ pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((status, body))
+    Ok((status, body, max_age))
 }
 
 /// reqwest errors print the URL, which may carry a token in a query.
@@ -84,4 +122,19 @@ fn without_url(error: reqwest::Error) -> String {
         "request failed"
     };
     kind.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_gives_the_max_age() {
+        assert_eq!(max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(max_age("max-age=\"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("max-age=600, no-cache"), Some(Duration::ZERO));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=forever"), None);
+    }
 }

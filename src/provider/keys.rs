@@ -1,14 +1,15 @@
 //! Signing keys: where token validation gets them from ([`KeySource`]),
-//! and the provider's JWKS cache with rate-limited refetches on key
-//! rotation.
+//! and the provider's JWKS cache: refreshed by its `Cache-Control`, and
+//! refetched (rate-limited) when a token names an unknown key or a known
+//! key fails to verify it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use openidconnect::core::CoreJsonWebKeySet;
 use rocket::tokio::sync::Mutex as AsyncMutex;
 
+use crate::cache::back_off;
 use crate::error::OidcError;
 use crate::provider::{http, Provider};
 
@@ -20,13 +21,10 @@ pub(crate) trait KeySource: Send + Sync {
     /// The current key set.
     async fn keys(&self) -> Result<Arc<CoreJsonWebKeySet>, OidcError>;
 
-    /// A newer key set after a token named a key that `seen` lacks (key
-    /// rotation); `None` when no newer set can be had now.
-    async fn refetch(
-        &self,
-        kid: Option<&str>,
-        seen: &Arc<CoreJsonWebKeySet>,
-    ) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError>;
+    /// A newer key set after a token named a key that `seen` lacks, or a
+    /// key of `seen` did not verify it (key rotation); `None` when no newer
+    /// set can be had now.
+    async fn refetch(&self, seen: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError>;
 }
 
 /// A fixed key set that never changes.
@@ -39,114 +37,149 @@ impl KeySource for StaticKeys {
         Ok(self.0.clone())
     }
 
-    async fn refetch(
-        &self,
-        _: Option<&str>,
-        _: &Arc<CoreJsonWebKeySet>,
-    ) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+    async fn refetch(&self, _: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
         Ok(None)
     }
 }
 
-/// How long an unknown `kid` is remembered after it caused a refetch.
-const KID_MEMORY: Duration = Duration::from_secs(300);
-/// At most this many refetches in [`REFETCH_WINDOW`].
-const REFETCH_BURST: usize = 10;
-const REFETCH_WINDOW: Duration = Duration::from_secs(60);
-/// Bound on the remembered unknown `kid`s.
-const MAX_REMEMBERED_KIDS: usize = 256;
+/// How long a key set is used when its response does not say
+/// (`Cache-Control: max-age`).
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
+/// The longest a key set is used without asking again, whatever it says.
+const LONGEST_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The shortest (for `max-age=0`, `no-cache`, `no-store`).
+const SHORTEST_MAX_AGE: Duration = Duration::from_secs(2);
+/// At most one refetch caused by a token (an unknown `kid`, or a known one
+/// whose signature fails) in this long: forged `kid`s cannot make us hammer
+/// the provider, and a key published a moment late still works soon.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(2);
+
+struct KeySet {
+    keys: Arc<CoreJsonWebKeySet>,
+    fresh_until: Instant,
+}
 
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    keys: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
-    fetching: AsyncMutex<()>,
-    limiter: Mutex<RefetchLimiter>,
+    current: RwLock<Option<KeySet>>,
+    fetching: AsyncMutex<Fetches>,
 }
 
 #[derive(Default)]
-struct RefetchLimiter {
-    unknown_kids: HashMap<String, Instant>,
-    recent: Vec<Instant>,
+struct Fetches {
+    last_refetch: Option<Instant>,
+    /// The last failed fetch, handed out during its back-off.
+    failure: Option<(Instant, OidcError)>,
+    failures_in_a_row: u32,
 }
 
 impl KeyCache {
-    fn current(&self) -> Option<Arc<CoreJsonWebKeySet>> {
-        self.keys.read().ok().and_then(|keys| keys.clone())
+    /// The key set, and whether it is still fresh.
+    fn current(&self) -> Option<(Arc<CoreJsonWebKeySet>, bool)> {
+        let current = self.current.read().ok()?;
+        let set = current.as_ref()?;
+        Some((set.keys.clone(), Instant::now() < set.fresh_until))
     }
 
-    fn set(&self, keys: Arc<CoreJsonWebKeySet>) {
-        if let Ok(mut slot) = self.keys.write() {
-            *slot = Some(keys);
+    fn set(&self, keys: Arc<CoreJsonWebKeySet>, max_age: Option<Duration>) {
+        let max_age = max_age
+            .unwrap_or(DEFAULT_MAX_AGE)
+            .clamp(SHORTEST_MAX_AGE, LONGEST_MAX_AGE);
+        let fresh_until = Instant::now() + max_age;
+        if let Ok(mut slot) = self.current.write() {
+            *slot = Some(KeySet { keys, fresh_until });
         }
-    }
-
-    fn allow_refetch(&self, kid: &str) -> bool {
-        let Ok(mut limiter) = self.limiter.lock() else {
-            return false;
-        };
-        let now = Instant::now();
-        limiter.recent.retain(|t| now.duration_since(*t) < REFETCH_WINDOW);
-        limiter.unknown_kids.retain(|_, t| now.duration_since(*t) < KID_MEMORY);
-        if limiter.unknown_kids.contains_key(kid) || limiter.recent.len() >= REFETCH_BURST {
-            return false;
-        }
-        if limiter.unknown_kids.len() >= MAX_REMEMBERED_KIDS {
-            // Refusing is the safe side here: the burst limit still allows
-            // real rotations, and a forged `kid` only costs its sender.
-            return false;
-        }
-        limiter.unknown_kids.insert(kid.to_string(), now);
-        limiter.recent.push(now);
-        true
     }
 }
 
 impl Provider {
-    async fn fetch_keys(&self) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
-        let metadata = self.metadata().await?;
-        let keys: CoreJsonWebKeySet = http::json(self.http().get(metadata.jwks_uri.clone()))
-            .await
-            .map_err(|e| self.unavailable(&format!("jwks {e}")))?;
-        let keys = Arc::new(keys);
-        self.keys.set(keys.clone());
-        Ok(keys)
+    /// Fetches the key set (the caller holds the fetch lock); a failure is
+    /// handed out again during its back-off instead of asking again.
+    async fn fetch_keys(&self, fetches: &mut Fetches) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        if let Some((at, error)) = &fetches.failure {
+            if at.elapsed() < back_off(fetches.failures_in_a_row) {
+                return Err(error.clone());
+            }
+        }
+        let fetched = async {
+            let metadata = self.metadata().await?;
+            http::json_with_max_age::<CoreJsonWebKeySet>(self.http().get(metadata.jwks_uri.clone()))
+                .await
+                .map_err(|e| self.unavailable(&format!("jwks {e}")))
+        }
+        .await;
+        match fetched {
+            Ok((keys, max_age)) => {
+                let keys = Arc::new(keys);
+                self.keys.set(keys.clone(), max_age);
+                fetches.failure = None;
+                fetches.failures_in_a_row = 0;
+                Ok(keys)
+            }
+            Err(error) => {
+                fetches.failures_in_a_row = fetches.failures_in_a_row.saturating_add(1);
+                fetches.failure = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 }
 
 #[rocket::async_trait]
 impl KeySource for Provider {
-    /// The signing keys, fetched on first use.
+    /// The signing keys: fetched on first use and again when the set is
+    /// older than its `Cache-Control: max-age` (5 minutes when it does not
+    /// say, a day at most, 2 seconds at least), so a key the provider
+    /// removed is refused soon after. While the provider cannot be asked,
+    /// the set it last gave is used.
     async fn keys(&self) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
-        if let Some(keys) = self.keys.current() {
+        let stale = match self.keys.current() {
+            Some((keys, true)) => return Ok(keys),
+            Some((keys, false)) => Some(keys),
+            None => None,
+        };
+        let mut fetches = match (&stale, self.keys.fetching.try_lock()) {
+            (_, Ok(fetches)) => fetches,
+            // Someone is fetching: the stale set serves meanwhile.
+            (Some(stale), Err(_)) => return Ok(stale.clone()),
+            (None, Err(_)) => self.keys.fetching.lock().await,
+        };
+        if let Some((keys, true)) = self.keys.current() {
             return Ok(keys);
         }
-        let _guard = self.keys.fetching.lock().await;
-        if let Some(keys) = self.keys.current() {
-            return Ok(keys);
+        match (self.fetch_keys(&mut fetches).await, stale) {
+            (Ok(keys), _) => Ok(keys),
+            (Err(error), Some(stale)) => {
+                rocket::warn!(
+                    "oidc: keeping the keys of provider `{}` a while longer: {error}",
+                    self.name
+                );
+                Ok(stale)
+            }
+            (Err(error), None) => Err(error),
         }
-        self.fetch_keys().await
     }
 
-    /// Refetches the keys after a token named a key we do not have.
-    /// Returns `None` when the refetch is refused by the rate limit: one
-    /// refetch per unknown `kid` per [`KID_MEMORY`], and at most
-    /// [`REFETCH_BURST`] refetches per minute, so forged `kid`s cannot make
-    /// us hammer the provider.
-    async fn refetch(
-        &self,
-        kid: Option<&str>,
-        seen: &Arc<CoreJsonWebKeySet>,
-    ) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
-        let _guard = self.keys.fetching.lock().await;
-        if let Some(current) = self.keys.current() {
+    /// Refetches the keys after a token named a key we do not have, or one
+    /// whose signature did not verify (key rotation, possibly under the same
+    /// `kid`). `None` when a refetch happened less than
+    /// [`REFETCH_INTERVAL`] ago.
+    async fn refetch(&self, seen: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+        let mut fetches = self.keys.fetching.lock().await;
+        if let Some((current, _)) = self.keys.current() {
             if !Arc::ptr_eq(&current, seen) {
-                // Someone refetched while we waited.
+                // Someone fetched while we waited.
                 return Ok(Some(current));
             }
         }
-        if !self.keys.allow_refetch(kid.unwrap_or("")) {
+        let now = Instant::now();
+        if fetches
+            .last_refetch
+            .is_some_and(|at| now.duration_since(at) < REFETCH_INTERVAL)
+        {
             return Ok(None);
         }
-        self.fetch_keys().await.map(Some)
+        fetches.last_refetch = Some(now);
+        self.fetch_keys(&mut fetches).await.map(Some)
     }
 }

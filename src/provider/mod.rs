@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use rocket::tokio::sync::OnceCell;
-
+use crate::cache::Lazy;
 use crate::config::{ProviderConfig, ProviderMetadata};
 use crate::error::OidcError;
 
@@ -24,10 +23,10 @@ pub(crate) struct Provider {
     pub(crate) name: String,
     pub(crate) config: ProviderConfig,
     http: reqwest::Client,
-    metadata: OnceCell<Arc<ProviderMetadata>>,
+    metadata: Lazy<Arc<ProviderMetadata>, OidcError>,
     keys: KeyCache,
     /// The client we are at this provider (static, or registered on first use).
-    client: OnceCell<Arc<RegisteredClient>>,
+    client: Lazy<Arc<RegisteredClient>, OidcError>,
     /// What dynamic registration asks for, computed from the configuration.
     registration: RegistrationInputs,
 }
@@ -47,11 +46,8 @@ impl Provider {
         http: reqwest::Client,
         registration: RegistrationInputs,
     ) -> Provider {
-        let client = OnceCell::new_with(RegisteredClient::configured(&config).map(Arc::new));
-        let metadata = match &config.metadata {
-            Some(static_metadata) => OnceCell::new_with(Some(Arc::new(static_metadata.clone()))),
-            None => OnceCell::new(),
-        };
+        let client = Lazy::with(RegisteredClient::configured(&config).map(Arc::new));
+        let metadata = Lazy::with(config.metadata.clone().map(Arc::new));
         Provider {
             name,
             config,
@@ -68,10 +64,11 @@ impl Provider {
     }
 
     /// The provider's metadata. Discovery runs on first use, once for all
-    /// concurrent callers; a failure is not cached, so the next request
-    /// retries and the app recovers when the provider comes back.
+    /// concurrent callers; a failure is shared by the callers waiting for it
+    /// and retried after a short back-off, so the app recovers by itself
+    /// when the provider comes back.
     pub(crate) async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        self.metadata.get_or_try_init(|| self.discover()).await.cloned()
+        self.metadata.get_or_try_init(|| self.discover()).await
     }
 
     /// The metadata if discovery already happened (or it is static).
@@ -109,12 +106,11 @@ impl Provider {
 
     /// The client we are at this provider: the configured one, or one
     /// registered on first use (once for all concurrent callers; a failed
-    /// registration is retried by the next request).
+    /// registration is retried after a short back-off).
     pub(crate) async fn client(&self) -> Result<Arc<RegisteredClient>, OidcError> {
         self.client
             .get_or_try_init(|| async { registration::register(self, &self.registration).await.map(Arc::new) })
             .await
-            .cloned()
     }
 
     pub(crate) fn unavailable(&self, why: &str) -> OidcError {

@@ -3,9 +3,11 @@
 //! or locally as JWTs (RFC 9068).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use lru::LruCache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -139,20 +141,65 @@ pub(crate) fn bearer_token<'h>(
     Ok(Some(AccessToken::new(token)))
 }
 
-/// Bearer checks (introspection answers and verified JWTs) of one
-/// provider, by SHA-256 of the token (never the token itself).
-pub(crate) type BearerCache = FlightCache<[u8; 32], Introspected, OidcError>;
+/// The bearer checks of one provider, by SHA-256 of the token (never the
+/// token itself).
+pub(crate) struct BearerCaches {
+    /// Valid tokens (introspected, or verified JWTs); the least recently
+    /// used goes first when full.
+    valid: FlightCache<[u8; 32], Arc<TokenIdentity>, OidcError>,
+    /// Introspection refusals, briefly, apart from the valid ones: a flood
+    /// of bad tokens never pushes a good one out.
+    refused: Mutex<LruCache<[u8; 32], (String, Instant)>>,
+}
 
-/// Bound on cached bearer token checks per provider.
-pub(crate) const BEARER_CACHE_ENTRIES: usize = 10_000;
+/// How many introspection refusals are remembered (each for at most
+/// [`INACTIVE_SECONDS`]).
+const REFUSED_ENTRIES: usize = 1024;
 
-/// Validates `token` as configured for `provider`, with `cache`.
+impl BearerCaches {
+    /// Caches keeping at most `valid_entries` valid tokens.
+    pub(crate) fn new(valid_entries: usize) -> BearerCaches {
+        BearerCaches {
+            valid: FlightCache::new(valid_entries),
+            refused: Mutex::new(LruCache::new(
+                NonZeroUsize::new(REFUSED_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    fn refusal(&self, key: &[u8; 32]) -> Option<String> {
+        let mut refused = self.refused.lock().ok()?;
+        match refused.get(key) {
+            Some((why, until)) if Instant::now() < *until => Some(why.clone()),
+            Some(_) => {
+                refused.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn refuse(&self, key: [u8; 32], why: &str, ttl: Duration) {
+        let Some(until) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
+            return;
+        };
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.put(key, (why.to_string(), until));
+        }
+    }
+}
+
+/// Validates `token` as configured for `provider`, with its `caches`.
 pub(crate) async fn validate(
     provider: &Provider,
-    cache: &BearerCache,
+    caches: &BearerCaches,
     token: &AccessToken,
     clock_skew_seconds: u64,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
+    let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
+    if let Some(why) = caches.refusal(&key) {
+        return Err(OidcError::InvalidToken(why));
+    }
     let metadata = provider.metadata().await.map_err(unavailable)?;
     let is_at_jwt = || {
         CompactJws::parse(token.secret())
@@ -177,22 +224,27 @@ pub(crate) async fn validate(
         BearerMode::Auto => is_at_jwt(),
         BearerMode::Introspection => false,
     };
-    // Both answers are cached by a hash of the token: introspection to
-    // spare the provider, JWTs to spare a signature check per request.
-    let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
-    let outcome = cache
+    // Valid answers are cached: introspection to spare the provider, JWTs
+    // to spare a signature check per request.
+    let identity = caches
+        .valid
         .get_or_load(key, || async {
             if local {
-                checks.jwt(token).await
-            } else {
-                checks.introspect(token).await
+                return checks.jwt(token).await;
             }
+            let refusal = match checks.refused_locally(token) {
+                Some(why) => Err(OidcError::InvalidToken(why)),
+                None => checks.introspect(token).await,
+            };
+            if let Err(OidcError::InvalidToken(why)) = &refusal {
+                caches.refuse(key, why, checks.refusal_ttl());
+            }
+            refusal
         })
         .await?;
     // A cached answer is reused only while the token has not expired.
-    let identity = outcome.map_err(OidcError::InvalidToken)?;
     let now = clock::now();
-    if identity.expires_at.is_some_and(|exp| now - skew >= exp) {
+    if identity.expires_at.is_some_and(|exp| now.saturating_sub(skew) >= exp) {
         return Err(OidcError::InvalidToken("the token has expired".into()));
     }
     Ok(identity)
@@ -211,9 +263,6 @@ fn unavailable(error: OidcError) -> OidcError {
     }
 }
 
-/// An introspection result as cached: the identity, or why the token is refused.
-pub(crate) type Introspected = Result<Arc<TokenIdentity>, String>;
-
 struct Checks<'a> {
     provider: &'a Provider,
     client: &'a RegisteredClient,
@@ -226,15 +275,10 @@ struct Checks<'a> {
 impl Checks<'_> {
     /// Local validation (RFC 9068). A refusal is not cached: a bad token
     /// costs its sender the same work each time.
-    async fn jwt(&self, token: &AccessToken) -> Result<(Introspected, Duration), OidcError> {
-        match self.verify_jwt(token).await {
-            Ok(identity) => {
-                let ttl = self.cache_ttl(&identity);
-                Ok((Ok(identity), ttl))
-            }
-            Err(OidcError::InvalidToken(why)) => Ok((Err(why), Duration::ZERO)),
-            Err(other) => Err(other),
-        }
+    async fn jwt(&self, token: &AccessToken) -> Result<(Arc<TokenIdentity>, Duration), OidcError> {
+        let identity = self.verify_jwt(token).await?;
+        let ttl = self.cache_ttl(&identity);
+        Ok((identity, ttl))
     }
 
     /// How long a positive answer may be reused: at most
@@ -243,8 +287,39 @@ impl Checks<'_> {
         let now = clock::now();
         let until_exp = identity
             .expires_at
-            .map_or(u64::MAX, |exp| u64::try_from(exp - now).unwrap_or(0));
+            .map_or(u64::MAX, |exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
         Duration::from_secs(self.provider.config.bearer.introspection_cache_seconds.min(until_exp))
+    }
+
+    /// How long an introspection refusal is remembered.
+    fn refusal_ttl(&self) -> Duration {
+        Duration::from_secs(
+            self.provider
+                .config
+                .bearer
+                .introspection_cache_seconds
+                .min(INACTIVE_SECONDS),
+        )
+    }
+
+    /// A refusal that needs no provider call: a token shaped like a JWT
+    /// whose (unverified) `iss` or `exp` already disqualifies it. Nothing
+    /// is ever accepted on unverified claims; they can only refuse.
+    fn refused_locally(&self, token: &AccessToken) -> Option<String> {
+        let jws = CompactJws::parse(token.secret())?;
+        let claims = jws.unverified_claims()?;
+        match claims.get("iss") {
+            None => {}
+            Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
+            Some(_) => return Some("the token is from another issuer".into()),
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)));
+        if exp.is_some_and(|exp| clock::now().saturating_sub(self.skew) >= exp) {
+            return Some("the token has expired".into());
+        }
+        None
     }
 
     async fn verify_jwt(&self, token: &AccessToken) -> Result<Arc<TokenIdentity>, OidcError> {
@@ -267,7 +342,8 @@ impl Checks<'_> {
             .map_err(OidcError::InvalidToken)
     }
 
-    async fn introspect(&self, token: &AccessToken) -> Result<(Introspected, Duration), OidcError> {
+    /// RFC 7662 introspection; a refusal is `Err(InvalidToken)`.
+    async fn introspect(&self, token: &AccessToken) -> Result<(Arc<TokenIdentity>, Duration), OidcError> {
         let provider = self.provider;
         let endpoint = self.metadata.introspection_endpoint.clone().ok_or_else(|| {
             OidcError::TokenCheckUnavailable(format!("provider `{}` has no introspection endpoint", provider.name))
@@ -288,25 +364,32 @@ impl Checks<'_> {
         }
         let response: Map<String, Value> = serde_json::from_slice(&body)
             .map_err(|_| failed("answered with something other than a JSON object".into()))?;
-        let cache = provider.config.bearer.introspection_cache_seconds;
-        let inactive_ttl = Duration::from_secs(cache.min(INACTIVE_SECONDS));
+        let refused = |why: &str| Err(OidcError::InvalidToken(why.to_string()));
         // RFC 7662 §2.2: only `"active": true` means valid; with anything
         // else nothing in the response is trusted.
         if response.get("active") != Some(&Value::Bool(true)) {
-            return Ok((Err("the token is not active".into()), inactive_ttl));
+            return refused("the token is not active");
         }
-        // A provider may say a refresh token is active: it is no access token.
-        let token_type = response.get("token_type").and_then(Value::as_str).unwrap_or("");
-        if token_type.to_ascii_lowercase().contains("refresh") {
-            return Ok((Err("a refresh token is not an access token".into()), inactive_ttl));
+        // A provider may say an ID or refresh token is active: neither is an
+        // access token (RFC 7662 `token_type`, Keycloak's `typ`, Cognito's
+        // `token_use`).
+        let says = |name: &str| response.get(name).and_then(Value::as_str).map(str::to_ascii_lowercase);
+        let token_type = says("token_type").unwrap_or_default();
+        let not_access = token_type.contains("refresh")
+            || token_type.contains("id_token")
+            || says("typ").is_some_and(|typ| matches!(typ.as_str(), "id" | "refresh" | "offline" | "logout"))
+            || says("token_use").is_some_and(|used| used != "access");
+        if not_access {
+            return refused("the token is not an access token");
         }
-        match self.identity(response, TokenValidation::Introspection) {
-            Ok(identity) => {
-                let ttl = self.cache_ttl(&identity);
-                Ok((Ok(identity), ttl))
-            }
-            Err(why) => Ok((Err(why), inactive_ttl)),
+        if self.provider.config.bearer.require_audience && !response.contains_key("aud") {
+            return refused("the introspection answer names no audience (`bearer.require_audience`)");
         }
+        let identity = self
+            .identity(response, TokenValidation::Introspection)
+            .map_err(OidcError::InvalidToken)?;
+        let ttl = self.cache_ttl(&identity);
+        Ok((identity, ttl))
     }
 
     /// The checks shared by both ways: time, issuer and audience.
@@ -324,13 +407,13 @@ impl Checks<'_> {
             }
         };
         let exp = number("exp")?;
-        if exp.is_some_and(|exp| now - self.skew >= exp) {
+        if exp.is_some_and(|exp| now.saturating_sub(self.skew) >= exp) {
             return Err("the token has expired".into());
         }
-        if number("nbf")?.is_some_and(|nbf| nbf > now + self.skew) {
+        if number("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(self.skew)) {
             return Err("the token is not valid yet".into());
         }
-        if number("iat")?.is_some_and(|iat| iat > now + self.skew) {
+        if number("iat")?.is_some_and(|iat| iat > now.saturating_add(self.skew)) {
             return Err("the token is issued in the future".into());
         }
         match claims.get("iss") {

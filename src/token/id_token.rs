@@ -55,16 +55,16 @@ pub(crate) async fn verify(
         .map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
     let current = keys.keys().await?;
     let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds) {
-        Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-            // A key we do not know: the provider may have rotated its keys.
-            let kid = token_kid(raw);
-            match keys.refetch(kid.as_deref(), &current).await? {
-                Some(fresh) => check(client, metadata, &token, &fresh, nonce, clock_skew_seconds),
-                None => Err(ClaimsVerificationError::SignatureVerification(
-                    SignatureVerificationError::NoMatchingKey,
-                )),
+        // A key we do not know, or a known one that does not verify: the
+        // provider may have rotated its keys (possibly keeping the `kid`).
+        Err(ClaimsVerificationError::SignatureVerification(
+            failure @ (SignatureVerificationError::NoMatchingKey | SignatureVerificationError::CryptoError(_)),
+        )) => match keys.refetch(&current).await? {
+            Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => {
+                check(client, metadata, &token, &fresh, nonce, clock_skew_seconds)
             }
-        }
+            _ => Err(ClaimsVerificationError::SignatureVerification(failure)),
+        },
         other => other,
     }
     .map_err(|e| invalid(describe(&e)))?;
@@ -160,12 +160,6 @@ fn describe(error: &ClaimsVerificationError) -> String {
         ClaimsVerificationError::SignatureVerification(e) => format!("bad signature: {e}"),
         other => other.to_string(),
     }
-}
-
-/// The `kid` of a compact JWS header, if any.
-fn token_kid(raw: &str) -> Option<String> {
-    let header = decode_object(raw.split('.').next()?)?;
-    header.get("kid")?.as_str().map(str::to_string)
 }
 
 /// The claims of a compact JWS, decoded without verification: call only on

@@ -2,6 +2,8 @@
 //! (RFC 9068 access tokens), with the provider's keys and the same
 //! rotation handling as ID tokens. The cryptography is `openidconnect`'s.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use openidconnect::core::{CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm};
@@ -57,6 +59,12 @@ impl<'a> CompactJws<'a> {
         })
     }
 
+    /// The payload as a JSON object, NOT verified: only ever a reason to
+    /// refuse a token, never to accept one.
+    pub(crate) fn unverified_claims(&self) -> Option<Map<String, Value>> {
+        decode_object(self.payload)
+    }
+
     /// The `typ` header, lower-cased, if any.
     pub(crate) fn typ(&self) -> Option<String> {
         self.header
@@ -90,11 +98,13 @@ pub(crate) async fn verify(
     let kid = jws.header.get("kid").and_then(Value::as_str);
     let current = keys.keys().await?;
     let verified = match check_signature(&current, &jws, &alg, kid) {
-        Signature::NoKey => match keys.refetch(kid, &current).await? {
-            Some(fresh) => check_signature(&fresh, &jws, &alg, kid),
-            None => Signature::NoKey,
+        // An unknown key, or a known one that does not verify: the provider
+        // may have rotated its keys (possibly keeping the `kid`).
+        failed @ (Signature::NoKey | Signature::Invalid) => match keys.refetch(&current).await? {
+            Some(fresh) if !Arc::ptr_eq(&fresh, &current) => check_signature(&fresh, &jws, &alg, kid),
+            _ => failed,
         },
-        other => other,
+        Signature::Valid => Signature::Valid,
     };
     match verified {
         Signature::Valid => {}
@@ -153,8 +163,6 @@ pub(crate) fn decode_object(segment: &str) -> Option<Map<String, Value>> {
 #[cfg(test)]
 pub(crate) mod tests {
     //! Signature checks against a fixed key set: no provider, no HTTP.
-
-    use std::sync::Arc;
 
     use openidconnect::core::CoreJsonWebKeySet;
     use serde_json::{json, Value};

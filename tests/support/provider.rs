@@ -106,6 +106,13 @@ pub struct Behaviour {
     pub signing_key: Key,
     /// The keys published on `jwks_uri`.
     pub jwks: Vec<Key>,
+    /// Publishes every key of `jwks` under this `kid` instead of its own
+    /// (a rotation that keeps the `kid`).
+    pub jwks_kid: Option<String>,
+    /// The `Cache-Control` of the JWKS response (default `max-age=3600`).
+    pub jwks_cache_control: String,
+    /// How the JWKS endpoint fails, if it does.
+    pub jwks_failure: Option<TokenFailure>,
     /// Merged over the default discovery document (e.g. `issuer`,
     /// `authorization_response_iss_parameter_supported`, `token_endpoint`).
     pub discovery: Map<String, Value>,
@@ -167,6 +174,9 @@ impl Default for Behaviour {
             signing: Signing::Rs256,
             signing_key: Key::Current,
             jwks: vec![Key::Current],
+            jwks_kid: None,
+            jwks_cache_control: "public, max-age=3600".into(),
+            jwks_failure: None,
             discovery: Map::new(),
             token_failure: None,
             token_response: Map::new(),
@@ -813,6 +823,7 @@ impl Shared {
                 "active": true,
                 "sub": subject,
                 "client_id": client_id,
+                "aud": client_id,
                 "scope": scope,
                 "iss": self.issuer(),
                 "exp": now + 3600,
@@ -1128,6 +1139,7 @@ impl Shared {
         let mut answer = json!({
             "active": true,
             "client_id": b.client_id,
+            "aud": b.client_id,
             "iss": self.issuer(),
             "iat": now,
             "token_type": "Bearer",
@@ -1362,10 +1374,29 @@ fn discovery(shared: &SharedState) -> Reply {
 }
 
 #[get("/jwks")]
-fn jwks(shared: &SharedState) -> Reply {
+async fn jwks(shared: &SharedState) -> Reply {
     shared.count(|c| c.jwks += 1);
-    let keys: Vec<Value> = lock(&shared.behaviour).jwks.iter().map(|k| k.jwk()).collect();
-    Reply::json(200, json!({ "keys": keys }))
+    let b = lock(&shared.behaviour).clone();
+    if let Err(e) = told_to_fail(&b.jwks_failure, 200) {
+        return error_reply(e);
+    }
+    delay(&b.jwks_failure).await;
+    let keys: Vec<Value> = b
+        .jwks
+        .iter()
+        .map(|k| {
+            let mut jwk = k.jwk();
+            if let Some(kid) = &b.jwks_kid {
+                jwk["kid"] = json!(kid);
+            }
+            jwk
+        })
+        .collect();
+    let mut reply = Reply::json(200, json!({ "keys": keys }));
+    reply
+        .headers
+        .retain(|h| !h.name().as_str().eq_ignore_ascii_case("Cache-Control"));
+    reply.header("Cache-Control", &b.jwks_cache_control)
 }
 
 #[post("/token", data = "<body>")]

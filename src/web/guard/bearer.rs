@@ -158,7 +158,7 @@ async fn check(request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) 
         let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
         let identity = access::validate(
             &entry.provider,
-            &entry.bearer_cache,
+            &entry.bearer_caches,
             &token,
             oidc.config().clock_skew_seconds,
         )
