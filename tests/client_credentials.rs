@@ -352,3 +352,17 @@ async fn a_service_token_is_accepted_by_the_api_as_a_token_without_a_subject() {
     assert_eq!(resp.json()["sub"], serde_json::Value::Null);
     assert_eq!(provider.counts().introspection, 1);
 }
+
+// --- numbers ---------------------------------------------------------------
+
+#[rocket::async_test]
+async fn an_expires_in_of_two_to_the_sixty_four_is_no_panic() {
+    let (provider, _browser, oidc) = setup().await;
+    provider.behave(|b| {
+        b.client_credentials_response.insert("expires_in".into(), json!(u64::MAX));
+    });
+    let token = grant(&oidc, &["read"], &[]).await;
+    assert!(!secret(&token).is_empty());
+    // Asking again works too (whether it was cached or not).
+    grant(&oidc, &["read"], &[]).await;
+}

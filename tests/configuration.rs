@@ -283,3 +283,28 @@ async fn zero_limits_abort_launch_naming_the_key() {
         assert_config_refused(config, &[&format!("oidc.limits.{key}")]).await;
     }
 }
+
+#[rocket::async_test]
+async fn numbers_that_would_overflow_time_abort_launch_naming_the_key() {
+    let cases = [
+        ("bearer.introspection_cache_seconds", json!(1_000_000_000_000u64), true),
+        ("bearer.cache_entries", json!(0), true),
+        ("http_timeout_seconds", json!(u64::MAX), false),
+        ("session", json!({ "lifetime_seconds": u64::MAX }), false),
+    ];
+    for (key, value, per_provider) in cases {
+        let mut config = valid_config();
+        let full_key = if per_provider {
+            let (table, field) = key.split_once('.').unwrap();
+            config["providers"]["default"][table] = json!({ field: value });
+            format!("oidc.providers.default.{key}")
+        } else if key == "session" {
+            config["session"] = value;
+            "oidc.session.lifetime_seconds".to_string()
+        } else {
+            config[key] = value;
+            format!("oidc.{key}")
+        };
+        assert_config_refused(config, &[&full_key]).await;
+    }
+}

@@ -432,3 +432,16 @@ async fn the_app_ignites_while_the_provider_is_down_and_logs_in_once_it_is_up() 
     assert_eq!(resp.location(), "/profile?after=outage");
     assert_eq!(browser.profile().await.expect("session")["sub"], "alice");
 }
+
+#[rocket::async_test]
+async fn an_absurd_expires_in_from_the_token_endpoint_is_no_panic() {
+    for expires_in in [json!(u64::MAX), json!(i64::MAX), json!(0)] {
+        let provider = TestProvider::start().await;
+        provider.behave(|b| {
+            b.token_response.insert("expires_in".into(), expires_in.clone());
+        });
+        let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+        browser.login_ok(&provider, "/profile").await;
+        assert!(browser.profile().await.is_some(), "{expires_in}");
+    }
+}
