@@ -359,7 +359,8 @@ async fn a_service_token_is_accepted_by_the_api_as_a_token_without_a_subject() {
 async fn an_expires_in_of_two_to_the_sixty_four_is_no_panic() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| {
-        b.client_credentials_response.insert("expires_in".into(), json!(u64::MAX));
+        b.client_credentials_response
+            .insert("expires_in".into(), json!(u64::MAX));
     });
     let token = grant(&oidc, &["read"], &[]).await;
     assert!(!secret(&token).is_empty());

@@ -308,3 +308,42 @@ async fn numbers_that_would_overflow_time_abort_launch_naming_the_key() {
         assert_config_refused(config, &[&full_key]).await;
     }
 }
+
+#[rocket::async_test]
+async fn a_providers_own_redirect_uri_must_have_its_own_path() {
+    for uri in [
+        "http://127.0.0.1:8000/redirect_uri",
+        "http://127.0.0.1:8000/cb?x=1",
+        "ftp://x/cb",
+        "http://127.0.0.1:8000/logout",
+    ] {
+        let mut config = valid_config();
+        config["providers"]["default"]["redirect_uri"] = json!(uri);
+        assert_config_refused(config, &["oidc.providers.default.redirect_uri"]).await;
+    }
+}
+
+#[rocket::async_test]
+async fn launch_says_how_each_provider_is_kept_apart_from_the_others() {
+    capture_logs();
+    let mut config = valid_config();
+    config["providers"]["second"] = config["providers"]["default"].clone();
+    config["providers"]["third"] = config["providers"]["default"].clone();
+    config["providers"]["third"]["redirect_uri"] = json!("http://127.0.0.1:8000/callback/third");
+    let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
+    assert!(client.is_ok());
+    let logs = captured();
+    if logs.is_empty() {
+        println!("(no log captured)");
+        return;
+    }
+    let said = |name: &str, what: &str| {
+        logs.iter()
+            .any(|m| m.contains(&format!("`{name}`")) && m.contains(what))
+    };
+    assert!(
+        said("default", "must carry `iss`") && said("second", "must carry `iss`"),
+        "{logs:#?}"
+    );
+    assert!(said("third", "/callback/third only"), "{logs:#?}");
+}

@@ -270,6 +270,13 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
+    /// `redirect_uri` (default: the shared `oidc.redirect_uri`): this
+    /// provider's own callback URL, mounted at its path. Responses for this
+    /// provider are accepted there only, which proves which provider sent
+    /// them (RFC 9700 §4.4.2, mix-up attacks) even when it does not send
+    /// RFC 9207 `iss`. Providers sharing a callback must send `iss`.
+    #[serde(default)]
+    pub redirect_uri: Option<Url>,
     /// `issuer`: the provider's Issuer Identifier; discovery happens at
     /// `{issuer}/.well-known/openid-configuration` unless `discovery_url` or
     /// `metadata` is given. The discovered `issuer` must equal it exactly.
@@ -549,6 +556,35 @@ impl OidcConfig {
         self.redirect_uri.path()
     }
 
+    /// The redirect URI of the provider `name`: its own, or the shared one.
+    pub(crate) fn redirect_uri_of(&self, name: &str) -> &Url {
+        self.providers
+            .get(name)
+            .and_then(|p| p.redirect_uri.as_ref())
+            .unwrap_or(&self.redirect_uri)
+    }
+
+    /// The providers whose responses arrive at the callback path `path`.
+    pub(crate) fn providers_at<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.providers
+            .iter()
+            .filter(move |(name, _)| self.redirect_uri_of(name).path() == path)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Every callback path: the shared one and the providers' own.
+    pub(crate) fn callback_paths(&self) -> Vec<&str> {
+        let mut paths = vec![self.callback_path()];
+        for provider in self.providers.values() {
+            if let Some(own) = &provider.redirect_uri {
+                if !paths.contains(&own.path()) {
+                    paths.push(own.path());
+                }
+            }
+        }
+        paths
+    }
+
     /// Whether cookies get the `Secure` attribute: when the site is served
     /// over https, as its `redirect_uri` says.
     pub fn cookies_secure(&self) -> bool {
@@ -664,6 +700,27 @@ impl OidcConfig {
                     format!("oidc.providers.{name}"),
                     "provider names use only A-Z, a-z, 0-9, `_` and `-`",
                 );
+            }
+            if let Some(own) = &provider.redirect_uri {
+                if !matches!(own.scheme(), "http" | "https") || own.query().is_some() || own.fragment().is_some() {
+                    problem(
+                        key("redirect_uri"),
+                        "must be an http or https URL without query or fragment",
+                    );
+                } else if own.path() == self.callback_path() {
+                    problem(
+                        key("redirect_uri"),
+                        "must have a path of its own (or be left out to share `oidc.redirect_uri`)",
+                    );
+                } else if own.path() == self.logout_path || own.path() == self.backchannel_logout_path {
+                    problem(key("redirect_uri"), "must differ from the logout paths");
+                } else if self
+                    .providers
+                    .iter()
+                    .any(|(other, p)| other != name && p.redirect_uri.as_ref().map(Url::path) == Some(own.path()))
+                {
+                    problem(key("redirect_uri"), "is the path of another provider's `redirect_uri`");
+                }
             }
             if provider.issuer.is_none() && provider.discovery_url.is_none() && provider.metadata.is_none() {
                 problem(

@@ -64,9 +64,15 @@ impl From<OidcError> for Failed {
     }
 }
 
-/// Finishes a login with the authorization `response` received in the
-/// browser behind `jar`; the path to send the browser back to.
-pub(crate) async fn finish(oidc: &Oidc, jar: &Jar, response: AuthorizationResponse) -> Result<String, Failed> {
+/// Finishes a login with the authorization `response` received at the
+/// callback path `path` in the browser behind `jar`; the path to send the
+/// browser back to.
+pub(crate) async fn finish(
+    oidc: &Oidc,
+    jar: &Jar,
+    path: &str,
+    response: AuthorizationResponse,
+) -> Result<String, Failed> {
     let state = response
         .state
         .clone()
@@ -97,7 +103,16 @@ pub(crate) async fn finish(oidc: &Oidc, jar: &Jar, response: AuthorizationRespon
         return Err(unknown().into());
     }
     let provider = oidc.provider(&pending.provider).ok_or_else(unknown)?;
-    match complete(oidc, provider, &pending, response, jar).await {
+    // RFC 9700 §4.4.2: a response for a provider with its own redirect URI
+    // arrives there and nowhere else.
+    if oidc.config().redirect_uri_of(&provider.name).path() != path {
+        return Err(OidcError::InvalidIssuer(format!(
+            "the response for provider `{}` arrived at another provider's redirect_uri",
+            provider.name
+        ))
+        .into());
+    }
+    match complete(oidc, provider, &pending, response, jar, path).await {
         Err(error) if pending.silent => {
             // The silent check failed (`login_required`, or anything else):
             // the session ends and an interactive login starts. It is not
@@ -121,10 +136,14 @@ async fn complete(
     pending: &PendingAuth,
     response: AuthorizationResponse,
     jar: &Jar,
+    path: &str,
 ) -> Result<String, OidcError> {
     let metadata = provider.metadata().await?;
 
     // RFC 9207: the response says which issuer sent it (mix-up defense).
+    // Where several providers share this redirect URI, only `iss` tells
+    // them apart, so it is required.
+    let shared = oidc.config().providers_at(path).count() > 1;
     match &response.iss {
         Some(iss) if iss != &metadata.issuer => {
             return Err(OidcError::InvalidIssuer(format!(
@@ -136,6 +155,13 @@ async fn complete(
             return Err(OidcError::InvalidIssuer(
                 "the provider sends `iss` but this response has none".into(),
             ));
+        }
+        None if shared => {
+            return Err(OidcError::InvalidIssuer(format!(
+                "several providers share this redirect_uri, so a response must carry `iss` (RFC 9207); \
+                 give provider `{}` a `redirect_uri` of its own if it does not send one",
+                provider.name
+            )));
         }
         _ => {}
     }
@@ -150,7 +176,7 @@ async fn complete(
         .code
         .ok_or_else(|| OidcError::InvalidRequest("no `code` in the authorization response".into()))?;
 
-    let redirect_uri = oidc.config().redirect_uri.as_str();
+    let redirect_uri = oidc.config().redirect_uri_of(&provider.name).as_str();
     let tokens = endpoint::request(
         provider,
         &metadata,

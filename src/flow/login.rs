@@ -85,7 +85,7 @@ pub(crate) async fn begin(
         query
             .append_pair("response_type", "code")
             .append_pair("client_id", &client.client_id)
-            .append_pair("redirect_uri", oidc.config().redirect_uri.as_str())
+            .append_pair("redirect_uri", oidc.config().redirect_uri_of(&provider.name).as_str())
             .append_pair("scope", &config.scopes.join(" "))
             .append_pair("state", state.secret())
             .append_pair("nonce", nonce.secret())

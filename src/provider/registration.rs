@@ -72,7 +72,10 @@ impl RegistrationInputs {
             return RegistrationInputs::default();
         };
         let redirect_uris = if registration.redirect_uris.is_empty() {
-            vec![oidc.redirect_uri.clone()]
+            vec![provider
+                .redirect_uri
+                .clone()
+                .unwrap_or_else(|| oidc.redirect_uri.clone())]
         } else {
             registration.redirect_uris.clone()
         };

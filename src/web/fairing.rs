@@ -89,7 +89,7 @@ impl Fairing for OidcFairing {
             }
         };
         let routes = routes::routes(
-            config.callback_path(),
+            &config.callback_paths(),
             &config.logout_path,
             &config.backchannel_logout_path,
         );
@@ -134,6 +134,17 @@ impl Fairing for OidcFairing {
                     "in this process"
                 }
             );
+            let config = oidc.config();
+            for name in oidc.provider_names() {
+                let path = config.redirect_uri_of(name).path();
+                let sharing = config.providers_at(path).count();
+                let defence = if sharing > 1 {
+                    format!("responses at {path} must carry `iss` (RFC 9207): {sharing} providers share it")
+                } else {
+                    format!("its responses arrive at {path} only")
+                };
+                rocket::info!("oidc: provider `{name}`: mix-up defence: {defence}");
+            }
             if let Some(redis) = oidc.redis() {
                 redis.check_eviction_policy().await;
             }

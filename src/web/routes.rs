@@ -16,14 +16,18 @@ use crate::web::request::{read_form, see_other};
 use crate::web::request_state::{self, RequestState};
 
 /// Every route of the crate.
-pub(crate) fn routes(callback_path: &str, logout_path: &str, backchannel_path: &str) -> Vec<Route> {
-    vec![
-        Route::ranked(1, Method::Get, callback_path, Callback),
-        Route::ranked(1, Method::Post, callback_path, Callback),
+pub(crate) fn routes(callback_paths: &[&str], logout_path: &str, backchannel_path: &str) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for path in callback_paths {
+        routes.push(Route::ranked(1, Method::Get, *path, Callback));
+        routes.push(Route::ranked(1, Method::Post, *path, Callback));
+    }
+    routes.extend([
         Route::new(Method::Get, logout_path, Logout),
         Route::new(Method::Post, logout_path, Logout),
         Route::new(Method::Post, backchannel_path, BackchannelLogout),
-    ]
+    ]);
+    routes
 }
 
 /// The app's state; the routes are mounted only with it.
@@ -64,7 +68,8 @@ impl Handler for Callback {
             Err(error) => return failed(request, error),
         };
         let jar = request_state::jar(request, oidc);
-        match callback::finish(oidc, &jar, response).await {
+        let path = request.uri().path().as_str().to_string();
+        match callback::finish(oidc, &jar, &path, response).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
             Err(failure) => {
                 rocket::info!("oidc: login failed: {}", failure.error);
