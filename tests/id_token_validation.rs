@@ -270,3 +270,45 @@ async fn an_unknown_kid_is_rejected_and_jwks_refetches_are_rate_limited() {
     }
     assert_no_session(&mut browser).await;
 }
+
+// --- what the authorization request asked for ------------------------------
+
+/// A login at `provider` configured with `params`, whose ID token gets
+/// `claims` merged in.
+async fn login_requesting(params: Value, claims: Value) -> Resp {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        for (name, value) in claims.as_object().into_iter().flatten() {
+            b.claims.insert(name.clone(), value.clone());
+        }
+    });
+    let mut browser = browser_with_provider_setting(&provider, "auth_request_params", params).await;
+    browser.login(&provider, "/profile", Mode::Api).await.1
+}
+
+#[rocket::async_test]
+async fn with_max_age_requested_the_id_token_must_show_a_recent_enough_auth_time() {
+    let now = support::provider::now();
+    let max_age = json!({ "max_age": "300" });
+    let resp = login_requesting(max_age.clone(), json!({ "auth_time": null })).await;
+    assert_error(&resp, Status::Unauthorized, "invalid_id_token");
+    // 300 s + the 60 s of clock skew.
+    let resp = login_requesting(max_age.clone(), json!({ "auth_time": now - 400 })).await;
+    assert_error(&resp, Status::Unauthorized, "invalid_id_token");
+    let resp = login_requesting(max_age, json!({ "auth_time": now - 100 })).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+}
+
+#[rocket::async_test]
+async fn with_acr_values_requested_the_id_token_must_carry_one_of_them() {
+    let acr = json!({ "acr_values": "urn:example:mfa urn:example:hardware-key" });
+    for claims in [json!({}), json!({ "acr": "urn:example:password" }), json!({ "acr": 2 })] {
+        let resp = login_requesting(acr.clone(), claims.clone()).await;
+        assert_error(&resp, Status::Unauthorized, "invalid_id_token");
+    }
+    let resp = login_requesting(acr, json!({ "acr": "urn:example:hardware-key" })).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+    // Not requested: not checked.
+    let resp = login_requesting(json!({}), json!({ "acr": "anything", "auth_time": null })).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+}

@@ -202,6 +202,7 @@ async fn complete(
         oidc.config().clock_skew_seconds,
     )
     .await?;
+    check_requested_authentication(provider, &id_token.claims, oidc.skew_seconds())?;
     let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
 
     let now = clock::now();
@@ -226,6 +227,38 @@ async fn complete(
     oidc.sessions().start(jar, session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);
     Ok(pending.return_to.clone())
+}
+
+/// OpenID Connect Core §3.1.3.7 steps 12 and 13, §3.1.2.1: what the
+/// authorization request asked of the authentication (`max_age`,
+/// `acr_values` in `auth_request_params`), the ID token must show.
+fn check_requested_authentication(
+    provider: &Provider,
+    claims: &serde_json::Map<String, serde_json::Value>,
+    skew: i64,
+) -> Result<(), OidcError> {
+    let params = &provider.config.auth_request_params;
+    let invalid = |why: String| Err(OidcError::InvalidIdToken(why));
+    if let Some(max_age) = params.get("max_age").and_then(|m| m.trim().parse::<i64>().ok()) {
+        let Some(auth_time) = claims.get("auth_time").and_then(serde_json::Value::as_i64) else {
+            return invalid("`max_age` was requested but the ID token has no `auth_time`".into());
+        };
+        if clock::now().saturating_sub(auth_time) > max_age.saturating_add(skew) {
+            return invalid(format!(
+                "the user authenticated longer ago than the requested `max_age` of {max_age} s"
+            ));
+        }
+    }
+    if let Some(acr_values) = params.get("acr_values") {
+        let acr = claims.get("acr").and_then(serde_json::Value::as_str);
+        if !acr.is_some_and(|acr| acr_values.split_whitespace().any(|wanted| wanted == acr)) {
+            return invalid(format!(
+                "`acr_values` `{acr_values}` were requested but the ID token's `acr` is {}",
+                acr.map_or("missing".to_string(), |a| format!("`{}`", printable(a, 64)))
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).
