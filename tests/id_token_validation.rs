@@ -302,7 +302,11 @@ async fn with_max_age_requested_the_id_token_must_show_a_recent_enough_auth_time
 #[rocket::async_test]
 async fn with_acr_values_requested_the_id_token_must_carry_one_of_them() {
     let acr = json!({ "acr_values": "urn:example:mfa urn:example:hardware-key" });
-    for claims in [json!({}), json!({ "acr": "urn:example:password" }), json!({ "acr": 2 })] {
+    for claims in [
+        json!({ "acr": null }),
+        json!({ "acr": "urn:example:password" }),
+        json!({ "acr": 2 }),
+    ] {
         let resp = login_requesting(acr.clone(), claims.clone()).await;
         assert_error(&resp, Status::Unauthorized, "invalid_id_token");
     }

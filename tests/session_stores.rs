@@ -142,7 +142,7 @@ async fn two_browsers_have_two_sessions() {
 async fn a_refresh_updates_the_session_for_every_holder_of_the_cookie() {
     let provider = TestProvider::start().await;
     provider.behave(|b| {
-        b.token_response.insert("expires_in".into(), json!(30));
+        b.token_response.insert("expires_in".into(), json!(0));
     });
     let mut browser = lifecycle_browser(memory_store_config(&provider)).await;
     browser.login_ok(&provider, "/profile").await;

@@ -187,7 +187,7 @@ async fn concurrent_refreshes_on_two_instances_make_one_token_request() {
         // redemption of the same one would fail), and a slow refresh so
         // that all requests overlap.
         s.provider.behave(|b| {
-            b.token_response.insert("expires_in".into(), json!(30));
+            b.token_response.insert("expires_in".into(), json!(0));
             b.refresh_rotation = true;
             b.refresh_failure = Some(TokenFailure::Delay(Duration::from_millis(400)));
         });

@@ -209,14 +209,15 @@ async fn a_successful_silent_check_renews_the_session_and_serves_the_page() {
 }
 
 #[rocket::async_test]
-async fn requests_that_are_not_navigations_keep_using_the_session_after_the_interval() {
+async fn after_the_interval_requests_that_are_not_navigations_get_401_until_a_navigation_rechecks() {
+    // A stolen cookie used by a script must not outlive the re-check: only
+    // a navigation can be re-checked silently, so anything else is 401.
     let (provider, mut browser, before) = logged_in().await;
     wait_for_the_interval().await;
     let counts = provider.counts();
 
     let resp = browser.api("/profile").await;
-    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
-    assert_eq!(resp.json()["access_token"], before["access_token"]);
+    assert_error(&resp, Status::Unauthorized, "login_required");
     let resp = browser
         .send(
             Method::Get,
@@ -225,9 +226,35 @@ async fn requests_that_are_not_navigations_keep_using_the_session_after_the_inte
             None,
         )
         .await;
-    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
-    let token = browser.token_ok(false).await;
-    assert_eq!(token["access_token"], before["access_token"]);
-    assert!(browser.cookies_with_prefix("oidc_auth_").is_empty());
+    assert_error(&resp, Status::Unauthorized, "login_required");
+    assert_error(&browser.token(false).await, Status::Unauthorized, "login_required");
+    assert!(
+        browser.cookies_with_prefix("oidc_auth_").is_empty(),
+        "no login started by a script"
+    );
     assert_eq!(provider.counts().token, counts.token);
+
+    // The session itself is not ended: a navigation re-checks it.
+    let silent = silent_check(&provider, &mut browser, "/profile").await;
+    let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+    let after = browser.profile().await.expect("re-checked");
+    assert_eq!(after["sub"], before["sub"]);
+}
+
+#[rocket::async_test]
+async fn a_silent_check_the_provider_cannot_answer_now_keeps_the_session() {
+    let (provider, mut browser, _) = logged_in().await;
+    wait_for_the_interval().await;
+    let silent = silent_check(&provider, &mut browser, "/profile").await;
+    provider.behave(|b| b.token_failure = Some(TokenFailure::ServerError));
+    let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert!(!session_cookies(&browser).is_empty(), "the session is kept: {resp:#?}");
+
+    // The provider is back: the next navigation re-checks and succeeds.
+    provider.behave(|b| b.token_failure = None);
+    let silent = silent_check(&provider, &mut browser, "/profile").await;
+    let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
 }

@@ -38,10 +38,9 @@ async fn logged_in_with(expires_in: i64, oidc: impl FnOnce(&TestProvider) -> Val
     (provider, browser, profile)
 }
 
-/// Logged in with an access token that counts as expired: 30 s left is
-/// inside the 60 s clock skew.
+/// Logged in with an access token that has expired (`expires_in: 0`).
 async fn logged_in_with_an_expired_token() -> (TestProvider, Browser, Value) {
-    logged_in_with(30, oidc_config).await
+    logged_in_with(0, oidc_config).await
 }
 
 async fn logged_in_with_a_valid_token() -> (TestProvider, Browser, Value) {
@@ -102,8 +101,8 @@ async fn an_expired_access_token_is_refreshed_and_the_session_keeps_the_new_one(
     assert_eq!(profile["access_token"], token["access_token"]);
     assert_eq!(profile["access_token_expires_at"], token["expires_at"]);
     assert!(
-        profile["id_token"].get("nonce").is_none(),
-        "the refreshed ID token (which has no nonce) replaced the login's: {profile:#}"
+        profile["id_token"]["nonce"].is_string(),
+        "the login's nonce is kept, though the refreshed ID token has none: {profile:#}"
     );
     assert_eq!(provider.counts().refresh, 1);
 }
@@ -222,7 +221,7 @@ async fn a_provider_failing_at_refresh_time_is_502_and_the_session_stays() {
 
 #[rocket::async_test]
 async fn the_refresh_request_authenticates_the_client_as_configured() {
-    let (provider, mut browser, _) = logged_in_with(30, |provider| {
+    let (provider, mut browser, _) = logged_in_with(0, |provider| {
         provider.behave(|b| b.client_auth = support::provider::ClientAuth::Post);
         let mut config = oidc_config(provider);
         config["providers"]["default"]["token_endpoint_auth_method"] = json!("client_secret_post");
@@ -256,7 +255,7 @@ async fn a_refreshed_id_token_signed_with_a_rotated_key_is_accepted() {
 async fn a_session_without_a_refresh_token_cannot_refresh_and_is_401_login_required() {
     let provider = TestProvider::start().await;
     provider.behave(|b| {
-        b.token_response.insert("expires_in".into(), json!(30));
+        b.token_response.insert("expires_in".into(), json!(0));
         b.token_response.insert("refresh_token".into(), Value::Null);
     });
     let mut browser = lifecycle_browser(oidc_config(&provider)).await;
@@ -394,11 +393,13 @@ async fn a_refresh_does_not_change_when_the_user_last_authenticated() {
     assert_eq!(provider.counts().refresh, 1);
 }
 
-/// `refresh_before_expiry_seconds = 300`; login tokens live 200 s.
+/// `refresh_before_expiry_seconds = 300`; login tokens live 2 s, so they
+/// count as expiring after half their life (the margin is at most half a
+/// token's lifetime): this waits that long.
 async fn logged_in_with_proactive_refresh() -> (TestProvider, Browser, Value) {
     let provider = TestProvider::start().await;
     provider.behave(|b| {
-        b.token_response.insert("expires_in".into(), json!(200));
+        b.token_response.insert("expires_in".into(), json!(2));
     });
     let mut config = oidc_config(&provider);
     config["providers"]["default"]["refresh_before_expiry_seconds"] = json!(300);
@@ -407,6 +408,7 @@ async fn logged_in_with_proactive_refresh() -> (TestProvider, Browser, Value) {
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
     let login_access_token = provider.token_requests()[0].access_token.clone();
+    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
     (provider, browser, json!(login_access_token))
 }
 
@@ -490,5 +492,132 @@ async fn without_a_refresh_token_a_fresh_login_is_not_sent_straight_back_to_the_
         resp.status,
         Status::Ok,
         "the page right after the login is served, not another login: {resp:#?}"
+    );
+}
+
+// --- the login survives its refreshes (Core §12.2) -------------------------
+
+/// Logged in (sid `s1`), then a forced refresh whose ID token gets
+/// `claims` merged in; the refresh's response.
+async fn refreshed_with(claims: Value) -> (TestProvider, Browser, Resp, Value) {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.claims.insert("sid".into(), json!("s1"));
+    });
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
+    let login = browser.profile().await.expect("logged in");
+    provider.behave(|b| {
+        for (name, value) in claims.as_object().into_iter().flatten() {
+            b.refresh_claims.insert(name.clone(), value.clone());
+        }
+    });
+    let resp = browser.token(true).await;
+    (provider, browser, resp, login)
+}
+
+#[rocket::async_test]
+async fn a_refreshed_id_token_without_sid_keeps_the_logins_sid_so_back_channel_logout_still_ends_it() {
+    let (provider, mut browser, resp, login) = refreshed_with(json!({})).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    let after = browser.profile().await.expect("logged in");
+    assert_eq!(after["id_token"]["sid"], "s1");
+    assert_eq!(after["id_token"]["nonce"], login["id_token"]["nonce"]);
+    assert_eq!(after["id_token"]["auth_time"], login["id_token"]["auth_time"]);
+
+    let token = provider.logout_token(json!({ "sid": "s1", "sub": null }));
+    assert_eq!(browser.backchannel_logout(&token).await.status, Status::Ok);
+    assert_no_session(&mut browser).await;
+}
+
+#[rocket::async_test]
+async fn an_aud_string_and_a_list_of_that_one_audience_are_the_same_audience() {
+    let (_provider, mut browser, resp, _) = refreshed_with(json!({ "aud": [CLIENT_ID] })).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert!(browser.profile().await.is_some());
+}
+
+#[rocket::async_test]
+async fn a_refreshed_id_token_for_another_login_ends_the_session() {
+    for claims in [
+        json!({ "auth_time": now() - 7200 }),
+        json!({ "azp": CLIENT_ID }),
+        json!({ "aud": [CLIENT_ID, "another-client"], "azp": CLIENT_ID }),
+    ] {
+        let (_provider, mut browser, resp, _) = refreshed_with(claims.clone()).await;
+        assert_error(&resp, Status::Unauthorized, "login_required");
+        assert_no_session(&mut browser).await;
+        let _ = claims;
+    }
+}
+
+#[rocket::async_test]
+async fn the_nonce_of_a_refreshed_id_token_is_compared_with_the_logins() {
+    let (provider, mut browser, resp, login) = refreshed_with(json!({})).await;
+    assert_eq!(resp.status, Status::Ok, "first refresh, no nonce: {resp:#?}");
+    provider.behave(|b| {
+        b.refresh_claims
+            .insert("nonce".into(), login["id_token"]["nonce"].clone());
+    });
+    let resp = browser.token(true).await;
+    assert_eq!(resp.status, Status::Ok, "second refresh, the login's nonce: {resp:#?}");
+    provider.behave(|b| {
+        b.refresh_claims.insert("nonce".into(), json!("another-nonce"));
+    });
+    let resp = browser.token(true).await;
+    assert_error(&resp, Status::Unauthorized, "login_required");
+}
+
+// --- what ends a session, and what does not --------------------------------
+
+#[rocket::async_test]
+async fn a_refresh_token_the_provider_refuses_ends_the_session() {
+    let (provider, mut browser, _) = logged_in_with_an_expired_token().await;
+    provider.behave(|b| b.refresh_failure = Some(TokenFailure::oauth(400, "invalid_grant")));
+    let resp = browser.token(false).await;
+    assert_error(&resp, Status::Unauthorized, "login_required");
+    assert_no_session(&mut browser).await;
+    let resp = browser.navigate("/profile").await;
+    assert_eq!(resp.status, Status::Found, "a navigation starts a login: {resp:#?}");
+}
+
+#[rocket::async_test]
+async fn a_refresh_whose_id_token_cannot_be_checked_now_keeps_the_session() {
+    let (provider, mut browser, _) = logged_in_with_an_expired_token().await;
+    // A new signing key, and a key set that cannot be fetched right now.
+    provider.behave(|b| {
+        b.signing_key = support::jwt::Key::Rotated;
+        b.jwks_failure = Some(TokenFailure::ServerError);
+    });
+    let resp = browser.token(false).await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert!(browser.profile().await.is_some(), "the session is kept");
+}
+
+#[rocket::async_test]
+async fn a_short_lived_access_token_is_not_refreshed_on_every_call() {
+    // 60 s tokens and 60 s of clock skew: a margin of the whole skew would
+    // make every call refresh; it is at most half the token's life.
+    let (provider, mut browser, profile) = logged_in_with(60, oidc_config).await;
+    for _ in 0..3 {
+        let token = browser.token_ok(false).await;
+        assert_eq!(token["refreshed"], false, "{token}");
+        assert_eq!(token["access_token"], profile["access_token"]);
+    }
+    assert_eq!(provider.counts().refresh, 0);
+
+    // Past half its life it is refreshed, once.
+    provider.behave(|b| {
+        b.refresh_response.insert("expires_in".into(), json!(2));
+    });
+    browser.token_ok(true).await;
+    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        browser.token_ok(false).await;
+    }
+    assert_eq!(
+        provider.counts().refresh,
+        2,
+        "the forced one, and one past half the 2 s life"
     );
 }

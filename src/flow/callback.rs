@@ -113,6 +113,9 @@ pub(crate) async fn finish(
         .into());
     }
     match complete(oidc, provider, &pending, response, jar, path).await {
+        // A provider or Redis that cannot answer now ends nothing: the
+        // session stays, and the silent check is tried again later.
+        Err(error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_))) => Err(error.into()),
         Err(error) if pending.silent => {
             // The silent check failed (`login_required`, or anything else):
             // the session ends and an interactive login starts. It is not
@@ -219,6 +222,7 @@ async fn complete(
             .expires_in
             .and_then(|s| i64::try_from(s).ok())
             .map(|s| now.saturating_add(s)),
+        access_token_obtained_at: Some(now),
         refresh_token: tokens.refresh_token,
         userinfo: userinfo.map(LazyObject::new),
         last_authenticated_ms: clock::now_ms(),
@@ -262,7 +266,7 @@ fn check_requested_authentication(
 }
 
 /// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).
-fn printable(text: &str, max: usize) -> String {
+pub(crate) fn printable(text: &str, max: usize) -> String {
     text.chars().filter(|c| (' '..='~').contains(c)).take(max).collect()
 }
 

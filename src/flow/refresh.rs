@@ -8,13 +8,15 @@
 //! A refresh that finishes after the session was logged out stores
 //! nothing: it never brings a session back.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::clock;
 use crate::error::OidcError;
+use crate::flow::callback::printable;
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
@@ -89,7 +91,13 @@ async fn token_request(
     )
     .await
     .map_err(|error| match error {
-        OidcError::Provider { error, .. } => OidcError::RefreshFailed(format!("the provider answered `{error}`")),
+        // The provider refused the refresh token (`invalid_grant`...): the
+        // session can never get tokens again, so it ends (and a navigation
+        // then starts a login) instead of failing every call from now on.
+        OidcError::Provider { error, .. } => OidcError::SessionEnded(format!(
+            "the provider refused the refresh token (`{}`)",
+            printable(&error, 64)
+        )),
         other => other,
     })?;
     let now = clock::now();
@@ -99,13 +107,17 @@ async fn token_request(
         .expires_in
         .and_then(|s| i64::try_from(s).ok())
         .map(|s| now.saturating_add(s));
+    fresh.access_token_obtained_at = Some(now);
     // RFC 6749 §6: a new refresh token replaces the old one; none means
     // the old one stays valid.
     if let Some(rotated) = response.refresh_token {
         fresh.refresh_token = Some(rotated);
     }
     if let Some(raw) = response.id_token {
-        let original_nonce = session.id_token_claims().get("nonce").and_then(Value::as_str);
+        // The login's claims are kept in the session through refreshes, so
+        // this is the nonce of the login (Core §12.2), not of the last refresh.
+        let original = session.id_token_claims();
+        let original_nonce = original.get("nonce").and_then(Value::as_str);
         let client = provider.client().await?;
         let verified = id_token::verify(
             provider,
@@ -116,26 +128,58 @@ async fn token_request(
             oidc.config().clock_skew_seconds,
         )
         .await
-        // Core §12.2: a refreshed ID token that does not validate (another
-        // issuer, audience, key...) ends the session.
-        .map_err(|e| OidcError::SessionEnded(e.to_string()))?;
-        // Core §12.2: same issuer, subject and audience, or it is someone
-        // else's token and the session must end.
-        for claim in ["iss", "sub", "aud"] {
-            if verified.claims.get(claim) != session.id_token_claims().get(claim) {
-                return Err(OidcError::SessionEnded(format!(
-                    "the refreshed ID token has another `{claim}`"
-                )));
+        .map_err(|error| match error {
+            // Keys that cannot be fetched now end nothing.
+            error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_)) => error,
+            // Core §12.2: a refreshed ID token that does not validate (another
+            // issuer, audience, key...) ends the session.
+            other => OidcError::SessionEnded(other.to_string()),
+        })?;
+        check_same_login(original, &verified.claims)?;
+        // What identifies the login stays: `sid` (back-channel logout matches
+        // on it), `nonce` and `auth_time`.
+        let mut claims = verified.claims;
+        for kept in ["sid", "nonce", "auth_time"] {
+            if let Some(value) = original.get(kept) {
+                claims.insert(kept.to_string(), value.clone());
             }
         }
         fresh.id_token_jwt = verified.jwt;
-        fresh.id_token_claims = LazyObject::new(verified.claims);
+        fresh.id_token_claims = LazyObject::new(claims);
     }
     // Shared no longer than half the new token's life.
     let shared = response
         .expires_in
         .map_or(SHARED_SECONDS, |life| SHARED_SECONDS.min(life / 2));
     Ok((Arc::new(fresh), Duration::from_secs(shared)))
+}
+
+/// Core §12.2: a refreshed ID token speaks for the same login: the same
+/// `iss`, `sub`, `aud` (as a set: `"c"` and `["c"]` are one audience) and
+/// `azp` (none if there was none), and the `auth_time` of the login.
+fn check_same_login(original: &Map<String, Value>, refreshed: &Map<String, Value>) -> Result<(), OidcError> {
+    let differs = |claim: &str| OidcError::SessionEnded(format!("the refreshed ID token has another `{claim}`"));
+    for claim in ["iss", "sub", "azp"] {
+        if refreshed.get(claim) != original.get(claim) {
+            return Err(differs(claim));
+        }
+    }
+    let audiences = |claims: &Map<String, Value>| -> Option<BTreeSet<String>> {
+        match claims.get("aud")? {
+            Value::String(aud) => Some(BTreeSet::from([aud.clone()])),
+            Value::Array(list) => list.iter().map(|a| a.as_str().map(str::to_string)).collect(),
+            _ => None,
+        }
+    };
+    if audiences(refreshed).is_none() || audiences(refreshed) != audiences(original) {
+        return Err(differs("aud"));
+    }
+    if let (Some(refreshed), Some(original)) = (refreshed.get("auth_time"), original.get("auth_time")) {
+        if refreshed != original {
+            return Err(differs("auth_time"));
+        }
+    }
+    Ok(())
 }
 
 /// Refreshes the session behind `jar` and stores the result. A refreshed

@@ -38,6 +38,10 @@ pub struct UserSession {
     pub(crate) id_token_claims: LazyObject,
     pub(crate) access_token: Option<AccessToken>,
     pub(crate) access_token_expires_at: Option<i64>,
+    /// When the access token was obtained (Unix seconds): with its expiry,
+    /// its lifetime, which bounds how early it counts as expiring.
+    #[serde(default)]
+    pub(crate) access_token_obtained_at: Option<i64>,
     pub(crate) refresh_token: Option<RefreshToken>,
     pub(crate) userinfo: Option<LazyObject>,
     /// Unix time in milliseconds (back-channel logout compares sessions
@@ -106,6 +110,20 @@ impl UserSession {
     /// When this session ends regardless of activity.
     pub fn expires_at(&self) -> OffsetDateTime {
         clock::date(self.expires_at)
+    }
+
+    /// Whether the access token is missing, or expires within `margin`
+    /// seconds, a margin of at most half the token's lifetime: a provider
+    /// issuing short-lived tokens does not make every request refresh.
+    pub(crate) fn access_token_expires_within(&self, margin: i64, now: i64) -> bool {
+        let (Some(_), Some(expires_at)) = (&self.access_token, self.access_token_expires_at) else {
+            return self.access_token.is_none();
+        };
+        let margin = match self.access_token_obtained_at {
+            Some(obtained_at) => margin.min(expires_at.saturating_sub(obtained_at) / 2),
+            None => margin,
+        };
+        expires_at.saturating_sub(margin.max(0)) <= now
     }
 
     pub(crate) fn is_expired(&self, now: i64) -> bool {

@@ -218,6 +218,8 @@ struct IssuedCode {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     scope: String,
+    /// The first of the requested `acr_values`: the `acr` the ID token shows.
+    acr: Option<String>,
     used: bool,
 }
 
@@ -757,6 +759,10 @@ impl TestProvider {
             code_challenge: auth.param("code_challenge").map(str::to_string),
             code_challenge_method: auth.param("code_challenge_method").map(str::to_string),
             scope: auth.param("scope").unwrap_or_default().to_string(),
+            acr: auth
+                .param("acr_values")
+                .and_then(|v| v.split_whitespace().next())
+                .map(str::to_string),
             used: false,
         };
         lock(&self.shared.codes).insert(code.clone(), issued);
@@ -767,7 +773,7 @@ impl TestProvider {
     /// current knobs (useful for forging front-channel tokens).
     pub fn id_token(&self, nonce: Option<&str>) -> String {
         let b = self.behaviour();
-        self.shared.id_token(&b, &b.client_id, &b.subject, nonce)
+        self.shared.id_token(&b, &b.client_id, &b.subject, nonce, None)
     }
 }
 
@@ -847,11 +853,21 @@ impl Shared {
         })
     }
 
-    fn id_token(&self, b: &Behaviour, client_id: &str, subject: &str, nonce: Option<&str>) -> String {
+    fn id_token(
+        &self,
+        b: &Behaviour,
+        client_id: &str,
+        subject: &str,
+        nonce: Option<&str>,
+        acr: Option<&str>,
+    ) -> String {
         let now = now();
         let mut claims = self.id_token_claims(client_id, subject, now, now);
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);
+        }
+        if let Some(acr) = acr {
+            claims["acr"] = json!(acr);
         }
         merge(&mut claims, &b.claims);
         sign(b, &b.signing, "JWT", &b.header, &claims)
@@ -978,7 +994,7 @@ impl Shared {
             "expires_in": 3600,
             "refresh_token": random_token("rt"),
             "scope": issued.scope,
-            "id_token": self.id_token(&b, &client_id, &b.subject, issued.nonce.as_deref()),
+            "id_token": self.id_token(&b, &client_id, &b.subject, issued.nonce.as_deref(), issued.acr.as_deref()),
         });
         merge(&mut response, &b.token_response);
         if let Some(refresh_token) = response.get("refresh_token").and_then(Value::as_str) {

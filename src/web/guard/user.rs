@@ -130,14 +130,10 @@ impl<P: ProviderName> OidcUser<P> {
     }
 }
 
-/// Whether the session's access token is missing or expires within `seconds`.
+/// Whether the session's access token is missing or expires within
+/// `seconds` (at most half its lifetime).
 fn expires_within(session: &UserSession, seconds: i64) -> bool {
-    let now = clock::now();
-    match (&session.access_token, session.access_token_expires_at) {
-        (None, _) => true,
-        (Some(_), None) => false,
-        (Some(_), Some(expires_at)) => expires_at - seconds <= now,
-    }
+    session.access_token_expires_within(seconds, clock::now())
 }
 
 impl<P: ProviderName> Deref for OidcUser<P> {
@@ -195,8 +191,14 @@ async fn current_session(
     let now = clock::now();
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
-    if interval > 0 && now - session.last_authenticated().unix_timestamp() >= interval && is_navigation(request) {
-        return Err(login_redirect(oidc, request, jar, provider_name, Prompt::Silent).await);
+    if interval > 0 && now.saturating_sub(session.last_authenticated().unix_timestamp()) >= interval {
+        // Only a navigation can be re-checked silently; anything else waits
+        // for one (a script gets 401 and can navigate), so a stolen cookie
+        // used by a script does not outlive the interval.
+        if is_navigation(request) {
+            return Err(login_redirect(oidc, request, jar, provider_name, Prompt::Silent).await);
+        }
+        return Err(OidcError::LoginRequired);
     }
 
     let ahead = i64::try_from(config.refresh_before_expiry_seconds).unwrap_or(i64::MAX);
