@@ -19,8 +19,8 @@ use crate::web::request_state::{self, RequestState};
 pub(crate) fn routes(callback_paths: &[&str], logout_path: &str, backchannel_path: &str) -> Vec<Route> {
     let mut routes = Vec::new();
     for path in callback_paths {
-        routes.push(Route::ranked(1, Method::Get, *path, Callback));
-        routes.push(Route::ranked(1, Method::Post, *path, Callback));
+        routes.push(Route::ranked(1, Method::Get, path, Callback));
+        routes.push(Route::ranked(1, Method::Post, path, Callback));
     }
     routes.extend([
         Route::new(Method::Get, logout_path, Logout),
