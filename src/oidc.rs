@@ -107,7 +107,7 @@ impl Oidc {
             Some(redis) => redis.clone(),
             None => Arc::new(LocalState::new(&config.limits)),
         };
-        let sessions = SessionStore::new(config.session.store, state.clone(), config.session.lifetime_seconds);
+        let sessions = SessionStore::new(&config.session, state.clone());
         let post_logout_path = config.post_logout_redirect_uri().path().to_string();
         Ok(Oidc {
             inner: Arc::new(Inner {

@@ -91,6 +91,11 @@ pub struct SessionConfig {
     /// a session from the login that created it.
     #[serde(default = "default_session_lifetime")]
     pub lifetime_seconds: u64,
+    /// `inactivity_timeout_seconds` (default `0`, off): a session unused
+    /// this long ends. Its activity stamp is renewed at most every tenth of
+    /// the timeout (between 1 s and 5 min), so most requests store nothing.
+    #[serde(default)]
+    pub inactivity_timeout_seconds: u64,
 }
 
 impl Default for SessionConfig {
@@ -98,6 +103,7 @@ impl Default for SessionConfig {
         SessionConfig {
             store: SessionStoreKind::default(),
             lifetime_seconds: default_session_lifetime(),
+            inactivity_timeout_seconds: 0,
         }
     }
 }
@@ -641,6 +647,12 @@ impl OidcConfig {
             problem(
                 "oidc.session.lifetime_seconds".into(),
                 "must be between 1 and 34560000 (400 days)",
+            );
+        }
+        if self.session.inactivity_timeout_seconds > self.session.lifetime_seconds {
+            problem(
+                "oidc.session.inactivity_timeout_seconds".into(),
+                "must not be longer than `session.lifetime_seconds`",
             );
         }
         match (&self.session.store, &self.redis) {

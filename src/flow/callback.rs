@@ -227,6 +227,7 @@ async fn complete(
         userinfo: userinfo.map(LazyObject::new),
         last_authenticated_ms: clock::now_ms(),
         expires_at: now.saturating_add(lifetime),
+        last_seen: now,
     };
     oidc.sessions().start(jar, session).await?;
     rocket::info!("oidc: user logged in with provider `{}`", provider.name);

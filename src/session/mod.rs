@@ -48,6 +48,10 @@ pub struct UserSession {
     /// with a logout that may happen in the same second).
     pub(crate) last_authenticated_ms: i64,
     pub(crate) expires_at: i64,
+    /// When the session was last used, renewed coarsely (Unix seconds; 0 in
+    /// sessions stored before it existed: the login time counts).
+    #[serde(default)]
+    pub(crate) last_seen: i64,
 }
 
 impl std::fmt::Debug for UserSession {
@@ -124,6 +128,15 @@ impl UserSession {
             None => margin,
         };
         expires_at.saturating_sub(margin.max(0)) <= now
+    }
+
+    /// When the session was last used.
+    pub(crate) fn seen_at(&self) -> i64 {
+        if self.last_seen > 0 {
+            self.last_seen
+        } else {
+            self.last_authenticated_ms / 1000
+        }
     }
 
     pub(crate) fn is_expired(&self, now: i64) -> bool {

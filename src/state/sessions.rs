@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::clock;
-use crate::config::SessionStoreKind;
+use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::cookie::{self, MAX_SESSION_BYTES};
 use crate::session::jar::{Jar, SESSION_ID};
@@ -18,14 +18,17 @@ pub(crate) struct SessionStore {
     kind: SessionStoreKind,
     state: Arc<dyn SharedState>,
     lifetime_seconds: i64,
+    /// `session.inactivity_timeout_seconds` (0: off).
+    inactivity_seconds: i64,
 }
 
 impl SessionStore {
-    pub(crate) fn new(kind: SessionStoreKind, state: Arc<dyn SharedState>, lifetime_seconds: u64) -> SessionStore {
+    pub(crate) fn new(config: &SessionConfig, state: Arc<dyn SharedState>) -> SessionStore {
         SessionStore {
-            kind,
+            kind: config.store,
             state,
-            lifetime_seconds: i64::try_from(lifetime_seconds).unwrap_or(i64::MAX),
+            lifetime_seconds: i64::try_from(config.lifetime_seconds).unwrap_or(i64::MAX),
+            inactivity_seconds: i64::try_from(config.inactivity_timeout_seconds).unwrap_or(i64::MAX),
         }
     }
 
@@ -37,6 +40,34 @@ impl SessionStore {
     /// Unreadable cookies count as no session; a state layer that cannot
     /// answer is an error (`503`), never a session let through unchecked.
     pub(crate) async fn load(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
+        let Some(session) = self.load_stored(jar).await? else {
+            return Ok(None);
+        };
+        if self.inactivity_seconds == 0 {
+            return Ok(Some(session));
+        }
+        let now = clock::now();
+        let idle = now.saturating_sub(session.seen_at());
+        if idle > self.inactivity_seconds {
+            self.end(jar).await?;
+            return Ok(None);
+        }
+        // The activity stamp is renewed coarsely: a tenth of the timeout,
+        // between 1 s and 5 minutes.
+        if idle < (self.inactivity_seconds / 10).clamp(1, 300) {
+            return Ok(Some(session));
+        }
+        let mut seen = (*session).clone();
+        seen.last_seen = now;
+        let seen = Arc::new(seen);
+        if self.update(jar, &seen).await? {
+            Ok(Some(seen))
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn load_stored(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         if self.server_side() {
             let Some(id) = jar.get(SESSION_ID) else {
                 return Ok(None);
