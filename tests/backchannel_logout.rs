@@ -543,3 +543,29 @@ async fn a_login_right_after_a_sub_wide_logout_is_not_refused() {
         "the login that followed the back-channel logout is refused"
     );
 }
+
+#[rocket::async_test]
+async fn with_two_clients_at_one_provider_a_logout_token_ends_the_session_of_the_client_it_is_for() {
+    let provider = TestProvider::start().await;
+    provider.accept_client("second-client", "second-secret");
+    let mut config = memory_store_config(&provider);
+    config["providers"]["second"] =
+        support::provider::rp_provider_config_for(&provider.issuer, "second-client", "second-secret");
+    let mut browser = Browser::new(rp(config, rocket::routes![app::profile, app::second, app::public])).await;
+    provider.behave(|b| {
+        b.client_id = "second-client".into();
+        b.client_secret = "second-secret".into();
+        b.claims.insert("sid".into(), json!("s2"));
+    });
+    browser.login_ok(&provider, "/second").await;
+    assert_eq!(browser.api("/second").await.status, Status::Ok);
+
+    let token = provider.logout_token(json!({ "sid": "s2", "sub": null, "aud": "second-client" }));
+    let resp = browser.backchannel_logout(&token).await;
+    assert_accepted(&resp);
+    assert_eq!(
+        browser.api("/second").await.status,
+        Status::Unauthorized,
+        "the second client's session ended"
+    );
+}

@@ -347,3 +347,26 @@ async fn launch_says_how_each_provider_is_kept_apart_from_the_others() {
     );
     assert!(said("third", "/callback/third only"), "{logs:#?}");
 }
+
+#[rocket::async_test]
+async fn an_https_issuer_with_a_cleartext_endpoint_aborts_launch() {
+    for field in [
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "userinfo_endpoint",
+    ] {
+        let mut metadata = json!({
+            "issuer": "https://op.example",
+            "authorization_endpoint": "https://op.example/auth",
+            "token_endpoint": "https://op.example/token",
+            "jwks_uri": "https://op.example/jwks",
+        });
+        metadata[field] = json!(format!("http://op.example/{field}"));
+        let mut config = valid_config();
+        let provider = config["providers"]["default"].as_object_mut().unwrap();
+        provider.remove("issuer");
+        provider.insert("metadata".into(), metadata);
+        assert_config_refused(config, &[&format!("oidc.providers.default.metadata.{field}")]).await;
+    }
+}

@@ -445,3 +445,27 @@ async fn an_absurd_expires_in_from_the_token_endpoint_is_no_panic() {
         assert!(browser.profile().await.is_some(), "{expires_in}");
     }
 }
+
+#[rocket::async_test]
+async fn an_https_issuer_whose_discovery_names_cleartext_endpoints_is_refused_unless_they_are_loopback() {
+    for (host, refused) in [("op.example", true), ("127.0.0.1", false)] {
+        let provider = TestProvider::start().await;
+        let issuer = "https://op.example";
+        let token_endpoint = format!("http://{host}/token");
+        provider.behave(|b| {
+            b.discovery.insert("issuer".into(), json!(issuer));
+            b.discovery.insert("token_endpoint".into(), json!(token_endpoint));
+        });
+        let mut config = oidc_config(&provider);
+        config["providers"]["default"]["issuer"] = json!(issuer);
+        config["providers"]["default"]["discovery_url"] =
+            json!(format!("{}/.well-known/openid-configuration", provider.issuer));
+        let mut browser = Browser::new(rp(config, default_routes())).await;
+        let resp = browser.navigate("/profile").await;
+        if refused {
+            assert_error(&resp, Status::BadGateway, "provider_unavailable");
+        } else {
+            assert_eq!(resp.status, Status::Found, "a loopback endpoint is allowed: {resp:#?}");
+        }
+    }
+}

@@ -421,3 +421,48 @@ async fn logout_of_a_session_of_another_provider_goes_to_that_provider() {
     let resp = browser.api("/second").await;
     assert_error(&resp, Status::Unauthorized, "login_required");
 }
+
+#[rocket::async_test]
+async fn a_cross_site_get_of_the_logout_route_only_shows_a_button_that_posts() {
+    let (provider, mut browser, _) = logged_in(oidc_config).await;
+    // A link or an image on another site.
+    let resp = browser
+        .send(
+            Method::Get,
+            "/logout",
+            &[
+                ("Accept", ACCEPT_HTML),
+                ("Sec-Fetch-Site", "cross-site"),
+                ("Sec-Fetch-Mode", "navigate"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert!(resp.is_html(), "{resp:#?}");
+    assert!(
+        resp.body.contains(r#"<form method="post" action="/logout">"#),
+        "{}",
+        resp.body
+    );
+    assert!(resp.set_cookie_headers().is_empty(), "nothing changes: {resp:#?}");
+    assert!(browser.profile().await.is_some(), "still logged in");
+    assert_eq!(provider.counts().end_session, 0);
+
+    // Same-site and same-origin GETs, and the button's POST, log out.
+    for site in ["same-origin", "same-site"] {
+        let mut copy = browser.with_jar(browser.jar.clone());
+        let resp = copy
+            .send(
+                Method::Get,
+                "/logout",
+                &[("Accept", ACCEPT_HTML), ("Sec-Fetch-Site", site)],
+                None,
+            )
+            .await;
+        assert_eq!(resp.status, Status::SeeOther, "{site}: {resp:#?}");
+    }
+    let resp = browser.logout(Method::Post).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+    assert_logged_out(&provider, &mut browser).await;
+}

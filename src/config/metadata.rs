@@ -66,10 +66,22 @@ impl ProviderMetadata {
             ("jwks_uri", Some(&self.jwks_uri)),
             ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
         ];
+        // An https issuer's endpoints are https too: a token, a code or a
+        // client secret never travels in clear (loopback excepted, for
+        // development).
+        let https_issuer = self.issuer.starts_with("https://");
+        let endpoints = endpoints.into_iter().chain([
+            ("introspection_endpoint", self.introspection_endpoint.as_ref()),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+            ("end_session_endpoint", self.end_session_endpoint.as_ref()),
+            ("registration_endpoint", self.registration_endpoint.as_ref()),
+        ]);
         for (field, url) in endpoints {
             if let Some(url) = url {
                 if !matches!(url.scheme(), "http" | "https") {
                     problems.push((field, "must be an http or https URL".to_string()));
+                } else if https_issuer && url.scheme() == "http" && !is_loopback(url) {
+                    problems.push((field, "must be https, as the issuer is (or on loopback)".to_string()));
                 }
             }
         }
@@ -77,5 +89,15 @@ impl ProviderMetadata {
             problems.push(("issuer", "must not be empty".to_string()));
         }
         problems
+    }
+}
+
+/// Whether `url` points at this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
     }
 }

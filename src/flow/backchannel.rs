@@ -41,7 +41,13 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         .ok_or_else(|| bad("no `iss`"))?;
     // Only providers configured with this issuer, or already discovered
     // with it: an unauthenticated POST must not make us discover every
-    // provider.
+    // provider. Several providers may share an issuer (two clients at one
+    // provider): the token's `aud` says whose it is.
+    let audiences: Vec<&str> = match unverified.get("aud") {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
     let mut found = None;
     for candidate in oidc.providers() {
         let metadata = match candidate.known_metadata() {
@@ -49,8 +55,17 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
             None if candidate.config.issuer.as_deref() == Some(issuer) => candidate.metadata().await.ok(),
             None => None,
         };
-        if let Some(metadata) = metadata.filter(|m| m.issuer == issuer) {
+        let Some(metadata) = metadata.filter(|m| m.issuer == issuer) else {
+            continue;
+        };
+        let addressed = match candidate.client().await {
+            Ok(client) => audiences.contains(&client.client_id.as_str()),
+            Err(_) => false,
+        };
+        if addressed || found.is_none() {
             found = Some((candidate, metadata));
+        }
+        if addressed {
             break;
         }
     }

@@ -3,7 +3,7 @@
 //! `logout_path` (GET and POST), and back-channel logout (POST).
 
 use rocket::data::Data;
-use rocket::http::{Header, Method, Status};
+use rocket::http::{ContentType, Header, Method, Status};
 use rocket::response::Response;
 use rocket::route::{self, Handler, Route};
 use rocket::Request;
@@ -92,6 +92,15 @@ impl Handler for Logout {
         let Some(oidc) = oidc(request) else {
             return route::Outcome::Error(Status::InternalServerError);
         };
+        // A cross-site GET (a link or image on another site) logs nobody
+        // out: it gets a page whose button POSTs, from this site.
+        let cross_site = request
+            .headers()
+            .get_one("Sec-Fetch-Site")
+            .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
+        if request.method() == Method::Get && cross_site {
+            return route::Outcome::Success(confirmation_page(&oidc.config().logout_path));
+        }
         let jar = request_state::jar(request, oidc);
         match logout::logout(oidc, &jar).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
@@ -101,6 +110,22 @@ impl Handler for Logout {
             }
         }
     }
+}
+
+/// The page a cross-site `GET` of the logout route gets: a button that
+/// POSTs to it (`path` is a plain path, checked at launch).
+fn confirmation_page(path: &str) -> Response<'static> {
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Log out</title></head>\n\
+         <body><h1>Log out?</h1>\n<form method=\"post\" action=\"{path}\"><button type=\"submit\">Log out</button></form>\n\
+         <p><a href=\"/\">Stay logged in</a></p></body></html>\n"
+    );
+    Response::build()
+        .status(Status::Ok)
+        .header(ContentType::HTML)
+        .header(Header::new("Cache-Control", "no-store"))
+        .sized_body(body.len(), std::io::Cursor::new(body))
+        .finalize()
 }
 
 /// The provider's POST of a logout token.
