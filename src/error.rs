@@ -120,12 +120,28 @@ impl OidcError {
         }
     }
 
-    /// The human-readable `error_description`.
+    /// The human-readable `error_description` shown to whoever made the
+    /// request. When a provider or Redis could not answer, it says so
+    /// without the details (hosts, timeouts, what the provider said), which
+    /// stay in the log (`Display`).
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::OidcError;
+    ///
+    /// let error = OidcError::ProviderUnavailable("provider `default`: token endpoint unreachable: timed out".into());
+    /// assert!(error.to_string().contains("timed out"));
+    /// assert!(!error.description().contains("timed out"));
+    /// ```
     pub fn description(&self) -> String {
         match self {
             OidcError::Provider {
                 description: Some(d), ..
             } => d.clone(),
+            OidcError::ProviderUnavailable(_) => {
+                "the sign-in provider cannot be reached or did not answer as expected; try again later".into()
+            }
+            OidcError::TokenCheckUnavailable(_) => "the token cannot be checked right now; try again later".into(),
+            OidcError::StateUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
             other => other.to_string(),
         }
     }
@@ -154,7 +170,7 @@ impl OidcError {
         challenge.push_str(&format!(
             ", error=\"{}\", error_description=\"{}\"",
             self.code(),
-            quotable(&self.to_string())
+            quotable(&self.description())
         ));
         if let OidcError::InsufficientScope { scope } = self {
             challenge.push_str(&format!(", scope=\"{}\"", quotable(scope)));
@@ -208,4 +224,11 @@ fn quotable(text: &str) -> String {
         .filter(|c| matches!(*c, ' '..='~') && *c != '"' && *c != '\\')
         .take(200)
         .collect()
+}
+
+/// Text a provider sent, reduced to printable ASCII and at most `max`
+/// characters: it ends up in pages and logs, where newlines, escape
+/// sequences or megabytes must not.
+pub(crate) fn printable(text: &str, max: usize) -> String {
+    text.chars().filter(|c| (' '..='~').contains(c)).take(max).collect()
 }

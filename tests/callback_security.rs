@@ -488,3 +488,36 @@ async fn the_return_location_after_login_never_leaves_the_site() {
         "too few targets exercised the return path: {reached_login:?}"
     );
 }
+
+// --- what the provider says, and what the caller sees ----------------------
+
+#[rocket::async_test]
+async fn a_token_endpoint_error_is_made_printable_and_its_description_stays_in_the_log() {
+    let provider = TestProvider::start().await;
+    let ugly = format!("invalid_grant\n\u{1b}[2J<script>{}", "x".repeat(100_000));
+    provider.behave(|b| b.token_failure = Some(TokenFailure::oauth(400, &ugly)));
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
+    assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
+    let body = resp.json();
+    let code = body["error"].as_str().unwrap();
+    assert!(code.starts_with("invalid_grant") && code.len() <= 64, "{code:?}");
+    assert!(code.chars().all(|c| (' '..='~').contains(&c)), "{code:?}");
+    assert!(
+        !resp.body.contains("told to fail"),
+        "the provider's description is not shown: {resp:#?}"
+    );
+    assert!(resp.body.len() < 2000, "{} bytes", resp.body.len());
+}
+
+#[rocket::async_test]
+async fn a_provider_that_cannot_be_reached_is_said_so_without_internals() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| b.token_failure = Some(TokenFailure::Delay(std::time::Duration::from_secs(3))));
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    for internal in ["timed out", "127.0.0.1", "token endpoint", &provider.port.to_string()] {
+        assert!(!resp.body.contains(internal), "{internal:?} in {resp:#?}");
+    }
+}

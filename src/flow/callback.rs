@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use openidconnect::Nonce;
 
 use crate::clock;
-use crate::error::OidcError;
+use crate::error::{printable, OidcError};
 use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt};
 use crate::oidc::Oidc;
 use crate::provider::Provider;
+use crate::secret::IdTokenJwt;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
 use crate::state::Once;
@@ -20,13 +21,25 @@ use crate::token::{endpoint, id_token};
 /// The parameters of an authorization response we look at. Anything else,
 /// notably a front-channel `id_token` or `access_token` in this code flow,
 /// is ignored: only what the token endpoint returns is trusted.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct AuthorizationResponse {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+impl std::fmt::Debug for AuthorizationResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The code and the state are secrets of this login.
+        f.debug_struct("AuthorizationResponse")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthorizationResponse {
@@ -193,7 +206,8 @@ async fn complete(
     .await?;
     let raw_id_token = tokens
         .id_token
-        .as_deref()
+        .as_ref()
+        .map(IdTokenJwt::secret)
         .ok_or_else(|| OidcError::InvalidIdToken("the token response has no ID token".into()))?;
     let client = provider.client().await?;
     let id_token = id_token::verify(
@@ -266,13 +280,8 @@ fn check_requested_authentication(
     Ok(())
 }
 
-/// Provider-sent text reduced to printable ASCII (it ends up in pages and logs).
-pub(crate) fn printable(text: &str, max: usize) -> String {
-    text.chars().filter(|c| (' '..='~').contains(c)).take(max).collect()
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 #[cfg(test)]
@@ -296,5 +305,16 @@ mod tests {
     #[test]
     fn provider_text_is_made_printable() {
         assert_eq!(printable("a\u{0}b<\n>é", 10), "ab<>");
+    }
+
+    #[test]
+    fn debug_shows_no_code_or_state() {
+        let response =
+            AuthorizationResponse::parse(pairs(&[("code", "c0de-s3cret"), ("state", "st4te-s3cret")])).unwrap();
+        let shown = format!("{response:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab")
+        );
     }
 }

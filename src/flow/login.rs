@@ -49,10 +49,21 @@ pub(crate) fn cookie_name(state: &str) -> String {
 
 /// A login redirect decided by a guard; the fairing turns the guard's 401
 /// into this `302` whichever catcher rendered it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct LoginRedirect {
     pub(crate) location: String,
     pub(crate) cookies: Vec<Cookie<'static>>,
+}
+
+impl std::fmt::Debug for LoginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The query carries the state and nonce; the cookies, sealed secrets.
+        let endpoint = self.location.split('?').next().unwrap_or_default();
+        f.debug_struct("LoginRedirect")
+            .field("endpoint", &endpoint)
+            .field("cookies", &self.cookies.len())
+            .finish()
+    }
 }
 
 /// Whether a login asks the user to interact, or silently checks that

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::clock;
-use crate::error::OidcError;
-use crate::flow::callback::printable;
+use crate::error::{printable, OidcError};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
@@ -123,7 +122,7 @@ async fn token_request(
             provider,
             &client,
             &metadata,
-            &raw,
+            raw.secret(),
             NonceRule::Refresh(original_nonce),
             oidc.config().clock_skew_seconds,
         )

@@ -5,11 +5,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::config::{ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
+use crate::error::printable;
 use crate::error::OidcError;
 use crate::provider::http::{self, HttpError};
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
 #[derive(Debug, Deserialize)]
@@ -21,7 +22,7 @@ pub(crate) struct TokenResponse {
     #[serde(default)]
     pub(crate) refresh_token: Option<RefreshToken>,
     #[serde(default)]
-    pub(crate) id_token: Option<String>,
+    pub(crate) id_token: Option<IdTokenJwt>,
     #[serde(default)]
     pub(crate) scope: Option<String>,
 }
@@ -84,11 +85,21 @@ pub(crate) async fn request(
     }
     // A 4xx with an OAuth error is the provider refusing us (invalid_grant...):
     // the user's login failed. A 5xx, or anything else, is the provider failing.
+    // Its description stays in the log (sanitised): it is the provider's
+    // internals, not for whoever made the request.
     match serde_json::from_slice::<ErrorResponse>(&body) {
-        Ok(error) if (400..500).contains(&status) => Err(OidcError::Provider {
-            error: error.error,
-            description: error.error_description,
-        }),
+        Ok(error) if (400..500).contains(&status) => {
+            let code = printable(&error.error, 64);
+            rocket::info!(
+                "oidc: the token endpoint of provider `{}` answered `{code}`: {}",
+                provider.name,
+                printable(error.error_description.as_deref().unwrap_or(""), 300)
+            );
+            Err(OidcError::Provider {
+                error: code,
+                description: None,
+            })
+        }
         _ => Err(provider.call_failed("token endpoint", HttpError::Status(status))),
     }
 }
@@ -125,4 +136,20 @@ pub(crate) async fn userinfo(
 
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_token() {
+        let response: TokenResponse = serde_json::from_value(serde_json::json!({
+            "access_token": "acc3ss-s3cret", "token_type": "Bearer", "refresh_token": "r3fresh-s3cret",
+            "id_token": "eyJ.id-s3cret.sig", "expires_in": 60
+        }))
+        .unwrap();
+        let shown = format!("{response:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
 }
