@@ -321,3 +321,38 @@ async fn a_refused_initial_access_token_is_502() {
         Some("Bearer a-wrong-token")
     );
 }
+
+#[cfg(unix)]
+#[rocket::async_test]
+async fn persisting_the_client_never_writes_through_a_planted_file_or_symlink() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = TempDir::new("registration-planted");
+    let path = dir.join("client.json");
+    // What an attacker sharing the directory could plant where a
+    // predictable temporary name would be: a symlink to the victim's file;
+    // and a world-readable file already at `persist_path`.
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    symlink(&victim, path.with_extension("tmp")).unwrap();
+    std::fs::write(&path, "{}").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(registration_config(&provider, json!({ "persist_path": path }))).await;
+    browser.login_ok(&provider, "/profile").await;
+
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious",
+        "the symlink was not followed"
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "owner only: {mode:o}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left: {leftovers:?}");
+}

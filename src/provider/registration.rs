@@ -164,19 +164,37 @@ fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<Re
     (persisted.issuer == issuer && persisted.redirect_uris == redirect_uris).then_some(persisted.client)
 }
 
-/// Writes the client (its secret included) readable by the owner only.
+/// Writes the client (its secret included) readable by the owner only:
+/// into a new file of a random name beside `path` (`create_new`: never an
+/// existing file, nor one a symlink points to; mode 0600 from the start),
+/// synced, then renamed over `path` (atomic; a symlink at `path` is
+/// replaced, not followed), and the directory synced.
 fn write_persisted(path: &Path, persisted: &Persisted) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(persisted).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("tmp");
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("persist_path names no file"))?
+        .to_string_lossy();
+    let tag = openidconnect::CsrfToken::new_random().secret().replace(['-', '_'], "0");
+    let temporary = path.with_file_name(format!(".{name}.{tag}.tmp"));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&temporary)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+        return renamed;
+    }
+    if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(directory)?.sync_all()?;
+    }
+    Ok(())
 }
