@@ -335,6 +335,10 @@ mod web;
 #[path = "../tests/support/jwt.rs"]
 mod test_jwt;
 
+/// Strategies for the parsers' property tests.
+#[cfg(test)]
+mod test_fuzz;
+
 /// The README's examples compile.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

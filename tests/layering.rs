@@ -15,7 +15,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("token", &["token"]),
     ("provider", &["provider"]),
     ("config", &["config"]),
-    ("leaves", &["error", "secret", "clock", "cache", "test_jwt"]),
+    (
+        "leaves",
+        &["error", "secret", "clock", "cache", "test_jwt", "test_fuzz"],
+    ),
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -2,6 +2,8 @@
 //! provider's static `metadata` table.
 
 use serde::{Deserialize, Serialize};
+#[cfg(test)]
+use serde_json::Value;
 use url::Url;
 
 /// Provider metadata (OpenID Connect Discovery 1.0 §3, RFC 8414), either
@@ -99,5 +101,48 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(name)) => name == "localhost",
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::test_fuzz::{cases, claims_like, json_value};
+
+    const FIELDS: &[&str] = &[
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "userinfo_endpoint",
+        "introspection_endpoint",
+        "end_session_endpoint",
+        "id_token_signing_alg_values_supported",
+        "authorization_response_iss_parameter_supported",
+    ];
+
+    proptest! {
+        #![proptest_config(cases(512))]
+
+        /// Any discovery document is metadata (then checked) or refused.
+        #[test]
+        fn fuzz_discovery_documents_parse_or_are_refused(document in claims_like(FIELDS)) {
+            if let Ok(metadata) = serde_json::from_value::<ProviderMetadata>(Value::Object(document)) {
+                let _ = metadata.problems();
+            }
+        }
+
+        /// Any key set document is keys or refused.
+        #[test]
+        fn fuzz_jwks_documents_parse_or_are_refused(
+            keys in proptest::collection::vec(claims_like(&["kty", "kid", "alg", "use", "n", "e", "crv", "x", "y", "k"]), 0..4),
+            other in json_value(),
+        ) {
+            let keys: Vec<Value> = keys.into_iter().map(Value::Object).collect();
+            let _ = serde_json::from_value::<openidconnect::core::CoreJsonWebKeySet>(serde_json::json!({ "keys": keys }));
+            let _ = serde_json::from_value::<openidconnect::core::CoreJsonWebKeySet>(other);
+        }
     }
 }

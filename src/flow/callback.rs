@@ -307,6 +307,21 @@ mod tests {
         assert_eq!(printable("a\u{0}b<\n>é", 10), "ab<>");
     }
 
+    proptest::proptest! {
+        #![proptest_config(crate::test_fuzz::cases(512))]
+
+        #[test]
+        fn fuzz_any_callback_parameters_are_parsed_or_refused(
+            pairs in proptest::collection::vec((crate::test_fuzz::nasty_text(), crate::test_fuzz::nasty_text()), 0..12),
+        ) {
+            let named = pairs.iter().filter(|(n, _)| n == "state").count();
+            match AuthorizationResponse::parse(pairs.into_iter()) {
+                Ok(response) => proptest::prop_assert_eq!(response.state.is_some(), named == 1),
+                Err(error) => proptest::prop_assert_eq!(error.code(), "invalid_request"),
+            }
+        }
+    }
+
     #[test]
     fn debug_shows_no_code_or_state() {
         let response =

@@ -128,6 +128,15 @@ fn without_url(error: reqwest::Error) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::test_fuzz::cases(512))]
+
+        #[test]
+        fn fuzz_any_cache_control_is_read_without_panic(value in crate::test_fuzz::nasty_text()) {
+            let _ = max_age(&value);
+        }
+    }
+
     #[test]
     fn cache_control_gives_the_max_age() {
         assert_eq!(max_age("public, max-age=600"), Some(Duration::from_secs(600)));

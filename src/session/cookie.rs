@@ -96,7 +96,71 @@ pub(crate) fn remove(jar: &Jar) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::session::cipher::Cipher;
+    use crate::test_fuzz::{cases, claims_like, nasty_text};
+
+    fn cipher() -> Arc<Cipher> {
+        Arc::new(Cipher::derive_from(&[3; 64]))
+    }
+
+    fn session(claims: serde_json::Map<String, serde_json::Value>) -> UserSession {
+        serde_json::from_value(serde_json::json!({
+            "id": "AAAAAAAAAAAAAAAAAAAAAA", "provider": "default", "sub": "alice", "id_token_jwt": "x",
+            "id_token_claims": claims, "access_token": "t", "access_token_expires_at": null,
+            "refresh_token": null, "userinfo": null, "last_authenticated_ms": 0, "expires_at": i64::MAX
+        }))
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(cases(256))]
+
+        #[test]
+        fn fuzz_chunk_headers_never_panic(value in nasty_text()) {
+            let _ = parse_chunk(&value);
+        }
+
+        /// Sealed chunks (as if we had issued them) with any header and
+        /// content: read back as a session, or as none, never a panic.
+        #[test]
+        fn fuzz_sealed_chunks_are_a_session_or_none(
+            chunks in proptest::collection::vec((0usize..10, nasty_text(), 0usize..12, nasty_text()), 0..10),
+        ) {
+            let cipher = cipher();
+            let sealed: Vec<(String, String)> = chunks
+                .iter()
+                .map(|(index, id, count, piece)| {
+                    let name = session_chunk(*index);
+                    let value = cipher.seal(&name, &format!("{id}:{index}:{count}:{piece}")).unwrap();
+                    (name, value)
+                })
+                .collect();
+            let jar = Jar::new(sealed.iter().map(|(n, v)| (n.as_str(), v.as_str())), cipher, false);
+            let _ = load(&jar);
+        }
+
+        /// What `save` writes, `load` reads back, whatever the claims.
+        #[test]
+        fn fuzz_a_saved_session_reads_back(claims in claims_like(&["sid", "nonce", "name", "picture"])) {
+            let cipher = cipher();
+            let written = Jar::new(std::iter::empty(), cipher.clone(), false);
+            let original = session(claims);
+            match save(&written, &original, 3600) {
+                Ok(()) => {
+                    let cookies = written.take_outgoing();
+                    let jar = Jar::new(cookies.iter().map(|c| (c.name(), c.value())), cipher, false);
+                    let read = load(&jar).expect("a saved session reads back");
+                    prop_assert_eq!(read.to_json(), original.to_json());
+                }
+                Err(error) => prop_assert_eq!(error.code(), "session_too_large"),
+            }
+        }
+    }
 
     #[test]
     fn split_keeps_characters_whole_and_bounds_pieces() {

@@ -449,7 +449,78 @@ impl Checks<'_> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::config::ProviderConfig;
+    use crate::test_fuzz::{cases, claims_like, nasty_text};
+
+    const ISSUER: &str = "https://op.example";
+
+    fn provider() -> Provider {
+        let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+            "issuer": ISSUER, "client_id": "app", "client_secret": "s"
+        }))
+        .unwrap();
+        Provider::new("default".into(), config, reqwest::Client::new(), Default::default())
+    }
+
+    fn metadata() -> ProviderMetadata {
+        serde_json::from_value(serde_json::json!({
+            "issuer": ISSUER, "authorization_endpoint": "https://op.example/a",
+            "token_endpoint": "https://op.example/t", "jwks_uri": "https://op.example/k",
+        }))
+        .unwrap()
+    }
+
+    const CLAIMS: &[&str] = &[
+        "active",
+        "exp",
+        "iat",
+        "nbf",
+        "iss",
+        "aud",
+        "scope",
+        "scp",
+        "sub",
+        "client_id",
+        "token_type",
+        "typ",
+        "token_use",
+    ];
+
+    proptest! {
+        #![proptest_config(cases(512))]
+
+        #[test]
+        fn fuzz_authorization_headers_give_a_token_or_a_400(
+            headers in proptest::collection::vec(nasty_text().prop_map(|t| format!("Bearer {t}")), 0..3),
+            in_query in any::<bool>(),
+        ) {
+            match bearer_token(headers.iter().map(String::as_str), in_query) {
+                Ok(token) => prop_assert!(token.is_none() || headers.len() == 1),
+                Err(error) => prop_assert_eq!(error.code(), "invalid_request"),
+            }
+        }
+
+        /// Whatever an introspection answer (or a JWT) claims, of whatever
+        /// types, the checks accept or refuse it without a panic, and
+        /// accept only a matching issuer and audience.
+        #[test]
+        fn fuzz_claims_of_any_shape_are_checked_without_panic(claims in claims_like(CLAIMS)) {
+            let provider = provider();
+            let metadata = metadata();
+            let client = RegisteredClient::configured(&provider.config).unwrap();
+            let checks = Checks { provider: &provider, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60 };
+            let accepted = checks.identity(claims.clone(), TokenValidation::Introspection).is_ok();
+            if accepted {
+                prop_assert!(claims.get("iss").is_none_or(|iss| iss == ISSUER));
+            }
+            let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
+            let token = AccessToken::new(format!("{}.{}.c2ln", b64(&serde_json::json!({ "alg": "RS256" })), b64(&Value::Object(claims))));
+            let _ = checks.refused_locally(&token);
+        }
+    }
 
     fn token_of(headers: &[&str], in_query: bool) -> Result<Option<String>, String> {
         bearer_token(headers.iter().copied(), in_query)

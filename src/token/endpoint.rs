@@ -142,6 +142,21 @@ fn form_encode(value: &str) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(crate::test_fuzz::cases(512))]
+
+        /// Any answer of a token endpoint is a token response or an error.
+        #[test]
+        fn fuzz_token_endpoint_answers_parse_or_are_refused(
+            answer in crate::test_fuzz::claims_like(&[
+                "access_token", "token_type", "expires_in", "refresh_token", "id_token", "scope", "error",
+            ]),
+        ) {
+            let _ = serde_json::from_value::<TokenResponse>(serde_json::Value::Object(answer.clone()));
+            let _ = serde_json::from_value::<ErrorResponse>(serde_json::Value::Object(answer));
+        }
+    }
+
     #[test]
     fn debug_shows_no_token() {
         let response: TokenResponse = serde_json::from_value(serde_json::json!({

@@ -227,6 +227,45 @@ mod tests {
         .map_err(|e| e.to_string())
     }
 
+    proptest::proptest! {
+        #![proptest_config(crate::test_fuzz::cases(256))]
+
+        /// ID tokens with claims of any type (`exp` as a string, `aud` as an
+        /// object, huge numbers...), HMAC-signed with the client secret so
+        /// that every claim check is reached: valid or refused, never a
+        /// panic; accepted only for our issuer, audience and nonce.
+        #[test]
+        fn fuzz_id_tokens_with_claims_of_any_shape_are_checked_without_panic(
+            claims in crate::test_fuzz::claims_like(&["iss", "sub", "aud", "exp", "iat", "nonce", "azp", "auth_time", "nbf"]),
+            valid_iss in proptest::bool::ANY,
+            valid_aud in proptest::bool::ANY,
+        ) {
+            let now = chrono::Utc::now().timestamp();
+            let mut claims = claims;
+            if valid_iss { claims.insert("iss".into(), json!(ISSUER)); }
+            if valid_aud { claims.insert("aud".into(), json!("app")); }
+            claims.entry("exp").or_insert(json!(now + 300));
+            claims.entry("iat").or_insert(json!(now));
+            claims.entry("sub").or_insert(json!("alice"));
+            claims.entry("nonce").or_insert(json!("n-1"));
+            let raw = jwt::encode(&json!({ "alg": "HS256" }), &Value::Object(claims.clone()), &jwt::Signature::Hs256(b"the-secret".to_vec()));
+            let client = RegisteredClient {
+                client_id: "app".into(),
+                client_secret: Some(crate::secret::ClientSecret::new("the-secret")),
+                token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            };
+            let mut metadata = metadata();
+            metadata.id_token_signing_alg_values_supported = vec!["HS256".into()];
+            let nonce = Nonce::new("n-1".into());
+            let runtime = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, NonceRule::Login(&nonce), 60));
+            if outcome.is_ok() {
+                proptest::prop_assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
+                proptest::prop_assert_eq!(claims.get("nonce"), Some(&json!("n-1")));
+            }
+        }
+    }
+
     #[rocket::async_test]
     async fn a_valid_id_token_passes() {
         assert_eq!(check(&id_token(json!({}))).await, Ok("alice".to_string()));

@@ -194,6 +194,39 @@ pub(crate) mod tests {
             .map_err(|e| e.to_string())
     }
 
+    proptest::proptest! {
+        #![proptest_config(crate::test_fuzz::cases(512))]
+
+        #[test]
+        fn fuzz_any_text_is_a_compact_jws_or_not(raw in crate::test_fuzz::nasty_text()) {
+            if let Some(jws) = CompactJws::parse(&raw) {
+                let _ = (jws.typ(), jws.unverified_claims());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        // Signing with RSA is slow in a debug build: fewer cases.
+        #![proptest_config(crate::test_fuzz::cases(48))]
+
+        /// Signed tokens with headers and claims of any shape: verified or
+        /// refused, never a panic; refused unless the header names an
+        /// allowed algorithm.
+        #[test]
+        fn fuzz_signed_tokens_of_any_shape_verify_or_are_refused(
+            header in crate::test_fuzz::claims_like(&["alg", "kid", "typ", "crit", "jku", "x5u"]),
+            claims in crate::test_fuzz::json_value(),
+        ) {
+            let raw = jwt::encode(&Value::Object(header.clone()), &claims, &Signature::Rs256(Key::Current));
+            let runtime = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let outcome = runtime.block_on(verify(&current_keys(), &raw, ASYMMETRIC_ALGS));
+            if outcome.is_ok() {
+                proptest::prop_assert!(header.get("alg").is_some_and(|a| a.as_str().is_some()));
+                proptest::prop_assert!(!header.contains_key("crit"));
+            }
+        }
+    }
+
     #[rocket::async_test]
     async fn a_token_signed_with_a_published_key_verifies() {
         let raw = signed(
