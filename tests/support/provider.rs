@@ -113,6 +113,8 @@ pub struct Behaviour {
     pub jwks_cache_control: String,
     /// How the JWKS endpoint fails, if it does.
     pub jwks_failure: Option<TokenFailure>,
+    /// Replaces the JWKS document entirely.
+    pub jwks_body: Option<Value>,
     /// Merged over the default discovery document (e.g. `issuer`,
     /// `authorization_response_iss_parameter_supported`, `token_endpoint`).
     pub discovery: Map<String, Value>,
@@ -177,6 +179,7 @@ impl Default for Behaviour {
             jwks_kid: None,
             jwks_cache_control: "public, max-age=3600".into(),
             jwks_failure: None,
+            jwks_body: None,
             discovery: Map::new(),
             token_failure: None,
             token_response: Map::new(),
@@ -1408,7 +1411,8 @@ async fn jwks(shared: &SharedState) -> Reply {
             jwk
         })
         .collect();
-    let mut reply = Reply::json(200, json!({ "keys": keys }));
+    let body = b.jwks_body.clone().unwrap_or_else(|| json!({ "keys": keys }));
+    let mut reply = Reply::json(200, body);
     reply
         .headers
         .retain(|h| !h.name().as_str().eq_ignore_ascii_case("Cache-Control"));
