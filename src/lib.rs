@@ -69,9 +69,10 @@
 //! | `post_logout_redirect_uri` | site root | where the provider returns the browser after logout |
 //! | `backchannel_logout_path` | `"/backchannel_logout"` | back-channel logout route (POST) |
 //! | `clock_skew_seconds` | `60` | leeway for `exp` / `iat` |
-//! | `http_timeout_seconds` | `5` | timeout of every provider call |
+//! | `http_timeout_seconds` | `5` | timeout of every provider call (1 to 300) |
 //! | `session.store` | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` |
-//! | `session.lifetime_seconds` | `2678400` | absolute session lifetime |
+//! | `session.lifetime_seconds` | `2678400` | absolute session lifetime (at most 400 days) |
+//! | `session.inactivity_timeout_seconds` | `0` (off) | a session unused this long ends |
 //! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`]) |
 //! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |
 //! | `redis.timeout_ms` | `1000` | Redis connect and command timeout; past it, `503` |
@@ -83,6 +84,7 @@
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
+//! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
 //! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
 //! | `providers.<name>.client_id` | required | unless `registration` is given |
 //! | `providers.<name>.client_secret` | | required unless auth method `none` |
@@ -96,7 +98,9 @@
 //! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] |
 //! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
 //! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
-//! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result |
+//! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
+//! | `providers.<name>.bearer.require_audience` | `true` | an introspection answer must carry an accepted `aud` |
+//! | `providers.<name>.bearer.cache_entries` | `10000` | valid tokens' checks kept (least recently used out first) |
 //!
 //! A missing or bad key aborts launch with a message naming it, such as
 //! ``oidc configuration: `oidc.providers.default.client_id`: is missing``.
@@ -189,22 +193,42 @@
 //!
 //! # Security
 //!
+//! The repository's `SECURITY.md` has the threat model, each defence with
+//! the test that proves it, and what is left to the app.
+//!
 //! * `state` (128 random bits) is single-use, expires after 10 minutes and
 //!   is bound to the browser by an encrypted cookie; several logins may be
 //!   pending at once.
-//! * PKCE S256 and a `nonce` on every login; RFC 9207 `iss` checked.
+//! * PKCE S256 and a `nonce` on every login; RFC 9207 `iss` checked, and
+//!   required where several providers share one `redirect_uri` (mix-up
+//!   attacks); a provider may have its own `redirect_uri` instead.
 //! * ID tokens are validated per OpenID Connect Core §3.1.3.7: signature
 //!   with the algorithms the provider advertises (never `none`; HMAC only
 //!   with the client secret), `iss`, `aud`, `azp`, `exp` and `iat` with
-//!   `clock_skew_seconds`, `nonce`. An unknown `kid` refetches the keys
-//!   (rate-limited), so key rotation needs no restart.
+//!   `clock_skew_seconds`, `nonce`, and `acr` / `auth_time` when
+//!   `acr_values` / `max_age` were requested. A refreshed ID token must be
+//!   for the same login (Core §12.2).
+//! * Signing keys are fetched again once older than their
+//!   `Cache-Control: max-age` (5 minutes when absent, a day at most), and
+//!   when a token names an unknown key or a known key fails (at most once
+//!   every 2 s): removed keys stop working, rotations need no restart.
 //! * Token parameters in the callback's URL are ignored; only the token
 //!   endpoint's answer counts. A userinfo `sub` differing from the ID
 //!   token's refuses the login.
 //! * After login, the browser returns only to a same-origin path.
 //! * Cookies are encrypted and authenticated with a key derived from
-//!   Rocket's `secret_key`, `HttpOnly`, `SameSite=Lax`, and `Secure` when
-//!   `redirect_uri` is https. Secrets and tokens print as `[redacted]`.
+//!   Rocket's `secret_key`, `HttpOnly`, `SameSite=Lax`; on https `Secure`
+//!   and `__Host-` prefixed (a sibling subdomain cannot plant one). Only the
+//!   cookie names the crate issues are read. Secrets and tokens print as
+//!   `[redacted]`; provider text is made printable and bounded, and errors
+//!   shown to callers carry no internals (the log does).
+//! * A cross-site `GET` of the logout route only shows a button that POSTs.
+//! * Whatever a provider does (no answer, garbage, huge bodies), requests
+//!   get `502`/`503` within about `http_timeout_seconds`, never `500`;
+//!   failures are shared by the requests waiting on them.
+//! * Rocket's request log line shows the callback's query (`code`,
+//!   `state`): both are single-use (the code is also bound to PKCE); keep
+//!   logs private, or use `response_mode=form_post` over https.
 //!
 //! # Sessions
 //!
