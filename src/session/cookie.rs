@@ -76,7 +76,10 @@ pub(crate) fn save(jar: &Jar, session: &UserSession, lifetime_seconds: i64) -> R
             limit: MAX_SESSION_BYTES,
         });
     }
-    let max_age = session.expires_at.saturating_sub(clock::now()).clamp(0, lifetime_seconds);
+    let max_age = session
+        .expires_at
+        .saturating_sub(clock::now())
+        .clamp(0, lifetime_seconds);
     for (index, piece) in pieces.iter().enumerate() {
         let value = format!("{}:{index}:{}:{piece}", session.id, pieces.len());
         jar.set(&session_chunk(index), &value, max_age);

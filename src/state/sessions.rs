@@ -179,7 +179,10 @@ impl SessionStore {
     }
 
     fn max_age(&self, session: &UserSession) -> i64 {
-        session.expires_at.saturating_sub(clock::now()).clamp(0, self.lifetime_seconds)
+        session
+            .expires_at
+            .saturating_sub(clock::now())
+            .clamp(0, self.lifetime_seconds)
     }
 }
 
