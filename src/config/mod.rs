@@ -96,6 +96,12 @@ pub struct SessionConfig {
     /// the timeout (between 1 s and 5 min), so most requests store nothing.
     #[serde(default)]
     pub inactivity_timeout_seconds: u64,
+    /// `cache_entries` (default `10000`, `0`: off): session cookies this
+    /// process remembers having opened, by their exact sealed value, so a
+    /// logged-in request costs no decryption and no parse. Expiry and
+    /// logouts are still checked on every request.
+    #[serde(default = "default_session_cache_entries")]
+    pub cache_entries: usize,
 }
 
 impl Default for SessionConfig {
@@ -104,6 +110,7 @@ impl Default for SessionConfig {
             store: SessionStoreKind::default(),
             lifetime_seconds: default_session_lifetime(),
             inactivity_timeout_seconds: 0,
+            cache_entries: default_session_cache_entries(),
         }
     }
 }
@@ -896,6 +903,10 @@ fn default_sessions_per_subject() -> usize {
 
 fn default_ledger() -> usize {
     100_000
+}
+
+fn default_session_cache_entries() -> usize {
+    10_000
 }
 
 fn default_true() -> bool {

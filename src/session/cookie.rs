@@ -7,8 +7,11 @@
 //! carries the session id, its index and the count, so chunks of two
 //! sessions can never be spliced together.
 
+use std::sync::Arc;
+
 use crate::clock;
 use crate::error::OidcError;
+use crate::session::decoded::Decoded;
 use crate::session::jar::{session_chunk, Jar, MAX_CHUNKS};
 use crate::session::UserSession;
 
@@ -48,11 +51,16 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 
 /// The session kept in `jar`'s cookies, if they hold a whole, unexpired one.
 pub(crate) fn load(jar: &Jar) -> Option<UserSession> {
-    let first = jar.get(&session_chunk(0))?;
+    load_counted(jar).map(|(session, _)| session)
+}
+
+/// [`load`], with how many chunks the session took.
+fn load_counted(jar: &Jar) -> Option<(UserSession, usize)> {
+    let first = jar.get(session_chunk(0))?;
     let (id, _, count, piece) = parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
     let mut json = String::from(piece);
     for index in 1..count {
-        let value = jar.get(&session_chunk(index))?;
+        let value = jar.get(session_chunk(index))?;
         let (chunk_id, chunk_index, chunk_count, piece) = parse_chunk(&value)?;
         if chunk_id != id || chunk_index != index || chunk_count != count {
             return None;
@@ -60,7 +68,42 @@ pub(crate) fn load(jar: &Jar) -> Option<UserSession> {
         json.push_str(piece);
     }
     let session = UserSession::from_json(json.as_bytes())?;
-    (session.id == id && !session.is_expired(clock::now())).then_some(session)
+    (session.id == id && !session.is_expired(clock::now())).then_some((session, count))
+}
+
+/// A session read from cookies before: the sealed values of its chunks
+/// after the first (the first is the cache key) and the session.
+#[derive(Clone)]
+pub(crate) struct Opened {
+    rest: Arc<[Box<str>]>,
+    session: Arc<UserSession>,
+}
+
+/// [`load`], through `cache`: cookies whose exact sealed values were opened
+/// before are not opened again. The session's expiry is checked either way.
+pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<Arc<UserSession>> {
+    let first = jar.sealed(session_chunk(0))?;
+    if let Some(opened) = cache.get(first) {
+        let same_rest = opened
+            .rest
+            .iter()
+            .enumerate()
+            .all(|(i, sealed)| jar.sealed(session_chunk(i + 1)) == Some(&**sealed));
+        if same_rest {
+            return (!opened.session.is_expired(clock::now())).then(|| opened.session.clone());
+        }
+    }
+    let (session, count) = load_counted(jar)?;
+    let session = Arc::new(session);
+    let rest: Option<Vec<Box<str>>> = (1..count).map(|i| jar.sealed(session_chunk(i)).map(Box::from)).collect();
+    cache.put(
+        first,
+        Opened {
+            rest: rest?.into(),
+            session: session.clone(),
+        },
+    );
+    Some(session)
 }
 
 /// Writes `session` into `jar`'s cookies for at most `lifetime_seconds`,
@@ -82,10 +125,10 @@ pub(crate) fn save(jar: &Jar, session: &UserSession, lifetime_seconds: i64) -> R
         .clamp(0, lifetime_seconds);
     for (index, piece) in pieces.iter().enumerate() {
         let value = format!("{}:{index}:{}:{piece}", session.id, pieces.len());
-        jar.set(&session_chunk(index), &value, max_age);
+        jar.set(session_chunk(index), &value, max_age);
     }
     for index in jar.session_chunks().filter(|i| *i >= pieces.len()).collect::<Vec<_>>() {
-        jar.remove(&session_chunk(index));
+        jar.remove(session_chunk(index));
     }
     Ok(())
 }
@@ -93,14 +136,12 @@ pub(crate) fn save(jar: &Jar, session: &UserSession, lifetime_seconds: i64) -> R
 /// Removes every session cookie the request carried.
 pub(crate) fn remove(jar: &Jar) {
     for index in jar.session_chunks().collect::<Vec<_>>() {
-        jar.remove(&session_chunk(index));
+        jar.remove(session_chunk(index));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use proptest::prelude::*;
 
     use super::*;

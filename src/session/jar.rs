@@ -30,7 +30,8 @@ use crate::session::cipher::Cipher;
 /// The prefix browsers enforce for origin-bound cookies (https only).
 const HOST_PREFIX: &str = "__Host-";
 /// Session chunks: `oidc_session_0` ... `oidc_session_{MAX_CHUNKS - 1}`.
-pub(crate) const SESSION_CHUNK_PREFIX: &str = "oidc_session_";
+#[cfg(test)]
+const SESSION_CHUNK_PREFIX: &str = "oidc_session_";
 /// The most cookies one session may use.
 pub(crate) const MAX_CHUNKS: usize = 8;
 /// The id of a server-side session.
@@ -43,25 +44,31 @@ const PENDING_TAG_LEN: usize = 16;
 /// The most pending-login cookies one request's cleanup looks at.
 const MAX_TRACKED_PENDING: usize = 8;
 
-/// Whether the crate can have issued a cookie named `name` (logical name).
-fn is_issuable(name: &str) -> bool {
-    if name == SESSION_ID || name == LOGOUT_STATE {
-        return true;
+/// The slot of a cookie the crate names in advance: the session chunks,
+/// then the session id and the logout state.
+fn fixed_slot(name: &str) -> Option<usize> {
+    match name {
+        SESSION_ID => Some(MAX_CHUNKS),
+        LOGOUT_STATE => Some(MAX_CHUNKS + 1),
+        _ => SESSION_CHUNKS.iter().position(|chunk| *chunk == name),
     }
-    if let Some(index) = name.strip_prefix(SESSION_CHUNK_PREFIX) {
-        return index.len() == 1 && index.parse::<usize>().is_ok_and(|i| i < MAX_CHUNKS);
-    }
-    if let Some(tag) = name.strip_prefix(PENDING_PREFIX) {
-        return tag.len() == PENDING_TAG_LEN && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    }
-    false
+}
+
+/// Whether `name` is a pending-login cookie's (logical name).
+fn is_pending(name: &str) -> bool {
+    name.strip_prefix(PENDING_PREFIX).is_some_and(|tag| {
+        tag.len() == PENDING_TAG_LEN && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 pub(crate) struct Jar {
-    /// The request's cookies the crate can have issued, by logical name, still sealed.
-    incoming: HashMap<String, String>,
-    /// Some of the pending-login names among them, for cleanup.
-    pending: Vec<String>,
+    /// The request's cookies of the fixed names, by slot, still sealed.
+    fixed: [Option<Box<str>>; MAX_CHUNKS + 2],
+    /// Its pending-login cookies by name, still sealed (a map only when
+    /// there are some).
+    pending: Option<HashMap<Box<str>, Box<str>>>,
+    /// Some of the pending-login names, for cleanup.
+    tracked: Vec<String>,
     outgoing: Mutex<Outgoing>,
     cipher: Arc<Cipher>,
     secure: bool,
@@ -79,28 +86,35 @@ impl Jar {
     /// `secure`: the site is https (cookies are `__Host-` prefixed and
     /// `Secure`).
     pub(crate) fn new<'c>(cookies: impl Iterator<Item = (&'c str, &'c str)>, cipher: Arc<Cipher>, secure: bool) -> Jar {
-        let mut incoming = HashMap::new();
-        let mut pending = Vec::new();
+        let mut fixed: [Option<Box<str>>; MAX_CHUNKS + 2] = Default::default();
+        let mut pending: Option<HashMap<Box<str>, Box<str>>> = None;
         for (wire, value) in cookies {
             let logical = if secure {
                 wire.strip_prefix(HOST_PREFIX)
             } else {
                 Some(wire)
             };
-            let Some(name) = logical.filter(|name| is_issuable(name)) else {
+            let Some(name) = logical else {
                 continue;
             };
-            if name.starts_with(PENDING_PREFIX) {
-                pending.push(name.to_string());
+            if let Some(slot) = fixed_slot(name) {
+                fixed[slot] = Some(value.into());
+            } else if is_pending(name) {
+                pending.get_or_insert_with(HashMap::new).insert(name.into(), value.into());
             }
-            incoming.insert(name.to_string(), value.to_string());
         }
+        let mut tracked: Vec<String> = pending
+            .iter()
+            .flat_map(|pending| pending.keys())
+            .map(|name| name.to_string())
+            .collect();
         // Which ones a flood leaves out does not matter; the choice is stable.
-        pending.sort_unstable();
-        pending.truncate(MAX_TRACKED_PENDING);
+        tracked.sort_unstable();
+        tracked.truncate(MAX_TRACKED_PENDING);
         Jar {
-            incoming,
+            fixed,
             pending,
+            tracked,
             outgoing: Mutex::new(Outgoing::default()),
             cipher,
             secure,
@@ -109,23 +123,30 @@ impl Jar {
 
     /// The opened value of the cookie `name`; `None` if absent or not sealed by us.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
-        let sealed = self.incoming.get(name)?;
-        self.cipher.open(name, sealed)
+        self.cipher.open(name, self.sealed(name)?)
+    }
+
+    /// The sealed value of the cookie `name`, as the browser sent it.
+    pub(crate) fn sealed(&self, name: &str) -> Option<&str> {
+        match fixed_slot(name) {
+            Some(slot) => self.fixed[slot].as_deref(),
+            None => self.pending.as_ref()?.get(name).map(|value| &**value),
+        }
     }
 
     /// Whether the request carried a cookie `name` (readable or not).
     pub(crate) fn has(&self, name: &str) -> bool {
-        self.incoming.contains_key(name)
+        self.sealed(name).is_some()
     }
 
     /// The session chunks the request carried, by index.
     pub(crate) fn session_chunks(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..MAX_CHUNKS).filter(|i| self.incoming.contains_key(&session_chunk(*i)))
+        (0..MAX_CHUNKS).filter(|i| self.fixed[*i].is_some())
     }
 
     /// Pending-login cookies the request carried (at most a few of them).
     pub(crate) fn pending_logins(&self) -> &[String] {
-        &self.pending
+        &self.tracked
     }
 
     /// Sets the cookie `name` to the sealed `value` for `max_age_seconds`.
@@ -200,9 +221,21 @@ impl Jar {
     }
 }
 
-/// The name of session chunk `index`.
-pub(crate) fn session_chunk(index: usize) -> String {
-    format!("{SESSION_CHUNK_PREFIX}{index}")
+/// The names of the session chunks, by index.
+const SESSION_CHUNKS: [&str; MAX_CHUNKS] = [
+    "oidc_session_0",
+    "oidc_session_1",
+    "oidc_session_2",
+    "oidc_session_3",
+    "oidc_session_4",
+    "oidc_session_5",
+    "oidc_session_6",
+    "oidc_session_7",
+];
+
+/// The name of session chunk `index` (`index < MAX_CHUNKS`).
+pub(crate) fn session_chunk(index: usize) -> &'static str {
+    SESSION_CHUNKS.get(index).copied().unwrap_or("oidc_session_")
 }
 
 #[cfg(test)]
@@ -211,6 +244,13 @@ mod tests {
 
     fn jar(cookies: &[(&str, &str)], secure: bool) -> Jar {
         Jar::new(cookies.iter().copied(), Arc::new(Cipher::derive_from(&[1; 64])), secure)
+    }
+
+    #[test]
+    fn the_session_chunk_names_are_the_prefix_and_the_index() {
+        for index in 0..MAX_CHUNKS {
+            assert_eq!(session_chunk(index), format!("{SESSION_CHUNK_PREFIX}{index}"));
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 
 pub(crate) mod cipher;
 pub(crate) mod cookie;
+pub(crate) mod decoded;
 pub(crate) mod jar;
 
 /// Everything known about a logged-in user of one provider.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::clock;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
-use crate::session::cookie::{self, MAX_SESSION_BYTES};
+use crate::session::cookie::{self, Opened, MAX_SESSION_BYTES};
+use crate::session::decoded::Decoded;
 use crate::session::jar::{Jar, SESSION_ID};
 use crate::session::UserSession;
 use crate::state::{LogoutTarget, Revocation, SharedState};
@@ -20,6 +21,10 @@ pub(crate) struct SessionStore {
     lifetime_seconds: i64,
     /// `session.inactivity_timeout_seconds` (0: off).
     inactivity_seconds: i64,
+    /// Session cookies opened before (the cookie store).
+    opened: Option<Decoded<Opened>>,
+    /// Session id cookies opened before (the server-side stores).
+    ids: Option<Decoded<Arc<str>>>,
 }
 
 impl SessionStore {
@@ -29,7 +34,23 @@ impl SessionStore {
             state,
             lifetime_seconds: i64::try_from(config.lifetime_seconds).unwrap_or(i64::MAX),
             inactivity_seconds: i64::try_from(config.inactivity_timeout_seconds).unwrap_or(i64::MAX),
+            opened: Decoded::new(config.cache_entries),
+            ids: Decoded::new(config.cache_entries),
         }
+    }
+
+    /// The id in the session id cookie of `jar`.
+    fn session_id(&self, jar: &Jar) -> Option<Arc<str>> {
+        let Some(ids) = &self.ids else {
+            return jar.get(SESSION_ID).map(Arc::from);
+        };
+        let sealed = jar.sealed(SESSION_ID)?;
+        if let Some(id) = ids.get(sealed) {
+            return Some(id);
+        }
+        let id: Arc<str> = jar.get(SESSION_ID)?.into();
+        ids.put(sealed, id.clone());
+        Some(id)
     }
 
     fn server_side(&self) -> bool {
@@ -69,7 +90,7 @@ impl SessionStore {
 
     async fn load_stored(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         if self.server_side() {
-            let Some(id) = jar.get(SESSION_ID) else {
+            let Some(id) = self.session_id(jar) else {
                 return Ok(None);
             };
             let session = self.state.load_session(&id).await?;
@@ -79,14 +100,18 @@ impl SessionStore {
             }
             return Ok(session);
         }
-        let Some(session) = cookie::load(jar) else {
+        let session = match &self.opened {
+            Some(opened) => cookie::load_cached(jar, opened),
+            None => cookie::load(jar).map(Arc::new),
+        };
+        let Some(session) = session else {
             return Ok(None);
         };
         if self.state.is_revoked(&session).await? {
             cookie::remove(jar);
             return Ok(None);
         }
-        Ok(Some(Arc::new(session)))
+        Ok(Some(session))
     }
 
     /// Keeps the session of a new login as this browser's only session.
