@@ -8,7 +8,7 @@
 //! (its cost must not grow with the number of sessions).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::collections::BTreeMap;
@@ -98,7 +98,10 @@ fn many_sessions(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let count: usize = std::env::var("GUARD_BENCH_SESSIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let count: usize = std::env::var("GUARD_BENCH_SESSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let mut group = c.benchmark_group("memory store size");
     for sessions in [0, count] {
         let s = runtime.block_on(setup("memory", sessions));

@@ -469,3 +469,22 @@ async fn an_https_issuer_whose_discovery_names_cleartext_endpoints_is_refused_un
         }
     }
 }
+
+#[rocket::async_test]
+async fn after_warm_up_a_login_makes_two_provider_calls_token_and_userinfo() {
+    let provider = TestProvider::start().await;
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+    browser.login_ok(&provider, "/profile").await;
+    let before = provider.counts();
+    let mut other = browser.other_browser();
+    other.login_ok(&provider, "/profile").await;
+    let after = provider.counts();
+    assert_eq!(after.token - before.token, 1, "one token request");
+    assert_eq!(after.userinfo - before.userinfo, 1, "one userinfo request");
+    assert_eq!(after.discovery, before.discovery, "no discovery");
+    assert_eq!(after.jwks, before.jwks, "no key fetch");
+    assert_eq!(
+        after.introspection + after.registration,
+        before.introspection + before.registration
+    );
+}

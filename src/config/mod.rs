@@ -169,6 +169,15 @@ pub struct RedisConfig {
     /// certificate authorities to trust instead of the system's.
     #[serde(default)]
     pub ca_certificate_path: Option<std::path::PathBuf>,
+    /// `local_cache_seconds` (default `2`, at most `60`; `0`: off): each
+    /// instance keeps what it read from Redis (sessions, "not logged out")
+    /// this long, dropped as soon as another instance announces a change
+    /// (Redis pub/sub), so a logged-in request needs no round trip. A
+    /// logout is honoured everywhere once Redis has delivered the
+    /// announcement (normally within milliseconds), and after this long at
+    /// the latest; `0` asks Redis on every request.
+    #[serde(default = "default_local_cache_seconds")]
+    pub local_cache_seconds: u64,
 }
 
 /// A Redis URL; its password prints as `[redacted]`.
@@ -682,6 +691,9 @@ impl OidcConfig {
                     "must be a `redis://host[:port][/db]` or `rediss://...` URL",
                 ),
             }
+            if redis.local_cache_seconds > 60 {
+                problem("oidc.redis.local_cache_seconds".into(), "must be at most 60");
+            }
             if redis.timeout_ms == 0 || redis.timeout_ms > 60_000 {
                 problem("oidc.redis.timeout_ms".into(), "must be between 1 and 60000");
             }
@@ -887,6 +899,10 @@ fn default_session_lifetime() -> u64 {
 
 fn default_key_prefix() -> String {
     "oidc:".into()
+}
+
+fn default_local_cache_seconds() -> u64 {
+    2
 }
 
 fn default_redis_timeout() -> u64 {

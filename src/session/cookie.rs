@@ -95,7 +95,9 @@ pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<Arc<User
     }
     let (session, count) = load_counted(jar)?;
     let session = Arc::new(session);
-    let rest: Option<Vec<Box<str>>> = (1..count).map(|i| jar.sealed(session_chunk(i)).map(Box::from)).collect();
+    let rest: Option<Vec<Box<str>>> = (1..count)
+        .map(|i| jar.sealed(session_chunk(i)).map(Box::from))
+        .collect();
     cache.put(
         first,
         Opened {
@@ -179,7 +181,7 @@ mod tests {
             let sealed: Vec<(String, String)> = chunks
                 .iter()
                 .map(|(index, id, count, piece)| {
-                    let name = session_chunk(*index);
+                    let name = format!("oidc_session_{index}");
                     let value = cipher.seal(&name, &format!("{id}:{index}:{count}:{piece}")).unwrap();
                     (name, value)
                 })

@@ -9,11 +9,14 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 
+/// The whole sealed value, and what it opened to.
+type Entry<V> = (Box<str>, V);
+
 pub(crate) struct Decoded<V> {
     /// By the end of the sealed value (its authentication tag: as random
     /// as a key needs to be, and short to hash), with the whole value to
     /// compare on a hit.
-    entries: Mutex<LruCache<Box<str>, (Box<str>, V)>>,
+    entries: Mutex<LruCache<Box<str>, Entry<V>>>,
 }
 
 /// How much of the end of a sealed value keys it.

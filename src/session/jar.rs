@@ -56,9 +56,8 @@ fn fixed_slot(name: &str) -> Option<usize> {
 
 /// Whether `name` is a pending-login cookie's (logical name).
 fn is_pending(name: &str) -> bool {
-    name.strip_prefix(PENDING_PREFIX).is_some_and(|tag| {
-        tag.len() == PENDING_TAG_LEN && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    })
+    name.strip_prefix(PENDING_PREFIX)
+        .is_some_and(|tag| tag.len() == PENDING_TAG_LEN && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 pub(crate) struct Jar {
@@ -100,7 +99,9 @@ impl Jar {
             if let Some(slot) = fixed_slot(name) {
                 fixed[slot] = Some(value.into());
             } else if is_pending(name) {
-                pending.get_or_insert_with(HashMap::new).insert(name.into(), value.into());
+                pending
+                    .get_or_insert_with(HashMap::new)
+                    .insert(name.into(), value.into());
             }
         }
         let mut tracked: Vec<String> = pending

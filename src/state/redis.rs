@@ -25,11 +25,16 @@
 //! bound to their key) with the key the cookies use, so what Redis holds is
 //! unreadable and unforgeable without the app's `secret_key`.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use lru::LruCache;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
+use rocket::futures::StreamExt;
+use rocket::tokio::sync::Notify;
 
 use crate::clock;
 use crate::config::RedisConfig;
@@ -113,8 +118,157 @@ return 0
 /// key live forever or overflow Redis's range.
 const MAX_TTL_SECONDS: i64 = 366 * 24 * 3600;
 
+/// What this instance read from Redis, kept briefly (`local_cache_seconds`)
+/// and dropped as soon as any instance announces a change on the
+/// `<prefix>changes` channel, so a logged-in request needs no round trip.
+/// Nothing is served from here unless the announcements are heard.
+struct LocalCache {
+    max_age: Duration,
+    /// Subscribed to the announcements.
+    live: AtomicBool,
+    /// Bumped by every announcement: a read that began before one is not kept.
+    generation: AtomicU64,
+    sessions: Mutex<LruCache<String, (Arc<UserSession>, Instant)>>,
+    /// Cookie sessions found not logged out, by session id.
+    not_revoked: Mutex<LruCache<String, Instant>>,
+    /// Told when the state is dropped: the listener stops.
+    closed: Notify,
+}
+
+/// Bound on each local cache.
+const LOCAL_ENTRIES: usize = 10_000;
+
+impl LocalCache {
+    fn new(max_age: Duration) -> LocalCache {
+        let entries = NonZeroUsize::new(LOCAL_ENTRIES).unwrap_or(NonZeroUsize::MIN);
+        LocalCache {
+            max_age,
+            live: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            sessions: Mutex::new(LruCache::new(entries)),
+            not_revoked: Mutex::new(LruCache::new(entries)),
+            closed: Notify::new(),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.max_age.is_zero() && self.live.load(Ordering::Acquire)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Something changed somewhere: nothing read before is served again.
+    fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.clear();
+        }
+        if let Ok(mut not_revoked) = self.not_revoked.lock() {
+            not_revoked.clear();
+        }
+    }
+
+    fn fresh(&self, at: Instant) -> bool {
+        at.elapsed() < self.max_age
+    }
+
+    fn session(&self, key: &str) -> Option<Arc<UserSession>> {
+        if !self.enabled() {
+            return None;
+        }
+        let mut sessions = self.sessions.lock().ok()?;
+        match sessions.get(key) {
+            Some((session, at)) if self.fresh(*at) && !session.is_expired(clock::now()) => Some(session.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps what a read that began at `generation` found, unless a change
+    /// was announced meanwhile.
+    fn keep_session(&self, key: String, session: Arc<UserSession>, generation: u64) {
+        if !self.enabled() || self.generation() != generation {
+            return;
+        }
+        if let Ok(mut sessions) = self.sessions.lock() {
+            if self.generation() == generation {
+                sessions.put(key, (session, Instant::now()));
+            }
+        }
+    }
+
+    fn not_revoked(&self, id: &str) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        let Ok(mut not_revoked) = self.not_revoked.lock() else {
+            return false;
+        };
+        not_revoked.get(id).is_some_and(|at| self.fresh(*at))
+    }
+
+    fn keep_not_revoked(&self, id: &str, generation: u64) {
+        if !self.enabled() || self.generation() != generation {
+            return;
+        }
+        if let Ok(mut not_revoked) = self.not_revoked.lock() {
+            if self.generation() == generation {
+                not_revoked.put(id.to_string(), Instant::now());
+            }
+        }
+    }
+}
+
+/// Listens to the announcements of changes for as long as the state lives:
+/// every one clears the local cache; while not subscribed, the cache is off
+/// (and cleared when the subscription comes back: announcements may have
+/// been missed).
+async fn listen(cache: Weak<LocalCache>, client: redis::Client, channel: String, timeout: Duration) {
+    loop {
+        let Some(closed) = cache.upgrade() else {
+            return;
+        };
+        let subscribed = async {
+            let mut pubsub = rocket::tokio::time::timeout(timeout, client.get_async_pubsub())
+                .await
+                .ok()?
+                .ok()?;
+            rocket::tokio::time::timeout(timeout, pubsub.subscribe(&channel))
+                .await
+                .ok()?
+                .ok()?;
+            Some(pubsub)
+        }
+        .await;
+        if let Some(mut pubsub) = subscribed {
+            closed.clear();
+            closed.live.store(true, Ordering::Release);
+            let mut messages = pubsub.on_message();
+            loop {
+                rocket::tokio::select! {
+                    message = messages.next() => match (message, cache.upgrade()) {
+                        (Some(_), Some(cache)) => cache.clear(),
+                        _ => break,
+                    },
+                    () = closed.closed.notified() => return,
+                }
+            }
+            closed.live.store(false, Ordering::Release);
+            closed.clear();
+        }
+        // Not subscribed (Redis down, or the connection broke): try again soon.
+        rocket::tokio::select! {
+            () = rocket::tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = closed.closed.notified() => return,
+        }
+    }
+}
+
 pub(crate) struct RedisState {
     connection: ConnectionManager,
+    local: Arc<LocalCache>,
+    changes: String,
     prefix: String,
     timeout: Duration,
     cipher: Arc<Cipher>,
@@ -170,8 +324,15 @@ impl RedisState {
             // series of retries; the next request tries again.
             .set_number_of_retries(0);
         let connection = client.get_connection_manager_lazy(manager_config).map_err(bad_url)?;
+        let local = Arc::new(LocalCache::new(Duration::from_secs(config.local_cache_seconds)));
+        let changes = format!("{}changes", config.key_prefix);
+        if config.local_cache_seconds > 0 {
+            rocket::tokio::spawn(listen(Arc::downgrade(&local), client, changes.clone(), timeout));
+        }
         Ok(RedisState {
             connection,
+            local,
+            changes,
             prefix: config.key_prefix.clone(),
             timeout,
             cipher,
@@ -236,6 +397,22 @@ impl RedisState {
             }
         })
         .await
+    }
+
+    /// Tells every instance (this one included) that sessions or logouts
+    /// changed: their local caches are dropped.
+    async fn announce(&self) {
+        self.local.clear();
+        if self.local.max_age.is_zero() {
+            return;
+        }
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(&self.changes).arg(1);
+        if let Err(error) = self.query::<i64>(&command).await {
+            rocket::warn!(
+                "oidc: a change could not be announced to the other instances ({error}); they see it within `redis.local_cache_seconds`"
+            );
+        }
     }
 
     fn seal(&self, key: &str, session: &UserSession) -> Result<String, StateError> {
@@ -350,18 +527,24 @@ impl SharedState for RedisState {
             } => {
                 let key = self.key("revoked:sub", &[provider, sub]);
                 let ttl = ttl_until(until).to_string();
-                return self
-                    .script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl])
-                    .await
-                    .map(|_| ());
+                self.script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl])
+                    .await?;
+                self.announce().await;
+                return Ok(());
             }
         };
         let mut command = redis::cmd("SET");
         command.arg(&key).arg(1).arg("EX").arg(ttl_until(until));
-        self.query::<Option<String>>(&command).await.map(|_| ())
+        self.query::<Option<String>>(&command).await?;
+        self.announce().await;
+        Ok(())
     }
 
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
+        if self.local.not_revoked(&session.id) {
+            return Ok(false);
+        }
+        let generation = self.local.generation();
         let mut command = redis::cmd("MGET");
         command
             .arg(self.key("revoked:session", &[&session.id]))
@@ -377,15 +560,27 @@ impl SharedState for RedisState {
             .and_then(|at| at.parse::<i64>().ok())
             .is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
         let by_sid = found.get(2).is_some_and(Option::is_some);
-        Ok(by_id || by_sub || by_sid)
+        let revoked = by_id || by_sub || by_sid;
+        if !revoked {
+            self.local.keep_not_revoked(&session.id, generation);
+        }
+        Ok(revoked)
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
         let key = self.session_key(id);
+        if let Some(session) = self.local.session(&key) {
+            return Ok(Some(session));
+        }
+        let generation = self.local.generation();
         let mut command = redis::cmd("GET");
         command.arg(&key);
         let sealed: Option<String> = self.query(&command).await?;
-        Ok(sealed.and_then(|sealed| self.open(&key, &sealed, Some(id))))
+        let session = sealed.and_then(|sealed| self.open(&key, &sealed, Some(id)));
+        if let Some(session) = &session {
+            self.local.keep_session(key, session.clone(), generation);
+        }
+        Ok(session)
     }
 
     async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
@@ -412,6 +607,7 @@ impl SharedState for RedisState {
         let ended: i64 = self.script(&self.insert_session, &keys, &args).await?;
         if ended > 0 {
             rocket::info!("oidc: a login past `sessions_per_subject` ended {ended} older session(s) of that user");
+            self.announce().await;
         }
         Ok(())
     }
@@ -426,13 +622,17 @@ impl SharedState for RedisState {
             .arg("EX")
             .arg(ttl_until(session.expires_at))
             .arg("XX");
-        Ok(self.query::<Option<String>>(&command).await?.is_some())
+        let replaced = self.query::<Option<String>>(&command).await?.is_some();
+        self.announce().await;
+        Ok(replaced)
     }
 
     async fn remove_session(&self, id: &str) -> Result<(), StateError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.session_key(id));
-        self.query::<i64>(&command).await.map(|_| ())
+        self.query::<i64>(&command).await?;
+        self.announce().await;
+        Ok(())
     }
 
     async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
@@ -456,6 +656,9 @@ impl SharedState for RedisState {
         let ended: i64 = self
             .script(&self.end_sessions, &[&index, &filter], &[&session_prefix, mode])
             .await?;
+        if ended > 0 {
+            self.announce().await;
+        }
         Ok(usize::try_from(ended).unwrap_or(0))
     }
 
@@ -502,5 +705,12 @@ impl SharedState for RedisState {
         self.script::<i64>(&self.release, &[&lock_key], &[&lease.0])
             .await
             .map(|_| ())
+    }
+}
+
+impl Drop for RedisState {
+    fn drop(&mut self) {
+        // The listener holds a connection; it ends with the state.
+        self.local.closed.notify_one();
     }
 }
