@@ -32,6 +32,11 @@ fn ping_user(_user: rocket_openidconnect::OidcUser) -> &'static str {
     "pong"
 }
 
+#[rocket::get("/ping/token")]
+fn ping_token(_token: rocket_openidconnect::BearerToken) -> &'static str {
+    "pong"
+}
+
 struct Setup {
     client: Arc<Client>,
     jar: BTreeMap<String, String>,
@@ -40,17 +45,42 @@ struct Setup {
 }
 
 async fn setup(store: &str, extra_sessions: usize) -> Setup {
+    setup_with(store, extra_sessions, json!({})).await
+}
+
+/// The resident memory of this process, in bytes (Linux).
+fn resident_bytes() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+async fn setup_with(store: &str, extra_sessions: usize, session: serde_json::Value) -> Setup {
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
     let redis = store.contains("redis").then(RedisServer::start);
     config["session"] = json!({ "store": if store == "cookie+redis" { "cookie" } else { store } });
+    for (key, value) in session.as_object().into_iter().flatten() {
+        config["session"][key] = value.clone();
+    }
     if let Some(redis) = &redis {
         config["redis"] = redis.config();
     }
     config["limits"] = json!({ "sessions_per_subject": 1_000_000, "sessions": 1_000_000 });
-    let routes = rocket::routes![ping, ping_user, app::profile];
+    let routes = rocket::routes![ping, ping_user, ping_token, app::profile];
     let figment = support::figment(config).merge(("log_level", "off"));
     let mut browser = Browser::new(rp_with_figment(figment, routes)).await;
+    if extra_sessions > 0 {
+        // Many logins: HMAC-signed ID tokens, so the provider is quick.
+        provider.behave(|b| {
+            b.signing = support::provider::Signing::Hs256WithClientSecret;
+            b.discovery
+                .insert("id_token_signing_alg_values_supported".into(), json!(["HS256", "RS256"]));
+        });
+    }
     for _ in 0..extra_sessions {
         let mut other = browser.other_browser();
         other.login_ok(&provider, "/profile").await;
@@ -92,25 +122,73 @@ fn guard(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `memory` store with 1 and with many sessions: the guard's time must
+/// not grow, and the memory a session takes is printed (the growth of this
+/// process with the sessions in the store, minus the growth with as many
+/// logins to the cookie store, which keeps nothing).
 fn many_sessions(c: &mut Criterion) {
     let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime");
-    let count: usize = std::env::var("GUARD_BENCH_SESSIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
+    let count: usize = std::env::var("GUARD_BENCH_SESSIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let uncached = json!({ "cache_entries": 0 });
+    let before = resident_bytes();
+    let control = runtime.block_on(setup_with("cookie", count, uncached.clone()));
+    let after_control = resident_bytes();
+    let many = runtime.block_on(setup_with("memory", count, uncached.clone()));
+    let after_many = resident_bytes();
+    let per_session = ((after_many - after_control) - (after_control - before)) / i64::try_from(count.max(1)).unwrap_or(1);
+    println!(
+        "memory store: about {per_session} bytes per session ({count} sessions; this process grew by {} MB with them, by {} MB with as many cookie-store logins)",
+        (after_many - after_control) / 1_000_000,
+        (after_control - before) / 1_000_000
+    );
+    drop(control);
+    let one = runtime.block_on(setup_with("memory", 0, uncached));
     let mut group = c.benchmark_group("memory store size");
-    for sessions in [0, count] {
-        let s = runtime.block_on(setup("memory", sessions));
-        group.bench_function(format!("{} sessions /ping/user", sessions + 1), |b| {
+    for (sessions, s) in [(1, &one), (count + 1, &many)] {
+        group.bench_function(format!("{sessions} sessions /ping/user"), |b| {
             b.to_async(&runtime).iter(|| get(&s.client, &s.jar, "/ping/user"));
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, guard, many_sessions);
+/// `BearerToken` with a cached introspection result and with a verified
+/// RFC 9068 JWT, against `/ping` with the same header.
+fn bearer(c: &mut Criterion) {
+    let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let (provider, client) = runtime.block_on(async {
+        let provider = TestProvider::start().await;
+        let figment = support::figment(oidc_config(&provider)).merge(("log_level", "off"));
+        let rocket = rp_with_figment(figment, rocket::routes![ping, ping_token]);
+        let client = Client::untracked(rocket).await.expect("launch");
+        (provider, client)
+    });
+    let mut group = c.benchmark_group("bearer");
+    for (kind, token) in [("opaque", provider.opaque_token(json!({}))), ("jwt", provider.at_jwt(json!({})))] {
+        let authorization = format!("Bearer {token}");
+        for uri in ["/ping", "/ping/token"] {
+            group.bench_function(format!("{kind} {uri}"), |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let response = client
+                        .get(uri)
+                        .header(Header::new("Authorization", authorization.clone()))
+                        .dispatch()
+                        .await;
+                    assert_eq!(response.status(), Status::Ok);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, guard, bearer, many_sessions);
 criterion_main!(benches);

@@ -5,8 +5,10 @@
 #[macro_use]
 extern crate rocket;
 
-use rocket::response::content::RawHtml;
+use rocket::response::content::{RawHtml, RawJson};
+use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{json, Json, Value};
+use rocket::serde::Serialize;
 use rocket::State;
 use rocket_openidconnect::{scopes, BearerToken, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession};
 
@@ -41,21 +43,42 @@ fn ping_user(_user: OidcUser) -> &'static str {
     "pong"
 }
 
-/// The JSON shape of `/profile` (CONTRACT §3).
+#[get("/ping/token")]
+fn ping_token(_token: BearerToken) -> &'static str {
+    "pong"
+}
+
+/// The JSON shape of `/profile` (CONTRACT §3). The claims are embedded as
+/// the provider sent them, not parsed and serialised again.
+#[derive(Serialize)]
+#[serde(crate = "rocket::serde")]
+struct Profile<'a> {
+    provider: &'a str,
+    sub: &'a str,
+    id_token: &'a RawValue,
+    userinfo: Option<&'a RawValue>,
+    access_token_expires_at: Option<i64>,
+    last_authenticated: i64,
+}
+
+fn profile_of(session: &UserSession) -> Profile<'_> {
+    Profile {
+        provider: session.provider(),
+        sub: session.subject(),
+        id_token: session.id_token_claims_json(),
+        userinfo: session.userinfo_json(),
+        access_token_expires_at: session.access_token_expires_at().map(|t| t.unix_timestamp()),
+        last_authenticated: session.last_authenticated().unix_timestamp(),
+    }
+}
+
 fn profile_json(session: &UserSession) -> Value {
-    json!({
-        "provider": session.provider(),
-        "sub": session.subject(),
-        "id_token": session.id_token_claims(),
-        "userinfo": session.userinfo(),
-        "access_token_expires_at": session.access_token_expires_at().map(|t| t.unix_timestamp()),
-        "last_authenticated": session.last_authenticated().unix_timestamp(),
-    })
+    serde_json::to_value(profile_of(session)).unwrap_or(Value::Null)
 }
 
 #[get("/profile")]
-fn profile(user: OidcUser) -> Json<Value> {
-    Json(profile_json(&user))
+fn profile(user: OidcUser) -> RawJson<String> {
+    RawJson(serde_json::to_string(&profile_of(&user)).unwrap_or_default())
 }
 
 /// The identity of a bearer token: the introspection response or JWT claims.
@@ -63,14 +86,19 @@ fn token_json(identity: &TokenIdentity) -> Value {
     Value::Object(identity.claims().clone())
 }
 
+/// That identity as JSON text (no copy of the claims).
+fn token_text(identity: &TokenIdentity) -> RawJson<String> {
+    RawJson(serde_json::to_string(identity.claims()).unwrap_or_default())
+}
+
 #[get("/api")]
-fn api(token: BearerToken) -> Json<Value> {
-    Json(token_json(&token))
+fn api(token: BearerToken) -> RawJson<String> {
+    token_text(&token)
 }
 
 #[get("/api/write")]
-fn api_write(token: BearerToken<ReadWrite>) -> Json<Value> {
-    Json(token_json(&token))
+fn api_write(token: BearerToken<ReadWrite>) -> RawJson<String> {
+    token_text(&token)
 }
 
 #[get("/either")]
@@ -128,6 +156,7 @@ fn rocket() -> _ {
             index,
             ping,
             ping_user,
+            ping_token,
             profile,
             api,
             api_write,

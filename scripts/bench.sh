@@ -5,31 +5,32 @@
 #   memory        session.store = "memory", no Redis
 #   redis         session.store = "redis"  ([oidc.redis]: sessions in Redis)
 #   cookie+redis  session.store = "cookie" with [oidc.redis] (logouts recorded in Redis)
-# For each setup, with a session from one real browser login:
-#   GET /ping         no guard ("pong"): the baseline
-#   GET /ping/user    OidcUser guard with the session cookie, same answer: the guard's cost
-#   GET /             no guard (HTML page)
-#   GET /profile      OidcUser guard + JSON of the session
-# and, for the Redis setups, the Redis round trips per /ping/user request (commands Redis
-# processed during the run / requests). Then, on the cookie setup:
-#   GET /api          BearerToken with an opaque client-credentials token; its introspection
-#                     result is cached (introspection_cache_seconds=3600): the provider should
-#                     see exactly 1 introspection call during the run
-#   GET /api          BearerToken with an RFC 9068 JWT access token (from
-#                     /service-token?scope=read%20write&resource=<app>/api): checked locally,
-#                     0 introspection calls
-# Prints a table of requests/s and ratios (/ping/user and /api against /ping, /profile against
-# /, each within its setup). Fails if any response is not 200.
+# Every request of a setup carries the same headers (its session cookie), so that what
+# differs between two routes is the guard and the handler:
+#   GET /ping         no guard ("pong"); GET /ping/user: OidcUser, same answer
+#   GET /             no guard (HTML);   GET /profile:   OidcUser + the session as JSON
+# and, on the cookie setup, with the same Authorization header on both routes:
+#   GET /api with an opaque token (introspection cached: 1 provider call in all) and with an
+#   RFC 9068 JWT (checked locally: 0 calls), against GET /ping; also GET /ping/token (the guard
+#   alone).
+# Each pair is measured side by side, BENCH_ROUNDS times (default 3); the table shows the
+# median ratio of each pair and the target it must meet. Then: p99 latency of /ping/user vs
+# /ping at 256 connections; the provider calls of one login after warm-up; the Redis round
+# trips per logged-in request; and (BENCH_MEMORY=1, the default) the memory store's bytes per
+# session and the guard's time with 1 and with 100,000 sessions (cargo bench --bench guard).
+# Fails if any response is not 200.
 #
-#   scripts/bench.sh          BENCH_DURATION=10s BENCH_THREADS=1 BENCH_CONNECTIONS=16
-#                             BENCH_SETUPS="cookie memory redis cookie+redis"
+#   scripts/bench.sh    BENCH_DURATION=5s BENCH_THREADS=2 BENCH_CONNECTIONS=32 BENCH_ROUNDS=3
+#                       BENCH_SETUPS="cookie memory redis cookie+redis" BENCH_MEMORY=1
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-duration="${BENCH_DURATION:-10s}"
-threads="${BENCH_THREADS:-1}"
-connections="${BENCH_CONNECTIONS:-16}"
+duration="${BENCH_DURATION:-5s}"
+threads="${BENCH_THREADS:-2}"
+connections="${BENCH_CONNECTIONS:-32}"
+rounds="${BENCH_ROUNDS:-3}"
+memory="${BENCH_MEMORY:-1}"
 read -r -a setups <<<"${BENCH_SETUPS:-cookie memory redis cookie+redis}"
 for setup in "${setups[@]}"; do
   case "$setup" in
@@ -163,42 +164,28 @@ for setup in "${setups[@]}"; do
   expect_200 "$setup: GET /ping/user with the session cookie" "$app/ping/user" "Cookie: ${cookie_of[$setup]}"
 done
 
-# Each run appends "setup|name|label|rps|p50|p99|requests|redis commands" to $workdir/results.
-run_wrk() { # setup name label path [wrk args...]
-  local setup="$1" name="$2" label="$3" path="$4"
-  shift 4
+# Each run appends "round|setup|name|label|rps|p50|p99|requests|redis commands" to $workdir/results.
+run_wrk() { # round setup name label path connections [wrk args...]
+  local round="$1" setup="$2" name="$3" label="$4" path="$5" conns="$6"
+  shift 6
   local app="${app_of[$setup]}"
-  echo "==> $setup, $label: wrk -t$threads -c$connections -d$duration $app$path" >&2
+  echo "==> round $round, $setup, $label: wrk -t$threads -c$conns -d$duration $app$path" >&2
   local before after
   before="$(redis_commands)"
-  if ! wrk -t"$threads" -c"$connections" -d"$duration" --timeout 5s --latency \
-      -s scripts/bench-status.lua "$@" "$app$path" >"$workdir/wrk-$setup-$name.txt" 2>&1; then
-    cat "$workdir/wrk-$setup-$name.txt" >&2
+  if ! wrk -t"$threads" -c"$conns" -d"$duration" --timeout 5s --latency \
+      -s scripts/bench-status.lua "$@" "$app$path" >"$workdir/wrk.txt" 2>&1; then
+    cat "$workdir/wrk.txt" >&2
     echo "bench: $setup $name had errors or non-200 responses" >&2
     exit 1
   fi
   after="$(redis_commands)"
-  grep -E '^(Requests/sec|non-200|latency p50)' "$workdir/wrk-$setup-$name.txt" >&2
-  awk -v s="$setup" -v n="$name" -v l="$label" -v c="$((after - before - 1))" '
+  awk -v r="$round" -v s="$setup" -v n="$name" -v l="$label" -v c="$((after - before - 1))" '
     /^RPS / { rps = $2 }
     /^REQUESTS / { requests = $2 }
     /^latency p50/ { p50 = $3; p99 = $6 }
-    END { printf "%s|%s|%s|%s|%s|%s|%s|%s\n", s, n, l, rps, p50, p99, requests, c }
-  ' "$workdir/wrk-$setup-$name.txt" >>"$workdir/results"
+    END { printf "%s|%s|%s|%s|%s|%s|%s|%s|%s\n", r, s, n, l, rps, p50, p99, requests, c }
+  ' "$workdir/wrk.txt" | tee -a "$workdir/results" >&2
 }
-
-# Side by side: each route on every setup before the next route.
-for route in "ping|GET /ping (no guard)|/ping" "ping_user|GET /ping/user (OidcUser)|/ping/user" \
-             "root|GET / (no guard, HTML)|/" "profile|GET /profile (OidcUser + JSON)|/profile"; do
-  IFS='|' read -r name label path <<<"$route"
-  for setup in "${setups[@]}"; do
-    if [ "$name" = ping_user ] || [ "$name" = profile ]; then
-      run_wrk "$setup" "$name" "$label" "$path" -H "Cookie: ${cookie_of[$setup]}"
-    else
-      run_wrk "$setup" "$name" "$label" "$path"
-    fi
-  done
-done
 
 api_setup="${setups[0]}"
 app="${app_of[$api_setup]}"
@@ -207,27 +194,104 @@ opaque="$(access_token_of "$app/service-token?scope=read%20write")"
 jwt="$(access_token_of "$app/service-token?scope=read%20write&resource=$(node -p 'encodeURIComponent(process.argv[1])' "$app/api")")"
 case "$opaque" in *.*.*) echo "bench: the client-credentials token without resource is a JWT, expected opaque" >&2; exit 1 ;; esac
 case "$jwt" in *.*.*) ;; *) echo "bench: the token with resource= is not a JWT: $jwt" >&2; exit 1 ;; esac
-before_opaque="$(introspections)"
-run_wrk "$api_setup" api_opaque "GET /api (opaque, cached introspection)" /api -H "Authorization: Bearer $opaque"
-after_opaque="$(introspections)"
-run_wrk "$api_setup" api_jwt "GET /api (RFC 9068 JWT, local check)" /api -H "Authorization: Bearer $jwt"
-after_jwt="$(introspections)"
+introspections_at_start="$(introspections)"
+
+for round in $(seq 1 "$rounds"); do
+  # Side by side: each pair on every setup before the next pair.
+  for pair in "ping|GET /ping|/ping ping_user|GET /ping/user|/ping/user" "root|GET /|/ profile|GET /profile|/profile"; do
+    for setup in "${setups[@]}"; do
+      for route in $pair; do
+        IFS='|' read -r name label path <<<"$route"
+        run_wrk "$round" "$setup" "$name" "$label" "$path" "$connections" -H "Cookie: ${cookie_of[$setup]}"
+      done
+    done
+  done
+  for kind in opaque jwt; do
+    token="$opaque"
+    [ "$kind" = jwt ] && token="$jwt"
+    for route in "ping_$kind|GET /ping|/ping" "api_$kind|GET /api ($kind)|/api" "guard_$kind|GET /ping/token ($kind)|/ping/token"; do
+      IFS='|' read -r name label path <<<"$route"
+      run_wrk "$round" "$api_setup" "$name" "$label" "$path" "$connections" -H "Authorization: Bearer $token"
+    done
+  done
+done
+introspections_during_runs=$(( $(introspections) - introspections_at_start ))
+
+echo "==> p99 latency at 256 connections ($api_setup)" >&2
+for route in "ping|GET /ping|/ping" "ping_user|GET /ping/user|/ping/user"; do
+  IFS='|' read -r name label path <<<"$route"
+  run_wrk p99 "$api_setup" "$name" "$label" "$path" 256 -H "Cookie: ${cookie_of[$api_setup]}"
+done
+
+echo "==> the provider calls of one login after warm-up (${setups[0]})" >&2
+stats_before="$(node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' "$op/__stats")"
+node scripts/bench-login.mjs "${app_of[${setups[0]}]}" "$op" /profile >/dev/null
+stats_after="$(node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => process.stdout.write(t))' "$op/__stats")"
+login_calls="$(python3 -c '
+import json, sys
+before, after = (json.loads(a)["requests"] for a in sys.argv[1:3])
+calls = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+backend = {k: v for k, v in calls.items() if k.split(" ")[1] in ("/token", "/me", "/jwks", "/.well-known/openid-configuration", "/token/introspection")}
+print(", ".join(f"{k}: {v}" for k, v in sorted(backend.items())) or "none")
+' "$stats_before" "$stats_after")"
+
+memory_lines=""
+if [ "$memory" = 1 ]; then
+  echo "==> cargo bench --bench guard: the memory store with 1 and 100,000 sessions" >&2
+  memory_lines="$(GUARD_BENCH_SESSIONS="${BENCH_SESSIONS:-100000}" cargo bench --bench guard -- \
+      --warm-up-time 1 --measurement-time 3 "memory store size" 2>/dev/null | grep -E "memory store:|time:" || true)"
+fi
 
 echo
-echo "wrk -t$threads -c$connections -d$duration, release demo, $(nproc) cores, session cookies:$(for setup in "${setups[@]}"; do printf ' %s %s bytes;' "$setup" "${#cookie_of[$setup]}"; done)"
-awk -F'|' '
-  { setup[NR] = $1; name[NR] = $2; label[NR] = $3; rps[NR] = $4; p50[NR] = $5; p99[NR] = $6; req[NR] = $7; cmds[NR] = $8
-    if ($2 == "ping") ping[$1] = $4
-    if ($2 == "root") root[$1] = $4 }
-  END {
-    printf "%-13s %-40s %12s %10s %8s %8s %13s\n", "setup", "request", "requests/s", "ratio", "p50 ms", "p99 ms", "redis/request"
-    for (i = 1; i <= NR; i++) {
-      base = (name[i] == "profile") ? root[setup[i]] : ping[setup[i]]
-      against = (name[i] == "profile") ? "vs /" : "vs /ping"
-      ratio = (name[i] == "ping" || name[i] == "root") ? "" : sprintf("%.3f %s", rps[i] / base, against)
-      rt = (setup[i] ~ /redis/ && req[i] > 0) ? sprintf("%.2f", cmds[i] / req[i]) : ""
-      printf "%-13s %-40s %12.1f %10s %8.2f %8.2f %13s\n", setup[i], label[i], rps[i], ratio, p50[i], p99[i], rt
-    }
-  }
-' "$workdir/results" | sed -e 's/ vs \/ping/ (\/ping)/' -e 's/ vs \// (\/)/'
-echo "introspection calls at the provider: $((after_opaque - before_opaque)) during the opaque /api run (expected 1), $((after_jwt - after_opaque)) during the JWT run (expected 0)"
+echo "wrk -t$threads -c$connections -d$duration x $rounds rounds, release demo, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), everything on this machine"
+python3 - "$workdir/results" "$introspections_during_runs" "$login_calls" "$memory_lines" <<'PY'
+import statistics, sys
+rows = [line.rstrip("\n").split("|") for line in open(sys.argv[1])]
+runs = {}
+for r, setup, name, label, rps, p50, p99, requests, commands in rows:
+    runs.setdefault((setup, name), []).append(dict(round=r, rps=float(rps), p99=float(p99), requests=int(requests), commands=int(commands)))
+targets = {
+    ("ping_user", "ping"): {"cookie": 0.95, "memory": 0.95, "redis": 0.80, "cookie+redis": 0.85},
+    ("profile", "root"): {"cookie": 0.90, "memory": 0.90, "redis": 0.75, "cookie+redis": 0.80},
+}
+def ratio(setup, name, base):
+    pairs = [(a["rps"] / b["rps"]) for a, b in zip(
+        [x for x in runs.get((setup, name), []) if x["round"] != "p99"],
+        [x for x in runs.get((setup, base), []) if x["round"] != "p99"])]
+    return statistics.median(pairs) if pairs else None
+print(f"{'setup':<13} {'pair':<36} {'median ratio':>12} {'target':>7}  {'':4} {'req/s (median)':>15} {'redis/req':>9}")
+setups = []
+for (setup, _name) in runs:
+    if setup not in setups:
+        setups.append(setup)
+for (name, base), wanted in targets.items():
+    for setup in setups:
+        value = ratio(setup, name, base)
+        if value is None:
+            continue
+        target = wanted.get(setup)
+        verdict = "" if target is None else ("ok" if value >= target else "MISS")
+        median_rps = statistics.median(x["rps"] for x in runs[(setup, name)] if x["round"] != "p99")
+        trips = [x["commands"] / x["requests"] for x in runs[(setup, name)] if x["requests"] and x["round"] != "p99"]
+        trips = f"{statistics.median(trips):.3f}" if "redis" in setup and trips else ""
+        label = {"ping_user": "/ping/user vs /ping", "profile": "/profile vs /"}[name]
+        print(f"{setup:<13} {label:<36} {value:>12.3f} {target or '':>7}  {verdict:4} {median_rps:>15.0f} {trips:>9}")
+for kind in ("opaque", "jwt"):
+    for name, label in ((f"api_{kind}", f"/api ({kind}) vs /ping"), (f"guard_{kind}", f"/ping/token ({kind}) vs /ping")):
+        for setup in setups:
+            value = ratio(setup, name, f"ping_{kind}")
+            if value is None:
+                continue
+            target = 0.95 if name.startswith("api") else None
+            verdict = "" if target is None else ("ok" if value >= target else "MISS")
+            median_rps = statistics.median(x["rps"] for x in runs[(setup, name)] if x["round"] != "p99")
+            print(f"{setup:<13} {label:<36} {value:>12.3f} {target or '':>7}  {verdict:4} {median_rps:>15.0f}")
+p99 = {name: x["p99"] for (setup, name), xs in runs.items() for x in xs if x["round"] == "p99"}
+if "ping" in p99 and "ping_user" in p99:
+    r = p99["ping_user"] / p99["ping"] if p99["ping"] else float("inf")
+    print(f"p99 at 256 connections: /ping {p99['ping']:.2f} ms, /ping/user {p99['ping_user']:.2f} ms: {r:.2}x (target <= 1.2x: {'ok' if r <= 1.2 else 'MISS'})")
+print(f"introspection calls at the provider during all the /api runs: {sys.argv[2]} (expected 1)")
+print(f"provider calls of one login after warm-up: {sys.argv[3]} (expected: POST /token 1 and GET /me 1, nothing else)")
+if sys.argv[4]:
+    print(sys.argv[4])
+PY

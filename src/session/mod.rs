@@ -82,6 +82,20 @@ impl UserSession {
         self.id_token_claims.get()
     }
 
+    /// The claims of the ID token as JSON text, to embed in a response
+    /// without parsing and serialising them again.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::UserSession;
+    ///
+    /// fn claims_json(session: &UserSession) -> String {
+    ///     format!(r#"{{"sub":"{}","claims":{}}}"#, session.subject().escape_default(), session.id_token_claims_json())
+    /// }
+    /// ```
+    pub fn id_token_claims_json(&self) -> &RawValue {
+        self.id_token_claims.raw()
+    }
+
     /// The raw ID token (useful as `id_token_hint`).
     pub fn id_token_jwt(&self) -> &IdTokenJwt {
         &self.id_token_jwt
@@ -105,6 +119,20 @@ impl UserSession {
     /// The userinfo claims, unless userinfo is disabled or unavailable.
     pub fn userinfo(&self) -> Option<&Map<String, Value>> {
         self.userinfo.as_ref().map(LazyObject::get)
+    }
+
+    /// The userinfo claims as JSON text (see
+    /// [`id_token_claims_json`](Self::id_token_claims_json)).
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::UserSession;
+    ///
+    /// fn userinfo_or_null(session: &UserSession) -> &str {
+    ///     session.userinfo_json().map_or("null", |raw| raw.get())
+    /// }
+    /// ```
+    pub fn userinfo_json(&self) -> Option<&RawValue> {
+        self.userinfo.as_ref().map(LazyObject::raw)
     }
 
     /// When the user last logged in at the provider.
@@ -191,6 +219,11 @@ impl LazyObject {
             raw,
             parsed: OnceLock::from(map),
         }
+    }
+
+    /// The object as JSON text.
+    pub(crate) fn raw(&self) -> &RawValue {
+        &self.raw
     }
 
     pub(crate) fn get(&self) -> &Map<String, Value> {

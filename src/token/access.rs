@@ -200,35 +200,32 @@ pub(crate) async fn validate(
     if let Some(why) = caches.refusal(&key) {
         return Err(OidcError::InvalidToken(why));
     }
-    let metadata = provider.metadata().await.map_err(unavailable)?;
-    let is_at_jwt = || {
-        CompactJws::parse(token.secret())
-            .and_then(|jws| jws.typ())
-            .is_some_and(|typ| is_access_token_typ(&typ))
-    };
-    let client = provider.client().await.map_err(unavailable)?;
-    let audiences = match &provider.config.bearer.audiences {
-        audiences if audiences.is_empty() => vec![client.client_id.clone()],
-        audiences => audiences.clone(),
-    };
     let skew = i64::try_from(clock_skew_seconds).unwrap_or(0);
-    let checks = Checks {
-        provider,
-        client: &client,
-        metadata: &metadata,
-        audiences,
-        skew,
-    };
-    let local = match provider.config.bearer.mode {
-        BearerMode::Jwt => true,
-        BearerMode::Auto => is_at_jwt(),
-        BearerMode::Introspection => false,
-    };
     // Valid answers are cached: introspection to spare the provider, JWTs
-    // to spare a signature check per request.
+    // to spare a signature check per request. A hit costs nothing more.
     let identity = caches
         .valid
         .get_or_load(key, || async {
+            let metadata = provider.metadata().await.map_err(unavailable)?;
+            let client = provider.client().await.map_err(unavailable)?;
+            let audiences = match &provider.config.bearer.audiences {
+                audiences if audiences.is_empty() => vec![client.client_id.clone()],
+                audiences => audiences.clone(),
+            };
+            let checks = Checks {
+                provider,
+                client: &client,
+                metadata: &metadata,
+                audiences,
+                skew,
+            };
+            let local = match provider.config.bearer.mode {
+                BearerMode::Jwt => true,
+                BearerMode::Auto => CompactJws::parse(token.secret())
+                    .and_then(|jws| jws.typ())
+                    .is_some_and(|typ| is_access_token_typ(&typ)),
+                BearerMode::Introspection => false,
+            };
             if local {
                 return checks.jwt(token).await;
             }
