@@ -77,8 +77,10 @@ async fn setup_with(store: &str, extra_sessions: usize, session: serde_json::Val
         // Many logins: HMAC-signed ID tokens, so the provider is quick.
         provider.behave(|b| {
             b.signing = support::provider::Signing::Hs256WithClientSecret;
-            b.discovery
-                .insert("id_token_signing_alg_values_supported".into(), json!(["HS256", "RS256"]));
+            b.discovery.insert(
+                "id_token_signing_alg_values_supported".into(),
+                json!(["HS256", "RS256"]),
+            );
         });
     }
     for _ in 0..extra_sessions {
@@ -132,14 +134,18 @@ fn many_sessions(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let count: usize = std::env::var("GUARD_BENCH_SESSIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let count: usize = std::env::var("GUARD_BENCH_SESSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let uncached = json!({ "cache_entries": 0 });
     let before = resident_bytes();
     let control = runtime.block_on(setup_with("cookie", count, uncached.clone()));
     let after_control = resident_bytes();
     let many = runtime.block_on(setup_with("memory", count, uncached.clone()));
     let after_many = resident_bytes();
-    let per_session = ((after_many - after_control) - (after_control - before)) / i64::try_from(count.max(1)).unwrap_or(1);
+    let per_session =
+        ((after_many - after_control) - (after_control - before)) / i64::try_from(count.max(1)).unwrap_or(1);
     println!(
         "memory store: about {per_session} bytes per session ({count} sessions; this process grew by {} MB with them, by {} MB with as many cookie-store logins)",
         (after_many - after_control) / 1_000_000,
@@ -172,7 +178,10 @@ fn bearer(c: &mut Criterion) {
         (provider, client)
     });
     let mut group = c.benchmark_group("bearer");
-    for (kind, token) in [("opaque", provider.opaque_token(json!({}))), ("jwt", provider.at_jwt(json!({})))] {
+    for (kind, token) in [
+        ("opaque", provider.opaque_token(json!({}))),
+        ("jwt", provider.at_jwt(json!({}))),
+    ] {
         let authorization = format!("Bearer {token}");
         for uri in ["/ping", "/ping/token"] {
             group.bench_function(format!("{kind} {uri}"), |b| {
