@@ -86,9 +86,10 @@ fn token_json(identity: &TokenIdentity) -> Value {
     Value::Object(identity.claims().clone())
 }
 
-/// That identity as JSON text (no copy of the claims).
+/// That identity as JSON text, as it was written when the token was
+/// validated (not serialised again).
 fn token_text(identity: &TokenIdentity) -> RawJson<String> {
-    RawJson(serde_json::to_string(identity.claims()).unwrap_or_default())
+    RawJson(identity.claims_json().get().to_owned())
 }
 
 #[get("/api")]

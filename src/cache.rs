@@ -9,6 +9,7 @@
 //!   growing back-off, so N requests queued behind a provider that never
 //!   answers wait one timeout, not N. Used for discovery and registration.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -36,32 +37,35 @@ impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
     }
 
     /// The cached value for `key`, or the value `load` yields, kept for the
-    /// time-to-live `load` returns with it (zero: not kept).
-    pub(crate) async fn get_or_load<F, Fut>(&self, key: K, load: F) -> Result<V, E>
+    /// time-to-live `load` returns with it (zero: not kept). The key is
+    /// copied only on a miss.
+    pub(crate) async fn get_or_load<Q, F, Fut>(&self, key: &Q, load: F) -> Result<V, E>
     where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(V, Duration), E>>,
     {
-        if let Some(value) = self.get(&key) {
+        if let Some(value) = self.get(key) {
             return Ok(value);
         }
         let flight = match self.flights.lock() {
             Ok(mut flights) => {
                 // Looked up again under the lock: a flight that just landed
                 // has stored its value before leaving `flights`.
-                if let Some(value) = self.get(&key) {
+                if let Some(value) = self.get(key) {
                     return Ok(value);
                 }
-                flights.entry(key.clone()).or_default().clone()
+                flights.entry(key.to_owned()).or_default().clone()
             }
             Err(_) => Flight::default(),
         };
         let result = flight.get_or_init(load).await.clone();
         if let Ok(mut flights) = self.flights.lock() {
-            if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                flights.remove(&key);
+            if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(key);
                 if let Ok((value, ttl)) = &result {
-                    self.insert(key, value.clone(), *ttl);
+                    self.insert(key.to_owned(), value.clone(), *ttl);
                 }
             }
         }
@@ -69,7 +73,11 @@ impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
     }
 
     /// The live value of `key`, marked as recently used.
-    fn get(&self, key: &K) -> Option<V> {
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut entries = self.entries.lock().ok()?;
         match entries.get(key) {
             Some((value, expires)) if Instant::now() < *expires => Some(value.clone()),
@@ -189,7 +197,7 @@ mod tests {
             let (cache, loads) = (cache.clone(), loads.clone());
             tasks.push(rocket::tokio::spawn(async move {
                 cache
-                    .get_or_load(1, || async {
+                    .get_or_load(&1, || async {
                         loads.fetch_add(1, Ordering::SeqCst);
                         rocket::tokio::time::sleep(Duration::from_millis(50)).await;
                         Ok((7, Duration::from_secs(60)))
@@ -202,9 +210,11 @@ mod tests {
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
 
-        let failed = cache.get_or_load(2, || async { Err("down".to_string()) }).await;
+        let failed = cache.get_or_load(&2, || async { Err("down".to_string()) }).await;
         assert!(failed.is_err());
-        let loaded = cache.get_or_load(2, || async { Ok((9, Duration::from_secs(1))) }).await;
+        let loaded = cache
+            .get_or_load(&2, || async { Ok((9, Duration::from_secs(1))) })
+            .await;
         assert_eq!(loaded.unwrap(), 9);
     }
 
@@ -212,27 +222,30 @@ mod tests {
     async fn entries_expire_and_the_least_recently_used_makes_room() {
         let cache: FlightCache<u32, u32, String> = FlightCache::new(2);
         let load = |v: u32, ttl: Duration| move || async move { Ok((v, ttl)) };
-        cache.get_or_load(1, load(1, Duration::from_millis(1))).await.unwrap();
+        cache.get_or_load(&1, load(1, Duration::from_millis(1))).await.unwrap();
         rocket::tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(cache.get_or_load(1, load(2, Duration::from_secs(60))).await.unwrap(), 2);
-        cache.get_or_load(3, load(3, Duration::from_secs(60))).await.unwrap();
+        assert_eq!(
+            cache.get_or_load(&1, load(2, Duration::from_secs(60))).await.unwrap(),
+            2
+        );
+        cache.get_or_load(&3, load(3, Duration::from_secs(60))).await.unwrap();
         // 1 is used again, so 3 is the least recently used when 4 arrives.
         assert_eq!(
-            cache.get_or_load(1, load(99, Duration::from_secs(60))).await.unwrap(),
+            cache.get_or_load(&1, load(99, Duration::from_secs(60))).await.unwrap(),
             2
         );
-        cache.get_or_load(4, load(4, Duration::from_secs(60))).await.unwrap();
+        cache.get_or_load(&4, load(4, Duration::from_secs(60))).await.unwrap();
         assert_eq!(cache.len(), 2);
         assert_eq!(
-            cache.get_or_load(1, load(99, Duration::from_secs(60))).await.unwrap(),
+            cache.get_or_load(&1, load(99, Duration::from_secs(60))).await.unwrap(),
             2
         );
         assert_eq!(
-            cache.get_or_load(3, load(33, Duration::from_secs(60))).await.unwrap(),
+            cache.get_or_load(&3, load(33, Duration::from_secs(60))).await.unwrap(),
             33
         );
         // A huge time-to-live is kept, not an overflow.
-        cache.get_or_load(5, load(5, Duration::MAX)).await.unwrap();
+        cache.get_or_load(&5, load(5, Duration::MAX)).await.unwrap();
     }
 
     #[rocket::async_test]

@@ -58,7 +58,7 @@ impl Oidc {
             .finish();
         entry
             .service_tokens
-            .get_or_load(key, || async {
+            .get_or_load(key.as_str(), || async {
                 let metadata = provider.metadata().await?;
                 let mut form = vec![("grant_type", "client_credentials")];
                 if !scope.is_empty() {

@@ -47,7 +47,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
     // holder is never taken over; a dead one is, when it runs out.
     let lease = Duration::from_secs(oidc.config().http_timeout_seconds.saturating_mul(2).saturating_add(1));
     oidc.refreshes()
-        .get_or_load(key, || async move {
+        .get_or_load(&key, || async move {
             let waiting_since = Instant::now();
             loop {
                 if let Some(done) = oidc.state().refresh_result(&key).await? {

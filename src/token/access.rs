@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -56,6 +57,9 @@ pub enum TokenValidation {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TokenIdentity {
+    /// The token itself, kept with its answer so that a cache hit copies
+    /// nothing ([`BearerToken::token`](crate::BearerToken::token)).
+    token: AccessToken,
     provider: String,
     validation: TokenValidation,
     subject: Option<String>,
@@ -63,9 +67,15 @@ pub struct TokenIdentity {
     scopes: BTreeSet<String>,
     expires_at: Option<i64>,
     claims: Map<String, Value>,
+    claims_json: Box<RawValue>,
 }
 
 impl TokenIdentity {
+    /// The token these claims are of.
+    pub(crate) fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
     /// The provider that issued the token.
     pub fn provider(&self) -> &str {
         &self.provider
@@ -101,6 +111,66 @@ impl TokenIdentity {
     pub fn claims(&self) -> &Map<String, Value> {
         &self.claims
     }
+
+    /// [`claims`](Self::claims) as JSON text, written once when the token
+    /// was validated: a response can embed it as it is, without
+    /// serialising the map again on every request.
+    ///
+    /// ```rust
+    /// # #[macro_use] extern crate rocket;
+    /// use rocket::response::content::RawJson;
+    /// use rocket_openidconnect::BearerToken;
+    ///
+    /// #[get("/api/claims")]
+    /// fn claims(token: BearerToken) -> RawJson<String> {
+    ///     RawJson(token.claims_json().get().to_owned())
+    /// }
+    /// ```
+    pub fn claims_json(&self) -> &RawValue {
+        &self.claims_json
+    }
+}
+
+/// `B64TOKEN[b]`: byte `b` may appear in an RFC 6750 b64token (before its
+/// trailing `=`s): `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
+/// A bearer token as a request sent it, not yet checked character by
+/// character (see [`SentToken::well_formed`]).
+#[derive(Clone, Copy)]
+pub(crate) struct SentToken<'h>(&'h str);
+
+impl<'h> SentToken<'h> {
+    pub(crate) fn as_str(&self) -> &'h str {
+        self.0
+    }
+
+    /// The token, if it is an RFC 6750 §2.1 `b64token`; a token found
+    /// valid before is the same bytes, so a cache hit skips this.
+    pub(crate) fn well_formed(&self) -> Result<AccessToken, OidcError> {
+        let body = self.0.trim_end_matches('=');
+        if body.is_empty() || !body.bytes().all(|b| B64TOKEN[usize::from(b)]) {
+            return Err(OidcError::InvalidBearerRequest(
+                "the bearer token is empty or malformed".into(),
+            ));
+        }
+        Ok(AccessToken::new(self.0))
+    }
+}
+
+impl std::fmt::Debug for SentToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SentToken([redacted])")
+    }
 }
 
 /// The bearer token of a request with these `Authorization` headers:
@@ -110,7 +180,7 @@ impl TokenIdentity {
 pub(crate) fn bearer_token<'h>(
     mut headers: impl Iterator<Item = &'h str>,
     in_query: bool,
-) -> Result<Option<AccessToken>, OidcError> {
+) -> Result<Option<SentToken<'h>>, OidcError> {
     let bad = |why: &str| Err(OidcError::InvalidBearerRequest(why.to_string()));
     // RFC 6750 §2: one method per request; and tokens in URLs leak into
     // logs and Referer headers, so we accept none there.
@@ -128,27 +198,22 @@ pub(crate) fn bearer_token<'h>(
         return bad("the Authorization scheme is not Bearer");
     }
     let token = token.trim_matches(' ');
-    // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body = token.trim_end_matches('=');
-    let well_formed = !body.is_empty()
-        && token.len() <= 16 * 1024
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
-    if !well_formed {
+    if token.is_empty() || token.len() > 16 * 1024 {
         return bad("the bearer token is empty or malformed");
     }
-    Ok(Some(AccessToken::new(token)))
+    Ok(Some(SentToken(token)))
 }
 
-/// The bearer checks of one provider, by SHA-256 of the token (never the
-/// token itself).
+/// The bearer checks of one provider.
 pub(crate) struct BearerCaches {
-    /// Valid tokens (introspected, or verified JWTs); the least recently
-    /// used goes first when full.
-    valid: FlightCache<[u8; 32], Arc<TokenIdentity>, OidcError>,
-    /// Introspection refusals, briefly, apart from the valid ones: a flood
-    /// of bad tokens never pushes a good one out.
+    /// Valid tokens (introspected, or verified JWTs), by the token itself:
+    /// a hit costs one hash of the token and one comparison, no digest.
+    /// Only tokens found valid get in, at most `bearer.cache_entries`; the
+    /// least recently used goes first when full.
+    valid: FlightCache<String, Arc<TokenIdentity>, OidcError>,
+    /// Introspection refusals, briefly, apart from the valid ones (a flood
+    /// of bad tokens never pushes a good one out), by SHA-256 of the token:
+    /// a refused token is not kept.
     refused: Mutex<LruCache<[u8; 32], (String, Instant)>>,
 }
 
@@ -189,23 +254,38 @@ impl BearerCaches {
     }
 }
 
-/// Validates `token` as configured for `provider`, with its `caches`.
+/// Validates `sent` as configured for `provider`, with its `caches`.
 pub(crate) async fn validate(
     provider: &Provider,
     caches: &BearerCaches,
-    token: &AccessToken,
+    sent: SentToken<'_>,
     clock_skew_seconds: u64,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
+    let skew = i64::try_from(clock_skew_seconds).unwrap_or(0);
+    // Valid answers are cached: introspection to spare the provider, JWTs
+    // to spare a signature check per request. A hit costs nothing more.
+    if let Some(identity) = caches.valid.get(sent.as_str()) {
+        return unexpired(identity, skew);
+    }
+    // The rest, apart: a hit's future stays small.
+    Box::pin(check_uncached(provider, caches, sent, skew)).await
+}
+
+/// [`validate`] for a token not in the cache of valid ones.
+async fn check_uncached(
+    provider: &Provider,
+    caches: &BearerCaches,
+    sent: SentToken<'_>,
+    skew: i64,
+) -> Result<Arc<TokenIdentity>, OidcError> {
+    let token = &sent.well_formed()?;
     let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
     if let Some(why) = caches.refusal(&key) {
         return Err(OidcError::InvalidToken(why));
     }
-    let skew = i64::try_from(clock_skew_seconds).unwrap_or(0);
-    // Valid answers are cached: introspection to spare the provider, JWTs
-    // to spare a signature check per request. A hit costs nothing more.
     let identity = caches
         .valid
-        .get_or_load(key, || async {
+        .get_or_load(token.secret(), || async {
             let metadata = provider.metadata().await.map_err(unavailable)?;
             let client = provider.client().await.map_err(unavailable)?;
             let audiences = match &provider.config.bearer.audiences {
@@ -239,9 +319,15 @@ pub(crate) async fn validate(
             refusal
         })
         .await?;
-    // A cached answer is reused only while the token has not expired.
-    let now = clock::now();
-    if identity.expires_at.is_some_and(|exp| now.saturating_sub(skew) >= exp) {
+    unexpired(identity, skew)
+}
+
+/// A cached answer is reused only while the token has not expired.
+fn unexpired(identity: Arc<TokenIdentity>, skew: i64) -> Result<Arc<TokenIdentity>, OidcError> {
+    if identity
+        .expires_at
+        .is_some_and(|exp| clock::now().saturating_sub(skew) >= exp)
+    {
         return Err(OidcError::InvalidToken("the token has expired".into()));
     }
     Ok(identity)
@@ -335,7 +421,7 @@ impl Checks<'_> {
                 return Err(OidcError::InvalidToken(format!("no `{required}` claim")));
             }
         }
-        self.identity(claims, TokenValidation::Jwt)
+        self.identity(token, claims, TokenValidation::Jwt)
             .map_err(OidcError::InvalidToken)
     }
 
@@ -383,14 +469,19 @@ impl Checks<'_> {
             return refused("the introspection answer names no audience (`bearer.require_audience`)");
         }
         let identity = self
-            .identity(response, TokenValidation::Introspection)
+            .identity(token, response, TokenValidation::Introspection)
             .map_err(OidcError::InvalidToken)?;
         let ttl = self.cache_ttl(&identity);
         Ok((identity, ttl))
     }
 
     /// The checks shared by both ways: time, issuer and audience.
-    fn identity(&self, claims: Map<String, Value>, validation: TokenValidation) -> Result<Arc<TokenIdentity>, String> {
+    fn identity(
+        &self,
+        token: &AccessToken,
+        claims: Map<String, Value>,
+        validation: TokenValidation,
+    ) -> Result<Arc<TokenIdentity>, String> {
         let now = clock::now();
         let number = |name: &str| -> Result<Option<i64>, String> {
             match claims.get(name) {
@@ -432,7 +523,10 @@ impl Checks<'_> {
             (None, Some(Value::Array(list))) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             _ => BTreeSet::new(),
         };
+        let claims_json = serde_json::value::to_raw_value(&claims).map_err(|e| e.to_string())?;
         Ok(Arc::new(TokenIdentity {
+            token: token.clone(),
+            claims_json,
             provider: self.provider.name.clone(),
             validation,
             subject: text("sub"),
@@ -494,7 +588,7 @@ mod tests {
             headers in proptest::collection::vec(nasty_text().prop_map(|t| format!("Bearer {t}")), 0..3),
             in_query in any::<bool>(),
         ) {
-            match bearer_token(headers.iter().map(String::as_str), in_query) {
+            match bearer_token(headers.iter().map(String::as_str), in_query).and_then(|t| t.map(|t| t.well_formed()).transpose()) {
                 Ok(token) => prop_assert!(token.is_none() || headers.len() == 1),
                 Err(error) => prop_assert_eq!(error.code(), "invalid_request"),
             }
@@ -509,7 +603,7 @@ mod tests {
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
             let checks = Checks { provider: &provider, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60 };
-            let accepted = checks.identity(claims.clone(), TokenValidation::Introspection).is_ok();
+            let accepted = checks.identity(&AccessToken::new("t"), claims.clone(), TokenValidation::Introspection).is_ok();
             if accepted {
                 prop_assert!(claims.get("iss").is_none_or(|iss| iss == ISSUER));
             }
@@ -521,6 +615,7 @@ mod tests {
 
     fn token_of(headers: &[&str], in_query: bool) -> Result<Option<String>, String> {
         bearer_token(headers.iter().copied(), in_query)
+            .and_then(|t| t.map(|t| t.well_formed()).transpose())
             .map(|t| t.map(|t| t.secret().to_string()))
             .map_err(|e| e.code().to_string())
     }

@@ -13,6 +13,10 @@ use crate::flow::login::LoginRedirect;
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::UserSession;
+use crate::token::access::TokenIdentity;
+
+/// A bearer check's outcome: who the token speaks for (the token with it).
+pub(crate) type BearerChecked = Result<Arc<TokenIdentity>, OidcError>;
 
 #[derive(Default)]
 pub(crate) struct RequestState {
@@ -22,6 +26,10 @@ pub(crate) struct RequestState {
     pub(crate) login_redirect: Mutex<Option<LoginRedirect>>,
     /// The provider whose realm a bearer challenge names.
     pub(crate) bearer_realm: Mutex<Option<&'static str>>,
+    /// Bearer checks done on this request, by provider: a token is
+    /// validated once per request however many guards ask. (A request's
+    /// guards run one after the other, so no check waits for another.)
+    pub(crate) bearer_checks: Mutex<Vec<(&'static str, BearerChecked)>>,
 }
 
 impl RequestState {

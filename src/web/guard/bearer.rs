@@ -1,13 +1,11 @@
 //! `BearerToken<S, P>`: an API request carrying a valid access token with
 //! the scopes `S`, issued by provider `P`.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::tokio::sync::Mutex;
 use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::config::{DefaultProvider, ProviderName};
@@ -16,7 +14,7 @@ use crate::oidc::Oidc;
 use crate::secret::AccessToken;
 use crate::token::access::{self, TokenIdentity};
 use crate::web::request::access_token_in_query;
-use crate::web::request_state::{self, RequestState};
+use crate::web::request_state::{self, BearerChecked, RequestState};
 
 /// Scopes a resource requires, named at the type level. Declare one with
 /// [`scopes!`](crate::scopes!).
@@ -105,7 +103,6 @@ macro_rules! scopes {
 /// }
 /// ```
 pub struct BearerToken<S: RequiredScopes = NoScopes, P: ProviderName = DefaultProvider> {
-    token: AccessToken,
     identity: Arc<TokenIdentity>,
     marker: PhantomData<(S, P)>,
 }
@@ -113,7 +110,7 @@ pub struct BearerToken<S: RequiredScopes = NoScopes, P: ProviderName = DefaultPr
 impl<S: RequiredScopes, P: ProviderName> BearerToken<S, P> {
     /// The access token itself (to call another API on the user's behalf).
     pub fn token(&self) -> &AccessToken {
-        &self.token
+        self.identity.token()
     }
 
     /// Who the token speaks for.
@@ -133,40 +130,39 @@ impl<S: RequiredScopes, P: ProviderName> Deref for BearerToken<S, P> {
 impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BearerToken")
-            .field("token", &self.token)
+            .field("token", self.token())
             .field("identity", &self.identity)
             .finish()
     }
 }
 
-type Checked = Result<(AccessToken, Arc<TokenIdentity>), OidcError>;
-
-/// Bearer checks done on this request, by provider: a token is validated
-/// once per request however many guards ask.
-#[derive(Default)]
-struct BearerChecks(Mutex<HashMap<&'static str, Checked>>);
-
-async fn check(request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> Checked {
-    let checks = request.local_cache(BearerChecks::default);
-    let mut done = checks.0.lock().await;
-    if let Some(checked) = done.get(provider_name) {
-        return checked.clone();
+/// The bearer check of `provider_name` on this request, done once.
+async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> BearerChecked {
+    let done = |checks: &Vec<(&str, BearerChecked)>| {
+        checks
+            .iter()
+            .find(|(name, _)| *name == provider_name)
+            .map(|(_, checked)| checked.clone())
+    };
+    if let Some(checked) = state.bearer_checks.lock().ok().and_then(|checks| done(&checks)) {
+        return checked;
     }
     let checked = async {
         let headers = request.headers().get("Authorization");
-        let token = access::bearer_token(headers, access_token_in_query(request))?.ok_or(OidcError::MissingToken)?;
+        let sent = access::bearer_token(headers, access_token_in_query(request))?.ok_or(OidcError::MissingToken)?;
         let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
-        let identity = access::validate(
+        access::validate(
             &entry.provider,
             &entry.bearer_caches,
-            &token,
+            sent,
             oidc.config().clock_skew_seconds,
         )
-        .await?;
-        Ok((token, identity))
+        .await
     }
     .await;
-    done.insert(provider_name, checked.clone());
+    if let Ok(mut checks) = state.bearer_checks.lock() {
+        checks.push((provider_name, checked.clone()));
+    }
     checked
 }
 
@@ -175,14 +171,15 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        request_state::put(&RequestState::of(request).bearer_realm, P::NAME);
+        let state = RequestState::of(request);
+        request_state::put(&state.bearer_realm, P::NAME);
         let result = match request.rocket().state::<Oidc>() {
-            Some(oidc) => check(request, oidc, P::NAME).await,
+            Some(oidc) => check(state, request, oidc, P::NAME).await,
             None => Err(OidcError::TokenCheckUnavailable(
                 "the Oidc fairing is not attached".into(),
             )),
         };
-        let outcome = result.and_then(|(token, identity)| {
+        let outcome = result.and_then(|identity| {
             let missing = S::SCOPES.iter().any(|scope| !identity.scopes().contains(*scope));
             if missing {
                 Err(OidcError::InsufficientScope {
@@ -190,7 +187,6 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
                 })
             } else {
                 Ok(BearerToken {
-                    token,
                     identity,
                     marker: PhantomData,
                 })
