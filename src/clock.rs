@@ -1,10 +1,16 @@
 //! The one clock: every "now" of the crate comes from here, as Unix time.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use time::OffsetDateTime;
 
-/// Now, in Unix seconds.
+/// Now, in Unix seconds (read without making a calendar date: every
+/// logged-in request asks).
 pub(crate) fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
 }
 
 /// Now, in Unix milliseconds (login times, compared with back-channel
@@ -22,4 +28,14 @@ pub(crate) fn date(seconds: i64) -> OffsetDateTime {
 pub(crate) fn date_ms(milliseconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(milliseconds) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn now_is_the_calendar_clock_in_seconds() {
+        let calendar = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!((super::now() - calendar).abs() <= 1);
+        assert!((super::now_ms() / 1000 - calendar).abs() <= 1);
+    }
 }

@@ -172,7 +172,6 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
         let state = RequestState::of(request);
-        request_state::put(&state.bearer_realm, P::NAME);
         let result = match request.rocket().state::<Oidc>() {
             Some(oidc) => check(state, request, oidc, P::NAME).await,
             None => Err(OidcError::TokenCheckUnavailable(
@@ -195,6 +194,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
         match outcome {
             Ok(guard) => Outcome::Success(guard),
             Err(error) => {
+                request_state::put(&state.bearer_realm, P::NAME);
                 error.stash(request);
                 Outcome::Error((error.status(), error))
             }
