@@ -170,6 +170,7 @@ run_wrk() { # round setup name label path connections [wrk args...]
   local round="$1" setup="$2" name="$3" label="$4" path="$5" conns="$6"
   shift 6
   local app="${app_of[$setup]}"
+  case "$path" in /*) ;; *) echo "bench: $name has no path ('$path')" >&2; exit 1 ;; esac
   echo "==> round $round, $setup, $label: wrk -t$threads -c$conns -d$duration $app$path" >&2
   local before after
   before="$(redis_commands)"
@@ -199,14 +200,14 @@ introspections_at_start="$(introspections)"
 
 for round in $(seq 1 "$rounds"); do
   # Side by side: each pair on every setup before the next pair.
-  for pair in "ping|GET /ping|/ping ping_user|GET /ping/user|/ping/user" "root|GET /|/ profile|GET /profile|/profile"; do
+  for pair in "ping:/ping ping_user:/ping/user" "root:/ profile:/profile"; do
+    read -r base route <<<"$pair"
     for setup in "${setups[@]}"; do
       # base, route, base again: the route is compared with the mean of the two, so that a
       # drift of the machine during the pair does not count as the route's cost.
-      base="${pair%% *}"
-      for route in $pair "${base/|/_again|}"; do
-        IFS='|' read -r name label path <<<"$route"
-        run_wrk "$round" "$setup" "$name" "$label" "$path" "$connections" -H "Cookie: ${cookie_of[$setup]}"
+      for run in "$base" "$route" "${base%%:*}_again:${base#*:}"; do
+        name="${run%%:*}" path="${run#*:}"
+        run_wrk "$round" "$setup" "$name" "GET $path" "$path" "$connections" -H "Cookie: ${cookie_of[$setup]}"
       done
     done
   done

@@ -128,6 +128,8 @@ struct LocalCache {
     live: AtomicBool,
     /// Bumped by every announcement: a read that began before one is not kept.
     generation: AtomicU64,
+    /// Sessions of the `redis` store, by session id (not by Redis key: a
+    /// hit needs no digest).
     sessions: Mutex<LruCache<String, (Arc<UserSession>, Instant)>>,
     /// Cookie sessions found not logged out, by session id.
     not_revoked: Mutex<LruCache<String, Instant>>,
@@ -174,12 +176,12 @@ impl LocalCache {
         at.elapsed() < self.max_age
     }
 
-    fn session(&self, key: &str) -> Option<Arc<UserSession>> {
+    fn session(&self, id: &str) -> Option<Arc<UserSession>> {
         if !self.enabled() {
             return None;
         }
         let mut sessions = self.sessions.lock().ok()?;
-        match sessions.get(key) {
+        match sessions.get(id) {
             Some((session, at)) if self.fresh(*at) && !session.is_expired(clock::now()) => Some(session.clone()),
             _ => None,
         }
@@ -187,13 +189,13 @@ impl LocalCache {
 
     /// Keeps what a read that began at `generation` found, unless a change
     /// was announced meanwhile.
-    fn keep_session(&self, key: String, session: Arc<UserSession>, generation: u64) {
+    fn keep_session(&self, id: &str, session: Arc<UserSession>, generation: u64) {
         if !self.enabled() || self.generation() != generation {
             return;
         }
         if let Ok(mut sessions) = self.sessions.lock() {
             if self.generation() == generation {
-                sessions.put(key, (session, Instant::now()));
+                sessions.put(id.to_string(), (session, Instant::now()));
             }
         }
     }
@@ -568,17 +570,17 @@ impl SharedState for RedisState {
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
-        let key = self.session_key(id);
-        if let Some(session) = self.local.session(&key) {
+        if let Some(session) = self.local.session(id) {
             return Ok(Some(session));
         }
+        let key = self.session_key(id);
         let generation = self.local.generation();
         let mut command = redis::cmd("GET");
         command.arg(&key);
         let sealed: Option<String> = self.query(&command).await?;
         let session = sealed.and_then(|sealed| self.open(&key, &sealed, Some(id)));
         if let Some(session) = &session {
-            self.local.keep_session(key, session.clone(), generation);
+            self.local.keep_session(id, session.clone(), generation);
         }
         Ok(session)
     }

@@ -183,7 +183,7 @@ impl Fairing for OidcFairing {
                 }
             }
         }
-        for cookie in request_state::outgoing_cookies(request) {
+        for cookie in request_state::outgoing_cookies(state) {
             response.adjoin_header(cookie);
         }
     }

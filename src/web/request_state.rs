@@ -3,7 +3,7 @@
 //! render, a login redirect, the bearer realm, the cookie jar, and the
 //! session (loaded once however many guards ask).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rocket::request::Request;
 use rocket::response::{self, Responder};
@@ -30,6 +30,10 @@ pub(crate) struct RequestState {
     /// validated once per request however many guards ask. (A request's
     /// guards run one after the other, so no check waits for another.)
     pub(crate) bearer_checks: Mutex<Vec<(&'static str, BearerChecked)>>,
+    /// The crate's cookie jar, made on first use.
+    jar: OnceLock<Arc<Jar>>,
+    /// The session, read from the store once however many guards ask.
+    session: OnceLock<Result<Option<Arc<UserSession>>, OidcError>>,
 }
 
 impl RequestState {
@@ -50,52 +54,49 @@ pub(crate) fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
     slot.lock().ok().and_then(|mut slot| slot.take())
 }
 
-/// The request's jar, once made.
-struct RequestJar(Option<Arc<Jar>>);
+impl RequestState {
+    /// The crate's cookie jar of `request`, whose state this is (made once
+    /// per request).
+    pub(crate) fn jar(&self, request: &Request<'_>, oidc: &Oidc) -> Arc<Jar> {
+        self.jar
+            .get_or_init(|| {
+                let cookies = request.cookies();
+                Arc::new(Jar::new(
+                    cookies.iter().map(|c| (c.name(), c.value())),
+                    oidc.cipher().clone(),
+                    oidc.config().cookies_secure(),
+                ))
+            })
+            .clone()
+    }
+
+    /// The session of `request`, whose state this is, loaded once however
+    /// many guards ask. (A request's guards run one after the other, so two
+    /// loads never race; if they did, both would find the same session.)
+    pub(crate) async fn session(
+        &self,
+        request: &Request<'_>,
+        oidc: &Oidc,
+    ) -> Result<Option<Arc<UserSession>>, OidcError> {
+        if let Some(session) = self.session.get() {
+            return session.clone();
+        }
+        let session = oidc.sessions().load(&self.jar(request, oidc)).await;
+        self.session.get_or_init(|| session).clone()
+    }
+}
 
 /// The crate's cookie jar of `request` (made once per request).
 pub(crate) fn jar(request: &Request<'_>, oidc: &Oidc) -> Arc<Jar> {
-    let made = request.local_cache(|| {
-        let cookies = request.cookies();
-        let jar = Jar::new(
-            cookies.iter().map(|c| (c.name(), c.value())),
-            oidc.cipher().clone(),
-            oidc.config().cookies_secure(),
-        );
-        RequestJar(Some(Arc::new(jar)))
-    });
-    match &made.0 {
-        Some(jar) => jar.clone(),
-        // `local_cache` only ever holds the value made above.
-        None => Arc::new(Jar::new(
-            std::iter::empty(),
-            oidc.cipher().clone(),
-            oidc.config().cookies_secure(),
-        )),
-    }
+    RequestState::of(request).jar(request, oidc)
 }
 
 /// The cookies the jar of `request` sends back, if the request made one.
-pub(crate) fn outgoing_cookies(request: &Request<'_>) -> Vec<rocket::http::Cookie<'static>> {
-    match &request.local_cache(|| RequestJar(None)).0 {
+pub(crate) fn outgoing_cookies(state: &RequestState) -> Vec<rocket::http::Cookie<'static>> {
+    match state.jar.get() {
         Some(jar) => jar.take_outgoing(),
         None => Vec::new(),
     }
-}
-
-/// The session of `request`, read from the store once per request.
-struct LoadedSession(Result<Option<Arc<UserSession>>, OidcError>);
-
-/// The session of `request`, loaded once however many guards ask.
-pub(crate) async fn session(request: &Request<'_>, oidc: &Oidc) -> Result<Option<Arc<UserSession>>, OidcError> {
-    request
-        .local_cache_async(async {
-            let jar = jar(request, oidc);
-            LoadedSession(oidc.sessions().load(&jar).await)
-        })
-        .await
-        .0
-        .clone()
 }
 
 impl OidcError {

@@ -175,10 +175,12 @@ async fn login_redirect(
 async fn current_session(
     oidc: &Oidc,
     request: &Request<'_>,
+    state: &RequestState,
     jar: &Jar,
     provider_name: &str,
 ) -> Result<Option<Arc<UserSession>>, OidcError> {
-    let Some(session) = request_state::session(request, oidc)
+    let Some(session) = state
+        .session(request, oidc)
         .await?
         .filter(|s| s.provider == provider_name)
     else {
@@ -188,10 +190,9 @@ async fn current_session(
         return Ok(None);
     };
     let config = &provider.config;
-    let now = clock::now();
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
-    if interval > 0 && now.saturating_sub(session.last_authenticated().unix_timestamp()) >= interval {
+    if interval > 0 && clock::now().saturating_sub(session.last_authenticated().unix_timestamp()) >= interval {
         // Only a navigation can be re-checked silently; anything else waits
         // for one (a script gets 401 and can navigate), so a stolen cookie
         // used by a script does not outlive the interval.
@@ -233,8 +234,9 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
             // Unreachable when launched: the sentinel refuses to launch without the fairing.
             return Outcome::Error((Status::InternalServerError, OidcError::LoginRequired));
         };
-        let jar = request_state::jar(request, oidc);
-        let error = match current_session(oidc, request, &jar, P::NAME).await {
+        let state = RequestState::of(request);
+        let jar = state.jar(request, oidc);
+        let error = match current_session(oidc, request, state, &jar, P::NAME).await {
             Ok(Some(session)) => {
                 return Outcome::Success(OidcUser {
                     session,
