@@ -69,7 +69,8 @@ async fn setup_with(store: &str, extra_sessions: usize, session: serde_json::Val
     if let Some(redis) = &redis {
         config["redis"] = redis.config();
     }
-    config["limits"] = json!({ "sessions_per_subject": 1_000_000, "sessions": 1_000_000 });
+    // Every login uses a `state`: 100,000 logins fill the default ledger.
+    config["limits"] = json!({ "sessions_per_subject": 1_000_000, "sessions": 1_000_000, "used_states": 1_000_000 });
     let routes = rocket::routes![ping, ping_user, ping_token, app::profile];
     let figment = support::figment(config).merge(("log_level", "off"));
     let mut browser = Browser::new(rp_with_figment(figment, routes)).await;

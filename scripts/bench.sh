@@ -245,11 +245,16 @@ print(", ".join(f"{k}: {v}" for k, v in sorted(backend.items())) or "none")
 memory_lines=""
 if [ "$memory" = 1 ]; then
   echo "==> cargo bench --bench guard: the memory store with 1 and 100,000 sessions" >&2
-  memory_lines="$(GUARD_BENCH_SESSIONS="${BENCH_SESSIONS:-100000}" cargo bench --bench guard -- \
-      --warm-up-time 1 --measurement-time 3 "memory store size" 2>/dev/null | awk '
+  if ! GUARD_BENCH_STORES=memory GUARD_BENCH_SESSIONS="${BENCH_SESSIONS:-100000}" cargo bench --bench guard -- \
+      --warm-up-time 1 --measurement-time 3 "memory store size" >"$workdir/guard.txt" 2>"$workdir/guard.err"; then
+    tail -n 40 "$workdir/guard.err" >&2
+    echo "bench: cargo bench --bench guard failed" >&2
+    exit 1
+  fi
+  memory_lines="$(awk '
       /^memory store:/ { print; next }
       /^memory store size\// { name = $1 " " $2 " " $3 " " $4 " " $5; sub(/time:.*/, "", name); }
-      /time:/ && name != "" { sub(/.*time: *\[/, ""); print name " | " $0; name = "" }' || true)"
+      /time:/ && name != "" { sub(/.*time: *\[/, ""); print name " | " $0; name = "" }' "$workdir/guard.txt")"
 fi
 
 echo

@@ -78,6 +78,11 @@ async fn a_valid_at_jwt_is_accepted_locally_without_any_introspection_call() {
     assert_eq!(body["scopes"], json!(["read", "write"]));
     assert_eq!(body["expires_at"], exp);
     assert_eq!(body["claims"]["tenant"], "acme");
+    let claims_json: Value = serde_json::from_str(body["claims_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        claims_json, body["claims"],
+        "claims_json is the same claims, as JSON text"
+    );
 
     let resp = browser.bearer("/api/write", &token).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
@@ -143,6 +148,45 @@ async fn a_missing_scope_is_403_insufficient_scope() {
     assert_bearer_error(&resp, Status::Forbidden, "insufficient_scope");
     assert_eq!(challenge(&resp).param("scope"), Some("read write"));
     assert_eq!(browser.handler_runs(), 0);
+}
+
+// --- the cache of valid tokens ------------------------------------------
+
+/// Valid tokens are cached by the whole token: once one is cached, a token
+/// that differs from it anywhere (in its signature, in its claims, by one
+/// character more or less) is checked anew, and refused.
+#[rocket::async_test]
+async fn a_token_differing_from_a_cached_valid_one_is_checked_anew() {
+    let (provider, mut browser) = setup(json!({})).await;
+    let token = provider.at_jwt(json!({ "scope": "read" }));
+    let resp = browser.bearer("/api", &token).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let flip = |text: &str, at: usize| -> String {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&base64::Engine::decode(&b64, &parts[1]).unwrap()).unwrap();
+    claims["scope"] = json!("read write admin");
+    let more_scopes = base64::Engine::encode(&b64, claims.to_string());
+    let signature = parts.pop().unwrap();
+    let head = parts.join(".");
+    let (header, _) = head.split_once('.').unwrap();
+    for forged in [
+        format!("{head}.{}", flip(&signature, 10)),
+        format!("{header}.{more_scopes}.{signature}"),
+        format!("{token}A"),
+        token[..token.len() - 1].to_string(),
+    ] {
+        let resp = browser.bearer("/api/write", &forged).await;
+        assert_invalid_token(&resp);
+    }
+    assert_eq!(browser.handler_runs(), 1, "no forged token reached a handler");
+    let resp = browser.bearer("/api", &token).await;
+    assert_eq!(resp.status, Status::Ok, "the cached token is still good: {resp:#?}");
 }
 
 // --- refused: signature and algorithm ------------------------------------

@@ -57,6 +57,11 @@ async fn an_active_token_is_accepted_and_the_handler_sees_sub_client_id_scopes_a
     assert_eq!(body["expires_at"], exp);
     assert_eq!(body["claims"]["tenant"], "acme", "the whole answer is exposed");
     assert_eq!(body["claims"]["active"], true);
+    let claims_json: Value = serde_json::from_str(body["claims_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        claims_json, body["claims"],
+        "claims_json is the same claims, as JSON text"
+    );
     assert_eq!(body["token"], token.as_str());
     assert_eq!(browser.handler_runs(), 1);
 

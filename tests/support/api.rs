@@ -41,6 +41,7 @@ pub fn describe_token(token: &TokenIdentity) -> Value {
         "scopes": token.scopes().iter().collect::<Vec<_>>(),
         "expires_at": token.expires_at().map(|t| t.unix_timestamp()),
         "claims": token.claims(),
+        "claims_json": token.claims_json().get(),
     })
 }
 
