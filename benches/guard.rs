@@ -106,12 +106,17 @@ async fn get(client: &Client, jar: &BTreeMap<String, String>, uri: &'static str)
     assert_eq!(response.status(), Status::Ok, "{uri}");
 }
 
-fn guard(c: &mut Criterion) {
-    let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
+/// The runtime every group runs its requests on: two workers, as the demo.
+fn runtime() -> rocket::tokio::runtime::Runtime {
+    rocket::tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a runtime");
+        .expect("a runtime")
+}
+
+fn guard(c: &mut Criterion) {
+    let runtime = runtime();
     let only = std::env::var("GUARD_BENCH_STORES").unwrap_or_else(|_| "cookie memory redis cookie+redis".into());
     let mut group = c.benchmark_group("guard");
     for store in only.split_whitespace() {
@@ -130,11 +135,7 @@ fn guard(c: &mut Criterion) {
 /// process with the sessions in the store, minus the growth with as many
 /// logins to the cookie store, which keeps nothing).
 fn many_sessions(c: &mut Criterion) {
-    let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let count: usize = std::env::var("GUARD_BENCH_SESSIONS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -166,11 +167,7 @@ fn many_sessions(c: &mut Criterion) {
 /// `BearerToken` with a cached introspection result and with a verified
 /// RFC 9068 JWT, against `/ping` with the same header.
 fn bearer(c: &mut Criterion) {
-    let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let (provider, client) = runtime.block_on(async {
         let provider = TestProvider::start().await;
         let figment = support::figment(oidc_config(&provider)).merge(("log_level", "off"));

@@ -24,6 +24,8 @@ const KEY_BYTES: usize = 24;
 
 fn key(sealed: &str) -> &str {
     let mut start = sealed.len().saturating_sub(KEY_BYTES);
+    // Index 0 is always a boundary, so this stops before underflowing and
+    // the slice below cannot panic.
     while !sealed.is_char_boundary(start) {
         start -= 1;
     }
