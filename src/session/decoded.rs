@@ -5,31 +5,39 @@
 //! (expiry, logouts) by whoever uses it.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-/// The whole sealed value, and what it opened to.
-type Entry<V> = (Box<str>, V);
+/// The whole sealed value (shared with the jars of the requests that sent
+/// it, see [`Decoded::bytes`]), and what it opened to.
+type Entry<V> = (Arc<str>, V);
 
 pub(crate) struct Decoded<V> {
     /// By the end of the sealed value (its authentication tag: as random
     /// as a key needs to be, and short to hash), with the whole value to
     /// compare on a hit.
-    entries: Mutex<LruCache<Box<str>, Entry<V>>>,
+    entries: Mutex<LruCache<Key, Entry<V>>>,
 }
 
 /// How much of the end of a sealed value keys it.
 const KEY_BYTES: usize = 24;
 
-fn key(sealed: &str) -> &str {
-    let mut start = sealed.len().saturating_sub(KEY_BYTES);
-    // Index 0 is always a boundary, so this stops before underflowing and
-    // the slice below cannot panic.
-    while !sealed.is_char_boundary(start) {
-        start -= 1;
-    }
-    &sealed[start..]
+/// The last [`KEY_BYTES`] bytes of a sealed value, kept in the entry
+/// itself (a lookup reads no other allocation to compare keys).
+type Key = [u8; KEY_BYTES];
+
+/// The key of `sealed`; `None` for a value too short to be sealed by us
+/// (it is never cached).
+fn key(sealed: &str) -> Option<Key> {
+    let start = sealed.len().checked_sub(KEY_BYTES)?;
+    sealed.as_bytes().get(start..)?.try_into().ok()
+}
+
+/// Whether `cached` and `sealed` are the same bytes: at once when `sealed`
+/// is the cached copy itself (a jar that shares it), else compared.
+fn same_bytes(cached: &str, sealed: &str) -> bool {
+    std::ptr::eq(cached, sealed) || cached == sealed
 }
 
 impl<V: Clone> Decoded<V> {
@@ -43,17 +51,35 @@ impl<V: Clone> Decoded<V> {
 
     /// What `sealed` was opened to, if it is cached (exactly these bytes).
     pub(crate) fn get(&self, sealed: &str) -> Option<V> {
+        let key = key(sealed)?;
         let mut entries = self.entries.lock().ok()?;
-        match entries.get(key(sealed)) {
-            Some((whole, value)) if **whole == *sealed => Some(value.clone()),
+        match entries.get(&key) {
+            Some((whole, value)) if same_bytes(whole, sealed) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// The cached copy of `sealed` (exactly these bytes), so that a
+    /// request's jar can hold it instead of a copy of its own; [`get`]
+    /// then knows it by its address.
+    ///
+    /// [`get`]: Decoded::get
+    pub(crate) fn bytes(&self, sealed: &str) -> Option<Arc<str>> {
+        let key = key(sealed)?;
+        let entries = self.entries.lock().ok()?;
+        match entries.peek(&key) {
+            Some((whole, _)) if same_bytes(whole, sealed) => Some(whole.clone()),
             _ => None,
         }
     }
 
     /// Remembers what `sealed` opened to.
     pub(crate) fn put(&self, sealed: &str, value: V) {
+        let Some(key) = key(sealed) else {
+            return;
+        };
         if let Ok(mut entries) = self.entries.lock() {
-            entries.put(key(sealed).into(), (sealed.into(), value));
+            entries.put(key, (sealed.into(), value));
         }
     }
 
@@ -78,9 +104,20 @@ mod tests {
         assert_eq!(cache.get(&forged), None);
         assert_eq!(cache.get(&a.to_uppercase()), None);
         assert_eq!(cache.get(&a[1..]), None);
-        cache.put("sealed-b", 2);
-        cache.put("sealed-c", 3);
+        // The cached copy is handed out only for the same bytes, and is
+        // known again by its address.
+        let copy = cache.bytes(&a).unwrap();
+        assert_eq!(*copy, *a);
+        assert!(cache.bytes(&forged).is_none());
+        assert_eq!(cache.get(&copy), Some(1));
+        let (b, c) = (format!("{}-b", "x".repeat(30)), format!("{}-c", "x".repeat(30)));
+        cache.put(&b, 2);
+        cache.put(&c, 3);
         assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(&a), None, "the least recently used went first");
+        // Too short to be sealed: never kept.
+        cache.put("short", 4);
+        assert_eq!(cache.get("short"), None);
         assert!(Decoded::<u32>::new(0).is_none(), "0 turns it off");
     }
 }

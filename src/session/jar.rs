@@ -62,7 +62,7 @@ fn is_pending(name: &str) -> bool {
 
 pub(crate) struct Jar {
     /// The request's cookies of the fixed names, by slot, still sealed.
-    fixed: [Option<Box<str>>; MAX_CHUNKS + 2],
+    fixed: [Option<Arc<str>>; MAX_CHUNKS + 2],
     /// Its pending-login cookies by name, still sealed (a map only when
     /// there are some).
     pending: Option<HashMap<Box<str>, Box<str>>>,
@@ -84,8 +84,21 @@ impl Jar {
     /// A jar of the `(name, sealed value)` cookies a request carried;
     /// `secure`: the site is https (cookies are `__Host-` prefixed and
     /// `Secure`).
+    #[cfg(test)]
     pub(crate) fn new<'c>(cookies: impl Iterator<Item = (&'c str, &'c str)>, cipher: Arc<Cipher>, secure: bool) -> Jar {
-        let mut fixed: [Option<Box<str>>; MAX_CHUNKS + 2] = Default::default();
+        Jar::sharing(cookies, |_, _| None, cipher, secure)
+    }
+
+    /// [`Jar::new`], holding the copy `known(name, value)` gives of a
+    /// cookie of a fixed name (the same bytes, cached elsewhere) instead of
+    /// a copy of its own: a logged-in request then copies no session.
+    pub(crate) fn sharing<'c>(
+        cookies: impl Iterator<Item = (&'c str, &'c str)>,
+        known: impl Fn(&str, &str) -> Option<Arc<str>>,
+        cipher: Arc<Cipher>,
+        secure: bool,
+    ) -> Jar {
+        let mut fixed: [Option<Arc<str>>; MAX_CHUNKS + 2] = Default::default();
         let mut pending: Option<HashMap<Box<str>, Box<str>>> = None;
         for (wire, value) in cookies {
             let logical = if secure {
@@ -97,7 +110,7 @@ impl Jar {
                 continue;
             };
             if let Some(slot) = fixed_slot(name) {
-                fixed[slot] = Some(value.into());
+                fixed[slot] = Some(known(name, value).unwrap_or_else(|| value.into()));
             } else if is_pending(name) {
                 pending
                     .get_or_insert_with(HashMap::new)
@@ -242,6 +255,19 @@ pub(crate) fn session_chunk(index: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_value_is_shared_not_copied() {
+        let cached: Arc<str> = "sealed-id".into();
+        let jar = Jar::sharing(
+            [("oidc_sid", "sealed-id"), ("oidc_session_0", "other")].into_iter(),
+            |name, value| (name == SESSION_ID && value == &*cached).then(|| cached.clone()),
+            Arc::new(Cipher::derive_from(&[1; 64])),
+            false,
+        );
+        assert!(std::ptr::eq(jar.sealed(SESSION_ID).unwrap(), &*cached));
+        assert_eq!(jar.sealed("oidc_session_0"), Some("other"));
+    }
 
     fn jar(cookies: &[(&str, &str)], secure: bool) -> Jar {
         Jar::new(cookies.iter().copied(), Arc::new(Cipher::derive_from(&[1; 64])), secure)

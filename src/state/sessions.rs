@@ -11,7 +11,7 @@ use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::cookie::{self, Opened, MAX_SESSION_BYTES};
 use crate::session::decoded::Decoded;
-use crate::session::jar::{Jar, SESSION_ID};
+use crate::session::jar::{session_chunk, Jar, SESSION_ID};
 use crate::session::UserSession;
 use crate::state::{LogoutTarget, Revocation, SharedState};
 
@@ -53,6 +53,16 @@ impl SessionStore {
         Some(id)
     }
 
+    /// The cached copy of the sealed `value` of the cookie `name`, if this
+    /// store opened exactly these bytes before (see [`Jar::sharing`]).
+    pub(crate) fn known_sealed(&self, name: &str, value: &str) -> Option<Arc<str>> {
+        match name {
+            SESSION_ID => self.ids.as_ref()?.bytes(value),
+            _ if name == session_chunk(0) => self.opened.as_ref()?.bytes(value),
+            _ => None,
+        }
+    }
+
     fn server_side(&self) -> bool {
         self.kind != SessionStoreKind::Cookie
     }
@@ -69,8 +79,10 @@ impl SessionStore {
         }
         let now = clock::now();
         let idle = now.saturating_sub(session.seen_at());
+        // The rare paths run in futures of their own, so that the guards'
+        // futures stay small (one is allocated on every request).
         if idle > self.inactivity_seconds {
-            self.end(jar).await?;
+            Box::pin(self.end(jar)).await?;
             return Ok(None);
         }
         // The activity stamp is renewed coarsely: a tenth of the timeout,
@@ -81,7 +93,7 @@ impl SessionStore {
         let mut seen = (*session).clone();
         seen.last_seen = now;
         let seen = Arc::new(seen);
-        if self.update(jar, &seen).await? {
+        if Box::pin(self.update(jar, &seen)).await? {
             Ok(Some(seen))
         } else {
             Ok(None)

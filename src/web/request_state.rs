@@ -61,8 +61,10 @@ impl RequestState {
         self.jar
             .get_or_init(|| {
                 let cookies = request.cookies();
-                Arc::new(Jar::new(
+                let sessions = oidc.sessions();
+                Arc::new(Jar::sharing(
                     cookies.iter().map(|c| (c.name(), c.value())),
+                    |name, value| sessions.known_sealed(name, value),
                     oidc.cipher().clone(),
                     oidc.config().cookies_secure(),
                 ))

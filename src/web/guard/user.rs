@@ -197,7 +197,7 @@ async fn current_session(
         // for one (a script gets 401 and can navigate), so a stolen cookie
         // used by a script does not outlive the interval.
         if is_navigation(request) {
-            return Err(login_redirect(oidc, request, jar, provider_name, Prompt::Silent).await);
+            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, Prompt::Silent)).await);
         }
         return Err(OidcError::LoginRequired);
     }
@@ -206,7 +206,9 @@ async fn current_session(
     // Without a refresh token there is nothing to refresh with: the token
     // is used until it expires, as without this option.
     if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead) {
-        return match refresh_and_store(oidc, jar, &session).await {
+        // The rare paths run in futures of their own, so that the guard's
+        // own future stays small (it is allocated on every request).
+        return match Box::pin(refresh_and_store(oidc, jar, &session)).await {
             Ok(fresh) => Ok(Some(fresh)),
             // A provider that is down does not end a session whose token
             // still works; the next request tries again.
@@ -217,7 +219,7 @@ async fn current_session(
             Err(error @ OidcError::StateUnavailable(_)) => Err(error),
             Err(error) => {
                 rocket::info!("oidc: proactive refresh failed ({error}); the session ends");
-                oidc.sessions().end(jar).await?;
+                Box::pin(oidc.sessions().end(jar)).await?;
                 Ok(None)
             }
         };
@@ -246,7 +248,7 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
                 });
             }
             Ok(None) if is_navigation(request) => {
-                login_redirect(oidc, request, &jar, P::NAME, Prompt::Interactive).await
+                Box::pin(login_redirect(oidc, request, &jar, P::NAME, Prompt::Interactive)).await
             }
             Ok(None) => OidcError::LoginRequired,
             Err(error) => error,
