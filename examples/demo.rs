@@ -43,6 +43,15 @@ fn ping_user(_user: OidcUser) -> &'static str {
     "pong"
 }
 
+/// No guard, and a JSON body of `/api`'s size: the benchmark's measure of
+/// what `/api`'s answer costs without the token check.
+#[get("/ping/json")]
+fn ping_json() -> RawJson<String> {
+    RawJson(PING_JSON.to_owned())
+}
+
+const PING_JSON: &str = r#"{"active":true,"client_id":"demo","exp":1796140801,"iat":1796137201,"iss":"http://127.0.0.1:9310","scope":"read write","token_type":"Bearer"}"#;
+
 #[get("/ping/token")]
 fn ping_token(_token: BearerToken) -> &'static str {
     "pong"
@@ -158,6 +167,7 @@ fn rocket() -> _ {
             ping,
             ping_user,
             ping_token,
+            ping_json,
             profile,
             api,
             api_write,

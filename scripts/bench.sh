@@ -12,7 +12,7 @@
 # and, on the cookie setup, with the same Authorization header on both routes:
 #   GET /api with an opaque token (introspection cached: 1 provider call in all) and with an
 #   RFC 9068 JWT (checked locally: 0 calls), against GET /ping; also GET /ping/token (the guard
-#   alone).
+#   alone) and GET /ping/json (no guard, a JSON body of /api's size: what the body alone costs).
 # Each pair is measured side by side (base, route, base again; the route against the mean of
 # the two), BENCH_ROUNDS times (default 3); the table shows the median ratio of each pair and
 # the target it must meet. Then: p99 latency of /ping/user vs
@@ -214,7 +214,8 @@ for round in $(seq 1 "$rounds"); do
   for kind in opaque jwt; do
     token="$opaque"
     [ "$kind" = jwt ] && token="$jwt"
-    for route in "ping_$kind|GET /ping|/ping" "api_$kind|GET /api ($kind)|/api" "guard_$kind|GET /ping/token ($kind)|/ping/token" "ping_${kind}_again|GET /ping|/ping"; do
+    for route in "ping_$kind|GET /ping|/ping" "api_$kind|GET /api ($kind)|/api" "guard_$kind|GET /ping/token ($kind)|/ping/token" \
+        "json_$kind|GET /ping/json|/ping/json" "ping_${kind}_again|GET /ping|/ping"; do
       IFS='|' read -r name label path <<<"$route"
       run_wrk "$round" "$api_setup" "$name" "$label" "$path" "$connections" -H "Authorization: Bearer $token"
     done
@@ -295,7 +296,8 @@ for (name, base), wanted in targets.items():
         label = {"ping_user": "/ping/user vs /ping", "profile": "/profile vs /"}[name]
         print(f"{setup:<13} {label:<36} {value:>12.3f} {target or '':>7}  {verdict:4} {median_rps:>15.0f} {trips:>9}")
 for kind in ("opaque", "jwt"):
-    for name, label in ((f"api_{kind}", f"/api ({kind}) vs /ping"), (f"guard_{kind}", f"/ping/token ({kind}) vs /ping")):
+    for name, label in ((f"api_{kind}", f"/api ({kind}) vs /ping"), (f"guard_{kind}", f"/ping/token ({kind}) vs /ping"),
+                        (f"json_{kind}", "/ping/json (no guard) vs /ping")):
         for setup in setups:
             value = ratio(setup, name, f"ping_{kind}")
             if value is None:

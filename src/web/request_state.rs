@@ -29,11 +29,38 @@ pub(crate) struct RequestState {
     /// Bearer checks done on this request, by provider: a token is
     /// validated once per request however many guards ask. (A request's
     /// guards run one after the other, so no check waits for another.)
-    pub(crate) bearer_checks: Mutex<Vec<(&'static str, BearerChecked)>>,
+    pub(crate) bearer_checks: Mutex<BearerChecks>,
     /// The crate's cookie jar, made on first use.
     jar: OnceLock<Arc<Jar>>,
     /// The session, read from the store once however many guards ask.
     session: OnceLock<Result<Option<Arc<UserSession>>, OidcError>>,
+}
+
+/// The bearer checks of one request, by provider: the first inline (the
+/// usual single provider costs no allocation), any others after it.
+#[derive(Default)]
+pub(crate) struct BearerChecks {
+    first: Option<(&'static str, BearerChecked)>,
+    others: Vec<(&'static str, BearerChecked)>,
+}
+
+impl BearerChecks {
+    /// The check of `provider`'s tokens done on this request, if any.
+    pub(crate) fn get(&self, provider: &str) -> Option<BearerChecked> {
+        self.first
+            .iter()
+            .chain(&self.others)
+            .find(|(name, _)| *name == provider)
+            .map(|(_, checked)| checked.clone())
+    }
+
+    /// Records the check of `provider`'s tokens.
+    pub(crate) fn push(&mut self, provider: &'static str, checked: BearerChecked) {
+        match self.first {
+            None => self.first = Some((provider, checked)),
+            Some(_) => self.others.push((provider, checked)),
+        }
+    }
 }
 
 impl RequestState {

@@ -138,13 +138,12 @@ impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
 
 /// The bearer check of `provider_name` on this request, done once.
 async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> BearerChecked {
-    let done = |checks: &Vec<(&str, BearerChecked)>| {
-        checks
-            .iter()
-            .find(|(name, _)| *name == provider_name)
-            .map(|(_, checked)| checked.clone())
-    };
-    if let Some(checked) = state.bearer_checks.lock().ok().and_then(|checks| done(&checks)) {
+    if let Some(checked) = state
+        .bearer_checks
+        .lock()
+        .ok()
+        .and_then(|checks| checks.get(provider_name))
+    {
         return checked;
     }
     let checked = async {
@@ -161,7 +160,7 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
     }
     .await;
     if let Ok(mut checks) = state.bearer_checks.lock() {
-        checks.push((provider_name, checked.clone()));
+        checks.push(provider_name, checked.clone());
     }
     checked
 }
