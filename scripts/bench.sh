@@ -13,21 +13,24 @@
 #   GET /api with an opaque token (introspection cached: 1 provider call in all) and with an
 #   RFC 9068 JWT (checked locally: 0 calls), against GET /ping; also GET /ping/token (the guard
 #   alone) and GET /ping/json (no guard, a JSON body of /api's size: what the body alone costs).
-# Each pair is measured side by side (base, route, base again; the route against the mean of
-# the two), BENCH_ROUNDS times (default 3); the table shows the median ratio of each pair and
-# the target it must meet. Then: p99 latency of /ping/user vs
+# Each pair is measured side by side: in each of BENCH_ROUNDS rounds (default 3) the base and
+# the route alternate in BENCH_SLICES slices (default 4) of BENCH_DURATION (default 2s) each,
+# every slice of the route against the mean of the base just before and after it; a round's
+# ratio is the median of its slices, and the table shows the median of the rounds against
+# the target the pair must meet. Then: p99 latency of /ping/user vs
 # /ping at 256 connections; the provider calls of one login after warm-up; the Redis round
 # trips per logged-in request; and (BENCH_MEMORY=1, the default) the memory store's bytes per
 # session and the guard's time with 1 and with 100,000 sessions (cargo bench --bench guard).
 # Fails if any response is not 200.
 #
-#   scripts/bench.sh    BENCH_DURATION=5s BENCH_THREADS=2 BENCH_CONNECTIONS=32 BENCH_ROUNDS=3
+#   scripts/bench.sh    BENCH_DURATION=2s BENCH_SLICES=4 BENCH_THREADS=2 BENCH_CONNECTIONS=32 BENCH_ROUNDS=3
 #                       BENCH_SETUPS="cookie memory redis cookie+redis" BENCH_MEMORY=1
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-duration="${BENCH_DURATION:-5s}"
+duration="${BENCH_DURATION:-2s}"
+slices="${BENCH_SLICES:-4}"
 threads="${BENCH_THREADS:-2}"
 connections="${BENCH_CONNECTIONS:-32}"
 rounds="${BENCH_ROUNDS:-3}"
@@ -168,6 +171,7 @@ done
 # Each run appends "round|setup|name|label|rps|p50|p99|requests|redis commands" to $workdir/results.
 run_wrk() { # round setup name label path connections [wrk args...]
   local round="$1" setup="$2" name="$3" label="$4" path="$5" conns="$6"
+  local duration="${WRK_DURATION:-$duration}"
   shift 6
   local app="${app_of[$setup]}"
   case "$path" in /*) ;; *) echo "bench: $name has no path ('$path')" >&2; exit 1 ;; esac
@@ -199,25 +203,34 @@ case "$jwt" in *.*.*) ;; *) echo "bench: the token with resource= is not a JWT: 
 introspections_at_start="$(introspections)"
 
 for round in $(seq 1 "$rounds"); do
-  # Side by side: each pair on every setup before the next pair.
+  # Side by side: each pair on every setup before the next pair. In a round, the base and the
+  # route alternate in short slices (base, route, base, route, ..., base), and each slice of the
+  # route is compared with the mean of the base just before and just after it: a burst of
+  # another tenant on this shared machine then spoils one slice, not the round.
   for pair in "ping:/ping ping_user:/ping/user" "root:/ profile:/profile"; do
     read -r base route <<<"$pair"
     for setup in "${setups[@]}"; do
-      # base, route, base again: the route is compared with the mean of the two, so that a
-      # drift of the machine during the pair does not count as the route's cost.
-      for run in "$base" "$route" "${base%%:*}_again:${base#*:}"; do
-        name="${run%%:*}" path="${run#*:}"
-        run_wrk "$round" "$setup" "$name" "GET $path" "$path" "$connections" -H "Cookie: ${cookie_of[$setup]}"
+      for slice in $(seq 1 "$slices"); do
+        for run in "$base" "$route"; do
+          name="${run%%:*}" path="${run#*:}"
+          run_wrk "$round/$slice" "$setup" "$name" "GET $path" "$path" "$connections" -H "Cookie: ${cookie_of[$setup]}"
+        done
       done
+      run_wrk "$round/$((slices + 1))" "$setup" "${base%%:*}" "GET ${base#*:}" "${base#*:}" "$connections" -H "Cookie: ${cookie_of[$setup]}"
     done
   done
   for kind in opaque jwt; do
     token="$opaque"
     [ "$kind" = jwt ] && token="$jwt"
-    for route in "ping_$kind|GET /ping|/ping" "api_$kind|GET /api ($kind)|/api" "guard_$kind|GET /ping/token ($kind)|/ping/token" \
-        "json_$kind|GET /ping/json|/ping/json" "ping_${kind}_again|GET /ping|/ping"; do
-      IFS='|' read -r name label path <<<"$route"
-      run_wrk "$round" "$api_setup" "$name" "$label" "$path" "$connections" -H "Authorization: Bearer $token"
+    for slice in $(seq 1 "$((slices + 1))"); do
+      routes=("ping_$kind|GET /ping|/ping")
+      if [ "$slice" -le "$slices" ]; then
+        routes+=("api_$kind|GET /api ($kind)|/api" "guard_$kind|GET /ping/token ($kind)|/ping/token" "json_$kind|GET /ping/json|/ping/json")
+      fi
+      for route in "${routes[@]}"; do
+        IFS='|' read -r name label path <<<"$route"
+        run_wrk "$round/$slice" "$api_setup" "$name" "$label" "$path" "$connections" -H "Authorization: Bearer $token"
+      done
     done
   done
 done
@@ -226,7 +239,7 @@ introspections_during_runs=$(( $(introspections) - introspections_at_start ))
 echo "==> p99 latency at 256 connections ($api_setup)" >&2
 for route in "ping|GET /ping|/ping" "ping_user|GET /ping/user|/ping/user"; do
   IFS='|' read -r name label path <<<"$route"
-  run_wrk p99 "$api_setup" "$name" "$label" "$path" 256 -H "Cookie: ${cookie_of[$api_setup]}"
+  WRK_DURATION=5s run_wrk p99 "$api_setup" "$name" "$label" "$path" 256 -H "Cookie: ${cookie_of[$api_setup]}"
 done
 
 echo "==> the provider calls of one login after warm-up (${setups[0]})" >&2
@@ -259,7 +272,7 @@ if [ "$memory" = 1 ]; then
 fi
 
 echo
-echo "wrk -t$threads -c$connections -d$duration x $rounds rounds, release demo, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), everything on this machine"
+echo "wrk -t$threads -c$connections, $rounds rounds of $slices slices of -d$duration per route, release demo, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), everything on this machine"
 python3 - "$workdir/results" "$introspections_during_runs" "$login_calls" "$memory_lines" <<'PY'
 import statistics, sys
 rows = [line.rstrip("\n").split("|") for line in open(sys.argv[1])]
@@ -271,13 +284,18 @@ targets = {
     ("profile", "root"): {"cookie": 0.90, "memory": 0.90, "redis": 0.75, "cookie+redis": 0.80},
 }
 def ratio(setup, name, base):
-    # Per round: the route against the mean of its base measured before and after it.
-    def by_round(n):
-        return {x["round"]: x["rps"] for x in runs.get((setup, n), []) if x["round"] != "p99"}
-    route, before, after = by_round(name), by_round(base), by_round(base + "_again")
-    pairs = [route[r] / statistics.mean([before[r]] + ([after[r]] if r in after else []))
-             for r in route if r in before]
-    return statistics.median(pairs) if pairs else None
+    # Per slice: the route against the mean of its base just before and just after it; per
+    # round: the median of its slices; in all: the median of the rounds.
+    def by_slice(n):
+        return {tuple(x["round"].split("/")): x["rps"] for x in runs.get((setup, n), []) if x["round"] != "p99"}
+    route, bases = by_slice(name), by_slice(base)
+    per_round = {}
+    for (r, s), rps in route.items():
+        around = [bases[k] for k in ((r, s), (r, str(int(s) + 1))) if k in bases]
+        if around:
+            per_round.setdefault(r, []).append(rps / statistics.mean(around))
+    rounds = [statistics.median(slices) for slices in per_round.values()]
+    return statistics.median(rounds) if rounds else None
 print(f"{'setup':<13} {'pair':<36} {'median ratio':>12} {'target':>7}  {'':4} {'req/s (median)':>15} {'redis/req':>9}")
 setups = []
 for (setup, _name) in runs:
