@@ -89,7 +89,9 @@
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
 //! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
 //! | `providers.<name>.client_id` | required | unless `registration` is given |
+//! | `previous_secret_keys` | `[]` | former `secret_key`s whose cookies still open, sealed again under the current key ([rotation](#secrets-and-key-rotation)) |
 //! | `providers.<name>.client_secret` | | required unless auth method `none` |
+//! | `providers.<name>.client_secret_file` | | a file holding the client secret, instead of `client_secret` |
 //! | `providers.<name>.token_endpoint_auth_method` | `"client_secret_basic"` | or `"client_secret_post"`, `"none"` |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
@@ -97,7 +99,7 @@
 //! | `providers.<name>.session_refresh_interval_seconds` | `0` (off) | silent `prompt=none` re-authentication after this long |
 //! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
 //! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
-//! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] |
+//! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |
 //! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
 //! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
 //! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
@@ -319,6 +321,31 @@
 //! live entry: full, they answer `503` and the log names the limit to
 //! raise.
 //!
+//! # Secrets and key rotation
+//!
+//! A client secret can be read from a file at launch (a mounted Kubernetes
+//! or Docker secret): `client_secret_file = "/run/secrets/op"` instead of
+//! `client_secret`, and likewise `registration.initial_access_token_file`.
+//! Give one of the two; a file that cannot be read or is empty aborts launch
+//! naming the key. A trailing newline is not part of the secret.
+//!
+//! To rotate the cookie key without logging anyone out, set the new
+//! `secret_key` and list the old one in `previous_secret_keys`:
+//!
+//! ```toml
+//! [release]
+//! secret_key = "<new key>"
+//!
+//! [release.oidc]
+//! previous_secret_keys = ["<old key>"]
+//! ```
+//!
+//! What a previous key sealed (session cookies, session ids, logins in
+//! progress, values in Redis) still opens; a session cookie opened that way
+//! is sealed again under the new key in the same response. Keep an old key
+//! as long as a session can live (`session.lifetime_seconds`), then remove
+//! it: what only it opens is no session any more.
+//!
 //! # Performance
 //!
 //! A logged-in request costs almost nothing next to an unprotected one
@@ -403,7 +430,7 @@ pub use self::config::{
 };
 pub use self::error::OidcError;
 pub use self::oidc::Oidc;
-pub use self::secret::{AccessToken, ClientSecret, IdTokenJwt, RefreshToken};
+pub use self::secret::{AccessToken, ClientSecret, IdTokenJwt, PreviousSecretKey, RefreshToken};
 pub use self::session::UserSession;
 pub use self::token::access::{TokenIdentity, TokenValidation};
 pub use self::token::service::ServiceToken;

@@ -68,6 +68,40 @@ secret_type! {
 }
 
 secret_type! {
+    /// A former `secret_key`, listed in `previous_secret_keys` so that what
+    /// it sealed still opens after a key rotation.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::PreviousSecretKey;
+    ///
+    /// let key = PreviousSecretKey::new("hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=");
+    /// assert_eq!(format!("{key:?}"), "PreviousSecretKey([redacted])");
+    /// ```
+    PreviousSecretKey
+}
+
+/// The bytes of a key written the way Rocket's `secret_key` is: base64 (44
+/// or 88 characters) or hex (64 characters), at least 256 bits and not all
+/// zero.
+pub(crate) fn key_bytes(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let bytes = match text.len() {
+        44 | 88 => base64::engine::general_purpose::STANDARD.decode(text).ok()?,
+        64 => (0..text.len())
+            .step_by(2)
+            .map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .collect::<Option<Vec<u8>>>()?,
+        _ => return None,
+    };
+    usable_key(bytes)
+}
+
+/// `bytes`, if they can serve as a key: at least 256 bits, not all zero.
+pub(crate) fn usable_key(bytes: Vec<u8>) -> Option<Vec<u8>> {
+    (bytes.len() >= 32 && bytes.iter().any(|b| *b != 0)).then_some(bytes)
+}
+
+secret_type! {
     /// A client secret from the configuration.
     ///
     /// ```rust

@@ -370,3 +370,72 @@ async fn an_https_issuer_with_a_cleartext_endpoint_aborts_launch() {
         assert_config_refused(config, &[&format!("oidc.providers.default.metadata.{field}")]).await;
     }
 }
+
+/// `valid_config()` with the client secret in the file `path` instead.
+fn config_with_secret_file(path: &std::path::Path) -> Value {
+    let mut config = valid_config();
+    let provider = config["providers"]["default"].as_object_mut().unwrap();
+    provider.remove("client_secret");
+    provider.insert("client_secret_file".into(), json!(path));
+    config
+}
+
+#[test]
+fn a_client_secret_file_is_read_at_launch_without_its_line_break() {
+    let dir = support::lifecycle::TempDir::new("secret-file");
+    let path = dir.join("secret");
+    std::fs::write(&path, "s3cret value\r\n").unwrap();
+    let config = rocket_openidconnect::OidcConfig::from_figment(&figment(config_with_secret_file(&path))).unwrap();
+    let provider = &config.providers["default"];
+    assert_eq!(
+        provider.client_secret.as_ref().map(|s| s.secret()),
+        Some("s3cret value")
+    );
+    assert!(!format!("{config:?}").contains("s3cret"), "Debug redacts it");
+}
+
+#[rocket::async_test]
+async fn a_client_secret_file_that_cannot_be_used_aborts_launch() {
+    let dir = support::lifecycle::TempDir::new("secret-file");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    for path in [dir.join("missing"), empty] {
+        assert_config_refused(
+            config_with_secret_file(&path),
+            &["oidc.providers.default.client_secret_file"],
+        )
+        .await;
+    }
+    // A value and a file: which one is meant is not guessed.
+    let both = dir.join("both");
+    std::fs::write(&both, "other").unwrap();
+    let mut config = config_with_secret_file(&both);
+    config["providers"]["default"]["client_secret"] = json!("s3cret");
+    assert_config_refused(config, &["oidc.providers.default.client_secret_file"]).await;
+}
+
+#[rocket::async_test]
+async fn an_initial_access_token_file_that_cannot_be_read_aborts_launch() {
+    let mut config = valid_config();
+    let provider = config["providers"]["default"].as_object_mut().unwrap();
+    provider.remove("client_id");
+    provider.insert(
+        "registration".into(),
+        json!({ "initial_access_token_file": "/nonexistent/initial-access-token" }),
+    );
+    assert_config_refused(
+        config,
+        &["oidc.providers.default.registration.initial_access_token_file"],
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn a_previous_secret_key_that_is_not_a_key_aborts_launch() {
+    let mut config = valid_config();
+    config["previous_secret_keys"] = json!([secret_key(2), "too short"]);
+    assert_config_refused(config, &["oidc.previous_secret_keys[1]"]).await;
+    let mut config = valid_config();
+    config["previous_secret_keys"] = json!((0..9).map(secret_key).collect::<Vec<_>>());
+    assert_config_refused(config, &["oidc.previous_secret_keys"]).await;
+}

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use crate::secret::ClientSecret;
+use crate::secret::{key_bytes, ClientSecret, PreviousSecretKey};
 
 mod metadata;
 mod names;
@@ -70,7 +70,18 @@ pub struct OidcConfig {
     /// `[oidc.providers.<name>]` (at least one): the OpenID Providers, by the
     /// name guards refer to. [`OidcUser`](crate::OidcUser) uses `default`.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// `previous_secret_keys` (default none, at most 8): former values of
+    /// Rocket's `secret_key`, written the same way (base64 or hex). What
+    /// they sealed (cookies, values in Redis) still opens, and a session
+    /// cookie opened with one is sealed again under `secret_key`: the key
+    /// can be rotated without logging anyone out.
+    #[serde(default)]
+    pub previous_secret_keys: Vec<PreviousSecretKey>,
 }
+
+/// The most keys `previous_secret_keys` may list (a cookie no key opens is
+/// tried under each of them).
+const MAX_PREVIOUS_KEYS: usize = 8;
 
 /// The `[default.oidc.session]` table.
 ///
@@ -321,6 +332,12 @@ pub struct ProviderConfig {
     /// `client_secret`: required unless `token_endpoint_auth_method = "none"`.
     #[serde(default)]
     pub client_secret: Option<ClientSecret>,
+    /// `client_secret_file`: a file holding the client secret (a mounted
+    /// secret), read at launch, instead of `client_secret`; a trailing
+    /// newline is not part of it. After [`OidcConfig::from_figment`],
+    /// `client_secret` holds what it read.
+    #[serde(default)]
+    pub client_secret_file: Option<std::path::PathBuf>,
     /// `token_endpoint_auth_method` (default `"client_secret_basic"`).
     #[serde(default)]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
@@ -451,6 +468,10 @@ pub struct RegistrationConfig {
     /// requires one for registration.
     #[serde(default)]
     pub initial_access_token: Option<ClientSecret>,
+    /// `initial_access_token_file`: a file holding `initial_access_token`,
+    /// read at launch, instead of the value itself.
+    #[serde(default)]
+    pub initial_access_token_file: Option<std::path::PathBuf>,
     /// `persist_path`: a file where the registered client is kept and
     /// reused after a restart, instead of registering again.
     #[serde(default)]
@@ -554,13 +575,56 @@ impl OidcConfig {
     ///
     /// Every error names the key at fault (`oidc.providers.default.client_id`).
     pub fn from_figment(figment: &figment::Figment) -> Result<OidcConfig, Vec<ConfigError>> {
-        let config: OidcConfig = figment.extract_inner("oidc").map_err(figment_errors)?;
-        let problems = config.problems();
+        let mut config: OidcConfig = figment.extract_inner("oidc").map_err(figment_errors)?;
+        let mut problems = config.read_secret_files();
+        problems.extend(config.problems());
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(problems)
         }
+    }
+
+    /// Reads the secrets given as files into their values; the problems
+    /// name the key of the file.
+    fn read_secret_files(&mut self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        for (name, provider) in &mut self.providers {
+            let key = |k: &str| format!("oidc.providers.{name}.{k}");
+            let registration = provider.registration.as_mut();
+            let files = [(
+                &mut provider.client_secret,
+                &provider.client_secret_file,
+                key("client_secret_file"),
+                "client_secret",
+            )]
+            .into_iter()
+            .chain(registration.map(|registration| {
+                (
+                    &mut registration.initial_access_token,
+                    &registration.initial_access_token_file,
+                    key("registration.initial_access_token_file"),
+                    "initial_access_token",
+                )
+            }));
+            for (value, file, file_key, value_key) in files {
+                let Some(path) = file else {
+                    continue;
+                };
+                if value.is_some() {
+                    problems.push(ConfigError {
+                        key: file_key,
+                        message: format!("cannot be combined with `{value_key}`: give one of the two"),
+                    });
+                    continue;
+                }
+                match read_secret(path) {
+                    Ok(secret) => *value = Some(ClientSecret::new(secret)),
+                    Err(message) => problems.push(ConfigError { key: file_key, message }),
+                }
+            }
+        }
+        problems
     }
 
     /// Where the provider sends the browser after logout.
@@ -724,6 +788,20 @@ impl OidcConfig {
         if self.providers.is_empty() {
             problem("oidc.providers".into(), "at least one provider must be configured");
         }
+        if self.previous_secret_keys.len() > MAX_PREVIOUS_KEYS {
+            problem(
+                "oidc.previous_secret_keys".into(),
+                &format!("lists at most {MAX_PREVIOUS_KEYS} keys"),
+            );
+        }
+        for (index, previous) in self.previous_secret_keys.iter().enumerate() {
+            if key_bytes(previous.secret()).is_none() {
+                problem(
+                    format!("oidc.previous_secret_keys[{index}]"),
+                    "must be written like `secret_key`: 256 or 512 bits in base64 (44 or 88 characters) or hex (64)",
+                );
+            }
+        }
         for (name, provider) in &self.providers {
             let key = |k: &str| format!("oidc.providers.{name}.{k}");
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -833,6 +911,20 @@ impl OidcConfig {
 }
 
 /// Turns figment's errors into errors that name the full key.
+/// The secret in the file at `path`, without the line break that usually
+/// ends such a file; the error says why it cannot be used (never its content).
+fn read_secret(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&text);
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(secret.to_string())
+}
+
 fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
     error
         .into_iter()

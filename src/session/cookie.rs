@@ -51,16 +51,29 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 
 /// The session kept in `jar`'s cookies, if they hold a whole, unexpired one.
 pub(crate) fn load(jar: &Jar) -> Option<UserSession> {
-    load_counted(jar).map(|(session, _)| session)
+    load_counted(jar).map(|loaded| loaded.session)
 }
 
-/// [`load`], with how many chunks the session took.
-fn load_counted(jar: &Jar) -> Option<(UserSession, usize)> {
-    let first = jar.get(session_chunk(0))?;
-    let (id, _, count, piece) = parse_chunk(&first).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
+/// A session read from its cookies.
+struct Loaded {
+    session: UserSession,
+    /// How many chunks it took.
+    count: usize,
+    /// Some chunk was sealed under a previous key.
+    stale: bool,
+}
+
+/// [`load`], with how many chunks the session took and whether a previous
+/// key was needed.
+fn load_counted(jar: &Jar) -> Option<Loaded> {
+    let first = jar.get_checked(session_chunk(0))?;
+    let mut stale = first.stale;
+    let (id, _, count, piece) = parse_chunk(&first.value).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
     let mut json = String::from(piece);
     for index in 1..count {
-        let value = jar.get(session_chunk(index))?;
+        let unsealed = jar.get_checked(session_chunk(index))?;
+        stale |= unsealed.stale;
+        let value = unsealed.value;
         let (chunk_id, chunk_index, chunk_count, piece) = parse_chunk(&value)?;
         if chunk_id != id || chunk_index != index || chunk_count != count {
             return None;
@@ -68,7 +81,7 @@ fn load_counted(jar: &Jar) -> Option<(UserSession, usize)> {
         json.push_str(piece);
     }
     let session = UserSession::from_json(json.as_bytes())?;
-    (session.id == id && !session.is_expired(clock::now())).then_some((session, count))
+    (session.id == id && !session.is_expired(clock::now())).then_some(Loaded { session, count, stale })
 }
 
 /// A session read from cookies before: the sealed values of its chunks
@@ -77,11 +90,20 @@ fn load_counted(jar: &Jar) -> Option<(UserSession, usize)> {
 pub(crate) struct Opened {
     rest: Arc<[Box<str>]>,
     session: Arc<UserSession>,
+    /// Sealed under a previous key: to be sealed again.
+    stale: bool,
+}
+
+/// A session from its cookies, and whether they were sealed under a
+/// previous key (and should be written again).
+pub(crate) struct FromCookies {
+    pub(crate) session: Arc<UserSession>,
+    pub(crate) stale: bool,
 }
 
 /// [`load`], through `cache`: cookies whose exact sealed values were opened
 /// before are not opened again. The session's expiry is checked either way.
-pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<Arc<UserSession>> {
+pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<FromCookies> {
     let first = jar.sealed(session_chunk(0))?;
     if let Some(opened) = cache.get(first) {
         let same_rest = opened
@@ -90,12 +112,15 @@ pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<Arc<User
             .enumerate()
             .all(|(i, sealed)| jar.sealed(session_chunk(i + 1)) == Some(&**sealed));
         if same_rest {
-            return (!opened.session.is_expired(clock::now())).then(|| opened.session.clone());
+            return (!opened.session.is_expired(clock::now())).then(|| FromCookies {
+                session: opened.session.clone(),
+                stale: opened.stale,
+            });
         }
     }
-    let (session, count) = load_counted(jar)?;
-    let session = Arc::new(session);
-    let rest: Option<Vec<Box<str>>> = (1..count)
+    let loaded = load_counted(jar)?;
+    let session = Arc::new(loaded.session);
+    let rest: Option<Vec<Box<str>>> = (1..loaded.count)
         .map(|i| jar.sealed(session_chunk(i)).map(Box::from))
         .collect();
     cache.put(
@@ -103,9 +128,21 @@ pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<Arc<User
         Opened {
             rest: rest?.into(),
             session: session.clone(),
+            stale: loaded.stale,
         },
     );
-    Some(session)
+    Some(FromCookies {
+        session,
+        stale: loaded.stale,
+    })
+}
+
+/// [`load_cached`] without a cache.
+pub(crate) fn load_uncached(jar: &Jar) -> Option<FromCookies> {
+    load_counted(jar).map(|loaded| FromCookies {
+        session: Arc::new(loaded.session),
+        stale: loaded.stale,
+    })
 }
 
 /// Writes `session` into `jar`'s cookies for at most `lifetime_seconds`,

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use rocket::http::{Cookie, SameSite};
 use time::OffsetDateTime;
 
-use crate::session::cipher::Cipher;
+use crate::session::cipher::{Cipher, Unsealed};
 
 /// The prefix browsers enforce for origin-bound cookies (https only).
 const HOST_PREFIX: &str = "__Host-";
@@ -138,6 +138,12 @@ impl Jar {
     /// The opened value of the cookie `name`; `None` if absent or not sealed by us.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         self.cipher.open(name, self.sealed(name)?)
+    }
+
+    /// [`Jar::get`], saying whether the value was sealed under a previous
+    /// key (and should be sealed again).
+    pub(crate) fn get_checked(&self, name: &str) -> Option<Unsealed> {
+        self.cipher.open_checked(name, self.sealed(name)?)
     }
 
     /// The sealed value of the cookie `name`, as the browser sent it.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::clock;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
-use crate::session::cookie::{self, Opened, MAX_SESSION_BYTES};
+use crate::session::cookie::{self, FromCookies, Opened, MAX_SESSION_BYTES};
 use crate::session::decoded::Decoded;
 use crate::session::jar::{session_chunk, Jar, SESSION_ID};
 use crate::session::UserSession;
@@ -23,8 +23,9 @@ pub(crate) struct SessionStore {
     inactivity_seconds: i64,
     /// Session cookies opened before (the cookie store).
     opened: Option<Decoded<Opened>>,
-    /// Session id cookies opened before (the server-side stores).
-    ids: Option<Decoded<Arc<str>>>,
+    /// Session id cookies opened before (the server-side stores), and
+    /// whether they were sealed under a previous key.
+    ids: Option<Decoded<(Arc<str>, bool)>>,
 }
 
 impl SessionStore {
@@ -39,16 +40,18 @@ impl SessionStore {
         }
     }
 
-    /// The id in the session id cookie of `jar`.
-    fn session_id(&self, jar: &Jar) -> Option<Arc<str>> {
+    /// The id in the session id cookie of `jar`, and whether the cookie was
+    /// sealed under a previous key.
+    fn session_id(&self, jar: &Jar) -> Option<(Arc<str>, bool)> {
+        let open = || jar.get_checked(SESSION_ID).map(|id| (Arc::from(id.value), id.stale));
         let Some(ids) = &self.ids else {
-            return jar.get(SESSION_ID).map(Arc::from);
+            return open();
         };
         let sealed = jar.sealed(SESSION_ID)?;
         if let Some(id) = ids.get(sealed) {
             return Some(id);
         }
-        let id: Arc<str> = jar.get(SESSION_ID)?.into();
+        let id = open()?;
         ids.put(sealed, id.clone());
         Some(id)
     }
@@ -102,26 +105,32 @@ impl SessionStore {
 
     async fn load_stored(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         if self.server_side() {
-            let Some(id) = self.session_id(jar) else {
+            let Some((id, stale)) = self.session_id(jar) else {
                 return Ok(None);
             };
             let session = self.state.load_session(&id).await?;
-            if session.is_none() {
+            match &session {
                 // Logged out, expired or evicted: the cookie is of no use.
-                jar.remove(SESSION_ID);
+                None => jar.remove(SESSION_ID),
+                // Sealed under a previous key (a key rotation): sealed again.
+                Some(session) if stale => jar.set(SESSION_ID, &id, self.max_age(session)),
+                Some(_) => {}
             }
             return Ok(session);
         }
-        let session = match &self.opened {
+        let loaded = match &self.opened {
             Some(opened) => cookie::load_cached(jar, opened),
-            None => cookie::load(jar).map(Arc::new),
+            None => cookie::load_uncached(jar),
         };
-        let Some(session) = session else {
+        let Some(FromCookies { session, stale }) = loaded else {
             return Ok(None);
         };
         if self.state.is_revoked(&session).await? {
             cookie::remove(jar);
             return Ok(None);
+        }
+        if stale {
+            cookie::save(jar, &session, self.lifetime_seconds)?;
         }
         Ok(Some(session))
     }

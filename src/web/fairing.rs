@@ -15,6 +15,7 @@ use crate::error::OidcError;
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
 use crate::provider::http;
+use crate::secret::key_bytes;
 use crate::session::cipher::{self, Cipher};
 use crate::web::request_state::{self, RequestState};
 use crate::web::{catchers, routes};
@@ -44,10 +45,16 @@ impl Oidc {
 #[derive(Debug, Clone, Copy)]
 pub struct OidcFairing;
 
-/// The cipher of the crate's cookies, from Rocket's `secret_key`.
-fn cipher(rocket: &Rocket<Build>) -> Option<Cipher> {
+/// The cipher of the crate's cookies, from Rocket's `secret_key` (and the
+/// `previous_secret_keys` it replaced).
+fn cipher(rocket: &Rocket<Build>, config: &OidcConfig) -> Option<Cipher> {
+    let previous: Vec<Vec<u8>> = config
+        .previous_secret_keys
+        .iter()
+        .filter_map(|key| key_bytes(key.secret()))
+        .collect();
     match cipher::secret_key_material(rocket.figment()) {
-        Some(material) => Some(Cipher::derive_from(&material)),
+        Some(material) => Some(Cipher::derive_from(&material).with_previous(previous.iter().map(Vec::as_slice))),
         None => {
             let cipher = Cipher::random();
             if cipher.is_some() {
@@ -77,7 +84,7 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
-        let Some(cipher) = cipher(&rocket) else {
+        let Some(cipher) = cipher(&rocket, &config) else {
             rocket::error!("oidc: no `secret_key` and no randomness to make one");
             return Err(rocket);
         };
