@@ -321,6 +321,16 @@
 //! live entry: full, they answer `503` and the log names the limit to
 //! raise.
 //!
+//! # Logs
+//!
+//! Events are logged through the `log` facade Rocket uses, under the target
+//! `rocket_openidconnect`: a login started and finished (with the provider
+//! and how long it took), a failed login with its cause (`state cookie
+//! missing`, `login expired`, `state reused`, `clock skew`, `wrong
+//! audience`, `bad signature`, `provider unreachable`...) and a one-line
+//! hint, logouts, back-channel logouts, refreshes, discovery, registration,
+//! and Redis trouble. No token, code, state or secret is ever logged.
+//!
 //! # Secrets and key rotation
 //!
 //! A client secret can be read from a file at launch (a mounted Kubernetes
@@ -395,6 +405,14 @@
 //   provider the remote OP: metadata, keys, registration, HTTP
 //   config   the configuration schema and its validation
 //   leaves   error, secret, clock, cache
+/// Logs through the `log` facade (the one Rocket uses) under the target
+/// `rocket_openidconnect`, whichever module speaks: `event!(info, "...")`.
+macro_rules! event {
+    ($level:ident, $($arg:tt)+) => {
+        ::log::$level!(target: "rocket_openidconnect", $($arg)+)
+    };
+}
+
 mod cache;
 mod clock;
 mod config;

@@ -8,7 +8,8 @@ use openidconnect::Nonce;
 
 use crate::clock;
 use crate::error::{printable, OidcError};
-use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt};
+use crate::flow::diagnosis::Cause;
+use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, PENDING_SECONDS};
 use crate::oidc::Oidc;
 use crate::provider::Provider;
 use crate::secret::IdTokenJwt;
@@ -69,11 +70,31 @@ impl AuthorizationResponse {
 pub(crate) struct Failed {
     pub(crate) error: OidcError,
     pub(crate) login: Option<LoginRedirect>,
+    /// Why, for the log.
+    pub(crate) cause: Cause,
 }
 
 impl From<OidcError> for Failed {
     fn from(error: OidcError) -> Failed {
-        Failed { error, login: None }
+        Failed {
+            cause: Cause::of(&error),
+            error,
+            login: None,
+        }
+    }
+}
+
+impl Failed {
+    /// A refused `state`, for `cause`. The browser is told as little as
+    /// before (one message for all); the log tells them apart.
+    fn state(cause: Cause) -> Failed {
+        Failed {
+            error: OidcError::InvalidState(
+                "the state is unknown, expired, already used, or from another browser".into(),
+            ),
+            login: None,
+            cause,
+        }
     }
 }
 
@@ -94,17 +115,25 @@ pub(crate) async fn finish(
     // The state must name a login pending in this very browser. Its cookie
     // is removed whatever happens next: a state is tried once.
     let name = cookie_name(&state);
+    let sent = jar.has(&name);
     let pending = jar
         .get(&name)
         .and_then(|v| serde_json::from_str::<PendingAuth>(&v).ok());
-    if jar.has(&name) {
+    if sent {
         jar.remove(&name);
     }
-    let unknown =
-        || OidcError::InvalidState("the state is unknown, expired, already used, or from another browser".into());
-    let pending = pending.ok_or_else(unknown)?;
-    if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) || pending.expires_at <= clock::now() {
-        return Err(unknown().into());
+    let Some(pending) = pending else {
+        return Err(Failed::state(if sent {
+            Cause::StateMismatch
+        } else {
+            Cause::StateCookieMissing
+        }));
+    };
+    if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
+        return Err(Failed::state(Cause::StateMismatch));
+    }
+    if pending.expires_at <= clock::now() {
+        return Err(Failed::state(Cause::StateExpired));
     }
     // Single-use on every instance: a state used anywhere is refused here.
     if !oidc
@@ -113,9 +142,11 @@ pub(crate) async fn finish(
         .await
         .map_err(OidcError::from)?
     {
-        return Err(unknown().into());
+        return Err(Failed::state(Cause::StateReused));
     }
-    let provider = oidc.provider(&pending.provider).ok_or_else(unknown)?;
+    let Some(provider) = oidc.provider(&pending.provider) else {
+        return Err(Failed::state(Cause::StateMismatch));
+    };
     // RFC 9700 §4.4.2: a response for a provider with its own redirect URI
     // arrives there and nowhere else.
     if oidc.config().redirect_uri_of(&provider.name).path() != path {
@@ -133,12 +164,16 @@ pub(crate) async fn finish(
             // The silent check failed (`login_required`, or anything else):
             // the session ends and an interactive login starts. It is not
             // silent, so it cannot loop.
-            rocket::info!("oidc: silent re-authentication failed ({error}); logging in again");
+            event!(
+                info,
+                "oidc: silent re-authentication failed ({error}); logging in again"
+            );
             oidc.sessions().end(jar).await?;
             let redirect = login::begin(oidc, jar, provider, &pending.return_to, Prompt::Interactive).await?;
             Err(Failed {
                 error: OidcError::LoginRequired,
                 login: Some(redirect),
+                cause: Cause::of(&error),
             })
         }
         result => Ok(result?),
@@ -244,7 +279,8 @@ async fn complete(
         last_seen: now,
     };
     oidc.sessions().start(jar, session).await?;
-    rocket::info!("oidc: user logged in with provider `{}`", provider.name);
+    let took = clock::now().saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));
+    event!(info, "oidc: login finished at provider `{}` in {took} s", provider.name);
     Ok(pending.return_to.clone())
 }
 

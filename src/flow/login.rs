@@ -139,6 +139,12 @@ pub(crate) async fn begin(
         cookie.set_same_site(SameSite::None);
     }
     set.push(cookie);
+    event!(
+        info,
+        "oidc: login started at provider `{}`{}",
+        provider.name,
+        if pending.silent { " (silent, prompt=none)" } else { "" }
+    );
 
     Ok(LoginRedirect {
         location: location.into(),

@@ -39,7 +39,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
     let Some(provider) = oidc.provider(&session.provider) else {
         return Ok(local);
     };
-    rocket::info!("oidc: user logged out of provider `{}`", provider.name);
+    event!(info, "oidc: user logged out of provider `{}`", provider.name);
     let (Ok(metadata), Ok(client)) = (provider.metadata().await, provider.client().await) else {
         return Ok(local);
     };
@@ -78,11 +78,16 @@ async fn revoke_refresh_token(
     let params = [("token", token.secret()), ("token_type_hint", "refresh_token")];
     match endpoint::post_authenticated(provider, client, endpoint, &params).await {
         Ok((200, _)) => {}
-        Ok((status, _)) => rocket::warn!(
+        Ok((status, _)) => event!(
+            warn,
             "oidc: revoking a refresh token at `{}` answered {status}",
             provider.name
         ),
-        Err(error) => rocket::warn!("oidc: revoking a refresh token at `{}` failed: {error}", provider.name),
+        Err(error) => event!(
+            warn,
+            "oidc: revoking a refresh token at `{}` failed: {error}",
+            provider.name
+        ),
     }
 }
 
@@ -99,6 +104,6 @@ pub(crate) fn on_return(jar: &Jar, returned: Option<&str>) {
     let now = clock::now();
     let matches = expected.is_some_and(|p| Some(p.state.as_str()) == returned && p.expires_at > now);
     if !matches && returned.is_some() {
-        rocket::info!("oidc: a logout return carried an unknown state; ignored");
+        event!(info, "oidc: a logout return carried an unknown state; ignored");
     }
 }

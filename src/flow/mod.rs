@@ -7,6 +7,7 @@
 pub(crate) mod backchannel;
 pub(crate) mod callback;
 pub(crate) mod client_credentials;
+pub(crate) mod diagnosis;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod refresh;

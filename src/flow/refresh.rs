@@ -57,7 +57,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                     let result = token_request(oidc, session, refresh_token.secret()).await;
                     let shared = result.as_ref().ok().map(|(fresh, ttl)| (fresh, *ttl));
                     if let Err(error) = oidc.state().finish_refresh(&key, claim, shared).await {
-                        rocket::warn!("oidc: a refresh result could not be shared: {error}");
+                        event!(warn, "oidc: a refresh result could not be shared: {error}");
                     }
                     return result.map(|(fresh, _)| (fresh, Duration::ZERO));
                 }

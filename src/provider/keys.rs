@@ -150,7 +150,8 @@ impl KeySource for Provider {
         match (self.fetch_keys(&mut fetches).await, stale) {
             (Ok(keys), _) => Ok(keys),
             (Err(error), Some(stale)) => {
-                rocket::warn!(
+                event!(
+                    warn,
                     "oidc: keeping the keys of provider `{}` a while longer: {error}",
                     self.name
                 );

@@ -100,7 +100,7 @@ impl Provider {
         if let Some((field, message)) = metadata.problems().into_iter().next() {
             return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
         }
-        rocket::info!("oidc: discovered provider `{}` at {}", self.name, metadata.issuer);
+        event!(info, "oidc: discovered provider `{}` at {}", self.name, metadata.issuer);
         Ok(Arc::new(metadata))
     }
 

@@ -104,7 +104,8 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
     let redirect_uris = &inputs.redirect_uris;
     if let Some(path) = &registration.persist_path {
         if let Some(client) = read_persisted(path, &metadata.issuer, redirect_uris) {
-            rocket::info!(
+            event!(
+                info,
                 "oidc: provider `{}`: reusing the client registered in {}",
                 provider.name,
                 path.display()
@@ -137,7 +138,8 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
         client_secret: response.client_secret,
         token_endpoint_auth_method: response.token_endpoint_auth_method.unwrap_or_default(),
     };
-    rocket::info!(
+    event!(
+        info,
         "oidc: provider `{}`: registered client `{}`",
         provider.name,
         client.client_id
@@ -151,7 +153,11 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
                 client: client.clone(),
             };
             if let Err(error) = write_persisted(path, &persisted) {
-                rocket::warn!("oidc: cannot keep the registered client in {}: {error}", path.display());
+                event!(
+                    warn,
+                    "oidc: cannot keep the registered client in {}: {error}",
+                    path.display()
+                );
             }
         }
     }

@@ -411,7 +411,7 @@ impl RedisState {
         let mut command = redis::cmd("PUBLISH");
         command.arg(&self.changes).arg(1);
         if let Err(error) = self.query::<i64>(&command).await {
-            rocket::warn!(
+            event!(warn,
                 "oidc: a change could not be announced to the other instances ({error}); they see it within `redis.local_cache_seconds`"
             );
         }
@@ -453,7 +453,8 @@ impl RedisState {
                 };
                 let (limit, policy) = (value("maxmemory"), value("maxmemory-policy"));
                 if limit != "0" && !limit.is_empty() && policy != "noeviction" {
-                    rocket::warn!(
+                    event!(
+                        warn,
                         "oidc: Redis has `maxmemory {limit}` with `maxmemory-policy {policy}`: under memory \
                          pressure it may evict used states and logged-out sessions, letting them in again; \
                          `noeviction` makes it refuse writes instead (requests then answer 503)"
@@ -461,13 +462,16 @@ impl RedisState {
                 }
             }
             Ok(Err(error)) if matches!(error.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension) => {}
-            Ok(Err(error)) => rocket::warn!(
+            Ok(Err(error)) => event!(
+                warn,
                 "oidc: Redis is unavailable at launch ({}); requests that need it answer 503 until it is back",
                 describe(&error)
             ),
-            Err(_) => rocket::warn!(
+            Err(_) => {
+                event!(warn,
                 "oidc: Redis is unavailable at launch (timed out); requests that need it answer 503 until it is back"
-            ),
+            )
+            }
         }
     }
 }
@@ -608,7 +612,10 @@ impl SharedState for RedisState {
         ];
         let ended: i64 = self.script(&self.insert_session, &keys, &args).await?;
         if ended > 0 {
-            rocket::info!("oidc: a login past `sessions_per_subject` ended {ended} older session(s) of that user");
+            event!(
+                info,
+                "oidc: a login past `sessions_per_subject` ended {ended} older session(s) of that user"
+            );
             self.announce().await;
         }
         Ok(())

@@ -90,7 +90,8 @@ pub(crate) async fn request(
     match serde_json::from_slice::<ErrorResponse>(&body) {
         Ok(error) if (400..500).contains(&status) => {
             let code = printable(&error.error, 64);
-            rocket::info!(
+            event!(
+                info,
                 "oidc: the token endpoint of provider `{}` answered `{code}`: {}",
                 provider.name,
                 printable(error.error_description.as_deref().unwrap_or(""), 300)

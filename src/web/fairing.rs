@@ -58,7 +58,10 @@ fn cipher(rocket: &Rocket<Build>, config: &OidcConfig) -> Option<Cipher> {
         None => {
             let cipher = Cipher::random();
             if cipher.is_some() {
-                rocket::warn!("oidc: no usable `secret_key`; sessions will not survive a restart");
+                event!(
+                    warn,
+                    "oidc: no usable `secret_key`; sessions will not survive a restart"
+                );
             }
             cipher
         }
@@ -79,19 +82,19 @@ impl Fairing for OidcFairing {
             Ok(config) => config,
             Err(errors) => {
                 for error in errors {
-                    rocket::error!("oidc configuration: {error}");
+                    event!(error, "oidc configuration: {error}");
                 }
                 return Err(rocket);
             }
         };
         let Some(cipher) = cipher(&rocket, &config) else {
-            rocket::error!("oidc: no `secret_key` and no randomness to make one");
+            event!(error, "oidc: no `secret_key` and no randomness to make one");
             return Err(rocket);
         };
         let http = match http::client(Duration::from_secs(config.http_timeout_seconds)) {
             Ok(http) => http,
             Err(error) => {
-                rocket::error!("oidc: {error}");
+                event!(error, "oidc: {error}");
                 return Err(rocket);
             }
         };
@@ -103,13 +106,14 @@ impl Fairing for OidcFairing {
         let oidc = match Oidc::build(config, cipher, http) {
             Ok(oidc) => oidc,
             Err(error) => {
-                rocket::error!("oidc configuration: `{}`: {}", error.key, error.message);
+                event!(error, "oidc configuration: `{}`: {}", error.key, error.message);
                 return Err(rocket);
             }
         };
         if !oidc.config().cookies_secure() {
             for provider in oidc.providers().filter(|p| uses_form_post(p)) {
-                rocket::warn!(
+                event!(
+                    warn,
                     "oidc: provider `{}` uses response_mode=form_post, which needs an https \
                      `redirect_uri` (browsers send the state cookie on a cross-site POST only \
                      with SameSite=None; Secure)",
@@ -130,7 +134,8 @@ impl Fairing for OidcFairing {
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         if let Some(oidc) = rocket.state::<Oidc>() {
             let names: Vec<&str> = oidc.provider_names().collect();
-            rocket::info!(
+            event!(
+                info,
                 "oidc: providers [{}], callback {} (GET, POST), {:?} sessions, state {}",
                 names.join(", "),
                 oidc.config().callback_path(),
@@ -150,7 +155,7 @@ impl Fairing for OidcFairing {
                 } else {
                     format!("its responses arrive at {path} only")
                 };
-                rocket::info!("oidc: provider `{name}`: mix-up defence: {defence}");
+                event!(info, "oidc: provider `{name}`: mix-up defence: {defence}");
             }
             if let Some(redis) = oidc.redis() {
                 redis.check_eviction_policy().await;

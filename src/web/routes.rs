@@ -72,7 +72,13 @@ impl Handler for Callback {
         match callback::finish(oidc, &jar, &path, response).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
             Err(failure) => {
-                rocket::info!("oidc: login failed: {}", failure.error);
+                event!(
+                    info,
+                    "oidc: login failed: {}: {} (hint: {})",
+                    failure.cause,
+                    failure.error,
+                    failure.cause.hint()
+                );
                 if let Some(login) = failure.login {
                     request_state::put(&RequestState::of(request).login_redirect, login);
                 }
@@ -105,7 +111,7 @@ impl Handler for Logout {
         match logout::logout(oidc, &jar).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
             Err(error) => {
-                rocket::warn!("oidc: logout could not be recorded: {error}");
+                event!(warn, "oidc: logout could not be recorded: {error}");
                 failed(request, error)
             }
         }
@@ -144,7 +150,7 @@ impl Handler for BackchannelLogout {
         };
         match ended {
             Ok(ended) => {
-                rocket::info!("oidc: back-channel logout ended {ended} stored session(s)");
+                event!(info, "oidc: back-channel logout ended {ended} stored session(s)");
                 route::Outcome::Success(
                     Response::build()
                         .status(Status::Ok)
@@ -153,7 +159,7 @@ impl Handler for BackchannelLogout {
                 )
             }
             Err(error) => {
-                rocket::info!("oidc: back-channel logout refused: {error}");
+                event!(info, "oidc: back-channel logout refused: {error}");
                 failed(request, error)
             }
         }

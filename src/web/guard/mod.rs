@@ -18,11 +18,12 @@ pub use self::user::{OidcUser, ValidAccessToken};
 pub(crate) fn provider_missing(rocket: &Rocket<Ignite>, provider: &str, guard: &str) -> bool {
     match rocket.state::<Oidc>() {
         None => {
-            rocket::error!("`{guard}` is used but `Oidc::fairing()` is not attached (or failed): attach it with `.attach(Oidc::fairing())`");
+            event!(error, "`{guard}` is used but `Oidc::fairing()` is not attached (or failed): attach it with `.attach(Oidc::fairing())`");
             true
         }
         Some(oidc) if oidc.provider(provider).is_none() => {
-            rocket::error!(
+            event!(
+                error,
                 "`{guard}` names provider `{provider}`, which is missing from `oidc.providers` (configured: {})",
                 oidc.provider_names().collect::<Vec<_>>().join(", ")
             );

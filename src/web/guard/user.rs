@@ -213,12 +213,12 @@ async fn current_session(
             // A provider that is down does not end a session whose token
             // still works; the next request tries again.
             Err(OidcError::ProviderUnavailable(why)) if !expires_within(&session, 0) => {
-                rocket::info!("oidc: proactive refresh postponed: {why}");
+                event!(info, "oidc: proactive refresh postponed: {why}");
                 Ok(Some(session))
             }
             Err(error @ OidcError::StateUnavailable(_)) => Err(error),
             Err(error) => {
-                rocket::info!("oidc: proactive refresh failed ({error}); the session ends");
+                event!(info, "oidc: proactive refresh failed ({error}); the session ends");
                 Box::pin(oidc.sessions().end(jar)).await?;
                 Ok(None)
             }

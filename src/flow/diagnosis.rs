@@ -1,0 +1,142 @@
+//! Why a login failed, for the log: a cause an operator can act on, and a
+//! one-line hint of what usually brings it about. Never a secret: causes
+//! are fixed words, and the errors they come with carry none.
+
+use std::fmt;
+
+use crate::error::OidcError;
+
+/// What made a login fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// The callback came without the cookie of the login it answers.
+    StateCookieMissing,
+    /// The login's cookie was there, but the login took too long.
+    StateExpired,
+    /// The state was used before.
+    StateReused,
+    /// The state is not the one of the login pending in this browser.
+    StateMismatch,
+    /// The provider answered with an error.
+    ProviderError,
+    /// The response or the ID token names another issuer.
+    IssuerMismatch,
+    /// The ID token is expired or not yet valid by this server's clock.
+    ClockSkew,
+    /// The ID token is for another client.
+    WrongAudience,
+    /// The ID token's signature does not verify.
+    Signature,
+    /// The ID token's nonce is not this login's.
+    Nonce,
+    /// The provider could not be reached, or did not answer in time.
+    ProviderUnreachable,
+    /// The shared state (Redis, or a full ledger) could not answer.
+    StateUnavailable,
+    /// Anything else (a malformed response, a bad ID token...).
+    Other,
+}
+
+impl Cause {
+    /// The cause of `error`, for the errors that say it themselves (the
+    /// state cases are told apart where they are found).
+    pub(crate) fn of(error: &OidcError) -> Cause {
+        match error {
+            OidcError::Provider { .. } => Cause::ProviderError,
+            OidcError::InvalidIssuer(_) => Cause::IssuerMismatch,
+            OidcError::ProviderUnavailable(_) => Cause::ProviderUnreachable,
+            OidcError::StateUnavailable(_) => Cause::StateUnavailable,
+            OidcError::InvalidState(_) => Cause::StateMismatch,
+            OidcError::InvalidIdToken(why) => {
+                let has = |words: &str| why.contains(words);
+                if has("expired or not yet valid") || has("issued in the future") {
+                    Cause::ClockSkew
+                } else if has("wrong audience") || has("azp") {
+                    Cause::WrongAudience
+                } else if has("wrong issuer") {
+                    Cause::IssuerMismatch
+                } else if has("signature") {
+                    Cause::Signature
+                } else if has("nonce") {
+                    Cause::Nonce
+                } else {
+                    Cause::Other
+                }
+            }
+            _ => Cause::Other,
+        }
+    }
+
+    /// What usually brings this cause about.
+    pub(crate) fn hint(self) -> &'static str {
+        match self {
+            Cause::StateCookieMissing => {
+                "the browser did not send the login's cookie: blocked by SameSite or a privacy setting, set for \
+                 another host or scheme than redirect_uri (http vs https), or the callback opened in another browser"
+            }
+            Cause::StateExpired => "the login took longer than 10 minutes at the provider; starting again works",
+            Cause::StateReused => {
+                "the callback was loaded again (reload, back button, two tabs finishing one login) or replayed"
+            }
+            Cause::StateMismatch => {
+                "the response does not belong to a login this browser started (crossed tabs, or a forged response)"
+            }
+            Cause::ProviderError => "the provider refused; its `error` and `error_description` say why",
+            Cause::IssuerMismatch => {
+                "the answer names another issuer than the provider asked: check `issuer`, or a mix-up attack"
+            }
+            Cause::ClockSkew => {
+                "this server's clock and the provider's differ by more than `clock_skew_seconds`: check NTP on both"
+            }
+            Cause::WrongAudience => "the ID token was issued to another client: check `client_id`",
+            Cause::Signature => {
+                "the ID token's signature does not verify: the provider's keys or algorithm changed, or it was tampered with"
+            }
+            Cause::Nonce => "the ID token belongs to another login (replayed or crossed)",
+            Cause::ProviderUnreachable => {
+                "the provider did not answer within `http_timeout_seconds`; the next attempt tries again"
+            }
+            Cause::StateUnavailable => "Redis (or a full `limits.*` ledger) could not answer; see the error",
+            Cause::Other => "see the error",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cause::StateCookieMissing => "state cookie missing",
+            Cause::StateExpired => "login expired",
+            Cause::StateReused => "state reused",
+            Cause::StateMismatch => "state mismatch",
+            Cause::ProviderError => "provider error",
+            Cause::IssuerMismatch => "issuer mismatch",
+            Cause::ClockSkew => "clock skew",
+            Cause::WrongAudience => "wrong audience",
+            Cause::Signature => "bad signature",
+            Cause::Nonce => "nonce mismatch",
+            Cause::ProviderUnreachable => "provider unreachable",
+            Cause::StateUnavailable => "shared state unavailable",
+            Cause::Other => "invalid response",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_token_failures_are_told_apart() {
+        let of = |why: &str| Cause::of(&OidcError::InvalidIdToken(why.into()));
+        assert_eq!(of("expired or not yet valid: exp is past"), Cause::ClockSkew);
+        assert_eq!(of("wrong audience: demo"), Cause::WrongAudience);
+        assert_eq!(of("bad signature: no key"), Cause::Signature);
+        assert_eq!(of("bad nonce: mismatch"), Cause::Nonce);
+        assert_eq!(of("the ID token payload is not a JSON object"), Cause::Other);
+        assert_eq!(
+            Cause::of(&OidcError::ProviderUnavailable("timeout".into())),
+            Cause::ProviderUnreachable
+        );
+    }
+}
