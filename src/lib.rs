@@ -89,6 +89,7 @@
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
 //! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
 //! | `providers.<name>.client_id` | required | unless `registration` is given |
+//! | `doctor` | `true` | at liftoff, in the background, warn about what each provider will not do ([Logs](#logs)) |
 //! | `previous_secret_keys` | `[]` | former `secret_key`s whose cookies still open, sealed again under the current key ([rotation](#secrets-and-key-rotation)) |
 //! | `providers.<name>.client_secret` | | required unless auth method `none` |
 //! | `providers.<name>.client_secret_file` | | a file holding the client secret, instead of `client_secret` |
@@ -330,6 +331,16 @@
 //! audience`, `bad signature`, `provider unreachable`...) and a one-line
 //! hint, logouts, back-channel logouts, refreshes, discovery, registration,
 //! and Redis trouble. No token, code, state or secret is ever logged.
+//!
+//! At liftoff the launch doctor (`doctor = true`, the default) reads each
+//! provider in the background and warns, as `oidc doctor: provider
+//! `name`: ...`, about what will break: no `end_session_endpoint` for
+//! logout, bearer introspection without an `introspection_endpoint`,
+//! scopes, a response mode or a client authentication method the provider
+//! does not advertise, a clock that differs from the provider's `Date` by
+//! more than `clock_skew_seconds`, an `http` `redirect_uri` in the release
+//! profile, and a provider that cannot be reached yet. It never delays or
+//! fails launch.
 //!
 //! # Secrets and key rotation
 //!

@@ -52,6 +52,15 @@ pub struct ProviderMetadata {
     /// `false`): when true, an authorization response without `iss` is refused.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// `scopes_supported` (default: not said).
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// `response_modes_supported` (default: not said).
+    #[serde(default)]
+    pub response_modes_supported: Vec<String>,
+    /// `token_endpoint_auth_methods_supported` (default: not said).
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
 }
 
 fn default_id_token_algs() -> Vec<String> {

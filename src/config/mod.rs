@@ -77,6 +77,14 @@ pub struct OidcConfig {
     /// can be rotated without logging anyone out.
     #[serde(default)]
     pub previous_secret_keys: Vec<PreviousSecretKey>,
+    /// `doctor` (default `true`): at liftoff, in the background, read each
+    /// provider's metadata and warn in the log about what will break (a
+    /// logout without `end_session_endpoint`, introspection without an
+    /// endpoint, scopes, response mode or client authentication it does not
+    /// offer, a clock drift past `clock_skew_seconds`, an `http`
+    /// `redirect_uri` in the release profile). Never delays or fails launch.
+    #[serde(default = "default_true")]
+    pub doctor: bool,
 }
 
 /// The most keys `previous_secret_keys` may list (a cookie no key opens is
@@ -496,6 +504,17 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// A public client: only `client_id` is sent (PKCE protects the code).
     None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The method's name in configuration and provider metadata.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::None => "none",
+        }
+    }
 }
 
 /// How the userinfo endpoint is called (`userinfo_http_method`).

@@ -9,6 +9,7 @@ use crate::cache::Lazy;
 use crate::config::{ProviderConfig, ProviderMetadata};
 use crate::error::OidcError;
 
+pub(crate) mod doctor;
 pub(crate) mod http;
 pub(crate) mod keys;
 pub(crate) mod registration;
@@ -76,13 +77,24 @@ impl Provider {
         self.metadata.get().cloned()
     }
 
+    /// Where the discovery document is (`None` with static metadata).
+    pub(crate) fn discovery_url(&self) -> Option<String> {
+        if self.config.metadata.is_some() {
+            return None;
+        }
+        match (&self.config.discovery_url, &self.config.issuer) {
+            (Some(url), _) => Some(url.to_string()),
+            (None, Some(issuer)) => Some(format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            )),
+            (None, None) => None,
+        }
+    }
+
     async fn discover(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        let url = match (&self.config.discovery_url, &self.config.issuer) {
-            (Some(url), _) => url.to_string(),
-            (None, Some(issuer)) => {
-                format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
-            }
-            (None, None) => return Err(self.unavailable("no issuer or discovery_url configured")),
+        let Some(url) = self.discovery_url() else {
+            return Err(self.unavailable("no issuer or discovery_url configured"));
         };
         let metadata: ProviderMetadata = http::json(self.http.get(&url))
             .await

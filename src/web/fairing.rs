@@ -14,7 +14,7 @@ use crate::config::OidcConfig;
 use crate::error::OidcError;
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
-use crate::provider::http;
+use crate::provider::{doctor, http};
 use crate::secret::key_bytes;
 use crate::session::cipher::{self, Cipher};
 use crate::web::request_state::{self, RequestState};
@@ -159,6 +159,22 @@ impl Fairing for OidcFairing {
             }
             if let Some(redis) = oidc.redis() {
                 redis.check_eviction_policy().await;
+            }
+            if config.doctor {
+                let release = rocket.figment().profile() == "release";
+                for warning in doctor::examine_config(config, release) {
+                    event!(warn, "oidc doctor: {warning}");
+                }
+                // In the background: launch waits for no provider.
+                let oidc = oidc.clone();
+                rocket::tokio::spawn(async move {
+                    let skew = oidc.config().clock_skew_seconds;
+                    for provider in oidc.providers() {
+                        for warning in doctor::examine(provider, skew).await {
+                            event!(warn, "oidc doctor: provider `{}`: {warning}", provider.name);
+                        }
+                    }
+                });
             }
         }
     }

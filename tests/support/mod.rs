@@ -75,6 +75,9 @@ fn oidc_config_with_default(default_provider: Value) -> Value {
     json!({
         "redirect_uri": REDIRECT_URI,
         "clock_skew_seconds": 60,
+        // The launch doctor reads every provider at liftoff; the tests that
+        // count provider calls must not see it (tests/launch_doctor.rs does).
+        "doctor": false,
         "http_timeout_seconds": 2,
         "providers": { "default": default_provider },
     })

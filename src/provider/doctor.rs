@@ -1,0 +1,142 @@
+//! The launch doctor: at liftoff, in the background, each provider's
+//! metadata is read and compared with what the configuration asks of it,
+//! and whatever will break is said in the log, precisely, before a user
+//! meets it. It never delays or fails a launch, and a provider that is down
+//! only gets a warning (the app keeps trying on its own).
+
+use std::time::SystemTime;
+
+use crate::config::{BearerMode, OidcConfig};
+use crate::provider::Provider;
+
+/// What will break with `provider`, one sentence each (empty: nothing).
+pub(crate) async fn examine(provider: &Provider, clock_skew_seconds: u64) -> Vec<String> {
+    let metadata = match provider.metadata().await {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            return vec![format!(
+                "cannot be reached yet ({error}); logins fail until it answers, and the app keeps trying"
+            )]
+        }
+    };
+    let config = &provider.config;
+    let mut said = Vec::new();
+    if metadata.end_session_endpoint.is_none() {
+        said.push(
+            "advertises no `end_session_endpoint`: a logout ends the session here, not at the provider".to_string(),
+        );
+    }
+    if metadata.introspection_endpoint.is_none() {
+        match config.bearer.mode {
+            BearerMode::Introspection => said.push(
+                "`bearer.mode = \"introspection\"` but it advertises no `introspection_endpoint`: every bearer token \
+                 will be refused (503)"
+                    .to_string(),
+            ),
+            BearerMode::Auto => said.push(
+                "advertises no `introspection_endpoint`: bearer tokens that are not RFC 9068 JWTs will be refused"
+                    .to_string(),
+            ),
+            BearerMode::Jwt => {}
+        }
+    }
+    let response_mode = config.auth_request_params.get("response_mode");
+    if let Some(mode) = response_mode {
+        if !metadata.response_modes_supported.is_empty() && !metadata.response_modes_supported.contains(mode) {
+            said.push(format!(
+                "`auth_request_params.response_mode = \"{mode}\"` is not in its `response_modes_supported` {:?}",
+                metadata.response_modes_supported
+            ));
+        }
+    }
+    if !metadata.scopes_supported.is_empty() {
+        for scope in config.scopes.iter().filter(|s| !metadata.scopes_supported.contains(s)) {
+            said.push(format!(
+                "scope `{scope}` is not in its `scopes_supported`: it may be refused or ignored"
+            ));
+        }
+    }
+    let method = config.token_endpoint_auth_method.name();
+    let methods = &metadata.token_endpoint_auth_methods_supported;
+    if !methods.is_empty() && !methods.iter().any(|m| m == method) {
+        said.push(format!(
+            "`token_endpoint_auth_method = \"{method}\"` is not in its `token_endpoint_auth_methods_supported` {methods:?}: the token endpoint will refuse the client"
+        ));
+    }
+    if let Some(drift) = clock_drift(provider).await {
+        if drift.unsigned_abs() > clock_skew_seconds {
+            said.push(format!(
+                "its clock and this server's differ by {drift} s, more than `clock_skew_seconds` ({clock_skew_seconds}): \
+                 ID tokens will look expired or not yet valid; check NTP"
+            ));
+        }
+    }
+    said
+}
+
+/// What will break whatever the providers say: an `http` redirect URI in
+/// the release profile (cookies without `Secure`, and most providers refuse
+/// it for a confidential client).
+pub(crate) fn examine_config(config: &OidcConfig, release: bool) -> Vec<String> {
+    let uri = &config.redirect_uri;
+    let loopback = matches!(uri.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if release && uri.scheme() == "http" && !loopback {
+        vec![format!(
+            "`redirect_uri` {uri} is http in the release profile: session cookies are sent in the clear and \
+             cannot be `Secure`"
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The provider's clock minus ours, in seconds, from the `Date` header of
+/// its discovery document (`None` without discovery, or without a date).
+async fn clock_drift(provider: &Provider) -> Option<i64> {
+    let url = provider.discovery_url()?;
+    let response = provider.http().get(url).send().await.ok()?;
+    let date = response.headers().get("date")?.to_str().ok()?;
+    drift_from(date, SystemTime::now())
+}
+
+/// The `date` (an HTTP date, RFC 9110 §5.6.7) minus `now`, in seconds.
+fn drift_from(date: &str, now: SystemTime) -> Option<i64> {
+    let theirs = chrono::DateTime::parse_from_rfc2822(date).ok()?.timestamp();
+    let ours = i64::try_from(now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    Some(theirs.saturating_sub(ours))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_drift_is_read_from_an_http_date() {
+        // Tue, 01 Dec 2026 16:00:00 GMT
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_140_800);
+        assert_eq!(drift_from("Tue, 01 Dec 2026 16:00:00 GMT", now), Some(0));
+        assert_eq!(drift_from("Tue, 01 Dec 2026 16:02:05 GMT", now), Some(125));
+        assert_eq!(drift_from("Tue, 01 Dec 2026 15:59:00 GMT", now), Some(-60));
+        assert_eq!(drift_from("yesterday", now), None);
+    }
+
+    #[test]
+    fn an_http_redirect_uri_is_a_problem_in_release_only() {
+        let config = |uri: &str| {
+            let figment = figment::Figment::new().merge(figment::providers::Serialized::default(
+                "oidc",
+                serde_json::json!({
+                    "redirect_uri": uri,
+                    "providers": { "default": { "issuer": "https://op.example", "client_id": "a", "client_secret": "s" } },
+                }),
+            ));
+            OidcConfig::from_figment(&figment).expect("valid")
+        };
+        assert_eq!(examine_config(&config("http://app.example/cb"), true).len(), 1);
+        assert!(examine_config(&config("http://app.example/cb"), false).is_empty());
+        assert!(examine_config(&config("http://127.0.0.1:8000/cb"), true).is_empty());
+        assert!(examine_config(&config("https://app.example/cb"), true).is_empty());
+    }
+}

@@ -1,0 +1,162 @@
+//! The launch doctor: at liftoff, in the background, each provider is read
+//! and what will break is said in the log before a user meets it. Launch
+//! never waits for it and never fails because of it.
+
+mod support;
+
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use rocket::log::private as log;
+use serde_json::{json, Value};
+
+use support::*;
+
+// The doctor runs in a task of its own (any thread), so this logger keeps
+// every line; each test has a provider name of its own and reads only the
+// lines that name it.
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct CapturingLogger;
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.target() == "rocket_openidconnect" {
+            if let Ok(mut lines) = LINES.lock() {
+                lines.push(format!("{}", record.args()));
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger; every test calls this first, before anything can
+/// build a Rocket (whose own logger would otherwise win).
+fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if log::set_boxed_logger(Box::new(CapturingLogger)).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+    });
+}
+
+/// Waits (up to 10 s) for a doctor's line about `provider` saying all of
+/// `words`.
+async fn doctor_says(provider: &str, words: &[&str]) {
+    let about = format!("oidc doctor: provider `{provider}`:");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> = LINES.lock().map(|l| l.clone()).unwrap_or_default();
+        let ours: Vec<&String> = lines.iter().filter(|l| l.contains(&about)).collect();
+        if ours.iter().any(|l| words.iter().all(|w| l.contains(w))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the doctor should have said {words:?} about `{provider}`; it said: {ours:#?}"
+        );
+        rocket::tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A relying party whose only provider is `name` = `table`, doctor on, no
+/// routes (no guard needs `default`).
+async fn launch(name: &str, table: Value) -> rocket::local::asynchronous::Client {
+    let oidc = json!({
+        "redirect_uri": REDIRECT_URI,
+        "providers": { name: table },
+    });
+    rocket::local::asynchronous::Client::untracked(rp_with_figment(figment(oidc), vec![]))
+        .await
+        .expect("the doctor never fails a launch")
+}
+
+/// Static metadata that offers little: no logout, no introspection, query
+/// responses only, `openid` only, `client_secret_post` only.
+fn meagre_metadata() -> Value {
+    json!({
+        "issuer": "http://127.0.0.1:9",
+        "authorization_endpoint": "http://127.0.0.1:9/auth",
+        "token_endpoint": "http://127.0.0.1:9/token",
+        "jwks_uri": "http://127.0.0.1:9/jwks",
+        "scopes_supported": ["openid"],
+        "response_modes_supported": ["query"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+    })
+}
+
+#[rocket::async_test]
+async fn what_the_provider_does_not_offer_is_said_at_launch() {
+    capture_logs();
+    let _client = launch(
+        "meagre",
+        json!({
+            "metadata": meagre_metadata(),
+            "client_id": "app",
+            "client_secret": "s3cret",
+            "scopes": ["openid", "profile"],
+            "auth_request_params": { "response_mode": "form_post" },
+            "bearer": { "mode": "introspection" },
+        }),
+    )
+    .await;
+    doctor_says("meagre", &["no `end_session_endpoint`", "logout"]).await;
+    doctor_says(
+        "meagre",
+        &[
+            "`bearer.mode = \"introspection\"`",
+            "no `introspection_endpoint`",
+            "503",
+        ],
+    )
+    .await;
+    doctor_says("meagre", &["response_mode = \"form_post\"", "response_modes_supported"]).await;
+    doctor_says("meagre", &["scope `profile`", "scopes_supported"]).await;
+    doctor_says(
+        "meagre",
+        &["client_secret_basic", "token_endpoint_auth_methods_supported"],
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn a_provider_that_is_down_gets_a_warning_and_the_app_starts() {
+    capture_logs();
+    let client = launch(
+        "down",
+        json!({ "issuer": "http://127.0.0.1:9", "client_id": "app", "client_secret": "s3cret" }),
+    )
+    .await;
+    doctor_says("down", &["cannot be reached yet", "keeps trying"]).await;
+    let resp = client.get("/nothing-here").dispatch().await;
+    assert_eq!(resp.status(), rocket::http::Status::NotFound, "the app answers");
+}
+
+#[rocket::async_test]
+async fn a_provider_that_offers_everything_is_read_through_discovery() {
+    capture_logs();
+    let provider = TestProvider::start().await;
+    let mut table = provider.rp_provider_config();
+    // The in-process provider offers all of this, but not `offline_access`.
+    table["scopes"] = json!(["openid", "profile", "offline_access"]);
+    let _client = launch("complete", table).await;
+    doctor_says("complete", &["scope `offline_access`"]).await;
+    // A provider's warnings are logged together, one right after another.
+    rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines: Vec<String> = LINES.lock().map(|l| l.clone()).unwrap_or_default();
+    let about_complete: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("oidc doctor: provider `complete`"))
+        .collect();
+    assert_eq!(
+        about_complete.len(),
+        1,
+        "logout, introspection, the auth method and the clock are fine: {about_complete:#?}"
+    );
+}
