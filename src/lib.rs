@@ -332,6 +332,11 @@
 //! hint, logouts, back-channel logouts, refreshes, discovery, registration,
 //! and Redis trouble. No token, code, state or secret is ever logged.
 //!
+//! For a load balancer or an orchestrator, [`Oidc::readiness`] checks now
+//! that every provider is discovered with its signing keys and that Redis
+//! answers; the [`Readiness`] it returns answers `200` or `503` with a JSON
+//! report, so a route can return it as is.
+//!
 //! At liftoff the launch doctor (`doctor = true`, the default) reads each
 //! provider in the background and warns, as `oidc doctor: provider
 //! `name`: ...`, about what will break: no `end_session_endpoint` for
@@ -466,3 +471,4 @@ pub use self::token::service::ServiceToken;
 pub use self::web::catchers::error_view;
 pub use self::web::fairing::OidcFairing;
 pub use self::web::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken};
+pub use self::web::readiness::Readiness;

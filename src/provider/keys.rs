@@ -110,6 +110,12 @@ impl Provider {
         .await;
         match fetched {
             Ok((keys, max_age)) => {
+                event!(
+                    info,
+                    "oidc: fetched the signing keys of provider `{}` ({} keys)",
+                    self.name,
+                    keys.keys().len()
+                );
                 let keys = Arc::new(keys);
                 self.keys.set(keys.clone(), max_age);
                 fetches.failure = None;

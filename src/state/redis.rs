@@ -369,6 +369,11 @@ impl RedisState {
         hex(&digest(&[id]))
     }
 
+    /// Whether Redis answers a `PING` within the timeout.
+    pub(crate) async fn ping(&self) -> Result<(), StateError> {
+        self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
+    }
+
     async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StateError> {
         let mut connection = self.connection.clone();
         bounded(self.timeout, async {

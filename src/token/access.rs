@@ -450,7 +450,16 @@ impl Checks<'_> {
         let refused = |why: &str| Err(OidcError::InvalidToken(why.to_string()));
         // RFC 7662 §2.2: only `"active": true` means valid; with anything
         // else nothing in the response is trusted.
-        if response.get("active") != Some(&Value::Bool(true)) {
+        let active = response.get("active") == Some(&Value::Bool(true));
+        // Debug: a flood of random tokens must not flood the log (each
+        // answer, valid or not, is cached).
+        event!(
+            debug,
+            "oidc: introspected a token at provider `{}`: {}",
+            provider.name,
+            if active { "active" } else { "not active" }
+        );
+        if !active {
             return refused("the token is not active");
         }
         // A provider may say an ID or refresh token is active: neither is an
