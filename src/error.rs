@@ -72,6 +72,9 @@ pub enum OidcError {
         size: usize,
         /// Bytes a session may take.
         limit: usize,
+        /// What takes the room: the parts and the largest claims, by name
+        /// and size.
+        parts: String,
     },
     /// The server-side state cannot answer now: Redis is unreachable or
     /// slow, or an in-process ledger is full of live entries
@@ -206,8 +209,11 @@ impl fmt::Display for OidcError {
                 write!(f, "the token lacks a required scope (needs `{scope}`)")
             }
             OidcError::TokenCheckUnavailable(why) => write!(f, "cannot check the token now: {why}"),
-            OidcError::SessionTooLarge { size, limit } => {
-                write!(f, "the session needs {size} bytes but a session may take at most {limit}; request fewer claims or scopes")
+            OidcError::SessionTooLarge { size, limit, parts } => {
+                write!(
+                    f,
+                    "the session needs {size} bytes but a session may take at most {limit} ({parts}); request fewer claims or scopes"
+                )
             }
             OidcError::StateUnavailable(why) => write!(f, "the session state is unavailable: {why}"),
         }

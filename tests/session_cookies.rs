@@ -264,6 +264,16 @@ async fn a_session_too_large_for_eight_cookies_is_502_session_too_large() {
     });
     let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
     assert_error(&resp, Status::BadGateway, "session_too_large");
+    // What made it big, by name and size, never by value.
+    let description = resp.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        description.contains("userinfo") && description.contains("largest claims: `blob`"),
+        "{description}"
+    );
+    assert!(!description.contains(&blob[..32]), "no claim value: {description}");
     assert!(
         session_cookies(&browser).is_empty(),
         "no partial session: {:?}",

@@ -156,6 +156,7 @@ pub(crate) fn save(jar: &Jar, session: &UserSession, lifetime_seconds: i64) -> R
         return Err(OidcError::SessionTooLarge {
             size: json.len(),
             limit: MAX_SESSION_BYTES,
+            parts: session.size_report(),
         });
     }
     let max_age = session

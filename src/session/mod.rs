@@ -174,6 +174,46 @@ impl UserSession {
 
     /// The session as stored (JSON); claims and userinfo are embedded as
     /// they were received, not re-serialised.
+    /// What takes the room in this session, for one that does not fit:
+    /// its parts and its three largest claims, largest first, in bytes
+    /// (names and sizes only, never a value).
+    pub(crate) fn size_report(&self) -> String {
+        let length = |raw: &RawValue| raw.get().len();
+        let mut parts = [
+            ("ID token", self.id_token_jwt.secret().len()),
+            ("ID token claims", length(self.id_token_claims.raw())),
+            (
+                "access token",
+                self.access_token.as_ref().map_or(0, |t| t.secret().len()),
+            ),
+            (
+                "refresh token",
+                self.refresh_token.as_ref().map_or(0, |t| t.secret().len()),
+            ),
+            ("userinfo", self.userinfo.as_ref().map_or(0, |u| length(u.raw()))),
+        ];
+        parts.sort_by_key(|part| std::cmp::Reverse(part.1));
+        let parts: Vec<String> = parts
+            .iter()
+            .filter(|(_, size)| *size > 0)
+            .map(|(part, size)| format!("{part} {size}"))
+            .collect();
+        let mut claims: Vec<(&str, usize)> = self
+            .id_token_claims
+            .get()
+            .iter()
+            .chain(self.userinfo.iter().flat_map(|u| u.get().iter()))
+            .map(|(name, value)| (name.as_str(), value.to_string().len()))
+            .collect();
+        claims.sort_by_key(|claim| std::cmp::Reverse(claim.1));
+        let claims: Vec<String> = claims
+            .iter()
+            .take(3)
+            .map(|(name, size)| format!("`{}` {size}", crate::error::printable(name, 64)))
+            .collect();
+        format!("{}; largest claims: {}", parts.join(", "), claims.join(", "))
+    }
+
     pub(crate) fn to_json(&self) -> String {
         // A session of strings, numbers and raw JSON cannot fail to serialise.
         serde_json::to_string(self).unwrap_or_else(|_| Value::Null.to_string())

@@ -240,6 +240,7 @@ fn check_size(session: &UserSession) -> Result<(), OidcError> {
         return Err(OidcError::SessionTooLarge {
             size,
             limit: MAX_SESSION_BYTES,
+            parts: session.size_report(),
         });
     }
     Ok(())
