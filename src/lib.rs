@@ -304,8 +304,9 @@
 //! logout, a back-channel logout, a refresh, a session ended by the
 //! per-user limit) is announced on the Redis channel `<key_prefix>changes`,
 //! and every instance drops what it kept as soon as it hears it, normally
-//! within a millisecond. So a logout is honoured everywhere at once, and
-//! at the latest after `local_cache_seconds` if an announcement is lost
+//! within a millisecond. So a logout is honoured at once by the instance
+//! that received it, by the others as soon as the announcement reaches
+//! them, and at the latest after `local_cache_seconds` if it is lost
 //! (while an instance is not subscribed, it keeps nothing). Set it to `0`
 //! to ask Redis on every request.
 //!
