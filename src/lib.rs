@@ -73,6 +73,7 @@
 //! | `session.store` | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` |
 //! | `session.lifetime_seconds` | `2678400` | absolute session lifetime (at most 400 days) |
 //! | `session.inactivity_timeout_seconds` | `0` (off) | a session unused this long ends |
+//! | `session.max_cookie_chunks` | `8` (1 to 8) | cookies of about 4 KB a cookie-store session may take; `2` keeps the `Cookie` header under 8 KB |
 //! | `session.cache_entries` | `10000` (`0`: off) | session cookies remembered as opened, by exact value (see [Performance](#performance)) |
 //! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`]) |
 //! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |

@@ -439,3 +439,12 @@ async fn a_previous_secret_key_that_is_not_a_key_aborts_launch() {
     config["previous_secret_keys"] = json!((0..9).map(secret_key).collect::<Vec<_>>());
     assert_config_refused(config, &["oidc.previous_secret_keys"]).await;
 }
+
+#[rocket::async_test]
+async fn max_cookie_chunks_out_of_range_aborts_launch() {
+    for chunks in [0, 9] {
+        let mut config = valid_config();
+        config["session"] = json!({ "max_cookie_chunks": chunks });
+        assert_config_refused(config, &["oidc.session.max_cookie_chunks"]).await;
+    }
+}

@@ -361,3 +361,27 @@ async fn a_session_ends_after_session_lifetime_seconds() {
     let resp = browser.navigate("/profile").await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
 }
+
+#[rocket::async_test]
+async fn max_cookie_chunks_caps_the_cookie_header_and_a_larger_session_is_refused_not_looped() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.userinfo_claims
+            .insert("groups".into(), json!(incompressible_text(4_000, "many groups")));
+    });
+    // By default such a session takes two cookies.
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+    browser.login_ok(&provider, "/profile").await;
+    assert_eq!(session_cookies(&browser).len(), 2, "{:?}", browser.jar.keys());
+
+    // With one cookie at most, the login is refused with what takes the room.
+    let mut config = oidc_config(&provider);
+    config["session"] = json!({ "max_cookie_chunks": 1 });
+    let mut capped = Browser::new(rp(config, default_routes())).await;
+    let (_, resp) = capped.login(&provider, "/profile", Mode::Navigate).await;
+    assert_error(&resp, Status::BadGateway, "session_too_large");
+    assert!(resp.body.contains("`groups`"), "{resp:#?}");
+    assert!(session_cookies(&capped).is_empty());
+    // The error page is an answer, not a redirect back to the provider.
+    assert!(resp.header("Location").is_none(), "{resp:#?}");
+}

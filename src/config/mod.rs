@@ -121,7 +121,22 @@ pub struct SessionConfig {
     /// logouts are still checked on every request.
     #[serde(default = "default_session_cache_entries")]
     pub cache_entries: usize,
+    /// `max_cookie_chunks` (default `8`, from 1 to 8): how many cookies of
+    /// about 4 KB a session of the `cookie` store may take. Proxies and
+    /// servers commonly refuse a `Cookie` header past 8 KB (`431`, or a
+    /// silent login loop); `2` keeps the session under it. A login whose
+    /// session needs more is answered `502 session_too_large`, naming what
+    /// takes the room, and never loops.
+    #[serde(default = "default_max_cookie_chunks")]
+    pub max_cookie_chunks: usize,
 }
+
+fn default_max_cookie_chunks() -> usize {
+    crate::config::MAX_COOKIE_CHUNKS
+}
+
+/// The most cookies one session may use (`session.max_cookie_chunks`).
+pub(crate) const MAX_COOKIE_CHUNKS: usize = 8;
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -130,6 +145,7 @@ impl Default for SessionConfig {
             lifetime_seconds: default_session_lifetime(),
             inactivity_timeout_seconds: 0,
             cache_entries: default_session_cache_entries(),
+            max_cookie_chunks: default_max_cookie_chunks(),
         }
     }
 }
@@ -746,6 +762,12 @@ impl OidcConfig {
             problem(
                 "oidc.session.lifetime_seconds".into(),
                 "must be between 1 and 34560000 (400 days)",
+            );
+        }
+        if !(1..=MAX_COOKIE_CHUNKS).contains(&self.session.max_cookie_chunks) {
+            problem(
+                "oidc.session.max_cookie_chunks".into(),
+                &format!("must be between 1 and {MAX_COOKIE_CHUNKS}"),
             );
         }
         if self.session.inactivity_timeout_seconds > self.session.lifetime_seconds {

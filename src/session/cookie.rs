@@ -147,15 +147,21 @@ pub(crate) fn load_uncached(jar: &Jar) -> Option<FromCookies> {
 
 /// Writes `session` into `jar`'s cookies for at most `lifetime_seconds`,
 /// removing chunks of a larger earlier session.
-pub(crate) fn save(jar: &Jar, session: &UserSession, lifetime_seconds: i64) -> Result<(), OidcError> {
+pub(crate) fn save(
+    jar: &Jar,
+    session: &UserSession,
+    lifetime_seconds: i64,
+    max_chunks: usize,
+) -> Result<(), OidcError> {
     let json = session.to_json();
     // The header `id:i:n:` takes room in every chunk.
     let room = CHUNK_BYTES.saturating_sub(session.id.len() + 8).max(1);
     let pieces = split(&json, room);
-    if pieces.len() > MAX_CHUNKS {
+    let max_chunks = max_chunks.clamp(1, MAX_CHUNKS);
+    if pieces.len() > max_chunks {
         return Err(OidcError::SessionTooLarge {
             size: json.len(),
-            limit: MAX_SESSION_BYTES,
+            limit: (CHUNK_BYTES - HEADER_BYTES) * max_chunks,
             parts: session.size_report(),
         });
     }
@@ -234,7 +240,7 @@ mod tests {
             let cipher = cipher();
             let written = Jar::new(std::iter::empty(), cipher.clone(), false);
             let original = session(claims);
-            match save(&written, &original, 3600) {
+            match save(&written, &original, 3600, MAX_CHUNKS) {
                 Ok(()) => {
                     let cookies = written.take_outgoing();
                     let jar = Jar::new(cookies.iter().map(|c| (c.name(), c.value())), cipher, false);

@@ -33,7 +33,7 @@ const HOST_PREFIX: &str = "__Host-";
 #[cfg(test)]
 const SESSION_CHUNK_PREFIX: &str = "oidc_session_";
 /// The most cookies one session may use.
-pub(crate) const MAX_CHUNKS: usize = 8;
+pub(crate) const MAX_CHUNKS: usize = crate::config::MAX_COOKIE_CHUNKS;
 /// The id of a server-side session.
 pub(crate) const SESSION_ID: &str = "oidc_sid";
 /// The `state` of a logout in progress.

@@ -21,6 +21,8 @@ pub(crate) struct SessionStore {
     lifetime_seconds: i64,
     /// `session.inactivity_timeout_seconds` (0: off).
     inactivity_seconds: i64,
+    /// `session.max_cookie_chunks`.
+    max_cookie_chunks: usize,
     /// Session cookies opened before (the cookie store).
     opened: Option<Decoded<Opened>>,
     /// Session id cookies opened before (the server-side stores), and
@@ -35,6 +37,7 @@ impl SessionStore {
             state,
             lifetime_seconds: i64::try_from(config.lifetime_seconds).unwrap_or(i64::MAX),
             inactivity_seconds: i64::try_from(config.inactivity_timeout_seconds).unwrap_or(i64::MAX),
+            max_cookie_chunks: config.max_cookie_chunks,
             opened: Decoded::new(config.cache_entries),
             ids: Decoded::new(config.cache_entries),
         }
@@ -130,7 +133,7 @@ impl SessionStore {
             return Ok(None);
         }
         if stale {
-            cookie::save(jar, &session, self.lifetime_seconds)?;
+            cookie::save(jar, &session, self.lifetime_seconds, self.max_cookie_chunks)?;
         }
         Ok(Some(session))
     }
@@ -141,7 +144,7 @@ impl SessionStore {
         // login) ends here, copies of its cookies included.
         self.end(jar).await?;
         if !self.server_side() {
-            return cookie::save(jar, &session, self.lifetime_seconds);
+            return cookie::save(jar, &session, self.lifetime_seconds, self.max_cookie_chunks);
         }
         check_size(&session)?;
         let (id, max_age) = (session.id.clone(), self.max_age(&session));
@@ -161,7 +164,7 @@ impl SessionStore {
         if self.state.is_revoked(session).await? {
             return Ok(false);
         }
-        cookie::save(jar, session, self.lifetime_seconds)?;
+        cookie::save(jar, session, self.lifetime_seconds, self.max_cookie_chunks)?;
         Ok(true)
     }
 
