@@ -102,6 +102,7 @@
 //! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
 //! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
 //! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |
+//! | `providers.<name>.session.keep_claims` / `drop_claims` | all kept | which ID-token and userinfo claims a session keeps ([`ProviderSessionConfig`]) |
 //! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
 //! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
 //! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
@@ -461,8 +462,8 @@ struct ReadmeDoctests;
 
 pub use self::config::{
     BearerConfig, BearerMode, ConfigError, DefaultProvider, LimitsConfig, OidcConfig, ProviderConfig, ProviderMetadata,
-    ProviderName, RedisConfig, RedisUrl, RegistrationConfig, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod,
-    UserinfoMethod,
+    ProviderName, ProviderSessionConfig, RedisConfig, RedisUrl, RegistrationConfig, SessionConfig, SessionStoreKind,
+    TokenEndpointAuthMethod, UserinfoMethod,
 };
 pub use self::error::OidcError;
 pub use self::oidc::Oidc;

@@ -448,3 +448,10 @@ async fn max_cookie_chunks_out_of_range_aborts_launch() {
         assert_config_refused(config, &["oidc.session.max_cookie_chunks"]).await;
     }
 }
+
+#[rocket::async_test]
+async fn keep_claims_and_drop_claims_together_abort_launch() {
+    let mut config = valid_config();
+    config["providers"]["default"]["session"] = json!({ "keep_claims": ["email"], "drop_claims": ["picture"] });
+    assert_config_refused(config, &["oidc.providers.default.session.drop_claims"]).await;
+}

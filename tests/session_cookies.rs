@@ -385,3 +385,41 @@ async fn max_cookie_chunks_caps_the_cookie_header_and_a_larger_session_is_refuse
     // The error page is an answer, not a redirect back to the provider.
     assert!(resp.header("Location").is_none(), "{resp:#?}");
 }
+
+#[rocket::async_test]
+async fn a_provider_s_session_keeps_only_the_claims_it_is_told_to() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.claims.insert("picture".into(), json!("https://op.example/p.png"));
+        b.claims.insert("sid".into(), json!("s1"));
+        b.userinfo_claims.insert("groups".into(), json!(["a", "b"]));
+        b.userinfo_claims.insert("email".into(), json!("alice@example.com"));
+    });
+    for (table, kept, dropped) in [
+        (
+            json!({ "drop_claims": ["picture", "groups"] }),
+            "email",
+            ["picture", "groups"],
+        ),
+        (json!({ "keep_claims": ["email"] }), "email", ["picture", "groups"]),
+    ] {
+        let mut config = oidc_config(&provider);
+        config["providers"]["default"]["session"] = table.clone();
+        let mut browser = Browser::new(rp(config, default_routes())).await;
+        browser.login_ok(&provider, "/profile").await;
+        let profile = browser.profile().await.expect("logged in");
+        let (id_token, userinfo) = (&profile["id_token"], &profile["userinfo"]);
+        assert_eq!(userinfo[kept], "alice@example.com", "{table}: {profile:#}");
+        for claim in dropped {
+            assert!(
+                id_token.get(claim).is_none() && userinfo.get(claim).is_none(),
+                "{table}: {profile:#}"
+            );
+        }
+        // What the protocol needs stays, whatever the lists say.
+        for claim in ["iss", "sub", "aud", "exp", "iat", "sid"] {
+            assert!(id_token.get(claim).is_some(), "{table}: `{claim}` kept: {profile:#}");
+        }
+        assert_eq!(userinfo["sub"], id_token["sub"], "{table}");
+    }
+}

@@ -396,6 +396,68 @@ pub struct ProviderConfig {
     /// validates access tokens from this provider.
     #[serde(default)]
     pub bearer: BearerConfig,
+    /// `[oidc.providers.<name>.session]`: which of this provider's claims
+    /// a session keeps.
+    #[serde(default)]
+    pub session: ProviderSessionConfig,
+}
+
+/// The `[default.oidc.providers.<name>.session]` table: which claims of the
+/// ID token and of userinfo a session keeps, to keep it small. The claims
+/// the protocol needs (`iss`, `sub`, `aud`, `azp`, `exp`, `iat`, `nbf`,
+/// `sid`, `nonce`, `auth_time`, `acr`, `amr`) are always kept, and so is
+/// the raw ID token (logout sends it back as `id_token_hint`).
+///
+/// ```rust
+/// use rocket_openidconnect::ProviderSessionConfig;
+///
+/// let session: ProviderSessionConfig =
+///     rocket::serde::json::from_str(r#"{ "drop_claims": ["picture", "groups"] }"#).unwrap();
+/// assert_eq!(session.drop_claims, ["picture", "groups"]);
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSessionConfig {
+    /// `keep_claims` (default: all): keep only these claims (and those the
+    /// protocol needs). Cannot be combined with `drop_claims`.
+    #[serde(default)]
+    pub keep_claims: Vec<String>,
+    /// `drop_claims` (default none): keep every claim but these.
+    #[serde(default)]
+    pub drop_claims: Vec<String>,
+}
+
+/// Claims a session always keeps: its checks and logout need them.
+const PROTOCOL_CLAIMS: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nbf",
+    "sid",
+    "nonce",
+    "auth_time",
+    "acr",
+    "amr",
+];
+
+impl ProviderSessionConfig {
+    /// Removes from `claims` what the session is not to keep.
+    pub(crate) fn retain(&self, claims: &mut serde_json::Map<String, serde_json::Value>) {
+        if self.keep_claims.is_empty() && self.drop_claims.is_empty() {
+            return;
+        }
+        claims.retain(|name, _| {
+            PROTOCOL_CLAIMS.contains(&name.as_str())
+                || if self.keep_claims.is_empty() {
+                    !self.drop_claims.contains(name)
+                } else {
+                    self.keep_claims.contains(name)
+                }
+        });
+    }
 }
 
 /// The `[default.oidc.providers.<name>.bearer]` table.
@@ -933,6 +995,12 @@ impl OidcConfig {
                 problem(
                     key("bearer.introspection_cache_seconds"),
                     "must be at most 86400 (a day)",
+                );
+            }
+            if !provider.session.keep_claims.is_empty() && !provider.session.drop_claims.is_empty() {
+                problem(
+                    key("session.drop_claims"),
+                    "cannot be combined with `keep_claims`: give one of the two",
                 );
             }
             if provider.bearer.cache_entries == 0 {

@@ -265,7 +265,7 @@ async fn complete(
         provider: provider.name.clone(),
         sub: id_token.subject,
         id_token_jwt: id_token.jwt,
-        id_token_claims: LazyObject::new(id_token.claims),
+        id_token_claims: LazyObject::new(kept(provider, id_token.claims)),
         access_token: Some(tokens.access_token),
         access_token_expires_at: tokens
             .expires_in
@@ -273,7 +273,7 @@ async fn complete(
             .map(|s| now.saturating_add(s)),
         access_token_obtained_at: Some(now),
         refresh_token: tokens.refresh_token,
-        userinfo: userinfo.map(LazyObject::new),
+        userinfo: userinfo.map(|claims| LazyObject::new(kept(provider, claims))),
         last_authenticated_ms: clock::now_ms(),
         expires_at: now.saturating_add(lifetime),
         last_seen: now,
@@ -282,6 +282,16 @@ async fn complete(
     let took = clock::now().saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));
     event!(info, "oidc: login finished at provider `{}` in {took} s", provider.name);
     Ok(pending.return_to.clone())
+}
+
+/// What of `claims` a session of `provider` keeps
+/// (`providers.<name>.session`).
+fn kept(
+    provider: &Provider,
+    mut claims: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    provider.config.session.retain(&mut claims);
+    claims
 }
 
 /// OpenID Connect Core §3.1.3.7 steps 12 and 13, §3.1.2.1: what the

@@ -144,6 +144,7 @@ async fn token_request(
             }
         }
         fresh.id_token_jwt = verified.jwt;
+        provider.config.session.retain(&mut claims);
         fresh.id_token_claims = LazyObject::new(claims);
     }
     // Shared no longer than half the new token's life.
