@@ -621,3 +621,25 @@ async fn a_short_lived_access_token_is_not_refreshed_on_every_call() {
         "the forced one, and one past half the 2 s life"
     );
 }
+
+#[rocket::async_test]
+async fn a_refreshed_id_token_keeps_only_the_claims_the_provider_s_session_keeps() {
+    let (provider, mut browser, profile) = logged_in_with(0, |provider| {
+        let mut config = oidc_config(provider);
+        config["providers"]["default"]["session"] = json!({ "drop_claims": ["picture"] });
+        config
+    })
+    .await;
+    assert!(profile["id_token"].get("picture").is_none(), "{profile:#}");
+    provider.behave(|b| {
+        b.refresh_claims
+            .insert("picture".into(), json!("https://op.example/p.png"));
+    });
+    assert_eq!(browser.token_ok(false).await["refreshed"], true);
+    let profile = browser.profile().await.expect("still logged in");
+    assert!(
+        profile["id_token"].get("picture").is_none(),
+        "the refreshed ID token's `picture` is not kept: {profile:#}"
+    );
+    assert!(profile["id_token"]["sub"].is_string());
+}
