@@ -36,12 +36,17 @@ async fn a_tampered_cookie_never_hits() {
             "oidc_sid"
         };
         let value = browser.jar[name].clone();
+        // A character other than the one it replaces (a forgery equal to
+        // the genuine cookie would be no forgery).
+        let other = |c: char| if c == 'x' { "y" } else { "x" };
+        let (first, last) = (value.chars().next().unwrap(), value.chars().last().unwrap());
         for forged in [
-            format!("x{}", &value[1..]),
-            format!("{}x", &value[..value.len() - 1]),
+            format!("{}{}", other(first), &value[1..]),
+            format!("{}{}", &value[..value.len() - 1], other(last)),
             value[..value.len() - 2].to_string(),
             format!("{value}A"),
         ] {
+            assert_ne!(forged, value);
             let mut jar = browser.jar.clone();
             jar.insert(name.to_string(), forged);
             assert_no_session(&mut browser.with_jar(jar)).await;
