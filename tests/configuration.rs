@@ -3,52 +3,10 @@
 
 mod support;
 
-use std::cell::RefCell;
-use std::sync::Once;
-
 use rocket::error::ErrorKind;
-use rocket::log::private as log;
 use serde_json::{json, Value};
 
 use support::*;
-
-// Rocket's logger goes to stdout; to read what the fairing says, this test
-// binary installs its own logger first (Rocket then leaves it in place). The
-// fairing runs on the thread that awaits ignition, so messages are kept per
-// thread and every test reads only its own.
-thread_local! {
-    static MESSAGES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-struct CapturingLogger;
-
-impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let message = format!("{}", record.args());
-        println!("[{}] {message}", record.level());
-        MESSAGES.with(|m| m.borrow_mut().push(message));
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        if log::set_boxed_logger(Box::new(CapturingLogger)).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-    });
-    MESSAGES.with(|m| m.borrow_mut().clear());
-}
-
-fn captured() -> Vec<String> {
-    MESSAGES.with(|m| m.borrow().clone())
-}
 
 /// A provider table that would be valid (no provider needs to run: discovery
 /// is lazy).
@@ -60,7 +18,7 @@ fn valid_config() -> Value {
 /// Rocket's own logger), ignites it and expects launch to be refused; returns
 /// what was logged.
 async fn assert_launch_refused(build: impl FnOnce() -> rocket::Rocket<rocket::Build>, what: &str) -> Vec<String> {
-    capture_logs();
+    logs::capture();
     match rocket::local::asynchronous::Client::untracked(build()).await {
         Ok(_) => panic!("{what}: launch should have been refused"),
         Err(e) => {
@@ -71,7 +29,7 @@ async fn assert_launch_refused(build: impl FnOnce() -> rocket::Rocket<rocket::Bu
             );
         }
     }
-    captured()
+    logs::of_this_thread()
 }
 
 /// Whether `message` names `key` as a whole dotted path (not as part of a
@@ -109,7 +67,7 @@ fn names_key_matches_whole_paths_only() {
 
 #[rocket::async_test]
 async fn a_valid_configuration_ignites_without_reaching_the_provider() {
-    capture_logs();
+    logs::capture();
     let client = rocket::local::asynchronous::Client::untracked(rp(valid_config(), default_routes())).await;
     assert!(client.is_ok(), "{:?}", client.err().map(|e| e.to_string()));
 }
@@ -200,7 +158,7 @@ fn with_redis(store: &str, redis: Option<Value>) -> Value {
 
 #[rocket::async_test]
 async fn a_redis_configuration_ignites_without_reaching_redis() {
-    capture_logs();
+    logs::capture();
     // Nothing listens on port 9: the app starts anyway.
     let config = with_redis("redis", Some(json!({ "url": "redis://127.0.0.1:9/0" })));
     let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
@@ -325,14 +283,14 @@ async fn a_providers_own_redirect_uri_must_have_its_own_path() {
 
 #[rocket::async_test]
 async fn launch_says_how_each_provider_is_kept_apart_from_the_others() {
-    capture_logs();
+    logs::capture();
     let mut config = valid_config();
     config["providers"]["second"] = config["providers"]["default"].clone();
     config["providers"]["third"] = config["providers"]["default"].clone();
     config["providers"]["third"]["redirect_uri"] = json!("http://127.0.0.1:8000/callback/third");
     let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
     assert!(client.is_ok());
-    let logs = captured();
+    let logs = logs::of_this_thread();
     if logs.is_empty() {
         println!("(no log captured)");
         return;

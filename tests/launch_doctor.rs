@@ -4,47 +4,11 @@
 
 mod support;
 
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use rocket::log::private as log;
 use serde_json::{json, Value};
 
 use support::*;
-
-// The doctor runs in a task of its own (any thread), so this logger keeps
-// every line; each test has a provider name of its own and reads only the
-// lines that name it.
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct CapturingLogger;
-
-impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.target() == "rocket_openidconnect" {
-            if let Ok(mut lines) = LINES.lock() {
-                lines.push(format!("{}", record.args()));
-            }
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the logger; every test calls this first, before anything can
-/// build a Rocket (whose own logger would otherwise win).
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        if log::set_boxed_logger(Box::new(CapturingLogger)).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-    });
-}
 
 /// Waits (up to 10 s) for a doctor's line about `provider` saying all of
 /// `words`.
@@ -52,7 +16,7 @@ async fn doctor_says(provider: &str, words: &[&str]) {
     let about = format!("oidc doctor: provider `{provider}`:");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let lines: Vec<String> = LINES.lock().map(|l| l.clone()).unwrap_or_default();
+        let lines: Vec<String> = logs::crate_lines();
         let ours: Vec<&String> = lines.iter().filter(|l| l.contains(&about)).collect();
         if ours.iter().any(|l| words.iter().all(|w| l.contains(w))) {
             return;
@@ -93,7 +57,7 @@ fn meagre_metadata() -> Value {
 
 #[rocket::async_test]
 async fn what_the_provider_does_not_offer_is_said_at_launch() {
-    capture_logs();
+    logs::capture();
     let _client = launch(
         "meagre",
         json!({
@@ -127,7 +91,7 @@ async fn what_the_provider_does_not_offer_is_said_at_launch() {
 
 #[rocket::async_test]
 async fn a_provider_that_is_down_gets_a_warning_and_the_app_starts() {
-    capture_logs();
+    logs::capture();
     let client = launch(
         "down",
         json!({ "issuer": "http://127.0.0.1:9", "client_id": "app", "client_secret": "s3cret" }),
@@ -140,7 +104,7 @@ async fn a_provider_that_is_down_gets_a_warning_and_the_app_starts() {
 
 #[rocket::async_test]
 async fn a_provider_that_offers_everything_is_read_through_discovery() {
-    capture_logs();
+    logs::capture();
     let provider = TestProvider::start().await;
     let mut table = provider.rp_provider_config();
     // The in-process provider offers all of this, but not `offline_access`.
@@ -149,7 +113,7 @@ async fn a_provider_that_offers_everything_is_read_through_discovery() {
     doctor_says("complete", &["scope `offline_access`"]).await;
     // A provider's warnings are logged together, one right after another.
     rocket::tokio::time::sleep(Duration::from_millis(300)).await;
-    let lines: Vec<String> = LINES.lock().map(|l| l.clone()).unwrap_or_default();
+    let lines: Vec<String> = logs::crate_lines();
     let about_complete: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("oidc doctor: provider `complete`"))

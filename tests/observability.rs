@@ -7,63 +7,8 @@
 
 mod support;
 
-use std::cell::RefCell;
-use std::sync::Once;
-
-use rocket::log::private as log;
-
 use support::lifecycle::*;
 use support::*;
-
-// Rocket's own logger would go to stdout only: this binary installs one that
-// keeps (target, message) per thread (the local client runs the app on the
-// test's thread), so each test reads what its own requests logged.
-thread_local! {
-    static RECORDS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
-}
-
-struct CapturingLogger;
-
-impl log::Log for CapturingLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let entry = (record.target().to_string(), format!("{}", record.args()));
-        RECORDS.with(|r| r.borrow_mut().push(entry));
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the logger (every test calls this first, before anything can
-/// build a Rocket, whose own logger would otherwise win) and forgets what
-/// this thread logged so far.
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        if log::set_boxed_logger(Box::new(CapturingLogger)).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
-        }
-    });
-    RECORDS.with(|r| r.borrow_mut().clear());
-}
-
-fn forget_logs() {
-    RECORDS.with(|r| r.borrow_mut().clear());
-}
-
-/// What the crate logged (under its target) since `forget_logs`.
-fn crate_lines() -> Vec<String> {
-    RECORDS.with(|r| {
-        r.borrow()
-            .iter()
-            .filter(|(target, _)| target == "rocket_openidconnect")
-            .map(|(_, message)| message.clone())
-            .collect()
-    })
-}
 
 fn assert_logged(lines: &[String], words: &[&str]) {
     assert!(
@@ -82,30 +27,30 @@ fn assert_no_secret_in(lines: &[String], secrets: &[&str]) {
 
 #[rocket::async_test]
 async fn a_login_is_logged_when_it_starts_and_when_it_finishes_without_secrets() {
-    capture_logs();
+    logs::capture();
     let provider = TestProvider::start().await;
     let mut browser = lifecycle_browser(oidc_config(&provider)).await;
-    forget_logs();
+    logs::forget();
     let auth = browser.login_ok(&provider, "/profile").await;
-    let lines = crate_lines();
+    let lines = logs::crate_lines_of_this_thread();
     assert_logged(&lines, &["login started", "`default`"]);
     assert_logged(&lines, &["login finished", "`default`", " s"]);
     let cookies: Vec<String> = browser.jar.values().cloned().collect();
     let mut secrets = vec![auth.state(), auth.nonce(), provider::CLIENT_SECRET];
     secrets.extend(cookies.iter().map(String::as_str));
-    assert_no_secret_in(&crate_lines(), &secrets);
+    assert_no_secret_in(&logs::crate_lines_of_this_thread(), &secrets);
 }
 
 #[rocket::async_test]
 async fn a_callback_without_its_login_cookie_is_logged_with_the_cause_and_a_hint() {
-    capture_logs();
+    logs::capture();
     let provider = TestProvider::start().await;
     let mut browser = lifecycle_browser(oidc_config(&provider)).await;
     let auth = browser.start_login("/profile").await;
     // The provider's answer reaches a browser that did not start the login
     // (or whose cookie was blocked).
     let mut elsewhere = browser.other_browser();
-    forget_logs();
+    logs::forget();
     let code = provider.issue_code(&auth);
     elsewhere
         .callback(
@@ -113,14 +58,14 @@ async fn a_callback_without_its_login_cookie_is_logged_with_the_cause_and_a_hint
             Mode::Navigate,
         )
         .await;
-    let lines = crate_lines();
+    let lines = logs::crate_lines_of_this_thread();
     assert_logged(&lines, &["login failed", "state cookie missing", "hint:", "SameSite"]);
-    assert_no_secret_in(&crate_lines(), &[&code, auth.state()]);
+    assert_no_secret_in(&logs::crate_lines_of_this_thread(), &[&code, auth.state()]);
 }
 
 #[rocket::async_test]
 async fn a_replayed_callback_is_logged_as_a_reused_state() {
-    capture_logs();
+    logs::capture();
     let provider = TestProvider::start().await;
     let mut browser = lifecycle_browser(oidc_config(&provider)).await;
     let auth = browser.start_login("/profile").await;
@@ -135,18 +80,21 @@ async fn a_replayed_callback_is_logged_as_a_reused_state() {
     assert_callback_completed(&resp, &provider);
     // The same answer again, with the login's cookie as it was.
     let mut replay = browser.with_jar(before);
-    forget_logs();
+    logs::forget();
     replay.callback(&params, Mode::Navigate).await;
-    assert_logged(&crate_lines(), &["login failed", "state reused", "hint:"]);
+    assert_logged(
+        &logs::crate_lines_of_this_thread(),
+        &["login failed", "state reused", "hint:"],
+    );
 }
 
 #[rocket::async_test]
 async fn a_refusal_by_the_provider_is_logged_as_a_provider_error() {
-    capture_logs();
+    logs::capture();
     let provider = TestProvider::start().await;
     let mut browser = lifecycle_browser(oidc_config(&provider)).await;
     let auth = browser.start_login("/profile").await;
-    forget_logs();
+    logs::forget();
     browser
         .refuse(
             &provider,
@@ -156,5 +104,8 @@ async fn a_refusal_by_the_provider_is_logged_as_a_provider_error() {
             Mode::Navigate,
         )
         .await;
-    assert_logged(&crate_lines(), &["login failed", "provider error", "access_denied"]);
+    assert_logged(
+        &logs::crate_lines_of_this_thread(),
+        &["login failed", "provider error", "access_denied"],
+    );
 }

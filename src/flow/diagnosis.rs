@@ -51,7 +51,7 @@ impl Cause {
                 let has = |words: &str| why.contains(words);
                 if has("expired or not yet valid") || has("issued in the future") {
                     Cause::ClockSkew
-                } else if has("wrong audience") || has("azp") {
+                } else if has("wrong audience") {
                     Cause::WrongAudience
                 } else if has("wrong issuer") {
                     Cause::IssuerMismatch

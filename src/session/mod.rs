@@ -172,8 +172,6 @@ impl UserSession {
         now >= self.expires_at
     }
 
-    /// The session as stored (JSON); claims and userinfo are embedded as
-    /// they were received, not re-serialised.
     /// What takes the room in this session, for one that does not fit:
     /// its parts and its three largest claims, largest first, in bytes
     /// (names and sizes only, never a value).
@@ -214,6 +212,8 @@ impl UserSession {
         format!("{}; largest claims: {}", parts.join(", "), claims.join(", "))
     }
 
+    /// The session as stored (JSON); claims and userinfo are embedded as
+    /// they were received, not re-serialised.
     pub(crate) fn to_json(&self) -> String {
         // A session of strings, numbers and raw JSON cannot fail to serialise.
         serde_json::to_string(self).unwrap_or_else(|_| Value::Null.to_string())

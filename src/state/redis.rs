@@ -416,8 +416,10 @@ impl RedisState {
         let mut command = redis::cmd("PUBLISH");
         command.arg(&self.changes).arg(1);
         if let Err(error) = self.query::<i64>(&command).await {
-            event!(warn,
-                "oidc: a change could not be announced to the other instances ({error}); they see it within `redis.local_cache_seconds`"
+            event!(
+                warn,
+                "oidc: a change could not be announced to the other instances ({error}); they see it within \
+                 `redis.local_cache_seconds`"
             );
         }
     }
@@ -472,11 +474,10 @@ impl RedisState {
                 "oidc: Redis is unavailable at launch ({}); requests that need it answer 503 until it is back",
                 describe(&error)
             ),
-            Err(_) => {
-                event!(warn,
+            Err(_) => event!(
+                warn,
                 "oidc: Redis is unavailable at launch (timed out); requests that need it answer 503 until it is back"
-            )
-            }
+            ),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod faulty;
 pub mod instances;
 pub mod jwt;
 pub mod lifecycle;
+pub mod logs;
 pub mod provider;
 pub mod redis;
 
