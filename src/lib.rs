@@ -412,9 +412,11 @@
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Layers, top to bottom; a module imports only from its own layer and the
 // ones below it (checked by `tests/layering.rs`):
+//   testing  the test kit (feature `testing`): an in-process issuer for app tests
 //   web      the fairing, routes, catchers, guards, request state
 //   flow     login, callback, refresh, logout, back-channel, client credentials
 //   oidc     the app-wide state
@@ -444,6 +446,10 @@ mod session;
 mod state;
 mod token;
 mod web;
+
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 /// Hand-built JWTs and keys of the integration tests, for unit tests.
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, top first. A module may use its own layer and those below.
 const LAYERS: &[(&str, &[&str])] = &[
+    ("testing", &["testing"]),
     ("web", &["web"]),
     ("flow", &["flow"]),
     ("oidc", &["oidc"]),

@@ -84,7 +84,7 @@ impl Jar {
     /// A jar of the `(name, sealed value)` cookies a request carried;
     /// `secure`: the site is https (cookies are `__Host-` prefixed and
     /// `Secure`).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn new<'c>(cookies: impl Iterator<Item = (&'c str, &'c str)>, cipher: Arc<Cipher>, secure: bool) -> Jar {
         Jar::sharing(cookies, |_, _| None, cipher, secure)
     }

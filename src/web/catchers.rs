@@ -87,7 +87,8 @@ fn html_page(status: Status, code: &str, description: &str) -> String {
     )
 }
 
-fn escape(text: &str) -> String {
+/// `text` made safe inside HTML text and double- or single-quoted attributes.
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
