@@ -375,6 +375,48 @@
 //! as long as a session can live (`session.lifetime_seconds`), then remove
 //! it: what only it opens is no session any more.
 //!
+//! # Testing your app
+//!
+//! With the `testing` feature, [`testing::TestIssuer`] is a real OpenID
+//! Provider that runs inside your tests: log a user in on a
+//! `rocket::local::asynchronous::Client` with [`testing::TestIssuer::login_as`]
+//! and mint bearer tokens, good and bad, with
+//! [`testing::TestIssuer::access_token`]. The crate validates them as it
+//! would a production provider's: nothing is mocked or skipped.
+//!
+//! ```toml
+//! [dev-dependencies]
+//! rocket_openidconnect = { version = "0.1", features = ["testing"] }
+//! ```
+//!
+//! ```rust
+//! # #[macro_use] extern crate rocket;
+//! use rocket::http::Status;
+//! use rocket::local::asynchronous::Client;
+//! use rocket_openidconnect::testing::{TestIssuer, TestUser};
+//! use rocket_openidconnect::{Oidc, OidcUser};
+//!
+//! #[get("/me")]
+//! fn me(user: OidcUser) -> String {
+//!     user.subject().to_string()
+//! }
+//!
+//! # rocket::async_test(async {
+//! let issuer = TestIssuer::start().await?;
+//! let app = rocket::build().attach(Oidc::fairing()).mount("/", routes![me]);
+//! let client = Client::tracked(issuer.configure(app)).await?;
+//! issuer.login_as(&client, TestUser::new("alice").claim("email", "alice@example.com")).await?;
+//! let response = client.get("/me").dispatch().await;
+//! assert_eq!(response.status(), Status::Ok);
+//! assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The same issuer is a development provider in pure Rust, with a login
+//! page where you pick the user and claims and a page that sends
+//! back-channel logouts: `cargo run --example dev_provider`.
+//!
 //! # Performance
 //!
 //! A logged-in request costs almost nothing next to an unprotected one
