@@ -1,10 +1,13 @@
 //! The demo app of CONTRACT §3: `cargo run --example demo`, then open
-//! <http://127.0.0.1:8000/profile>. It reads everything from `Rocket.toml`
+//! <http://127.0.0.1:8000/>: the start page says whether you are logged in,
+//! `/session` shows your session as a page, `/metrics` the crate's metrics. It reads everything from `Rocket.toml`
 //! or `ROCKET_OIDC`; only a `default` provider is needed.
 
 #[macro_use]
 extern crate rocket;
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rocket::http::{ContentType, Status};
 use rocket::response::content::{RawHtml, RawJson};
 use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{json, Json, Value};
@@ -17,18 +20,175 @@ scopes!(
     ReadWrite = "read", "write"
 );
 
+/// `text` made safe inside HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> RawHtml<String> {
+    RawHtml(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head>\n<body>{body}</body></html>\n",
+        escape(title)
+    ))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#222}\
+table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;\
+text-align:left;vertical-align:top;font-size:.9rem}th{background:#f4f4f4;width:30%}code{word-break:break-all}\
+form{display:inline}button{padding:.4rem .9rem;margin-right:.5rem}.status{padding:.6rem .8rem;background:#eef6ee;\
+border:1px solid #9c9}.anonymous{background:#f6f0e6;border-color:#cb9}";
+
+const LOGOUT_BUTTON: &str = "<form method=\"post\" action=\"/logout\"><button id=\"logout\">Log out</button></form>";
+
+/// Who is logged in: the `name` claim, else the subject.
+fn display_name(session: &UserSession) -> String {
+    let claim = |name: &str| {
+        session
+            .id_token_claims()
+            .get(name)
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    claim("name")
+        .or_else(|| {
+            session
+                .userinfo()
+                .and_then(|u| u.get("name"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .unwrap_or_else(|| session.subject().to_string())
+}
+
+/// The start page: whether you are logged in, as whom, and where to go.
+/// It never starts a login itself (a page anyone may see).
 #[get("/")]
-fn index() -> RawHtml<&'static str> {
-    RawHtml(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>rocket_openidconnect demo</title></head>\
-         <body><h1>rocket_openidconnect demo</h1><ul>\
-         <li><a href=\"/profile\">Profile</a> (logs you in)</li>\
-         <li><a href=\"/token\">Your access token</a></li>\
-         <li><a href=\"/either\">Token or session</a></li>\
-         <li><a href=\"/service-token\">A client-credentials token</a></li>\
-         <li><form method=\"post\" action=\"/logout\"><button>Log out</button></form></li>\
-         </ul></body></html>",
+fn index(user: Option<OidcUser>) -> RawHtml<String> {
+    let status = match &user {
+        Some(user) => format!(
+            "<p class=\"status\" id=\"status\">Logged in as <strong>{}</strong> (<code>{}</code>) with provider <code>{}</code>.</p>\
+             <p><a href=\"/session\">Your session</a> {LOGOUT_BUTTON}</p>",
+            escape(&display_name(user)),
+            escape(user.subject()),
+            escape(user.provider()),
+        ),
+        None => "<p class=\"status anonymous\" id=\"status\">You are not logged in.</p>\
+                 <p><a href=\"/session\" id=\"login\">Log in</a></p>"
+            .to_string(),
+    };
+    page(
+        "rocket_openidconnect demo",
+        &format!(
+            "<h1>rocket_openidconnect demo</h1>{status}<h2>Routes</h2><ul>\
+             <li><a href=\"/session\">/session</a>: your session as a page (logs you in)</li>\
+             <li><a href=\"/profile\">/profile</a>: the same as JSON</li>\
+             <li><a href=\"/token\">/token</a>: a valid access token</li>\
+             <li><a href=\"/either\">/either</a>: token or session</li>\
+             <li><a href=\"/service-token\">/service-token</a>: a client-credentials token</li>\
+             <li><a href=\"/metrics\">/metrics</a>: the crate's metrics (Prometheus)</li></ul>"
+        ),
     )
+}
+
+/// Rows of a table of claims, values as JSON.
+fn claim_rows(claims: &serde_json::Map<String, Value>) -> String {
+    claims
+        .iter()
+        .map(|(name, value)| {
+            let shown = match (name.as_str(), value) {
+                (_, Value::String(text)) => text.clone(),
+                ("exp" | "iat" | "nbf" | "auth_time", Value::Number(n)) => {
+                    let at = n
+                        .as_i64()
+                        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok());
+                    format!("{n}: {}", when(at))
+                }
+                (_, other) => other.to_string(),
+            };
+            format!(
+                "<tr><th>{}</th><td><code>{}</code></td></tr>",
+                escape(name),
+                escape(&shown)
+            )
+        })
+        .collect()
+}
+
+/// A time as UTC and how far from now.
+fn when(at: Option<time::OffsetDateTime>) -> String {
+    let Some(at) = at else {
+        return "not said".into();
+    };
+    let seconds = (at - time::OffsetDateTime::now_utc()).whole_seconds();
+    let relative = if seconds >= 0 {
+        format!("in {seconds} s")
+    } else {
+        format!("{} s ago", -seconds)
+    };
+    let shown = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string());
+    format!("{shown} ({relative})")
+}
+
+/// The session as a page: claims, userinfo, tokens, with buttons to
+/// refresh the tokens and to log out.
+#[get("/session?<refresh>")]
+async fn session_page(user: OidcUser, refresh: Option<bool>) -> RawHtml<String> {
+    let notice = if refresh == Some(true) {
+        match user.valid_access_token(true).await {
+            Ok(token) if token.refreshed => {
+                "<p class=\"status\" id=\"notice\">The tokens were just refreshed.</p>".to_string()
+            }
+            Ok(_) => "<p class=\"status\" id=\"notice\">The access token is still valid.</p>".to_string(),
+            Err(error) => format!(
+                "<p class=\"status anonymous\" id=\"notice\">Refresh failed: {}</p>",
+                escape(&error.to_string())
+            ),
+        }
+    } else {
+        String::new()
+    };
+    let userinfo = match user.userinfo() {
+        Some(claims) => format!("<table id=\"userinfo\">{}</table>", claim_rows(claims)),
+        None => "<p>The provider sent no userinfo.</p>".into(),
+    };
+    let tokens = format!(
+        "<table id=\"tokens\"><tr><th>access token expires</th><td>{}</td></tr>\
+         <tr><th>refresh token</th><td>{}</td></tr><tr><th>logged in at the provider</th><td>{}</td></tr>\
+         <tr><th>session ends</th><td>{}</td></tr></table>",
+        escape(&when(user.access_token_expires_at())),
+        if user.refresh_token().is_some() { "yes" } else { "none" },
+        escape(&when(Some(user.last_authenticated()))),
+        escape(&when(Some(user.expires_at()))),
+    );
+    page(
+        "Your session",
+        &format!(
+            "<h1>Your session</h1>{notice}<p class=\"status\" id=\"status\">Logged in as <strong>{}</strong> with provider <code>{}</code>.</p>\
+             <p><form method=\"get\" action=\"/session\"><input type=\"hidden\" name=\"refresh\" value=\"true\">\
+             <button id=\"refresh\">Refresh the tokens</button></form>{LOGOUT_BUTTON} <a href=\"/\">Start page</a></p>\
+             <h2>Tokens</h2>{tokens}<h2>ID token claims</h2><table id=\"claims\">{}</table><h2>Userinfo</h2>{userinfo}",
+            escape(&display_name(&user)),
+            escape(user.provider()),
+            claim_rows(user.id_token_claims()),
+        ),
+    )
+}
+
+/// The crate's metrics in the Prometheus text format.
+#[get("/metrics")]
+fn metrics(handle: &State<Option<PrometheusHandle>>) -> Result<(ContentType, String), Status> {
+    let handle = handle.as_ref().ok_or(Status::ServiceUnavailable)?;
+    Ok((
+        ContentType::new("text", "plain").with_params(("version", "0.0.4")),
+        handle.render(),
+    ))
 }
 
 /// For benchmarks: the same tiny answer without and with the guard, so the
@@ -133,10 +293,10 @@ async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, Oid
 
 /// Where the provider sends the browser after logout (see `Rocket.toml`).
 #[get("/logged_out")]
-fn logged_out() -> RawHtml<&'static str> {
-    RawHtml(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>logged out</title></head>\
-         <body><h1>You are logged out</h1><p><a href=\"/\">Start page</a></p></body></html>",
+fn logged_out() -> RawHtml<String> {
+    page(
+        "logged out",
+        "<h1>You are logged out</h1><p class=\"status anonymous\" id=\"status\">You are not logged in.</p><p><a href=\"/\">Start page</a></p>",
     )
 }
 
@@ -160,10 +320,17 @@ async fn service_token(
 
 #[launch]
 fn rocket() -> _ {
-    rocket::build().attach(Oidc::fairing()).mount(
+    // The metrics recorder of the process; `/metrics` renders it.
+    let metrics = PrometheusBuilder::new()
+        .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .and_then(|builder| builder.install_recorder())
+        .ok();
+    rocket::build().manage(metrics).attach(Oidc::fairing()).mount(
         "/",
         routes![
             index,
+            session_page,
+            metrics,
             ping,
             ping_user,
             ping_token,

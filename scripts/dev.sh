@@ -8,11 +8,22 @@
 # discovery documents, then runs `cargo run --example demo` (127.0.0.1:8000, see Rocket.toml).
 # The providers stop when the demo exits. Their logs go to .dev/provider-<port>.log.
 # Extra arguments are passed to the demo after `--`.
+#
+#   scripts/dev.sh --rust     the same with the pure-Rust development provider instead
+#                             (`cargo run --example dev_provider`: no Node needed; its login
+#                             page lets you pick the user and claims, /sessions sends
+#                             back-channel logouts)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/install-deps.sh
+rust_provider=false
+if [ "${1:-}" = "--rust" ]; then
+  rust_provider=true
+  shift
+else
+  scripts/install-deps.sh
+fi
 
 mkdir -p .dev
 pids=()
@@ -34,8 +45,8 @@ port_in_use() {
 }
 
 discovery_ok() {
-  node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' \
-    "http://127.0.0.1:$1/.well-known/openid-configuration"
+  (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /.well-known/openid-configuration HTTP/1.0\r\n\r\n' >&3 \
+    && head -1 <&3 | grep -q ' 200 ') 2>/dev/null
 }
 
 for port in 9000 9001; do
@@ -43,9 +54,16 @@ for port in 9000 9001; do
     echo "dev.sh: port $port is already in use (another provider running?); stop it first" >&2
     exit 1
   fi
-  OP_PORT="$port" node dev/provider.mjs >".dev/provider-$port.log" 2>&1 &
-  pids+=("$!")
+  if [ "$rust_provider" = false ]; then
+    OP_PORT="$port" node dev/provider.mjs >".dev/provider-$port.log" 2>&1 &
+    pids+=("$!")
+  fi
 done
+if [ "$rust_provider" = true ]; then
+  cargo build --example dev_provider --example demo
+  DEV_PROVIDER_PORT=9000 target/debug/examples/dev_provider >".dev/provider-9000.log" 2>&1 &
+  pids+=("$!")
+fi
 
 for port in 9000 9001; do
   for _ in $(seq 1 100); do
@@ -54,7 +72,7 @@ for port in 9000 9001; do
   done
   if ! discovery_ok "$port"; then
     echo "dev.sh: the provider on port $port did not start; its log:" >&2
-    cat ".dev/provider-$port.log" >&2
+    cat ".dev/provider-$port.log" >&2 2>/dev/null || cat .dev/provider-9000.log >&2
     exit 1
   fi
   echo "dev.sh: provider ready at http://127.0.0.1:$port (log: .dev/provider-$port.log)"

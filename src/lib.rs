@@ -467,7 +467,7 @@
 //   token    token validation and token-endpoint calls
 //   provider the remote OP: metadata, keys, registration, HTTP
 //   config   the configuration schema and its validation
-//   leaves   error, secret, clock, cache
+//   leaves   error, secret, clock, cache, telemetry
 /// Logs through the `log` facade (the one Rocket uses) under the target
 /// `rocket_openidconnect`, whichever module speaks: `event!(info, "...")`.
 macro_rules! event {
@@ -486,6 +486,7 @@ mod provider;
 mod secret;
 mod session;
 mod state;
+mod telemetry;
 mod token;
 mod web;
 

@@ -18,7 +18,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["config"]),
     (
         "leaves",
-        &["error", "secret", "clock", "cache", "test_jwt", "test_fuzz"],
+        &[
+            "error",
+            "secret",
+            "clock",
+            "cache",
+            "telemetry",
+            "test_jwt",
+            "test_fuzz",
+        ],
     ),
 ];
 

@@ -72,6 +72,8 @@ pub(crate) struct Failed {
     pub(crate) login: Option<LoginRedirect>,
     /// Why, for the log.
     pub(crate) cause: Cause,
+    /// The provider of the login, once the state named it.
+    pub(crate) provider: Option<String>,
 }
 
 impl From<OidcError> for Failed {
@@ -80,6 +82,7 @@ impl From<OidcError> for Failed {
             cause: Cause::of(&error),
             error,
             login: None,
+            provider: None,
         }
     }
 }
@@ -94,6 +97,7 @@ impl Failed {
             ),
             login: None,
             cause,
+            provider: None,
         }
     }
 }
@@ -156,7 +160,7 @@ pub(crate) async fn finish(
         ))
         .into());
     }
-    match complete(oidc, provider, &pending, response, jar, path).await {
+    let result = match complete(oidc, provider, &pending, response, jar, path).await {
         // A provider or Redis that cannot answer now ends nothing: the
         // session stays, and the silent check is tried again later.
         Err(error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_))) => Err(error.into()),
@@ -174,10 +178,15 @@ pub(crate) async fn finish(
                 error: OidcError::LoginRequired,
                 login: Some(redirect),
                 cause: Cause::of(&error),
+                provider: None,
             })
         }
-        result => Ok(result?),
-    }
+        result => result.map_err(Failed::from),
+    };
+    result.map_err(|mut failed: Failed| {
+        failed.provider = Some(provider.name.clone());
+        failed
+    })
 }
 
 /// The part of a login after its state was accepted.
@@ -281,6 +290,11 @@ async fn complete(
     oidc.sessions().start(jar, session).await?;
     let took = clock::now().saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));
     event!(info, "oidc: login finished at provider `{}` in {took} s", provider.name);
+    crate::telemetry::login(
+        Some(&provider.name),
+        None,
+        Some(std::time::Duration::from_secs(u64::try_from(took).unwrap_or(0))),
+    );
     Ok(pending.return_to.clone())
 }
 

@@ -67,6 +67,25 @@ impl Cause {
         }
     }
 
+    /// The `cause` label of the `oidc_logins_total` metric.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Cause::StateCookieMissing => "state_cookie_missing",
+            Cause::StateExpired => "login_expired",
+            Cause::StateReused => "state_reused",
+            Cause::StateMismatch => "state_mismatch",
+            Cause::ProviderError => "provider_error",
+            Cause::IssuerMismatch => "issuer_mismatch",
+            Cause::ClockSkew => "clock_skew",
+            Cause::WrongAudience => "wrong_audience",
+            Cause::Signature => "signature",
+            Cause::Nonce => "nonce",
+            Cause::ProviderUnreachable => "provider_unreachable",
+            Cause::StateUnavailable => "state_unavailable",
+            Cause::Other => "other",
+        }
+    }
+
     /// What usually brings this cause about.
     pub(crate) fn hint(self) -> &'static str {
         match self {

@@ -13,6 +13,7 @@ use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::session::jar::{Jar, LOGOUT_STATE};
 use crate::session::UserSession;
+use crate::telemetry::Endpoint;
 use crate::token::endpoint;
 
 /// How long the provider may take to send the browser back.
@@ -40,6 +41,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
         return Ok(local);
     };
     event!(info, "oidc: user logged out of provider `{}`", provider.name);
+    crate::telemetry::logout("rp");
     let (Ok(metadata), Ok(client)) = (provider.metadata().await, provider.client().await) else {
         return Ok(local);
     };
@@ -76,7 +78,7 @@ async fn revoke_refresh_token(
         return;
     };
     let params = [("token", token.secret()), ("token_type_hint", "refresh_token")];
-    match endpoint::post_authenticated(provider, client, endpoint, &params).await {
+    match endpoint::post_authenticated(provider, client, Endpoint::Revocation, endpoint, &params).await {
         Ok((200, _)) => {}
         Ok((status, _)) => event!(
             warn,

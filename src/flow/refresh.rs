@@ -55,6 +55,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                 }
                 if let Some(claim) = oidc.state().claim_refresh(&key, lease).await? {
                     let result = token_request(oidc, session, refresh_token.secret()).await;
+                    crate::telemetry::refresh(&session.provider, result.is_ok());
                     let shared = result.as_ref().ok().map(|(fresh, ttl)| (fresh, *ttl));
                     if let Err(error) = oidc.state().finish_refresh(&key, claim, shared).await {
                         event!(warn, "oidc: a refresh result could not be shared: {error}");

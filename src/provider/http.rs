@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::telemetry::{self, Call};
+
 /// Largest provider response body read (discovery, JWKS, tokens, userinfo).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -42,8 +44,11 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 /// Sends `request` and parses a JSON body of a successful answer.
-pub(crate) async fn json<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, HttpError> {
-    let (status, body) = send(request).await?;
+pub(crate) async fn json<T: DeserializeOwned>(
+    call: Call<'_>,
+    request: reqwest::RequestBuilder,
+) -> Result<T, HttpError> {
+    let (status, body) = send(call, request).await?;
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));
     }
@@ -54,9 +59,10 @@ pub(crate) async fn json<T: DeserializeOwned>(request: reqwest::RequestBuilder) 
 /// how long the answer may be reused by its `Cache-Control` (`max-age`;
 /// `Some(ZERO)` for `no-cache` or `no-store`; `None` when it does not say).
 pub(crate) async fn json_with_max_age<T: DeserializeOwned>(
+    call: Call<'_>,
     request: reqwest::RequestBuilder,
 ) -> Result<(T, Option<Duration>), HttpError> {
-    let (status, body, max_age) = send_reading(request).await?;
+    let (status, body, max_age) = send_reading(call, request).await?;
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));
     }
@@ -80,11 +86,29 @@ pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
 }
 
 /// Sends `request` and reads at most [`MAX_BODY_BYTES`] of its body.
-pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), HttpError> {
-    send_reading(request).await.map(|(status, body, _)| (status, body))
+pub(crate) async fn send(call: Call<'_>, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), HttpError> {
+    send_reading(call, request)
+        .await
+        .map(|(status, body, _)| (status, body))
 }
 
-async fn send_reading(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>, Option<Duration>), HttpError> {
+/// [`send`], counted and timed in the metrics as `call`.
+async fn send_reading(
+    call: Call<'_>,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Vec<u8>, Option<Duration>), HttpError> {
+    let started = std::time::Instant::now();
+    let result = read(request).await;
+    let status = match &result {
+        Ok((status, _, _)) => Some(*status),
+        Err(HttpError::Status(status)) => Some(*status),
+        Err(_) => None,
+    };
+    telemetry::provider_call(call, status, started.elapsed());
+    result
+}
+
+async fn read(request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>, Option<Duration>), HttpError> {
     let mut response = request
         .header(reqwest::header::ACCEPT, "application/json")
         .send()

@@ -12,6 +12,7 @@ use rocket::tokio::sync::Mutex as AsyncMutex;
 use crate::cache::back_off;
 use crate::error::OidcError;
 use crate::provider::{http, Provider};
+use crate::telemetry::{Call, Endpoint};
 
 /// The keys a token's signature is checked with. Token validation takes
 /// one of these rather than a whole provider, so it can be tested with a
@@ -103,7 +104,11 @@ impl Provider {
         }
         let fetched = async {
             let metadata = self.metadata().await?;
-            http::json_with_max_age::<CoreJsonWebKeySet>(self.http().get(metadata.jwks_uri.clone()))
+            let call = Call {
+                provider: &self.name,
+                endpoint: Endpoint::Jwks,
+            };
+            http::json_with_max_age::<CoreJsonWebKeySet>(call, self.http().get(metadata.jwks_uri.clone()))
                 .await
                 .map_err(|e| self.unavailable(&format!("jwks {e}")))
         }

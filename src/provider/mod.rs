@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cache::Lazy;
 use crate::config::{ProviderConfig, ProviderMetadata};
 use crate::error::OidcError;
+use crate::telemetry::{Call, Endpoint};
 
 pub(crate) mod doctor;
 pub(crate) mod http;
@@ -96,7 +97,11 @@ impl Provider {
         let Some(url) = self.discovery_url() else {
             return Err(self.unavailable("no issuer or discovery_url configured"));
         };
-        let metadata: ProviderMetadata = http::json(self.http.get(&url))
+        let call = Call {
+            provider: &self.name,
+            endpoint: Endpoint::Discovery,
+        };
+        let metadata: ProviderMetadata = http::json(call, self.http.get(&url))
             .await
             .map_err(|e| self.unavailable(&format!("discovery {e}")))?;
         // OpenID Connect Discovery §4.3: the issuer in the document must be

@@ -14,6 +14,7 @@ use crate::config::{OidcConfig, ProviderConfig, TokenEndpointAuthMethod};
 use crate::error::OidcError;
 use crate::provider::{http, Provider};
 use crate::secret::ClientSecret;
+use crate::telemetry::{Call, Endpoint};
 
 /// How the app identifies and authenticates itself at one provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,7 +131,11 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
     if let Some(token) = &registration.initial_access_token {
         request = request.bearer_auth(token.secret());
     }
-    let response: RegistrationResponse = http::json(request)
+    let call = Call {
+        provider: &provider.name,
+        endpoint: Endpoint::Registration,
+    };
+    let response: RegistrationResponse = http::json(call, request)
         .await
         .map_err(|e| provider.call_failed("registration endpoint", e))?;
     let client = RegisteredClient {

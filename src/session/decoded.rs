@@ -18,6 +18,8 @@ pub(crate) struct Decoded<V> {
     /// as a key needs to be, and short to hash), with the whole value to
     /// compare on a hit.
     entries: Mutex<LruCache<Key, Entry<V>>>,
+    /// The `cache` label of its metrics.
+    name: &'static str,
 }
 
 /// How much of the end of a sealed value keys it.
@@ -42,10 +44,11 @@ fn same_bytes(cached: &str, sealed: &str) -> bool {
 
 impl<V: Clone> Decoded<V> {
     /// A cache of `capacity` entries; `None` when `capacity` is 0 (off).
-    pub(crate) fn new(capacity: usize) -> Option<Decoded<V>> {
+    pub(crate) fn new(name: &'static str, capacity: usize) -> Option<Decoded<V>> {
         let capacity = NonZeroUsize::new(capacity)?;
         Some(Decoded {
             entries: Mutex::new(LruCache::new(capacity)),
+            name,
         })
     }
 
@@ -53,10 +56,13 @@ impl<V: Clone> Decoded<V> {
     pub(crate) fn get(&self, sealed: &str) -> Option<V> {
         let key = key(sealed)?;
         let mut entries = self.entries.lock().ok()?;
-        match entries.get(&key) {
+        let found = match entries.get(&key) {
             Some((whole, value)) if same_bytes(whole, sealed) => Some(value.clone()),
             _ => None,
-        }
+        };
+        drop(entries);
+        crate::telemetry::cache(self.name, found.is_some());
+        found
     }
 
     /// The cached copy of `sealed` (exactly these bytes), so that a
@@ -95,7 +101,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_bytes_hit_and_the_cache_is_bounded() {
-        let cache: Decoded<u32> = Decoded::new(2).unwrap();
+        let cache: Decoded<u32> = Decoded::new("test", 2).unwrap();
         let a = format!("{}-the-tag-of-a-sealed-value-a", "x".repeat(100));
         cache.put(&a, 1);
         assert_eq!(cache.get(&a), Some(1));

@@ -18,6 +18,7 @@ use crate::config::LimitsConfig;
 use crate::session::UserSession;
 use crate::state::ledger::{Full, Ledger};
 use crate::state::{digest, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+use crate::telemetry;
 
 /// Bound on shared refresh results and claims (coordination only: losing
 /// one costs a token request, so these evict rather than refuse).
@@ -130,7 +131,9 @@ impl SharedState for LocalState {
     }
 
     async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
-        locked(&self.sessions)?.insert(session, clock::now());
+        let mut sessions = locked(&self.sessions)?;
+        sessions.insert(session, clock::now());
+        telemetry::sessions_stored("memory", sessions.len());
         Ok(())
     }
 
@@ -139,12 +142,17 @@ impl SharedState for LocalState {
     }
 
     async fn remove_session(&self, id: &str) -> Result<(), StateError> {
-        locked(&self.sessions)?.remove(id);
+        let mut sessions = locked(&self.sessions)?;
+        sessions.remove(id);
+        telemetry::sessions_stored("memory", sessions.len());
         Ok(())
     }
 
     async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
-        Ok(locked(&self.sessions)?.end(target))
+        let mut sessions = locked(&self.sessions)?;
+        let ended = sessions.end(target);
+        telemetry::sessions_stored("memory", sessions.len());
+        Ok(ended)
     }
 
     async fn refresh_result(&self, key: &RefreshKey) -> Result<Option<Arc<UserSession>>, StateError> {
@@ -206,6 +214,11 @@ impl SessionTable {
             by_subject: HashMap::new(),
             by_sid: HashMap::new(),
         }
+    }
+
+    /// How many sessions it holds (expired ones included until evicted).
+    fn len(&self) -> usize {
+        self.by_id.len()
     }
 
     fn get(&self, id: &str, now: i64) -> Option<Arc<UserSession>> {

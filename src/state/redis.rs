@@ -41,6 +41,7 @@ use crate::config::RedisConfig;
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
 use crate::state::{digest, hex, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+use crate::telemetry;
 
 /// Why the `[oidc.redis]` table cannot be used, naming the key at fault.
 #[derive(Debug)]
@@ -495,8 +496,14 @@ async fn bounded<T>(
 ) -> Result<T, StateError> {
     match rocket::tokio::time::timeout(timeout.saturating_mul(2), call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(StateError::Unavailable(describe(&error))),
-        Err(_) => Err(StateError::Unavailable("timed out".into())),
+        Ok(Err(error)) => {
+            telemetry::redis_error(if error.is_timeout() { "timeout" } else { "error" });
+            Err(StateError::Unavailable(describe(&error)))
+        }
+        Err(_) => {
+            telemetry::redis_error("timeout");
+            Err(StateError::Unavailable("timed out".into()))
+        }
     }
 }
 

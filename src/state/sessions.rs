@@ -38,8 +38,8 @@ impl SessionStore {
             lifetime_seconds: i64::try_from(config.lifetime_seconds).unwrap_or(i64::MAX),
             inactivity_seconds: i64::try_from(config.inactivity_timeout_seconds).unwrap_or(i64::MAX),
             max_cookie_chunks: config.max_cookie_chunks,
-            opened: Decoded::new(config.cache_entries),
-            ids: Decoded::new(config.cache_entries),
+            opened: Decoded::new("session", config.cache_entries),
+            ids: Decoded::new("session_id", config.cache_entries),
         }
     }
 

@@ -20,6 +20,7 @@ use crate::error::OidcError;
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::secret::AccessToken;
+use crate::telemetry::{self, Endpoint};
 use crate::token::endpoint;
 use crate::token::jws::{self, CompactJws};
 
@@ -265,10 +266,24 @@ pub(crate) async fn validate(
     // Valid answers are cached: introspection to spare the provider, JWTs
     // to spare a signature check per request. A hit costs nothing more.
     if let Some(identity) = caches.valid.get(sent.as_str()) {
-        return unexpired(identity, skew);
+        telemetry::cache("bearer", true);
+        return judged(unexpired(identity, skew));
     }
+    telemetry::cache("bearer", false);
     // The rest, apart: a hit's future stays small.
-    Box::pin(check_uncached(provider, caches, sent, skew)).await
+    judged(Box::pin(check_uncached(provider, caches, sent, skew)).await)
+}
+
+/// Counts the judgement on a token (its scopes are checked after).
+fn judged(result: Result<Arc<TokenIdentity>, OidcError>) -> Result<Arc<TokenIdentity>, OidcError> {
+    telemetry::bearer(match &result {
+        Ok(_) => "accepted",
+        Err(
+            OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) | OidcError::ProviderUnavailable(_),
+        ) => "unavailable",
+        Err(_) => "refused",
+    });
+    result
 }
 
 /// [`validate`] for a token not in the cache of valid ones.
@@ -437,6 +452,7 @@ impl Checks<'_> {
         let (status, body) = endpoint::post_authenticated(
             provider,
             self.client,
+            Endpoint::Introspection,
             endpoint,
             &[("token", token.secret()), ("token_type_hint", "access_token")],
         )

@@ -11,6 +11,7 @@ use crate::provider::http::{self, HttpError};
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
+use crate::telemetry::{Call, Endpoint};
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,7 @@ struct ErrorResponse {
 pub(crate) async fn post_authenticated(
     provider: &Provider,
     client: &RegisteredClient,
+    endpoint: Endpoint,
     url: url::Url,
     params: &[(&str, &str)],
 ) -> Result<(u16, Vec<u8>), HttpError> {
@@ -59,7 +61,11 @@ pub(crate) async fn post_authenticated(
         }
         TokenEndpointAuthMethod::None => form.push(("client_id", &config.client_id)),
     }
-    http::send(request.form(&form)).await
+    let call = Call {
+        provider: &provider.name,
+        endpoint,
+    };
+    http::send(call, request.form(&form)).await
 }
 
 /// Posts `params` to the token endpoint, authenticating the client as configured.
@@ -69,9 +75,15 @@ pub(crate) async fn request(
     params: &[(&str, &str)],
 ) -> Result<TokenResponse, OidcError> {
     let client = provider.client().await?;
-    let (status, body) = post_authenticated(provider, &client, metadata.token_endpoint.clone(), params)
-        .await
-        .map_err(|e| provider.call_failed("token endpoint", e))?;
+    let (status, body) = post_authenticated(
+        provider,
+        &client,
+        Endpoint::Token,
+        metadata.token_endpoint.clone(),
+        params,
+    )
+    .await
+    .map_err(|e| provider.call_failed("token endpoint", e))?;
     if (200..300).contains(&status) {
         let response: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| provider.call_failed("token endpoint", HttpError::Malformed(e.to_string())))?;
@@ -121,7 +133,11 @@ pub(crate) async fn userinfo(
         UserinfoMethod::Get => provider.http().get(endpoint),
         UserinfoMethod::Post => provider.http().post(endpoint).form(&[("", ""); 0]),
     };
-    let claims: Map<String, Value> = http::json(request.bearer_auth(access_token.secret()))
+    let call = Call {
+        provider: &provider.name,
+        endpoint: Endpoint::Userinfo,
+    };
+    let claims: Map<String, Value> = http::json(call, request.bearer_auth(access_token.secret()))
         .await
         .map_err(|e| provider.call_failed("userinfo endpoint", e))?;
     // Core §5.3.2: the sub in the userinfo response MUST equal the ID token's,

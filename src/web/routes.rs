@@ -72,6 +72,7 @@ impl Handler for Callback {
         match callback::finish(oidc, &jar, &path, response).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
             Err(failure) => {
+                crate::telemetry::login(failure.provider.as_deref(), Some(failure.cause.label()), None);
                 event!(
                     info,
                     "oidc: login failed: {}: {} (hint: {})",
@@ -151,6 +152,7 @@ impl Handler for BackchannelLogout {
         match ended {
             Ok(ended) => {
                 event!(info, "oidc: back-channel logout ended {ended} stored session(s)");
+                crate::telemetry::logout("backchannel");
                 route::Outcome::Success(
                     Response::build()
                         .status(Status::Ok)
