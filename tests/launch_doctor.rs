@@ -124,3 +124,56 @@ async fn a_provider_that_offers_everything_is_read_through_discovery() {
         "logout, introspection, the auth method and the clock are fine: {about_complete:#?}"
     );
 }
+
+#[rocket::async_test]
+async fn sessions_that_will_not_fit_their_cookies_are_said_at_launch() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut table = provider.rp_provider_config();
+    let mut scopes: Vec<String> = vec!["openid".into(), "profile".into(), "email".into()];
+    scopes.extend((0..12).map(|i| format!("api:{i}")));
+    table["scopes"] = json!(scopes);
+    let oidc = json!({
+        "redirect_uri": REDIRECT_URI,
+        "session": { "max_cookie_chunks": 1 },
+        "providers": { "cramped": table },
+    });
+    let _client = rocket::local::asynchronous::Client::untracked(rp_with_figment(figment(oidc), vec![]))
+        .await
+        .expect("the doctor never fails a launch");
+    doctor_says(
+        "cramped",
+        &["session.max_cookie_chunks = 1", "session_too_large", "api:11"],
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn with_a_server_side_store_the_cookie_size_is_not_a_concern() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut table = provider.rp_provider_config();
+    let scopes: Vec<String> = (0..40)
+        .map(|i| format!("api:{i}"))
+        .chain(["openid".to_string()])
+        .collect();
+    table["scopes"] = json!(scopes);
+    let oidc = json!({
+        "redirect_uri": REDIRECT_URI,
+        "session": { "store": "memory", "max_cookie_chunks": 1 },
+        "providers": { "roomy": table },
+    });
+    let _client = rocket::local::asynchronous::Client::untracked(rp_with_figment(figment(oidc), vec![]))
+        .await
+        .expect("launches");
+    // Its other warning (scopes it does not advertise) comes; none about cookies.
+    doctor_says("roomy", &["scope `api:0`"]).await;
+    rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = logs::crate_lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("provider `roomy`") && l.contains("Cookie")),
+        "{lines:#?}"
+    );
+}

@@ -109,3 +109,55 @@ async fn a_refusal_by_the_provider_is_logged_as_a_provider_error() {
         &["login failed", "provider error", "access_denied"],
     );
 }
+
+#[rocket::async_test]
+async fn a_session_too_large_for_proxies_is_said_once_per_provider_with_what_made_it_large() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let blob = support::jwt::incompressible_text(9_000, "many groups");
+    provider.behave(|b| {
+        b.userinfo_claims.insert("groups".into(), serde_json::json!(blob));
+    });
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    logs::forget();
+    browser.login_ok(&provider, "/profile").await;
+    let cookie_header: usize = browser
+        .jar
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 3)
+        .sum();
+    assert!(
+        cookie_header > 8 * 1024,
+        "the session's cookies take {cookie_header} bytes"
+    );
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(
+        &lines,
+        &[
+            "sessions of provider `default`",
+            "Cookie",
+            "431",
+            "groups",
+            "drop_claims",
+        ],
+    );
+    let said = |lines: &[String]| lines.iter().filter(|l| l.contains("431")).count();
+    assert_eq!(said(&lines), 1);
+
+    // Said once: the next login of the same provider is not logged again.
+    let mut again = browser.other_browser();
+    again.login_ok(&provider, "/profile").await;
+    assert_eq!(said(&logs::crate_lines_of_this_thread()), 1);
+    assert_no_secret_in(&logs::crate_lines_of_this_thread(), &[&blob[..64]]);
+}
+
+#[rocket::async_test]
+async fn a_session_that_fits_is_not_said_to_be_large() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    logs::forget();
+    browser.login_ok(&provider, "/profile").await;
+    let lines = logs::crate_lines_of_this_thread();
+    assert!(!lines.iter().any(|l| l.contains("431")), "{lines:#?}");
+}

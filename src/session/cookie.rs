@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use crate::clock;
+use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::decoded::Decoded;
 use crate::session::jar::{session_chunk, Jar, MAX_CHUNKS};
@@ -23,6 +24,76 @@ const HEADER_BYTES: usize = 30;
 /// The largest session kept, in bytes of JSON, by any store (so moving
 /// from the cookie store to a server-side one never breaks a login).
 pub(crate) const MAX_SESSION_BYTES: usize = (CHUNK_BYTES - HEADER_BYTES) * MAX_CHUNKS;
+
+/// What proxies in front of apps commonly accept as one request header
+/// (nginx's `large_client_header_buffers`, Apache's `LimitRequestFieldSize`):
+/// a `Cookie` header above it gets `431` or `400` before the app sees it.
+pub(crate) const PROXY_HEADER_BYTES: usize = 8 * 1024;
+
+/// The cookies a session of `json_bytes` of JSON takes: how many, and the
+/// bytes they add to a `Cookie` header (`name=value; ` each, the value
+/// sealed: 28 bytes of nonce and tag, then base64).
+pub(crate) fn cookie_cost(json_bytes: usize, max_chunks: usize) -> (usize, usize) {
+    let room = CHUNK_BYTES - HEADER_BYTES;
+    let chunks = json_bytes.div_ceil(room).clamp(1, max_chunks.max(1));
+    let mut bytes = 0;
+    let mut left = json_bytes;
+    for index in 0..chunks {
+        let plain = left.min(room) + HEADER_BYTES;
+        left = left.saturating_sub(room);
+        bytes += session_chunk(index).len() + 1 + (plain + 28).div_ceil(3) * 4 + 2;
+    }
+    (chunks, bytes)
+}
+
+/// A rough size of the JSON of a session with these `scopes` (the
+/// precise size is logged at the first login that exceeds a limit): the
+/// raw ID token with the protocol claims and an RS256 signature, an access
+/// token and a refresh token, then what each scope's claims usually take,
+/// three times: in the raw ID token (base64), parsed, and in userinfo when
+/// it is fetched.
+pub(crate) fn estimated_session_bytes(scopes: &[String], userinfo: bool) -> usize {
+    const BASE: usize = 2000;
+    let claims: usize = scopes
+        .iter()
+        .map(|scope| match scope.as_str() {
+            "openid" | "offline_access" => 0,
+            "profile" => 400,
+            "address" => 200,
+            "email" | "phone" => 60,
+            _ => 150,
+        })
+        .sum();
+    BASE + claims * 7 / 3 + if userinfo { claims } else { 0 }
+}
+
+/// The launch doctor's word on cookie size for a provider with `scopes`
+/// (and userinfo fetched or not) under `session`: `None` when sessions
+/// should fit, or with a server-side store.
+pub(crate) fn size_warning(session: &SessionConfig, scopes: &[String], userinfo: bool) -> Option<String> {
+    if session.store != SessionStoreKind::Cookie {
+        return None;
+    }
+    let estimate = estimated_session_bytes(scopes, userinfo);
+    let limit = (CHUNK_BYTES - HEADER_BYTES) * session.max_cookie_chunks.clamp(1, MAX_CHUNKS);
+    if estimate > limit {
+        return Some(format!(
+            "with scopes {scopes:?} a session is likely about {estimate} bytes, more than `session.max_cookie_chunks = {}` \
+             allows ({limit}): logins will fail with `session_too_large`; {}keep fewer claims \
+             (`session.drop_claims`) or keep sessions server-side (`session.store`)",
+            session.max_cookie_chunks,
+            if session.max_cookie_chunks < MAX_CHUNKS { "raise it, " } else { "" }
+        ));
+    }
+    let (chunks, bytes) = cookie_cost(estimate, session.max_cookie_chunks);
+    (bytes > PROXY_HEADER_BYTES).then(|| {
+        format!(
+            "with scopes {scopes:?} a session likely takes {chunks} cookies, about {bytes} bytes of `Cookie` header: \
+             more than the {PROXY_HEADER_BYTES} many proxies accept (431); keep fewer claims (`session.drop_claims`) \
+             or keep sessions server-side (`session.store`)"
+        )
+    })
+}
 
 /// Splits `text` into pieces of at most `size` bytes, on character boundaries.
 fn split(text: &str, size: usize) -> Vec<&str> {
@@ -147,12 +218,14 @@ pub(crate) fn load_uncached(jar: &Jar) -> Option<FromCookies> {
 
 /// Writes `session` into `jar`'s cookies for at most `lifetime_seconds`,
 /// removing chunks of a larger earlier session.
+/// Writes `session` into the session cookies of `jar`; the JSON size
+/// written.
 pub(crate) fn save(
     jar: &Jar,
     session: &UserSession,
     lifetime_seconds: i64,
     max_chunks: usize,
-) -> Result<(), OidcError> {
+) -> Result<usize, OidcError> {
     let json = session.to_json();
     // The header `id:i:n:` takes room in every chunk.
     let room = CHUNK_BYTES.saturating_sub(session.id.len() + 8).max(1);
@@ -176,7 +249,7 @@ pub(crate) fn save(
     for index in jar.session_chunks().filter(|i| *i >= pieces.len()).collect::<Vec<_>>() {
         jar.remove(session_chunk(index));
     }
-    Ok(())
+    Ok(json.len())
 }
 
 /// Removes every session cookie the request carried.
@@ -205,6 +278,69 @@ mod tests {
             "refresh_token": null, "userinfo": null, "last_authenticated_ms": 0, "expires_at": i64::MAX
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_cookie_cost_is_what_save_writes() {
+        let cipher = cipher();
+        for claim_bytes in [10, 3_000, 9_000, 15_000] {
+            let mut claims = serde_json::Map::new();
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            let noise: String = (0..claim_bytes)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect();
+            claims.insert("blob".into(), serde_json::json!(noise));
+            let session = session(claims);
+            let jar = Jar::new(std::iter::empty(), cipher.clone(), false);
+            let size = save(&jar, &session, 3600, MAX_CHUNKS).expect("fits");
+            let cookies = jar.take_outgoing();
+            let header: usize = cookies.iter().map(|c| c.name().len() + 1 + c.value().len() + 2).sum();
+            let (chunks, bytes) = cookie_cost(size, MAX_CHUNKS);
+            assert_eq!(chunks, cookies.len(), "{claim_bytes}");
+            assert!(
+                bytes.abs_diff(header) <= 8 * chunks,
+                "{claim_bytes}: estimated {bytes}, written {header}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_doctor_warns_when_the_scopes_will_not_fit_the_configured_cookies() {
+        let standard: Vec<String> = ["openid", "profile", "email"].map(String::from).to_vec();
+        let many: Vec<String> = standard
+            .iter()
+            .cloned()
+            .chain((0..10).map(|i| format!("api:{i}")))
+            .collect();
+        let config = |store: &str, chunks: usize| -> SessionConfig {
+            serde_json::from_value(serde_json::json!({ "store": store, "max_cookie_chunks": chunks })).expect("config")
+        };
+        assert_eq!(size_warning(&config("cookie", 8), &standard, true), None);
+        let openid = vec!["openid".to_string()];
+        assert_eq!(
+            size_warning(&config("cookie", 1), &openid, true),
+            None,
+            "one cookie is enough for `openid`"
+        );
+        let one = size_warning(&config("cookie", 1), &standard, true).expect("profile claims need two cookies");
+        assert!(one.contains("max_cookie_chunks = 1"), "{one}");
+        let too_large = size_warning(&config("cookie", 1), &many, true).expect("a warning");
+        assert!(
+            too_large.contains("session_too_large") && too_large.contains("max_cookie_chunks = 1"),
+            "{too_large}"
+        );
+        let for_proxies = size_warning(&config("cookie", 8), &many, true).expect("a warning");
+        assert!(for_proxies.contains("431"), "{for_proxies}");
+        assert_eq!(
+            size_warning(&config("memory", 1), &many, true),
+            None,
+            "server-side: no cookie concern"
+        );
     }
 
     proptest! {
@@ -241,7 +377,7 @@ mod tests {
             let written = Jar::new(std::iter::empty(), cipher.clone(), false);
             let original = session(claims);
             match save(&written, &original, 3600, MAX_CHUNKS) {
-                Ok(()) => {
+                Ok(_) => {
                     let cookies = written.take_outgoing();
                     let jar = Jar::new(cookies.iter().map(|c| (c.name(), c.value())), cipher, false);
                     let read = load(&jar).expect("a saved session reads back");

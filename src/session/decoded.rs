@@ -124,6 +124,6 @@ mod tests {
         // Too short to be sealed: never kept.
         cache.put("short", 4);
         assert_eq!(cache.get("short"), None);
-        assert!(Decoded::<u32>::new(0).is_none(), "0 turns it off");
+        assert!(Decoded::<u32>::new("test", 0).is_none(), "0 turns it off");
     }
 }

@@ -4,12 +4,13 @@
 //! sessions are refused through recorded revocations, server-side ones are
 //! deleted.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use crate::clock;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
-use crate::session::cookie::{self, FromCookies, Opened, MAX_SESSION_BYTES};
+use crate::session::cookie::{self, FromCookies, Opened, MAX_SESSION_BYTES, PROXY_HEADER_BYTES};
 use crate::session::decoded::Decoded;
 use crate::session::jar::{session_chunk, Jar, SESSION_ID};
 use crate::session::UserSession;
@@ -28,6 +29,9 @@ pub(crate) struct SessionStore {
     /// Session id cookies opened before (the server-side stores), and
     /// whether they were sealed under a previous key.
     ids: Option<Decoded<(Arc<str>, bool)>>,
+    /// The providers whose sessions were said to be too large for proxies
+    /// (once each).
+    warned_large: Mutex<HashSet<String>>,
 }
 
 impl SessionStore {
@@ -40,6 +44,7 @@ impl SessionStore {
             max_cookie_chunks: config.max_cookie_chunks,
             opened: Decoded::new("session", config.cache_entries),
             ids: Decoded::new("session_id", config.cache_entries),
+            warned_large: Mutex::new(HashSet::new()),
         }
     }
 
@@ -133,9 +138,37 @@ impl SessionStore {
             return Ok(None);
         }
         if stale {
-            cookie::save(jar, &session, self.lifetime_seconds, self.max_cookie_chunks)?;
+            self.save(jar, &session)?;
         }
         Ok(Some(session))
+    }
+
+    /// Writes a cookie-store session into `jar`; the first time a
+    /// provider's sessions make a `Cookie` header too large for common
+    /// proxies, says so in the log, with what made them large.
+    fn save(&self, jar: &Jar, session: &UserSession) -> Result<(), OidcError> {
+        let size = cookie::save(jar, session, self.lifetime_seconds, self.max_cookie_chunks)?;
+        let (chunks, bytes) = cookie::cookie_cost(size, self.max_cookie_chunks);
+        if bytes > PROXY_HEADER_BYTES {
+            let first = self
+                .warned_large
+                .lock()
+                .map(|mut warned| warned.insert(session.provider.clone()))
+                .unwrap_or(false);
+            if first {
+                event!(
+                    warn,
+                    "oidc: sessions of provider `{}` take {bytes} bytes of `Cookie` header in {chunks} cookies, more than \
+                     the {PROXY_HEADER_BYTES} many proxies accept (they answer 431 before the app sees the request); \
+                     largest parts: {}. Keep fewer claims (`providers.{}.session.drop_claims`), or keep sessions \
+                     server-side (`session.store = \"memory\"` or `\"redis\"`)",
+                    session.provider,
+                    session.size_report(),
+                    session.provider,
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Keeps the session of a new login as this browser's only session.
@@ -144,7 +177,7 @@ impl SessionStore {
         // login) ends here, copies of its cookies included.
         self.end(jar).await?;
         if !self.server_side() {
-            return cookie::save(jar, &session, self.lifetime_seconds, self.max_cookie_chunks);
+            return self.save(jar, &session);
         }
         check_size(&session)?;
         let (id, max_age) = (session.id.clone(), self.max_age(&session));
@@ -164,7 +197,7 @@ impl SessionStore {
         if self.state.is_revoked(session).await? {
             return Ok(false);
         }
-        cookie::save(jar, session, self.lifetime_seconds, self.max_cookie_chunks)?;
+        self.save(jar, session)?;
         Ok(true)
     }
 

@@ -10,13 +10,14 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::Status;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::config::OidcConfig;
+use crate::config::{OidcConfig, UserinfoMethod};
 use crate::error::OidcError;
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
 use crate::provider::{doctor, http};
 use crate::secret::key_bytes;
 use crate::session::cipher::{self, Cipher};
+use crate::session::cookie;
 use crate::web::request_state::{self, RequestState};
 use crate::web::{catchers, routes};
 
@@ -170,7 +171,14 @@ impl Fairing for OidcFairing {
                 rocket::tokio::spawn(async move {
                     let skew = oidc.config().clock_skew_seconds;
                     for provider in oidc.providers() {
-                        for warning in doctor::examine(provider, skew).await {
+                        let mut warnings = doctor::examine(provider, skew).await;
+                        if let Ok(metadata) = provider.metadata().await {
+                            let userinfo = metadata.userinfo_endpoint.is_some()
+                                && provider.config.userinfo_http_method != UserinfoMethod::None;
+                            let session = &oidc.config().session;
+                            warnings.extend(cookie::size_warning(session, &provider.config.scopes, userinfo));
+                        }
+                        for warning in warnings {
                             event!(warn, "oidc doctor: provider `{}`: {warning}", provider.name);
                         }
                     }
