@@ -347,8 +347,32 @@
 //! scopes, a response mode or a client authentication method the provider
 //! does not advertise, a clock that differs from the provider's `Date` by
 //! more than `clock_skew_seconds`, an `http` `redirect_uri` in the release
-//! profile, and a provider that cannot be reached yet. It never delays or
-//! fails launch.
+//! profile, cookie sessions that the configured scopes will likely make too
+//! large (for `session.max_cookie_chunks`, or for the 8 KB `Cookie` header
+//! common proxies accept), and a provider that cannot be reached yet. It
+//! never delays or fails launch. The first login whose session cookies do
+//! exceed 8 KB is logged too, with the parts that made it large.
+//!
+//! # Metrics
+//!
+//! Metrics go through the [`metrics`](https://docs.rs/metrics) facade: install
+//! any recorder (e.g. `metrics-exporter-prometheus`, as the demo does for
+//! its `/metrics` route) and they appear; without one they cost nothing.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `oidc_logins_total` | counter | `provider`, `outcome` (`success`, `failure`), `cause` (`none`, `state_cookie_missing`, `login_expired`, `state_reused`, `state_mismatch`, `provider_error`, `issuer_mismatch`, `clock_skew`, `wrong_audience`, `signature`, `nonce`, `provider_unreachable`, `state_unavailable`, `other`) |
+//! | `oidc_login_duration_seconds` | histogram | `provider`: from the redirect to the provider to the session |
+//! | `oidc_provider_requests_total` | counter | `provider`, `endpoint` (`discovery`, `jwks`, `token`, `userinfo`, `introspection`, `revocation`, `registration`), `status` (the HTTP status, or `unreachable`) |
+//! | `oidc_provider_request_duration_seconds` | histogram | `provider`, `endpoint` |
+//! | `oidc_cache_requests_total` | counter | `cache` (`session`, `session_id`, `bearer`), `result` (`hit`, `miss`) |
+//! | `oidc_bearer_tokens_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`), before the scopes are checked |
+//! | `oidc_refreshes_total` | counter | `provider`, `outcome` (`success`, `failure`) |
+//! | `oidc_logouts_total` | counter | `kind` (`rp`, `backchannel`) |
+//! | `oidc_sessions_stored` | gauge | `store` (`memory`): sessions held in this process |
+//! | `oidc_redis_errors_total` | counter | `kind` (`timeout`, `error`) |
+//!
+//! No label carries a token, a subject or anything a request chose.
 //!
 //! # Secrets and key rotation
 //!

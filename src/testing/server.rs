@@ -273,12 +273,15 @@ fn answer_client(core: &Core, params: &HashMap<String, String>, decision: Decisi
     }
 }
 
+/// The login page, or (`prompt=none`) the answer to the client at once.
+#[derive(rocket::Responder)]
+enum PageOrAnswer {
+    Page(Html),
+    Answer(Box<Result<Redirect, Html>>),
+}
+
 #[get("/authorize")]
-fn authorize_page(
-    core: &State<Arc<Core>>,
-    query: Query,
-    cookies: &CookieJar<'_>,
-) -> Result<Html, Result<Redirect, Html>> {
+fn authorize_page(core: &State<Arc<Core>>, query: Query, cookies: &CookieJar<'_>) -> PageOrAnswer {
     let params = query.0;
     if params
         .get("prompt")
@@ -287,9 +290,9 @@ fn authorize_page(
         let user = cookies
             .get(BROWSER_COOKIE)
             .and_then(|cookie| core.browser(cookie.value()));
-        return Err(answer_client(core, &params, Decision::Silent(user)));
+        return PageOrAnswer::Answer(Box::new(answer_client(core, &params, Decision::Silent(user))));
     }
-    Ok(Html(Status::Ok, pages::login(&params, core.issuer())))
+    PageOrAnswer::Page(Html(Status::Ok, pages::login(&params, core.issuer())))
 }
 
 #[post("/authorize", data = "<body>")]
