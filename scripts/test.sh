@@ -70,7 +70,7 @@ step install-deps scripts/install-deps.sh
 step fmt cargo fmt --all -- --check --color "$color"
 step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
 step cargo-test cargo test "${locked[@]}"
-step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps "${locked[@]}"
+step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"
 step e2e node --test --test-concurrency=1 tests/e2e/
 
