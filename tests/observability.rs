@@ -161,3 +161,21 @@ async fn a_session_that_fits_is_not_said_to_be_large() {
     let lines = logs::crate_lines_of_this_thread();
     assert!(!lines.iter().any(|l| l.contains("431")), "{lines:#?}");
 }
+
+#[rocket::async_test]
+async fn a_refresh_is_logged_with_its_provider_and_without_the_tokens() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
+    logs::forget();
+    let token = browser.token_ok(true).await;
+    assert_eq!(token["refreshed"], true);
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(&lines, &["tokens refreshed", "`default`"]);
+    let access_token = token["access_token"].as_str().unwrap_or_default();
+    let refresh_tokens = provider.issued_refresh_tokens();
+    let mut secrets: Vec<&str> = refresh_tokens.iter().map(String::as_str).collect();
+    secrets.push(access_token);
+    assert_no_secret_in(&lines, &secrets);
+}

@@ -56,6 +56,10 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                 if let Some(claim) = oidc.state().claim_refresh(&key, lease).await? {
                     let result = token_request(oidc, session, refresh_token.secret()).await;
                     crate::telemetry::refresh(&session.provider, result.is_ok());
+                    match &result {
+                        Ok(_) => event!(info, "oidc: tokens refreshed at provider `{}`", session.provider),
+                        Err(error) => event!(info, "oidc: refresh at provider `{}` failed: {error}", session.provider),
+                    }
                     let shared = result.as_ref().ok().map(|(fresh, ttl)| (fresh, *ttl));
                     if let Err(error) = oidc.state().finish_refresh(&key, claim, shared).await {
                         event!(warn, "oidc: a refresh result could not be shared: {error}");
