@@ -491,7 +491,7 @@
 //   token    token validation and token-endpoint calls
 //   provider the remote OP: metadata, keys, registration, HTTP
 //   config   the configuration schema and its validation
-//   leaves   error, secret, clock, cache, telemetry
+//   leaves   error, secret, clock, cache, telemetry, client_key
 /// Logs through the `log` facade (the one Rocket uses) under the target
 /// `rocket_openidconnect`, whichever module speaks: `event!(info, "...")`.
 macro_rules! event {
@@ -501,6 +501,7 @@ macro_rules! event {
 }
 
 mod cache;
+mod client_key;
 mod clock;
 mod config;
 mod error;
@@ -540,7 +541,7 @@ pub use self::config::{
 };
 pub use self::error::OidcError;
 pub use self::oidc::Oidc;
-pub use self::secret::{AccessToken, ClientSecret, IdTokenJwt, PreviousSecretKey, RefreshToken};
+pub use self::secret::{AccessToken, ClientSecret, IdTokenJwt, PreviousSecretKey, PrivateKeyJwk, RefreshToken};
 pub use self::session::UserSession;
 pub use self::token::access::{TokenIdentity, TokenValidation};
 pub use self::token::service::ServiceToken;

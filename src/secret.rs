@@ -111,3 +111,33 @@ secret_type! {
     /// ```
     ClientSecret
 }
+/// A private key as an inline JWK (`private_key_jwk`): `Debug` prints
+/// `[redacted]`.
+///
+/// ```rust
+/// use rocket_openidconnect::PrivateKeyJwk;
+///
+/// let jwk: PrivateKeyJwk = serde_json::from_str(r#"{"kty":"EC","crv":"P-256","d":"..."}"#).unwrap();
+/// assert_eq!(format!("{jwk:?}"), "PrivateKeyJwk([redacted])");
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct PrivateKeyJwk(serde_json::Map<String, serde_json::Value>);
+
+impl PrivateKeyJwk {
+    /// Wraps the members of a private JWK.
+    pub fn new(members: serde_json::Map<String, serde_json::Value>) -> Self {
+        PrivateKeyJwk(members)
+    }
+
+    /// The members, private ones included. Never log them.
+    pub fn secret(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PrivateKeyJwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKeyJwk([redacted])")
+    }
+}

@@ -61,6 +61,17 @@ pub struct ProviderMetadata {
     /// `token_endpoint_auth_methods_supported` (default: not said).
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `token_endpoint_auth_signing_alg_values_supported` (default: not
+    /// said): what a client assertion may be signed with.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// `pushed_authorization_request_endpoint` (RFC 9126).
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<Url>,
+    /// `require_pushed_authorization_requests` (RFC 9126, default `false`):
+    /// the provider takes authorization requests only through PAR.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 fn default_id_token_algs() -> Vec<String> {
@@ -86,6 +97,10 @@ impl ProviderMetadata {
             ("revocation_endpoint", self.revocation_endpoint.as_ref()),
             ("end_session_endpoint", self.end_session_endpoint.as_ref()),
             ("registration_endpoint", self.registration_endpoint.as_ref()),
+            (
+                "pushed_authorization_request_endpoint",
+                self.pushed_authorization_request_endpoint.as_ref(),
+            ),
         ]);
         for (field, url) in endpoints {
             if let Some(url) = url {

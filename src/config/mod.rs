@@ -9,7 +9,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use crate::secret::{key_bytes, ClientSecret, PreviousSecretKey};
+use crate::client_key::{AssertionAlg, PrivateKey};
+use crate::secret::{key_bytes, ClientSecret, PreviousSecretKey, PrivateKeyJwk};
 
 mod metadata;
 mod names;
@@ -362,9 +363,32 @@ pub struct ProviderConfig {
     /// `client_secret` holds what it read.
     #[serde(default)]
     pub client_secret_file: Option<std::path::PathBuf>,
-    /// `token_endpoint_auth_method` (default `"client_secret_basic"`).
+    /// `token_endpoint_auth_method` (default `"client_secret_basic"`):
+    /// also `"client_secret_post"`, `"client_secret_jwt"`,
+    /// `"private_key_jwt"` or `"none"`. Every client-authenticated call
+    /// uses it: token, refresh, introspection, revocation, client
+    /// credentials.
     #[serde(default)]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// `private_key_path` (with `private_key_jwt`): a PEM file of the
+    /// client's private key, PKCS#8 (`BEGIN PRIVATE KEY`, RSA or EC P-256),
+    /// PKCS#1 or SEC1; read at launch. Its `kid` is the RFC 7638 thumbprint.
+    #[serde(default)]
+    pub private_key_path: Option<std::path::PathBuf>,
+    /// `private_key_jwk` (with `private_key_jwt`, instead of
+    /// `private_key_path`): the private key as an inline JWK; `kid` taken
+    /// from it or the RFC 7638 thumbprint.
+    #[serde(default)]
+    pub private_key_jwk: Option<PrivateKeyJwk>,
+    /// `token_endpoint_auth_signing_alg` (default: the JWK's `alg`, else
+    /// `ES256` for an EC key, and for RSA `RS256`, or `PS256` when the
+    /// provider only advertises that): the client assertion's algorithm.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The key of `private_key_path` or `private_key_jwk`, read by
+    /// [`OidcConfig::from_figment`].
+    #[serde(skip)]
+    pub(crate) private_key: Option<std::sync::Arc<PrivateKey>>,
     /// `scopes` (default `["openid"]`): must contain `openid`.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
@@ -582,6 +606,13 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// A public client: only `client_id` is sent (PKCE protects the code).
     None,
+    /// A client assertion signed with the client secret, HS256 (RFC 7523,
+    /// OIDC Core §9).
+    ClientSecretJwt,
+    /// A client assertion signed with the client's private key
+    /// (`private_key_path` or `private_key_jwk`; RS256, PS256 or ES256):
+    /// no shared secret at all (RFC 7523, OIDC Core §9).
+    PrivateKeyJwt,
 }
 
 impl TokenEndpointAuthMethod {
@@ -591,6 +622,8 @@ impl TokenEndpointAuthMethod {
             TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
             TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
             TokenEndpointAuthMethod::None => "none",
+            TokenEndpointAuthMethod::ClientSecretJwt => "client_secret_jwt",
+            TokenEndpointAuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -674,12 +707,85 @@ impl OidcConfig {
     pub fn from_figment(figment: &figment::Figment) -> Result<OidcConfig, Vec<ConfigError>> {
         let mut config: OidcConfig = figment.extract_inner("oidc").map_err(figment_errors)?;
         let mut problems = config.read_secret_files();
+        problems.extend(config.read_private_keys());
         problems.extend(config.problems());
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(problems)
         }
+    }
+
+    /// Reads the private keys of `private_key_jwt` and checks the client
+    /// authentication keys; the problems name the key.
+    fn read_private_keys(&mut self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        for (name, provider) in &mut self.providers {
+            let key = |k: &str| format!("oidc.providers.{name}.{k}");
+            let mut problem = |k: &str, message: String| problems.push(ConfigError { key: key(k), message });
+            let method = provider.token_endpoint_auth_method;
+            let private = method == TokenEndpointAuthMethod::PrivateKeyJwt;
+            match (&provider.private_key_path, &provider.private_key_jwk) {
+                (Some(_), Some(_)) => problem(
+                    "private_key_jwk",
+                    "cannot be combined with `private_key_path`: give one of the two".into(),
+                ),
+                (None, None) if private => problem(
+                    "private_key_path",
+                    "is required with `token_endpoint_auth_method = \"private_key_jwt\"` (or give `private_key_jwk`)"
+                        .into(),
+                ),
+                (Some(_), None) if !private => problem(
+                    "private_key_path",
+                    "is used only with `token_endpoint_auth_method = \"private_key_jwt\"`".into(),
+                ),
+                (None, Some(_)) if !private => problem(
+                    "private_key_jwk",
+                    "is used only with `token_endpoint_auth_method = \"private_key_jwt\"`".into(),
+                ),
+                (Some(path), None) => match std::fs::read_to_string(path) {
+                    Ok(pem) => match PrivateKey::from_pem(&pem) {
+                        Ok(read) => provider.private_key = Some(std::sync::Arc::new(read)),
+                        Err(why) => problem("private_key_path", format!("{}: {why}", path.display())),
+                    },
+                    Err(error) => problem(
+                        "private_key_path",
+                        format!("{}: cannot be read ({error})", path.display()),
+                    ),
+                },
+                (None, Some(jwk)) => match PrivateKey::from_jwk(jwk.secret()) {
+                    Ok(read) => provider.private_key = Some(std::sync::Arc::new(read)),
+                    Err(why) => problem("private_key_jwk", why),
+                },
+                (None, None) => {}
+            }
+            if provider.registration.is_some() && private {
+                problem(
+                    "token_endpoint_auth_method",
+                    "\"private_key_jwt\" needs a static `client_id` (dynamic registration registers client_secret_basic)"
+                        .into(),
+                );
+            }
+            if let Some(alg) = &provider.token_endpoint_auth_signing_alg {
+                let fits = match (AssertionAlg::named(alg), method) {
+                    (Some(alg), TokenEndpointAuthMethod::PrivateKeyJwt) => {
+                        provider.private_key.as_ref().is_none_or(|key| key.signs_with(alg))
+                    }
+                    (Some(AssertionAlg::Hs256), TokenEndpointAuthMethod::ClientSecretJwt) => true,
+                    _ => false,
+                };
+                if !fits {
+                    problem(
+                        "token_endpoint_auth_signing_alg",
+                        format!(
+                            "\"{alg}\" does not fit: RS256 or PS256 for an RSA key, ES256 for an EC key (with \
+                             private_key_jwt), HS256 with client_secret_jwt"
+                        ),
+                    );
+                }
+            }
+        }
+        problems
     }
 
     /// Reads the secrets given as files into their values; the problems
@@ -973,12 +1079,15 @@ impl OidcConfig {
                 (Some(_), Some(_)) => problem(key("registration"), "cannot be combined with `client_id`"),
                 _ => {}
             }
-            let needs_secret =
-                provider.registration.is_none() && provider.token_endpoint_auth_method != TokenEndpointAuthMethod::None;
+            let needs_secret = provider.registration.is_none()
+                && !matches!(
+                    provider.token_endpoint_auth_method,
+                    TokenEndpointAuthMethod::None | TokenEndpointAuthMethod::PrivateKeyJwt
+                );
             if needs_secret && provider.client_secret.as_ref().is_none_or(|s| s.secret().is_empty()) {
                 problem(
                     key("client_secret"),
-                    "is required unless `token_endpoint_auth_method` is \"none\"",
+                    "is required unless `token_endpoint_auth_method` is \"none\" or \"private_key_jwt\"",
                 );
             }
             if !provider.scopes.iter().any(|s| s == "openid") {

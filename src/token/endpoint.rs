@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::client_key::{self, AssertionAlg, AssertionKey};
+use crate::clock;
 use crate::config::{ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
 use crate::error::printable;
 use crate::error::OidcError;
@@ -36,6 +38,42 @@ struct ErrorResponse {
     error_description: Option<String>,
 }
 
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT assertion.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A fresh client assertion for one request (RFC 7523 §3): signed with the
+/// private key (`private_key_jwt`) or the client secret
+/// (`client_secret_jwt`), `aud` the provider's token endpoint.
+async fn client_assertion(provider: &Provider, client: &RegisteredClient, secret: &str) -> Result<String, HttpError> {
+    let metadata = provider
+        .metadata()
+        .await
+        .map_err(|e| HttpError::Unreachable(e.to_string()))?;
+    let configured = provider
+        .config
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .and_then(AssertionAlg::named);
+    let (key, alg) = match (client.token_endpoint_auth_method, &provider.config.private_key) {
+        (TokenEndpointAuthMethod::PrivateKeyJwt, Some(key)) => (
+            AssertionKey::Private(key),
+            key.alg(configured, &metadata.token_endpoint_auth_signing_alg_values_supported),
+        ),
+        (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
+            return Err(HttpError::Malformed("private_key_jwt without a private key".into()))
+        }
+        _ => (AssertionKey::Secret(secret), AssertionAlg::Hs256),
+    };
+    client_key::assertion(
+        key,
+        alg,
+        &client.client_id,
+        metadata.token_endpoint.as_str(),
+        clock::now(),
+    )
+    .map_err(|why| HttpError::Malformed(format!("the client assertion could not be signed: {why}")))
+}
+
 /// Posts `params` to `url` with the client authentication of
 /// `token_endpoint_auth_method` (RFC 6749 §2.3; also RFC 7662 §2.1 and
 /// RFC 7009 §2.1, which authenticate the same way).
@@ -48,6 +86,7 @@ pub(crate) async fn post_authenticated(
 ) -> Result<(u16, Vec<u8>), HttpError> {
     let config = client;
     let mut form: Vec<(&str, &str)> = params.to_vec();
+    let assertion: String;
     let mut request = provider.http().post(url);
     let secret = config.client_secret.as_ref().map(|s| s.secret()).unwrap_or("");
     match config.token_endpoint_auth_method {
@@ -60,6 +99,12 @@ pub(crate) async fn post_authenticated(
             form.push(("client_secret", secret));
         }
         TokenEndpointAuthMethod::None => form.push(("client_id", &config.client_id)),
+        TokenEndpointAuthMethod::ClientSecretJwt | TokenEndpointAuthMethod::PrivateKeyJwt => {
+            assertion = client_assertion(provider, client, secret).await?;
+            form.push(("client_id", &config.client_id));
+            form.push(("client_assertion_type", JWT_BEARER));
+            form.push(("client_assertion", &assertion));
+        }
     }
     let call = Call {
         provider: &provider.name,

@@ -157,6 +157,13 @@ impl Fairing for OidcFairing {
                     format!("its responses arrive at {path} only")
                 };
                 event!(info, "oidc: provider `{name}`: mix-up defence: {defence}");
+                if let Some(key) = config.providers.get(name).and_then(|p| p.private_key.as_ref()) {
+                    event!(
+                        info,
+                        "oidc: provider `{name}`: private_key_jwt with the key whose public JWK is {}",
+                        key.public_jwk()
+                    );
+                }
             }
             if let Some(redis) = oidc.redis() {
                 redis.check_eviction_policy().await;

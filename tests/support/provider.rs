@@ -78,13 +78,20 @@ impl TokenFailure {
 }
 
 /// Which client authentication the token endpoint demands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
     /// `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
     Basic,
     /// `client_id` and `client_secret` in the form body.
     Post,
+    /// A client assertion (RFC 7523): signed by the private key whose
+    /// public JWK this is (`private_key_jwt`), or with `None`, an HS256
+    /// MAC keyed with the client secret (`client_secret_jwt`).
+    Assertion(Option<Value>),
 }
+
+/// RFC 7523 §2.2.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The knobs. Change them with [`TestProvider::behave`]; every request reads
 /// them afresh.
@@ -382,6 +389,8 @@ struct Shared {
     /// token, introspection and revocation endpoints accept them besides
     /// `Behaviour::client_id`.
     registered_clients: Mutex<HashMap<String, String>>,
+    /// The client assertions received (header and claims), in order.
+    assertions: Mutex<Vec<(Value, Value)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -663,6 +672,11 @@ impl TestProvider {
         format!("{}/authorize", self.issuer)
     }
 
+    /// The client assertions received so far: (header, claims).
+    pub fn assertions(&self) -> Vec<(Value, Value)> {
+        lock(&self.shared.assertions).clone()
+    }
+
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
     }
@@ -891,7 +905,7 @@ impl Shared {
     ) -> Result<String, OAuthError> {
         let param = |name: &str| find_param(form, name);
         let invalid_client = || OAuthError::new(401, "invalid_client", "client authentication failed");
-        match b.client_auth {
+        match &b.client_auth {
             ClientAuth::Basic => {
                 let value = authorization.ok_or_else(invalid_client)?;
                 let encoded = value.strip_prefix("Basic ").ok_or_else(invalid_client)?;
@@ -929,7 +943,65 @@ impl Shared {
                 }
                 Ok(id.to_string())
             }
+            ClientAuth::Assertion(jwk) => {
+                if authorization.is_some() || param("client_secret").is_some() {
+                    return Err(OAuthError::new(
+                        400,
+                        "invalid_request",
+                        "more than one client authentication method",
+                    ));
+                }
+                if param("client_assertion_type") != Some(JWT_BEARER) {
+                    return Err(invalid_client());
+                }
+                let assertion = param("client_assertion").ok_or_else(invalid_client)?;
+                let (header, claims) = self
+                    .check_assertion(b, jwk.as_ref(), assertion)
+                    .ok_or_else(invalid_client)?;
+                lock(&self.assertions).push((header, claims.clone()));
+                let id = claims["sub"].as_str().unwrap_or_default().to_string();
+                if param("client_id").is_some_and(|sent| sent != id) {
+                    return Err(invalid_client());
+                }
+                Ok(id)
+            }
         }
+    }
+
+    /// The header and claims of a client assertion that verifies and is
+    /// well-formed (RFC 7523 §3), its `jti` never seen before.
+    fn check_assertion(&self, b: &Behaviour, jwk: Option<&Value>, assertion: &str) -> Option<(Value, Value)> {
+        use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+        use openidconnect::JsonWebKey;
+        let (input, signature) = assertion.rsplit_once('.')?;
+        let header = jwt::decode_header(assertion);
+        let claims = jwt::decode_claims(assertion);
+        let signature = jwt::b64_decode(signature);
+        let verified = match jwk {
+            Some(jwk) => {
+                let key: CoreJsonWebKey = serde_json::from_value(jwk.clone()).ok()?;
+                let alg: CoreJwsSigningAlgorithm = serde_json::from_value(header["alg"].clone()).ok()?;
+                !matches!(alg, CoreJwsSigningAlgorithm::None | CoreJwsSigningAlgorithm::HmacSha256)
+                    && key.verify_signature(&alg, input.as_bytes(), &signature).is_ok()
+            }
+            None => {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(b.client_secret.as_bytes()).ok()?;
+                mac.update(input.as_bytes());
+                header["alg"] == "HS256" && mac.verify_slice(&signature).is_ok()
+            }
+        };
+        let now = now();
+        let fresh = claims["exp"].as_i64().is_some_and(|exp| exp > now && exp <= now + 300);
+        let jti = claims["jti"].as_str()?.to_string();
+        let unseen = !lock(&self.assertions).iter().any(|(_, c)| c["jti"] == jti.as_str());
+        let ok = verified
+            && fresh
+            && unseen
+            && claims["iss"] == b.client_id.as_str()
+            && claims["sub"] == b.client_id.as_str()
+            && claims["aud"] == format!("{}/token", lock(&self.issuer)).as_str();
+        ok.then_some((header, claims))
     }
 
     fn token_response(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, OAuthError> {
