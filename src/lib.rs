@@ -536,8 +536,8 @@ struct ReadmeDoctests;
 
 pub use self::config::{
     BearerConfig, BearerMode, ConfigError, DefaultProvider, LimitsConfig, OidcConfig, ProviderConfig, ProviderMetadata,
-    ProviderName, ProviderSessionConfig, RedisConfig, RedisUrl, RegistrationConfig, SessionConfig, SessionStoreKind,
-    TokenEndpointAuthMethod, UserinfoMethod,
+    ProviderName, ProviderSessionConfig, PushedAuthorizationRequests, RedisConfig, RedisUrl, RegistrationConfig,
+    SessionConfig, SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
 };
 pub use self::error::OidcError;
 pub use self::oidc::Oidc;

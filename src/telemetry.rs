@@ -16,6 +16,7 @@ pub(crate) enum Endpoint {
     Introspection,
     Revocation,
     Registration,
+    PushedAuthorization,
 }
 
 impl Endpoint {
@@ -29,6 +30,7 @@ impl Endpoint {
             Endpoint::Introspection => "introspection",
             Endpoint::Revocation => "revocation",
             Endpoint::Registration => "registration",
+            Endpoint::PushedAuthorization => "par",
         }
     }
 }

@@ -424,6 +424,32 @@ pub struct ProviderConfig {
     /// a session keeps.
     #[serde(default)]
     pub session: ProviderSessionConfig,
+    /// `pushed_authorization_requests` (default `"auto"`): whether logins
+    /// push their authorization request to the provider first (RFC 9126),
+    /// so the browser's redirect carries only `client_id` and `request_uri`.
+    #[serde(default)]
+    pub pushed_authorization_requests: PushedAuthorizationRequests,
+}
+
+/// `pushed_authorization_requests` (RFC 9126).
+///
+/// ```rust
+/// use rocket_openidconnect::PushedAuthorizationRequests;
+///
+/// assert_eq!(PushedAuthorizationRequests::default(), PushedAuthorizationRequests::Auto);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushedAuthorizationRequests {
+    /// When the provider advertises `pushed_authorization_request_endpoint`.
+    #[default]
+    Auto,
+    /// Always; a login fails (502) when the provider has no PAR endpoint.
+    Always,
+    /// Never; a login fails (502) when the provider sets
+    /// `require_pushed_authorization_requests`, rather than sending a
+    /// request the provider will refuse.
+    Never,
 }
 
 /// The `[default.oidc.providers.<name>.session]` table: which claims of the

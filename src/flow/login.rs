@@ -15,11 +15,15 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::clock;
-use crate::error::OidcError;
+use crate::config::{ProviderMetadata, PushedAuthorizationRequests};
+use crate::error::{printable, OidcError};
 use crate::flow::return_path::safe_return_path;
 use crate::oidc::Oidc;
+use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::session::jar::{Jar, PENDING_PREFIX};
+use crate::telemetry::Endpoint;
+use crate::token::endpoint;
 
 /// How long a login may take at the provider.
 pub(crate) const PENDING_SECONDS: i64 = 600;
@@ -90,9 +94,9 @@ pub(crate) async fn begin(
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let config = &provider.config;
 
-    let mut location: Url = metadata.authorization_endpoint.clone();
+    let mut params = Url::parse("http://request/").map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
     {
-        let mut query = location.query_pairs_mut();
+        let mut query = params.query_pairs_mut();
         query
             .append_pair("response_type", "code")
             .append_pair("client_id", &client.client_id)
@@ -109,6 +113,20 @@ pub(crate) async fn begin(
         }
         if prompt == Prompt::Silent {
             query.append_pair("prompt", "none");
+        }
+    }
+    let params: Vec<(String, String)> = params.query_pairs().into_owned().collect();
+    let mut location: Url = metadata.authorization_endpoint.clone();
+    match pushed_request_uri(provider, &metadata, &client, &params).await? {
+        // RFC 9126 §4: the browser carries only the client and the reference.
+        Some(request_uri) => {
+            location
+                .query_pairs_mut()
+                .append_pair("client_id", &client.client_id)
+                .append_pair("request_uri", &request_uri);
+        }
+        None => {
+            location.query_pairs_mut().extend_pairs(&params);
         }
     }
 
@@ -150,6 +168,66 @@ pub(crate) async fn begin(
         location: location.into(),
         cookies: set,
     })
+}
+
+/// The `request_uri` of the authorization request `params` pushed to the
+/// provider (RFC 9126), or `None` when this login does not push it.
+async fn pushed_request_uri(
+    provider: &Provider,
+    metadata: &ProviderMetadata,
+    client: &RegisteredClient,
+    params: &[(String, String)],
+) -> Result<Option<String>, OidcError> {
+    let endpoint = metadata.pushed_authorization_request_endpoint.clone();
+    let endpoint = match (provider.config.pushed_authorization_requests, endpoint) {
+        (PushedAuthorizationRequests::Never, _) if metadata.require_pushed_authorization_requests => {
+            return Err(provider.unavailable(
+                "requires pushed authorization requests, but `pushed_authorization_requests = \"never\"`",
+            ))
+        }
+        (PushedAuthorizationRequests::Never, _) | (PushedAuthorizationRequests::Auto, None) => {
+            if metadata.require_pushed_authorization_requests {
+                return Err(provider.unavailable(
+                    "requires pushed authorization requests but advertises no `pushed_authorization_request_endpoint`",
+                ));
+            }
+            return Ok(None);
+        }
+        (PushedAuthorizationRequests::Always, None) => return Err(provider.unavailable(
+            "`pushed_authorization_requests = \"always\"` but it advertises no `pushed_authorization_request_endpoint`",
+        )),
+        (_, Some(endpoint)) => endpoint,
+    };
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(name, _)| name != "client_id")
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let (status, body) =
+        endpoint::post_authenticated(provider, client, Endpoint::PushedAuthorization, endpoint, &pairs)
+            .await
+            .map_err(|e| provider.call_failed("pushed authorization request endpoint", e))?;
+    if !(200..300).contains(&status) {
+        let said: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let error = said.get("error").and_then(|e| e.as_str()).unwrap_or("no error code");
+        return Err(provider.unavailable(&format!(
+            "the pushed authorization request was refused ({status}, `{}`)",
+            printable(error, 64)
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Pushed {
+        request_uri: String,
+    }
+    let pushed: Pushed = serde_json::from_slice(&body).map_err(|_| {
+        provider.unavailable("the pushed authorization request endpoint answered without a `request_uri`")
+    })?;
+    if pushed.request_uri.is_empty() || pushed.request_uri.len() > 2048 {
+        return Err(
+            provider.unavailable("the pushed authorization request endpoint answered an unusable `request_uri`")
+        );
+    }
+    Ok(Some(pushed.request_uri))
 }
 
 /// Whether `provider` asks for the authorization response as a form POST.

@@ -162,6 +162,8 @@ pub struct Behaviour {
     pub refresh_response: Map<String, Value>,
     /// How the revocation endpoint fails, if it does.
     pub revocation_failure: Option<TokenFailure>,
+    /// How the pushed authorization request endpoint fails, if it does.
+    pub par_failure: Option<TokenFailure>,
     /// How the registration endpoint fails, if it does.
     pub registration_failure: Option<TokenFailure>,
     /// The initial access token the registration endpoint demands as
@@ -201,6 +203,7 @@ impl Default for Behaviour {
             refresh_claims: Map::new(),
             refresh_response: Map::new(),
             revocation_failure: None,
+            par_failure: None,
             registration_failure: None,
             registration_token: None,
             registration_response: Map::new(),
@@ -384,6 +387,9 @@ struct Shared {
     /// refresh token -> grant
     refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     revocation_requests: Mutex<Vec<RevocationRequest>>,
+    /// Pushed authorization requests (RFC 9126), by `request_uri`.
+    pushed: Mutex<HashMap<String, Vec<(String, String)>>>,
+    par_requests: Mutex<Vec<FormRequest>>,
     registration_requests: Mutex<Vec<RegistrationRequest>>,
     /// Dynamically registered clients: client_id -> client_secret. The
     /// token, introspection and revocation endpoints accept them besides
@@ -497,6 +503,7 @@ impl TestProvider {
                     authorize,
                     introspect,
                     revoke,
+                    par,
                     register,
                     end_session
                 ],
@@ -670,6 +677,32 @@ impl TestProvider {
 
     pub fn authorization_endpoint(&self) -> String {
         format!("{}/authorize", self.issuer)
+    }
+
+    /// The pushed authorization request endpoint (RFC 9126); advertise it
+    /// with `behave(|b| b.discovery.insert(...))`.
+    pub fn par_endpoint(&self) -> String {
+        format!("{}/par", self.issuer)
+    }
+
+    /// The requests the PAR endpoint received.
+    pub fn par_requests(&self) -> Vec<FormRequest> {
+        lock(&self.shared.par_requests).clone()
+    }
+
+    /// The authorization request a front-channel `auth` (with only
+    /// `client_id` and `request_uri`) refers to, as the provider resolves it.
+    pub fn pushed(&self, auth: &AuthRequest) -> AuthRequest {
+        let request_uri = auth.param("request_uri").expect("a request_uri in the redirect");
+        let params = lock(&self.shared.pushed)
+            .get(request_uri)
+            .cloned()
+            .expect("a request_uri the provider issued");
+        AuthRequest {
+            location: auth.location.clone(),
+            endpoint: auth.endpoint.clone(),
+            params,
+        }
     }
 
     /// The client assertions received so far: (header, claims).
@@ -1588,6 +1621,41 @@ async fn revoke(shared: &SharedState, headers: RequestHeaders, body: String) -> 
             status: Status::Ok,
             content_type: ContentType::Plain,
             body: String::new(),
+            headers: vec![Header::new("Cache-Control", "no-store")],
+        },
+        Err(e) => error_reply(e),
+    }
+}
+
+/// RFC 9126 §2: `201` with a `request_uri` for the pushed parameters.
+#[post("/par", data = "<body>")]
+async fn par(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
+    let params = parse_form(&body);
+    lock(&shared.par_requests).push(FormRequest::new(&headers, &params));
+    let b = lock(&shared.behaviour).clone();
+    delay(&b.par_failure).await;
+    let result = told_to_fail(&b.par_failure, 201)
+        .and_then(|()| shared.check_client(&b, headers.authorization.as_deref(), &params))
+        .and_then(|client_id| {
+            if find_param(&params, "request_uri").is_some() {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_request",
+                    "request_uri is not allowed here",
+                ));
+            }
+            let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token("par"));
+            let mut pushed = params.clone();
+            pushed.retain(|(k, _)| !k.starts_with("client_"));
+            pushed.push(("client_id".into(), client_id));
+            lock(&shared.pushed).insert(request_uri.clone(), pushed);
+            Ok(request_uri)
+        });
+    match result {
+        Ok(request_uri) => Reply {
+            status: Status::Created,
+            content_type: ContentType::JSON,
+            body: json!({ "request_uri": request_uri, "expires_in": 60 }).to_string(),
             headers: vec![Header::new("Cache-Control", "no-store")],
         },
         Err(e) => error_reply(e),

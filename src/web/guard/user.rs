@@ -167,7 +167,14 @@ async fn login_redirect(
             request_state::put(&RequestState::of(request).login_redirect, redirect);
             OidcError::LoginRequired
         }
-        Err(error) => error,
+        Err(error) => {
+            event!(
+                warn,
+                "oidc: a login at provider `{}` could not start: {error}",
+                provider.name
+            );
+            error
+        }
     }
 }
 
