@@ -20,6 +20,12 @@
 //   OP_BACKCHANNEL_SID    1 (default): the static clients register backchannel_logout_session_required,
 //                         so logout tokens carry `sid` (one provider session ends); 0: logout tokens
 //                         carry only `sub` (every session of the user ends)
+//   OP_PAR                pushed authorization requests (RFC 9126): "off" (default: not advertised),
+//                         "on" (advertised), "required" (require_pushed_authorization_requests)
+//   OP_PKJWT_JWKS         a public JWKS (JSON): registers the client `demo-pkjwt`, which authenticates
+//                         with private_key_jwt (RFC 7523) signed by one of those keys
+//   OP_DPOP               1: DPoP (RFC 9449) at the token endpoint: a token request with a DPoP proof
+//                         gets a DPoP-bound access token (`cnf.jkt`)
 //
 // Everything here is for development and tests only: any login/password is accepted.
 
@@ -51,6 +57,21 @@ const CLOCK_TOLERANCE = envInt('OP_CLOCK_TOLERANCE', 0);
 const LOG_REQUESTS = process.env.OP_LOG === '1';
 const COUNT_REQUESTS = process.env.OP_STATS === '1';
 const BACKCHANNEL_SID = envInt('OP_BACKCHANNEL_SID', 1) !== 0;
+const PAR = process.env.OP_PAR || 'off';
+if (!['off', 'on', 'required'].includes(PAR)) {
+  console.error(`OP_PAR must be off, on or required, got ${JSON.stringify(PAR)}`);
+  process.exit(2);
+}
+const DPOP = process.env.OP_DPOP === '1';
+let PKJWT_JWKS = null;
+if (process.env.OP_PKJWT_JWKS) {
+  try {
+    PKJWT_JWKS = JSON.parse(process.env.OP_PKJWT_JWKS);
+  } catch (err) {
+    console.error(`OP_PKJWT_JWKS is not JSON: ${err.message}`);
+    process.exit(2);
+  }
+}
 
 const RP_BASES = (process.env.RP_BASES || 'http://127.0.0.1:8000')
   .split(',')
@@ -70,7 +91,8 @@ const KNOWN_CLIENTS = {
   demo: { secret: 'demo-secret', auth: 'client_secret_basic' },
   demo2: { secret: 'demo2-secret', auth: 'client_secret_post' },
 };
-const CLIENT_NAMES = (process.env.OP_CLIENTS || 'demo,demo2')
+if (PKJWT_JWKS) KNOWN_CLIENTS['demo-pkjwt'] = { auth: 'private_key_jwt', jwks: PKJWT_JWKS };
+const CLIENT_NAMES = (process.env.OP_CLIENTS || `demo,demo2${PKJWT_JWKS ? ',demo-pkjwt' : ''}`)
   .split(',')
   .map((s) => s.trim())
   .filter((s) => s && s !== 'none');
@@ -111,10 +133,10 @@ function loadJwks() {
 // ---------------------------------------------------------------------------
 // Clients
 function clientMetadata(name) {
-  const { secret, auth } = KNOWN_CLIENTS[name];
+  const { secret, auth, jwks } = KNOWN_CLIENTS[name];
   const metadata = {
     client_id: name,
-    client_secret: secret,
+    ...(secret ? { client_secret: secret } : { jwks }),
     client_name: `rocket_openidconnect ${name}`,
     token_endpoint_auth_method: auth,
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
@@ -203,6 +225,11 @@ const configuration = {
     rpInitiatedLogout: { enabled: true },
     backchannelLogout: { enabled: true },
     clientCredentials: { enabled: true },
+    pushedAuthorizationRequests: {
+      enabled: PAR !== 'off',
+      requirePushedAuthorizationRequests: PAR === 'required',
+    },
+    dPoP: { enabled: DPOP },
     registration: { enabled: true, initialAccessToken: false },
     resourceIndicators: {
       enabled: true,
