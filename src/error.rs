@@ -59,6 +59,12 @@ pub enum OidcError {
     InvalidBearerRequest(String),
     /// The bearer token is inactive, expired, revoked, or fails validation (`401 invalid_token`).
     InvalidToken(String),
+    /// The DPoP proof of a request is missing, malformed or does not match
+    /// it (RFC 9449 §7.1): `401 invalid_dpop_proof`.
+    InvalidDpopProof(String),
+    /// The DPoP proof lacks a current server nonce (RFC 9449 §9): `401
+    /// use_dpop_nonce`, with this fresh nonce in `DPoP-Nonce`.
+    UseDpopNonce(String),
     /// The bearer token lacks a required scope (`403 insufficient_scope`).
     InsufficientScope {
         /// The scopes the resource requires, space-separated.
@@ -89,7 +95,10 @@ impl OidcError {
             OidcError::InvalidRequest(_) | OidcError::InvalidState(_) | OidcError::InvalidBearerRequest(_) => {
                 Status::BadRequest
             }
-            OidcError::MissingToken | OidcError::InvalidToken(_) => Status::Unauthorized,
+            OidcError::MissingToken
+            | OidcError::InvalidToken(_)
+            | OidcError::InvalidDpopProof(_)
+            | OidcError::UseDpopNonce(_) => Status::Unauthorized,
             OidcError::InsufficientScope { .. } => Status::Forbidden,
             OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => Status::ServiceUnavailable,
             OidcError::LoginRequired
@@ -118,6 +127,8 @@ impl OidcError {
             OidcError::MissingToken => "missing_token",
             OidcError::InvalidBearerRequest(_) => "invalid_request",
             OidcError::InvalidToken(_) => "invalid_token",
+            OidcError::InvalidDpopProof(_) => "invalid_dpop_proof",
+            OidcError::UseDpopNonce(_) => "use_dpop_nonce",
             OidcError::InsufficientScope { .. } => "insufficient_scope",
             OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => "temporarily_unavailable",
         }
@@ -149,6 +160,31 @@ impl OidcError {
         }
     }
 
+    /// The RFC 9449 §7.1 `WWW-Authenticate: DPoP` challenge for a bearer
+    /// error, naming the proof algorithms accepted (`algs`).
+    pub(crate) fn dpop_challenge(&self, algs: &str) -> Option<String> {
+        let mut challenge = format!("DPoP algs=\"{algs}\"");
+        match self {
+            OidcError::MissingToken => return Some(challenge),
+            OidcError::InvalidBearerRequest(_)
+            | OidcError::InvalidToken(_)
+            | OidcError::InvalidDpopProof(_)
+            | OidcError::UseDpopNonce(_)
+            | OidcError::InsufficientScope { .. }
+            | OidcError::TokenCheckUnavailable(_) => {}
+            _ => return None,
+        }
+        challenge.push_str(&format!(
+            ", error=\"{}\", error_description=\"{}\"",
+            self.code(),
+            quotable(&self.description())
+        ));
+        if let OidcError::InsufficientScope { scope } = self {
+            challenge.push_str(&format!(", scope=\"{}\"", quotable(scope)));
+        }
+        Some(challenge)
+    }
+
     /// The RFC 6750 §3 `WWW-Authenticate` challenge for a bearer error in `realm`.
     ///
     /// ```rust
@@ -166,7 +202,11 @@ impl OidcError {
         let mut challenge = format!("Bearer realm=\"{}\"", quotable(realm));
         match self {
             OidcError::MissingToken => return Some(challenge),
-            OidcError::InvalidBearerRequest(_) | OidcError::InvalidToken(_) | OidcError::InsufficientScope { .. } => {}
+            OidcError::InvalidBearerRequest(_)
+            | OidcError::InvalidToken(_)
+            | OidcError::InvalidDpopProof(_)
+            | OidcError::UseDpopNonce(_)
+            | OidcError::InsufficientScope { .. } => {}
             OidcError::TokenCheckUnavailable(_) => {}
             _ => return None,
         }
@@ -205,6 +245,8 @@ impl fmt::Display for OidcError {
             OidcError::MissingToken => write!(f, "a bearer token is required"),
             OidcError::InvalidBearerRequest(why) => write!(f, "invalid bearer request: {why}"),
             OidcError::InvalidToken(why) => write!(f, "invalid token: {why}"),
+            OidcError::InvalidDpopProof(why) => write!(f, "invalid DPoP proof: {why}"),
+            OidcError::UseDpopNonce(_) => write!(f, "the DPoP proof must carry the nonce in `DPoP-Nonce`"),
             OidcError::InsufficientScope { scope } => {
                 write!(f, "the token lacks a required scope (needs `{scope}`)")
             }

@@ -17,6 +17,7 @@ use crate::state::redis::{RedisSetupError, RedisState};
 use crate::state::sessions::SessionStore;
 use crate::state::{RefreshKey, SharedState};
 use crate::token::access::BearerCaches;
+use crate::token::dpop::Nonces;
 use crate::token::service::ServiceToken;
 
 /// Bound on cached client-credentials tokens per provider.
@@ -59,6 +60,8 @@ struct Inner {
     /// coordinates them across instances).
     refreshes: FlightCache<RefreshKey, Arc<UserSession>, OidcError>,
     post_logout_path: String,
+    /// DPoP server nonces (RFC 9449 §9), keyed by the secret key.
+    dpop_nonces: Nonces,
 }
 
 /// A provider with the caches of the features that use it.
@@ -109,8 +112,10 @@ impl Oidc {
         };
         let sessions = SessionStore::new(&config.session, state.clone());
         let post_logout_path = config.post_logout_redirect_uri().path().to_string();
+        let dpop_nonces = Nonces::new(&cipher.subkey("dpop nonces"));
         Ok(Oidc {
             inner: Arc::new(Inner {
+                dpop_nonces,
                 config,
                 providers,
                 state,
@@ -121,6 +126,11 @@ impl Oidc {
                 post_logout_path,
             }),
         })
+    }
+
+    /// The source of DPoP server nonces (the same on every instance).
+    pub(crate) fn dpop_nonces(&self) -> &Nonces {
+        &self.inner.dpop_nonces
     }
 
     /// The validated configuration.

@@ -235,9 +235,14 @@ async fn no_authorization_header_is_401_with_a_bare_bearer_challenge() {
     for mode in [Mode::Api, Mode::Navigate] {
         let resp = browser.get("/api", mode).await;
         assert_eq!(resp.status, Status::Unauthorized, "{mode:?}: {resp:#?}");
+        // With `bearer.dpop = "allowed"` (the default), a DPoP challenge
+        // too (RFC 9449 §7.1); neither has an error attribute.
         assert_eq!(
             resp.headers_named("WWW-Authenticate"),
-            vec![r#"Bearer realm="default""#],
+            vec![
+                r#"Bearer realm="default""#,
+                r#"DPoP algs="ES256 ES384 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA""#
+            ],
             "RFC 6750 §3.1: no error attribute without authentication information"
         );
         assert_eq!(
@@ -754,7 +759,7 @@ async fn the_realm_names_the_provider_and_a_token_of_another_provider_is_refused
     let mut browser = Browser::new(api_app_with_routes(config, routes)).await;
 
     let resp = browser.api("/api/second").await;
-    assert_eq!(resp.headers_named("WWW-Authenticate"), vec![r#"Bearer realm="second""#]);
+    assert_eq!(resp.headers_named("WWW-Authenticate")[0], r#"Bearer realm="second""#);
 
     let token_of_first = first.opaque_token(json!({}));
     let resp = browser.bearer("/api/second", &token_of_first).await;
@@ -785,7 +790,10 @@ async fn the_challenge_is_sent_whichever_catcher_renders_the_401() {
     assert_eq!(resp.body, "the app's own 401 page");
     assert_eq!(
         resp.headers_named("WWW-Authenticate"),
-        vec![r#"Bearer realm="default""#]
+        vec![
+            r#"Bearer realm="default""#,
+            r#"DPoP algs="ES256 ES384 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA""#
+        ]
     );
 
     let resp = browser.bearer("/api", "unknown").await;

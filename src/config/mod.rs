@@ -285,6 +285,10 @@ pub struct LimitsConfig {
     /// remembered (each until the token's `exp`).
     #[serde(default = "default_ledger")]
     pub logout_tokens: usize,
+    /// `dpop_proofs` (default `100000`): DPoP proof ids (`jti`) remembered
+    /// as used (each for the proof's acceptance window).
+    #[serde(default = "default_ledger")]
+    pub dpop_proofs: usize,
     /// `revocations` (default `100000`): logged-out sessions, `sid`s and
     /// `sub`s remembered for the cookie store (each until the sessions it
     /// ends would have expired).
@@ -299,6 +303,7 @@ impl Default for LimitsConfig {
             sessions_per_subject: default_sessions_per_subject(),
             used_states: default_ledger(),
             logout_tokens: default_ledger(),
+            dpop_proofs: default_ledger(),
             revocations: default_ledger(),
         }
     }
@@ -546,6 +551,18 @@ pub struct BearerConfig {
     /// kept; the least recently used goes first.
     #[serde(default = "default_bearer_cache_entries")]
     pub cache_entries: usize,
+    /// `dpop` (default `"allowed"`): DPoP-bound access tokens (RFC 9449).
+    /// `"allowed"`: `Authorization: DPoP` with a `DPoP` proof is accepted
+    /// besides `Bearer`, and a DPoP-bound token must come that way;
+    /// `"required"`: only DPoP; `"off"`: only `Bearer`.
+    #[serde(default)]
+    pub dpop: DpopMode,
+    /// `dpop_nonce` (default `false`): DPoP proofs must carry a nonce this
+    /// app issued (`DPoP-Nonce`, RFC 9449 §9); a proof without a current one
+    /// gets `401 use_dpop_nonce` with a fresh nonce. Nonces are derived from
+    /// the secret key, so every instance accepts every instance's.
+    #[serde(default)]
+    pub dpop_nonce: bool,
 }
 
 impl Default for BearerConfig {
@@ -556,8 +573,29 @@ impl Default for BearerConfig {
             introspection_cache_seconds: default_introspection_cache(),
             require_audience: true,
             cache_entries: default_bearer_cache_entries(),
+            dpop: DpopMode::default(),
+            dpop_nonce: false,
         }
     }
+}
+
+/// Whether DPoP-bound tokens are accepted (`bearer.dpop`, RFC 9449).
+///
+/// ```rust
+/// use rocket_openidconnect::DpopMode;
+///
+/// assert_eq!(DpopMode::default(), DpopMode::Allowed);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopMode {
+    /// Only `Authorization: Bearer`; DPoP-bound tokens are refused.
+    Off,
+    /// `Bearer` for plain tokens, `DPoP` with a proof for bound ones.
+    #[default]
+    Allowed,
+    /// Only `Authorization: DPoP` with a proof, and bound tokens.
+    Required,
 }
 
 /// How bearer tokens are validated (`bearer.mode`).
@@ -1014,6 +1052,7 @@ impl OidcConfig {
             ("sessions_per_subject", self.limits.sessions_per_subject),
             ("used_states", self.limits.used_states),
             ("logout_tokens", self.limits.logout_tokens),
+            ("dpop_proofs", self.limits.dpop_proofs),
             ("revocations", self.limits.revocations),
         ] {
             if value == 0 {

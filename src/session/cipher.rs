@@ -53,6 +53,18 @@ impl Cipher {
     }
 
     /// The sealed form of `value` for the cookie `name`.
+    /// A key for another purpose, derived from the current key and `label`
+    /// (HMAC-SHA256 of the label under the master key).
+    pub(crate) fn subkey(&self, label: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(self.key.master()) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC accepts a key of any length"),
+        };
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub(crate) fn seal(&self, name: &str, value: &str) -> Option<String> {
         let mut jar = CookieJar::new();
         jar.private_mut(&self.key)

@@ -29,6 +29,7 @@ type Digest = [u8; 32];
 pub(crate) struct LocalState {
     used_states: Mutex<Ledger<Digest>>,
     logout_tokens: Mutex<Ledger<Digest>>,
+    dpop_proofs: Mutex<Ledger<Digest>>,
     revoked: Mutex<Revoked>,
     /// False until the first revocation: most apps never have one, and
     /// their requests then skip the lock.
@@ -60,6 +61,7 @@ impl LocalState {
         LocalState {
             used_states: Mutex::new(Ledger::new(limits.used_states)),
             logout_tokens: Mutex::new(Ledger::new(limits.logout_tokens)),
+            dpop_proofs: Mutex::new(Ledger::new(limits.dpop_proofs)),
             revoked: Mutex::new(Revoked {
                 sessions: Ledger::new(limits.revocations),
                 sids: Ledger::new(limits.revocations),
@@ -79,6 +81,7 @@ impl SharedState for LocalState {
         let (mutex, name, key) = match ledger {
             Once::State => (&self.used_states, "used states", "oidc.limits.used_states"),
             Once::LogoutToken => (&self.logout_tokens, "logout token ids", "oidc.limits.logout_tokens"),
+            Once::DpopProof => (&self.dpop_proofs, "DPoP proof ids", "oidc.limits.dpop_proofs"),
         };
         let mut used = locked(mutex)?;
         let capacity = used.capacity();
@@ -351,6 +354,7 @@ mod tests {
             sessions_per_subject: 2,
             used_states: capacity,
             logout_tokens: capacity,
+            dpop_proofs: capacity,
             revocations: capacity,
         }
     }

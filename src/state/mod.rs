@@ -62,6 +62,8 @@ pub(crate) enum Once {
     State,
     /// A back-channel logout token's `iss` and `jti`.
     LogoutToken,
+    /// A DPoP proof's key thumbprint and `jti`.
+    DpopProof,
 }
 
 impl Once {
@@ -69,6 +71,7 @@ impl Once {
         match self {
             Once::State => "state",
             Once::LogoutToken => "logout_token",
+            Once::DpopProof => "dpop_proof",
         }
     }
 }

@@ -77,6 +77,12 @@ impl TokenIdentity {
         &self.token
     }
 
+    /// The RFC 7638 thumbprint of the key the token is bound to
+    /// (`cnf.jkt`, RFC 9449 §6), if it is DPoP-bound.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.claims.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// The provider that issued the token.
     pub fn provider(&self) -> &str {
         &self.provider
@@ -148,11 +154,16 @@ const B64TOKEN: [bool; 256] = {
 /// A bearer token as a request sent it, not yet checked character by
 /// character (see [`SentToken::well_formed`]).
 #[derive(Clone, Copy)]
-pub(crate) struct SentToken<'h>(&'h str);
+pub(crate) struct SentToken<'h>(&'h str, bool);
 
 impl<'h> SentToken<'h> {
     pub(crate) fn as_str(&self) -> &'h str {
         self.0
+    }
+
+    /// Whether it came with the `DPoP` scheme (RFC 9449 §7.1) rather than `Bearer`.
+    pub(crate) fn is_dpop(&self) -> bool {
+        self.1
     }
 
     /// The token, if it is an RFC 6750 §2.1 `b64token`; a token found
@@ -195,14 +206,15 @@ pub(crate) fn bearer_token<'h>(
         return bad("more than one Authorization header");
     }
     let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return bad("the Authorization scheme is not Bearer");
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
+        return bad("the Authorization scheme is not Bearer (or DPoP)");
     }
     let token = token.trim_matches(' ');
     if token.is_empty() || token.len() > 16 * 1024 {
         return bad("the bearer token is empty or malformed");
     }
-    Ok(Some(SentToken(token)))
+    Ok(Some(SentToken(token, dpop)))
 }
 
 /// The bearer checks of one provider.

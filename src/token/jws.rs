@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use openidconnect::core::{CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm};
 use serde_json::{Map, Value};
 
@@ -63,6 +63,12 @@ impl<'a> CompactJws<'a> {
     /// refuse a token, never to accept one.
     pub(crate) fn unverified_claims(&self) -> Option<Map<String, Value>> {
         decode_object(self.payload)
+    }
+
+    /// Whether the signature verifies with `key` under `alg`.
+    pub(crate) fn verify_with(&self, key: &CoreJsonWebKey, alg: &CoreJwsSigningAlgorithm) -> Result<(), ()> {
+        key.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
+            .map_err(|_| ())
     }
 
     /// The `typ` header, lower-cased, if any.

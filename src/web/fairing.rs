@@ -10,7 +10,7 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::Status;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::config::{OidcConfig, UserinfoMethod};
+use crate::config::{DpopMode, OidcConfig, UserinfoMethod};
 use crate::error::OidcError;
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
@@ -18,6 +18,7 @@ use crate::provider::{doctor, http};
 use crate::secret::key_bytes;
 use crate::session::cipher::{self, Cipher};
 use crate::session::cookie;
+use crate::token::dpop::PROOF_ALGS;
 use crate::web::request_state::{self, RequestState};
 use crate::web::{catchers, routes};
 
@@ -218,11 +219,31 @@ impl Fairing for OidcFairing {
         }
         // RFC 6750 §3: a refused bearer request carries its challenge,
         // whichever catcher rendered the body.
+        // RFC 9449 §7.1: with DPoP, the challenge is a DPoP one (or both
+        // schemes, when a request sent no token to an API that takes either).
         let realm = state.bearer_realm.lock().ok().and_then(|r| *r);
         if let (Some(realm), Some(error)) = (realm, OidcError::of(request)) {
             if response.status() == error.status() && !response.headers().contains("WWW-Authenticate") {
-                if let Some(challenge) = error.www_authenticate(realm) {
-                    response.set_raw_header("WWW-Authenticate", challenge);
+                let (mode, sent_dpop) = state
+                    .bearer_dpop
+                    .lock()
+                    .ok()
+                    .and_then(|d| *d)
+                    .unwrap_or((DpopMode::Off, false));
+                let dpop = error.dpop_challenge(PROOF_ALGS);
+                let bearer = error.www_authenticate(realm);
+                let challenges = match mode {
+                    DpopMode::Off => vec![bearer],
+                    DpopMode::Required => vec![dpop],
+                    DpopMode::Allowed if sent_dpop => vec![dpop],
+                    DpopMode::Allowed if matches!(error, OidcError::MissingToken) => vec![bearer, dpop],
+                    DpopMode::Allowed => vec![bearer],
+                };
+                for challenge in challenges.into_iter().flatten() {
+                    response.adjoin_raw_header("WWW-Authenticate", challenge);
+                }
+                if let OidcError::UseDpopNonce(nonce) = &error {
+                    response.set_raw_header("DPoP-Nonce", nonce.clone());
                 }
             }
         }

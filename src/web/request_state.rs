@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rocket::request::Request;
 use rocket::response::{self, Responder};
 
+use crate::config::DpopMode;
 use crate::error::OidcError;
 use crate::flow::login::LoginRedirect;
 use crate::oidc::Oidc;
@@ -26,6 +27,9 @@ pub(crate) struct RequestState {
     pub(crate) login_redirect: Mutex<Option<LoginRedirect>>,
     /// The provider whose realm a bearer challenge names.
     pub(crate) bearer_realm: Mutex<Option<&'static str>>,
+    /// How that provider takes DPoP, and whether the request used the
+    /// `DPoP` scheme: which challenge a refusal carries.
+    pub(crate) bearer_dpop: Mutex<Option<(DpopMode, bool)>>,
     /// Bearer checks done on this request, by provider: a token is
     /// validated once per request however many guards ask. (A request's
     /// guards run one after the other, so no check waits for another.)

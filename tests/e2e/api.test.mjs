@@ -237,11 +237,12 @@ describe('bearer tokens at /api', () => {
   test('no token: 401 with a bare Bearer challenge; a malformed header: 400 invalid_request', { timeout: 60000 }, () => withDiagnostics(stack, async () => {
     const none = await rawGet(`${DEMO}/api`, { accept: 'application/json' });
     assert.equal(none.status, 401);
-    assert.equal(none.headers['www-authenticate'], 'Bearer realm="default"');
+    // A bare Bearer challenge, and (bearer.dpop = "allowed", the default) a bare DPoP one.
+    assert.equal(none.headers['www-authenticate'], 'Bearer realm="default", DPoP algs="ES256 ES384 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA"');
 
     const noneWrite = await rawGet(`${DEMO}/api/write`, { accept: 'application/json' });
     assert.equal(noneWrite.status, 401);
-    assert.equal(noneWrite.headers['www-authenticate'], 'Bearer realm="default"');
+    assert.equal(noneWrite.headers['www-authenticate'], 'Bearer realm="default", DPoP algs="ES256 ES384 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA"');
 
     const malformed = await rawGet(`${DEMO}/api`, { accept: 'application/json', authorization: 'Bearer two tokens' });
     bearerError(malformed, { status: 400, error: 'invalid_request', what: 'GET /api with "Bearer two tokens"' });

@@ -8,11 +8,15 @@ use std::sync::Arc;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::config::{DefaultProvider, ProviderName};
+use subtle::ConstantTimeEq;
+
+use crate::config::{DefaultProvider, DpopMode, ProviderName};
 use crate::error::OidcError;
 use crate::oidc::Oidc;
 use crate::secret::AccessToken;
+use crate::state::Once;
 use crate::token::access::{self, TokenIdentity};
+use crate::token::dpop;
 use crate::web::request::access_token_in_query;
 use crate::web::request_state::{self, BearerChecked, RequestState};
 
@@ -136,6 +140,34 @@ impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
     }
 }
 
+/// The request's `DPoP` proof, checked against the request and `token`.
+fn dpop_proof(request: &Request<'_>, oidc: &Oidc, nonce: bool, token: &str) -> Result<dpop::Proof, OidcError> {
+    let mut headers = request.headers().get("DPoP");
+    let (Some(proof), None) = (headers.next(), headers.next()) else {
+        return Err(OidcError::InvalidDpopProof(
+            "a DPoP request carries exactly one `DPoP` header".into(),
+        ));
+    };
+    // The URL the client addressed: the public origin (that of
+    // `redirect_uri`, right behind a proxy too) and the request's path.
+    let url = oidc
+        .config()
+        .redirect_uri
+        .join(request.uri().path().as_str())
+        .map_err(|_| OidcError::InvalidDpopProof("the request's URL cannot be rebuilt".into()))?;
+    dpop::verify(
+        proof,
+        &dpop::Expected {
+            method: request.method().as_str(),
+            url: &url,
+            access_token: token,
+            now: crate::clock::now(),
+            skew: i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0),
+            nonces: nonce.then(|| oidc.dpop_nonces()),
+        },
+    )
+}
+
 /// The bearer check of `provider_name` on this request, done once.
 async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> BearerChecked {
     if let Some(checked) = state
@@ -147,16 +179,74 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
         return checked;
     }
     let checked = async {
+        let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
+        let mode = entry.provider.config.bearer.dpop;
+        request_state::put(&state.bearer_dpop, (mode, false));
         let headers = request.headers().get("Authorization");
         let sent = access::bearer_token(headers, access_token_in_query(request))?.ok_or(OidcError::MissingToken)?;
-        let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
-        access::validate(
+        request_state::put(&state.bearer_dpop, (mode, sent.is_dpop()));
+        let proof = match (sent.is_dpop(), mode) {
+            (true, DpopMode::Off) => {
+                return Err(OidcError::InvalidBearerRequest(
+                    "this API does not take DPoP: send the token as Bearer".into(),
+                ))
+            }
+            (false, DpopMode::Required) => {
+                return Err(OidcError::InvalidToken(
+                    "this API takes DPoP-bound tokens only, with `Authorization: DPoP` and a `DPoP` proof".into(),
+                ))
+            }
+            (true, _) => Some(dpop_proof(
+                request,
+                oidc,
+                entry.provider.config.bearer.dpop_nonce,
+                sent.as_str(),
+            )?),
+            (false, _) => None,
+        };
+        let identity = access::validate(
             &entry.provider,
             &entry.bearer_caches,
             sent,
             oidc.config().clock_skew_seconds,
         )
-        .await
+        .await?;
+        match (identity.dpop_thumbprint(), &proof) {
+            (Some(bound), Some(proof)) if bool::from(bound.as_bytes().ct_eq(proof.jkt.as_bytes())) => {}
+            (Some(_), Some(_)) => {
+                return Err(OidcError::InvalidDpopProof(
+                    "the proof is signed by another key than the one the token is bound to".into(),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(OidcError::InvalidToken(
+                    "the token is DPoP-bound: send it with `Authorization: DPoP` and a `DPoP` proof".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(OidcError::InvalidToken(
+                    "the token is not DPoP-bound: send it as Bearer".into(),
+                ))
+            }
+            (None, None) => {}
+        }
+        if let Some(proof) = proof {
+            // RFC 9449 §11.1: a proof is used once, on every instance.
+            let skew = i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0);
+            let fresh = oidc
+                .state()
+                .first_use(
+                    Once::DpopProof,
+                    &format!("{}:{}", proof.jkt, proof.jti),
+                    proof.iat.saturating_add(skew).saturating_add(1),
+                )
+                .await
+                .map_err(OidcError::from)?;
+            if !fresh {
+                return Err(OidcError::InvalidDpopProof("the proof was used before".into()));
+            }
+        }
+        Ok(identity)
     }
     .await;
     if let Ok(mut checks) = state.bearer_checks.lock() {
