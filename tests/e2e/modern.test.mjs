@@ -1,16 +1,18 @@
 // End-to-end: the modern OAuth of issue 11 against the real provider (npm oidc-provider), in
 // headless Chromium: client authentication with private_key_jwt (RFC 7523, an EC key the
 // demo reads from a PEM file), pushed authorization requests (RFC 9126) at a provider that
-// requires them.
+// requires them, DPoP-bound access tokens (RFC 9449) at the demo's API.
 //
 //   provider 127.0.0.1:9500  OP_PAR=required, client demo-pkjwt (private_key_jwt), OP_STATS=1
+//   provider 127.0.0.1:9501  OP_DPOP=1
 //   demo 127.0.0.1:8500  -> 9500, client demo-pkjwt, private_key_path, PAR auto
 //   demo 127.0.0.1:8501  -> 9500, client demo (secret), pushed_authorization_requests = "never"
+//   demo 127.0.0.1:8502  -> 9501, bearer.dpop = "allowed" (the default)
 //
 // Run: cargo build --examples && node --test --test-concurrency=1 tests/e2e/
 
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,12 +20,32 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   Stack, assertPortsFree, inlineToml, launchBrowser, loginInNewContext, newRecordedPage, opStats, pageJson,
-  uniqueLogin, withDiagnostics,
+  parseChallenge, parseJson, rawRequest, uniqueLogin, withDiagnostics,
 } from './harness.mjs';
 
 const OP = 'http://127.0.0.1:9500';
 const DEMO = 'http://127.0.0.1:8500';
 const DEMO_FRONT = 'http://127.0.0.1:8501';
+const OP_DPOP = 'http://127.0.0.1:9501';
+const DEMO_DPOP = 'http://127.0.0.1:8502';
+
+/** A DPoP key holder (RFC 9449): an EC P-256 key and proofs signed with it. */
+function dpopHolder() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { crv, kty, x, y } = publicKey.export({ format: 'jwk' });
+  const jwk = { crv, kty, x, y };
+  const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+  return {
+    jkt: createHash('sha256').update(JSON.stringify({ crv, kty, x, y })).digest('base64url'),
+    proof(htm, htu, accessToken) {
+      const claims = { jti: randomUUID(), htm, htu, iat: Math.floor(Date.now() / 1000) };
+      if (accessToken) claims.ath = createHash('sha256').update(accessToken).digest('base64url');
+      const input = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk })}.${b64(claims)}`;
+      const signature = sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      return `${input}.${signature.toString('base64url')}`;
+    },
+  };
+}
 
 const stack = new Stack();
 let browser;
@@ -46,7 +68,7 @@ function demoOidc(app, provider) {
 }
 
 before(async () => {
-  await assertPortsFree([9500, 8500, 8501]);
+  await assertPortsFree([9500, 9501, 8500, 8501, 8502]);
   const key = clientKey();
   const keyPath = path.join(tmpDir, 'client-key.pem');
   fs.writeFileSync(keyPath, key.pem, { mode: 0o600 });
@@ -56,6 +78,7 @@ before(async () => {
       rpBases: [DEMO, DEMO_FRONT],
       env: { OP_PAR: 'required', OP_PKJWT_JWKS: JSON.stringify({ keys: [key.jwk] }), OP_STATS: '1', OP_KEYS: 'ephemeral' },
     });
+    await stack.startProvider({ port: 9501, rpBases: [DEMO_DPOP], env: { OP_DPOP: '1', OP_KEYS: 'ephemeral' } });
     await Promise.all([
       stack.startExample({
         example: 'demo',
@@ -66,6 +89,22 @@ before(async () => {
         example: 'demo',
         port: 8501,
         oidc: demoOidc(DEMO_FRONT, { client_id: 'demo', client_secret: 'demo-secret', pushed_authorization_requests: 'never' }),
+      }),
+      stack.startExample({
+        example: 'demo',
+        port: 8502,
+        oidc: inlineToml({
+          redirect_uri: `${DEMO_DPOP}/redirect_uri`,
+          providers: {
+            default: {
+              issuer: OP_DPOP,
+              client_id: 'demo',
+              client_secret: 'demo-secret',
+              // oidc-provider's introspection answers for opaque tokens carry no `aud`.
+              bearer: { require_audience: false, introspection_cache_seconds: 0 },
+            },
+          },
+        }),
       }),
     ]);
     browser = await launchBrowser();
@@ -122,5 +161,54 @@ describe('private_key_jwt and pushed authorization requests', () => {
     } finally {
       await context.close();
     }
+  }));
+});
+
+describe('DPoP-bound access tokens at the API', () => {
+  /** A DPoP-bound client-credentials token from the provider, for `holder`. */
+  async function boundToken(holder) {
+    const basic = Buffer.from('demo:demo-secret').toString('base64');
+    const response = await rawRequest('POST', `${OP_DPOP}/token`, {
+      headers: {
+        authorization: `Basic ${basic}`,
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        dpop: holder.proof('POST', `${OP_DPOP}/token`),
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }).toString(),
+    });
+    assert.equal(response.status, 200, response.text);
+    const body = parseJson(response.text, 'token response');
+    assert.equal(body.token_type, 'DPoP', `a DPoP-bound token: ${response.text}`);
+    return body.access_token;
+  }
+
+  const call = (token, { scheme = 'DPoP', proof } = {}) => rawRequest('GET', `${DEMO_DPOP}/api`, {
+    headers: { authorization: `${scheme} ${token}`, accept: 'application/json', ...(proof ? { dpop: proof } : {}) },
+  });
+
+  test('a bound token with a proof of its key is accepted; as Bearer, replayed or for another URL it is refused', { timeout: 30000 }, () => withDiagnostics(stack, async () => {
+    const holder = dpopHolder();
+    const token = await boundToken(holder);
+
+    const ok = await call(token, { proof: holder.proof('GET', `${DEMO_DPOP}/api`, token) });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(parseJson(ok.text, '/api').cnf?.jkt, holder.jkt, 'the provider bound the token to the key');
+
+    const asBearer = await call(token, { scheme: 'Bearer' });
+    assert.equal(asBearer.status, 401);
+    assert.equal(parseChallenge(asBearer.headers['www-authenticate']).error, 'invalid_token');
+
+    const proof = holder.proof('GET', `${DEMO_DPOP}/api`, token);
+    assert.equal((await call(token, { proof })).status, 200);
+    const replay = await call(token, { proof });
+    assert.equal(replay.status, 401);
+    assert.match(replay.headers['www-authenticate'], /^DPoP .*error="invalid_dpop_proof"/);
+
+    const elsewhere = await call(token, { proof: holder.proof('GET', `${DEMO_DPOP}/api/write`, token) });
+    assert.equal(elsewhere.status, 401);
+    const otherKey = await call(token, { proof: dpopHolder().proof('GET', `${DEMO_DPOP}/api`, token) });
+    assert.equal(otherKey.status, 401);
+    assert.match(otherKey.headers['www-authenticate'], /error="invalid_dpop_proof"/);
   }));
 });
