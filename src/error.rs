@@ -59,6 +59,15 @@ pub enum OidcError {
     InvalidBearerRequest(String),
     /// The bearer token is inactive, expired, revoked, or fails validation (`401 invalid_token`).
     InvalidToken(String),
+    /// The session's login is weaker or older than the route requires
+    /// (step-up, RFC 9470): `401 insufficient_user_authentication` for an
+    /// API request; a navigation goes back to the provider instead.
+    InsufficientUserAuthentication {
+        /// The `acr` values accepted, space-separated (empty: any).
+        acr_values: String,
+        /// The longest time since authentication accepted, in seconds.
+        max_age: Option<u64>,
+    },
     /// The DPoP proof of a request is missing, malformed or does not match
     /// it (RFC 9449 §7.1): `401 invalid_dpop_proof`.
     InvalidDpopProof(String),
@@ -98,7 +107,8 @@ impl OidcError {
             OidcError::MissingToken
             | OidcError::InvalidToken(_)
             | OidcError::InvalidDpopProof(_)
-            | OidcError::UseDpopNonce(_) => Status::Unauthorized,
+            | OidcError::UseDpopNonce(_)
+            | OidcError::InsufficientUserAuthentication { .. } => Status::Unauthorized,
             OidcError::InsufficientScope { .. } => Status::Forbidden,
             OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => Status::ServiceUnavailable,
             OidcError::LoginRequired
@@ -129,6 +139,7 @@ impl OidcError {
             OidcError::InvalidToken(_) => "invalid_token",
             OidcError::InvalidDpopProof(_) => "invalid_dpop_proof",
             OidcError::UseDpopNonce(_) => "use_dpop_nonce",
+            OidcError::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             OidcError::InsufficientScope { .. } => "insufficient_scope",
             OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => "temporarily_unavailable",
         }
@@ -158,6 +169,24 @@ impl OidcError {
             OidcError::StateUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
             other => other.to_string(),
         }
+    }
+
+    /// The RFC 9470 §3 challenge of a step-up refusal, if this is one.
+    pub(crate) fn step_up_challenge(&self) -> Option<String> {
+        let OidcError::InsufficientUserAuthentication { acr_values, max_age } = self else {
+            return None;
+        };
+        let mut challenge = format!(
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"{}\"",
+            quotable(&self.description())
+        );
+        if !acr_values.is_empty() {
+            challenge.push_str(&format!(", acr_values=\"{}\"", quotable(acr_values)));
+        }
+        if let Some(max_age) = max_age {
+            challenge.push_str(&format!(", max_age=\"{max_age}\""));
+        }
+        Some(challenge)
     }
 
     /// The RFC 9449 §7.1 `WWW-Authenticate: DPoP` challenge for a bearer
@@ -247,6 +276,16 @@ impl fmt::Display for OidcError {
             OidcError::InvalidToken(why) => write!(f, "invalid token: {why}"),
             OidcError::InvalidDpopProof(why) => write!(f, "invalid DPoP proof: {why}"),
             OidcError::UseDpopNonce(_) => write!(f, "the DPoP proof must carry the nonce in `DPoP-Nonce`"),
+            OidcError::InsufficientUserAuthentication { acr_values, max_age } => {
+                write!(f, "a stronger or more recent login is required")?;
+                if !acr_values.is_empty() {
+                    write!(f, " (acr: {acr_values})")?;
+                }
+                if let Some(max_age) = max_age {
+                    write!(f, " (within {max_age} s)")?;
+                }
+                Ok(())
+            }
             OidcError::InsufficientScope { scope } => {
                 write!(f, "the token lacks a required scope (needs `{scope}`)")
             }

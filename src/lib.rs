@@ -535,9 +535,10 @@ mod test_fuzz;
 struct ReadmeDoctests;
 
 pub use self::config::{
-    BearerConfig, BearerMode, ConfigError, DefaultProvider, DpopMode, LimitsConfig, OidcConfig, ProviderConfig,
-    ProviderMetadata, ProviderName, ProviderSessionConfig, PushedAuthorizationRequests, RedisConfig, RedisUrl,
-    RegistrationConfig, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod, UserinfoMethod,
+    BearerConfig, BearerMode, ConfigError, DefaultProvider, DpopMode, LimitsConfig, NoRequirement, OidcConfig,
+    ProviderConfig, ProviderMetadata, ProviderName, ProviderSessionConfig, PushedAuthorizationRequests, RedisConfig,
+    RedisUrl, RegistrationConfig, Requirement, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod,
+    UserinfoMethod,
 };
 pub use self::error::OidcError;
 pub use self::oidc::Oidc;

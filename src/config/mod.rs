@@ -16,7 +16,7 @@ mod metadata;
 mod names;
 
 pub use self::metadata::ProviderMetadata;
-pub use self::names::{DefaultProvider, ProviderName};
+pub use self::names::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 
 /// The whole `[default.oidc]` table.
 ///

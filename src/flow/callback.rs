@@ -9,7 +9,7 @@ use openidconnect::Nonce;
 use crate::clock;
 use crate::error::{printable, OidcError};
 use crate::flow::diagnosis::Cause;
-use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, PENDING_SECONDS};
+use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, StepUp, PENDING_SECONDS};
 use crate::oidc::Oidc;
 use crate::provider::Provider;
 use crate::secret::IdTokenJwt;
@@ -173,7 +173,15 @@ pub(crate) async fn finish(
                 "oidc: silent re-authentication failed ({error}); logging in again"
             );
             oidc.sessions().end(jar).await?;
-            let redirect = login::begin(oidc, jar, provider, &pending.return_to, Prompt::Interactive).await?;
+            let redirect = login::begin(
+                oidc,
+                jar,
+                provider,
+                &pending.return_to,
+                Prompt::Interactive,
+                &pending.step_up,
+            )
+            .await?;
             Err(Failed {
                 error: OidcError::LoginRequired,
                 login: Some(redirect),
@@ -263,7 +271,15 @@ async fn complete(
         oidc.config().clock_skew_seconds,
     )
     .await?;
-    check_requested_authentication(provider, &id_token.claims, oidc.skew_seconds())?;
+    check_requested_authentication(provider, &id_token.claims, oidc.skew_seconds(), &pending.step_up)?;
+    // A step-up login must bring what the route asked for (RFC 9470 §5).
+    if !pending.step_up.is_none()
+        && !pending
+            .step_up
+            .met_by(&id_token.claims, clock::now(), oidc.skew_seconds())
+    {
+        return Err(pending.step_up.refusal());
+    }
     let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
 
     let now = clock::now();
@@ -315,10 +331,14 @@ fn check_requested_authentication(
     provider: &Provider,
     claims: &serde_json::Map<String, serde_json::Value>,
     skew: i64,
+    step_up: &StepUp,
 ) -> Result<(), OidcError> {
     let params = &provider.config.auth_request_params;
     let invalid = |why: String| Err(OidcError::InvalidIdToken(why));
-    if let Some(max_age) = params.get("max_age").and_then(|m| m.trim().parse::<i64>().ok()) {
+    // What a step-up asked for instead is checked against the step-up.
+    let max_age = params.get("max_age").filter(|_| step_up.max_age.is_none());
+    let acr_values = params.get("acr_values").filter(|_| step_up.acr_values.is_empty());
+    if let Some(max_age) = max_age.and_then(|m| m.trim().parse::<i64>().ok()) {
         let Some(auth_time) = claims.get("auth_time").and_then(serde_json::Value::as_i64) else {
             return invalid("`max_age` was requested but the ID token has no `auth_time`".into());
         };
@@ -328,7 +348,7 @@ fn check_requested_authentication(
             ));
         }
     }
-    if let Some(acr_values) = params.get("acr_values") {
+    if let Some(acr_values) = acr_values {
         let acr = claims.get("acr").and_then(serde_json::Value::as_str);
         if !acr.is_some_and(|acr| acr_values.split_whitespace().any(|wanted| wanted == acr)) {
             return invalid(format!(

@@ -33,6 +33,8 @@ pub(crate) enum Cause {
     ProviderUnreachable,
     /// The shared state (Redis, or a full ledger) could not answer.
     StateUnavailable,
+    /// A step-up login did not bring the `acr` or `auth_time` required.
+    StepUp,
     /// Anything else (a malformed response, a bad ID token...).
     Other,
 }
@@ -47,6 +49,7 @@ impl Cause {
             OidcError::ProviderUnavailable(_) => Cause::ProviderUnreachable,
             OidcError::StateUnavailable(_) => Cause::StateUnavailable,
             OidcError::InvalidState(_) => Cause::StateMismatch,
+            OidcError::InsufficientUserAuthentication { .. } => Cause::StepUp,
             OidcError::InvalidIdToken(why) => {
                 let has = |words: &str| why.contains(words);
                 if has("expired or not yet valid") || has("issued in the future") {
@@ -82,6 +85,7 @@ impl Cause {
             Cause::Nonce => "nonce",
             Cause::ProviderUnreachable => "provider_unreachable",
             Cause::StateUnavailable => "state_unavailable",
+            Cause::StepUp => "step_up",
             Cause::Other => "other",
         }
     }
@@ -116,6 +120,7 @@ impl Cause {
                 "the provider did not answer within `http_timeout_seconds`; the next attempt tries again"
             }
             Cause::StateUnavailable => "Redis (or a full `limits.*` ledger) could not answer; see the error",
+            Cause::StepUp => "the provider authenticated the user less strongly or less recently than the route requires (`acr_values`, `max_age`)",
             Cause::Other => "see the error",
         }
     }
@@ -136,6 +141,7 @@ impl fmt::Display for Cause {
             Cause::Nonce => "nonce mismatch",
             Cause::ProviderUnreachable => "provider unreachable",
             Cause::StateUnavailable => "shared state unavailable",
+            Cause::StepUp => "step-up not met",
             Cause::Other => "invalid response",
         })
     }

@@ -42,6 +42,71 @@ pub(crate) struct PendingAuth {
     /// A `prompt=none` check of an existing session.
     #[serde(default)]
     pub(crate) silent: bool,
+    /// What the login must achieve (a step-up); its ID token is checked.
+    #[serde(default, skip_serializing_if = "StepUp::is_none")]
+    pub(crate) step_up: StepUp,
+}
+
+/// A login stronger or more recent than usual (RFC 9470): `acr_values`
+/// and `max_age` for the provider, and what the ID token must then show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StepUp {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) acr_values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age: Option<u64>,
+}
+
+impl StepUp {
+    /// The requirement of a guard's type.
+    pub(crate) fn of(acr_values: &[&str], max_age: Option<u64>) -> StepUp {
+        StepUp {
+            acr_values: acr_values.iter().map(|v| v.to_string()).collect(),
+            max_age,
+        }
+    }
+
+    pub(crate) fn is_none(&self) -> bool {
+        self.acr_values.is_empty() && self.max_age.is_none()
+    }
+
+    /// Whether ID-token `claims` meet it: an `acr` among `acr_values`, and
+    /// an `auth_time` within `max_age` (with `skew`) of `now`.
+    pub(crate) fn satisfied_by(
+        acr_values: &[&str],
+        max_age: Option<u64>,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        now: i64,
+        skew: i64,
+    ) -> bool {
+        let acr_ok = acr_values.is_empty()
+            || claims
+                .get("acr")
+                .and_then(|acr| acr.as_str())
+                .is_some_and(|acr| acr_values.contains(&acr));
+        let age_ok = max_age.is_none_or(|max_age| {
+            let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+            claims
+                .get("auth_time")
+                .and_then(|t| t.as_i64())
+                .is_some_and(|auth_time| auth_time >= now.saturating_sub(max_age).saturating_sub(skew))
+        });
+        acr_ok && age_ok
+    }
+
+    /// Whether ID-token `claims` meet this step-up.
+    pub(crate) fn met_by(&self, claims: &serde_json::Map<String, serde_json::Value>, now: i64, skew: i64) -> bool {
+        let acr: Vec<&str> = self.acr_values.iter().map(String::as_str).collect();
+        StepUp::satisfied_by(&acr, self.max_age, claims, now, skew)
+    }
+
+    /// The refusal of a login or session that does not meet it.
+    pub(crate) fn refusal(&self) -> OidcError {
+        OidcError::InsufficientUserAuthentication {
+            acr_values: self.acr_values.join(" "),
+            max_age: self.max_age,
+        }
+    }
 }
 
 /// The cookie name for a pending login with this `state`.
@@ -86,6 +151,7 @@ pub(crate) async fn begin(
     provider: &Provider,
     return_to: &str,
     prompt: Prompt,
+    step_up: &StepUp,
 ) -> Result<LoginRedirect, OidcError> {
     let metadata = provider.metadata().await?;
     let client = provider.client().await?;
@@ -107,9 +173,18 @@ pub(crate) async fn begin(
             .append_pair("code_challenge", challenge.as_str())
             .append_pair("code_challenge_method", "S256");
         for (name, value) in &config.auth_request_params {
-            if !(prompt == Prompt::Silent && name == "prompt") {
+            let replaced = (prompt == Prompt::Silent && name == "prompt")
+                || (!step_up.acr_values.is_empty() && name == "acr_values")
+                || (step_up.max_age.is_some() && name == "max_age");
+            if !replaced {
                 query.append_pair(name, value);
             }
+        }
+        if !step_up.acr_values.is_empty() {
+            query.append_pair("acr_values", &step_up.acr_values.join(" "));
+        }
+        if let Some(max_age) = step_up.max_age {
+            query.append_pair("max_age", &max_age.to_string());
         }
         if prompt == Prompt::Silent {
             query.append_pair("prompt", "none");
@@ -139,6 +214,7 @@ pub(crate) async fn begin(
         return_to: safe_return_path(return_to),
         expires_at: now + PENDING_SECONDS,
         silent: prompt == Prompt::Silent,
+        step_up: step_up.clone(),
     };
     let value = serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;
 

@@ -449,9 +449,16 @@ impl TestIssuer {
             oidc.cipher().clone(),
             oidc.config().cookies_secure(),
         );
-        let redirect = login::begin(oidc, &jar, provider, "/", Prompt::Interactive)
-            .await
-            .map_err(TestingError::Login)?;
+        let redirect = login::begin(
+            oidc,
+            &jar,
+            provider,
+            "/",
+            Prompt::Interactive,
+            &login::StepUp::default(),
+        )
+        .await
+        .map_err(TestingError::Login)?;
         let params = url::Url::parse(&redirect.location)
             .map(|url| url.query_pairs().into_owned().collect())
             .unwrap_or_default();

@@ -247,6 +247,12 @@ impl Fairing for OidcFairing {
                 }
             }
         }
+        // RFC 9470 §3: an API request refused for a weak or old login.
+        if response.status() == Status::Unauthorized && !response.headers().contains("WWW-Authenticate") {
+            if let Some(challenge) = OidcError::of(request).and_then(|error| error.step_up_challenge()) {
+                response.set_raw_header("WWW-Authenticate", challenge);
+            }
+        }
         for cookie in request_state::outgoing_cookies(state) {
             response.adjoin_header(cookie);
         }

@@ -10,9 +10,9 @@ use rocket::{Ignite, Rocket, Sentinel};
 use time::OffsetDateTime;
 
 use crate::clock;
-use crate::config::{DefaultProvider, ProviderName};
+use crate::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 use crate::error::OidcError;
-use crate::flow::login::{self, Prompt};
+use crate::flow::login::{self, Prompt, StepUp};
 use crate::flow::refresh::refresh_and_store;
 use crate::oidc::Oidc;
 use crate::secret::AccessToken;
@@ -53,11 +53,11 @@ use crate::web::request_state::{self, RequestState};
 ///     user.userinfo()?.get("email")?.as_str().map(String::from)
 /// }
 /// ```
-pub struct OidcUser<P: ProviderName = DefaultProvider> {
+pub struct OidcUser<P: ProviderName = DefaultProvider, R: Requirement = NoRequirement> {
     session: Arc<UserSession>,
     oidc: Oidc,
     jar: Arc<Jar>,
-    provider: PhantomData<P>,
+    provider: PhantomData<(P, R)>,
 }
 
 /// An access token known to be valid now, from
@@ -80,7 +80,7 @@ pub struct ValidAccessToken {
     pub refreshed: bool,
 }
 
-impl<P: ProviderName> OidcUser<P> {
+impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// The session behind this guard.
     pub fn session(&self) -> &UserSession {
         &self.session
@@ -136,7 +136,7 @@ fn expires_within(session: &UserSession, seconds: i64) -> bool {
     session.access_token_expires_within(seconds, clock::now())
 }
 
-impl<P: ProviderName> Deref for OidcUser<P> {
+impl<P: ProviderName, R: Requirement> Deref for OidcUser<P, R> {
     type Target = UserSession;
 
     fn deref(&self) -> &UserSession {
@@ -144,7 +144,7 @@ impl<P: ProviderName> Deref for OidcUser<P> {
     }
 }
 
-impl<P: ProviderName> std::fmt::Debug for OidcUser<P> {
+impl<P: ProviderName, R: Requirement> std::fmt::Debug for OidcUser<P, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("OidcUser").field(&*self.session).finish()
     }
@@ -158,11 +158,12 @@ async fn login_redirect(
     jar: &Jar,
     provider_name: &str,
     prompt: Prompt,
+    step_up: &StepUp,
 ) -> OidcError {
     let Some(provider) = oidc.provider(provider_name) else {
         return OidcError::LoginRequired;
     };
-    match login::begin(oidc, jar, provider, &request.uri().to_string(), prompt).await {
+    match login::begin(oidc, jar, provider, &request.uri().to_string(), prompt, step_up).await {
         Ok(redirect) => {
             request_state::put(&RequestState::of(request).login_redirect, redirect);
             OidcError::LoginRequired
@@ -204,7 +205,8 @@ async fn current_session(
         // for one (a script gets 401 and can navigate), so a stolen cookie
         // used by a script does not outlive the interval.
         if is_navigation(request) {
-            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, Prompt::Silent)).await);
+            let none = StepUp::default();
+            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, Prompt::Silent, &none)).await);
         }
         return Err(OidcError::LoginRequired);
     }
@@ -235,7 +237,7 @@ async fn current_session(
 }
 
 #[rocket::async_trait]
-impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
+impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
@@ -245,8 +247,18 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
         };
         let state = RequestState::of(request);
         let jar = state.jar(request, oidc);
+        let required = !R::ACR_VALUES.is_empty() || R::MAX_AGE.is_some();
         let error = match current_session(oidc, request, state, &jar, P::NAME).await {
-            Ok(Some(session)) => {
+            Ok(Some(session))
+                if !required
+                    || StepUp::satisfied_by(
+                        R::ACR_VALUES,
+                        R::MAX_AGE,
+                        session.id_token_claims(),
+                        clock::now(),
+                        oidc.skew_seconds(),
+                    ) =>
+            {
                 return Outcome::Success(OidcUser {
                     session,
                     oidc: oidc.clone(),
@@ -254,8 +266,44 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
                     provider: PhantomData,
                 });
             }
+            // A session weaker or older than the route asks: a navigation
+            // logs in again asking for it (and comes back), anything else
+            // gets RFC 9470's challenge.
+            Ok(Some(_)) => {
+                let step_up = StepUp::of(R::ACR_VALUES, R::MAX_AGE);
+                if is_navigation(request) {
+                    match Box::pin(login_redirect(
+                        oidc,
+                        request,
+                        &jar,
+                        P::NAME,
+                        Prompt::Interactive,
+                        &step_up,
+                    ))
+                    .await
+                    {
+                        OidcError::LoginRequired => step_up.refusal(),
+                        other => other,
+                    }
+                } else {
+                    step_up.refusal()
+                }
+            }
             Ok(None) if is_navigation(request) => {
-                Box::pin(login_redirect(oidc, request, &jar, P::NAME, Prompt::Interactive)).await
+                let step_up = if required {
+                    StepUp::of(R::ACR_VALUES, R::MAX_AGE)
+                } else {
+                    StepUp::default()
+                };
+                Box::pin(login_redirect(
+                    oidc,
+                    request,
+                    &jar,
+                    P::NAME,
+                    Prompt::Interactive,
+                    &step_up,
+                ))
+                .await
             }
             Ok(None) => OidcError::LoginRequired,
             Err(error) => error,
@@ -265,7 +313,7 @@ impl<'r, P: ProviderName> FromRequest<'r> for OidcUser<P> {
     }
 }
 
-impl<P: ProviderName> Sentinel for OidcUser<P> {
+impl<P: ProviderName, R: Requirement> Sentinel for OidcUser<P, R> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         super::provider_missing(rocket, P::NAME, "OidcUser")
     }
