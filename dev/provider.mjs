@@ -27,6 +27,9 @@
 //   OP_DPOP               1: DPoP (RFC 9449) at the token endpoint: a token request with a DPoP proof
 //                         gets a DPoP-bound access token (`cnf.jkt`)
 //
+// A login name that starts with "mfa-" logs in with `acr` urn:example:mfa, any other with
+// urn:example:password (for step-up tests).
+//
 // Everything here is for development and tests only: any login/password is accepted.
 
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
@@ -191,6 +194,7 @@ const configuration = {
     email: ['email', 'email_verified'],
   },
   scopes: ['openid', 'offline_access', 'read', 'write'],
+  acrValues: ['urn:example:password', 'urn:example:mfa'],
   clockTolerance: CLOCK_TOLERANCE,
   cookies: {
     // Providers on different ports of 127.0.0.1 share one cookie jar: keep the names apart.
@@ -250,6 +254,15 @@ const configuration = {
 };
 
 const provider = new Provider(ISSUER, configuration);
+
+// The development login form knows no second factor: the login name stands for it.
+const interactionFinished = provider.interactionFinished.bind(provider);
+provider.interactionFinished = (req, res, result, options) => {
+  if (result?.login?.accountId) {
+    result.login.acr = result.login.accountId.startsWith('mfa-') ? 'urn:example:mfa' : 'urn:example:password';
+  }
+  return interactionFinished(req, res, result, options);
+};
 
 // The provider's HTML pages @import Google Fonts; never let a browser try a non-loopback host.
 const FONTS_IMPORT = /@import url\(https?:\/\/fonts\.googleapis\.com[^)]*\);?/g;

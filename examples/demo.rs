@@ -13,7 +13,9 @@ use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{json, Json, Value};
 use rocket::serde::Serialize;
 use rocket::State;
-use rocket_openidconnect::{scopes, BearerToken, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession};
+use rocket_openidconnect::{
+    requirement, scopes, BearerToken, DefaultProvider, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession,
+};
 
 scopes!(
     /// What `/api/write` requires.
@@ -261,6 +263,27 @@ fn token_text(identity: &TokenIdentity) -> RawJson<String> {
     RawJson(identity.claims_json().get().to_owned())
 }
 
+requirement!(
+    /// What `/step-up/mfa` requires: a multi-factor login.
+    Mfa { acr: ["urn:example:mfa"] }
+);
+requirement!(
+    /// What `/step-up/recent` requires: a login in the last 30 seconds.
+    Recent { max_age: 30 }
+);
+
+/// `/profile` for a multi-factor login only (step-up, RFC 9470).
+#[get("/step-up/mfa")]
+fn step_up_mfa(user: OidcUser<DefaultProvider, Mfa>) -> RawJson<String> {
+    RawJson(serde_json::to_string(&profile_of(&user)).unwrap_or_default())
+}
+
+/// `/profile` for a login in the last 30 seconds only.
+#[get("/step-up/recent")]
+fn step_up_recent(user: OidcUser<DefaultProvider, Recent>) -> RawJson<String> {
+    RawJson(serde_json::to_string(&profile_of(&user)).unwrap_or_default())
+}
+
 #[get("/api")]
 fn api(token: BearerToken) -> RawJson<String> {
     token_text(&token)
@@ -336,6 +359,8 @@ fn rocket() -> _ {
             ping_token,
             ping_json,
             profile,
+            step_up_mfa,
+            step_up_recent,
             api,
             api_write,
             either,

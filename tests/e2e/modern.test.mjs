@@ -7,7 +7,9 @@
 //   provider 127.0.0.1:9501  OP_DPOP=1
 //   demo 127.0.0.1:8500  -> 9500, client demo-pkjwt, private_key_path, PAR auto
 //   demo 127.0.0.1:8501  -> 9500, client demo (secret), pushed_authorization_requests = "never"
-//   demo 127.0.0.1:8502  -> 9501, bearer.dpop = "allowed" (the default)
+//   demo 127.0.0.1:8502  -> 9501, bearer.dpop = "allowed" (the default); its /step-up/mfa and
+//                           /step-up/recent routes require acr urn:example:mfa and max_age 30
+//                           (the provider gives acr urn:example:mfa to logins named mfa-...)
 //
 // Run: cargo build --examples && node --test --test-concurrency=1 tests/e2e/
 
@@ -210,5 +212,44 @@ describe('DPoP-bound access tokens at the API', () => {
     const otherKey = await call(token, { proof: dpopHolder().proof('GET', `${DEMO_DPOP}/api`, token) });
     assert.equal(otherKey.status, 401);
     assert.match(otherKey.headers['www-authenticate'], /error="invalid_dpop_proof"/);
+  }));
+});
+
+describe('step-up per route', () => {
+  test('a password session is refused for the multi-factor route; a multi-factor login gets it', { timeout: 60000 }, () => withDiagnostics(stack, async () => {
+    const login = uniqueLogin('weak');
+    const weak = await loginInNewContext(browser, { appOrigin: DEMO_DPOP, opOrigin: OP_DPOP, login });
+    try {
+      const { json: profile } = await pageJson(weak.page, `${DEMO_DPOP}/profile`);
+      // oidc-provider puts `acr` in an ID token only when it was asked for.
+      assert.notEqual(profile.id_token.acr, 'urn:example:mfa');
+      // The route asks the provider for acr urn:example:mfa; this provider keeps the password
+      // session and answers with it, which the demo refuses.
+      const first = weak.log.requests.length;
+      const response = await weak.page.goto(`${DEMO_DPOP}/step-up/mfa`);
+      const toProvider = weak.log.requests.slice(first).find((r) => r.url.startsWith(`${OP_DPOP}/auth`));
+      assert.ok(toProvider, 'the browser was sent to the provider');
+      assert.equal(new URL(toProvider.url).searchParams.get('acr_values'), 'urn:example:mfa');
+      assert.equal(response.status(), 401);
+      assert.match(await weak.page.content(), /insufficient_user_authentication/);
+      const { json: still } = await pageJson(weak.page, `${DEMO_DPOP}/profile`);
+      assert.equal(still.sub, login, 'the password session is still there');
+    } finally {
+      await weak.context.close();
+    }
+
+    const strong = uniqueLogin('mfa-dora');
+    const mfa = await loginInNewContext(browser, { appOrigin: DEMO_DPOP, opOrigin: OP_DPOP, login: strong, path: '/step-up/mfa' });
+    try {
+      const { json: profile } = await pageJson(mfa.page, `${DEMO_DPOP}/step-up/mfa`);
+      assert.equal(profile.sub, strong);
+      assert.equal(profile.id_token.acr, 'urn:example:mfa');
+      const { status } = await pageJson(mfa.page, `${DEMO_DPOP}/step-up/recent`);
+      assert.equal(status, 200, 'a login just now is recent enough');
+      const api = await rawRequest('GET', `${DEMO_DPOP}/step-up/mfa`, { headers: { accept: 'application/json' } });
+      assert.equal(api.status, 401, 'no session: login_required');
+    } finally {
+      await mfa.context.close();
+    }
   }));
 });
