@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "clock",
             "cache",
             "telemetry",
+            "client_key",
             "test_jwt",
             "test_fuzz",
         ],
