@@ -84,6 +84,7 @@
 //! | `limits.sessions_per_subject` | `16` | server-side sessions per user; a login past it ends the user's oldest |
 //! | `limits.used_states` | `100000` | used `state`s remembered in the process (10 minutes each) |
 //! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
+//! | `limits.dpop_proofs` | `100000` | DPoP proof ids remembered as used in the process |
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
@@ -94,7 +95,10 @@
 //! | `previous_secret_keys` | `[]` | former `secret_key`s whose cookies still open, sealed again under the current key ([rotation](#secrets-and-key-rotation)) |
 //! | `providers.<name>.client_secret` | | required unless auth method `none` |
 //! | `providers.<name>.client_secret_file` | | a file holding the client secret, instead of `client_secret` |
-//! | `providers.<name>.token_endpoint_auth_method` | `"client_secret_basic"` | or `"client_secret_post"`, `"none"` |
+//! | `providers.<name>.token_endpoint_auth_method` | `"client_secret_basic"` | or `"client_secret_post"`, `"client_secret_jwt"`, `"private_key_jwt"`, `"none"` ([client authentication](#client-authentication-without-shared-secrets)) |
+//! | `providers.<name>.private_key_path` / `private_key_jwk` | | with `private_key_jwt`: the client's private key (PEM file, or an inline JWK) |
+//! | `providers.<name>.token_endpoint_auth_signing_alg` | from the key and the provider | `RS256`, `PS256`, `ES256` (`HS256` with `client_secret_jwt`) |
+//! | `providers.<name>.pushed_authorization_requests` | `"auto"` | `"always"`, `"never"`: [pushed authorization requests](#pushed-authorization-requests) |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
@@ -108,6 +112,8 @@
 //! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
 //! | `providers.<name>.bearer.require_audience` | `true` | an introspection answer must carry an accepted `aud` |
 //! | `providers.<name>.bearer.cache_entries` | `10000` | valid tokens' checks kept (least recently used out first) |
+//! | `providers.<name>.bearer.dpop` | `"allowed"` | `"off"`, `"required"`: [DPoP-bound tokens](#dpop-bound-access-tokens) |
+//! | `providers.<name>.bearer.dpop_nonce` | `false` | DPoP proofs must carry a server nonce |
 //!
 //! A missing or bad key aborts launch with a message naming it, such as
 //! ``oidc configuration: `oidc.providers.default.client_id`: is missing``.
@@ -398,6 +404,85 @@
 //! is sealed again under the new key in the same response. Keep an old key
 //! as long as a session can live (`session.lifetime_seconds`), then remove
 //! it: what only it opens is no session any more.
+//!
+//! # Client authentication without shared secrets
+//!
+//! With `token_endpoint_auth_method = "private_key_jwt"` the client proves
+//! itself with a fresh signed assertion (RFC 7523, OIDC Core §9) on every
+//! client-authenticated call: the code exchange, refresh, introspection,
+//! revocation, client credentials and pushed authorization requests. The
+//! key is a PEM file (`private_key_path`: PKCS#8 RSA or EC P-256, or
+//! PKCS#1, SEC1) or an inline JWK (`private_key_jwk`); its `kid` is the
+//! JWK's or the RFC 7638 thumbprint, and the public JWK to register is
+//! logged at launch. Assertions carry `iss` = `sub` = the client id, `aud`
+//! the token endpoint, a unique `jti` and a 60-second `exp`, signed RS256,
+//! PS256 or ES256 (`token_endpoint_auth_signing_alg`, or what the key and
+//! the provider's metadata allow). `client_secret_jwt` signs them HS256 with
+//! the client secret, which then never travels. The key never appears in
+//! logs or `Debug`.
+//!
+//! ```toml
+//! [default.oidc.providers.default]
+//! issuer = "https://op.example"
+//! client_id = "app"
+//! token_endpoint_auth_method = "private_key_jwt"
+//! private_key_path = "/run/secrets/client-key.pem"
+//! ```
+//!
+//! # Pushed authorization requests
+//!
+//! With `pushed_authorization_requests = "auto"` (the default), a provider
+//! that advertises a `pushed_authorization_request_endpoint` gets each
+//! authorization request over the back channel first (RFC 9126),
+//! authenticated as the client; the browser's redirect then carries only
+//! `client_id` and `request_uri`. `"always"` requires it; `"never"` does
+//! not use it. A provider that sets `require_pushed_authorization_requests`
+//! never gets a front-channel request: the login fails with 502 instead,
+//! as it does when the pushed request fails.
+//!
+//! # DPoP-bound access tokens
+//!
+//! [`BearerToken`] accepts `Authorization: DPoP <token>` with a `DPoP`
+//! proof (RFC 9449) when `bearer.dpop` is `"allowed"` (the default) or
+//! `"required"`. The proof must be a `dpop+jwt` signed with an asymmetric
+//! algorithm by the public key it carries, for this request's method and
+//! URL (the origin of `redirect_uri` and the request's path, so it holds
+//! behind a proxy), recent (`iat` within `clock_skew_seconds`), for this
+//! token (`ath`), and used once on every instance; the token's `cnf.jkt`
+//! (a JWT claim or the introspection answer) must be that key's
+//! thumbprint. A DPoP-bound token sent as `Bearer` is refused. Refusals
+//! carry `WWW-Authenticate: DPoP algs="...", error="invalid_dpop_proof"`;
+//! with `bearer.dpop_nonce = true`, a proof without a current server nonce
+//! gets `401 use_dpop_nonce` and the nonce in `DPoP-Nonce`.
+//!
+//! # Step-up per route
+//!
+//! A route can require a stronger or more recent login than the session
+//! has (RFC 9470): name a [`requirement!`] in the guard.
+//!
+//! ```rust
+//! # #[macro_use] extern crate rocket;
+//! use rocket_openidconnect::{requirement, DefaultProvider, OidcUser};
+//!
+//! requirement!(
+//!     /// A multi-factor login within the last five minutes.
+//!     pub Mfa { acr: ["urn:example:mfa"], max_age: 300 }
+//! );
+//!
+//! #[post("/transfer")]
+//! fn transfer(user: OidcUser<DefaultProvider, Mfa>) -> String {
+//!     format!("transfer approved by {}", user.subject())
+//! }
+//! ```
+//!
+//! When the session's ID token lacks one of the `acr` values or its
+//! `auth_time` is older than `max_age`, a browser navigation goes back to
+//! the provider with `acr_values` and `max_age` and returns to the same
+//! URL; any other request gets `401 insufficient_user_authentication` with
+//! `WWW-Authenticate: Bearer error="insufficient_user_authentication",
+//! acr_values="...", max_age="..."`. The new ID token must meet the
+//! requirement or the login fails (the old session stays). Routes without
+//! a requirement do no such check.
 //!
 //! # Testing your app
 //!

@@ -76,6 +76,12 @@ pub trait Requirement: Send + Sync + 'static {
 
 /// No requirement on the login: what [`OidcUser`](crate::OidcUser) asks
 /// when it names none.
+///
+/// ```rust
+/// use rocket_openidconnect::{DefaultProvider, NoRequirement, OidcUser};
+///
+/// fn same(_: OidcUser) -> Option<OidcUser<DefaultProvider, NoRequirement>> { None }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NoRequirement;
 
