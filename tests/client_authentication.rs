@@ -70,6 +70,7 @@ fn assert_well_formed(provider: &TestProvider, header: &Value, claims: &Value, a
 
 #[rocket::async_test]
 async fn private_key_jwt_with_an_rsa_pem_authenticates_every_client_call_with_a_fresh_assertion() {
+    logs::capture();
     let provider = TestProvider::start().await;
     provider.behave(|b| b.client_auth = ClientAuth::Assertion(Some(rsa_public_jwk())));
     let mut browser = lifecycle_browser(config_with(
@@ -108,6 +109,7 @@ async fn private_key_jwt_with_an_rsa_pem_authenticates_every_client_call_with_a_
 
 #[rocket::async_test]
 async fn introspection_and_client_credentials_authenticate_with_the_key_too() {
+    logs::capture();
     let provider = TestProvider::start().await;
     provider.behave(|b| b.client_auth = ClientAuth::Assertion(Some(rsa_public_jwk())));
     let config = config_with(&provider, "private_key_jwt", json!({ "private_key_path": RSA_PEM }));
@@ -134,6 +136,7 @@ async fn introspection_and_client_credentials_authenticate_with_the_key_too() {
 
 #[rocket::async_test]
 async fn an_rsa_key_signs_ps256_when_the_provider_accepts_only_that() {
+    logs::capture();
     let provider = TestProvider::start().await;
     provider.behave(|b| {
         b.client_auth = ClientAuth::Assertion(Some(rsa_public_jwk()));
@@ -155,6 +158,7 @@ async fn an_rsa_key_signs_ps256_when_the_provider_accepts_only_that() {
 
 #[rocket::async_test]
 async fn an_ec_key_given_as_an_inline_jwk_signs_es256_with_its_kid() {
+    logs::capture();
     let provider = TestProvider::start().await;
     let (mut private, public) = ec_jwks();
     private["kid"] = json!("client-key-1");
@@ -173,6 +177,7 @@ async fn an_ec_key_given_as_an_inline_jwk_signs_es256_with_its_kid() {
 
 #[rocket::async_test]
 async fn client_secret_jwt_macs_the_assertion_with_the_client_secret() {
+    logs::capture();
     let provider = TestProvider::start().await;
     provider.behave(|b| b.client_auth = ClientAuth::Assertion(None));
     let mut browser = lifecycle_browser(config_with(&provider, "client_secret_jwt", json!({}))).await;
@@ -190,6 +195,7 @@ async fn client_secret_jwt_macs_the_assertion_with_the_client_secret() {
 
 #[rocket::async_test]
 async fn an_assertion_the_provider_refuses_fails_the_login_and_creates_no_session() {
+    logs::capture();
     let provider = TestProvider::start().await;
     // The provider knows another key for this client.
     let (_, ec_public) = ec_jwks();
@@ -221,6 +227,7 @@ fn launch_error(config: Value) -> String {
 
 #[rocket::async_test]
 async fn a_private_key_configuration_that_cannot_work_aborts_launch_naming_the_key() {
+    logs::capture();
     let provider = TestProvider::start().await;
     let (private, _) = ec_jwks();
     let key = "oidc.providers.default.";
@@ -277,4 +284,32 @@ async fn a_private_key_configuration_that_cannot_work_aborts_launch_naming_the_k
     let d = private["d"].as_str().unwrap_or_default();
     assert!(!shown.contains(d), "the private key is redacted: {shown}");
     assert!(shown.contains("[redacted]"));
+}
+
+#[rocket::async_test]
+async fn the_public_jwk_is_logged_at_launch_and_the_private_key_never() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let (private, public) = ec_jwks();
+    provider.behave(|b| b.client_auth = ClientAuth::Assertion(Some(public.clone())));
+    let mut browser = lifecycle_browser(config_with(
+        &provider,
+        "private_key_jwt",
+        json!({ "private_key_jwk": private.clone() }),
+    ))
+    .await;
+    browser.login_ok(&provider, "/profile").await;
+    let lines = logs::crate_lines();
+    let d = private["d"].as_str().unwrap_or_default();
+    assert!(
+        lines.iter().all(|line| !line.contains(d)),
+        "the private key is never logged"
+    );
+    let x = public["x"].as_str().unwrap_or_default();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("private_key_jwt") && line.contains(x)),
+        "the public JWK to register is logged: {lines:#?}"
+    );
 }
