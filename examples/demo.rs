@@ -341,8 +341,20 @@ async fn service_token(
     })))
 }
 
-#[launch]
-fn rocket() -> _ {
+/// Runs the demo; a configuration it cannot use ends it with the message
+/// (already logged, naming the key) and exit status 1, not a panic.
+#[rocket::main]
+async fn main() -> std::process::ExitCode {
+    match rocket().launch().await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo: {}", error.kind());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn rocket() -> rocket::Rocket<rocket::Build> {
     // The metrics recorder of the process; `/metrics` renders it.
     let metrics = PrometheusBuilder::new()
         .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])

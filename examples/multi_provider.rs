@@ -46,8 +46,19 @@ fn profile_second(user: OidcUser<Second>) -> Json<Value> {
     Json(profile_json(&user))
 }
 
-#[launch]
-fn rocket() -> _ {
+#[rocket::main]
+async fn main() -> std::process::ExitCode {
+    match rocket().launch().await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The reason (the configuration key) is logged already.
+            eprintln!("multi_provider: {}", error.kind());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn rocket() -> rocket::Rocket<rocket::Build> {
     rocket::build()
         .attach(Oidc::fairing())
         .mount("/", routes![index, profile, profile_second])

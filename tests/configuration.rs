@@ -413,3 +413,32 @@ async fn keep_claims_and_drop_claims_together_abort_launch() {
     config["providers"]["default"]["session"] = json!({ "keep_claims": ["email"], "drop_claims": ["picture"] });
     assert_config_refused(config, &["oidc.providers.default.session.drop_claims"]).await;
 }
+
+/// The problems `OidcConfig::from_figment` finds, as `key: message`.
+fn problems_of(oidc: Value) -> Vec<String> {
+    match rocket_openidconnect::OidcConfig::from_figment(&figment(oidc)) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(|e| format!("{}: {}", e.key, e.message)).collect(),
+    }
+}
+
+#[test]
+fn an_unknown_or_bad_key_is_named_once_by_its_own_path() {
+    let mut config = valid_config();
+    config["providers"]["default"]["bogus"] = json!(1);
+    let said = problems_of(config);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("oidc.providers.default.bogus: "), "{said:?}");
+    assert!(!said[0].contains("bogus.bogus"), "{said:?}");
+
+    let mut config = valid_config();
+    config["providers"]["default"]["bearer"] = json!({ "dpop": "sometimes" });
+    let said = problems_of(config);
+    assert!(said[0].starts_with("oidc.providers.default.bearer.dpop: "), "{said:?}");
+    assert!(!said[0].contains("dpop.dpop"), "{said:?}");
+
+    let mut config = valid_config();
+    config["session"] = json!({ "lifetime_seconds": "long" });
+    let said = problems_of(config);
+    assert!(said[0].starts_with("oidc.session.lifetime_seconds: "), "{said:?}");
+}

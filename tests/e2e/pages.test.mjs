@@ -148,3 +148,23 @@ describe('the demo, for a person', () => {
     }
   }));
 });
+
+describe('the demo, misconfigured', () => {
+  test('a configuration it cannot use ends it with a message naming the key and status 1, not a panic', { timeout: 30000 }, async () => {
+    const proc = stack.spawn('demo:bad-config', path.join(EXAMPLES_DIR, 'demo'), [], {
+      env: {
+        ROCKET_CONFIG: '/nonexistent',
+        ROCKET_PORT: '8401',
+        ROCKET_CLI_COLORS: 'false',
+        ROCKET_OIDC: inlineToml({
+          redirect_uri: 'http://127.0.0.1:8401/redirect_uri',
+          providers: { default: { issuer: OP, client_id: 'demo', client_secret: 'demo-secret', bearer: { dpop: 'sometimes' } } },
+        }),
+      },
+    });
+    const exit = await proc.exited;
+    assert.equal(exit.code, 1, proc.describe());
+    assert.match(proc.output, /oidc\.providers\.default\.bearer\.dpop/, proc.describe());
+    assert.doesNotMatch(proc.output, /panicked/, proc.describe());
+  });
+});
