@@ -442,3 +442,13 @@ fn an_unknown_or_bad_key_is_named_once_by_its_own_path() {
     let said = problems_of(config);
     assert!(said[0].starts_with("oidc.session.lifetime_seconds: "), "{said:?}");
 }
+
+#[rocket::async_test]
+async fn the_fairing_attached_twice_runs_once() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let app = rp(oidc_config(&provider), default_routes()).attach(rocket_openidconnect::Oidc::fairing());
+    let mut browser = Browser::new(app).await;
+    browser.login_ok(&provider, "/profile").await;
+    assert!(browser.profile().await.is_some(), "one set of routes, one state: the login works");
+}

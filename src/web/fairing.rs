@@ -75,7 +75,8 @@ impl Fairing for OidcFairing {
     fn info(&self) -> Info {
         Info {
             name: "OpenID Connect",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response,
+            // Attached twice, it runs once (the last one attached).
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response | Kind::Singleton,
         }
     }
 
