@@ -333,7 +333,7 @@ async fn service_token(
 ) -> Result<Json<Value>, OidcError> {
     let scopes: Vec<&str> = scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
     let params: Vec<(&str, &str)> = resource.map(|r| ("resource", r)).into_iter().collect();
-    let token = oidc.client_credentials_grant("default", &scopes, &params).await?;
+    let token = oidc.client_credentials_grant(DefaultProvider, &scopes, &params).await?;
     Ok(Json(json!({
         "access_token": token.access_token().secret(),
         "expires_in": token.expires_in().map(|d| d.as_secs()),

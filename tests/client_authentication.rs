@@ -13,6 +13,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 
+use rocket_openidconnect::DefaultProvider;
 use support::lifecycle::*;
 use support::provider::ClientAuth;
 use support::*;
@@ -119,7 +120,7 @@ async fn introspection_and_client_credentials_authenticate_with_the_key_too() {
     assert_eq!(answer.status, Status::Ok, "{answer:#?}");
     let oidc = api::oidc_of(&browser);
     let service = oidc
-        .client_credentials_grant("default", &["read"], &[])
+        .client_credentials_grant(DefaultProvider, &["read"], &[])
         .await
         .expect("a service token");
     assert!(!service.access_token().secret().is_empty());

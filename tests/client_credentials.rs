@@ -10,10 +10,13 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rocket::http::Status;
-use rocket_openidconnect::{Oidc, ServiceToken};
+use rocket_openidconnect::{provider, DefaultProvider, Oidc, ServiceToken};
+
+provider!(Nope = "nope");
 use serde_json::json;
 
 use support::api::*;
+use support::app::Second;
 use support::provider::{reserve_port, CLIENT_ID, CLIENT_SECRET};
 use support::*;
 
@@ -25,7 +28,7 @@ async fn setup() -> (TestProvider, Browser, Oidc) {
 }
 
 async fn grant(oidc: &Oidc, scopes: &[&str], params: &[(&str, &str)]) -> Arc<ServiceToken> {
-    oidc.client_credentials_grant("default", scopes, params)
+    oidc.client_credentials_grant(DefaultProvider, scopes, params)
         .await
         .unwrap_or_else(|e| panic!("client credentials grant for {scopes:?} {params:?}: {e}"))
 }
@@ -161,7 +164,7 @@ async fn each_provider_has_its_own_tokens() {
 
     let of_first = grant(&oidc, &["read"], &[]).await;
     let of_second = oidc
-        .client_credentials_grant("second", &["read"], &[])
+        .client_credentials_grant(Second, &["read"], &[])
         .await
         .expect("grant at the second provider");
     assert_ne!(secret(&of_first), secret(&of_second));
@@ -182,7 +185,7 @@ async fn ten_concurrent_callers_share_one_token_request() {
     for _ in 0..10 {
         let oidc = oidc.clone();
         tasks.push(rocket::tokio::spawn(async move {
-            oidc.client_credentials_grant("default", &["read"], &[])
+            oidc.client_credentials_grant(DefaultProvider, &["read"], &[])
                 .await
                 .map(|t| t.access_token().secret().to_string())
         }));
@@ -237,7 +240,7 @@ async fn a_provider_error_is_returned_with_its_code_and_not_cached() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| b.token_failure = Some(TokenFailure::oauth(400, "invalid_scope")));
     let error = oidc
-        .client_credentials_grant("default", &["admin"], &[])
+        .client_credentials_grant(DefaultProvider, &["admin"], &[])
         .await
         .expect_err("the provider refused");
     assert_eq!(error.code(), "invalid_scope", "{error}");
@@ -253,7 +256,7 @@ async fn a_client_authentication_failure_is_an_error() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| b.client_secret = "rotated-secret".into());
     let error = oidc
-        .client_credentials_grant("default", &["read"], &[])
+        .client_credentials_grant(DefaultProvider, &["read"], &[])
         .await
         .expect_err("the provider refused the client");
     assert_eq!(error.code(), "invalid_client", "{error}");
@@ -267,7 +270,7 @@ async fn an_unreachable_token_endpoint_is_an_error() {
         b.discovery.insert("token_endpoint".into(), json!(dead));
     });
     let error = oidc
-        .client_credentials_grant("default", &["read"], &[])
+        .client_credentials_grant(DefaultProvider, &["read"], &[])
         .await
         .expect_err("nothing listens there");
     assert_eq!(error.code(), "provider_unavailable", "{error}");
@@ -278,7 +281,7 @@ async fn an_unreachable_provider_is_an_error() {
     let issuer = format!("http://127.0.0.1:{}", reserve_port());
     let browser = Browser::new(api_app(oidc_config_for_issuer(&issuer))).await;
     let error = oidc_of(&browser)
-        .client_credentials_grant("default", &["read"], &[])
+        .client_credentials_grant(DefaultProvider, &["read"], &[])
         .await
         .expect_err("no provider");
     assert_eq!(error.code(), "provider_unavailable", "{error}");
@@ -290,7 +293,7 @@ async fn a_failing_or_garbled_token_endpoint_is_an_error() {
         let (provider, _browser, oidc) = setup().await;
         provider.behave(|b| b.token_failure = Some(failure.clone()));
         let error = oidc
-            .client_credentials_grant("default", &["read"], &[])
+            .client_credentials_grant(DefaultProvider, &["read"], &[])
             .await
             .expect_err("the provider failed");
         assert_eq!(error.code(), "provider_unavailable", "{failure:?}: {error}");
@@ -303,7 +306,10 @@ async fn a_token_that_is_not_a_bearer_token_is_an_error() {
     provider.behave(|b| {
         b.client_credentials_response.insert("token_type".into(), json!("MAC"));
     });
-    assert!(oidc.client_credentials_grant("default", &["read"], &[]).await.is_err());
+    assert!(oidc
+        .client_credentials_grant(DefaultProvider, &["read"], &[])
+        .await
+        .is_err());
 }
 
 #[rocket::async_test]
@@ -311,7 +317,7 @@ async fn reserved_parameters_are_refused_without_a_request() {
     let (provider, _browser, oidc) = setup().await;
     for name in ["grant_type", "scope", "client_id", "client_secret"] {
         let error = oidc
-            .client_credentials_grant("default", &["read"], &[("resource", "http://x/"), (name, "x")])
+            .client_credentials_grant(DefaultProvider, &["read"], &[("resource", "http://x/"), (name, "x")])
             .await
             .expect_err(name);
         assert_eq!(error.code(), "invalid_request", "{name}: {error}");
@@ -324,7 +330,7 @@ async fn reserved_parameters_are_refused_without_a_request() {
 async fn an_unknown_provider_is_an_error() {
     let (provider, _browser, oidc) = setup().await;
     let error = oidc
-        .client_credentials_grant("nope", &["read"], &[])
+        .client_credentials_grant(Nope, &["read"], &[])
         .await
         .expect_err("no such provider");
     assert!(error.to_string().contains("nope"), "{error}");

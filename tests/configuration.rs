@@ -450,5 +450,8 @@ async fn the_fairing_attached_twice_runs_once() {
     let app = rp(oidc_config(&provider), default_routes()).attach(rocket_openidconnect::Oidc::fairing());
     let mut browser = Browser::new(app).await;
     browser.login_ok(&provider, "/profile").await;
-    assert!(browser.profile().await.is_some(), "one set of routes, one state: the login works");
+    assert!(
+        browser.profile().await.is_some(),
+        "one set of routes, one state: the login works"
+    );
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::ProviderName;
 use crate::error::OidcError;
 use crate::oidc::Oidc;
 use crate::token::endpoint;
@@ -15,28 +16,29 @@ use crate::token::service::ServiceToken;
 const RESERVED: &[&str] = &["grant_type", "scope", "client_id", "client_secret"];
 
 impl Oidc {
-    /// A client-credentials token from `provider` for `scopes`, with extra
+    /// A client-credentials token from provider `P` for `scopes`, with extra
     /// token request parameters such as `audience` or `resource`.
     ///
     /// ```rust
     /// # #[macro_use] extern crate rocket;
     /// use rocket::State;
-    /// use rocket_openidconnect::{Oidc, OidcError};
+    /// use rocket_openidconnect::{DefaultProvider, Oidc, OidcError};
     ///
     /// #[get("/report")]
     /// async fn report(oidc: &State<Oidc>) -> Result<String, OidcError> {
     ///     let token = oidc
-    ///         .client_credentials_grant("default", &["read"], &[("resource", "https://api.example/")])
+    ///         .client_credentials_grant(DefaultProvider, &["read"], &[("resource", "https://api.example/")])
     ///         .await?;
     ///     Ok(format!("token valid for {:?}", token.expires_in()))
     /// }
     /// ```
-    pub async fn client_credentials_grant(
+    pub async fn client_credentials_grant<P: ProviderName>(
         &self,
-        provider: &str,
+        _provider: P,
         scopes: &[&str],
         params: &[(&str, &str)],
     ) -> Result<Arc<ServiceToken>, OidcError> {
+        let provider = P::NAME;
         let entry = self
             .provider_state(provider)
             .ok_or_else(|| OidcError::InvalidRequest(format!("provider `{provider}` is not configured")))?;
