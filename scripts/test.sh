@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
 #   install-deps, cargo fmt --check, cargo clippy, cargo test, cargo build --examples,
+#   cargo publish --dry-run (packages the crate and builds the package alone),
 #   end-to-end tests (node --test tests/e2e/: real provider, real browser, the examples).
 # Stops at the first failing step and names it. Prints how long each step took.
 #
 #   scripts/test.sh                 all steps
 #   scripts/test.sh clippy e2e      only the named steps (install-deps always runs):
-#                                   fmt clippy cargo-test doc build-examples e2e
+#                                   fmt clippy cargo-test doc build-examples package e2e
 set -euo pipefail
 
-all_steps=(fmt clippy cargo-test doc build-examples e2e)
+all_steps=(fmt clippy cargo-test doc build-examples package e2e)
 selected=("$@")
 for name in "${selected[@]}"; do
   case " ${all_steps[*]} " in
@@ -25,9 +26,12 @@ color=never
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-$color}"
 
 # In CI the committed Cargo.lock must be up to date; locally cargo may update it.
+# CI packages what is committed; locally, the working tree.
 locked=()
+dirty=(--allow-dirty)
 if [ "${CI:-}" = "true" ]; then
   locked=(--locked)
+  dirty=()
 fi
 
 current_step=""
@@ -72,6 +76,8 @@ step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
 step cargo-test cargo test "${locked[@]}"
 step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"
+# The package crates.io would get: what it holds (`include`), and that it builds on its own.
+step package cargo publish --dry-run "${locked[@]}" "${dirty[@]}"
 step e2e node --test --test-concurrency=1 tests/e2e/
 
 if [ "${#selected[@]}" -eq 0 ]; then
