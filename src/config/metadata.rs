@@ -21,6 +21,7 @@ use url::Url;
 /// assert_eq!(metadata.id_token_signing_alg_values_supported, ["RS256"]);
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ProviderMetadata {
     /// `issuer`: the Issuer Identifier.
     pub issuer: String,

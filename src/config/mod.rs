@@ -35,6 +35,7 @@ pub use self::names::{DefaultProvider, NoRequirement, ProviderName, Requirement}
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OidcConfig {
     /// `redirect_uri` (required): the absolute URL the provider sends the
     /// browser back to. The callback route is mounted at its path.
@@ -102,6 +103,7 @@ const MAX_PREVIOUS_KEYS: usize = 8;
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// `store` (default `"cookie"`): where sessions live. `"cookie"` keeps
     /// them in encrypted cookies, split across several when large.
@@ -160,6 +162,7 @@ impl Default for SessionConfig {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SessionStoreKind {
     /// Encrypted, authenticated cookies (Rocket's `secret_key` derives the key).
     #[default]
@@ -189,6 +192,7 @@ pub enum SessionStoreKind {
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RedisConfig {
     /// `url` (required): `redis://[user:password@]host[:port][/db]`, or
     /// `rediss://...` for TLS.
@@ -267,6 +271,7 @@ impl fmt::Debug for RedisUrl {
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// `sessions` (default `100000`): sessions the `memory` store keeps;
     /// when full, expired sessions go first, then the oldest.
@@ -332,6 +337,7 @@ impl Default for LimitsConfig {
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProviderConfig {
     /// `redirect_uri` (default: the shared `oidc.redirect_uri`): this
     /// provider's own callback URL, mounted at its path. Responses for this
@@ -445,6 +451,7 @@ pub struct ProviderConfig {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PushedAuthorizationRequests {
     /// When the provider advertises `pushed_authorization_request_endpoint`.
     #[default]
@@ -472,6 +479,7 @@ pub enum PushedAuthorizationRequests {
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProviderSessionConfig {
     /// `keep_claims` (default: all): keep only these claims (and those the
     /// protocol needs). Cannot be combined with `drop_claims`.
@@ -527,6 +535,7 @@ impl ProviderSessionConfig {
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BearerConfig {
     /// `mode` (default `"auto"`): `"introspection"`, `"jwt"`, or `"auto"`
     /// (local validation for RFC 9068 JWTs, introspection otherwise).
@@ -588,6 +597,7 @@ impl Default for BearerConfig {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DpopMode {
     /// Only `Authorization: Bearer`; DPoP-bound tokens are refused.
     Off,
@@ -607,6 +617,7 @@ pub enum DpopMode {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BearerMode {
     /// RFC 7662 token introspection at the provider for every (uncached) token.
     Introspection,
@@ -630,6 +641,7 @@ pub enum BearerMode {
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RegistrationConfig {
     /// `redirect_uris` (default `[redirect_uri]`).
     #[serde(default)]
@@ -662,6 +674,7 @@ pub struct RegistrationConfig {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TokenEndpointAuthMethod {
     /// HTTP Basic with the form-encoded client id and secret (RFC 6749 §2.3.1).
     #[default]
@@ -700,6 +713,7 @@ impl TokenEndpointAuthMethod {
 /// assert_eq!(UserinfoMethod::default(), UserinfoMethod::Get);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum UserinfoMethod {
     /// `GET` with the access token in the `Authorization` header.
     #[default]
@@ -737,6 +751,7 @@ impl<'de> Deserialize<'de> for UserinfoMethod {
 /// assert!(error[0].to_string().contains("oidc.redirect_uri"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The full key, such as `oidc.providers.default.client_id`.
     pub key: String,

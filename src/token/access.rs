@@ -35,6 +35,7 @@ const INACTIVE_SECONDS: u64 = 5;
 /// assert_ne!(TokenValidation::Introspection, TokenValidation::Jwt);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenValidation {
     /// The provider's introspection endpoint said it is active (RFC 7662).
     Introspection,
