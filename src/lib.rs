@@ -206,8 +206,7 @@
 //!
 //! # Security
 //!
-//! The repository's `SECURITY.md` has the threat model, each defence with
-//! the test that proves it, and what is left to the app.
+//! What the crate defends against, and how:
 //!
 //! * `state` (128 random bits) is single-use, expires after 10 minutes and
 //!   is bound to the browser by an encrypted cookie; several logins may be
@@ -524,12 +523,47 @@
 //!
 //! The same issuer is a development provider in pure Rust, with a login
 //! page where you pick the user and claims and a page that sends
-//! back-channel logouts: `cargo run --example dev_provider`.
+//! back-channel logouts ([`testing::TestIssuer::builder`] with a fixed
+//! port and client, in a `main` of a few lines).
+//!
+//! # How a request goes through the crate
+//!
+//! 1. **Launch.** [`Oidc::fairing()`] reads and checks the `oidc`
+//!    configuration (a bad key aborts launch naming it), derives the cookie
+//!    key from Rocket's `secret_key`, builds one state per provider (its
+//!    metadata and keys are fetched on first use, so a provider that is down
+//!    does not stop the app) and the server-side state (in the process, or in
+//!    Redis), mounts the callback, logout and back-channel logout routes and
+//!    registers the error catchers.
+//! 2. **A navigation without a session.** [`OidcUser`] finds no session of
+//!    its provider in the request's cookies and starts a login: a random
+//!    `state`, `nonce` and PKCE verifier are sealed into a short-lived
+//!    cookie of this browser, the authorization request is built (pushed to
+//!    the provider first with PAR), and the guard's `401` leaves as a `302` to
+//!    the provider. An API request gets the `401` itself.
+//! 3. **The provider** authenticates the user and sends the browser to
+//!    `redirect_uri` with `code`, `state` and (RFC 9207) `iss`.
+//! 4. **The callback** accepts the response only for a login pending in this
+//!    very browser, once on every instance, from the provider that login went
+//!    to. It exchanges the code with the PKCE verifier, authenticating the
+//!    client, and validates the ID token: signature with the provider's keys
+//!    under an algorithm allow-list, `iss`, `aud`/`azp`, `exp`/`iat` with
+//!    `clock_skew_seconds`, `nonce`, and any requested `acr`/`max_age`. It
+//!    fetches userinfo (same `sub`) and stores a new [`UserSession`]:
+//!    encrypted in the cookies, or server-side with a sealed id in a cookie.
+//!    A `303` returns the browser to where it was going.
+//! 5. **The next requests.** The guard opens the session cookie (a cookie
+//!    seen before is recognised by its exact bytes, so no decryption), then
+//!    checks the session's lifetime, inactivity and logouts on every request.
+//!    It refreshes tokens or re-checks the login silently when configured,
+//!    and holds the route's step-up requirement. The handler gets the user.
+//! 6. **Anything refused** is an [`OidcError`] kept for the catchers, which
+//!    answer an HTML page to browsers and JSON with an RFC 6750 challenge to
+//!    APIs (see [Errors](#errors)).
 //!
 //! # Performance
 //!
-//! A logged-in request costs almost nothing next to an unprotected one
-//! (the README's Performance section has the measurements):
+//! A logged-in request costs almost nothing next to an unprotected one:
 //!
 //! * A session cookie opened once is remembered by its exact sealed value
 //!   (`session.cache_entries`, default 10,000, least recently used out

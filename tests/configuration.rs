@@ -455,3 +455,108 @@ async fn the_fairing_attached_twice_runs_once() {
         "one set of routes, one state: the login works"
     );
 }
+
+/// The keys the configuration table of the crate docs lists (`src/lib.rs`,
+/// "Configuration"); `a` / `b` in one cell is two keys of one table.
+fn documented_keys() -> std::collections::BTreeSet<String> {
+    let lib = include_str!("../src/lib.rs");
+    let table = lib
+        .split("//! # Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("//! A missing or bad key").next())
+        .expect("the configuration table");
+    let mut keys = std::collections::BTreeSet::new();
+    for line in table.lines().filter(|l| l.starts_with("//! | `")) {
+        let cell = line.split('|').nth(1).unwrap_or_default();
+        let names: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+        let first = names[0];
+        let parent = first
+            .rsplit_once('.')
+            .map(|(parent, _)| format!("{parent}."))
+            .unwrap_or_default();
+        keys.insert(first.to_string());
+        for name in &names[1..] {
+            keys.insert(format!("{parent}{name}"));
+        }
+    }
+    keys
+}
+
+/// The keys of each configuration table, as the parser itself lists them
+/// when it meets an unknown one.
+fn accepted_keys() -> std::collections::BTreeSet<String> {
+    let tables: [(&str, &[&str]); 8] = [
+        ("", &[]),
+        ("session.", &["session"]),
+        ("redis.", &["redis"]),
+        ("limits.", &["limits"]),
+        ("providers.<name>.", &["providers", "default"]),
+        ("providers.<name>.bearer.", &["providers", "default", "bearer"]),
+        ("providers.<name>.session.", &["providers", "default", "session"]),
+        (
+            "providers.<name>.registration.",
+            &["providers", "default", "registration"],
+        ),
+    ];
+    let tables_not_keys = [
+        "session",
+        "redis",
+        "limits",
+        "providers",
+        "bearer",
+        "registration",
+        "metadata",
+    ];
+    let mut keys = std::collections::BTreeSet::new();
+    for (prefix, path) in tables {
+        let mut config = valid_config();
+        let mut table = &mut config;
+        for step in path {
+            if table.get(*step).is_none() {
+                table[*step] = json!({});
+            }
+            table = &mut table[*step];
+        }
+        table["not_a_key"] = json!(1);
+        let said = problems_of(config).join("\n");
+        let expected = said
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{prefix}: {said}"));
+        for name in expected
+            .split('`')
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        {
+            if !tables_not_keys.contains(&name) {
+                keys.insert(format!("{prefix}{name}"));
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_documented_keys_are_the_keys_the_configuration_accepts() {
+    let documented = documented_keys();
+    let accepted = accepted_keys();
+    assert!(accepted.len() > 40, "{accepted:?}");
+    let wildcard = |key: &String| {
+        key.starts_with("providers.<name>.registration.") || key.starts_with("providers.<name>.metadata")
+    };
+    let undocumented: Vec<&String> = accepted
+        .iter()
+        .filter(|k| !documented.contains(*k) && !wildcard(k))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "keys missing from the crate docs' configuration table: {undocumented:?}"
+    );
+    let stale: Vec<&String> = documented
+        .iter()
+        .filter(|k| !accepted.contains(*k) && !k.ends_with(".*") && !k.ends_with(".metadata"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "documented keys the configuration does not accept: {stale:?}"
+    );
+}

@@ -81,9 +81,22 @@
 //! A person can use the issuer too: its authorization endpoint shows a
 //! login page where you pick the user and their claims, `/sessions` lists
 //! the logins with a button that sends a back-channel logout to the app,
-//! and it honours `prompt=none` and RP-initiated logout. The repository's
-//! `examples/dev_provider.rs` runs it on the port of the demo's
-//! `Rocket.toml`, so trying the crate needs nothing but Rust.
+//! and it honours `prompt=none` and RP-initiated logout. Started with a
+//! fixed port and client ([`TestIssuerBuilder::port`],
+//! [`TestIssuerBuilder::client`]) in a small `main`, it is a development
+//! provider in pure Rust:
+//!
+//! ```rust,no_run
+//! use rocket_openidconnect::testing::{TestIssuer, TestingError};
+//!
+//! #[rocket::main]
+//! async fn main() -> Result<(), TestingError> {
+//!     let issuer = TestIssuer::builder().port(9000).client("demo", "demo-secret").start().await?;
+//!     println!("a development provider at {}", issuer.url());
+//!     let _ = rocket::tokio::signal::ctrl_c().await;
+//!     Ok(())
+//! }
+//! ```
 
 mod issuer;
 mod pages;

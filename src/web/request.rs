@@ -10,7 +10,7 @@ use crate::error::OidcError;
 /// Largest form body read from a request (form_post responses, logout tokens).
 const MAX_FORM_BYTES: u64 = 64 * 1024;
 
-/// Whether `request` is a browser navigation (CONTRACT §2): a page load
+/// Whether `request` is a browser navigation: a page load
 /// that may be redirected to the provider, as opposed to an API or XHR
 /// call, which gets a 401 instead.
 pub(crate) fn is_navigation(request: &Request<'_>) -> bool {
