@@ -43,7 +43,7 @@ for setup in "${setups[@]}"; do
   esac
 done
 
-scripts/install-deps.sh
+scripts/install-deps.sh wrk node redis chromium
 echo "==> cargo build --release --example demo"
 cargo build --release --example demo
 

@@ -22,7 +22,7 @@ if [ "${1:-}" = "--rust" ]; then
   rust_provider=true
   shift
 else
-  scripts/install-deps.sh
+  scripts/install-deps.sh node
 fi
 
 mkdir -p .dev

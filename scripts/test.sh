@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
-#   install-deps, cargo fmt --check, cargo clippy, cargo test, cargo build --examples,
-#   cargo publish --dry-run (packages the crate and builds the package alone),
-#   end-to-end tests (node --test tests/e2e/: real provider, real browser, the examples).
+#   cargo fmt --check, cargo clippy, cargo test (every Rust test; needs redis-server),
+#   cargo doc, cargo build --examples, cargo publish --dry-run (packages the crate and builds
+#   the package alone), cargo deny (licences, duplicate versions, sources), end-to-end tests
+#   (node --test tests/e2e/: the real provider, a real browser, the examples).
+# Each step first installs what it needs and nothing else (scripts/install-deps.sh): Redis for
+# cargo-test and e2e, cargo-deny for deny, Node packages and Chromium for e2e.
 # Stops at the first failing step and names it. Prints how long each step took.
 #
 #   scripts/test.sh                 all steps
-#   scripts/test.sh clippy e2e      only the named steps (install-deps always runs):
-#                                   fmt clippy cargo-test doc build-examples package e2e
+#   scripts/test.sh clippy e2e      only the named steps:
+#                                   fmt clippy cargo-test doc build-examples package deny e2e
 set -euo pipefail
 
-all_steps=(fmt clippy cargo-test doc build-examples package e2e)
+all_steps=(fmt clippy cargo-test doc build-examples package deny e2e)
 selected=("$@")
 for name in "${selected[@]}"; do
   case " ${all_steps[*]} " in
@@ -59,7 +62,7 @@ wanted() {
 step() {
   local name="$1"
   shift
-  if [ "$name" != install-deps ] && ! wanted "$name"; then
+  if ! wanted "$name"; then
     return 0
   fi
   current_step="$name"
@@ -70,18 +73,31 @@ step() {
   current_step=""
 }
 
-step install-deps scripts/install-deps.sh
+# `step NAME CMD...` runs CMD when NAME is selected; `needs NAME DEPS...` installs DEPS first.
+needs() {
+  local name="$1"
+  shift
+  wanted "$name" || return 0
+  scripts/install-deps.sh "$@"
+}
+
 step fmt cargo fmt --all -- --check --color "$color"
 step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
+needs cargo-test redis
 step cargo-test cargo test "${locked[@]}"
 step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"
 # The package crates.io would get: what it holds (`include`), and that it builds on its own.
 step package cargo publish --dry-run "${locked[@]}" "${dirty[@]}"
+# deny.toml: licences, bans (duplicate versions), sources; the advisory database cannot be
+# fetched from the CI machines, so advisories are not checked.
+needs deny deny
+step deny cargo deny --locked check licenses bans sources
+needs e2e redis node chromium
 step e2e node --test --test-concurrency=1 tests/e2e/
 
 if [ "${#selected[@]}" -eq 0 ]; then
   echo "==> all steps passed"
 else
-  echo "==> steps passed: install-deps ${selected[*]}"
+  echo "==> steps passed: ${selected[*]}"
 fi

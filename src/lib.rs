@@ -669,3 +669,7 @@ pub use self::web::catchers::error_view;
 pub use self::web::fairing::OidcFairing;
 pub use self::web::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken};
 pub use self::web::readiness::Readiness;
+
+/// The configuration library Rocket reads `Rocket.toml` with, which
+/// [`OidcConfig::from_figment`] takes: the same version as Rocket's.
+pub use figment;
