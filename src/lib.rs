@@ -600,7 +600,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Layers, top to bottom; a module imports only from its own layer and the
-// ones below it (checked by `tests/layering.rs`):
+// ones below it (checked by `tests/it/layering.rs`):
 //   testing  the test kit (feature `testing`): an in-process issuer for app tests
 //   web      the fairing, routes, catchers, guards, request state
 //   flow     login, callback, refresh, logout, back-channel, client credentials

@@ -1,0 +1,203 @@
+//! A provider that fails never makes the app answer `500`, nor wait much
+//! longer than `http_timeout_seconds` (2 s in these tests): whatever a
+//! provider endpoint does (never answers, resets the connection, answers
+//! late, sends HTML, bytes that are not UTF-8, a body past the cap, JSON of
+//! the wrong shape, a 500), a login gets `502 provider_unavailable` and a
+//! bearer request `503`; requests queued behind the same failure share it
+//! instead of each waiting a timeout in turn; and the app works again when
+//! the provider does.
+
+use std::time::{Duration, Instant};
+
+use rocket::http::Status;
+use serde_json::{json, Value};
+
+use crate::support::api::*;
+use crate::support::faulty::{Fault, FaultyEndpoint};
+use crate::support::lifecycle::*;
+use crate::support::*;
+
+/// A bit more than the 2 s timeout of the tests' configuration.
+const WITHIN: Duration = Duration::from_millis(3500);
+
+/// Every fault: the garbage answers, late answers and broken connections.
+fn faults() -> Vec<(&'static str, Fault)> {
+    let mut faults = vec![
+        ("no answer at all", Fault::NeverAnswers),
+        ("a reset connection", Fault::Reset),
+        (
+            "an answer after 3 s",
+            Fault::Late(Duration::from_secs(3), Box::new(Fault::json(200, &json!({})))),
+        ),
+    ];
+    faults.extend(Fault::garbage());
+    faults
+}
+
+#[track_caller]
+fn assert_refused(resp: &Resp, took: Duration, status: Status, error: &str, what: &str) {
+    assert_ne!(resp.status, Status::InternalServerError, "{what}: {resp:#?}");
+    assert_eq!(resp.status, status, "{what}: {resp:#?}");
+    assert_error(resp, status, error);
+    assert!(took < WITHIN, "{what}: answered after {took:?}");
+}
+
+/// A discovery document for an issuer at `base` (all its endpoints there).
+fn discovery_document(base: &str) -> Value {
+    json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/auth"),
+        "token_endpoint": format!("{base}/token"),
+        "jwks_uri": format!("{base}/jwks"),
+    })
+}
+
+#[rocket::async_test]
+async fn a_broken_discovery_is_502_within_the_timeout_and_the_app_recovers() {
+    for (what, fault) in faults() {
+        let endpoint = FaultyEndpoint::start(fault).await;
+        let mut browser = Browser::new(rp(oidc_config_for_issuer(&endpoint.url()), default_routes())).await;
+        let start = Instant::now();
+        let resp = browser.navigate("/profile").await;
+        assert_refused(&resp, start.elapsed(), Status::BadGateway, "provider_unavailable", what);
+
+        endpoint.set(Fault::json(200, &discovery_document(&endpoint.url())));
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let resp = browser.navigate("/profile").await;
+            if resp.status == Status::Found {
+                assert!(
+                    resp.location().starts_with(&format!("{}/auth?", endpoint.url())),
+                    "{what}"
+                );
+                break;
+            }
+            assert_eq!(resp.status, Status::BadGateway, "{what}: {resp:#?}");
+            assert!(Instant::now() < deadline, "{what}: the app did not recover");
+            rocket::tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_broken_token_endpoint_is_502_within_the_timeout() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let endpoint = FaultyEndpoint::start(fault).await;
+        provider.behave(|b| {
+            b.discovery
+                .insert("token_endpoint".into(), json!(format!("{}/token", endpoint.url())));
+        });
+        let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+        let auth = browser.start_login("/profile").await;
+        let start = Instant::now();
+        let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
+        assert_refused(&resp, start.elapsed(), Status::BadGateway, "provider_unavailable", what);
+        assert_no_session(&mut browser).await;
+    }
+}
+
+#[rocket::async_test]
+async fn a_broken_jwks_or_userinfo_endpoint_is_502_within_the_timeout() {
+    for endpoint_name in ["jwks_uri", "userinfo_endpoint"] {
+        for (what, fault) in faults() {
+            let provider = TestProvider::start().await;
+            let endpoint = FaultyEndpoint::start(fault).await;
+            provider.behave(|b| {
+                b.discovery
+                    .insert(endpoint_name.into(), json!(format!("{}/x", endpoint.url())));
+            });
+            let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+            let auth = browser.start_login("/profile").await;
+            let start = Instant::now();
+            let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
+            let what = format!("{endpoint_name}: {what}");
+            assert_refused(
+                &resp,
+                start.elapsed(),
+                Status::BadGateway,
+                "provider_unavailable",
+                &what,
+            );
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_broken_introspection_endpoint_is_503_within_the_timeout() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let endpoint = FaultyEndpoint::start(fault).await;
+        provider.behave(|b| {
+            b.discovery.insert(
+                "introspection_endpoint".into(),
+                json!(format!("{}/introspect", endpoint.url())),
+            );
+        });
+        let mut browser = api_browser(&provider, json!({})).await;
+        let start = Instant::now();
+        let resp = browser.bearer("/api", "some-opaque-token").await;
+        assert_ne!(resp.status, Status::InternalServerError, "{what}");
+        assert_bearer_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+        assert!(start.elapsed() < WITHIN, "{what}: {:?}", start.elapsed());
+    }
+}
+
+#[rocket::async_test]
+async fn requests_queued_behind_a_provider_that_never_answers_share_one_timeout() {
+    // Discovery.
+    let endpoint = FaultyEndpoint::start(Fault::NeverAnswers).await;
+    let browser = Browser::new(rp(oidc_config_for_issuer(&endpoint.url()), default_routes())).await;
+    let start = Instant::now();
+    for resp in concurrent_navigations(&browser, "/profile", 8).await {
+        assert_eq!(resp.status, Status::BadGateway, "{resp:#?}");
+    }
+    assert!(
+        start.elapsed() < WITHIN,
+        "8 waiters took {:?}, not one timeout",
+        start.elapsed()
+    );
+    assert_eq!(endpoint.connections(), 1, "one attempt for all of them");
+
+    // The signing keys.
+    let provider = TestProvider::start().await;
+    let endpoint = FaultyEndpoint::start(Fault::NeverAnswers).await;
+    provider.behave(|b| {
+        b.discovery
+            .insert("jwks_uri".into(), json!(format!("{}/jwks", endpoint.url())));
+    });
+    let browser = api_browser(&provider, json!({})).await;
+    let tokens: Vec<String> = (0..8).map(|_| provider.at_jwt(json!({}))).collect();
+    let start = Instant::now();
+    for status in concurrent_requests_with_tokens(&browser.client, "/api", &tokens).await {
+        assert_eq!(status, Status::ServiceUnavailable);
+    }
+    assert!(
+        start.elapsed() < WITHIN,
+        "8 waiters took {:?}, not one timeout",
+        start.elapsed()
+    );
+
+    // Dynamic registration.
+    let provider = TestProvider::start().await;
+    let endpoint = FaultyEndpoint::start(Fault::NeverAnswers).await;
+    provider.behave(|b| {
+        b.discovery
+            .insert("registration_endpoint".into(), json!(format!("{}/reg", endpoint.url())));
+    });
+    let mut config = oidc_config(&provider);
+    let default = config["providers"]["default"].as_object_mut().unwrap();
+    default.remove("client_id");
+    default.remove("client_secret");
+    default.insert("registration".into(), json!({}));
+    let browser = Browser::new(rp(config, default_routes())).await;
+    let start = Instant::now();
+    for resp in concurrent_navigations(&browser, "/profile", 8).await {
+        assert_eq!(resp.status, Status::BadGateway, "{resp:#?}");
+    }
+    assert!(
+        start.elapsed() < WITHIN,
+        "8 waiters took {:?}, not one timeout",
+        start.elapsed()
+    );
+}

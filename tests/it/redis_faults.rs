@@ -1,0 +1,200 @@
+//! Redis faults never become a `500` nor a request let through unchecked:
+//! with Redis unreachable, stopped or frozen, what needs it answers
+//! `503 temporarily_unavailable` within about `timeout_ms`; the app
+//! launches while Redis is down and recovers by itself when it returns.
+//! `rediss://` works, against a Redis that only speaks TLS.
+
+use std::time::{Duration, Instant};
+
+use rocket::http::Status;
+use serde_json::json;
+
+use crate::support::instances::*;
+use crate::support::lifecycle::*;
+use crate::support::redis::RedisServer;
+use crate::support::*;
+
+/// A request that needs Redis answers 503 quickly (never 500, never 200).
+#[track_caller]
+fn assert_unavailable(resp: &Resp, took: Duration) {
+    assert_error(resp, Status::ServiceUnavailable, "temporarily_unavailable");
+    assert!(
+        took < Duration::from_secs(3),
+        "answered in {took:?}, not about timeout_ms"
+    );
+}
+
+async fn timed_profile(browser: &mut Browser) -> (Resp, Duration) {
+    let start = Instant::now();
+    let resp = browser.api("/profile").await;
+    (resp, start.elapsed())
+}
+
+#[rocket::async_test]
+async fn the_app_launches_while_redis_is_down_and_works_once_it_is_up() {
+    for store in ["redis", "cookie"] {
+        let provider = TestProvider::start().await;
+        let mut redis = RedisServer::start();
+        redis.stop();
+        let mut browser = Browser {
+            client: instance(shared_config(&provider, &redis, store)).await,
+            jar: Default::default(),
+        };
+        assert_eq!(browser.api("/public").await.status, Status::Ok, "{store}");
+
+        // A login can start (its state is in the browser) but not finish.
+        let auth = browser.start_login("/profile").await;
+        let start = Instant::now();
+        let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
+        assert_unavailable(&resp, start.elapsed());
+        assert!(session_cookies(&browser).is_empty() && !browser.jar.contains_key("oidc_sid"));
+
+        redis.restart();
+        browser.login_ok(&provider, "/profile").await;
+        assert!(
+            browser.profile().await.is_some(),
+            "{store}: recovered without a restart of the app"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_stopped_redis_gives_503_and_a_restarted_one_is_used_again() {
+    for store in ["redis", "cookie"] {
+        let provider = TestProvider::start().await;
+        let mut redis = RedisServer::start();
+        let mut browser = Browser {
+            client: instance(shared_config(&provider, &redis, store)).await,
+            jar: Default::default(),
+        };
+        browser.login_ok(&provider, "/profile").await;
+
+        redis.stop();
+        for _ in 0..3 {
+            let (resp, took) = timed_profile(&mut browser).await;
+            assert_unavailable(&resp, took);
+        }
+        let resp = browser.navigate("/profile").await;
+        assert_eq!(
+            resp.status,
+            Status::ServiceUnavailable,
+            "{store}: a navigation is not sent to log in: {resp:#?}"
+        );
+
+        redis.restart();
+        // This Redis kept nothing: a session kept there is gone, one in
+        // cookies is back; either way the app answers again.
+        let recovered = browser.profile().await;
+        assert_eq!(recovered.is_some(), store == "cookie", "{store}");
+        browser.logout(rocket::http::Method::Post).await;
+        browser.login_ok(&provider, "/profile").await;
+        assert!(browser.profile().await.is_some(), "{store}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_frozen_redis_gives_503_within_the_timeout_and_recovers_when_it_thaws() {
+    for store in ["redis", "cookie"] {
+        let provider = TestProvider::start().await;
+        let redis = RedisServer::start();
+        let mut browser = Browser {
+            client: instance(shared_config(&provider, &redis, store)).await,
+            jar: Default::default(),
+        };
+        browser.login_ok(&provider, "/profile").await;
+
+        // Accepts connections, never answers.
+        redis.pause();
+        let (resp, took) = timed_profile(&mut browser).await;
+        assert_unavailable(&resp, took);
+        assert!(
+            took >= Duration::from_millis(400),
+            "{store}: it waited for timeout_ms (500 ms): {took:?}"
+        );
+        redis.resume();
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let resp = browser.api("/profile").await;
+            if resp.status == Status::Ok {
+                break;
+            }
+            assert_eq!(resp.status, Status::ServiceUnavailable, "{store}: {resp:#?}");
+            assert!(Instant::now() < deadline, "{store}: recovered after the thaw");
+            rocket::tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_logout_or_back_channel_logout_that_cannot_be_recorded_is_503() {
+    let provider = TestProvider::start().await;
+    let mut redis = RedisServer::start();
+    let mut browser = Browser {
+        client: instance(shared_config(&provider, &redis, "cookie")).await,
+        jar: Default::default(),
+    };
+    browser.login_ok(&provider, "/profile").await;
+    redis.stop();
+
+    let token = provider.logout_token(json!({ "sub": "alice" }));
+    let resp = browser.backchannel_logout(&token).await;
+    assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+
+    let resp = browser.logout(rocket::http::Method::Post).await;
+    assert_eq!(resp.status, Status::ServiceUnavailable, "{resp:#?}");
+    assert!(
+        session_cookies(&browser).is_empty(),
+        "the browser's cookies go anyway: {resp:#?}"
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1, as PEM files in `dir`.
+fn certificates(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server params");
+    let server_key = KeyPair::generate().expect("server key");
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server-key.pem"));
+    std::fs::write(&ca, ca_cert.pem()).expect("write CA");
+    std::fs::write(&cert, server_cert.pem()).expect("write certificate");
+    std::fs::write(&key, server_key.serialize_pem()).expect("write key");
+    (ca, cert, key)
+}
+
+#[rocket::async_test]
+async fn rediss_urls_speak_tls() {
+    let dir = TempDir::new("rediss");
+    let (ca, cert, key) = certificates(&dir);
+    let redis = RedisServer::start_tls(&cert, &key, &ca);
+    let provider = TestProvider::start().await;
+
+    let mut config = shared_config(&provider, &redis, "redis");
+    config["redis"]["ca_certificate_path"] = json!(ca);
+    let (mut browser, other) = two_instances(config).await;
+    browser.login_ok(&provider, "/profile").await;
+    browser.switch_to(&other);
+    assert!(browser.profile().await.is_some(), "the session is shared over TLS");
+
+    // The same port without TLS, or TLS without trusting the CA, is no Redis.
+    for url in [redis.url().replace("rediss://", "redis://"), redis.url()] {
+        let mut config = shared_config(&provider, &redis, "redis");
+        config["redis"]["url"] = json!(url);
+        let mut browser = Browser {
+            client: instance(config).await,
+            jar: Default::default(),
+        };
+        let auth = browser.start_login("/profile").await;
+        let start = Instant::now();
+        let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
+        assert_unavailable(&resp, start.elapsed());
+    }
+}

@@ -1,0 +1,277 @@
+//! Many instances, one truth: instances of one app started with the same
+//! configuration and `secret_key` and sharing one Redis (`[oidc.redis]`)
+//! behave as one, with sessions in cookies or in Redis. A login started
+//! on one finishes on another; a `state` or a logout token is accepted
+//! once; a logout or back-channel logout received by one is honoured by
+//! all; concurrent refreshes make one token request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::http::{Method, Status};
+use rocket::local::asynchronous::Client;
+use serde_json::json;
+
+use crate::support::instances::*;
+use crate::support::lifecycle::*;
+use crate::support::redis::RedisServer;
+use crate::support::*;
+
+/// The stores whose sessions every instance sees.
+const STORES: [&str; 2] = ["cookie", "redis"];
+
+struct Setup {
+    provider: TestProvider,
+    redis: RedisServer,
+    browser: Browser,
+    a: Arc<Client>,
+    b: Arc<Client>,
+}
+
+async fn setup(store: &str) -> Setup {
+    let provider = TestProvider::start().await;
+    let redis = RedisServer::start();
+    let (browser, b) = two_instances(shared_config(&provider, &redis, store)).await;
+    let a = browser.client.clone();
+    Setup {
+        provider,
+        redis,
+        browser,
+        a,
+        b,
+    }
+}
+
+/// Logs `s.browser` in on instance A as `sub` with the provider session `sid`.
+async fn log_in(s: &mut Setup, sub: &str, sid: &str) {
+    s.provider.behave(|b| {
+        b.subject = sub.into();
+        b.claims.insert("sid".into(), json!(sid));
+    });
+    s.browser.switch_to(&s.a);
+    s.browser.login_ok(&s.provider, "/profile").await;
+}
+
+/// The browser's profile on `instance`, if it has a session there.
+async fn profile_on(browser: &Browser, instance: &Arc<Client>) -> Option<serde_json::Value> {
+    let mut there = browser.with_jar(browser.jar.clone());
+    there.switch_to(instance);
+    there.profile().await
+}
+
+#[rocket::async_test]
+async fn a_login_started_on_one_instance_finishes_on_another() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        let auth = s.browser.start_login("/profile").await;
+        s.browser.switch_to(&s.b);
+        let resp = s.browser.approve(&s.provider, &auth, Mode::Navigate).await;
+        assert_callback_completed(&resp, &s.provider);
+        assert_eq!(resp.location(), "/profile", "{store}");
+        for instance in [&s.a, &s.b] {
+            let profile = profile_on(&s.browser, instance).await;
+            assert_eq!(profile.expect("logged in on both")["sub"], "alice", "{store}");
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_state_used_on_one_instance_is_refused_on_the_other() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        let auth = s.browser.start_login("/profile").await;
+        let code = s.provider.issue_code(&auth);
+        let params = [
+            ("code", code.as_str()),
+            ("state", auth.state()),
+            ("iss", s.provider.issuer.as_str()),
+        ];
+        let before = s.browser.jar.clone();
+
+        s.browser.switch_to(&s.b);
+        let resp = s.browser.callback(&params, Mode::Navigate).await;
+        assert_callback_completed(&resp, &s.provider);
+
+        // The same authorization response, with the cookie it came with,
+        // replayed on the other instance.
+        let mut replay = s.browser.with_jar(before);
+        replay.switch_to(&s.a);
+        let resp = replay.callback(&params, Mode::Navigate).await;
+        assert_error(&resp, Status::BadRequest, "invalid_state");
+        assert_eq!(
+            s.provider.token_requests().len(),
+            1,
+            "the replay never reached the provider ({store})"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_logout_token_is_accepted_once_across_instances() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        log_in(&mut s, "alice", "s1").await;
+        let token = s.provider.logout_token(json!({ "sub": "alice", "sid": "s1" }));
+        let first = s.browser.backchannel_logout(&token).await;
+        assert_eq!(first.status, Status::Ok, "{store}: {first:#?}");
+        s.browser.switch_to(&s.b);
+        let replay = s.browser.backchannel_logout(&token).await;
+        assert_error(&replay, Status::BadRequest, "invalid_request");
+        assert!(replay.body.contains("already used"), "{store}: {replay:#?}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_logout_on_one_instance_refuses_the_old_cookies_on_every_instance() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        log_in(&mut s, "alice", "s1").await;
+        let captured = s.browser.jar.clone();
+        assert!(
+            profile_on(&s.browser, &s.b).await.is_some(),
+            "{store}: the session works on B"
+        );
+
+        let resp = s.browser.logout(Method::Post).await;
+        assert_eq!(resp.status, Status::SeeOther, "{store}: {resp:#?}");
+
+        let thief = s.browser.with_jar(captured);
+        assert!(
+            profile_on(&thief, &s.a).await.is_none(),
+            "{store}: the instance that logged out refuses the copied cookie at once"
+        );
+        // The other instance drops what it kept as soon as it hears the
+        // announcement of the change (milliseconds), well before
+        // `redis.local_cache_seconds` (2 s) would: it refuses within 1 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while profile_on(&thief, &s.b).await.is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{store}: instance B still accepts the copied cookie 1 s after the logout"
+            );
+            rocket::tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_back_channel_logout_received_by_one_instance_ends_the_session_on_all() {
+    for store in STORES {
+        for claims in [json!({ "sid": "s1", "sub": null }), json!({ "sub": "alice" })] {
+            let mut s = setup(store).await;
+            log_in(&mut s, "alice", "s1").await;
+            let mut bob = s.browser.other_browser();
+            s.provider.behave(|b| {
+                b.subject = "bob".into();
+                b.claims.insert("sid".into(), json!("s2"));
+            });
+            bob.login_ok(&s.provider, "/profile").await;
+
+            let token = s.provider.logout_token(claims.clone());
+            let resp = s.browser.backchannel_logout(&token).await;
+            assert_eq!(resp.status, Status::Ok, "{store} {claims}: {resp:#?}");
+
+            for instance in [&s.b, &s.a] {
+                assert!(
+                    profile_on(&s.browser, instance).await.is_none(),
+                    "{store} {claims}: alice is logged out"
+                );
+                assert!(
+                    profile_on(&bob, instance).await.is_some(),
+                    "{store} {claims}: bob is not"
+                );
+            }
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn concurrent_refreshes_on_two_instances_make_one_token_request() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        // An access token that is already "expired" (within the clock
+        // skew), a provider that rotates refresh tokens (a second
+        // redemption of the same one would fail), and a slow refresh so
+        // that all requests overlap.
+        s.provider.behave(|b| {
+            b.token_response.insert("expires_in".into(), json!(0));
+            b.refresh_rotation = true;
+            b.refresh_failure = Some(TokenFailure::Delay(Duration::from_millis(400)));
+        });
+        log_in(&mut s, "alice", "s1").await;
+        let mut on_b = s.browser.with_jar(s.browser.jar.clone());
+        on_b.switch_to(&s.b);
+        let (from_a, from_b) = rocket::tokio::join!(
+            concurrent_api_gets(&s.browser, "/token", 5),
+            concurrent_api_gets(&on_b, "/token", 5)
+        );
+        let mut tokens = Vec::new();
+        for resp in from_a.iter().chain(&from_b) {
+            assert_eq!(resp.status, Status::Ok, "{store}: {resp:#?}");
+            tokens.push(resp.json()["access_token"].clone());
+        }
+        assert_eq!(
+            s.provider.counts().refresh,
+            1,
+            "{store}: one token request for 10 requests on 2 instances"
+        );
+        assert!(
+            tokens.windows(2).all(|w| w[0] == w[1]),
+            "{store}: every request got the one new token: {tokens:?}"
+        );
+        drop(s.redis);
+    }
+}
+
+#[rocket::async_test]
+async fn every_key_lives_under_the_prefix_with_a_ttl_no_longer_than_what_it_protects() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        log_in(&mut s, "alice", "s1").await;
+        let profile = s.browser.profile().await.expect("logged in");
+        let captured = s.browser.jar.clone();
+        s.browser.logout(Method::Post).await;
+        let token = s.provider.logout_token(json!({ "sub": "alice", "sid": "s1" }));
+        s.browser.backchannel_logout(&token).await;
+        let mut other = s.browser.with_jar(captured);
+        other.navigate("/profile").await;
+
+        let keys = s.redis.keys();
+        assert!(!keys.is_empty(), "{store}: the state is in Redis");
+        let lifetime = 31 * 24 * 3600;
+        for key in &keys {
+            assert!(key.starts_with("oidc:"), "{store}: {key} is under the default prefix");
+            let ttl = s.redis.ttl(key);
+            let limit = if key.starts_with("oidc:once:state:") {
+                600
+            } else if key.starts_with("oidc:once:logout_token:") {
+                120 + 60
+            } else {
+                lifetime
+            };
+            assert!(
+                ttl > 0 && ttl <= limit,
+                "{store}: {key} has TTL {ttl}, expected 1..={limit}"
+            );
+            for secret in ["alice", "s1", profile["access_token"].as_str().unwrap()] {
+                assert!(!key.contains(secret), "{store}: {key} names {secret}");
+            }
+            let value = s.redis.command(&format!("GET {key}")).unwrap_or_default();
+            assert!(
+                !value.contains(profile["access_token"].as_str().unwrap()),
+                "{store}: {key} holds a token in clear"
+            );
+        }
+        let kinds = ["oidc:once:state:", "oidc:once:logout_token:"];
+        for kind in kinds {
+            assert!(
+                keys.iter().any(|k| k.starts_with(kind)),
+                "{store}: a {kind} key in {keys:?}"
+            );
+        }
+        if store == "cookie" {
+            assert!(keys.iter().any(|k| k.starts_with("oidc:revoked:session:")), "{keys:?}");
+            assert!(keys.iter().any(|k| k.starts_with("oidc:revoked:sid:")), "{keys:?}");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The provider's signing keys are not trusted forever: the key set is
+//! fetched again once it is older than its `Cache-Control: max-age`, and
+//! (rate-limited) when a token names a key we do not have or a key we have
+//! does not verify it. A key the provider removed stops working; a
+//! rotation, even one that keeps the `kid`, needs no restart.
+
+use std::time::Duration;
+
+use rocket::http::Status;
+use serde_json::{json, Map, Value};
+
+use crate::support::api::*;
+use crate::support::jwt::Key;
+use crate::support::lifecycle::*;
+use crate::support::provider::{AccessTokenJwt, Signing};
+use crate::support::*;
+
+fn object(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// An RFC 9068 token signed with `key`, under `key`'s `kid`.
+fn at_jwt_signed_with(provider: &TestProvider, key: Key) -> String {
+    provider.at_jwt_with(AccessTokenJwt {
+        header: object(json!({ "kid": key.kid() })),
+        signing: Signing::Rs256With(key),
+        ..AccessTokenJwt::default()
+    })
+}
+
+#[rocket::async_test]
+async fn a_key_the_provider_removed_is_refused_once_the_key_set_is_older_than_its_max_age() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| b.jwks_cache_control = "max-age=2".into());
+    let mut browser = api_browser(&provider, json!({})).await;
+    let resp = browser
+        .bearer("/api", &at_jwt_signed_with(&provider, Key::Current))
+        .await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+
+    // The provider retires the key (a compromise, say) and publishes another.
+    provider.behave(|b| b.jwks = vec![Key::Rotated]);
+    rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
+    let resp = browser
+        .bearer("/api", &at_jwt_signed_with(&provider, Key::Current))
+        .await;
+    assert_invalid_token(&resp);
+    let resp = browser
+        .bearer("/api", &at_jwt_signed_with(&provider, Key::Rotated))
+        .await;
+    assert_eq!(resp.status, Status::Ok, "the new key works: {resp:#?}");
+}
+
+#[rocket::async_test]
+async fn a_logout_token_signed_with_a_removed_key_is_refused() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| b.jwks_cache_control = "max-age=2".into());
+    let mut browser = lifecycle_browser(memory_store_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
+    provider.behave(|b| b.jwks = vec![Key::Rotated]);
+    rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
+
+    let token = provider.logout_token(json!({ "sub": "alice" }));
+    let resp = browser.backchannel_logout(&token).await;
+    assert_error(&resp, Status::BadRequest, "invalid_request");
+    assert!(browser.profile().await.is_some(), "the forged logout ended nothing");
+}
+
+#[rocket::async_test]
+async fn without_a_max_age_the_key_set_is_kept_a_while_not_refetched_per_request() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| b.jwks_cache_control = "private".into());
+    let mut browser = api_browser(&provider, json!({})).await;
+    for _ in 0..5 {
+        let resp = browser
+            .bearer("/api", &at_jwt_signed_with(&provider, Key::Current))
+            .await;
+        assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    }
+    assert_eq!(provider.counts().jwks, 1);
+}
+
+#[rocket::async_test]
+async fn a_rotation_that_keeps_the_kid_is_picked_up_without_a_restart() {
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
+    let fetches = provider.counts().jwks;
+
+    // A new key under the old `kid`: the cached key no longer verifies.
+    provider.behave(|b| {
+        b.jwks = vec![Key::Rotated];
+        b.jwks_kid = Some(Key::Current.kid().into());
+        b.signing_key = Key::Rotated;
+        b.header.insert("kid".into(), json!(Key::Current.kid()));
+    });
+    let mut other = browser.other_browser();
+    other.login_ok(&provider, "/profile").await;
+    assert_eq!(provider.counts().jwks, fetches + 1, "one refetch");
+
+    // RFC 9068 tokens too: signed with the new key under the old `kid`.
+    let same_kid = || {
+        provider.at_jwt_with(AccessTokenJwt {
+            header: object(json!({ "kid": Key::Current.kid() })),
+            signing: Signing::Rs256With(Key::Rotated),
+            ..AccessTokenJwt::default()
+        })
+    };
+    let mut api = api_browser(&provider, json!({})).await;
+    provider.behave(|b| b.jwks = vec![Key::Current]);
+    assert_invalid_token(&api.bearer("/api", &same_kid()).await);
+    provider.behave(|b| b.jwks = vec![Key::Rotated]);
+    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    let resp = api.bearer("/api", &same_kid()).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+}
+
+#[rocket::async_test]
+async fn a_key_published_a_moment_after_a_token_named_it_works_soon() {
+    let provider = TestProvider::start().await;
+    let mut browser = api_browser(&provider, json!({})).await;
+    // A token signed with a key the provider has not published yet.
+    let early = at_jwt_signed_with(&provider, Key::Rotated);
+    assert_invalid_token(&browser.bearer("/api", &early).await);
+    assert_eq!(
+        provider.counts().jwks,
+        2,
+        "the first fetch, and one refetch for the unknown kid"
+    );
+
+    provider.behave(|b| b.jwks = vec![Key::Current, Key::Rotated]);
+    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    let resp = browser
+        .bearer("/api", &at_jwt_signed_with(&provider, Key::Rotated))
+        .await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+}
+
+#[rocket::async_test]
+async fn refetches_caused_by_tokens_are_rate_limited() {
+    let provider = TestProvider::start().await;
+    let mut browser = api_browser(&provider, json!({})).await;
+    for n in 0..20 {
+        let forged = provider.at_jwt_with(AccessTokenJwt {
+            header: object(json!({ "kid": format!("forged-{n}") })),
+            signing: Signing::Rs256With(Key::Rotated),
+            ..AccessTokenJwt::default()
+        });
+        assert_invalid_token(&browser.bearer("/api", &forged).await);
+    }
+    assert!(
+        provider.counts().jwks <= 2,
+        "{} fetches for 20 forged kids",
+        provider.counts().jwks
+    );
+}
+
+#[rocket::async_test]
+async fn while_the_provider_cannot_give_its_keys_the_last_set_is_used() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| b.jwks_cache_control = "max-age=2".into());
+    let mut browser = api_browser(&provider, json!({})).await;
+    assert_eq!(
+        browser.bearer("/api", &provider.at_jwt(json!({}))).await.status,
+        Status::Ok
+    );
+    provider.behave(|b| b.jwks_failure = Some(TokenFailure::ServerError));
+    rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
+    let resp = browser.bearer("/api", &provider.at_jwt(json!({}))).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+}

@@ -1,0 +1,179 @@
+//! What the crate tells an operator: a login is logged when it starts and
+//! when it finishes, a failed login with its cause and a one-line hint, all
+//! under the `log` target `rocket_openidconnect`, and never a secret (no
+//! code, state, nonce, token, cookie or client secret). (Rocket's own
+//! request log, at `log_level = "normal"`, prints the callback's URL with
+//! its code and state; README and SECURITY.md say so.)
+
+use crate::support::lifecycle::*;
+use crate::support::*;
+
+fn assert_logged(lines: &[String], words: &[&str]) {
+    assert!(
+        lines.iter().any(|line| words.iter().all(|w| line.contains(w))),
+        "some line under `rocket_openidconnect` should say {words:?}; logged: {lines:#?}"
+    );
+}
+
+fn assert_no_secret_in(lines: &[String], secrets: &[&str]) {
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        for line in lines {
+            assert!(!line.contains(secret), "a secret was logged: {line}");
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_login_is_logged_when_it_starts_and_when_it_finishes_without_secrets() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    logs::forget();
+    let auth = browser.login_ok(&provider, "/profile").await;
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(&lines, &["login started", "`default`"]);
+    assert_logged(&lines, &["login finished", "`default`", " s"]);
+    let cookies: Vec<String> = browser.jar.values().cloned().collect();
+    let mut secrets = vec![auth.state(), auth.nonce(), provider::CLIENT_SECRET];
+    secrets.extend(cookies.iter().map(String::as_str));
+    assert_no_secret_in(&logs::crate_lines_of_this_thread(), &secrets);
+}
+
+#[rocket::async_test]
+async fn a_callback_without_its_login_cookie_is_logged_with_the_cause_and_a_hint() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    let auth = browser.start_login("/profile").await;
+    // The provider's answer reaches a browser that did not start the login
+    // (or whose cookie was blocked).
+    let mut elsewhere = browser.other_browser();
+    logs::forget();
+    let code = provider.issue_code(&auth);
+    elsewhere
+        .callback(
+            &[("code", &code), ("state", auth.state()), ("iss", &provider.issuer)],
+            Mode::Navigate,
+        )
+        .await;
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(&lines, &["login failed", "state cookie missing", "hint:", "SameSite"]);
+    assert_no_secret_in(&logs::crate_lines_of_this_thread(), &[&code, auth.state()]);
+}
+
+#[rocket::async_test]
+async fn a_replayed_callback_is_logged_as_a_reused_state() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    let auth = browser.start_login("/profile").await;
+    let before = browser.jar.clone();
+    let code = provider.issue_code(&auth);
+    let params = [
+        ("code", code.as_str()),
+        ("state", auth.state()),
+        ("iss", provider.issuer.as_str()),
+    ];
+    let resp = browser.callback(&params, Mode::Navigate).await;
+    assert_callback_completed(&resp, &provider);
+    // The same answer again, with the login's cookie as it was.
+    let mut replay = browser.with_jar(before);
+    logs::forget();
+    replay.callback(&params, Mode::Navigate).await;
+    assert_logged(
+        &logs::crate_lines_of_this_thread(),
+        &["login failed", "state reused", "hint:"],
+    );
+}
+
+#[rocket::async_test]
+async fn a_refusal_by_the_provider_is_logged_as_a_provider_error() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    let auth = browser.start_login("/profile").await;
+    logs::forget();
+    browser
+        .refuse(
+            &provider,
+            &auth,
+            "access_denied",
+            Some("the user said no"),
+            Mode::Navigate,
+        )
+        .await;
+    assert_logged(
+        &logs::crate_lines_of_this_thread(),
+        &["login failed", "provider error", "access_denied"],
+    );
+}
+
+#[rocket::async_test]
+async fn a_session_too_large_for_proxies_is_said_once_per_provider_with_what_made_it_large() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let blob = crate::support::jwt::incompressible_text(9_000, "many groups");
+    provider.behave(|b| {
+        b.userinfo_claims.insert("groups".into(), serde_json::json!(blob));
+    });
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    logs::forget();
+    browser.login_ok(&provider, "/profile").await;
+    let cookie_header: usize = browser
+        .jar
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 3)
+        .sum();
+    assert!(
+        cookie_header > 8 * 1024,
+        "the session's cookies take {cookie_header} bytes"
+    );
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(
+        &lines,
+        &[
+            "sessions of provider `default`",
+            "Cookie",
+            "431",
+            "groups",
+            "drop_claims",
+        ],
+    );
+    let said = |lines: &[String]| lines.iter().filter(|l| l.contains("431")).count();
+    assert_eq!(said(&lines), 1);
+
+    // Said once: the next login of the same provider is not logged again.
+    let mut again = browser.other_browser();
+    again.login_ok(&provider, "/profile").await;
+    assert_eq!(said(&logs::crate_lines_of_this_thread()), 1);
+    assert_no_secret_in(&logs::crate_lines_of_this_thread(), &[&blob[..64]]);
+}
+
+#[rocket::async_test]
+async fn a_session_that_fits_is_not_said_to_be_large() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    logs::forget();
+    browser.login_ok(&provider, "/profile").await;
+    let lines = logs::crate_lines_of_this_thread();
+    assert!(!lines.iter().any(|l| l.contains("431")), "{lines:#?}");
+}
+
+#[rocket::async_test]
+async fn a_refresh_is_logged_with_its_provider_and_without_the_tokens() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
+    logs::forget();
+    let token = browser.token_ok(true).await;
+    assert_eq!(token["refreshed"], true);
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(&lines, &["tokens refreshed", "`default`"]);
+    let access_token = token["access_token"].as_str().unwrap_or_default();
+    let refresh_tokens = provider.issued_refresh_tokens();
+    let mut secrets: Vec<&str> = refresh_tokens.iter().map(String::as_str).collect();
+    secrets.push(access_token);
+    assert_no_secret_in(&lines, &secrets);
+}
