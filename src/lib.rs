@@ -52,6 +52,19 @@
 //! A browser opening `/profile` without a session is sent to the provider
 //! and, once logged in, back to `/profile`. An API call gets `401`.
 //!
+//! # The API at a glance
+//!
+//! At the root, what handlers and apps name: the fairing ([`Oidc`],
+//! [`OidcFairing`]), the guards ([`OidcUser`], [`BearerToken`],
+//! [`Identity`]) and what they give ([`UserSession`], [`TokenIdentity`],
+//! [`ValidAccessToken`], [`ServiceToken`]), the type-level names guards take
+//! ([`DefaultProvider`], [`ProviderName`], [`RequiredScopes`],
+//! [`Requirement`]) with the macros that declare them ([`provider!`],
+//! [`scopes!`], [`requirement!`]), errors ([`OidcError`], [`error_view`])
+//! and [`Readiness`]. The configuration types are in [`config`], the
+//! redacting newtypes of tokens and secrets in [`secret`], the test kit in
+//! [`testing`] (feature `testing`).
+//!
 //! # Configuration
 //!
 //! Everything lives under the `oidc` key of Rocket's configuration; any
@@ -75,12 +88,12 @@
 //! | `session.inactivity_timeout_seconds` | `0` (off) | a session unused this long ends |
 //! | `session.max_cookie_chunks` | `8` (1 to 8) | cookies of about 4 KB a cookie-store session may take; `2` keeps the `Cookie` header under 8 KB |
 //! | `session.cache_entries` | `10000` (`0`: off) | session cookies remembered as opened, by exact value (see [Performance](#performance)) |
-//! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`]) |
+//! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`](config::RedisConfig)) |
 //! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |
 //! | `redis.timeout_ms` | `1000` | Redis connect and command timeout; past it, `503` |
 //! | `redis.ca_certificate_path` | | PEM certificate authorities for `rediss://` |
 //! | `redis.local_cache_seconds` | `2` (at most `60`; `0`: off) | how long an instance reuses what it read from Redis, unless told of a change sooner |
-//! | `limits.sessions` | `100000` | sessions the `memory` store keeps ([`LimitsConfig`]) |
+//! | `limits.sessions` | `100000` | sessions the `memory` store keeps ([`LimitsConfig`](config::LimitsConfig)) |
 //! | `limits.sessions_per_subject` | `16` | server-side sessions per user; a login past it ends the user's oldest |
 //! | `limits.used_states` | `100000` | used `state`s remembered in the process (10 minutes each) |
 //! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
@@ -89,7 +102,7 @@
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
-//! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
+//! | `providers.<name>.metadata` | | static [`ProviderMetadata`](config::ProviderMetadata) instead of discovery |
 //! | `providers.<name>.client_id` | required | unless `registration` is given |
 //! | `doctor` | `true` | at liftoff, in the background, warn about what each provider will not do ([Logs](#logs)) |
 //! | `previous_secret_keys` | `[]` | former `secret_key`s whose cookies still open, sealed again under the current key ([rotation](#secrets-and-key-rotation)) |
@@ -105,8 +118,8 @@
 //! | `providers.<name>.session_refresh_interval_seconds` | `0` (off) | silent `prompt=none` re-authentication after this long |
 //! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
 //! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
-//! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |
-//! | `providers.<name>.session.keep_claims` / `drop_claims` | all kept | which ID-token and userinfo claims a session keeps ([`ProviderSessionConfig`]) |
+//! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`](config::RegistrationConfig) (`initial_access_token` or `initial_access_token_file`) |
+//! | `providers.<name>.session.keep_claims` / `drop_claims` | all kept | which ID-token and userinfo claims a session keeps ([`ProviderSessionConfig`](config::ProviderSessionConfig)) |
 //! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
 //! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
 //! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
@@ -622,12 +635,12 @@ macro_rules! event {
 mod cache;
 mod client_key;
 mod clock;
-mod config;
+pub mod config;
 mod error;
 mod flow;
 mod oidc;
 mod provider;
-mod secret;
+pub mod secret;
 mod session;
 mod state;
 mod telemetry;
@@ -653,15 +666,9 @@ mod test_fuzz;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use self::config::{
-    BearerConfig, BearerMode, ConfigError, DefaultProvider, DpopMode, LimitsConfig, NoRequirement, OidcConfig,
-    ProviderConfig, ProviderMetadata, ProviderName, ProviderSessionConfig, PushedAuthorizationRequests, RedisConfig,
-    RedisUrl, RegistrationConfig, Requirement, SessionConfig, SessionStoreKind, TokenEndpointAuthMethod,
-    UserinfoMethod,
-};
+pub use self::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 pub use self::error::OidcError;
 pub use self::oidc::Oidc;
-pub use self::secret::{AccessToken, ClientSecret, IdTokenJwt, PreviousSecretKey, PrivateKeyJwk, RefreshToken};
 pub use self::session::UserSession;
 pub use self::token::access::{TokenIdentity, TokenValidation};
 pub use self::token::service::ServiceToken;
@@ -671,5 +678,5 @@ pub use self::web::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredSc
 pub use self::web::readiness::Readiness;
 
 /// The configuration library Rocket reads `Rocket.toml` with, which
-/// [`OidcConfig::from_figment`] takes: the same version as Rocket's.
+/// [`OidcConfig::from_figment`](config::OidcConfig::from_figment) takes: the same version as Rocket's.
 pub use figment;

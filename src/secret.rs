@@ -36,7 +36,7 @@ secret_type! {
     /// An OAuth 2.0 access token.
     ///
     /// ```rust
-    /// use rocket_openidconnect::AccessToken;
+    /// use rocket_openidconnect::secret::AccessToken;
     ///
     /// let token = AccessToken::new("abc");
     /// assert_eq!(token.secret(), "abc");
@@ -49,7 +49,7 @@ secret_type! {
     /// An OAuth 2.0 refresh token.
     ///
     /// ```rust
-    /// use rocket_openidconnect::RefreshToken;
+    /// use rocket_openidconnect::secret::RefreshToken;
     ///
     /// assert!(!format!("{:?}", RefreshToken::new("r1")).contains("r1"));
     /// ```
@@ -60,7 +60,7 @@ secret_type! {
     /// A raw, signed ID token (a compact JWS) as the provider issued it.
     ///
     /// ```rust
-    /// use rocket_openidconnect::IdTokenJwt;
+    /// use rocket_openidconnect::secret::IdTokenJwt;
     ///
     /// assert!(!format!("{:?}", IdTokenJwt::new("eyJ...")).contains("eyJ"));
     /// ```
@@ -72,7 +72,7 @@ secret_type! {
     /// it sealed still opens after a key rotation.
     ///
     /// ```rust
-    /// use rocket_openidconnect::PreviousSecretKey;
+    /// use rocket_openidconnect::secret::PreviousSecretKey;
     ///
     /// let key = PreviousSecretKey::new("hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=");
     /// assert_eq!(format!("{key:?}"), "PreviousSecretKey([redacted])");
@@ -105,7 +105,7 @@ secret_type! {
     /// A client secret from the configuration.
     ///
     /// ```rust
-    /// use rocket_openidconnect::ClientSecret;
+    /// use rocket_openidconnect::secret::ClientSecret;
     ///
     /// assert_eq!(format!("{:?}", ClientSecret::new("s3cret")), "ClientSecret([redacted])");
     /// ```
@@ -115,7 +115,7 @@ secret_type! {
 /// `[redacted]`.
 ///
 /// ```rust
-/// use rocket_openidconnect::PrivateKeyJwk;
+/// use rocket_openidconnect::secret::PrivateKeyJwk;
 ///
 /// let jwk: PrivateKeyJwk = serde_json::from_str(r#"{"kty":"EC","crv":"P-256","d":"..."}"#).unwrap();
 /// assert_eq!(format!("{jwk:?}"), "PrivateKeyJwk([redacted])");

@@ -10,7 +10,7 @@ use url::Url;
 /// discovered or given statically under `[oidc.providers.<name>.metadata]`.
 ///
 /// ```rust
-/// use rocket_openidconnect::ProviderMetadata;
+/// use rocket_openidconnect::config::ProviderMetadata;
 ///
 /// let metadata: ProviderMetadata = rocket::serde::json::from_str(r#"{
 ///     "issuer": "https://op.example",

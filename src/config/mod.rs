@@ -21,7 +21,7 @@ pub use self::names::{DefaultProvider, NoRequirement, ProviderName, Requirement}
 /// The whole `[default.oidc]` table.
 ///
 /// ```rust
-/// use rocket_openidconnect::OidcConfig;
+/// use rocket_openidconnect::config::OidcConfig;
 ///
 /// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
 ///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
@@ -96,7 +96,7 @@ const MAX_PREVIOUS_KEYS: usize = 8;
 /// The `[default.oidc.session]` table.
 ///
 /// ```rust
-/// use rocket_openidconnect::SessionConfig;
+/// use rocket_openidconnect::config::SessionConfig;
 ///
 /// let session = SessionConfig::default();
 /// assert_eq!(session.lifetime_seconds, 31 * 24 * 3600);
@@ -156,7 +156,7 @@ impl Default for SessionConfig {
 /// The value of `session.store`.
 ///
 /// ```rust
-/// use rocket_openidconnect::SessionStoreKind;
+/// use rocket_openidconnect::config::SessionStoreKind;
 ///
 /// assert_eq!(SessionStoreKind::default(), SessionStoreKind::Cookie);
 /// ```
@@ -182,7 +182,7 @@ pub enum SessionStoreKind {
 /// back-channel logout token ids, logged-out sessions, refresh locks).
 ///
 /// ```rust
-/// use rocket_openidconnect::RedisConfig;
+/// use rocket_openidconnect::config::RedisConfig;
 ///
 /// let redis: RedisConfig = rocket::serde::json::from_str(r#"{ "url": "redis://127.0.0.1:6379/0" }"#).unwrap();
 /// assert_eq!(redis.key_prefix, "oidc:");
@@ -223,7 +223,7 @@ pub struct RedisConfig {
 /// A Redis URL; its password prints as `[redacted]`.
 ///
 /// ```rust
-/// use rocket_openidconnect::RedisUrl;
+/// use rocket_openidconnect::config::RedisUrl;
 ///
 /// let url: RedisUrl = rocket::serde::json::from_str(r#""rediss://app:s3cret@redis.internal:6380/2""#).unwrap();
 /// assert_eq!(url.secret(), "rediss://app:s3cret@redis.internal:6380/2");
@@ -263,7 +263,7 @@ impl fmt::Debug for RedisUrl {
 /// applies.
 ///
 /// ```rust
-/// use rocket_openidconnect::LimitsConfig;
+/// use rocket_openidconnect::config::LimitsConfig;
 ///
 /// let limits = LimitsConfig::default();
 /// assert_eq!(limits.sessions, 100_000);
@@ -321,7 +321,7 @@ impl Default for LimitsConfig {
 /// together with either of the others and must then match them.
 ///
 /// ```rust
-/// use rocket_openidconnect::{OidcConfig, TokenEndpointAuthMethod};
+/// use rocket_openidconnect::{config::{OidcConfig, TokenEndpointAuthMethod}};
 ///
 /// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
 ///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
@@ -445,7 +445,7 @@ pub struct ProviderConfig {
 /// `pushed_authorization_requests` (RFC 9126).
 ///
 /// ```rust
-/// use rocket_openidconnect::PushedAuthorizationRequests;
+/// use rocket_openidconnect::config::PushedAuthorizationRequests;
 ///
 /// assert_eq!(PushedAuthorizationRequests::default(), PushedAuthorizationRequests::Auto);
 /// ```
@@ -471,7 +471,7 @@ pub enum PushedAuthorizationRequests {
 /// the raw ID token (logout sends it back as `id_token_hint`).
 ///
 /// ```rust
-/// use rocket_openidconnect::ProviderSessionConfig;
+/// use rocket_openidconnect::config::ProviderSessionConfig;
 ///
 /// let session: ProviderSessionConfig =
 ///     rocket::serde::json::from_str(r#"{ "drop_claims": ["picture", "groups"] }"#).unwrap();
@@ -526,7 +526,7 @@ impl ProviderSessionConfig {
 /// The `[default.oidc.providers.<name>.bearer]` table.
 ///
 /// ```rust
-/// use rocket_openidconnect::{BearerConfig, BearerMode};
+/// use rocket_openidconnect::{config::{BearerConfig, BearerMode}};
 ///
 /// let bearer = BearerConfig::default();
 /// assert_eq!(bearer.mode, BearerMode::Auto);
@@ -591,7 +591,7 @@ impl Default for BearerConfig {
 /// Whether DPoP-bound tokens are accepted (`bearer.dpop`, RFC 9449).
 ///
 /// ```rust
-/// use rocket_openidconnect::DpopMode;
+/// use rocket_openidconnect::config::DpopMode;
 ///
 /// assert_eq!(DpopMode::default(), DpopMode::Allowed);
 /// ```
@@ -611,7 +611,7 @@ pub enum DpopMode {
 /// How bearer tokens are validated (`bearer.mode`).
 ///
 /// ```rust
-/// use rocket_openidconnect::BearerMode;
+/// use rocket_openidconnect::config::BearerMode;
 ///
 /// assert_eq!(BearerMode::default(), BearerMode::Auto);
 /// ```
@@ -632,7 +632,7 @@ pub enum BearerMode {
 /// registration (RFC 7591) on first use.
 ///
 /// ```rust
-/// use rocket_openidconnect::RegistrationConfig;
+/// use rocket_openidconnect::config::RegistrationConfig;
 ///
 /// let registration: RegistrationConfig = rocket::serde::json::from_str(
 ///     r#"{ "persist_path": "/var/lib/app/oidc-client.json" }"#,
@@ -668,7 +668,7 @@ pub struct RegistrationConfig {
 /// (`token_endpoint_auth_method`).
 ///
 /// ```rust
-/// use rocket_openidconnect::TokenEndpointAuthMethod;
+/// use rocket_openidconnect::config::TokenEndpointAuthMethod;
 ///
 /// assert_eq!(TokenEndpointAuthMethod::default(), TokenEndpointAuthMethod::ClientSecretBasic);
 /// ```
@@ -708,7 +708,7 @@ impl TokenEndpointAuthMethod {
 /// How the userinfo endpoint is called (`userinfo_http_method`).
 ///
 /// ```rust
-/// use rocket_openidconnect::UserinfoMethod;
+/// use rocket_openidconnect::config::UserinfoMethod;
 ///
 /// assert_eq!(UserinfoMethod::default(), UserinfoMethod::Get);
 /// ```
@@ -742,7 +742,7 @@ impl<'de> Deserialize<'de> for UserinfoMethod {
 /// A configuration problem, naming the key at fault.
 ///
 /// ```rust
-/// use rocket_openidconnect::OidcConfig;
+/// use rocket_openidconnect::config::OidcConfig;
 ///
 /// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
 ///     "providers": { "default": { "issuer": "http://127.0.0.1:9000", "client_id": "demo" } }

@@ -214,7 +214,7 @@ async fn an_assertion_the_provider_refuses_fails_the_login_and_creates_no_sessio
 
 fn launch_error(config: Value) -> String {
     let figment = figment(config);
-    match rocket_openidconnect::OidcConfig::from_figment(&figment) {
+    match rocket_openidconnect::config::OidcConfig::from_figment(&figment) {
         Ok(_) => panic!("the configuration should be refused"),
         Err(errors) => errors
             .iter()
@@ -273,7 +273,7 @@ async fn a_private_key_configuration_that_cannot_work_aborts_launch_naming_the_k
     assert!(message.contains("private_key_path: is used only with"), "{message}");
 
     // The key read never shows in `Debug`.
-    let config = rocket_openidconnect::OidcConfig::from_figment(&figment(config_with(
+    let config = rocket_openidconnect::config::OidcConfig::from_figment(&figment(config_with(
         &provider,
         "private_key_jwt",
         json!({ "private_key_jwk": private.clone() }),

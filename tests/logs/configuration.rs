@@ -341,7 +341,8 @@ fn a_client_secret_file_is_read_at_launch_without_its_line_break() {
     let dir = crate::support::lifecycle::TempDir::new("secret-file");
     let path = dir.join("secret");
     std::fs::write(&path, "s3cret value\r\n").unwrap();
-    let config = rocket_openidconnect::OidcConfig::from_figment(&figment(config_with_secret_file(&path))).unwrap();
+    let config =
+        rocket_openidconnect::config::OidcConfig::from_figment(&figment(config_with_secret_file(&path))).unwrap();
     let provider = &config.providers["default"];
     assert_eq!(
         provider.client_secret.as_ref().map(|s| s.secret()),
@@ -414,7 +415,7 @@ async fn keep_claims_and_drop_claims_together_abort_launch() {
 
 /// The problems `OidcConfig::from_figment` finds, as `key: message`.
 fn problems_of(oidc: Value) -> Vec<String> {
-    match rocket_openidconnect::OidcConfig::from_figment(&figment(oidc)) {
+    match rocket_openidconnect::config::OidcConfig::from_figment(&figment(oidc)) {
         Ok(_) => Vec::new(),
         Err(errors) => errors.iter().map(|e| format!("{}: {}", e.key, e.message)).collect(),
     }

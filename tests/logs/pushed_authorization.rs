@@ -184,7 +184,7 @@ async fn an_unknown_mode_aborts_launch_naming_the_key() {
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
     config["providers"]["default"]["pushed_authorization_requests"] = json!("sometimes");
-    let errors = rocket_openidconnect::OidcConfig::from_figment(&figment(config)).expect_err("refused");
+    let errors = rocket_openidconnect::config::OidcConfig::from_figment(&figment(config)).expect_err("refused");
     let said: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
     assert!(
         said.iter()
