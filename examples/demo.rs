@@ -144,7 +144,7 @@ fn when(at: Option<time::OffsetDateTime>) -> String {
 async fn session_page(user: OidcUser, refresh: Option<bool>) -> RawHtml<String> {
     let notice = if refresh == Some(true) {
         match user.valid_access_token(true).await {
-            Ok(token) if token.refreshed => {
+            Ok(token) if token.refreshed() => {
                 "<p class=\"status\" id=\"notice\">The tokens were just refreshed.</p>".to_string()
             }
             Ok(_) => "<p class=\"status\" id=\"notice\">The access token is still valid.</p>".to_string(),
@@ -308,9 +308,9 @@ fn either(who: Identity) -> Json<Value> {
 async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, OidcError> {
     let token = user.valid_access_token(refresh.unwrap_or(false)).await?;
     Ok(Json(json!({
-        "access_token": token.access_token.secret(),
-        "expires_at": token.expires_at.map(|t| t.unix_timestamp()),
-        "refreshed": token.refreshed,
+        "access_token": token.access_token().secret(),
+        "expires_at": token.expires_at().map(|t| t.unix_timestamp()),
+        "refreshed": token.refreshed(),
     })))
 }
 

@@ -28,7 +28,7 @@ fn down(user: OidcUser<Down>) -> String {
 
 #[get("/refresh")]
 async fn refresh(user: OidcUser) -> Result<String, OidcError> {
-    Ok(user.valid_access_token(true).await?.refreshed.to_string())
+    Ok(user.valid_access_token(true).await?.refreshed().to_string())
 }
 
 #[get("/api")]

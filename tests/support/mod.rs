@@ -142,9 +142,9 @@ pub mod app {
     pub async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, OidcError> {
         let token = user.valid_access_token(refresh.unwrap_or(false)).await?;
         Ok(Json(json!({
-            "access_token": token.access_token.secret(),
-            "expires_at": token.expires_at.map(|t| t.unix_timestamp()),
-            "refreshed": token.refreshed,
+            "access_token": token.access_token().secret(),
+            "expires_at": token.expires_at().map(|t| t.unix_timestamp()),
+            "refreshed": token.refreshed(),
         })))
     }
 

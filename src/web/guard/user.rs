@@ -67,17 +67,31 @@ pub struct OidcUser<P: ProviderName = DefaultProvider, R: Requirement = NoRequir
 /// use rocket_openidconnect::ValidAccessToken;
 ///
 /// fn header(token: &ValidAccessToken) -> String {
-///     format!("Bearer {}", token.access_token.secret())
+///     format!("Bearer {}", token.access_token().secret())
 /// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ValidAccessToken {
+    access_token: AccessToken,
+    expires_at: Option<OffsetDateTime>,
+    refreshed: bool,
+}
+
+impl ValidAccessToken {
     /// The token.
-    pub access_token: AccessToken,
+    pub fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
     /// When it expires, when the provider said.
-    pub expires_at: Option<OffsetDateTime>,
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.expires_at
+    }
+
     /// Whether it was just obtained with the refresh token.
-    pub refreshed: bool,
+    pub fn refreshed(&self) -> bool {
+        self.refreshed
+    }
 }
 
 impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
@@ -103,7 +117,7 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// #[get("/call-api")]
     /// async fn call_api(user: OidcUser) -> Result<String, OidcError> {
     ///     let token = user.valid_access_token(false).await?;
-    ///     Ok(format!("refreshed: {}", token.refreshed))
+    ///     Ok(format!("refreshed: {}", token.refreshed()))
     /// }
     /// ```
     pub async fn valid_access_token(&self, force_refresh: bool) -> Result<ValidAccessToken, OidcError> {
