@@ -192,26 +192,7 @@ impl OidcError {
     /// The RFC 9449 §7.1 `WWW-Authenticate: DPoP` challenge for a bearer
     /// error, naming the proof algorithms accepted (`algs`).
     pub(crate) fn dpop_challenge(&self, algs: &str) -> Option<String> {
-        let mut challenge = format!("DPoP algs=\"{algs}\"");
-        match self {
-            OidcError::MissingToken => return Some(challenge),
-            OidcError::InvalidBearerRequest(_)
-            | OidcError::InvalidToken(_)
-            | OidcError::InvalidDpopProof(_)
-            | OidcError::UseDpopNonce(_)
-            | OidcError::InsufficientScope { .. }
-            | OidcError::TokenCheckUnavailable(_) => {}
-            _ => return None,
-        }
-        challenge.push_str(&format!(
-            ", error=\"{}\", error_description=\"{}\"",
-            self.code(),
-            quotable(&self.description())
-        ));
-        if let OidcError::InsufficientScope { scope } = self {
-            challenge.push_str(&format!(", scope=\"{}\"", quotable(scope)));
-        }
-        Some(challenge)
+        self.challenge(format!("DPoP algs=\"{algs}\""))
     }
 
     /// The RFC 6750 §3 `WWW-Authenticate` challenge for a bearer error in `realm`.
@@ -228,15 +209,21 @@ impl OidcError {
     /// assert_eq!(OidcError::LoginRequired.www_authenticate("api"), None);
     /// ```
     pub fn www_authenticate(&self, realm: &str) -> Option<String> {
-        let mut challenge = format!("Bearer realm=\"{}\"", quotable(realm));
+        self.challenge(format!("Bearer realm=\"{}\"", quotable(realm)))
+    }
+
+    /// `scheme` (a scheme and its first parameter) with the error's
+    /// `error`, `error_description` and `scope` parameters, for the errors
+    /// an API refusal can have (RFC 6750 §3, RFC 9449 §7.1).
+    fn challenge(&self, mut challenge: String) -> Option<String> {
         match self {
             OidcError::MissingToken => return Some(challenge),
             OidcError::InvalidBearerRequest(_)
             | OidcError::InvalidToken(_)
             | OidcError::InvalidDpopProof(_)
             | OidcError::UseDpopNonce(_)
-            | OidcError::InsufficientScope { .. } => {}
-            OidcError::TokenCheckUnavailable(_) => {}
+            | OidcError::InsufficientScope { .. }
+            | OidcError::TokenCheckUnavailable(_) => {}
             _ => return None,
         }
         challenge.push_str(&format!(

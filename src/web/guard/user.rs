@@ -304,11 +304,7 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                 }
             }
             Ok(None) if is_navigation(request) => {
-                let step_up = if required {
-                    StepUp::of(R::ACR_VALUES, R::MAX_AGE)
-                } else {
-                    StepUp::default()
-                };
+                let step_up = StepUp::of(R::ACR_VALUES, R::MAX_AGE);
                 Box::pin(login_redirect(
                     oidc,
                     request,
