@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use crate::config::{BearerMode, OidcConfig};
+use crate::config::{BearerMode, OidcConfig, PushedAuthorizationRequests};
 use crate::provider::Provider;
 
 /// What will break with `provider`, one sentence each (empty: nothing).
@@ -55,6 +55,25 @@ pub(crate) async fn examine(provider: &Provider, clock_skew_seconds: u64) -> Vec
                 "scope `{scope}` is not in its `scopes_supported`: it may be refused or ignored"
             ));
         }
+    }
+    let par_endpoint = metadata.pushed_authorization_request_endpoint.is_some();
+    match config.pushed_authorization_requests {
+        PushedAuthorizationRequests::Never if metadata.require_pushed_authorization_requests => said.push(
+            "requires pushed authorization requests but `pushed_authorization_requests = \"never\"`: every login \
+             will fail (502)"
+                .to_string(),
+        ),
+        PushedAuthorizationRequests::Always if !par_endpoint => said.push(
+            "`pushed_authorization_requests = \"always\"` but it advertises no \
+             `pushed_authorization_request_endpoint`: every login will fail (502)"
+                .to_string(),
+        ),
+        _ if metadata.require_pushed_authorization_requests && !par_endpoint => said.push(
+            "requires pushed authorization requests but advertises no `pushed_authorization_request_endpoint`: \
+             every login will fail (502)"
+                .to_string(),
+        ),
+        _ => {}
     }
     let method = config.token_endpoint_auth_method.name();
     let methods = &metadata.token_endpoint_auth_methods_supported;

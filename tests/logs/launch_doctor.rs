@@ -175,3 +175,31 @@ async fn with_a_server_side_store_the_cookie_size_is_not_a_concern() {
         "{lines:#?}"
     );
 }
+
+#[rocket::async_test]
+async fn a_pushed_authorization_mismatch_is_said_at_launch() {
+    logs::capture();
+    let mut required = meagre_metadata();
+    required["require_pushed_authorization_requests"] = json!(true);
+    required["pushed_authorization_request_endpoint"] = json!("http://127.0.0.1:9/par");
+    let _never = launch(
+        "never_par",
+        json!({ "metadata": required, "client_id": "app", "client_secret": "s3cret", "pushed_authorization_requests": "never" }),
+    )
+    .await;
+    doctor_says(
+        "never_par",
+        &["requires pushed authorization requests", "\"never\"", "502"],
+    )
+    .await;
+    let _always = launch(
+        "always_par",
+        json!({ "metadata": meagre_metadata(), "client_id": "app", "client_secret": "s3cret", "pushed_authorization_requests": "always" }),
+    )
+    .await;
+    doctor_says(
+        "always_par",
+        &["\"always\"", "pushed_authorization_request_endpoint", "502"],
+    )
+    .await;
+}
