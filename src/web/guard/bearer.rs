@@ -178,13 +178,16 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
     {
         return checked;
     }
+    // Which challenge a refusal carries: how the provider takes DPoP, and
+    // whether the request used it (kept for the fairing on refusals only).
+    let mut dpop = None;
     let checked = async {
         let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
         let mode = entry.provider.config.bearer.dpop;
-        request_state::put(&state.bearer_dpop, (mode, false));
+        dpop = Some((mode, false));
         let headers = request.headers().get("Authorization");
         let sent = access::bearer_token(headers, access_token_in_query(request))?.ok_or(OidcError::MissingToken)?;
-        request_state::put(&state.bearer_dpop, (mode, sent.is_dpop()));
+        dpop = Some((mode, sent.is_dpop()));
         let proof = match (sent.is_dpop(), mode) {
             (true, DpopMode::Off) => {
                 return Err(OidcError::InvalidBearerRequest(
@@ -249,6 +252,9 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
         Ok(identity)
     }
     .await;
+    if let (Err(_), Some(dpop)) = (&checked, dpop) {
+        request_state::put(&state.bearer_dpop, dpop);
+    }
     if let Ok(mut checks) = state.bearer_checks.lock() {
         checks.push(provider_name, checked.clone());
     }
