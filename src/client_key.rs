@@ -217,9 +217,8 @@ impl PrivateKey {
 
     /// The RFC 7638 thumbprint of the public key (base64url SHA-256).
     pub(crate) fn thumbprint(&self) -> String {
-        // serde_json's map keeps keys sorted, which is RFC 7638's order.
-        let canonical = Value::Object(self.public_members()).to_string();
-        b64(&Sha256::digest(canonical.as_bytes()))
+        // The members are those of an RSA or EC key: always a thumbprint.
+        jwk_thumbprint(&self.public_members()).unwrap_or_default()
     }
 
     /// The algorithm to sign with: `configured`, else the JWK's, else the
@@ -273,6 +272,34 @@ impl PrivateKey {
             Material::P256(_) => "P-256",
         }
     }
+}
+
+/// The RFC 7638 thumbprint of a public JWK (RSA, EC or OKP), or `None`
+/// for another key type or a JWK that lacks a required member.
+pub(crate) fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
+    // serde_json writes these objects with their keys in the order given,
+    // which is the lexicographic order RFC 7638 §3.2 asks for.
+    let canonical = match member("kty")? {
+        "RSA" => format!(
+            r#"{{"e":{},"kty":"RSA","n":{}}}"#,
+            json!(member("e")?),
+            json!(member("n")?)
+        ),
+        "EC" => format!(
+            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+            json!(member("crv")?),
+            json!(member("x")?),
+            json!(member("y")?)
+        ),
+        "OKP" => format!(
+            r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
+            json!(member("crv")?),
+            json!(member("x")?)
+        ),
+        _ => return None,
+    };
+    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
 }
 
 /// What signs a client assertion: a private key, or the client secret.

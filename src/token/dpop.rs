@@ -9,10 +9,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::client_key::jwk_thumbprint as thumbprint;
 use crate::error::OidcError;
 use crate::token::jws::{CompactJws, ASYMMETRIC_ALGS};
 
@@ -51,34 +52,6 @@ pub(crate) struct Expected<'a> {
 
 fn invalid(why: &str) -> OidcError {
     OidcError::InvalidDpopProof(why.to_string())
-}
-
-/// The RFC 7638 thumbprint of a public JWK (RSA, EC or OKP), or `None`
-/// for another key type or a JWK that lacks a required member.
-pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
-    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
-    // serde_json writes these objects with their keys in the order given,
-    // which is the lexicographic order RFC 7638 §3.2 asks for.
-    let canonical = match member("kty")? {
-        "RSA" => format!(
-            r#"{{"e":{},"kty":"RSA","n":{}}}"#,
-            json!(member("e")?),
-            json!(member("n")?)
-        ),
-        "EC" => format!(
-            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-            json!(member("crv")?),
-            json!(member("x")?),
-            json!(member("y")?)
-        ),
-        "OKP" => format!(
-            r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
-            json!(member("crv")?),
-            json!(member("x")?)
-        ),
-        _ => return None,
-    };
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
 }
 
 /// The `htu` a proof names, as compared: scheme, host, port and path.
@@ -216,6 +189,8 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -47,6 +47,26 @@ fn location_query(response: &reqwest::Response) -> (String, HashMap<String, Stri
     (location, query)
 }
 
+/// The authorization endpoint's page (or answer, with `prompt=none`),
+/// for a browser with the issuer's login `cookie`, if any.
+async fn get_authorize(issuer: &TestIssuer, params: &[(String, String)], cookie: Option<&str>) -> reqwest::Response {
+    let mut request = http().get(format!("{}/authorize", issuer.url())).query(params);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.expect("the authorization endpoint answers")
+}
+
+/// The login page's form, submitted with `params`.
+async fn post_authorize(issuer: &TestIssuer, params: &[(String, String)]) -> reqwest::Response {
+    http()
+        .post(format!("{}/authorize", issuer.url()))
+        .form(params)
+        .send()
+        .await
+        .expect("the authorization endpoint answers")
+}
+
 async fn issuer() -> TestIssuer {
     TestIssuer::builder()
         .client("demo", "demo-secret")
@@ -58,12 +78,7 @@ async fn issuer() -> TestIssuer {
 #[rocket::async_test]
 async fn the_login_page_offers_a_user_and_claims_to_pick_and_keeps_the_request() {
     let issuer = issuer().await;
-    let page = http()
-        .get(format!("{}/authorize", issuer.url()))
-        .query(&authorization_params(&[]))
-        .send()
-        .await
-        .expect("authorize");
+    let page = get_authorize(&issuer, &authorization_params(&[]), None).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     for expected in [
@@ -86,12 +101,7 @@ async fn approving_returns_a_code_to_the_client_and_refusing_returns_access_deni
         ("login_subject", "carol"),
         ("login_claims", "{\"groups\":[\"staff\"]}"),
     ]);
-    let answer = http()
-        .post(format!("{}/authorize", issuer.url()))
-        .form(&approve)
-        .send()
-        .await
-        .expect("approve");
+    let answer = post_authorize(&issuer, &approve).await;
     assert_eq!(answer.status(), 303);
     assert!(
         answer.headers().get("set-cookie").is_some(),
@@ -104,12 +114,7 @@ async fn approving_returns_a_code_to_the_client_and_refusing_returns_access_deni
     assert_eq!(query.get("iss").map(String::as_str), Some(issuer.url()), "RFC 9207");
 
     let refuse = authorization_params(&[("login_decision", "deny"), ("login_subject", "carol")]);
-    let answer = http()
-        .post(format!("{}/authorize", issuer.url()))
-        .form(&refuse)
-        .send()
-        .await
-        .expect("deny");
+    let answer = post_authorize(&issuer, &refuse).await;
     let (location, query) = location_query(&answer);
     assert_eq!(
         query.get("error").map(String::as_str),
@@ -123,12 +128,7 @@ async fn approving_returns_a_code_to_the_client_and_refusing_returns_access_deni
         ("login_subject", "carol"),
         ("login_claims", "[1"),
     ]);
-    let answer = http()
-        .post(format!("{}/authorize", issuer.url()))
-        .form(&bad_claims)
-        .send()
-        .await
-        .expect("bad claims");
+    let answer = post_authorize(&issuer, &bad_claims).await;
     assert_eq!(
         answer.status(),
         400,
@@ -140,12 +140,7 @@ async fn approving_returns_a_code_to_the_client_and_refusing_returns_access_deni
 async fn prompt_none_answers_from_the_issuers_own_login_or_login_required() {
     let issuer = issuer().await;
     let silent = authorization_params(&[("prompt", "none")]);
-    let answer = http()
-        .get(format!("{}/authorize", issuer.url()))
-        .query(&silent)
-        .send()
-        .await
-        .expect("silent");
+    let answer = get_authorize(&issuer, &silent, None).await;
     let (location, query) = location_query(&answer);
     assert_eq!(
         query.get("error").map(String::as_str),
@@ -154,12 +149,7 @@ async fn prompt_none_answers_from_the_issuers_own_login_or_login_required() {
     );
 
     let approve = authorization_params(&[("login_decision", "approve"), ("login_subject", "dave")]);
-    let login = http()
-        .post(format!("{}/authorize", issuer.url()))
-        .form(&approve)
-        .send()
-        .await
-        .expect("approve");
+    let login = post_authorize(&issuer, &approve).await;
     let cookie = login
         .headers()
         .get("set-cookie")
@@ -167,13 +157,7 @@ async fn prompt_none_answers_from_the_issuers_own_login_or_login_required() {
         .and_then(|v| v.split(';').next())
         .expect("the issuer's login cookie")
         .to_string();
-    let answer = http()
-        .get(format!("{}/authorize", issuer.url()))
-        .query(&silent)
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .expect("silent with a login");
+    let answer = get_authorize(&issuer, &silent, Some(&cookie)).await;
     let (location, query) = location_query(&answer);
     assert!(
         query.contains_key("code"),
@@ -194,13 +178,7 @@ async fn prompt_none_answers_from_the_issuers_own_login_or_login_required() {
     assert_eq!(logout.status(), 303);
     let (location, _) = location_query(&logout);
     assert_eq!(location, "http://127.0.0.1:8000/logged_out?state=s2");
-    let answer = http()
-        .get(format!("{}/authorize", issuer.url()))
-        .query(&silent)
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .expect("silent after logout");
+    let answer = get_authorize(&issuer, &silent, Some(&cookie)).await;
     let (_, query) = location_query(&answer);
     assert_eq!(query.get("error").map(String::as_str), Some("login_required"));
 }
@@ -209,12 +187,7 @@ async fn prompt_none_answers_from_the_issuers_own_login_or_login_required() {
 async fn a_logout_returns_only_to_the_origin_of_a_client_and_the_sessions_page_lists_logins() {
     let issuer = issuer().await;
     let approve = authorization_params(&[("login_decision", "approve"), ("login_subject", "erin")]);
-    http()
-        .post(format!("{}/authorize", issuer.url()))
-        .form(&approve)
-        .send()
-        .await
-        .expect("approve");
+    post_authorize(&issuer, &approve).await;
 
     let open_redirect = http()
         .get(format!("{}/logout", issuer.url()))

@@ -280,11 +280,12 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                     provider: PhantomData,
                 });
             }
-            // A session weaker or older than the route asks: a navigation
-            // logs in again asking for it (and comes back), anything else
-            // gets RFC 9470's challenge.
-            Ok(Some(_)) => {
+            // No session, or one weaker or older than the route asks: a
+            // navigation logs in (asking for what the route needs) and comes
+            // back; anything else gets 401, RFC 9470's challenge for a weak one.
+            Ok(found) => {
                 let step_up = StepUp::of(R::ACR_VALUES, R::MAX_AGE);
+                let weak = found.is_some();
                 if is_navigation(request) {
                     match Box::pin(login_redirect(
                         oidc,
@@ -296,26 +297,15 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                     ))
                     .await
                     {
-                        OidcError::LoginRequired => step_up.refusal(),
+                        OidcError::LoginRequired if weak => step_up.refusal(),
                         other => other,
                     }
-                } else {
+                } else if weak {
                     step_up.refusal()
+                } else {
+                    OidcError::LoginRequired
                 }
             }
-            Ok(None) if is_navigation(request) => {
-                let step_up = StepUp::of(R::ACR_VALUES, R::MAX_AGE);
-                Box::pin(login_redirect(
-                    oidc,
-                    request,
-                    &jar,
-                    P::NAME,
-                    Prompt::Interactive,
-                    &step_up,
-                ))
-                .await
-            }
-            Ok(None) => OidcError::LoginRequired,
             Err(error) => error,
         };
         error.stash(request);
