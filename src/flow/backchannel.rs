@@ -127,6 +127,18 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         return Err(bad("neither `sid` nor `sub`"));
     }
     let jti = text("jti").ok_or_else(|| bad("no `jti`"))?;
+    let target = LogoutTarget {
+        provider: &provider.name,
+        sid,
+        sub,
+    };
+    // The logout first, its token's single use after: a logout that could
+    // not be recorded (`503`) leaves the token unused, so the provider's
+    // retry still ends the sessions. Ending them twice changes nothing: a
+    // logout by `sub` ends the sessions authenticated before the token was
+    // issued (its `iat`, give or take the skew), however late it comes.
+    let at_ms = clock::now_ms().min(iat.saturating_add(skew).saturating_mul(1000));
+    let ended = oidc.sessions().end_matching(target, at_ms).await?;
     // §2.6 step 10: a logout token is used once, on any instance.
     let first = oidc
         .state()
@@ -139,10 +151,5 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     if !first {
         return Err(bad("the logout token was already used"));
     }
-    let target = LogoutTarget {
-        provider: &provider.name,
-        sid,
-        sub,
-    };
-    oidc.sessions().end_matching(target).await
+    Ok(ended)
 }

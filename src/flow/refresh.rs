@@ -19,7 +19,7 @@ use crate::error::{printable, OidcError};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
-use crate::state::{digest, RefreshKey};
+use crate::state::{digest, Claim, RefreshKey};
 use crate::token::endpoint;
 use crate::token::id_token::{self, NonceRule};
 
@@ -50,10 +50,12 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
         .get_or_load(&key, || async move {
             let waiting_since = Instant::now();
             loop {
-                if let Some(done) = oidc.state().refresh_result(&key).await? {
-                    return Ok((done, Duration::ZERO));
-                }
-                if let Some(claim) = oidc.state().claim_refresh(&key, lease).await? {
+                let claim = match oidc.state().claim_refresh(&key, lease).await? {
+                    Claim::Shared(done) => return Ok((done, Duration::ZERO)),
+                    Claim::Won(claim) => Some(claim),
+                    Claim::Busy => None,
+                };
+                if let Some(claim) = claim {
                     let result = token_request(oidc, session, refresh_token.secret()).await;
                     crate::telemetry::refresh(&session.provider, result.is_ok());
                     match &result {

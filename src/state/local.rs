@@ -17,7 +17,7 @@ use crate::clock;
 use crate::config::LimitsConfig;
 use crate::session::UserSession;
 use crate::state::ledger::{Full, Ledger};
-use crate::state::{digest, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+use crate::state::{digest, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
 use crate::telemetry;
 
 /// Bound on shared refresh results and claims (coordination only: losing
@@ -116,9 +116,19 @@ impl SharedState for LocalState {
         if !self.any_revoked.load(Ordering::Acquire) {
             return Ok(false);
         }
+        let by_id = locked(&self.revoked)?
+            .sessions
+            .get(&digest(&[&session.id]), clock::now())
+            .is_some();
+        Ok(by_id || self.ended_by_logout(session).await?)
+    }
+
+    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
+        if !self.any_revoked.load(Ordering::Acquire) {
+            return Ok(false);
+        }
         let now = clock::now();
         let revoked = locked(&self.revoked)?;
-        let by_id = revoked.sessions.get(&digest(&[&session.id]), now).is_some();
         let by_sid = session
             .sid()
             .is_some_and(|sid| revoked.sids.get(&digest(&[&session.provider, sid]), now).is_some());
@@ -126,7 +136,7 @@ impl SharedState for LocalState {
             .subs
             .get(&digest(&[&session.provider, &session.sub]), now)
             .is_some_and(|at_ms| session.last_authenticated_ms <= *at_ms);
-        Ok(by_id || by_sid || by_sub)
+        Ok(by_sid || by_sub)
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
@@ -135,7 +145,10 @@ impl SharedState for LocalState {
 
     async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
         let mut sessions = locked(&self.sessions)?;
-        sessions.insert(session, clock::now());
+        let capacity = sessions.capacity;
+        sessions
+            .insert(session, clock::now())
+            .map_err(full("sessions", capacity, "oidc.limits.sessions"))?;
         telemetry::sessions_stored("memory", sessions.len());
         Ok(())
     }
@@ -158,20 +171,23 @@ impl SharedState for LocalState {
         Ok(ended)
     }
 
-    async fn refresh_result(&self, key: &RefreshKey) -> Result<Option<Arc<UserSession>>, StateError> {
-        Ok(locked(&self.refresh_results)?.get(key, clock::now_ms()).cloned())
-    }
-
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Option<Lease>, StateError> {
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError> {
         let now = clock::now_ms();
-        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        // The results' lock is held while the lease is looked at:
+        // `finish_refresh` shares a result before it releases the lease, so
+        // a free lease here means no result was shared meanwhile.
+        let results = locked(&self.refresh_results)?;
+        if let Some(done) = results.get(key, now) {
+            return Ok(Claim::Shared(done.clone()));
+        }
         let mut leases = locked(&self.refresh_leases)?;
         if leases.get(key, now).is_some() {
-            return Ok(None);
+            return Ok(Claim::Busy);
         }
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let token = openidconnect::CsrfToken::new_random().secret().clone();
         leases.insert_evicting(*key, until, token.clone(), now);
-        Ok(Some(Lease(token)))
+        Ok(Claim::Won(Lease(token)))
     }
 
     async fn finish_refresh(
@@ -228,30 +244,35 @@ impl SessionTable {
         self.by_id.get(id).filter(|s| !s.is_expired(now)).cloned()
     }
 
-    fn insert(&mut self, session: Arc<UserSession>, now: i64) {
+    /// Stores a login's session. The user's own sessions make room first
+    /// (past `per_subject` their oldest ends), then expired ones. A store
+    /// still full of other users' live sessions refuses the login: one
+    /// user never pushes out another.
+    fn insert(&mut self, session: Arc<UserSession>, now: i64) -> Result<(), Full> {
         self.remove(&session.id);
-        while let Some((expires_at, _)) = self.by_expiry.first() {
-            if *expires_at > now && self.by_id.len() < self.capacity {
+        let subject = (session.provider.clone(), session.sub.clone());
+        let own_oldest = |table: &SessionTable, room: usize| match table.by_subject.get(&subject) {
+            Some(own) if own.len() >= room => own.first().map(|(_, id)| id.clone()),
+            _ => None,
+        };
+        while let Some(id) = own_oldest(self, self.per_subject) {
+            self.remove(&id);
+        }
+        while let Some((expires_at, id)) = self.by_expiry.first().cloned() {
+            if expires_at > now {
                 break;
             }
-            // Expired, or the store is full: the session closest to its end goes.
-            if let Some((_, id)) = self.by_expiry.first().cloned() {
-                self.remove(&id);
-            }
+            self.remove(&id);
         }
-        let subject = (session.provider.clone(), session.sub.clone());
-        loop {
-            let oldest = match self.by_subject.get(&subject) {
-                Some(own) if own.len() >= self.per_subject => own.first().map(|(_, id)| id.clone()),
-                _ => None,
-            };
-            match oldest {
+        if self.by_id.len() >= self.capacity {
+            match own_oldest(self, 1) {
                 Some(id) => self.remove(&id),
-                None => break,
+                None => return Err(Full),
             }
         }
         self.index(&session);
         self.by_id.insert(session.id.clone(), session);
+        Ok(())
     }
 
     fn replace(&mut self, session: Arc<UserSession>, now: i64) -> bool {
@@ -362,9 +383,9 @@ mod tests {
     #[test]
     fn a_subject_past_its_cap_ends_only_its_own_oldest_session() {
         let mut table = SessionTable::new(10, 2);
-        table.insert(session("bob-1", "bob", "b1", 1, i64::MAX), 0);
+        table.insert(session("bob-1", "bob", "b1", 1, i64::MAX), 0).unwrap();
         for (n, id) in ["a1", "a2", "a3", "a4"].iter().enumerate() {
-            table.insert(session(id, "alice", id, n as i64 + 10, i64::MAX), 0);
+            table.insert(session(id, "alice", id, n as i64 + 10, i64::MAX), 0).unwrap();
         }
         assert!(table.get("bob-1", 0).is_some(), "bob's session survives alice's logins");
         assert!(table.get("a1", 0).is_none() && table.get("a2", 0).is_none());
@@ -375,20 +396,64 @@ mod tests {
     #[test]
     fn a_full_store_drops_expired_sessions_first() {
         let mut table = SessionTable::new(2, 5);
-        table.insert(session("old", "a", "1", 1, 10), 0);
-        table.insert(session("live", "b", "2", 2, 1000), 0);
-        table.insert(session("new", "c", "3", 3, 1000), 20);
+        table.insert(session("old", "a", "1", 1, 10), 0).unwrap();
+        table.insert(session("live", "b", "2", 2, 1000), 0).unwrap();
+        table.insert(session("new", "c", "3", 3, 1000), 20).unwrap();
         assert!(table.get("live", 20).is_some());
         assert!(table.get("new", 20).is_some());
         assert_eq!(table.by_id.len(), 2);
     }
 
     #[test]
+    fn a_full_store_never_ends_another_users_session() {
+        let mut table = SessionTable::new(4, 2);
+        for (n, user) in ["bob", "carol", "dave"].iter().enumerate() {
+            table.insert(session(user, user, user, n as i64, i64::MAX), 0).unwrap();
+        }
+        // Alice fills the last place, then logs in again and again: only
+        // her own sessions make room.
+        for n in 0..6 {
+            table.insert(session(&format!("a{n}"), "alice", "a", 10 + n, i64::MAX), 0).unwrap();
+        }
+        for user in ["bob", "carol", "dave"] {
+            assert!(table.get(user, 0).is_some(), "{user}'s session survives alice's logins");
+        }
+        assert!(table.get("a5", 0).is_some());
+        assert_eq!(table.by_id.len(), 4);
+        // A new user finds no room: refused, nobody is pushed out.
+        assert_eq!(table.insert(session("erin", "erin", "e", 99, i64::MAX), 0), Err(Full));
+        assert_eq!(table.by_id.len(), 4);
+    }
+
+    #[rocket::async_test]
+    async fn a_claim_after_a_finished_refresh_gets_its_result_never_a_lease() {
+        let state = LocalState::new(&limits(10));
+        let key = RefreshKey([7; 32]);
+        let lease = Duration::from_secs(5);
+        let Ok(Claim::Won(won)) = state.claim_refresh(&key, lease).await else {
+            panic!("the first claim wins");
+        };
+        assert!(matches!(state.claim_refresh(&key, lease).await, Ok(Claim::Busy)));
+        let fresh = session("s1", "alice", "1", 1, i64::MAX);
+        state
+            .finish_refresh(&key, won, Some((&fresh, Duration::from_secs(60))))
+            .await
+            .unwrap();
+        // The lease is free again, but a caller that looked before the
+        // refresh finished must get the result, not redeem the rotated
+        // refresh token a second time.
+        match state.claim_refresh(&key, lease).await {
+            Ok(Claim::Shared(done)) => assert_eq!(done.id, "s1"),
+            other => panic!("expected the shared result, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn back_channel_logout_ends_by_sid_or_by_sub() {
         let mut table = SessionTable::new(10, 5);
-        table.insert(session("s1", "alice", "sid-1", 1, i64::MAX), 0);
-        table.insert(session("s2", "alice", "sid-2", 2, i64::MAX), 0);
-        table.insert(session("s3", "bob", "sid-3", 3, i64::MAX), 0);
+        table.insert(session("s1", "alice", "sid-1", 1, i64::MAX), 0).unwrap();
+        table.insert(session("s2", "alice", "sid-2", 2, i64::MAX), 0).unwrap();
+        table.insert(session("s3", "bob", "sid-3", 3, i64::MAX), 0).unwrap();
         let by_sid = LogoutTarget {
             provider: "default",
             sid: Some("sid-1"),

@@ -111,6 +111,17 @@ pub(crate) struct LogoutTarget<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lease(pub(crate) String);
 
+/// What [`SharedState::claim_refresh`] found.
+#[derive(Debug, Clone)]
+pub(crate) enum Claim {
+    /// The refresh was made already: its result.
+    Shared(Arc<UserSession>),
+    /// This caller makes the token request, and hands the lease back.
+    Won(Lease),
+    /// Someone else is making it: look again soon.
+    Busy,
+}
+
 /// The one interface to server-side state.
 #[rocket::async_trait]
 pub(crate) trait SharedState: Send + Sync {
@@ -121,8 +132,15 @@ pub(crate) trait SharedState: Send + Sync {
     /// Records a logout of sessions kept in browsers.
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError>;
 
-    /// Whether a recorded logout ends `session`.
+    /// Whether a recorded logout ends `session`, a session kept in a
+    /// browser (the cookie store). With Redis, also whether it was
+    /// authenticated before Redis lost its data (and the logouts with it).
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError>;
+
+    /// Whether a recorded logout by `sid` or `sub` ends `session`, a
+    /// session just stored server-side: a back-channel logout that arrived
+    /// while its login finished.
+    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError>;
 
     /// The stored session with this id, unless it expired.
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError>;
@@ -141,12 +159,12 @@ pub(crate) trait SharedState: Send + Sync {
     /// Deletes the stored sessions a back-channel logout names; how many.
     async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError>;
 
-    /// The result of a finished refresh of `key`, while it is shared.
-    async fn refresh_result(&self, key: &RefreshKey) -> Result<Option<Arc<UserSession>>, StateError>;
-
-    /// Claims the refresh of `key` for `lease`: `Some` when this caller
-    /// should make the token request, `None` while someone else holds it.
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Option<Lease>, StateError>;
+    /// In one atomic step: the result of a finished refresh of `key` while
+    /// it is shared, or else a claim on making it for `lease`, or else
+    /// [`Claim::Busy`] while someone else holds that claim. (Two steps
+    /// would let a caller that looked before a refresh finished claim it
+    /// after, and redeem a refresh token the provider already rotated.)
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError>;
 
     /// Ends a claim: shares `result` (for `ttl`) when the refresh worked.
     async fn finish_refresh(

@@ -40,7 +40,7 @@ use crate::clock;
 use crate::config::RedisConfig;
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
-use crate::state::{digest, hex, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+use crate::state::{digest, hex, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
 use crate::telemetry;
 
 /// Why the `[oidc.redis]` table cannot be used, naming the key at fault.
@@ -65,8 +65,13 @@ end
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 local ended = 0
 while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[6]) do
-  local oldest = redis.call('ZPOPMIN', KEYS[2])
-  redis.call('DEL', session_prefix .. oldest[1])
+  -- The user's oldest, never the session just stored (instances' clocks differ).
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 1)
+  local victim = oldest[1]
+  if victim == ARGV[4] then victim = oldest[2] end
+  redis.call('ZREM', KEYS[2], victim)
+  redis.call('DEL', session_prefix .. victim)
+  redis.call('PUBLISH', ARGV[9], 's:' .. victim)
   ended = ended + 1
 end
 local ttl = tonumber(ARGV[7])
@@ -93,20 +98,70 @@ end
 local ended = 0
 for _, member in ipairs(members) do
   if mode ~= 'sid+sub' or redis.call('ZSCORE', KEYS[2], member) then
-    ended = ended + redis.call('DEL', session_prefix .. member)
+    if redis.call('DEL', session_prefix .. member) == 1 then
+      ended = ended + 1
+      redis.call('PUBLISH', ARGV[3], 's:' .. member)
+    end
     if mode == 'sub' then redis.call('ZREM', KEYS[1], member) else redis.call('SREM', KEYS[1], member) end
   end
 end
 return ended
 ";
 
-/// Records a logout of a user: keeps the latest logout time.
+/// Records a logout of a user: keeps the latest logout time; announces it.
 const REVOKE_SUB: &str = r"
 local earlier = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > earlier then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 end
+redis.call('PUBLISH', ARGV[3], '*')
 return 1
+";
+
+/// The logout records of a cookie session (KEYS: `revoked:session`,
+/// `revoked:sub`, the epoch, and `revoked:sid` when it has one), with the
+/// epoch: the time (ms) since which this Redis has kept its data. Made
+/// (ARGV: now in ms, its TTL) when missing: a Redis that lost its data (a
+/// restart without persistence, a flush) lost the logouts recorded before,
+/// so sessions authenticated before the new epoch are refused.
+const IS_REVOKED: &str = r"
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[3], epoch, 'EX', ARGV[2])
+elseif redis.call('TTL', KEYS[3]) * 2 < tonumber(ARGV[2]) then
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+local sid = false
+if KEYS[4] then sid = redis.call('GET', KEYS[4]) end
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), epoch, sid}
+";
+
+/// Records a single use (`SET NX` with a token of this call, so that the
+/// call's own retry after a lost reply is still the first use).
+const FIRST_USE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then return 1 end
+return 0
+";
+
+/// Claims a refresh (KEYS: result, lock; ARGV: token, lease ms) in one
+/// step: the shared result if there is one, else the lease if it is free
+/// (or already ours: a retry after a lost reply), else busy.
+const CLAIM: &str = r"
+local done = redis.call('GET', KEYS[1])
+if done then return {'result', done} end
+local holder = redis.call('GET', KEYS[2])
+if not holder then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {'won', false}
+end
+if holder == ARGV[1] then return {'won', false} end
+return {'busy', false}
 ";
 
 /// Releases a refresh lease if it is still ours.
@@ -122,24 +177,47 @@ const MAX_TTL_SECONDS: i64 = 366 * 24 * 3600;
 /// What this instance read from Redis, kept briefly (`local_cache_seconds`)
 /// and dropped as soon as any instance announces a change on the
 /// `<prefix>changes` channel, so a logged-in request needs no round trip.
-/// Nothing is served from here unless the announcements are heard.
+/// Nothing is served from here unless the announcements are heard and the
+/// subscription answered its last heartbeat.
 struct LocalCache {
     max_age: Duration,
-    /// Subscribed to the announcements.
+    /// Subscribed to the announcements, and Redis answering.
     live: AtomicBool,
     /// Bumped by every announcement: a read that began before one is not kept.
     generation: AtomicU64,
-    /// Sessions of the `redis` store, by session id (not by Redis key: a
-    /// hit needs no digest).
-    sessions: Mutex<LruCache<String, (Arc<UserSession>, Instant)>>,
-    /// Cookie sessions found not logged out, by session id.
-    not_revoked: Mutex<LruCache<String, Instant>>,
+    entries: Mutex<Entries>,
     /// Told when the state is dropped: the listener stops.
     closed: Notify,
 }
 
+struct Entries {
+    /// Sessions of the `redis` store, by session id (not by Redis key: a
+    /// hit needs no digest).
+    sessions: LruCache<String, (Arc<UserSession>, Instant)>,
+    /// Cookie sessions found not logged out, by session id.
+    not_revoked: LruCache<String, Instant>,
+    /// The session ids above by the digest that announcements name them by.
+    ids: LruCache<String, String>,
+}
+
+impl Entries {
+    fn clear(&mut self) {
+        self.sessions.clear();
+        self.not_revoked.clear();
+        self.ids.clear();
+    }
+}
+
 /// Bound on each local cache.
 const LOCAL_ENTRIES: usize = 10_000;
+
+/// The announcement of a change to every session (a logout by `sid` or `sub`).
+const EVERYTHING: &str = "*";
+
+/// The announcement of a change to the session whose index member is `member`.
+fn one_session(member: &str) -> String {
+    format!("s:{member}")
+}
 
 impl LocalCache {
     fn new(max_age: Duration) -> LocalCache {
@@ -148,8 +226,11 @@ impl LocalCache {
             max_age,
             live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
-            sessions: Mutex::new(LruCache::new(entries)),
-            not_revoked: Mutex::new(LruCache::new(entries)),
+            entries: Mutex::new(Entries {
+                sessions: LruCache::new(entries),
+                not_revoked: LruCache::new(entries),
+                ids: LruCache::new(entries),
+            }),
             closed: Notify::new(),
         }
     }
@@ -162,14 +243,22 @@ impl LocalCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Something changed somewhere: nothing read before is served again.
-    fn clear(&self) {
+    /// Something changed: the session an announcement names is not served
+    /// again (every session, for [`EVERYTHING`] or anything unknown), nor
+    /// is anything read before it.
+    fn changed(&self, announcement: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.clear();
-        }
-        if let Ok(mut not_revoked) = self.not_revoked.lock() {
-            not_revoked.clear();
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        match announcement.strip_prefix("s:") {
+            Some(member) => {
+                if let Some(id) = entries.ids.pop(member) {
+                    entries.sessions.pop(&id);
+                    entries.not_revoked.pop(&id);
+                }
+            }
+            None => entries.clear(),
         }
     }
 
@@ -181,55 +270,62 @@ impl LocalCache {
         if !self.enabled() {
             return None;
         }
-        let mut sessions = self.sessions.lock().ok()?;
-        match sessions.get(id) {
+        let mut entries = self.entries.lock().ok()?;
+        match entries.sessions.get(id) {
             Some((session, at)) if self.fresh(*at) && !session.is_expired(clock::now()) => Some(session.clone()),
             _ => None,
         }
     }
 
     /// Keeps what a read that began at `generation` found, unless a change
-    /// was announced meanwhile.
-    fn keep_session(&self, id: &str, session: Arc<UserSession>, generation: u64) {
-        if !self.enabled() || self.generation() != generation {
-            return;
-        }
-        if let Ok(mut sessions) = self.sessions.lock() {
-            if self.generation() == generation {
-                sessions.put(id.to_string(), (session, Instant::now()));
-            }
-        }
+    /// was announced meanwhile; `member` is the session's digest.
+    fn keep_session(&self, id: &str, member: String, session: Arc<UserSession>, generation: u64) {
+        self.keep(id, member, generation, |entries| {
+            entries.sessions.put(id.to_string(), (session, Instant::now()));
+        });
     }
 
     fn not_revoked(&self, id: &str) -> bool {
         if !self.enabled() {
             return false;
         }
-        let Ok(mut not_revoked) = self.not_revoked.lock() else {
+        let Ok(mut entries) = self.entries.lock() else {
             return false;
         };
-        not_revoked.get(id).is_some_and(|at| self.fresh(*at))
+        entries.not_revoked.get(id).is_some_and(|at| self.fresh(*at))
     }
 
-    fn keep_not_revoked(&self, id: &str, generation: u64) {
+    fn keep_not_revoked(&self, id: &str, member: String, generation: u64) {
+        self.keep(id, member, generation, |entries| {
+            entries.not_revoked.put(id.to_string(), Instant::now());
+        });
+    }
+
+    fn keep(&self, id: &str, member: String, generation: u64, put: impl FnOnce(&mut Entries)) {
         if !self.enabled() || self.generation() != generation {
             return;
         }
-        if let Ok(mut not_revoked) = self.not_revoked.lock() {
+        if let Ok(mut entries) = self.entries.lock() {
             if self.generation() == generation {
-                not_revoked.put(id.to_string(), Instant::now());
+                entries.ids.put(member, id.to_string());
+                put(&mut entries);
             }
         }
     }
 }
 
+/// How often the listener checks that Redis still answers on its
+/// subscription: a Redis that froze or a connection that silently broke
+/// turns the local cache off within this and `timeout_ms`.
+const HEARTBEAT: Duration = Duration::from_millis(500);
+
 /// Listens to the announcements of changes for as long as the state lives:
-/// every one clears the local cache; while not subscribed, the cache is off
-/// (and cleared when the subscription comes back: announcements may have
-/// been missed).
+/// each one drops what it names from the local cache; while not subscribed
+/// (or when a heartbeat goes unanswered), the cache is off and cleared
+/// (announcements may have been missed).
 async fn listen(cache: Weak<LocalCache>, client: redis::Client, channel: String, timeout: Duration) {
     loop {
-        let Some(closed) = cache.upgrade() else {
+        let Some(local) = cache.upgrade() else {
             return;
         };
         let subscribed = async {
@@ -244,26 +340,33 @@ async fn listen(cache: Weak<LocalCache>, client: redis::Client, channel: String,
             Some(pubsub)
         }
         .await;
-        if let Some(mut pubsub) = subscribed {
-            closed.clear();
-            closed.live.store(true, Ordering::Release);
-            let mut messages = pubsub.on_message();
+        if let Some(pubsub) = subscribed {
+            let (mut sink, mut messages) = pubsub.split();
+            local.changed(EVERYTHING);
+            local.live.store(true, Ordering::Release);
+            let mut heartbeat = rocket::tokio::time::interval(HEARTBEAT.min(local.max_age));
             loop {
                 rocket::tokio::select! {
-                    message = messages.next() => match (message, cache.upgrade()) {
-                        (Some(_), Some(cache)) => cache.clear(),
-                        _ => break,
+                    message = messages.next() => match message {
+                        Some(message) => local.changed(&message.get_payload::<String>().unwrap_or_default()),
+                        None => break,
                     },
-                    () = closed.closed.notified() => return,
+                    _ = heartbeat.tick() => {
+                        let answered = rocket::tokio::time::timeout(timeout, sink.ping::<String>()).await;
+                        if !matches!(answered, Ok(Ok(_))) {
+                            break;
+                        }
+                    }
+                    () = local.closed.notified() => return,
                 }
             }
-            closed.live.store(false, Ordering::Release);
-            closed.clear();
+            local.live.store(false, Ordering::Release);
+            local.changed(EVERYTHING);
         }
         // Not subscribed (Redis down, or the connection broke): try again soon.
         rocket::tokio::select! {
             () = rocket::tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = closed.closed.notified() => return,
+            () = local.closed.notified() => return,
         }
     }
 }
@@ -281,6 +384,9 @@ pub(crate) struct RedisState {
     end_sessions: Script,
     revoke_sub: Script,
     release: Script,
+    claim: Script,
+    first_use: Script,
+    is_revoked: Script,
 }
 
 impl RedisState {
@@ -345,6 +451,9 @@ impl RedisState {
             end_sessions: Script::new(END_SESSIONS),
             revoke_sub: Script::new(REVOKE_SUB),
             release: Script::new(RELEASE),
+            claim: Script::new(CLAIM),
+            first_use: Script::new(FIRST_USE),
+            is_revoked: Script::new(IS_REVOKED),
         })
     }
 
@@ -407,22 +516,28 @@ impl RedisState {
         .await
     }
 
-    /// Tells every instance (this one included) that sessions or logouts
-    /// changed: their local caches are dropped.
-    async fn announce(&self) {
-        self.local.clear();
-        if self.local.max_age.is_zero() {
-            return;
-        }
-        let mut command = redis::cmd("PUBLISH");
-        command.arg(&self.changes).arg(1);
-        if let Err(error) = self.query::<i64>(&command).await {
-            event!(
-                warn,
-                "oidc: a change could not be announced to the other instances ({error}); they see it within \
-                 `redis.local_cache_seconds`"
-            );
-        }
+    /// Runs `command` and announces `announcement` to every instance in one
+    /// atomic step (`MULTI`/`EXEC`): a change that reached Redis is always
+    /// announced; this instance forgets what it names at once.
+    async fn change<T: FromRedisValue>(&self, command: Cmd, announcement: &str) -> Result<T, StateError> {
+        let mut pipeline = redis::pipe();
+        pipeline
+            .atomic()
+            .add_command(command)
+            .cmd("PUBLISH")
+            .arg(&self.changes)
+            .arg(announcement)
+            .ignore();
+        let mut connection = self.connection.clone();
+        let result: Result<(T,), StateError> = bounded(self.timeout, async {
+            match pipeline.query_async(&mut connection).await {
+                Err(error) if lost_connection(&error) => pipeline.query_async(&mut connection).await,
+                other => other,
+            }
+        })
+        .await;
+        self.local.changed(announcement);
+        result.map(|(value,)| value)
     }
 
     fn seal(&self, key: &str, session: &UserSession) -> Result<String, StateError> {
@@ -488,13 +603,13 @@ fn ttl_until(at: i64) -> i64 {
     at.saturating_sub(clock::now()).clamp(1, MAX_TTL_SECONDS)
 }
 
-/// Runs a Redis call within `timeout` (also bounded by the connection's own
-/// timeouts: this is the backstop).
+/// Runs a Redis call, its one retry included, within `timeout`: a request
+/// that needs Redis has its answer or a `503` within `redis.timeout_ms`.
 async fn bounded<T>(
     timeout: Duration,
     call: impl std::future::Future<Output = Result<T, RedisError>>,
 ) -> Result<T, StateError> {
-    match rocket::tokio::time::timeout(timeout.saturating_mul(2), call).await {
+    match rocket::tokio::time::timeout(timeout, call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
             telemetry::redis_error(if error.is_timeout() { "timeout" } else { "error" });
@@ -507,9 +622,11 @@ async fn bounded<T>(
     }
 }
 
-/// Whether `error` means the connection is gone (and is being remade).
+/// Whether `error` means the connection is gone (and is being remade), so
+/// that the command is worth sending again on the new one. A timeout is
+/// not: the command may have run, and a slow Redis would be asked twice.
 fn lost_connection(error: &RedisError) -> bool {
-    error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal()
+    !error.is_timeout() && (error.is_connection_dropped() || error.is_connection_refusal())
 }
 
 /// A Redis error in a few words (never the URL, which may carry a password).
@@ -529,15 +646,23 @@ fn describe(error: &RedisError) -> String {
 impl SharedState for RedisState {
     async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
         let key = self.key(&format!("once:{}", ledger.label()), &[value]);
-        let mut command = redis::cmd("SET");
-        command.arg(&key).arg(1).arg("NX").arg("EX").arg(ttl_until(expires_at));
-        Ok(self.query::<Option<String>>(&command).await?.is_some())
+        let token = openidconnect::CsrfToken::new_random().secret().clone();
+        let first: i64 = self
+            .script(&self.first_use, &[&key], &[&token, &ttl_until(expires_at).to_string()])
+            .await?;
+        Ok(first == 1)
     }
 
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
-        let (key, until) = match revocation {
-            Revocation::Session { id, until } => (self.key("revoked:session", &[id]), until),
-            Revocation::Sid { provider, sid, until } => (self.key("revoked:sid", &[provider, sid]), until),
+        let (key, until, announcement) = match revocation {
+            Revocation::Session { id, until } => (
+                self.key("revoked:session", &[id]),
+                until,
+                one_session(&self.member(id)),
+            ),
+            Revocation::Sid { provider, sid, until } => {
+                (self.key("revoked:sid", &[provider, sid]), until, EVERYTHING.to_string())
+            }
             Revocation::Sub {
                 provider,
                 sub,
@@ -546,17 +671,16 @@ impl SharedState for RedisState {
             } => {
                 let key = self.key("revoked:sub", &[provider, sub]);
                 let ttl = ttl_until(until).to_string();
-                self.script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl])
-                    .await?;
-                self.announce().await;
-                return Ok(());
+                let result = self
+                    .script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl, &self.changes])
+                    .await;
+                self.local.changed(EVERYTHING);
+                return result.map(|_| ());
             }
         };
         let mut command = redis::cmd("SET");
         command.arg(&key).arg(1).arg("EX").arg(ttl_until(until));
-        self.query::<Option<String>>(&command).await?;
-        self.announce().await;
-        Ok(())
+        self.change::<Option<String>>(command, &announcement).await.map(|_| ())
     }
 
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
@@ -564,40 +688,70 @@ impl SharedState for RedisState {
             return Ok(false);
         }
         let generation = self.local.generation();
+        let epoch = format!("{}epoch", self.prefix);
+        let mut keys = vec![
+            self.key("revoked:session", &[&session.id]),
+            self.key("revoked:sub", &[&session.provider, &session.sub]),
+            epoch,
+        ];
+        if let Some(sid) = session.sid() {
+            keys.push(self.key("revoked:sid", &[&session.provider, sid]));
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        // The epoch outlives every session it speaks for, renewed while used.
+        let epoch_ttl = self.lifetime_seconds.saturating_mul(2).clamp(1, MAX_TTL_SECONDS);
+        let found: Vec<Option<String>> = self
+            .script(
+                &self.is_revoked,
+                &keys,
+                &[&clock::now_ms().to_string(), &epoch_ttl.to_string()],
+            )
+            .await?;
+        let millis = |n: usize| found.get(n).and_then(|at| at.as_deref()).and_then(|at| at.parse::<i64>().ok());
+        let by_id = found.first().is_some_and(Option::is_some);
+        let by_sub = millis(1).is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
+        // No epoch in the answer is a broken answer: refused, like a loss.
+        let before_loss = millis(2).is_none_or(|epoch_ms| session.last_authenticated_ms < epoch_ms);
+        let by_sid = found.get(3).is_some_and(Option::is_some);
+        let revoked = by_id || by_sub || by_sid || before_loss;
+        if !revoked {
+            self.local
+                .keep_not_revoked(&session.id, self.member(&session.id), generation);
+        }
+        Ok(revoked)
+    }
+
+    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
         let mut command = redis::cmd("MGET");
         command
-            .arg(self.key("revoked:session", &[&session.id]))
-            .arg(self.key("revoked:sub", &[&session.provider, &session.sub]));
-        if let Some(sid) = session.sid() {
-            command.arg(self.key("revoked:sid", &[&session.provider, sid]));
-        }
+            .arg(self.key("revoked:sub", &[&session.provider, &session.sub]))
+            .arg(session.sid().map_or_else(
+                || format!("{}revoked:none", self.prefix),
+                |sid| self.key("revoked:sid", &[&session.provider, sid]),
+            ));
         let found: Vec<Option<String>> = self.query(&command).await?;
-        let by_id = found.first().is_some_and(Option::is_some);
         let by_sub = found
-            .get(1)
+            .first()
             .and_then(|at| at.as_deref())
             .and_then(|at| at.parse::<i64>().ok())
             .is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
-        let by_sid = found.get(2).is_some_and(Option::is_some);
-        let revoked = by_id || by_sub || by_sid;
-        if !revoked {
-            self.local.keep_not_revoked(&session.id, generation);
-        }
-        Ok(revoked)
+        let by_sid = session.sid().is_some() && found.get(1).is_some_and(Option::is_some);
+        Ok(by_sub || by_sid)
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
         if let Some(session) = self.local.session(id) {
             return Ok(Some(session));
         }
-        let key = self.session_key(id);
+        let member = self.member(id);
+        let key = format!("{}session:{member}", self.prefix);
         let generation = self.local.generation();
         let mut command = redis::cmd("GET");
         command.arg(&key);
         let sealed: Option<String> = self.query(&command).await?;
         let session = sealed.and_then(|sealed| self.open(&key, &sealed, Some(id)));
         if let Some(session) = &session {
-            self.local.keep_session(id, session.clone(), generation);
+            self.local.keep_session(id, member, session.clone(), generation);
         }
         Ok(session)
     }
@@ -617,6 +771,7 @@ impl SharedState for RedisState {
             &self.per_subject.to_string(),
             &self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS).to_string(),
             if sid.is_some() { "1" } else { "0" },
+            &self.changes,
         ];
         let keys = [
             key.as_str(),
@@ -629,13 +784,13 @@ impl SharedState for RedisState {
                 info,
                 "oidc: a login past `sessions_per_subject` ended {ended} older session(s) of that user"
             );
-            self.announce().await;
         }
         Ok(())
     }
 
     async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StateError> {
-        let key = self.session_key(&session.id);
+        let member = self.member(&session.id);
+        let key = format!("{}session:{member}", self.prefix);
         let sealed = self.seal(&key, &session)?;
         let mut command = redis::cmd("SET");
         command
@@ -644,17 +799,15 @@ impl SharedState for RedisState {
             .arg("EX")
             .arg(ttl_until(session.expires_at))
             .arg("XX");
-        let replaced = self.query::<Option<String>>(&command).await?.is_some();
-        self.announce().await;
-        Ok(replaced)
+        let replaced: Option<String> = self.change(command, &one_session(&member)).await?;
+        Ok(replaced.is_some())
     }
 
     async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+        let member = self.member(id);
         let mut command = redis::cmd("DEL");
-        command.arg(self.session_key(id));
-        self.query::<i64>(&command).await?;
-        self.announce().await;
-        Ok(())
+        command.arg(format!("{}session:{member}", self.prefix));
+        self.change::<i64>(command, &one_session(&member)).await.map(|_| ())
     }
 
     async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
@@ -676,34 +829,37 @@ impl SharedState for RedisState {
             (None, None) => return Ok(0),
         };
         let ended: i64 = self
-            .script(&self.end_sessions, &[&index, &filter], &[&session_prefix, mode])
+            .script(
+                &self.end_sessions,
+                &[&index, &filter],
+                &[&session_prefix, mode, &self.changes],
+            )
             .await?;
         if ended > 0 {
-            self.announce().await;
+            // This instance hears its own announcements too; what it kept of
+            // those sessions goes now, not a moment later.
+            self.local.changed(EVERYTHING);
         }
         Ok(usize::try_from(ended).unwrap_or(0))
     }
 
-    async fn refresh_result(&self, key: &RefreshKey) -> Result<Option<Arc<UserSession>>, StateError> {
-        let key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
-        let mut command = redis::cmd("GET");
-        command.arg(&key);
-        let sealed: Option<String> = self.query(&command).await?;
-        Ok(sealed.and_then(|sealed| self.open(&key, &sealed, None)))
-    }
-
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Option<Lease>, StateError> {
-        let key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError> {
+        let result_key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
+        let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
         let token = openidconnect::CsrfToken::new_random().secret().clone();
-        let mut command = redis::cmd("SET");
-        command
-            .arg(&key)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1));
-        let won: Option<String> = self.query(&command).await?;
-        Ok(won.map(|_| Lease(token)))
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1).to_string();
+        let (kind, value): (String, Option<String>) = self
+            .script(&self.claim, &[&result_key, &lock_key], &[&token, &lease_ms])
+            .await?;
+        Ok(match (kind.as_str(), value) {
+            ("result", Some(sealed)) => match self.open(&result_key, &sealed, None) {
+                Some(done) => Claim::Shared(done),
+                // A result that does not open is none: wait for the lease.
+                None => Claim::Busy,
+            },
+            ("won", _) => Claim::Won(Lease(token)),
+            _ => Claim::Busy,
+        })
     }
 
     async fn finish_refresh(

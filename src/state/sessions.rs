@@ -181,7 +181,18 @@ impl SessionStore {
         }
         check_size(&session)?;
         let (id, max_age) = (session.id.clone(), self.max_age(&session));
-        self.state.insert_session(Arc::new(session)).await?;
+        let session = Arc::new(session);
+        self.state.insert_session(session.clone()).await?;
+        // A back-channel logout of this `sid` or `sub` that arrived while
+        // the login finished found nothing stored to delete; its record
+        // ends the session now (it records before deleting, so one of the
+        // two always sees the other).
+        if self.state.ended_by_logout(&session).await? {
+            self.state.remove_session(&id).await?;
+            return Err(OidcError::SessionEnded(
+                "a logout at the provider arrived while the login finished".into(),
+            ));
+        }
         jar.set(SESSION_ID, &id, max_age);
         Ok(())
     }
@@ -228,7 +239,7 @@ impl SessionStore {
         }
         let revocation = Revocation::Session {
             id: &session.id,
-            until: session.expires_at,
+            until: self.revoked_until().min(session.expires_at),
         };
         self.state.revoke(revocation).await?;
         Ok(Some(Arc::new(session)))
@@ -237,11 +248,13 @@ impl SessionStore {
     /// Ends every session a back-channel logout names; the number of
     /// stored sessions deleted (cookie sessions are refused instead, when
     /// they come back).
-    pub(crate) async fn end_matching(&self, target: LogoutTarget<'_>) -> Result<usize, OidcError> {
-        if self.server_side() {
-            return Ok(self.state.end_sessions(target).await?);
-        }
-        let until = clock::now().saturating_add(self.lifetime_seconds);
+    ///
+    /// The logout is recorded for every store, server-side ones included:
+    /// a login of that `sid` or `sub` finishing meanwhile is ended by it
+    /// (see [`SessionStore::start`]). It is idempotent, so a provider may
+    /// send the same logout again after a failure (`503`).
+    pub(crate) async fn end_matching(&self, target: LogoutTarget<'_>, at_ms: i64) -> Result<usize, OidcError> {
+        let until = self.revoked_until();
         let revocation = match (target.sid, target.sub) {
             (Some(sid), _) => Revocation::Sid {
                 provider: target.provider,
@@ -251,13 +264,28 @@ impl SessionStore {
             (None, Some(sub)) => Revocation::Sub {
                 provider: target.provider,
                 sub,
-                at_ms: clock::now_ms(),
+                at_ms,
                 until,
             },
             (None, None) => return Ok(0),
         };
         self.state.revoke(revocation).await?;
+        if self.server_side() {
+            return Ok(self.state.end_sessions(target).await?);
+        }
         Ok(0)
+    }
+
+    /// How long a logout must be remembered: until every session it names
+    /// has expired, by its lifetime or, sooner, by inactivity (a copy of
+    /// a logged-out cookie is idle from the logout on).
+    fn revoked_until(&self) -> i64 {
+        let now = clock::now();
+        let lifetime = now.saturating_add(self.lifetime_seconds);
+        if self.inactivity_seconds == 0 {
+            return lifetime;
+        }
+        lifetime.min(now.saturating_add(self.inactivity_seconds).saturating_add(1))
     }
 
     fn max_age(&self, session: &UserSession) -> i64 {
