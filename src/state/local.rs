@@ -123,6 +123,10 @@ impl SharedState for LocalState {
         Ok(by_id || self.ended_by_logout(session).await?)
     }
 
+    async fn note_login(&self, _session: &UserSession) -> Result<(), StateError> {
+        Ok(())
+    }
+
     async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
         if !self.any_revoked.load(Ordering::Acquire) {
             return Ok(false);

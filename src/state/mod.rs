@@ -137,6 +137,11 @@ pub(crate) trait SharedState: Send + Sync {
     /// authenticated before Redis lost its data (and the logouts with it).
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError>;
 
+    /// Notes the login of `session`, a session kept in a browser: with
+    /// Redis, it starts the epoch [`SharedState::is_revoked`] checks
+    /// against, if Redis has none.
+    async fn note_login(&self, session: &UserSession) -> Result<(), StateError>;
+
     /// Whether a recorded logout by `sid` or `sub` ends `session`, a
     /// session just stored server-side: a back-channel logout that arrived
     /// while its login finished.

@@ -119,22 +119,29 @@ return 1
 ";
 
 /// The logout records of a cookie session (KEYS: `revoked:session`,
-/// `revoked:sub`, the epoch, and `revoked:sid` when it has one), with the
-/// epoch: the time (ms) since which this Redis has kept its data. Made
-/// (ARGV: now in ms, its TTL) when missing: a Redis that lost its data (a
-/// restart without persistence, a flush) lost the logouts recorded before,
-/// so sessions authenticated before the new epoch are refused.
+/// `revoked:sub`, the epoch, and `revoked:sid` when it has one; ARGV: the
+/// epoch's TTL), with the epoch, which it renews. The epoch is when this
+/// Redis began keeping the logouts it has: made by a login (see
+/// `NOTE_LOGIN`), it is missing after Redis lost its data (a restart
+/// without persistence, a flush), and then every cookie session is refused
+/// until a login makes a new one; sessions authenticated before it stay
+/// refused (their logouts may have been lost).
 const IS_REVOKED: &str = r"
 local epoch = redis.call('GET', KEYS[3])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[3], epoch, 'EX', ARGV[2])
-elseif redis.call('TTL', KEYS[3]) * 2 < tonumber(ARGV[2]) then
-  redis.call('EXPIRE', KEYS[3], ARGV[2])
+if epoch and redis.call('TTL', KEYS[3]) * 2 < tonumber(ARGV[1]) then
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
 end
 local sid = false
 if KEYS[4] then sid = redis.call('GET', KEYS[4]) end
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), epoch, sid}
+";
+
+/// A cookie-store login (KEYS: the epoch; ARGV: the login's time in ms,
+/// the epoch's TTL): makes the epoch if there is none, else renews it.
+const NOTE_LOGIN: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('TTL', KEYS[1]) * 2 < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
 ";
 
 /// Records a single use (`SET NX` with a token of this call, so that the
@@ -387,6 +394,7 @@ pub(crate) struct RedisState {
     claim: Script,
     first_use: Script,
     is_revoked: Script,
+    note_login: Script,
 }
 
 impl RedisState {
@@ -454,7 +462,14 @@ impl RedisState {
             claim: Script::new(CLAIM),
             first_use: Script::new(FIRST_USE),
             is_revoked: Script::new(IS_REVOKED),
+            note_login: Script::new(NOTE_LOGIN),
         })
+    }
+
+    /// The epoch's TTL: it outlives every session it speaks for (twice the
+    /// session lifetime, renewed once half of it has passed).
+    fn epoch_ttl(&self) -> i64 {
+        self.lifetime_seconds.saturating_mul(2).clamp(1, MAX_TTL_SECONDS)
     }
 
     /// `prefix` + `kind` + `:` + the hex digest of `parts`.
@@ -575,6 +590,7 @@ impl RedisState {
                         .unwrap_or_default()
                 };
                 let (limit, policy) = (value("maxmemory"), value("maxmemory-policy"));
+                self.check_persistence().await;
                 if limit != "0" && !limit.is_empty() && policy != "noeviction" {
                     event!(
                         warn,
@@ -594,6 +610,35 @@ impl RedisState {
                 warn,
                 "oidc: Redis is unavailable at launch (timed out); requests that need it answer 503 until it is back"
             ),
+        }
+    }
+}
+
+impl RedisState {
+    /// Says at launch when Redis keeps nothing across a restart (no
+    /// append-only file, no snapshots): a restart then forgets every
+    /// logout, and every cookie session from before it is refused.
+    async fn check_persistence(&self) {
+        let get = |name: &'static str| {
+            let mut command = redis::cmd("CONFIG");
+            command.arg("GET").arg(name);
+            let mut connection = self.connection.clone();
+            async move {
+                let pairs = rocket::tokio::time::timeout(self.timeout, command.query_async::<Vec<String>>(&mut connection))
+                    .await
+                    .ok()?
+                    .ok()?;
+                pairs.get(1).cloned()
+            }
+        };
+        let (appendonly, save) = (get("appendonly").await, get("save").await);
+        if appendonly.as_deref() == Some("no") && save.as_deref() == Some("") {
+            event!(
+                warn,
+                "oidc: Redis keeps no data across a restart (`appendonly no`, no `save` snapshots): a restart \
+                 forgets every logout, so every cookie session from before it is then refused (users log in \
+                 again) and sessions kept in Redis are lost; turn on `appendonly yes`"
+            );
         }
     }
 }
@@ -698,19 +743,14 @@ impl SharedState for RedisState {
             keys.push(self.key("revoked:sid", &[&session.provider, sid]));
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        // The epoch outlives every session it speaks for, renewed while used.
-        let epoch_ttl = self.lifetime_seconds.saturating_mul(2).clamp(1, MAX_TTL_SECONDS);
         let found: Vec<Option<String>> = self
-            .script(
-                &self.is_revoked,
-                &keys,
-                &[&clock::now_ms().to_string(), &epoch_ttl.to_string()],
-            )
+            .script(&self.is_revoked, &keys, &[&self.epoch_ttl().to_string()])
             .await?;
         let millis = |n: usize| found.get(n).and_then(|at| at.as_deref()).and_then(|at| at.parse::<i64>().ok());
         let by_id = found.first().is_some_and(Option::is_some);
         let by_sub = millis(1).is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
-        // No epoch in the answer is a broken answer: refused, like a loss.
+        // No epoch: Redis lost its data (and the logouts with it) since the
+        // last login; refused until a login makes a new epoch.
         let before_loss = millis(2).is_none_or(|epoch_ms| session.last_authenticated_ms < epoch_ms);
         let by_sid = found.get(3).is_some_and(Option::is_some);
         let revoked = by_id || by_sub || by_sid || before_loss;
@@ -719,6 +759,14 @@ impl SharedState for RedisState {
                 .keep_not_revoked(&session.id, self.member(&session.id), generation);
         }
         Ok(revoked)
+    }
+
+    async fn note_login(&self, session: &UserSession) -> Result<(), StateError> {
+        let epoch = format!("{}epoch", self.prefix);
+        let args = [session.last_authenticated_ms.to_string(), self.epoch_ttl().to_string()];
+        self.script::<i64>(&self.note_login, &[&epoch], &[&args[0], &args[1]])
+            .await
+            .map(|_| ())
     }
 
     async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {

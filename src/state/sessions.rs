@@ -177,6 +177,7 @@ impl SessionStore {
         // login) ends here, copies of its cookies included.
         self.end(jar).await?;
         if !self.server_side() {
+            self.state.note_login(&session).await?;
             return self.save(jar, &session);
         }
         check_size(&session)?;
