@@ -127,26 +127,25 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         return Err(bad("neither `sid` nor `sub`"));
     }
     let jti = text("jti").ok_or_else(|| bad("no `jti`"))?;
+    // §2.6 step 10: a logout token is used once, on any instance.
+    let once = format!("{}\u{0}{jti}", metadata.issuer);
+    if oidc.state().was_used(Once::LogoutToken, &once).await? {
+        return Err(bad("the logout token was already used"));
+    }
     let target = LogoutTarget {
         provider: &provider.name,
         sid,
         sub,
+        at_ms: clock::now_ms(),
     };
-    // The logout first, its token's single use after: a logout that could
-    // not be recorded (`503`) leaves the token unused, so the provider's
-    // retry still ends the sessions. Ending them twice changes nothing: a
-    // logout by `sub` ends the sessions authenticated before the token was
-    // issued (its `iat`, give or take the skew), however late it comes.
-    let at_ms = clock::now_ms().min(iat.saturating_add(skew).saturating_mul(1000));
-    let ended = oidc.sessions().end_matching(target, at_ms).await?;
-    // §2.6 step 10: a logout token is used once, on any instance.
+    // The logout first, the token's use after: a logout that could not be
+    // recorded (`503`) leaves the token unused, so the provider's retry
+    // still ends the sessions. (Two deliveries at once both end them, and
+    // one of them is then told the token was used.)
+    let ended = oidc.sessions().end_matching(target).await?;
     let first = oidc
         .state()
-        .first_use(
-            Once::LogoutToken,
-            &format!("{}\u{0}{jti}", metadata.issuer),
-            exp.saturating_add(skew),
-        )
+        .first_use(Once::LogoutToken, &once, exp.saturating_add(skew))
         .await?;
     if !first {
         return Err(bad("the logout token was already used"));

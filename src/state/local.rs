@@ -75,18 +75,31 @@ impl LocalState {
     }
 }
 
-#[rocket::async_trait]
-impl SharedState for LocalState {
-    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
-        let (mutex, name, key) = match ledger {
+impl LocalState {
+    /// A single-use ledger, what it holds and the key of its capacity.
+    fn ledger(&self, ledger: Once) -> (&Mutex<Ledger<Digest>>, &'static str, &'static str) {
+        match ledger {
             Once::State => (&self.used_states, "used states", "oidc.limits.used_states"),
             Once::LogoutToken => (&self.logout_tokens, "logout token ids", "oidc.limits.logout_tokens"),
             Once::DpopProof => (&self.dpop_proofs, "DPoP proof ids", "oidc.limits.dpop_proofs"),
-        };
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl SharedState for LocalState {
+    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
+        let (mutex, name, key) = self.ledger(ledger);
         let mut used = locked(mutex)?;
         let capacity = used.capacity();
         used.insert_new(digest(&[value]), expires_at, (), clock::now())
             .map_err(full(name, capacity, key))
+    }
+
+    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError> {
+        Ok(locked(self.ledger(ledger).0)?
+            .get(&digest(&[value]), clock::now())
+            .is_some())
     }
 
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
@@ -337,7 +350,12 @@ impl SessionTable {
             (None, Some(sub)) => self
                 .by_subject
                 .get(&(target.provider.to_string(), sub.to_string()))
-                .map(|own| own.iter().map(|(_, id)| id.clone()).collect())
+                .map(|own| {
+                    own.iter()
+                        .take_while(|(login_ms, _)| *login_ms <= target.at_ms)
+                        .map(|(_, id)| id.clone())
+                        .collect()
+                })
                 .unwrap_or_default(),
             (None, None) => Vec::new(),
         };
@@ -389,7 +407,9 @@ mod tests {
         let mut table = SessionTable::new(10, 2);
         table.insert(session("bob-1", "bob", "b1", 1, i64::MAX), 0).unwrap();
         for (n, id) in ["a1", "a2", "a3", "a4"].iter().enumerate() {
-            table.insert(session(id, "alice", id, n as i64 + 10, i64::MAX), 0).unwrap();
+            table
+                .insert(session(id, "alice", id, n as i64 + 10, i64::MAX), 0)
+                .unwrap();
         }
         assert!(table.get("bob-1", 0).is_some(), "bob's session survives alice's logins");
         assert!(table.get("a1", 0).is_none() && table.get("a2", 0).is_none());
@@ -417,7 +437,9 @@ mod tests {
         // Alice fills the last place, then logs in again and again: only
         // her own sessions make room.
         for n in 0..6 {
-            table.insert(session(&format!("a{n}"), "alice", "a", 10 + n, i64::MAX), 0).unwrap();
+            table
+                .insert(session(&format!("a{n}"), "alice", "a", 10 + n, i64::MAX), 0)
+                .unwrap();
         }
         for user in ["bob", "carol", "dave"] {
             assert!(table.get(user, 0).is_some(), "{user}'s session survives alice's logins");
@@ -462,18 +484,21 @@ mod tests {
             provider: "default",
             sid: Some("sid-1"),
             sub: None,
+            at_ms: i64::MAX,
         };
         assert_eq!(table.end(by_sid), 1);
         let wrong_sub = LogoutTarget {
             provider: "default",
             sid: Some("sid-2"),
             sub: Some("bob"),
+            at_ms: i64::MAX,
         };
         assert_eq!(table.end(wrong_sub), 0);
         let by_sub = LogoutTarget {
             provider: "default",
             sid: None,
             sub: Some("alice"),
+            at_ms: i64::MAX,
         };
         assert_eq!(table.end(by_sub), 1);
         assert!(table.get("s3", 0).is_some());

@@ -105,6 +105,9 @@ pub(crate) struct LogoutTarget<'a> {
     pub(crate) provider: &'a str,
     pub(crate) sid: Option<&'a str>,
     pub(crate) sub: Option<&'a str>,
+    /// When the logout happened (Unix ms): by `sub` alone, it ends the
+    /// sessions authenticated until then, not the user's later logins.
+    pub(crate) at_ms: i64,
 }
 
 /// A won claim on a refresh, to hand back with its result.
@@ -128,6 +131,10 @@ pub(crate) trait SharedState: Send + Sync {
     /// Records `value` in `ledger` until `expires_at` (Unix seconds):
     /// true the first time, false if it was recorded before.
     async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError>;
+
+    /// Whether `value` was recorded in `ledger` and is still live (a
+    /// look, recording nothing).
+    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError>;
 
     /// Records a logout of sessions kept in browsers.
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError>;

@@ -85,13 +85,14 @@ return ended
 
 /// Ends the sessions of an index: a `sid` set (`mode` "sid"; "sid+sub"
 /// keeps only members also in the user's index KEYS[2]) or a user's
-/// sorted set (`mode` "sub").
+/// sorted set (`mode` "sub": those authenticated until ARGV[4], in ms);
+/// announces each one on ARGV[3].
 const END_SESSIONS: &str = r"
 local session_prefix = ARGV[1]
 local mode = ARGV[2]
 local members
 if mode == 'sub' then
-  members = redis.call('ZRANGE', KEYS[1], 0, -1)
+  members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
 else
   members = redis.call('SMEMBERS', KEYS[1])
 end
@@ -119,28 +120,24 @@ return 1
 ";
 
 /// The logout records of a cookie session (KEYS: `revoked:session`,
-/// `revoked:sub`, the epoch, and `revoked:sid` when it has one; ARGV: the
-/// epoch's TTL), with the epoch, which it renews. The epoch is when this
-/// Redis began keeping the logouts it has: made by a login (see
-/// `NOTE_LOGIN`), it is missing after Redis lost its data (a restart
-/// without persistence, a flush), and then every cookie session is refused
-/// until a login makes a new one; sessions authenticated before it stay
-/// refused (their logouts may have been lost).
+/// `revoked:sub`, the epoch, and `revoked:sid` when it has one), with the
+/// epoch: when this Redis began keeping the logouts it has. Made by a
+/// login (see `NOTE_LOGIN`), it is missing after Redis lost its data (a
+/// restart without persistence, a flush): then every cookie session is
+/// refused until a login makes a new one, and sessions authenticated
+/// before it stay refused (their logouts may have been lost).
 const IS_REVOKED: &str = r"
-local epoch = redis.call('GET', KEYS[3])
-if epoch and redis.call('TTL', KEYS[3]) * 2 < tonumber(ARGV[1]) then
-  redis.call('EXPIRE', KEYS[3], ARGV[1])
-end
 local sid = false
 if KEYS[4] then sid = redis.call('GET', KEYS[4]) end
-return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), epoch, sid}
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), sid}
 ";
 
 /// A cookie-store login (KEYS: the epoch; ARGV: the login's time in ms,
-/// the epoch's TTL): makes the epoch if there is none, else renews it.
+/// the session lifetime): makes the epoch if there is none, and keeps it
+/// for as long as this login's session may live.
 const NOTE_LOGIN: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-if redis.call('TTL', KEYS[1]) * 2 < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 0
 ";
 
@@ -466,12 +463,6 @@ impl RedisState {
         })
     }
 
-    /// The epoch's TTL: it outlives every session it speaks for (twice the
-    /// session lifetime, renewed once half of it has passed).
-    fn epoch_ttl(&self) -> i64 {
-        self.lifetime_seconds.saturating_mul(2).clamp(1, MAX_TTL_SECONDS)
-    }
-
     /// `prefix` + `kind` + `:` + the hex digest of `parts`.
     fn key(&self, kind: &str, parts: &[&str]) -> String {
         format!("{}{kind}:{}", self.prefix, hex(&digest(parts)))
@@ -624,10 +615,11 @@ impl RedisState {
             command.arg("GET").arg(name);
             let mut connection = self.connection.clone();
             async move {
-                let pairs = rocket::tokio::time::timeout(self.timeout, command.query_async::<Vec<String>>(&mut connection))
-                    .await
-                    .ok()?
-                    .ok()?;
+                let pairs =
+                    rocket::tokio::time::timeout(self.timeout, command.query_async::<Vec<String>>(&mut connection))
+                        .await
+                        .ok()?
+                        .ok()?;
                 pairs.get(1).cloned()
             }
         };
@@ -698,13 +690,17 @@ impl SharedState for RedisState {
         Ok(first == 1)
     }
 
+    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError> {
+        let mut command = redis::cmd("EXISTS");
+        command.arg(self.key(&format!("once:{}", ledger.label()), &[value]));
+        Ok(self.query::<i64>(&command).await? > 0)
+    }
+
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
         let (key, until, announcement) = match revocation {
-            Revocation::Session { id, until } => (
-                self.key("revoked:session", &[id]),
-                until,
-                one_session(&self.member(id)),
-            ),
+            Revocation::Session { id, until } => {
+                (self.key("revoked:session", &[id]), until, one_session(&self.member(id)))
+            }
             Revocation::Sid { provider, sid, until } => {
                 (self.key("revoked:sid", &[provider, sid]), until, EVERYTHING.to_string())
             }
@@ -743,10 +739,13 @@ impl SharedState for RedisState {
             keys.push(self.key("revoked:sid", &[&session.provider, sid]));
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let found: Vec<Option<String>> = self
-            .script(&self.is_revoked, &keys, &[&self.epoch_ttl().to_string()])
-            .await?;
-        let millis = |n: usize| found.get(n).and_then(|at| at.as_deref()).and_then(|at| at.parse::<i64>().ok());
+        let found: Vec<Option<String>> = self.script(&self.is_revoked, &keys, &[]).await?;
+        let millis = |n: usize| {
+            found
+                .get(n)
+                .and_then(|at| at.as_deref())
+                .and_then(|at| at.parse::<i64>().ok())
+        };
         let by_id = found.first().is_some_and(Option::is_some);
         let by_sub = millis(1).is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
         // No epoch: Redis lost its data (and the logouts with it) since the
@@ -763,7 +762,8 @@ impl SharedState for RedisState {
 
     async fn note_login(&self, session: &UserSession) -> Result<(), StateError> {
         let epoch = format!("{}epoch", self.prefix);
-        let args = [session.last_authenticated_ms.to_string(), self.epoch_ttl().to_string()];
+        let lifetime = self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS);
+        let args = [session.last_authenticated_ms.to_string(), lifetime.to_string()];
         self.script::<i64>(&self.note_login, &[&epoch], &[&args[0], &args[1]])
             .await
             .map(|_| ())
@@ -880,7 +880,7 @@ impl SharedState for RedisState {
             .script(
                 &self.end_sessions,
                 &[&index, &filter],
-                &[&session_prefix, mode, &self.changes],
+                &[&session_prefix, mode, &self.changes, &target.at_ms.to_string()],
             )
             .await?;
         if ended > 0 {

@@ -252,9 +252,9 @@ impl SessionStore {
     ///
     /// The logout is recorded for every store, server-side ones included:
     /// a login of that `sid` or `sub` finishing meanwhile is ended by it
-    /// (see [`SessionStore::start`]). It is idempotent, so a provider may
-    /// send the same logout again after a failure (`503`).
-    pub(crate) async fn end_matching(&self, target: LogoutTarget<'_>, at_ms: i64) -> Result<usize, OidcError> {
+    /// (see [`SessionStore::start`]). Recording it again changes nothing,
+    /// so a provider may send the same logout again after a failure (`503`).
+    pub(crate) async fn end_matching(&self, target: LogoutTarget<'_>) -> Result<usize, OidcError> {
         let until = self.revoked_until();
         let revocation = match (target.sid, target.sub) {
             (Some(sid), _) => Revocation::Sid {
@@ -265,7 +265,7 @@ impl SessionStore {
             (None, Some(sub)) => Revocation::Sub {
                 provider: target.provider,
                 sub,
-                at_ms,
+                at_ms: target.at_ms,
                 until,
             },
             (None, None) => return Ok(0),

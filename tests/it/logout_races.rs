@@ -1,7 +1,9 @@
-//! A logout wins over a refresh in flight: when the token request of a
-//! refresh finishes after the session was logged out, nothing is stored,
-//! the refresh answers `401 login_required`, and the session stays gone,
-//! in every store, with and without Redis, on one instance or two.
+//! A logout wins over a refresh or a login in flight: when the token
+//! request of a refresh finishes after the session was logged out, nothing
+//! is stored, the refresh answers `401 login_required`, and the session
+//! stays gone; a back-channel logout of the provider session a login is
+//! finishing for ends that login's session too. In every store, with and
+//! without Redis, on one instance or two.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,5 +73,74 @@ async fn across_two_instances_sharing_redis() {
         let config = shared_config(&provider, &redis, store);
         let (a, b) = (instance(config.clone()).await, instance(config).await);
         logout_during_a_slow_refresh(store, &provider, a, b).await;
+    }
+}
+
+/// A login of provider session `s1` whose code exchange takes 600 ms
+/// starts on instance A; 150 ms later the provider's back-channel logout
+/// of `s1` reaches `logout_on`. Whatever the callback answers, the browser
+/// has no session afterwards, on any instance.
+async fn back_channel_logout_during_a_login(
+    label: &str,
+    provider: &TestProvider,
+    a: Arc<Client>,
+    logout_on: Arc<Client>,
+) {
+    provider.behave(|b| {
+        b.claims.insert("sid".into(), json!("s1"));
+        b.token_failure = Some(TokenFailure::Delay(Duration::from_millis(600)));
+    });
+    let mut browser = Browser {
+        client: a.clone(),
+        jar: Default::default(),
+    };
+    let auth = browser.start_login("/profile").await;
+    let params = [
+        ("code".to_string(), provider.issue_code(&auth)),
+        ("state".to_string(), auth.state().to_string()),
+        ("iss".to_string(), provider.issuer.clone()),
+    ];
+    let login = rocket::tokio::spawn(async move {
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let resp = browser.callback(&pairs, Mode::Navigate).await;
+        (browser, resp)
+    });
+    rocket::tokio::time::sleep(Duration::from_millis(150)).await;
+    let provider_side = Browser {
+        client: logout_on.clone(),
+        jar: Default::default(),
+    };
+    let resp = provider_side
+        .backchannel_logout(&provider.logout_token(json!({ "sid": "s1", "sub": null })))
+        .await;
+    assert_eq!(resp.status, Status::Ok, "{label}: {resp:#?}");
+
+    let (mut browser, resp) = login.await.expect("the login request");
+    assert_eq!(provider.counts().token, 1, "{label}: the code was exchanged: {resp:#?}");
+    for instance in [&a, &logout_on] {
+        browser.switch_to(instance);
+        assert_no_session(&mut browser).await;
+    }
+}
+
+#[rocket::async_test]
+async fn a_back_channel_logout_during_a_login_ends_it_in_one_instance_without_redis() {
+    for store in ["memory", "cookie"] {
+        let provider = TestProvider::start().await;
+        let mut config: Value = oidc_config(&provider);
+        config["session"] = json!({ "store": store });
+        let a = instance(config).await;
+        back_channel_logout_during_a_login(store, &provider, a.clone(), a).await;
+    }
+}
+
+#[rocket::async_test]
+async fn a_back_channel_logout_during_a_login_ends_it_across_two_instances_sharing_redis() {
+    for store in ["redis", "cookie"] {
+        let provider = TestProvider::start().await;
+        let redis = RedisServer::start();
+        let config = shared_config(&provider, &redis, store);
+        let (a, b) = (instance(config.clone()).await, instance(config).await);
+        back_channel_logout_during_a_login(store, &provider, a, b).await;
     }
 }

@@ -166,11 +166,26 @@ async fn a_back_channel_logout_received_by_one_instance_ends_the_session_on_all(
                 b.claims.insert("sid".into(), json!("s2"));
             });
             bob.login_ok(&s.provider, "/profile").await;
+            // Both instances have read alice's session: each keeps what it
+            // read for `redis.local_cache_seconds`, unless told of a change.
+            for instance in [&s.b, &s.a] {
+                assert!(profile_on(&s.browser, instance).await.is_some(), "{store}");
+            }
 
             let token = s.provider.logout_token(claims.clone());
             let resp = s.browser.backchannel_logout(&token).await;
             assert_eq!(resp.status, Status::Ok, "{store} {claims}: {resp:#?}");
 
+            // B hears of the logout A received within milliseconds, well
+            // before what it kept would have gone stale (2 s).
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while profile_on(&s.browser, &s.b).await.is_some() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{store} {claims}: B still accepts alice 1 s after the logout at A"
+                );
+                rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             for instance in [&s.b, &s.a] {
                 assert!(
                     profile_on(&s.browser, instance).await.is_none(),

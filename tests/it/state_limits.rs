@@ -172,3 +172,112 @@ async fn a_server_side_session_is_bounded_like_a_cookie_session() {
         }
     }
 }
+
+#[rocket::async_test]
+async fn a_full_memory_store_refuses_a_new_user_rather_than_end_another_users_session() {
+    let provider = TestProvider::start().await;
+    let app = lifecycle_browser(with_limits(
+        &provider,
+        "memory",
+        json!({ "sessions": 3, "sessions_per_subject": 2 }),
+    ))
+    .await;
+    let mut others = Vec::new();
+    for user in ["bob", "carol"] {
+        let mut browser = app.other_browser();
+        provider.behave(|b| b.subject = user.into());
+        browser.login_ok(&provider, "/profile").await;
+        others.push(browser);
+    }
+    // Alice takes the last place, then logs in again and again.
+    provider.behave(|b| b.subject = "alice".into());
+    for _ in 0..4 {
+        app.other_browser().login_ok(&provider, "/profile").await;
+    }
+    for other in &mut others {
+        assert!(
+            other.profile().await.is_some(),
+            "alice's logins end only her own sessions"
+        );
+    }
+    // A new user finds the store full of other users' live sessions.
+    provider.behave(|b| b.subject = "erin".into());
+    let mut erin = app.other_browser();
+    let (_, resp) = erin.login(&provider, "/profile", Mode::Navigate).await;
+    assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+    assert!(!erin.jar.contains_key("oidc_sid"), "{resp:#?}");
+    for other in &mut others {
+        assert!(other.profile().await.is_some(), "nobody was pushed out for erin");
+    }
+}
+
+/// Logs a new browser of `app` in as `sub` with the provider session `sid`.
+async fn logged_in(app: &Browser, provider: &TestProvider, sub: &str, sid: &str) -> Browser {
+    provider.behave(|b| {
+        b.subject = sub.into();
+        b.claims.insert("sid".into(), json!(sid));
+    });
+    let mut browser = app.other_browser();
+    browser.login_ok(provider, "/profile").await;
+    browser
+}
+
+#[rocket::async_test]
+async fn full_ledgers_of_logged_out_sids_and_subs_refuse_new_back_channel_logouts_and_forget_none() {
+    for by in ["sid", "sub"] {
+        let provider = TestProvider::start().await;
+        let app = lifecycle_browser(with_limits(&provider, "cookie", json!({ "revocations": 2 }))).await;
+        let mut logged_out = Vec::new();
+        for n in 0..3 {
+            let (sub, sid) = (format!("user-{n}"), format!("sid-{n}"));
+            let browser = logged_in(&app, &provider, &sub, &sid).await;
+            let claims = if by == "sid" {
+                json!({ "sid": sid, "sub": null })
+            } else {
+                json!({ "sub": sub })
+            };
+            let resp = app.backchannel_logout(&provider.logout_token(claims)).await;
+            if n < 2 {
+                assert_eq!(resp.status, Status::Ok, "{by}: {resp:#?}");
+                logged_out.push(browser);
+            } else {
+                assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+            }
+        }
+        for browser in &mut logged_out {
+            assert_no_session(browser).await;
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn a_back_channel_logout_refused_for_want_of_room_ends_the_session_when_the_provider_sends_it_again() {
+    let provider = TestProvider::start().await;
+    let mut config = with_limits(&provider, "cookie", json!({ "revocations": 2 }));
+    config["session"]["lifetime_seconds"] = json!(5);
+    let app = lifecycle_browser(config).await;
+    // Two logouts fill the ledger of logged-out `sid`s for 5 s (the
+    // session lifetime: no session they name lives longer).
+    let filled = std::time::Instant::now();
+    for n in 0..2 {
+        let token = provider.logout_token(json!({ "sid": format!("gone-{n}"), "sub": null }));
+        assert_eq!(app.backchannel_logout(&token).await.status, Status::Ok);
+    }
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut alice = logged_in(&app, &provider, "alice", "s1").await;
+    let token = provider.logout_token(json!({ "sid": "s1", "sub": null }));
+    let resp = app.backchannel_logout(&token).await;
+    assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+
+    // Room again; alice's session (5 s from its login) still lives.
+    let room = std::time::Duration::from_millis(5300).saturating_sub(filled.elapsed());
+    rocket::tokio::time::sleep(room).await;
+    assert!(alice.profile().await.is_some(), "alice is still logged in");
+    // The provider sends the same logout token again, as a provider does
+    // after a 503: the token was not spent by the failed attempt.
+    let resp = app.backchannel_logout(&token).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert_no_session(&mut alice).await;
+    let resp = app.backchannel_logout(&token).await;
+    assert_error(&resp, Status::BadRequest, "invalid_request");
+}
