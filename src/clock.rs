@@ -19,6 +19,16 @@ pub(crate) fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Now, as the `chrono` time `openidconnect`'s checks take.
+pub(crate) fn utc() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// Now, as a system time (compared with a provider's `Date` header).
+pub(crate) fn system() -> SystemTime {
+    SystemTime::now()
+}
+
 /// Unix seconds as a date; out-of-range values become the epoch.
 pub(crate) fn date(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)

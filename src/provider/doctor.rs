@@ -4,6 +4,7 @@
 //! meets it. It never delays or fails a launch, and a provider that is down
 //! only gets a warning (the app keeps trying on its own).
 
+use crate::clock;
 use std::time::SystemTime;
 
 use crate::config::{BearerMode, OidcConfig, PushedAuthorizationRequests};
@@ -115,7 +116,7 @@ async fn clock_drift(provider: &Provider) -> Option<i64> {
     let url = provider.discovery_url()?;
     let response = provider.http().get(url).send().await.ok()?;
     let date = response.headers().get("date")?.to_str().ok()?;
-    drift_from(date, SystemTime::now())
+    drift_from(date, clock::system())
 }
 
 /// The `date` (an HTTP date, RFC 9110 §5.6.7) minus `now`, in seconds.

@@ -5,9 +5,10 @@
 //! provider's metadata, `azp` for several audiences, `iat` and `exp` with
 //! our clock skew, and key rotation (it never refetches a key set).
 
+use crate::clock;
 use std::str::FromStr;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
@@ -104,9 +105,9 @@ fn check(
         // which `authorized_party` below enforces (Core §3.1.3.7 steps 4-5).
         .set_other_audience_verifier_fn(|_| true)
         // `exp` with leeway: the token is still valid while now - skew < exp.
-        .set_time_fn(move || Utc::now() - skew)
+        .set_time_fn(move || clock::utc() - skew)
         .set_issue_time_verifier_fn(move |iat| {
-            if iat > Utc::now() + skew {
+            if iat > clock::utc() + skew {
                 Err(format!("issued in the future ({iat})"))
             } else {
                 Ok(())

@@ -3,24 +3,19 @@
 //! response hooks. Nothing else happens here.
 
 use std::collections::HashSet;
-use std::io::Cursor;
 use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::Status;
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::config::{DpopMode, OidcConfig, UserinfoMethod};
-use crate::error::OidcError;
+use crate::config::{OidcConfig, UserinfoMethod};
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
 use crate::provider::{doctor, http};
 use crate::secret::key_bytes;
 use crate::session::cipher::{self, Cipher};
 use crate::session::cookie;
-use crate::token::dpop::PROOF_ALGS;
-use crate::web::request_state::{self, RequestState};
-use crate::web::{catchers, routes};
+use crate::web::{catchers, response, routes};
 
 impl Oidc {
     /// The fairing that reads `[default.oidc]`, mounts the callback route at
@@ -203,59 +198,6 @@ impl Fairing for OidcFairing {
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let state = RequestState::of(request);
-        if let Some(redirect) = request_state::take(&state.login_redirect) {
-            if response.status() == Status::Unauthorized {
-                // The guard decided on a login: whatever catcher rendered the
-                // 401, the browser goes to the provider.
-                response.set_status(Status::Found);
-                response.set_raw_header("Location", redirect.location);
-                response.set_raw_header("Cache-Control", "no-store");
-                response.remove_header("Content-Type");
-                response.set_sized_body(0, Cursor::new(""));
-                for cookie in redirect.cookies {
-                    response.adjoin_header(cookie);
-                }
-            }
-        }
-        // RFC 6750 §3: a refused bearer request carries its challenge,
-        // whichever catcher rendered the body.
-        // RFC 9449 §7.1: with DPoP, the challenge is a DPoP one (or both
-        // schemes, when a request sent no token to an API that takes either).
-        let realm = state.bearer_realm.lock().ok().and_then(|r| *r);
-        if let (Some(realm), Some(error)) = (realm, OidcError::of(request)) {
-            if response.status() == error.status() && !response.headers().contains("WWW-Authenticate") {
-                let (mode, sent_dpop) = state
-                    .bearer_dpop
-                    .lock()
-                    .ok()
-                    .and_then(|d| *d)
-                    .unwrap_or((DpopMode::Off, false));
-                let dpop = error.dpop_challenge(PROOF_ALGS);
-                let bearer = error.www_authenticate(realm);
-                let challenges = match mode {
-                    DpopMode::Off => vec![bearer],
-                    DpopMode::Required => vec![dpop],
-                    DpopMode::Allowed if sent_dpop => vec![dpop],
-                    DpopMode::Allowed if matches!(error, OidcError::MissingToken) => vec![bearer, dpop],
-                    DpopMode::Allowed => vec![bearer],
-                };
-                for challenge in challenges.into_iter().flatten() {
-                    response.adjoin_raw_header("WWW-Authenticate", challenge);
-                }
-                if let OidcError::UseDpopNonce(nonce) = &error {
-                    response.set_raw_header("DPoP-Nonce", nonce.clone());
-                }
-            }
-        }
-        // RFC 9470 §3: an API request refused for a weak or old login.
-        if response.status() == Status::Unauthorized && !response.headers().contains("WWW-Authenticate") {
-            if let Some(challenge) = OidcError::of(request).and_then(|error| error.step_up_challenge()) {
-                response.set_raw_header("WWW-Authenticate", challenge);
-            }
-        }
-        for cookie in request_state::outgoing_cookies(state) {
-            response.adjoin_header(cookie);
-        }
+        response::finish(request, response);
     }
 }

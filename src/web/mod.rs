@@ -1,6 +1,6 @@
 //! Where Rocket meets the crate: the fairing (build and wire), the routes
 //! it mounts, the catchers (the error view), the request guards, and what
-//! one request carries between them.
+//! one request carries between them, and what every response gets.
 
 pub(crate) mod catchers;
 pub(crate) mod fairing;
@@ -8,4 +8,5 @@ pub(crate) mod guard;
 pub(crate) mod readiness;
 pub(crate) mod request;
 pub(crate) mod request_state;
+pub(crate) mod response;
 pub(crate) mod routes;
