@@ -27,6 +27,36 @@ pub(crate) struct FlightCache<K: Hash + Eq, V, E> {
     flights: Mutex<HashMap<K, Flight<V, E>>>,
 }
 
+/// Removes a flight from [`FlightCache::get_or_load`]'s map when dropped,
+/// if it is still the one there; [`Landing::land`] stores its value first.
+struct Landing<'a, K: Hash + Eq + Clone, V: Clone, E: Clone> {
+    cache: &'a FlightCache<K, V, E>,
+    key: K,
+    flight: Flight<V, E>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Landing<'_, K, V, E> {
+    /// Stores the flight's value (under the map's lock, so no new flight
+    /// starts between the value landing and the flight leaving).
+    fn land(self, value: &V, ttl: Duration) {
+        if let Ok(flights) = self.cache.flights.lock() {
+            if flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+                self.cache.insert(self.key.clone(), value.clone(), ttl);
+            }
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Drop for Landing<'_, K, V, E> {
+    fn drop(&mut self) {
+        if let Ok(mut flights) = self.cache.flights.lock() {
+            if flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+                flights.remove(&self.key);
+            }
+        }
+    }
+}
+
 impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
     /// A cache of at most `capacity` entries (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -60,14 +90,17 @@ impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
             }
             Err(_) => Flight::default(),
         };
-        let result = flight.get_or_init(load).await.clone();
-        if let Ok(mut flights) = self.flights.lock() {
-            if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                flights.remove(key);
-                if let Ok((value, ttl)) = &result {
-                    self.insert(key.to_owned(), value.clone(), *ttl);
-                }
-            }
+        // The flight leaves the map when this caller is done with it, and
+        // also when its request is dropped midway (a client that went
+        // away): the map holds only flights some caller is waiting on.
+        let landing = Landing {
+            cache: self,
+            key: key.to_owned(),
+            flight,
+        };
+        let result = landing.flight.get_or_init(load).await.clone();
+        if let Ok((value, ttl)) = &result {
+            landing.land(value, *ttl);
         }
         result.map(|(value, _)| value)
     }
@@ -216,6 +249,24 @@ mod tests {
             .get_or_load(&2, || async { Ok((9, Duration::from_secs(1))) })
             .await;
         assert_eq!(loaded.unwrap(), 9);
+    }
+
+    #[rocket::async_test]
+    async fn a_caller_that_goes_away_midway_leaves_no_flight_behind() {
+        let cache: FlightCache<u32, u32, String> = FlightCache::new(10);
+        for key in 0..100 {
+            let never = cache.get_or_load(&key, || std::future::pending());
+            // Polled once (the flight starts), then dropped, as Rocket drops
+            // the request of a client that went away.
+            let _ = rocket::tokio::time::timeout(Duration::from_millis(1), never).await;
+        }
+        assert_eq!(cache.flights.lock().map(|f| f.len()).unwrap_or(usize::MAX), 0);
+        assert_eq!(
+            cache
+                .get_or_load(&1, || async { Ok((5, Duration::from_secs(1))) })
+                .await,
+            Ok(5)
+        );
     }
 
     #[rocket::async_test]
