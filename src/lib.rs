@@ -308,40 +308,72 @@
 //! it protects (ids, `sid`s and `sub`s appear only as SHA-256 digests;
 //! values are sealed with a key derived from `secret_key`):
 //!
-//! | key | TTL |
-//! |---|---|
-//! | `once:state:<h>` (a used `state`, `SET NX`) | until the login would have expired: 10 minutes |
-//! | `once:logout_token:<h>` (a used logout token, `SET NX`) | until its `exp`, plus `clock_skew_seconds` |
-//! | `revoked:session:<h>` | until the session would have expired |
-//! | `revoked:sid:<h>`, `revoked:sub:<h>` | `session.lifetime_seconds` |
-//! | `session:<h>`, `subject:<h>`, `sid:<h>` | until the session expires / the lifetime |
-//! | `refresh:lock:<h>`, `refresh:result:<h>` | the refresh lease (2 × `http_timeout_seconds` + 1 s) / 60 s at most |
+//! | key | what | TTL |
+//! |---|---|---|
+//! | `once:state:<h>` | a used `state` (single use: `SET NX` in a script) | until the login would have expired: 10 minutes |
+//! | `once:logout_token:<h>` | a used logout token (`iss`, `jti`) | until its `exp`, plus `clock_skew_seconds` |
+//! | `once:dpop_proof:<h>` | a used DPoP proof | the proof's acceptance window |
+//! | `revoked:session:<h>` | a session logged out by the app (cookie store) | until the session would have expired, by lifetime or inactivity |
+//! | `revoked:sid:<h>`, `revoked:sub:<h>` | a back-channel logout (every store) | `session.lifetime_seconds`, or the inactivity timeout when shorter |
+//! | `epoch` | since when this Redis has kept its logouts (cookie store; see below) | `session.lifetime_seconds`, renewed by every login |
+//! | `session:<h>` | a session (`redis` store) | until the session expires |
+//! | `subject:<h>`, `sid:<h>` | a user's sessions, a provider session's sessions (`redis` store) | `session.lifetime_seconds` |
+//! | `refresh:lock:<h>` | who is refreshing a session | the lease: 2 × `http_timeout_seconds` + 1 s |
+//! | `refresh:result:<h>` | the refreshed session, for the others | 60 s at most |
 //!
-//! A logged-in request makes at most one Redis round trip: one `GET` of
-//! the session with the `redis` store, one `MGET` of its logout records
-//! with the cookie store; and usually none: each instance keeps what it
-//! read for `redis.local_cache_seconds` (default 2 s). Every change (a
-//! logout, a back-channel logout, a refresh, a session ended by the
-//! per-user limit) is announced on the Redis channel `<key_prefix>changes`,
-//! and every instance drops what it kept as soon as it hears it, normally
-//! within a millisecond. So a logout is honoured at once by the instance
-//! that received it, by the others as soon as the announcement reaches
-//! them, and at the latest after `local_cache_seconds` if it is lost
-//! (while an instance is not subscribed, it keeps nothing). Set it to `0`
-//! to ask Redis on every request.
+//! Every change (a logout, a back-channel logout, a refresh, a session
+//! ended by the per-user limit) is made together with its announcement on
+//! the Redis channel `<key_prefix>changes` (`MULTI`/`EXEC`, or inside the
+//! script): a change that reached Redis has been announced. Each instance
+//! keeps what it read for `redis.local_cache_seconds` (default 2 s, at most
+//! 60; up to 10,000 sessions) and drops the session an announcement names
+//! as soon as it hears it, normally within a millisecond. So a logged-in
+//! request usually makes no Redis round trip, and at most one (a `GET` of
+//! the session, or one script reading the cookie session's logout
+//! records); a request that renews the activity stamp
+//! (`session.inactivity_timeout_seconds`, once per tenth of it) makes a
+//! second. The copies are used only while the instance is subscribed and
+//! Redis answers the subscription's heartbeat (every 0.5 s, within
+//! `timeout_ms`): a Redis that freezes or a connection that silently breaks
+//! turns them off within about a second, and then every request asks
+//! Redis. While Redis is frozen nothing can change in it (logouts answer
+//! `503`), so nothing a copy says is out of date. `0` asks Redis on every
+//! request.
 //!
-//! **Failures.** When Redis is unreachable, slow (past `timeout_ms`) or
-//! restarting, requests that need it answer `503 temporarily_unavailable`;
-//! nothing is let through unchecked. The app launches while Redis is down
-//! and recovers by itself when it returns. Keep Redis's
-//! `maxmemory-policy` at `noeviction` (launch warns otherwise): an evicting
-//! Redis could forget a used `state` or a logout.
+//! **Failures.** When Redis is unreachable, slow or restarting, requests
+//! that need it answer `503 temporarily_unavailable` within `timeout_ms`
+//! (default 1 s; a command is sent again only after a connection that was
+//! lost, within the same bound, and single-use checks are written so that
+//! such a retry cannot refuse its own first use). Nothing is let through
+//! unchecked. The app launches while Redis is down and recovers by itself
+//! when it returns. A back-channel logout that could not be recorded is
+//! `503` and leaves its token unused, so the provider's retry succeeds.
+//!
+//! **Keep Redis's data.** Run Redis with persistence (`appendonly yes`)
+//! and `maxmemory-policy noeviction`; launch warns about either. Redis that
+//! loses its data (a restart without persistence, a flush, an eviction)
+//! loses the logouts recorded in it. The crate notices, because the
+//! `epoch` key is gone with them: it then refuses every cookie session
+//! authenticated before the next login on any instance, so users log in
+//! again and no logged-out cookie comes back. Sessions of the `redis`
+//! store are simply gone.
+//!
+//! **Limits of the design.** Standalone Redis (or a primary with
+//! replicas) only: Redis Cluster is not supported (the scripts touch keys
+//! they compute). Instances compare login and logout times taken from
+//! their own clocks (a back-channel logout by `sub` ends the sessions
+//! authenticated before it), so keep their clocks synchronised, as ID
+//! token checks need anyway.
 //!
 //! **Without Redis**, this state lives in the process, bounded by
 //! `[oidc.limits]`. The ledgers whose loss would let something in again
-//! (used states, logout token ids, logged-out sessions) never forget a
-//! live entry: full, they answer `503` and the log names the limit to
-//! raise.
+//! (used states, logout token ids, logouts) never forget a live entry:
+//! full, they answer `503` and the log names the limit to raise. The
+//! `memory` store makes room for a login from that user's own sessions and
+//! from expired ones, and otherwise refuses it (`503`); it never ends
+//! another user's session. Refresh coordination (10,000 refreshes in
+//! flight) evicts instead: losing an entry costs a token request, nothing
+//! more.
 //!
 //! # Logs
 //!

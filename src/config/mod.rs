@@ -273,8 +273,10 @@ impl fmt::Debug for RedisUrl {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LimitsConfig {
-    /// `sessions` (default `100000`): sessions the `memory` store keeps;
-    /// when full, expired sessions go first, then the oldest.
+    /// `sessions` (default `100000`): sessions the `memory` store keeps.
+    /// A login makes room from its own user's sessions, then from expired
+    /// ones; a store still full of other users' live sessions refuses it
+    /// (`503`) rather than end someone else's session.
     #[serde(default = "default_sessions")]
     pub sessions: usize,
     /// `sessions_per_subject` (default `16`): sessions one user (provider
@@ -294,9 +296,11 @@ pub struct LimitsConfig {
     /// as used (each for the proof's acceptance window).
     #[serde(default = "default_ledger")]
     pub dpop_proofs: usize,
-    /// `revocations` (default `100000`): logged-out sessions, `sid`s and
-    /// `sub`s remembered for the cookie store (each until the sessions it
-    /// ends would have expired).
+    /// `revocations` (default `100000`): logouts remembered, in three lists
+    /// of this size each: sessions logged out by the app (cookie store),
+    /// and `sid`s and `sub`s logged out by the provider (every store: a
+    /// login finishing meanwhile is ended too). Each is kept until the
+    /// sessions it ends would have expired, by lifetime or inactivity.
     #[serde(default = "default_ledger")]
     pub revocations: usize,
 }
