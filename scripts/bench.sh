@@ -94,8 +94,13 @@ for _ in $(seq 1 100); do
   [ "$(redis-cli -p "$redis_port" PING 2>/dev/null)" = PONG ] && break
   sleep 0.05
 done
+# The commands clients sent (a script counts once), less the subscriptions'
+# heartbeats (PING) and these questions (INFO).
 redis_commands() {
-  redis-cli -p "$redis_port" INFO stats | tr -d '\r' | awk -F: '/^total_commands_processed:/ { print $2 }'
+  redis-cli -p "$redis_port" INFO all | tr -d '\r' | awk -F'[:=,]' '
+    /^total_commands_processed:/ { total = $2 }
+    /^cmdstat_ping:/ || /^cmdstat_info:/ { other += $3 }
+    END { print total - other }'
 }
 
 declare -A app_of cookie_of

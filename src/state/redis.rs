@@ -352,11 +352,14 @@ async fn listen(cache: Weak<LocalCache>, client: redis::Client, channel: String,
             loop {
                 rocket::tokio::select! {
                     message = messages.next() => match message {
-                        Some(message) => local.changed(&message.get_payload::<String>().unwrap_or_default()),
+                        Some(message) if message.get_channel_name() == channel => {
+                            local.changed(&message.get_payload::<String>().unwrap_or_default());
+                        }
+                        Some(_) => {}
                         None => break,
                     },
                     _ = heartbeat.tick() => {
-                        let answered = rocket::tokio::time::timeout(timeout, sink.ping::<String>()).await;
+                        let answered = rocket::tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await;
                         if !matches!(answered, Ok(Ok(_))) {
                             break;
                         }
@@ -938,5 +941,53 @@ impl Drop for RedisState {
     fn drop(&mut self) {
         // The listener holds a connection; it ends with the state.
         self.local.closed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str) -> Arc<UserSession> {
+        let json = serde_json::json!({
+            "id": id, "provider": "default", "sub": "alice", "id_token_jwt": "x",
+            "id_token_claims": { "sub": "alice" }, "access_token": null,
+            "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
+            "last_authenticated_ms": 1, "expires_at": i64::MAX
+        });
+        Arc::new(serde_json::from_value(json).unwrap())
+    }
+
+    #[test]
+    fn an_announcement_drops_only_the_session_it_names() {
+        let cache = LocalCache::new(Duration::from_secs(60));
+        cache.live.store(true, Ordering::Release);
+        let member = |id: &str| hex(&digest(&[id]));
+        for id in ["a", "b"] {
+            cache.keep_session(id, member(id), session(id), cache.generation());
+            cache.keep_not_revoked(id, member(id), cache.generation());
+        }
+        cache.changed(&one_session(&member("a")));
+        assert!(cache.session("a").is_none() && !cache.not_revoked("a"));
+        assert!(cache.session("b").is_some() && cache.not_revoked("b"));
+        cache.changed(EVERYTHING);
+        assert!(cache.session("b").is_none() && !cache.not_revoked("b"));
+    }
+
+    #[test]
+    fn a_read_that_began_before_an_announcement_is_not_kept() {
+        let cache = LocalCache::new(Duration::from_secs(60));
+        cache.live.store(true, Ordering::Release);
+        let before = cache.generation();
+        cache.changed(&one_session("unrelated"));
+        cache.keep_session("a", hex(&digest(&["a"])), session("a"), before);
+        assert!(cache.session("a").is_none());
+    }
+
+    #[test]
+    fn nothing_is_served_while_not_subscribed() {
+        let cache = LocalCache::new(Duration::from_secs(60));
+        cache.keep_session("a", hex(&digest(&["a"])), session("a"), cache.generation());
+        assert!(cache.session("a").is_none());
     }
 }
