@@ -255,7 +255,7 @@ mod tests {
     async fn a_caller_that_goes_away_midway_leaves_no_flight_behind() {
         let cache: FlightCache<u32, u32, String> = FlightCache::new(10);
         for key in 0..100 {
-            let never = cache.get_or_load(&key, || std::future::pending());
+            let never = cache.get_or_load(&key, std::future::pending);
             // Polled once (the flight starts), then dropped, as Rocket drops
             // the request of a client that went away.
             let _ = rocket::tokio::time::timeout(Duration::from_millis(1), never).await;
