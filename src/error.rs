@@ -167,6 +167,9 @@ impl OidcError {
             }
             OidcError::TokenCheckUnavailable(_) => "the token cannot be checked right now; try again later".into(),
             OidcError::StateUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
+            OidcError::SessionTooLarge { .. } => {
+                "the sign-in provider gave more than a session can hold; the log says what".into()
+            }
             other => other.to_string(),
         }
     }

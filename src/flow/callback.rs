@@ -16,6 +16,7 @@ use crate::secret::IdTokenJwt;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
 use crate::state::Once;
+use crate::token::endpoint::TRANSIENT_ERRORS;
 use crate::token::id_token::NonceRule;
 use crate::token::{endpoint, id_token};
 
@@ -164,6 +165,15 @@ pub(crate) async fn finish(
         // A provider or Redis that cannot answer now ends nothing: the
         // session stays, and the silent check is tried again later.
         Err(error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_))) => Err(error.into()),
+        // The provider said "try again later" (RFC 6749 §4.1.2.1): its
+        // trouble, which ends no session either.
+        Err(OidcError::Provider { error, .. }) if pending.silent && TRANSIENT_ERRORS.contains(&error.as_str()) => {
+            Err(OidcError::ProviderUnavailable(format!(
+                "provider `{}` answered the silent check with `{error}`",
+                provider.name
+            ))
+            .into())
+        }
         Err(error) if pending.silent => {
             // The silent check failed (`login_required`, or anything else):
             // the session ends and an interactive login starts. It is not

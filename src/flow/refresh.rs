@@ -34,10 +34,18 @@ const POLL: Duration = Duration::from_millis(25);
 /// The session with fresh tokens. One token request per session and
 /// refresh token, however many requests on however many instances ask.
 pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<UserSession>, OidcError> {
-    let refresh_token = session
-        .refresh_token
-        .clone()
-        .ok_or_else(|| OidcError::RefreshFailed("the session has no refresh token".into()))?;
+    let Some(refresh_token) = session.refresh_token.clone() else {
+        // Without a refresh token, a session whose access token has
+        // expired can never call an API again: it ends, so that the next
+        // navigation logs in, instead of failing every call until its end.
+        let expired = session.access_token_expires_at.is_some_and(|at| at <= clock::now());
+        if session.access_token.is_none() || expired {
+            return Err(OidcError::SessionEnded(
+                "the access token expired and there is no refresh token".into(),
+            ));
+        }
+        return Err(OidcError::RefreshFailed("the session has no refresh token".into()));
+    };
     // The access token being replaced is part of the key: requests still
     // carrying it share this refresh, while a session that already holds
     // the refreshed token refreshes anew when that one expires or is forced.

@@ -55,6 +55,12 @@ const SHORTEST_MAX_AGE: Duration = Duration::from_secs(2);
 /// the provider, and a key published a moment late still works soon.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long past its freshness a key set is still used while the provider
+/// cannot give a new one. After that its keys are refused (`502`): a key
+/// the provider removed does not stay trusted for as long as someone can
+/// block the JWKS.
+const STALE_GRACE: Duration = Duration::from_secs(3600);
+
 struct KeySet {
     keys: Arc<CoreJsonWebKeySet>,
     fresh_until: Instant,
@@ -75,11 +81,14 @@ struct Fetches {
 }
 
 impl KeyCache {
-    /// The key set, and whether it is still fresh.
+    /// The key set, and whether it is still fresh; none once it is past
+    /// its freshness by more than [`STALE_GRACE`].
     fn current(&self) -> Option<(Arc<CoreJsonWebKeySet>, bool)> {
         let current = self.current.read().ok()?;
         let set = current.as_ref()?;
-        Some((set.keys.clone(), Instant::now() < set.fresh_until))
+        let now = Instant::now();
+        let usable = set.fresh_until.checked_add(STALE_GRACE).is_none_or(|until| now < until);
+        usable.then(|| (set.keys.clone(), now < set.fresh_until))
     }
 
     fn set(&self, keys: Arc<CoreJsonWebKeySet>, max_age: Option<Duration>) {
@@ -189,6 +198,13 @@ impl KeySource for Provider {
             .last_refetch
             .is_some_and(|at| now.duration_since(at) < REFETCH_INTERVAL)
         {
+            // The last refetch failed: the keys could not be checked, which
+            // is the provider's trouble (`502`), not the token's.
+            if let Some((at, error)) = &fetches.failure {
+                if now.duration_since(*at) < REFETCH_INTERVAL {
+                    return Err(error.clone());
+                }
+            }
             return Ok(None);
         }
         fetches.last_refetch = Some(now);

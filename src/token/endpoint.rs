@@ -135,7 +135,7 @@ pub(crate) async fn request(
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(provider.unavailable(&format!(
                 "token endpoint issued a `{}` token, not Bearer",
-                response.token_type
+                printable(&response.token_type, 32)
             )));
         }
         return Ok(response);
@@ -145,6 +145,13 @@ pub(crate) async fn request(
     // Its description stays in the log (sanitised): it is the provider's
     // internals, not for whoever made the request.
     match serde_json::from_slice::<ErrorResponse>(&body) {
+        // Too many requests, or the provider saying it is struggling
+        // (RFC 6749 §5.2 has no such codes, but providers send them with a
+        // 4xx): its trouble, not a refusal. Nothing ends over it.
+        Ok(error) if status == 429 || TRANSIENT_ERRORS.contains(&error.error.as_str()) => {
+            let code = printable(&error.error, 64);
+            Err(provider.unavailable(&format!("token endpoint answered {status} `{code}`")))
+        }
         Ok(error) if (400..500).contains(&status) => {
             let code = printable(&error.error, 64);
             event!(
@@ -161,6 +168,11 @@ pub(crate) async fn request(
         _ => Err(provider.call_failed("token endpoint", HttpError::Status(status))),
     }
 }
+
+/// OAuth error codes that say "try again later" (RFC 6749 §4.1.2.1 for the
+/// authorization endpoint, and what providers also send from their token
+/// endpoint); `slow_down` is RFC 8628's.
+pub(crate) const TRANSIENT_ERRORS: [&str; 3] = ["temporarily_unavailable", "server_error", "slow_down"];
 
 /// Fetches the userinfo claims with `access_token`, or `None` when the
 /// provider has no userinfo endpoint or the configuration says not to.

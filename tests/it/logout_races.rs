@@ -115,11 +115,13 @@ async fn back_channel_logout_during_a_login(
         .await;
     assert_eq!(resp.status, Status::Ok, "{label}: {resp:#?}");
 
-    let (mut browser, resp) = login.await.expect("the login request");
+    let (browser, resp) = login.await.expect("the login request");
     assert_eq!(provider.counts().token, 1, "{label}: the code was exchanged: {resp:#?}");
     for instance in [&a, &logout_on] {
-        browser.switch_to(instance);
-        assert_no_session(&mut browser).await;
+        // The cookies the login left, on each instance afresh.
+        let mut there = browser.with_jar(browser.jar.clone());
+        there.switch_to(instance);
+        assert_no_session(&mut there).await;
     }
 }
 

@@ -135,19 +135,28 @@ async fn a_redis_that_lost_its_data_never_lets_a_logged_out_cookie_back_in() {
     let stolen = alice.jar.clone();
     let resp = alice.logout(rocket::http::Method::Post).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
-    let mut thief = alice.with_jar(stolen);
-    assert_no_session(&mut thief).await;
+    // Each attempt with the stolen cookies afresh (a refusal removes them
+    // from the jar that sent them).
+    let a = alice.client.clone();
+    let thief_on = |instance: &std::sync::Arc<rocket::local::asynchronous::Client>| {
+        let mut thief = alice.with_jar(stolen.clone());
+        thief.switch_to(instance);
+        thief
+    };
+    assert_no_session(&mut thief_on(&a)).await;
 
     // Redis restarts without persistence: the record of the logout is gone.
     redis.restart();
-    for instance in [&b, &alice.client.clone()] {
-        thief.switch_to(instance);
-        assert_no_session(&mut thief).await;
+    for instance in [&b, &a] {
+        assert_no_session(&mut thief_on(instance)).await;
     }
     // A new login works, and the stolen cookie stays refused after it.
-    alice.login_ok(&provider, "/profile").await;
-    assert!(alice.profile().await.is_some());
-    assert_no_session(&mut thief).await;
+    let mut again = alice.other_browser();
+    again.login_ok(&provider, "/profile").await;
+    assert!(again.profile().await.is_some());
+    for instance in [&b, &a] {
+        assert_no_session(&mut thief_on(instance)).await;
+    }
 }
 
 #[rocket::async_test]

@@ -233,17 +233,20 @@ async fn current_session(
         // own future stays small (it is allocated on every request).
         return match Box::pin(refresh_and_store(oidc, jar, &session)).await {
             Ok(fresh) => Ok(Some(fresh)),
-            // A provider that is down does not end a session whose token
-            // still works; the next request tries again.
-            Err(OidcError::ProviderUnavailable(why)) if !expires_within(&session, 0) => {
-                event!(info, "oidc: proactive refresh postponed: {why}");
-                Ok(Some(session))
-            }
             Err(error @ OidcError::StateUnavailable(_)) => Err(error),
-            Err(error) => {
+            // The provider refused the refresh, or its answer did not
+            // validate: the session was ended.
+            Err(error @ OidcError::SessionEnded(_)) => {
                 event!(info, "oidc: proactive refresh failed ({error}); the session ends");
                 Box::pin(oidc.sessions().end(jar)).await?;
                 Ok(None)
+            }
+            // A provider that is down (or keys that cannot be fetched now)
+            // ends nothing, even once the token has expired: the user is
+            // still logged in, and the next request tries again.
+            Err(error) => {
+                event!(info, "oidc: proactive refresh postponed: {error}");
+                Ok(Some(session))
             }
         };
     }
