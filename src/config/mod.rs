@@ -1145,8 +1145,13 @@ impl OidcConfig {
                 }
             }
             if let Some(url) = &provider.discovery_url {
+                let https_issuer = provider.issuer.as_deref().is_some_and(|i| i.starts_with("https://"));
                 if !matches!(url.scheme(), "http" | "https") {
                     problem(key("discovery_url"), "must be an http or https URL");
+                } else if https_issuer && url.scheme() == "http" && !metadata::is_loopback(url) {
+                    // The document names the keys and the token endpoint: in
+                    // clear, it would let the network choose them.
+                    problem(key("discovery_url"), "must be https, as the issuer is (or on loopback)");
                 }
             }
             if let Some(metadata) = &provider.metadata {

@@ -256,3 +256,20 @@ async fn a_silent_check_the_provider_cannot_answer_now_keeps_the_session() {
     let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
 }
+
+#[rocket::async_test]
+async fn a_silent_check_answered_with_try_again_later_keeps_the_session() {
+    // RFC 6749 §4.1.2.1: `temporarily_unavailable` and `server_error` are
+    // the provider's trouble, not a verdict on the user's login.
+    for code in ["temporarily_unavailable", "server_error"] {
+        let (provider, mut browser, _) = logged_in().await;
+        wait_for_the_interval().await;
+        let silent = silent_check(&provider, &mut browser, "/profile").await;
+        let resp = browser.refuse(&provider, &silent, code, None, Mode::Navigate).await;
+        assert_error(&resp, Status::BadGateway, "provider_unavailable");
+        assert!(
+            !session_cookies(&browser).is_empty(),
+            "{code}: the session is kept: {resp:#?}"
+        );
+    }
+}

@@ -263,11 +263,35 @@ async fn a_session_without_a_refresh_token_cannot_refresh_and_is_401_login_requi
     browser.login_ok(&provider, "/profile").await;
     assert_eq!(browser.profile().await.unwrap()["has_refresh_token"], false);
 
+    let before = browser.jar.clone();
     let resp = browser.token(false).await;
     assert_error(&resp, Status::Unauthorized, "login_required");
+    assert_eq!(provider.counts().refresh, 0, "nothing to refresh with");
+    // Its access token expired and it can get no other: the session ends,
+    // rather than live on failing every call.
+    assert_no_session(&mut browser).await;
+    let resp = browser.with_jar(before).navigate("/profile").await;
+    assert_eq!(resp.status, Status::Found, "a navigation logs in again: {resp:#?}");
+    assert_eq!(
+        AuthRequest::parse(resp.location()).endpoint,
+        provider.authorization_endpoint()
+    );
+}
+
+#[rocket::async_test]
+async fn without_a_refresh_token_a_forced_refresh_of_a_live_token_ends_nothing() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.token_response.insert("refresh_token".into(), Value::Null);
+    });
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
     let resp = browser.token(true).await;
     assert_error(&resp, Status::Unauthorized, "login_required");
-    assert_eq!(provider.counts().refresh, 0, "nothing to refresh with");
+    assert!(
+        browser.profile().await.is_some(),
+        "the token still works: the session stays"
+    );
 }
 
 /// Refreshes once with the refreshed ID token's claims overridden by
@@ -643,4 +667,52 @@ async fn a_refreshed_id_token_keeps_only_the_claims_the_provider_s_session_keeps
         "the refreshed ID token's `picture` is not kept: {profile:#}"
     );
     assert!(profile["id_token"]["sub"].is_string());
+}
+
+#[rocket::async_test]
+async fn refreshes_during_a_key_rotation_the_provider_cannot_serve_keep_the_session() {
+    let (provider, mut browser, _) = logged_in_with_an_expired_token().await;
+    provider.behave(|b| {
+        b.signing_key = crate::support::jwt::Key::Rotated;
+        b.jwks_failure = Some(TokenFailure::ServerError);
+    });
+    // The second comes within the refetch interval of the first: the keys
+    // still could not be fetched, which is no verdict on the token.
+    for attempt in 0..3 {
+        let resp = browser.token(false).await;
+        assert_error(&resp, Status::BadGateway, "provider_unavailable");
+        assert!(
+            browser.profile().await.is_some(),
+            "attempt {attempt}: the session is kept"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_token_endpoint_saying_try_again_later_ends_no_session() {
+    for failure in [
+        TokenFailure::oauth(429, "invalid_request"),
+        TokenFailure::oauth(400, "temporarily_unavailable"),
+        TokenFailure::oauth(400, "server_error"),
+    ] {
+        let (provider, mut browser, _) = logged_in_with_an_expired_token().await;
+        provider.behave(|b| b.refresh_failure = Some(failure.clone()));
+        let resp = browser.token(false).await;
+        assert_error(&resp, Status::BadGateway, "provider_unavailable");
+        assert!(browser.profile().await.is_some(), "{failure:?}: the session is kept");
+    }
+}
+
+#[rocket::async_test]
+async fn a_proactive_refresh_the_provider_cannot_answer_keeps_the_session_after_the_token_expired() {
+    let (provider, mut browser, _) = logged_in_with_proactive_refresh().await;
+    provider.behave(|b| b.refresh_failure = Some(TokenFailure::ServerError));
+    // The login's 2 s token has expired now.
+    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    let resp = browser.api("/profile").await;
+    assert_eq!(resp.status, Status::Ok, "the user is still logged in: {resp:#?}");
+    assert!(provider.counts().refresh >= 1, "a refresh was tried");
+    // The provider is back: the next request refreshes.
+    provider.behave(|b| b.refresh_failure = None);
+    assert!(browser.profile().await.is_some());
 }

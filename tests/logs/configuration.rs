@@ -327,6 +327,33 @@ async fn an_https_issuer_with_a_cleartext_endpoint_aborts_launch() {
     }
 }
 
+#[rocket::async_test]
+async fn an_https_issuer_discovered_in_cleartext_aborts_launch() {
+    logs::capture();
+    // The discovery document names the keys and the token endpoint: read
+    // in clear, it would let the network choose them.
+    let mut config = valid_config();
+    let provider = config["providers"]["default"].as_object_mut().unwrap();
+    provider.insert("issuer".into(), json!("https://op.example"));
+    provider.insert(
+        "discovery_url".into(),
+        json!("http://op.example/.well-known/openid-configuration"),
+    );
+    assert_config_refused(config, &["oidc.providers.default.discovery_url"]).await;
+
+    // On loopback (a development provider) it is allowed.
+    let mut config = valid_config();
+    let provider = config["providers"]["default"].as_object_mut().unwrap();
+    provider.insert("issuer".into(), json!("https://op.example"));
+    provider.insert(
+        "discovery_url".into(),
+        json!("http://127.0.0.1:9/.well-known/openid-configuration"),
+    );
+    logs::capture();
+    let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
+    assert!(client.is_ok(), "{:?}", client.err().map(|e| e.to_string()));
+}
+
 /// `valid_config()` with the client secret in the file `path` instead.
 fn config_with_secret_file(path: &std::path::Path) -> Value {
     let mut config = valid_config();
