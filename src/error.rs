@@ -303,6 +303,21 @@ fn quotable(text: &str) -> String {
         .collect()
 }
 
+/// A log line as it is written: control characters (newlines, ANSI
+/// escapes) dropped, at most 4,000 characters, whatever a provider or a
+/// request put into it. Every line of the crate goes through here.
+pub(crate) fn log_line(text: String) -> String {
+    const MAX: usize = 4000;
+    if text.len() <= MAX && !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut line: String = text.chars().filter(|c| !c.is_control()).take(MAX).collect();
+    if text.chars().filter(|c| !c.is_control()).nth(MAX).is_some() {
+        line.push_str("...");
+    }
+    line
+}
+
 /// Text a provider sent, reduced to printable ASCII and at most `max`
 /// characters: it ends up in pages and logs, where newlines, escape
 /// sequences or megabytes must not.

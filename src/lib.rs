@@ -660,7 +660,7 @@
 /// `rocket_openidconnect`, whichever module speaks: `event!(info, "...")`.
 macro_rules! event {
     ($level:ident, $($arg:tt)+) => {
-        ::log::$level!(target: "rocket_openidconnect", $($arg)+)
+        ::log::$level!(target: "rocket_openidconnect", "{}", $crate::error::log_line(format!($($arg)+)))
     };
 }
 

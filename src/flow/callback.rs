@@ -225,7 +225,8 @@ async fn complete(
     match &response.iss {
         Some(iss) if iss != &metadata.issuer => {
             return Err(OidcError::InvalidIssuer(format!(
-                "the response comes from `{iss}`, not `{}`",
+                "the response comes from `{}`, not `{}`",
+                printable(iss, 200),
                 metadata.issuer
             )));
         }

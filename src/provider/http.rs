@@ -21,6 +21,14 @@ pub(crate) enum HttpError {
     Malformed(String),
 }
 
+impl HttpError {
+    /// A body that is not the JSON expected; the parser's message (which
+    /// quotes the provider's text) printable and bounded.
+    pub(crate) fn malformed(error: &serde_json::Error) -> HttpError {
+        HttpError::Malformed(crate::error::printable(&error.to_string(), 200))
+    }
+}
+
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -52,7 +60,7 @@ pub(crate) async fn json<T: DeserializeOwned>(
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));
     }
-    serde_json::from_slice(&body).map_err(|e| HttpError::Malformed(e.to_string()))
+    serde_json::from_slice(&body).map_err(|e| HttpError::malformed(&e))
 }
 
 /// Sends `request` and parses a JSON body of a successful answer, with
@@ -66,7 +74,7 @@ pub(crate) async fn json_with_max_age<T: DeserializeOwned>(
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));
     }
-    let value = serde_json::from_slice(&body).map_err(|e| HttpError::Malformed(e.to_string()))?;
+    let value = serde_json::from_slice(&body).map_err(|e| HttpError::malformed(&e))?;
     Ok((value, max_age))
 }
 

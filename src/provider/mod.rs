@@ -110,7 +110,7 @@ impl Provider {
             if &metadata.issuer != issuer {
                 return Err(self.unavailable(&format!(
                     "discovery document names issuer `{}`, not the configured `{issuer}`",
-                    metadata.issuer
+                    crate::error::printable(&metadata.issuer, 200)
                 )));
             }
         }

@@ -131,7 +131,7 @@ pub(crate) async fn request(
     .map_err(|e| provider.call_failed("token endpoint", e))?;
     if (200..300).contains(&status) {
         let response: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| provider.call_failed("token endpoint", HttpError::Malformed(e.to_string())))?;
+            .map_err(|e| provider.call_failed("token endpoint", HttpError::malformed(&e)))?;
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(provider.unavailable(&format!(
                 "token endpoint issued a `{}` token, not Bearer",

@@ -5,6 +5,9 @@
 //! request log, at `log_level = "normal"`, prints the callback's URL with
 //! its code and state; README and SECURITY.md say so.)
 
+use rocket::http::Status;
+use serde_json::json;
+
 use crate::support::lifecycle::*;
 use crate::support::*;
 
@@ -176,4 +179,64 @@ async fn a_refresh_is_logged_with_its_provider_and_without_the_tokens() {
     let mut secrets: Vec<&str> = refresh_tokens.iter().map(String::as_str).collect();
     secrets.push(access_token);
     assert_no_secret_in(&lines, &secrets);
+}
+
+/// Every line under `rocket_openidconnect` is one printable line of
+/// bounded length.
+fn assert_printable_and_bounded(lines: &[String]) {
+    assert!(!lines.is_empty(), "something was logged");
+    for line in lines {
+        assert!(
+            !line.chars().any(char::is_control),
+            "a control character was logged: {line:?}"
+        );
+        assert!(
+            line.chars().count() <= 4100,
+            "a line of {} characters was logged",
+            line.len()
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn text_from_a_request_or_a_provider_reaches_the_log_printable_and_bounded() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    let flood = "x".repeat(20_000);
+
+    // An anonymous caller's `iss`, with a newline and an ANSI escape.
+    logs::forget();
+    let auth = browser.start_login("/profile").await;
+    let code = provider.issue_code(&auth);
+    let iss = format!("https://evil.example\n\u{1b}[2J{flood}");
+    let resp = browser
+        .callback(
+            &[("code", &code), ("state", auth.state()), ("iss", &iss)],
+            Mode::Navigate,
+        )
+        .await;
+    assert_error(&resp, Status::Unauthorized, "invalid_issuer");
+    assert_printable_and_bounded(&logs::crate_lines_of_this_thread());
+
+    // A provider's `token_type` and `error_description`.
+    logs::forget();
+    provider.behave(|b| {
+        b.token_response
+            .insert("token_type".into(), json!(format!("Evil\n\u{1b}[31m{flood}")));
+    });
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Navigate).await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert_printable_and_bounded(&logs::crate_lines_of_this_thread());
+
+    logs::forget();
+    provider.behave(|b| {
+        b.token_failure = Some(TokenFailure::OAuthError {
+            status: 400,
+            error: format!("invalid_grant\n\u{1b}[2J{flood}"),
+        });
+    });
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Navigate).await;
+    assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
+    assert_printable_and_bounded(&logs::crate_lines_of_this_thread());
 }
