@@ -50,18 +50,17 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     };
     let mut found = None;
     for candidate in oidc.providers() {
+        // A provider that cannot be asked now is its trouble (`502`, so it
+        // sends the logout again), not a reason to call the token foreign.
         let metadata = match candidate.known_metadata() {
             Some(metadata) => Some(metadata),
-            None if candidate.config.issuer.as_deref() == Some(issuer) => candidate.metadata().await.ok(),
+            None if candidate.config.issuer.as_deref() == Some(issuer) => Some(candidate.metadata().await?),
             None => None,
         };
         let Some(metadata) = metadata.filter(|m| m.issuer == issuer) else {
             continue;
         };
-        let addressed = match candidate.client().await {
-            Ok(client) => audiences.contains(&client.client_id.as_str()),
-            Err(_) => false,
-        };
+        let addressed = audiences.contains(&candidate.client().await?.client_id.as_str());
         if addressed || found.is_none() {
             found = Some((candidate, metadata));
         }
@@ -83,7 +82,14 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         .collect();
     let claims = jws::verify(provider, &raw, &allowed)
         .await
-        .map_err(|e| bad(&format!("the logout token is not valid: {e}")))?
+        .map_err(|error| match error {
+            // Keys that cannot be fetched now: `502`, and the provider's
+            // retry is checked again. The details stay in the log.
+            error @ (OidcError::ProviderUnavailable(_)
+            | OidcError::TokenCheckUnavailable(_)
+            | OidcError::StateUnavailable(_)) => error,
+            error => bad(&format!("the logout token is not valid: {error}")),
+        })?
         .claims;
 
     let now = clock::now();

@@ -201,3 +201,26 @@ async fn requests_queued_behind_a_provider_that_never_answers_share_one_timeout(
         start.elapsed()
     );
 }
+
+#[rocket::async_test]
+async fn a_back_channel_logout_whose_keys_cannot_be_fetched_is_502_and_says_nothing_of_why() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let endpoint = FaultyEndpoint::start(fault).await;
+        provider.behave(|b| {
+            b.discovery
+                .insert("jwks_uri".into(), json!(format!("{}/jwks", endpoint.url())));
+        });
+        let browser = lifecycle_browser(oidc_config(&provider)).await;
+        let start = Instant::now();
+        let resp = browser
+            .backchannel_logout(&provider.logout_token(json!({ "sid": "s1" })))
+            .await;
+        // A 5xx: the provider sends the logout again later, where a 400
+        // would have told it the token is bad.
+        assert_refused(&resp, start.elapsed(), Status::BadGateway, "provider_unavailable", what);
+        for internal in ["jwks", "timed out", "127.0.0.1", "status"] {
+            assert!(!resp.body.contains(internal), "{what}: the caller is told {internal:?}: {resp:#?}");
+        }
+    }
+}
