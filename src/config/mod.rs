@@ -118,7 +118,7 @@ pub struct SessionConfig {
     /// the timeout (between 1 s and 5 min), so most requests store nothing.
     #[serde(default)]
     pub inactivity_timeout_seconds: u64,
-    /// `cache_entries` (default `10000`, `0`: off): session cookies this
+    /// `cache_entries` (default `10000`, `0`: off, at most `10000000`): session cookies this
     /// process remembers having opened, by their exact sealed value, so a
     /// logged-in request costs no decryption and no parse. Expiry and
     /// logouts are still checked on every request.
@@ -560,8 +560,8 @@ pub struct BearerConfig {
     /// one (then only an `aud` that is present is checked).
     #[serde(default = "default_true")]
     pub require_audience: bool,
-    /// `cache_entries` (default `10000`): how many valid tokens' checks are
-    /// kept; the least recently used goes first.
+    /// `cache_entries` (default `10000`, 1 to `10000000`): how many valid
+    /// tokens' checks are kept; the least recently used goes first.
     #[serde(default = "default_bearer_cache_entries")]
     pub cache_entries: usize,
     /// `dpop` (default `"allowed"`): DPoP-bound access tokens (RFC 9449).
@@ -1021,6 +1021,9 @@ impl OidcConfig {
                 &format!("must be between 1 and {MAX_COOKIE_CHUNKS}"),
             );
         }
+        if self.session.cache_entries > MAX_CACHE_ENTRIES {
+            problem("oidc.session.cache_entries".into(), "must be at most 10000000");
+        }
         if self.session.inactivity_timeout_seconds > self.session.lifetime_seconds {
             problem(
                 "oidc.session.inactivity_timeout_seconds".into(),
@@ -1201,8 +1204,22 @@ impl OidcConfig {
                     "cannot be combined with `keep_claims`: give one of the two",
                 );
             }
-            if provider.bearer.cache_entries == 0 {
-                problem(key("bearer.cache_entries"), "must be greater than 0");
+            if provider.bearer.cache_entries == 0 || provider.bearer.cache_entries > MAX_CACHE_ENTRIES {
+                problem(key("bearer.cache_entries"), "must be between 1 and 10000000");
+            }
+            // OIDC Core §3.1.2.1: `max_age` is a number of seconds; one that
+            // is not could not be checked against `auth_time` (§3.1.3.7).
+            if let Some(max_age) = provider.auth_request_params.get("max_age") {
+                if max_age.parse::<u64>().is_err() {
+                    problem(key("auth_request_params.max_age"), "must be a whole number of seconds");
+                }
+            }
+            if provider
+                .auth_request_params
+                .get("acr_values")
+                .is_some_and(|v| v.trim().is_empty())
+            {
+                problem(key("auth_request_params.acr_values"), "must name at least one value");
             }
             for param in provider.auth_request_params.keys() {
                 if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
@@ -1331,6 +1348,10 @@ fn default_true() -> bool {
 fn default_bearer_cache_entries() -> usize {
     10_000
 }
+
+/// The most entries a cache may be given (`session.cache_entries`,
+/// `bearer.cache_entries`): caches allocate their table up front.
+const MAX_CACHE_ENTRIES: usize = 10_000_000;
 
 /// The longest `session.lifetime_seconds`: 400 days.
 const MAX_LIFETIME_SECONDS: u64 = 400 * 24 * 3600;

@@ -220,7 +220,10 @@ async fn a_back_channel_logout_whose_keys_cannot_be_fetched_is_502_and_says_noth
         // would have told it the token is bad.
         assert_refused(&resp, start.elapsed(), Status::BadGateway, "provider_unavailable", what);
         for internal in ["jwks", "timed out", "127.0.0.1", "status"] {
-            assert!(!resp.body.contains(internal), "{what}: the caller is told {internal:?}: {resp:#?}");
+            assert!(
+                !resp.body.contains(internal),
+                "{what}: the caller is told {internal:?}: {resp:#?}"
+            );
         }
     }
 }

@@ -245,8 +245,13 @@ async fn numbers_that_would_overflow_time_abort_launch_naming_the_key() {
     let cases = [
         ("bearer.introspection_cache_seconds", json!(1_000_000_000_000u64), true),
         ("bearer.cache_entries", json!(0), true),
+        ("bearer.cache_entries", json!(u64::MAX), true),
+        ("auth_request_params.max_age", json!("300s"), true),
+        ("auth_request_params.acr_values", json!(" "), true),
         ("http_timeout_seconds", json!(u64::MAX), false),
         ("session", json!({ "lifetime_seconds": u64::MAX }), false),
+        ("session.cache_entries", json!(u64::MAX), false),
+        ("clock_skew_seconds", json!(u64::MAX), false),
     ];
     for (key, value, per_provider) in cases {
         let mut config = valid_config();
@@ -257,6 +262,9 @@ async fn numbers_that_would_overflow_time_abort_launch_naming_the_key() {
         } else if key == "session" {
             config["session"] = value;
             "oidc.session.lifetime_seconds".to_string()
+        } else if key == "session.cache_entries" {
+            config["session"] = json!({ "cache_entries": value });
+            "oidc.session.cache_entries".to_string()
         } else {
             config[key] = value;
             format!("oidc.{key}")
