@@ -247,7 +247,8 @@
 //!   cookie names the crate issues are read. Secrets and tokens print as
 //!   `[redacted]`; provider text is made printable and bounded, and errors
 //!   shown to callers carry no internals (the log does).
-//! * A cross-site `GET` of the logout route only shows a button that POSTs.
+//! * A `GET` of the logout route from another site (a sibling subdomain
+//!   included) only shows a button that POSTs.
 //! * Whatever a provider does (no answer, garbage, huge bodies), requests
 //!   get `502`/`503` within about `http_timeout_seconds`, never `500`;
 //!   failures are shared by the requests waiting on them.

@@ -99,13 +99,16 @@ impl Handler for Logout {
         let Some(oidc) = oidc(request) else {
             return route::Outcome::Error(Status::InternalServerError);
         };
-        // A cross-site GET (a link or image on another site) logs nobody
-        // out: it gets a page whose button POSTs, from this site.
-        let cross_site = request
+        // A GET from another site (a link or image elsewhere, a sibling
+        // subdomain included: `same-site`) logs nobody out: it gets a page
+        // whose button POSTs, from this site. This origin's own pages
+        // (`same-origin`), a typed URL or bookmark (`none`), and browsers
+        // that send no Fetch Metadata log out as before.
+        let foreign = request
             .headers()
             .get_one("Sec-Fetch-Site")
-            .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
-        if request.method() == Method::Get && cross_site {
+            .is_some_and(|site| !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none"));
+        if request.method() == Method::Get && foreign {
             return route::Outcome::Success(confirmation_page(&oidc.config().logout_path));
         }
         let jar = request_state::jar(request, oidc);

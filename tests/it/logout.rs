@@ -423,32 +423,34 @@ async fn logout_of_a_session_of_another_provider_goes_to_that_provider() {
 #[rocket::async_test]
 async fn a_cross_site_get_of_the_logout_route_only_shows_a_button_that_posts() {
     let (provider, mut browser, _) = logged_in(oidc_config).await;
-    // A link or an image on another site.
-    let resp = browser
-        .send(
-            Method::Get,
-            "/logout",
-            &[
-                ("Accept", ACCEPT_HTML),
-                ("Sec-Fetch-Site", "cross-site"),
-                ("Sec-Fetch-Mode", "navigate"),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
-    assert!(resp.is_html(), "{resp:#?}");
-    assert!(
-        resp.body.contains(r#"<form method="post" action="/logout">"#),
-        "{}",
-        resp.body
-    );
-    assert!(resp.set_cookie_headers().is_empty(), "nothing changes: {resp:#?}");
-    assert!(browser.profile().await.is_some(), "still logged in");
-    assert_eq!(provider.counts().end_session, 0);
+    // A link or an image on another site, or on a sibling subdomain.
+    for site in ["cross-site", "same-site"] {
+        let resp = browser
+            .send(
+                Method::Get,
+                "/logout",
+                &[
+                    ("Accept", ACCEPT_HTML),
+                    ("Sec-Fetch-Site", site),
+                    ("Sec-Fetch-Mode", "navigate"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(resp.status, Status::Ok, "{site}: {resp:#?}");
+        assert!(resp.is_html(), "{resp:#?}");
+        assert!(
+            resp.body.contains(r#"<form method="post" action="/logout">"#),
+            "{}",
+            resp.body
+        );
+        assert!(resp.set_cookie_headers().is_empty(), "{site}: nothing changes: {resp:#?}");
+        assert!(browser.profile().await.is_some(), "{site}: still logged in");
+        assert_eq!(provider.counts().end_session, 0);
+    }
 
-    // Same-site and same-origin GETs, and the button's POST, log out.
-    for site in ["same-origin", "same-site"] {
+    // Same-origin GETs, typed URLs, and the button's POST, log out.
+    for site in ["same-origin", "none"] {
         let mut copy = browser.with_jar(browser.jar.clone());
         let resp = copy
             .send(
