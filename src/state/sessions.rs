@@ -93,7 +93,16 @@ impl SessionStore {
         // The rare paths run in futures of their own, so that the guards'
         // futures stay small (one is allocated on every request).
         if idle > self.inactivity_seconds {
-            Box::pin(self.end(jar)).await?;
+            // The session ends; copies of its cookies are refused for the
+            // little while they could still be in use. Should that record
+            // fail (a full ledger, Redis down), this request still has no
+            // session: refusing is never the unsafe side.
+            if let Err(error) = Box::pin(self.end(jar)).await {
+                event!(
+                    warn,
+                    "oidc: an idle session ended, but its end could not be recorded: {error}"
+                );
+            }
             return Ok(None);
         }
         // The activity stamp is renewed coarsely: a tenth of the timeout,

@@ -440,6 +440,11 @@ impl Checks<'_> {
                 "not an RFC 9068 access token (`typ` is not at+jwt)".into(),
             ));
         }
+        // A token from another issuer or long expired is refused before
+        // any signature check, so it cannot make us refetch keys.
+        if let Some(why) = self.refused_locally(token) {
+            return Err(OidcError::InvalidToken(why));
+        }
         let verified = jws::verify(self.provider, token.secret(), jws::ASYMMETRIC_ALGS)
             .await
             .map_err(unavailable)?;

@@ -438,3 +438,23 @@ async fn an_unreachable_provider_in_jwt_mode_is_503() {
     assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
     assert_eq!(browser.handler_runs(), 0);
 }
+
+#[rocket::async_test]
+async fn a_foreign_or_expired_token_with_an_unknown_kid_costs_no_key_fetch() {
+    let (provider, mut browser) = setup(json!({})).await;
+    let jwks_before = provider.counts().jwks;
+    for claims in [json!({ "iss": "http://evil.example" }), json!({ "exp": 1_000 })] {
+        let spec = AccessTokenJwt {
+            header: object(json!({ "kid": "nobody-knows" })),
+            signing: Signing::Rs256With(Key::Rotated),
+            ..with_claims(claims)
+        };
+        let token = provider.at_jwt_with(spec);
+        assert_invalid_token(&browser.bearer("/api", &token).await);
+    }
+    assert_eq!(
+        provider.counts().jwks,
+        jwks_before,
+        "refused by its unverified `iss`/`exp` before any key was looked for"
+    );
+}

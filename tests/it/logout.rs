@@ -444,7 +444,10 @@ async fn a_cross_site_get_of_the_logout_route_only_shows_a_button_that_posts() {
             "{}",
             resp.body
         );
-        assert!(resp.set_cookie_headers().is_empty(), "{site}: nothing changes: {resp:#?}");
+        assert!(
+            resp.set_cookie_headers().is_empty(),
+            "{site}: nothing changes: {resp:#?}"
+        );
         assert!(browser.profile().await.is_some(), "{site}: still logged in");
         assert_eq!(provider.counts().end_session, 0);
     }
