@@ -169,8 +169,38 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
     Ok(client)
 }
 
+/// The client persisted at `path`, if it is a regular file (a symlink is
+/// not followed) readable by its owner only; anything else is not reused:
+/// the client registers again and the file is written anew, mode 0600.
 fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<RegisteredClient> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(path).ok()?;
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            event!(
+                warn,
+                "oidc: {} is readable by others (mode {mode:o}): its client secret is not reused; registering \
+                 again and writing it owner-only",
+                path.display()
+            );
+            return None;
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
     let persisted: Persisted = serde_json::from_str(&text).ok()?;
     (persisted.issuer == issuer && persisted.redirect_uris == redirect_uris).then_some(persisted.client)
 }

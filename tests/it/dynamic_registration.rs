@@ -354,3 +354,34 @@ async fn persisting_the_client_never_writes_through_a_planted_file_or_symlink() 
         .collect();
     assert!(leftovers.is_empty(), "no temporary file left: {leftovers:?}");
 }
+
+#[cfg(unix)]
+#[rocket::async_test]
+async fn a_persisted_client_readable_by_others_or_behind_a_symlink_is_not_reused() {
+    use std::os::unix::fs::PermissionsExt;
+    for case in ["readable by others", "a symlink"] {
+        let dir = TempDir::new("registration");
+        let path = dir.join("client.json");
+        let provider = TestProvider::start().await;
+        let config = registration_config(&provider, json!({ "persist_path": path }));
+        lifecycle_browser(config.clone())
+            .await
+            .login_ok(&provider, "/profile")
+            .await;
+        assert_eq!(provider.counts().registration, 1);
+        if case == "a symlink" {
+            let elsewhere = dir.join("elsewhere.json");
+            std::fs::rename(&path, &elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+
+        // A restart registers again and writes a regular owner-only file.
+        lifecycle_browser(config).await.login_ok(&provider, "/profile").await;
+        assert_eq!(provider.counts().registration, 2, "{case}: not reused");
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        assert!(metadata.is_file(), "{case}: a regular file now");
+        assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "{case}");
+    }
+}
