@@ -227,3 +227,87 @@ async fn a_back_channel_logout_whose_keys_cannot_be_fetched_is_502_and_says_noth
         }
     }
 }
+
+/// Every fault of `faults()` at the provider endpoint `field` of the
+/// discovery document (set before the app discovers it).
+async fn faulty(provider: &TestProvider, field: &str, fault: Fault) -> FaultyEndpoint {
+    let endpoint = FaultyEndpoint::start(fault).await;
+    provider.behave(|b| {
+        b.discovery
+            .insert(field.into(), json!(format!("{}/{field}", endpoint.url())));
+    });
+    endpoint
+}
+
+#[rocket::async_test]
+async fn a_broken_token_endpoint_fails_a_client_credentials_grant_within_the_timeout_and_it_recovers() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let endpoint = faulty(&provider, "token_endpoint", fault).await;
+        let oidc = oidc_of(&api_browser(&provider, json!({})).await);
+        let start = Instant::now();
+        let error = oidc
+            .client_credentials_grant(rocket_openidconnect::DefaultProvider, &["read"], &[])
+            .await
+            .expect_err("the token endpoint is broken");
+        assert_eq!(error.code(), "provider_unavailable", "{what}: {error}");
+        assert!(start.elapsed() < WITHIN, "{what}: after {:?}", start.elapsed());
+
+        endpoint.set(Fault::json(
+            200,
+            &json!({ "access_token": "service", "token_type": "Bearer", "expires_in": 60 }),
+        ));
+        rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+        let token = oidc
+            .client_credentials_grant(rocket_openidconnect::DefaultProvider, &["read"], &[])
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the provider is back: {e}"));
+        assert_eq!(token.access_token().secret(), "service", "{what}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_broken_registration_endpoint_is_502_within_the_timeout() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let _endpoint = faulty(&provider, "registration_endpoint", fault).await;
+        let mut config = oidc_config(&provider);
+        let default = config["providers"]["default"].as_object_mut().unwrap();
+        default.remove("client_id");
+        default.remove("client_secret");
+        default.insert("registration".into(), json!({}));
+        let mut browser = lifecycle_browser(config).await;
+        let start = Instant::now();
+        let resp = browser.navigate("/profile").await;
+        assert_refused(&resp, start.elapsed(), Status::BadGateway, "provider_unavailable", what);
+    }
+}
+
+#[rocket::async_test]
+async fn a_broken_revocation_endpoint_does_not_stop_a_logout() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let _endpoint = faulty(&provider, "revocation_endpoint", fault).await;
+        let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+        browser.login_ok(&provider, "/profile").await;
+        let start = Instant::now();
+        let resp = browser.logout(rocket::http::Method::Post).await;
+        assert_eq!(resp.status, Status::SeeOther, "{what}: {resp:#?}");
+        assert!(start.elapsed() < WITHIN, "{what}: after {:?}", start.elapsed());
+        assert_no_session(&mut browser).await;
+    }
+}
+
+#[rocket::async_test]
+async fn a_broken_pushed_authorization_endpoint_is_502_within_the_timeout() {
+    for (what, fault) in faults() {
+        let provider = TestProvider::start().await;
+        let _endpoint = faulty(&provider, "pushed_authorization_request_endpoint", fault).await;
+        let mut config = oidc_config(&provider);
+        config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
+        let mut browser = lifecycle_browser(config).await;
+        let start = Instant::now();
+        let resp = browser.navigate("/profile").await;
+        assert_refused(&resp, start.elapsed(), Status::BadGateway, "provider_unavailable", what);
+    }
+}

@@ -202,19 +202,37 @@ async fn a_refresh_token_the_provider_refuses_is_401_login_required() {
 
 #[rocket::async_test]
 async fn a_provider_failing_at_refresh_time_is_502_and_the_session_stays() {
-    let (provider, mut browser, profile) = logged_in_with_an_expired_token().await;
-    provider.behave(|b| b.refresh_failure = Some(TokenFailure::ServerError));
+    // A 500, a 200 that is not JSON, and an answer later than the 2 s timeout.
+    for failure in [
+        TokenFailure::ServerError,
+        TokenFailure::Garbage,
+        TokenFailure::Delay(Duration::from_secs(3)),
+    ] {
+        let (provider, mut browser, profile) = logged_in_with_an_expired_token().await;
+        provider.behave(|b| b.refresh_failure = Some(failure.clone()));
 
-    let resp = browser.token(false).await;
-    assert_error(&resp, Status::BadGateway, "provider_unavailable");
-    assert_eq!(
-        browser.profile().await.expect("a provider outage is no logout")["access_token"],
-        profile["access_token"]
-    );
+        let start = std::time::Instant::now();
+        let resp = browser.token(false).await;
+        assert_error(&resp, Status::BadGateway, "provider_unavailable");
+        assert!(
+            start.elapsed() < Duration::from_millis(3500),
+            "{failure:?}: {:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            browser.profile().await.expect("a provider outage is no logout")["access_token"],
+            profile["access_token"],
+            "{failure:?}"
+        );
 
-    provider.behave(|b| b.refresh_failure = None);
-    let token = browser.token_ok(false).await;
-    assert_eq!(token["refreshed"], true, "it works once the provider is back");
+        provider.behave(|b| b.refresh_failure = None);
+        rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+        let token = browser.token_ok(false).await;
+        assert_eq!(
+            token["refreshed"], true,
+            "{failure:?}: it works once the provider is back"
+        );
+    }
 }
 
 #[rocket::async_test]
