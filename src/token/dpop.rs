@@ -189,7 +189,7 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -211,6 +211,45 @@ mod tests {
             thumbprint(json!({ "kty": "oct", "k": "AAAA" }).as_object().expect("an object")),
             None
         );
+    }
+
+    proptest::proptest! {
+        // Signing with RSA is slow in a debug build: fewer cases.
+        #![proptest_config(crate::test_fuzz::cases(48))]
+
+        /// Any text, and signed proofs with headers and claims of any
+        /// shape: checked without a panic, and accepted only when they
+        /// match the request.
+        #[test]
+        fn fuzz_proofs_of_any_shape_are_checked_without_panic(
+            raw in crate::test_fuzz::nasty_text(),
+            header in crate::test_fuzz::claims_like(&["typ", "alg", "jwk", "kid", "crit"]),
+            claims in crate::test_fuzz::claims_like(&["htm", "htu", "iat", "jti", "ath", "nonce"]),
+            proper_header in proptest::prelude::any::<bool>(),
+        ) {
+            use crate::test_jwt::{encode, Key, Signature};
+            let url = Url::parse("https://rp.example/api").expect("a URL");
+            let expected = Expected {
+                method: "GET",
+                url: &url,
+                access_token: "the-token",
+                now: 1_000_000,
+                skew: 60,
+                nonces: None,
+            };
+            proptest::prop_assert!(verify(&raw, &expected).is_err() || raw.contains('.'));
+            let mut header = header;
+            if proper_header {
+                header.insert("typ".into(), json!("dpop+jwt"));
+                header.insert("alg".into(), json!("RS256"));
+                header.insert("jwk".into(), Key::Current.jwk());
+            }
+            let proof = encode(&Value::Object(header), &Value::Object(claims.clone()), &Signature::Rs256(Key::Current));
+            if verify(&proof, &expected).is_ok() {
+                proptest::prop_assert_eq!(claims.get("htm").and_then(Value::as_str), Some("GET"));
+                proptest::prop_assert!(claims.contains_key("ath") && claims.contains_key("jti"));
+            }
+        }
     }
 
     #[test]

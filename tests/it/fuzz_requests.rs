@@ -217,3 +217,32 @@ fn fuzz_discovery_documents() {
         assert_no_500(status, "discovery")?;
     });
 }
+
+/// The answer to a login this browser really started (its `state` and
+/// pending-login cookie are real), with anything else in it: what the
+/// callback does after the state check, fuzzed.
+#[test]
+fn fuzz_callback_responses_to_a_real_login() {
+    let world = World::new();
+    proptest!(cases(48), |(
+        params in prop::collection::vec((prop::sample::select(&["code", "iss", "error", "error_description", "error_uri", "session_state", "x"][..]), text()), 0..6),
+        real_code in any::<bool>(),
+        real_iss in any::<bool>(),
+    )| {
+        let status = world.runtime.block_on(async {
+            let mut browser = world.browser();
+            let auth = browser.start_login("/profile").await;
+            let mut query: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            if real_code {
+                query.push(("code".into(), world.provider.issue_code(&auth)));
+            }
+            if real_iss {
+                query.push(("iss".into(), world.provider.issuer.clone()));
+            }
+            query.push(("state".into(), auth.state().to_string()));
+            let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            browser.callback(&pairs, Mode::Navigate).await.status
+        });
+        assert_no_500(status, "callback")?;
+    });
+}
