@@ -240,3 +240,20 @@ async fn text_from_a_request_or_a_provider_reaches_the_log_printable_and_bounded
     assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
     assert_printable_and_bounded(&logs::crate_lines_of_this_thread());
 }
+
+#[rocket::async_test]
+async fn a_session_too_large_is_logged_with_what_takes_the_room_never_a_value() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let blob = crate::support::jwt::incompressible_text(64_000, "huge session");
+    provider.behave(|b| {
+        b.userinfo_claims.insert("blob".into(), json!(blob));
+    });
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    logs::forget();
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
+    assert_error(&resp, Status::BadGateway, "session_too_large");
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(&lines, &["login failed", "userinfo", "largest claims: `blob`"]);
+    assert_no_secret_in(&lines, &[&blob[..32]]);
+}
