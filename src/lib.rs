@@ -357,7 +357,8 @@
 //! `epoch` key is gone with them: it then refuses every cookie session
 //! authenticated before the next login on any instance, so users log in
 //! again and no logged-out cookie comes back. Sessions of the `redis`
-//! store are simply gone.
+//! store are simply gone. (The same happens once when a cookie-store app
+//! is first given `[oidc.redis]`: Redis has no epoch yet.)
 //!
 //! **Limits of the design.** Standalone Redis (or a primary with
 //! replicas) only: Redis Cluster is not supported (the scripts touch keys
