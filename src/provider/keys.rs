@@ -84,9 +84,12 @@ impl KeyCache {
     /// The key set, and whether it is still fresh; none once it is past
     /// its freshness by more than [`STALE_GRACE`].
     fn current(&self) -> Option<(Arc<CoreJsonWebKeySet>, bool)> {
+        self.current_at(Instant::now())
+    }
+
+    fn current_at(&self, now: Instant) -> Option<(Arc<CoreJsonWebKeySet>, bool)> {
         let current = self.current.read().ok()?;
         let set = current.as_ref()?;
-        let now = Instant::now();
         let usable = set.fresh_until.checked_add(STALE_GRACE).is_none_or(|until| now < until);
         usable.then(|| (set.keys.clone(), now < set.fresh_until))
     }
@@ -209,5 +212,23 @@ impl KeySource for Provider {
         }
         fetches.last_refetch = Some(now);
         self.fetch_keys(&mut fetches).await.map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_key_set_serves_for_an_hour_past_its_freshness_then_not_at_all() {
+        let cache = KeyCache::default();
+        let keys: Arc<CoreJsonWebKeySet> = Arc::new(serde_json::from_str(r#"{"keys":[]}"#).expect("a key set"));
+        cache.set(keys, Some(Duration::from_secs(300)));
+        let now = Instant::now();
+        assert!(matches!(cache.current_at(now), Some((_, true))), "fresh");
+        let stale = now + Duration::from_secs(300) + STALE_GRACE - Duration::from_secs(5);
+        assert!(matches!(cache.current_at(stale), Some((_, false))), "stale, still used");
+        let too_old = now + Duration::from_secs(300) + STALE_GRACE + Duration::from_secs(5);
+        assert!(cache.current_at(too_old).is_none(), "past the grace: refused");
     }
 }
