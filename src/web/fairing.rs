@@ -8,14 +8,13 @@ use std::time::Duration;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::config::{OidcConfig, UserinfoMethod};
+use crate::config::OidcConfig;
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
-use crate::provider::{doctor, http};
+use crate::provider::http;
 use crate::secret::key_bytes;
 use crate::session::cipher::{self, Cipher};
-use crate::session::cookie;
-use crate::web::{catchers, response, routes};
+use crate::web::{catchers, launch, response, routes};
 
 impl Oidc {
     /// The fairing that reads `[default.oidc]`, mounts the callback route at
@@ -131,63 +130,7 @@ impl Fairing for OidcFairing {
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         if let Some(oidc) = rocket.state::<Oidc>() {
-            let names: Vec<&str> = oidc.provider_names().collect();
-            event!(
-                info,
-                "oidc: providers [{}], callback {} (GET, POST), {:?} sessions, state {}",
-                names.join(", "),
-                oidc.config().callback_path(),
-                oidc.config().session.store,
-                if oidc.redis().is_some() {
-                    "in Redis"
-                } else {
-                    "in this process"
-                }
-            );
-            let config = oidc.config();
-            for name in oidc.provider_names() {
-                let path = config.redirect_uri_of(name).path();
-                let sharing = config.providers_at(path).count();
-                let defence = if sharing > 1 {
-                    format!("responses at {path} must carry `iss` (RFC 9207): {sharing} providers share it")
-                } else {
-                    format!("its responses arrive at {path} only")
-                };
-                event!(info, "oidc: provider `{name}`: mix-up defence: {defence}");
-                if let Some(key) = config.providers.get(name).and_then(|p| p.private_key.as_ref()) {
-                    event!(
-                        info,
-                        "oidc: provider `{name}`: private_key_jwt with the key whose public JWK is {}",
-                        key.public_jwk()
-                    );
-                }
-            }
-            if let Some(redis) = oidc.redis() {
-                redis.check_eviction_policy().await;
-            }
-            if config.doctor {
-                let release = rocket.figment().profile() == "release";
-                for warning in doctor::examine_config(config, release) {
-                    event!(warn, "oidc doctor: {warning}");
-                }
-                // In the background: launch waits for no provider.
-                let oidc = oidc.clone();
-                rocket::tokio::spawn(async move {
-                    let skew = oidc.config().clock_skew_seconds;
-                    for provider in oidc.providers() {
-                        let mut warnings = doctor::examine(provider, skew).await;
-                        if let Ok(metadata) = provider.metadata().await {
-                            let userinfo = metadata.userinfo_endpoint.is_some()
-                                && provider.config.userinfo_http_method != UserinfoMethod::None;
-                            let session = &oidc.config().session;
-                            warnings.extend(cookie::size_warning(session, &provider.config.scopes, userinfo));
-                        }
-                        for warning in warnings {
-                            event!(warn, "oidc doctor: provider `{}`: {warning}", provider.name);
-                        }
-                    }
-                });
-            }
+            launch::report(rocket, oidc).await;
         }
     }
 

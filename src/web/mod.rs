@@ -5,6 +5,7 @@
 pub(crate) mod catchers;
 pub(crate) mod fairing;
 pub(crate) mod guard;
+pub(crate) mod launch;
 pub(crate) mod readiness;
 pub(crate) mod request;
 pub(crate) mod request_state;

@@ -1,0 +1,72 @@
+//! What the app says when it has launched: its providers, callback and
+//! stores, each provider's mix-up defence and client key, whether Redis
+//! keeps what it must, and (in the background) the launch doctor's
+//! warnings.
+
+use rocket::{Orbit, Rocket};
+
+use crate::config::UserinfoMethod;
+use crate::oidc::Oidc;
+use crate::provider::doctor;
+use crate::session::cookie;
+
+/// Logs what the app launched with, and starts the doctor.
+pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
+    let names: Vec<&str> = oidc.provider_names().collect();
+    event!(
+        info,
+        "oidc: providers [{}], callback {} (GET, POST), {:?} sessions, state {}",
+        names.join(", "),
+        oidc.config().callback_path(),
+        oidc.config().session.store,
+        if oidc.redis().is_some() {
+            "in Redis"
+        } else {
+            "in this process"
+        }
+    );
+    let config = oidc.config();
+    for name in oidc.provider_names() {
+        let path = config.redirect_uri_of(name).path();
+        let sharing = config.providers_at(path).count();
+        let defence = if sharing > 1 {
+            format!("responses at {path} must carry `iss` (RFC 9207): {sharing} providers share it")
+        } else {
+            format!("its responses arrive at {path} only")
+        };
+        event!(info, "oidc: provider `{name}`: mix-up defence: {defence}");
+        if let Some(key) = config.providers.get(name).and_then(|p| p.private_key.as_ref()) {
+            event!(
+                info,
+                "oidc: provider `{name}`: private_key_jwt with the key whose public JWK is {}",
+                key.public_jwk()
+            );
+        }
+    }
+    if let Some(redis) = oidc.redis() {
+        redis.check_eviction_policy().await;
+    }
+    if config.doctor {
+        let release = rocket.figment().profile() == "release";
+        for warning in doctor::examine_config(config, release) {
+            event!(warn, "oidc doctor: {warning}");
+        }
+        // In the background: launch waits for no provider.
+        let oidc = oidc.clone();
+        rocket::tokio::spawn(async move {
+            let skew = oidc.config().clock_skew_seconds;
+            for provider in oidc.providers() {
+                let mut warnings = doctor::examine(provider, skew).await;
+                if let Ok(metadata) = provider.metadata().await {
+                    let userinfo = metadata.userinfo_endpoint.is_some()
+                        && provider.config.userinfo_http_method != UserinfoMethod::None;
+                    let session = &oidc.config().session;
+                    warnings.extend(cookie::size_warning(session, &provider.config.scopes, userinfo));
+                }
+                for warning in warnings {
+                    event!(warn, "oidc doctor: provider `{}`: {warning}", provider.name);
+                }
+            }
+        });
+    }
+}
