@@ -336,9 +336,10 @@
 //! second. The copies are used only while the instance is subscribed and
 //! Redis answers the subscription's heartbeat (every 0.5 s, within
 //! `timeout_ms`): a Redis that freezes or a connection that silently breaks
-//! turns them off within about a second, and then every request asks
-//! Redis. While Redis is frozen nothing can change in it (logouts answer
-//! `503`), so nothing a copy says is out of date. `0` asks Redis on every
+//! turns them off within 0.5 s plus `timeout_ms`, and then every request
+//! asks Redis. (During that moment an instance may still serve what it
+//! read, for at most that long; a Redis that is frozen records no change
+//! meanwhile, as logouts then answer `503`.) `0` asks Redis on every
 //! request.
 //!
 //! **Failures.** When Redis is unreachable, slow or restarting, requests
@@ -353,11 +354,14 @@
 //! **Keep Redis's data.** Run Redis with persistence (`appendonly yes`)
 //! and `maxmemory-policy noeviction`; launch warns about either. Redis that
 //! loses its data (a restart without persistence, a flush, an eviction)
-//! loses the logouts recorded in it. The crate notices, because the
-//! `epoch` key is gone with them: it then refuses every cookie session
-//! authenticated before the next login on any instance, so users log in
-//! again and no logged-out cookie comes back. Sessions of the `redis`
-//! store are simply gone. (The same happens once when a cookie-store app
+//! loses the logouts recorded in it. When it lost everything, the crate
+//! notices, because the `epoch` key is gone with them: it then refuses
+//! every cookie session authenticated before the next login on any
+//! instance, so users log in again and no logged-out cookie comes back.
+//! A partial loss it cannot see: a Redis that comes back from an older
+//! snapshot (`save` without `appendonly`) or that evicted keys has the
+//! epoch but not the logouts since, which is why both warnings matter.
+//! Sessions of the `redis` store are simply gone. (The same happens once when a cookie-store app
 //! is first given `[oidc.redis]`: Redis has no epoch yet.)
 //!
 //! **Limits of the design.** Standalone Redis (or a primary with

@@ -13,6 +13,7 @@ use crate::client_key::{AssertionAlg, PrivateKey};
 use crate::secret::{key_bytes, ClientSecret, PreviousSecretKey, PrivateKeyJwk};
 
 mod metadata;
+pub(crate) use metadata::is_loopback;
 mod names;
 
 pub use self::metadata::ProviderMetadata;

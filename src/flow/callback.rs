@@ -255,6 +255,10 @@ async fn complete(
         .code
         .ok_or_else(|| OidcError::InvalidRequest("no `code` in the authorization response".into()))?;
 
+    // The login's time is taken before the code is redeemed: a logout by
+    // `sub` that reaches any instance from now on names this session
+    // (Back-Channel Logout §2.7), however long the rest takes.
+    let authenticated_ms = clock::now_ms();
     let redirect_uri = oidc.config().redirect_uri_of(&provider.name).as_str();
     let tokens = endpoint::request(
         provider,
@@ -310,7 +314,7 @@ async fn complete(
         access_token_obtained_at: Some(now),
         refresh_token: tokens.refresh_token,
         userinfo: userinfo.map(|claims| LazyObject::new(kept(provider, claims))),
-        last_authenticated_ms: clock::now_ms(),
+        last_authenticated_ms: authenticated_ms,
         expires_at: now.saturating_add(lifetime),
         last_seen: now,
     };

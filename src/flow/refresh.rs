@@ -27,6 +27,8 @@ use crate::token::id_token::{self, NonceRule};
 /// session from before it (concurrent requests of one browser, and a
 /// rotated refresh token that only the first of them could use).
 pub(crate) const SHARED_SECONDS: u64 = 60;
+/// The shortest a refresh result is shared, whatever the token's life.
+const MIN_SHARED_SECONDS: u64 = 5;
 /// How often a request waiting for another instance's refresh looks for
 /// its result.
 const POLL: Duration = Duration::from_millis(25);
@@ -162,10 +164,12 @@ async fn token_request(
         provider.config.session.retain(&mut claims);
         fresh.id_token_claims = LazyObject::new(claims);
     }
-    // Shared no longer than half the new token's life.
-    let shared = response
-        .expires_in
-        .map_or(SHARED_SECONDS, |life| SHARED_SECONDS.min(life / 2));
+    // Shared no longer than half the new token's life, but a few seconds
+    // at least: long enough for the other instances (which look every
+    // 25 ms) to find it rather than redeem the rotated refresh token.
+    let shared = response.expires_in.map_or(SHARED_SECONDS, |life| {
+        SHARED_SECONDS.min(life / 2).max(MIN_SHARED_SECONDS)
+    });
     Ok((Arc::new(fresh), Duration::from_secs(shared)))
 }
 

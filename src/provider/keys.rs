@@ -201,12 +201,10 @@ impl KeySource for Provider {
             .last_refetch
             .is_some_and(|at| now.duration_since(at) < REFETCH_INTERVAL)
         {
-            // The last refetch failed: the keys could not be checked, which
-            // is the provider's trouble (`502`), not the token's.
-            if let Some((at, error)) = &fetches.failure {
-                if now.duration_since(*at) < REFETCH_INTERVAL {
-                    return Err(error.clone());
-                }
+            // The keys cannot be fetched (the last fetch failed, and none has
+            // worked since): the provider's trouble (`502`), not the token's.
+            if let Some((_, error)) = &fetches.failure {
+                return Err(error.clone());
             }
             return Ok(None);
         }

@@ -104,6 +104,13 @@ impl Provider {
         let metadata: ProviderMetadata = http::json(call, self.http.get(&url))
             .await
             .map_err(|e| self.unavailable(&format!("discovery {e}")))?;
+        // A document read in clear names the keys and the token endpoint
+        // the network chose: refused for an https issuer (loopback excepted).
+        if cleartext_discovery(&url, &metadata.issuer) {
+            return Err(self.unavailable(&format!(
+                "discovery document of an https issuer was read over http ({url})"
+            )));
+        }
         // OpenID Connect Discovery §4.3: the issuer in the document must be
         // exactly the one we were configured with (mix-up and impersonation).
         if let Some(issuer) = &self.config.issuer {
@@ -137,5 +144,34 @@ impl Provider {
     /// Maps a failed call to this provider onto the error the user sees.
     pub(crate) fn call_failed(&self, what: &str, error: HttpError) -> OidcError {
         self.unavailable(&format!("{what} {error}"))
+    }
+}
+
+/// Whether a discovery document for `issuer` came over cleartext http from
+/// somewhere other than this machine, while the issuer is https.
+fn cleartext_discovery(url: &str, issuer: &str) -> bool {
+    issuer.starts_with("https://")
+        && url::Url::parse(url).is_ok_and(|url| url.scheme() == "http" && !crate::config::is_loopback(&url))
+}
+
+#[cfg(test)]
+mod discovery_tests {
+    #[test]
+    fn an_https_issuers_document_read_in_clear_is_refused_unless_on_loopback() {
+        let refused = |url: &str, issuer: &str| super::cleartext_discovery(url, issuer);
+        assert!(refused(
+            "http://op.example/.well-known/openid-configuration",
+            "https://op.example"
+        ));
+        assert!(!refused(
+            "https://op.example/.well-known/openid-configuration",
+            "https://op.example"
+        ));
+        assert!(!refused(
+            "http://127.0.0.1:9/.well-known/openid-configuration",
+            "https://op.example"
+        ));
+        assert!(!refused("http://localhost:9/x", "https://op.example"));
+        assert!(!refused("http://op.example/x", "http://op.example"));
     }
 }

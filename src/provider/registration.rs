@@ -169,6 +169,9 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
     Ok(client)
 }
 
+/// The most a persisted client file may hold.
+const MAX_PERSISTED_BYTES: u64 = 64 * 1024;
+
 /// The client persisted at `path`, if it is a regular file (a symlink is
 /// not followed) readable by its owner only; anything else is not reused:
 /// the client registers again and the file is written anew, mode 0600.
@@ -178,17 +181,28 @@ fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<Re
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
+        // No symlink followed; a FIFO planted there does not block the open.
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        options.custom_flags(i32::try_from(flags.bits()).unwrap_or(0));
     }
-    let mut file = options.open(path).ok()?;
+    let file = options.open(path).ok()?;
     let metadata = file.metadata().ok()?;
-    if !metadata.is_file() {
+    if !metadata.is_file() || metadata.len() > MAX_PERSISTED_BYTES {
         return None;
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let ours = metadata.uid() == rustix::process::geteuid().as_raw();
         let mode = metadata.permissions().mode() & 0o777;
+        if !ours {
+            event!(
+                warn,
+                "oidc: {} belongs to another user: its client secret is not reused; registering again",
+                path.display()
+            );
+            return None;
+        }
         if mode & 0o077 != 0 {
             event!(
                 warn,
@@ -200,7 +214,7 @@ fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<Re
         }
     }
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_PERSISTED_BYTES), &mut text).ok()?;
     let persisted: Persisted = serde_json::from_str(&text).ok()?;
     (persisted.issuer == issuer && persisted.redirect_uris == redirect_uris).then_some(persisted.client)
 }

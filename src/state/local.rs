@@ -4,9 +4,9 @@
 //! The single-use and revocation ledgers refuse new entries when full of
 //! live ones (the request gets `503`) rather than forget one: forgetting a
 //! used `state`, a logout token id or a logged-out session would let it in
-//! again. Sessions are different: when the store is full the oldest
-//! session ends, and one user can never push out another's (a login past
-//! `sessions_per_subject` ends that user's own oldest session).
+//! again. Sessions too are never taken from another user: a login makes
+//! room from its own user's sessions (past `sessions_per_subject` the
+//! oldest ends) and from expired ones, and a store still full refuses it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

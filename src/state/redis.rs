@@ -311,7 +311,14 @@ impl LocalCache {
         }
         if let Ok(mut entries) = self.entries.lock() {
             if self.generation() == generation {
-                entries.ids.put(member, id.to_string());
+                // A session whose mapping falls out of `ids` could not be
+                // named by an announcement any more: its copies go with it.
+                if let Some((_, evicted)) = entries.ids.push(member, id.to_string()) {
+                    if evicted != id {
+                        entries.sessions.pop(&evicted);
+                        entries.not_revoked.pop(&evicted);
+                    }
+                }
                 put(&mut entries);
             }
         }
@@ -627,12 +634,17 @@ impl RedisState {
             }
         };
         let (appendonly, save) = (get("appendonly").await, get("save").await);
-        if appendonly.as_deref() == Some("no") && save.as_deref() == Some("") {
+        if appendonly.as_deref() == Some("no") {
+            let kept = if save.as_deref() == Some("") {
+                "keeps no data across a restart (`appendonly no`, no `save` snapshots): a restart forgets every \
+                 logout, so every cookie session from before it is then refused (users log in again)"
+            } else {
+                "keeps only snapshots (`appendonly no`): a crash brings back an older snapshot, without the \
+                 logouts recorded since, and logged-out cookies of that time would be accepted again"
+            };
             event!(
                 warn,
-                "oidc: Redis keeps no data across a restart (`appendonly no`, no `save` snapshots): a restart \
-                 forgets every logout, so every cookie session from before it is then refused (users log in \
-                 again) and sessions kept in Redis are lost; turn on `appendonly yes`"
+                "oidc: Redis {kept}; sessions kept in Redis are lost too; turn on `appendonly yes`"
             );
         }
     }

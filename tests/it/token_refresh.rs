@@ -694,9 +694,11 @@ async fn refreshes_during_a_key_rotation_the_provider_cannot_serve_keep_the_sess
         b.signing_key = crate::support::jwt::Key::Rotated;
         b.jwks_failure = Some(TokenFailure::ServerError);
     });
-    // The second comes within the refetch interval of the first: the keys
-    // still could not be fetched, which is no verdict on the token.
-    for attempt in 0..3 {
+    // Back to back (within the refetch interval), then spread over a long
+    // outage (past the failures' back-off): the keys still cannot be
+    // fetched, which is no verdict on the token.
+    for (attempt, pause) in [0, 0, 1500, 1500, 1500].into_iter().enumerate() {
+        rocket::tokio::time::sleep(Duration::from_millis(pause)).await;
         let resp = browser.token(false).await;
         assert_error(&resp, Status::BadGateway, "provider_unavailable");
         assert!(
