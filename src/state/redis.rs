@@ -997,6 +997,20 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_whose_name_an_announcement_could_no_longer_find_is_dropped() {
+        let cache = LocalCache::new(Duration::from_secs(60));
+        cache.live.store(true, Ordering::Release);
+        let member = |id: &str| hex(&digest(&[id]));
+        cache.keep_session("busy", member("busy"), session("busy"), cache.generation());
+        // Many other sessions read since: `busy`'s name falls out of `ids`.
+        for n in 0..LOCAL_ENTRIES {
+            let id = format!("other-{n}");
+            cache.keep_not_revoked(&id, member(&id), cache.generation());
+        }
+        assert!(cache.session("busy").is_none(), "a copy no announcement could reach is not served");
+    }
+
+    #[test]
     fn nothing_is_served_while_not_subscribed() {
         let cache = LocalCache::new(Duration::from_secs(60));
         cache.keep_session("a", hex(&digest(&["a"])), session("a"), cache.generation());
