@@ -1007,7 +1007,10 @@ mod tests {
             let id = format!("other-{n}");
             cache.keep_not_revoked(&id, member(&id), cache.generation());
         }
-        assert!(cache.session("busy").is_none(), "a copy no announcement could reach is not served");
+        assert!(
+            cache.session("busy").is_none(),
+            "a copy no announcement could reach is not served"
+        );
     }
 
     #[test]
