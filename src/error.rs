@@ -311,8 +311,9 @@ pub(crate) fn log_line(text: String) -> String {
     if text.len() <= MAX && !text.chars().any(char::is_control) {
         return text;
     }
-    let mut line: String = text.chars().filter(|c| !c.is_control()).take(MAX).collect();
-    if text.chars().filter(|c| !c.is_control()).nth(MAX).is_some() {
+    let mut kept = text.chars().filter(|c| !c.is_control());
+    let mut line: String = kept.by_ref().take(MAX).collect();
+    if kept.next().is_some() {
         line.push_str("...");
     }
     line

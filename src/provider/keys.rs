@@ -213,6 +213,7 @@ impl KeySource for Provider {
     }
 }
 
+// Test code: fixed inputs only; a panic here is a failed test.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -374,6 +374,7 @@ impl SessionTable {
     }
 }
 
+// Test code: fixed inputs only; a panic here is a failed test.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -571,11 +571,11 @@ impl RedisState {
         (right_id && !session.is_expired(clock::now())).then(|| Arc::new(session))
     }
 
-    /// Checks, once, whether Redis may evict the crate's keys under memory
-    /// pressure, which would forget used states and logouts, and logs what
-    /// it finds. A Redis that is down is reported; one that refuses
+    /// Checks, once, whether Redis may lose the crate's keys (evicting
+    /// them under memory pressure, or keeping too little across a restart),
+    /// which would forget used states and logouts, and logs what it finds. A Redis that is down is reported; one that refuses
     /// `CONFIG` (managed services) is not.
-    pub(crate) async fn check_eviction_policy(&self) {
+    pub(crate) async fn check_config(&self) {
         let mut command = redis::cmd("CONFIG");
         command.arg("GET").arg("maxmemory*");
         let mut connection = self.connection.clone();
@@ -956,6 +956,7 @@ impl Drop for RedisState {
     }
 }
 
+// Test code: fixed inputs only; a panic here is a failed test.
 #[cfg(test)]
 mod tests {
     use super::*;

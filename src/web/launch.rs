@@ -44,7 +44,7 @@ pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
         }
     }
     if let Some(redis) = oidc.redis() {
-        redis.check_eviction_policy().await;
+        redis.check_config().await;
     }
     if config.doctor {
         let release = rocket.figment().profile() == "release";

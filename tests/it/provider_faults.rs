@@ -52,6 +52,17 @@ fn discovery_document(base: &str) -> Value {
     })
 }
 
+/// A faulty endpoint serving `fault`, named as the provider endpoint
+/// `field` of the discovery document (set before the app discovers it).
+async fn faulty(provider: &TestProvider, field: &str, fault: Fault) -> FaultyEndpoint {
+    let endpoint = FaultyEndpoint::start(fault).await;
+    provider.behave(|b| {
+        b.discovery
+            .insert(field.into(), json!(format!("{}/{field}", endpoint.url())));
+    });
+    endpoint
+}
+
 #[rocket::async_test]
 async fn a_broken_discovery_is_502_within_the_timeout_and_the_app_recovers() {
     for (what, fault) in faults() {
@@ -83,11 +94,7 @@ async fn a_broken_discovery_is_502_within_the_timeout_and_the_app_recovers() {
 async fn a_broken_token_endpoint_is_502_within_the_timeout() {
     for (what, fault) in faults() {
         let provider = TestProvider::start().await;
-        let endpoint = FaultyEndpoint::start(fault).await;
-        provider.behave(|b| {
-            b.discovery
-                .insert("token_endpoint".into(), json!(format!("{}/token", endpoint.url())));
-        });
+        let _endpoint = faulty(&provider, "token_endpoint", fault).await;
         let mut browser = lifecycle_browser(oidc_config(&provider)).await;
         let auth = browser.start_login("/profile").await;
         let start = Instant::now();
@@ -102,11 +109,7 @@ async fn a_broken_jwks_or_userinfo_endpoint_is_502_within_the_timeout() {
     for endpoint_name in ["jwks_uri", "userinfo_endpoint"] {
         for (what, fault) in faults() {
             let provider = TestProvider::start().await;
-            let endpoint = FaultyEndpoint::start(fault).await;
-            provider.behave(|b| {
-                b.discovery
-                    .insert(endpoint_name.into(), json!(format!("{}/x", endpoint.url())));
-            });
+            let _endpoint = faulty(&provider, endpoint_name, fault).await;
             let mut browser = lifecycle_browser(oidc_config(&provider)).await;
             let auth = browser.start_login("/profile").await;
             let start = Instant::now();
@@ -127,13 +130,7 @@ async fn a_broken_jwks_or_userinfo_endpoint_is_502_within_the_timeout() {
 async fn a_broken_introspection_endpoint_is_503_within_the_timeout() {
     for (what, fault) in faults() {
         let provider = TestProvider::start().await;
-        let endpoint = FaultyEndpoint::start(fault).await;
-        provider.behave(|b| {
-            b.discovery.insert(
-                "introspection_endpoint".into(),
-                json!(format!("{}/introspect", endpoint.url())),
-            );
-        });
+        let _endpoint = faulty(&provider, "introspection_endpoint", fault).await;
         let mut browser = api_browser(&provider, json!({})).await;
         let start = Instant::now();
         let resp = browser.bearer("/api", "some-opaque-token").await;
@@ -206,11 +203,7 @@ async fn requests_queued_behind_a_provider_that_never_answers_share_one_timeout(
 async fn a_back_channel_logout_whose_keys_cannot_be_fetched_is_502_and_says_nothing_of_why() {
     for (what, fault) in faults() {
         let provider = TestProvider::start().await;
-        let endpoint = FaultyEndpoint::start(fault).await;
-        provider.behave(|b| {
-            b.discovery
-                .insert("jwks_uri".into(), json!(format!("{}/jwks", endpoint.url())));
-        });
+        let _endpoint = faulty(&provider, "jwks_uri", fault).await;
         let browser = lifecycle_browser(oidc_config(&provider)).await;
         let start = Instant::now();
         let resp = browser
@@ -226,17 +219,6 @@ async fn a_back_channel_logout_whose_keys_cannot_be_fetched_is_502_and_says_noth
             );
         }
     }
-}
-
-/// Every fault of `faults()` at the provider endpoint `field` of the
-/// discovery document (set before the app discovers it).
-async fn faulty(provider: &TestProvider, field: &str, fault: Fault) -> FaultyEndpoint {
-    let endpoint = FaultyEndpoint::start(fault).await;
-    provider.behave(|b| {
-        b.discovery
-            .insert(field.into(), json!(format!("{}/{field}", endpoint.url())));
-    });
-    endpoint
 }
 
 #[rocket::async_test]
