@@ -8,6 +8,7 @@ use crate::clock;
 use crate::error::OidcError;
 use crate::oidc::Oidc;
 use crate::state::{LogoutTarget, Once};
+use crate::token::claims;
 use crate::token::jws::{self, CompactJws};
 
 /// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
@@ -95,18 +96,17 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     let now = clock::now();
     let skew = oidc.skew_seconds();
     let number = |name: &str| claims.get(name).and_then(Value::as_i64);
-    let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    if text("iss") != Some(metadata.issuer.as_str()) {
+    // Every claim that names something must say something: an empty `sub`
+    // or `sid` would end the sessions of whoever else has an empty one,
+    // and an empty `jti` would be one id for every token.
+    let meaningless = |why: String| bad(&format!("meaningless claim: {why}"));
+    if claims::required_text(&claims, "iss").map_err(meaningless)? != metadata.issuer.as_str() {
         return Err(bad("wrong `iss`"));
     }
     let client = provider.client().await?;
     let client_id = client.client_id.as_str();
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == client_id,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(client_id)),
-        _ => false,
-    };
-    if !audience_ok {
+    let audiences = claims::audiences(&claims).map_err(meaningless)?.unwrap_or_default();
+    if !audiences.contains(&client_id) {
         return Err(bad("wrong or missing `aud`"));
     }
     let iat = number("iat").ok_or_else(|| bad("no `iat`"))?;
@@ -128,21 +128,28 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     if claims.contains_key("nonce") {
         return Err(bad("a logout token must not have a `nonce`"));
     }
-    let (sid, sub) = (text("sid"), text("sub"));
+    let sid = claims::optional_text(&claims, "sid").map_err(meaningless)?;
+    let sub = claims::optional_text(&claims, "sub").map_err(meaningless)?;
     if sid.is_none() && sub.is_none() {
         return Err(bad("neither `sid` nor `sub`"));
     }
-    let jti = text("jti").ok_or_else(|| bad("no `jti`"))?;
+    let jti = claims::required_text(&claims, "jti").map_err(meaningless)?;
     // §2.6 step 10: a logout token is used once, on any instance.
     let once = format!("{}\u{0}{jti}", metadata.issuer);
     if oidc.state().was_used(Once::LogoutToken, &once).await? {
         return Err(bad("the logout token was already used"));
     }
+    // The logout happened when the token was issued (plus the skew, and the
+    // rest of its second, so a login that began just before it is named):
+    // sessions authenticated later are the user's next logins, which this
+    // token must never end, however late it arrives or is replayed (a
+    // process that restarted has forgotten the `jti`s it saw).
+    let issued_ms = iat.saturating_add(1).saturating_add(skew).saturating_mul(1000);
     let target = LogoutTarget {
         provider: &provider.name,
         sid,
         sub,
-        at_ms: clock::now_ms(),
+        at_ms: issued_ms.min(clock::now_ms()),
     };
     // The logout first, the token's use after: a logout that could not be
     // recorded (`503`) leaves the token unused, so the provider's retry

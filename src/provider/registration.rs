@@ -138,6 +138,11 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
     let response: RegistrationResponse = http::json(call, request)
         .await
         .map_err(|e| provider.call_failed("registration endpoint", e))?;
+    // RFC 7591 §3.2.1: the client is its `client_id`; an empty one is no
+    // registration (and every such client would be the same one).
+    if response.client_id.trim().is_empty() {
+        return Err(provider.unavailable("the registration endpoint answered an empty `client_id`"));
+    }
     let client = RegisteredClient {
         client_id: response.client_id,
         client_secret: response.client_secret,

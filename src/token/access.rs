@@ -21,8 +21,8 @@ use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::secret::AccessToken;
 use crate::telemetry::{self, Endpoint};
-use crate::token::endpoint;
 use crate::token::jws::{self, CompactJws};
+use crate::token::{claims, endpoint};
 
 /// How long an inactive introspection answer is remembered (at most).
 const INACTIVE_SECONDS: u64 = 5;
@@ -81,7 +81,9 @@ impl TokenIdentity {
     /// The RFC 7638 thumbprint of the key the token is bound to
     /// (`cnf.jkt`, RFC 9449 §6), if it is DPoP-bound.
     pub fn dpop_thumbprint(&self) -> Option<&str> {
-        self.claims.get("cnf")?.get("jkt")?.as_str()
+        // Checked when the token was validated: a `cnf` of any other shape
+        // was refused then.
+        sender_constraint(&self.claims).ok().flatten()
     }
 
     /// The provider that issued the token.
@@ -361,6 +363,28 @@ fn unexpired(identity: Arc<TokenIdentity>, skew: i64) -> Result<Arc<TokenIdentit
     Ok(identity)
 }
 
+/// The key a token is bound to (RFC 7800 `cnf`), when it is one this
+/// crate can check: a DPoP key thumbprint (`cnf.jkt`, RFC 9449 §6) alone.
+/// A token bound to anything else (a TLS client certificate, `x5t#S256`
+/// of RFC 8705 §3; a `jwk`, `kid` or `jku`; members this crate does not
+/// know), or whose `cnf` says nothing, is refused: accepting it as a
+/// plain bearer token would let whoever holds it use it without the key
+/// or certificate it demands.
+pub(crate) fn sender_constraint(claims: &Map<String, Value>) -> Result<Option<&str>, String> {
+    let Some(cnf) = claims.get("cnf") else {
+        return Ok(None);
+    };
+    let refused = |what: &str| Err(format!("the token is bound to {what}, which this API cannot check"));
+    let Some(cnf) = cnf.as_object() else {
+        return refused("a `cnf` that is not an object");
+    };
+    match (cnf.len(), cnf.get("jkt")) {
+        (1, Some(Value::String(jkt))) if claims::meaningful(jkt) => Ok(Some(jkt)),
+        (_, _) if cnf.contains_key("x5t#S256") => refused("a TLS client certificate (`cnf.x5t#S256`, RFC 8705)"),
+        _ => refused("a confirmation method other than one DPoP key (`cnf.jkt`)"),
+    }
+}
+
 /// RFC 9068 §4: the `typ` that tells an access token from an ID token.
 fn is_access_token_typ(typ: &str) -> bool {
     typ == "at+jwt" || typ == "application/at+jwt"
@@ -552,14 +576,17 @@ impl Checks<'_> {
             Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
             Some(_) => return Err("the token is from another issuer".into()),
         }
+        // Who the token speaks for must say something when it is there:
+        // `"sub": ""` is nobody, and every empty one the same nobody.
+        claims::optional_texts(&claims, &["sub", "client_id", "jti"])
+            .map_err(|why| format!("meaningless claim: {why}"))?;
         let audiences = &self.audiences;
-        let accepted = |aud: &Value| aud.as_str().is_some_and(|aud| audiences.iter().any(|a| a == aud));
-        match claims.get("aud") {
+        match claims::audiences(&claims).map_err(|why| format!("meaningless claim: {why}"))? {
             None => {}
-            Some(Value::Array(list)) if list.iter().any(accepted) => {}
-            Some(aud) if accepted(aud) => {}
+            Some(named) if named.iter().any(|aud| audiences.iter().any(|a| a == aud)) => {}
             Some(_) => return Err("the token is for another audience".into()),
         }
+        sender_constraint(&claims)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
         let scopes = match (claims.get("scope"), claims.get("scp")) {
             (Some(Value::String(scope)), _) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
@@ -621,6 +648,8 @@ mod tests {
         "token_type",
         "typ",
         "token_use",
+        "jti",
+        "cnf",
     ];
 
     proptest! {
@@ -641,14 +670,42 @@ mod tests {
         /// types, the checks accept or refuse it without a panic, and
         /// accept only a matching issuer and audience.
         #[test]
-        fn fuzz_claims_of_any_shape_are_checked_without_panic(claims in claims_like(CLAIMS)) {
+        fn fuzz_claims_of_any_shape_are_checked_without_panic(
+            claims in claims_like(CLAIMS),
+            blank in proptest::option::of((
+                proptest::sample::select(&["sub", "client_id", "jti", "aud"][..]),
+                crate::token::claims::tests::meaningless(),
+            )),
+            bound in proptest::option::of(proptest::sample::select(vec![
+                serde_json::json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+                serde_json::json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK" }),
+                serde_json::json!({ "jwk": { "kty": "EC" } }),
+                serde_json::json!({}),
+                serde_json::json!("jkt"),
+            ])),
+        ) {
             let provider = provider();
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
             let checks = Checks { provider: &provider, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60 };
+            let mut claims = claims;
+            if let Some((name, value)) = blank {
+                claims.insert(name.into(), value);
+            }
+            if let Some(cnf) = &bound {
+                claims.insert("cnf".into(), cnf.clone());
+            }
             let accepted = checks.identity(&AccessToken::new("t"), claims.clone(), TokenValidation::Introspection).is_ok();
             if accepted {
                 prop_assert!(claims.get("iss").is_none_or(|iss| iss == ISSUER));
+                // Whoever the token names, it names someone.
+                let says = |value: &Value| value.as_str().is_some_and(|text| !text.trim().is_empty());
+                for name in ["sub", "client_id", "jti"] {
+                    prop_assert!(claims.get(name).is_none_or(says), "{} = {:?}", name, claims.get(name));
+                }
+                // Bound to nothing, or to one DPoP key: never to what cannot be checked.
+                prop_assert!(bound.is_none());
+                prop_assert!(claims.get("cnf").is_none_or(|cnf| cnf.as_object().is_some_and(|cnf| cnf.len() == 1 && cnf.get("jkt").is_some_and(says))));
             }
             let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
             let token = AccessToken::new(format!("{}.{}.c2ln", b64(&serde_json::json!({ "alg": "RS256" })), b64(&Value::Object(claims))));

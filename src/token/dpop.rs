@@ -54,12 +54,62 @@ fn invalid(why: &str) -> OidcError {
     OidcError::InvalidDpopProof(why.to_string())
 }
 
-/// The `htu` a proof names, as compared: scheme, host, port and path.
+/// The URL a request addressed: the app's public `origin` (scheme, host
+/// and port) and the request's `path`, put side by side. Never by reference
+/// resolution (`Url::join`): a path that begins with `//` would be read as
+/// another host, and a proof made for that host accepted here (RFC 9449
+/// §4.3 check 9, §11.1). `None` if `origin` has no host.
+pub(crate) fn request_url(origin: &Url, path: &str) -> Option<Url> {
+    let origin = origin.origin();
+    if !origin.is_tuple() || !path.starts_with('/') {
+        return None;
+    }
+    Url::parse(&format!("{}{path}", origin.ascii_serialization())).ok()
+}
+
+/// The `htu` a proof names, as compared (RFC 9449 §4.3 check 9): scheme,
+/// host, port and path, without query and fragment, normalised as RFC 3986
+/// §6.2.2 says, on both sides alike: case (scheme and host lower-case,
+/// percent-encodings upper-case), percent-encoding (`%61pi` is `api`: an
+/// unreserved character is itself) and dot segments (done by the parser).
 fn comparable(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.set_fragment(None);
+    let path = normalised_percent_encoding(url.path());
+    url.set_path(&path);
     url.to_string()
+}
+
+/// `path` with every percent-encoded unreserved character (RFC 3986
+/// §2.3: letters, digits, `-`, `.`, `_`, `~`) decoded, and every other
+/// percent-encoding in upper case (§6.2.2.1, §6.2.2.2).
+fn normalised_percent_encoding(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = bytes
+            .get(at + 1..at + 3)
+            .filter(|_| bytes[at] == b'%')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') => {
+                out.push(char::from(byte));
+                at += 3;
+            }
+            Some(byte) => {
+                out.push_str(&format!("%{byte:02X}"));
+                at += 3;
+            }
+            None => {
+                out.push(char::from(bytes[at]));
+                at += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Checks the `DPoP` header value `proof` against `expected` (RFC 9449 §4.3).
@@ -68,6 +118,12 @@ pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, Oidc
         return Err(invalid("the proof is too large"));
     }
     let jws = CompactJws::parse(proof).ok_or_else(|| invalid("the proof is not a compact JWS"))?;
+    // A proof is a JWS like any other (RFC 7515 §4.1.11).
+    if jws.needs_an_extension() {
+        return Err(invalid(
+            "the proof needs an extension (`crit`) this API does not implement",
+        ));
+    }
     if jws.typ().as_deref() != Some("dpop+jwt") {
         return Err(invalid("the proof's `typ` is not `dpop+jwt`"));
     }
@@ -100,7 +156,7 @@ pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, Oidc
         .ok_or_else(|| invalid("the proof's claims are not a JSON object"))?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let jti = text("jti")
-        .filter(|jti| !jti.is_empty() && jti.len() <= 256)
+        .filter(|jti| crate::token::claims::meaningful(jti) && jti.len() <= 256)
         .ok_or_else(|| invalid("the proof has no usable `jti`"))?;
     if text("htm") != Some(expected.method) {
         return Err(invalid("the proof's `htm` is not this request's method"));
@@ -250,6 +306,81 @@ mod tests {
                 proptest::prop_assert!(claims.contains_key("ath") && claims.contains_key("jti"));
             }
         }
+    }
+
+    #[test]
+    fn the_request_url_is_the_public_origin_and_the_path_never_another_host() {
+        let origin = Url::parse("https://rp.example/redirect_uri").expect("a URL");
+        let url = |path: &str| request_url(&origin, path).map(|url| url.to_string());
+        assert_eq!(url("/api").as_deref(), Some("https://rp.example/api"));
+        // RFC 9449 §11.1: `//evil.example/orders` is a path here, not a host.
+        assert_eq!(
+            url("//evil.example/orders").as_deref(),
+            Some("https://rp.example//evil.example/orders")
+        );
+        assert_eq!(url("relative"), None);
+        let behind_a_port = Url::parse("http://127.0.0.1:8000/cb").expect("a URL");
+        assert_eq!(
+            request_url(&behind_a_port, "/api").map(|u| u.to_string()).as_deref(),
+            Some("http://127.0.0.1:8000/api")
+        );
+    }
+
+    #[test]
+    fn urls_are_compared_after_rfc_3986_normalisation() {
+        let same =
+            |a: &str, b: &str| comparable(&Url::parse(a).expect("a URL")) == comparable(&Url::parse(b).expect("a URL"));
+        // §6.2.2.1 case, §6.2.2.2 percent-encoding, §6.2.2.3 dot segments,
+        // §6.2.3 the default port; query and fragment are not compared.
+        assert!(same("https://RP.Example/api", "https://rp.example/api"));
+        assert!(same("https://rp.example/%61pi", "https://rp.example/api"));
+        assert!(same("https://rp.example/a%2fb", "https://rp.example/a%2Fb"));
+        assert!(same("https://rp.example/x/../api", "https://rp.example/api"));
+        assert!(same("https://rp.example:443/api?q=1#f", "https://rp.example/api"));
+        assert!(same("https://rp.example/%7Euser", "https://rp.example/~user"));
+        // Still different: another host, port, scheme or path; an encoded slash.
+        assert!(!same("https://rp.example/api", "https://evil.example/api"));
+        assert!(!same("https://rp.example/api", "https://rp.example:8443/api"));
+        assert!(!same("https://rp.example/api", "http://rp.example/api"));
+        assert!(!same("https://rp.example/a%2Fb", "https://rp.example/a/b"));
+        assert!(!same(
+            "https://rp.example//evil.example/orders",
+            "https://evil.example/orders"
+        ));
+    }
+
+    #[test]
+    fn a_proof_needing_an_extension_is_refused_like_any_jws() {
+        use crate::test_jwt::{encode, Key, Signature};
+        let url = Url::parse("https://rp.example/api").expect("a URL");
+        let expected = Expected {
+            method: "GET",
+            url: &url,
+            access_token: "the-token",
+            now: 1_000_000,
+            skew: 60,
+            nonces: None,
+        };
+        let claims = json!({
+            "jti": "j-1", "htm": "GET", "htu": "https://rp.example/api", "iat": 1_000_000,
+            "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(b"the-token")),
+        });
+        let header = |extra: Value| {
+            let mut header = json!({ "typ": "dpop+jwt", "alg": "RS256", "jwk": Key::Current.jwk() });
+            if let (Some(header), Some(extra)) = (header.as_object_mut(), extra.as_object()) {
+                header.extend(extra.clone());
+            }
+            header
+        };
+        let good = encode(&header(json!({})), &claims, &Signature::Rs256(Key::Current));
+        assert!(verify(&good, &expected).is_ok());
+        let critical = encode(
+            &header(json!({ "crit": ["exp"], "exp": 1 })),
+            &claims,
+            &Signature::Rs256(Key::Current),
+        );
+        let refused = verify(&critical, &expected).expect_err("a crit header is refused");
+        assert!(refused.to_string().contains("crit"), "{refused}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 use crate::telemetry::{Call, Endpoint};
+use crate::token::claims;
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
 #[derive(Debug, Deserialize)]
@@ -130,8 +131,21 @@ pub(crate) async fn request(
     .await
     .map_err(|e| provider.call_failed("token endpoint", e))?;
     if (200..300).contains(&status) {
-        let response: TokenResponse = serde_json::from_slice(&body)
+        let mut response: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| provider.call_failed("token endpoint", HttpError::malformed(&e)))?;
+        // RFC 6749 §5.1: a token that is the empty string is no token. An
+        // empty access token is a broken answer; an empty refresh token is
+        // none (redeeming it could only fail, and end the session).
+        if !claims::meaningful(response.access_token.secret()) {
+            return Err(provider.unavailable("token endpoint issued an empty access token"));
+        }
+        if response
+            .refresh_token
+            .as_ref()
+            .is_some_and(|token| !claims::meaningful(token.secret()))
+        {
+            response.refresh_token = None;
+        }
         if !response.token_type.eq_ignore_ascii_case("bearer") {
             return Err(provider.unavailable(&format!(
                 "token endpoint issued a `{}` token, not Bearer",

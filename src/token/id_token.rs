@@ -18,7 +18,8 @@ use crate::error::OidcError;
 use crate::provider::keys::KeySource;
 use crate::provider::registration::RegisteredClient;
 use crate::secret::IdTokenJwt;
-use crate::token::jws::decode_object;
+use crate::token::claims;
+use crate::token::jws::CompactJws;
 
 /// An ID token whose every check passed.
 #[derive(Debug, Clone)]
@@ -52,6 +53,16 @@ pub(crate) async fn verify(
     nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
 ) -> Result<VerifiedIdToken, OidcError> {
+    // One reading of the claims for every check below and for the session:
+    // a token with a member twice (two `sub`s...) is refused before two
+    // parsers can disagree about it (RFC 7519 §4).
+    let claims = CompactJws::parse(raw)
+        .and_then(|jws| jws.unverified_claims())
+        .ok_or_else(|| {
+            invalid(
+                "the ID token is not a compact JWS whose header and claims are JSON objects with unique member names",
+            )
+        })?;
     let token = CoreIdToken::from_str(raw)
         .map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
     let current = keys.keys().await?;
@@ -69,7 +80,7 @@ pub(crate) async fn verify(
         other => other,
     }
     .map_err(|e| invalid(describe(&e)))?;
-    let claims = payload(raw).ok_or_else(|| invalid("the ID token payload is not a JSON object"))?;
+    meaningful(&claims).map_err(|why| invalid(format!("meaningless claim: {why}")))?;
     Ok(VerifiedIdToken {
         jwt: IdTokenJwt::new(raw),
         subject,
@@ -163,10 +174,15 @@ fn describe(error: &ClaimsVerificationError) -> String {
     }
 }
 
-/// The claims of a compact JWS, decoded without verification: call only on
-/// a token that passed [`verify`].
-fn payload(raw: &str) -> Option<Map<String, Value>> {
-    decode_object(raw.split('.').nth(1)?)
+/// Core §2: the claims that identify (`iss`, `sub`, `aud`) must name
+/// someone, and those that tie the token to a login or session (`nonce`,
+/// `sid`, `azp`, `acr`, the hashes) say something when present. A signed
+/// `"sub": ""` is no user: every empty one would be the same user.
+fn meaningful(claims: &Map<String, Value>) -> Result<(), String> {
+    claims::required_text(claims, "iss")?;
+    claims::required_text(claims, "sub")?;
+    claims::audiences(claims)?.ok_or("no `aud`")?;
+    claims::optional_texts(claims, &["nonce", "sid", "azp", "acr", "at_hash", "c_hash"])
 }
 
 #[cfg(test)]
@@ -240,6 +256,10 @@ mod tests {
             claims in crate::test_fuzz::claims_like(&["iss", "sub", "aud", "exp", "iat", "nonce", "azp", "auth_time", "nbf"]),
             valid_iss in proptest::bool::ANY,
             valid_aud in proptest::bool::ANY,
+            blank in proptest::option::of((
+                proptest::sample::select(&["sub", "sid", "azp", "acr", "at_hash", "aud"][..]),
+                crate::token::claims::tests::meaningless(),
+            )),
         ) {
             let now = chrono::Utc::now().timestamp();
             let mut claims = claims;
@@ -249,6 +269,11 @@ mod tests {
             claims.entry("iat").or_insert(json!(now));
             claims.entry("sub").or_insert(json!("alice"));
             claims.entry("nonce").or_insert(json!("n-1"));
+            // A claim of the right type that names nothing (`"sub": ""`,
+            // `"aud": []`...), in an otherwise valid token.
+            if let Some((name, value)) = blank {
+                claims.insert(name.into(), value);
+            }
             let raw = jwt::encode(&json!({ "alg": "HS256" }), &Value::Object(claims.clone()), &jwt::Signature::Hs256(b"the-secret".to_vec()));
             let client = RegisteredClient {
                 client_id: "app".into(),
@@ -263,6 +288,18 @@ mod tests {
             if outcome.is_ok() {
                 proptest::prop_assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
                 proptest::prop_assert_eq!(claims.get("nonce"), Some(&json!("n-1")));
+                // Whatever identifies says something.
+                let says = |value: &Value| value.as_str().is_some_and(|text| !text.trim().is_empty());
+                proptest::prop_assert!(claims.get("sub").is_some_and(says));
+                for name in ["sid", "azp", "acr", "at_hash"] {
+                    proptest::prop_assert!(claims.get(name).is_none_or(says), "{} = {:?}", name, claims.get(name));
+                }
+                let aud_ok = match claims.get("aud") {
+                    Some(Value::Array(list)) => !list.is_empty() && list.iter().all(says),
+                    Some(aud) => says(aud),
+                    None => false,
+                };
+                proptest::prop_assert!(aud_ok, "aud = {:?}", claims.get("aud"));
             }
         }
     }
@@ -290,6 +327,12 @@ mod tests {
             (json!({ "iat": now + 600 }), "future"),
             (json!({ "nonce": "n-2" }), "nonce"),
             (json!({ "nonce": null }), "nonce"),
+            // Core §2: a signed token that names nobody is no login.
+            (json!({ "sub": "" }), "`sub` is empty"),
+            (json!({ "sub": "  " }), "`sub` is empty"),
+            (json!({ "sid": "" }), "`sid` is empty"),
+            (json!({ "aud": ["app"], "azp": "" }), "`azp`"),
+            (json!({ "acr": "" }), "`acr` is empty"),
         ];
         for (overrides, why) in cases {
             let error = check(&id_token(overrides.clone())).await.expect_err(why);

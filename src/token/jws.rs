@@ -42,6 +42,13 @@ pub(crate) struct CompactJws<'a> {
 }
 
 impl<'a> CompactJws<'a> {
+    /// The compact JWS `raw`, if it is one: three base64url parts without
+    /// padding, and a header that is a JSON object with no member twice
+    /// (RFC 7515 §5.2 step 4). Every JWS the crate reads goes through here
+    /// (ID tokens' claims, access tokens, logout tokens, DPoP proofs), and
+    /// every signature check through [`verify`] or
+    /// [`CompactJws::verify_with`], which refuse what §4.1.11 says to: so
+    /// these rules hold for all of them alike.
     pub(crate) fn parse(raw: &'a str) -> Option<CompactJws<'a>> {
         let mut parts = raw.split('.');
         let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
@@ -49,8 +56,9 @@ impl<'a> CompactJws<'a> {
             return None;
         }
         let signing_input = raw.get(..header.len() + 1 + payload.len())?;
+        let header = decode_object(header)?;
         Some(CompactJws {
-            header: decode_object(header)?,
+            header,
             signing_input,
             payload,
             signature: base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -65,10 +73,20 @@ impl<'a> CompactJws<'a> {
         decode_object(self.payload)
     }
 
-    /// Whether the signature verifies with `key` under `alg`.
+    /// Whether the signature verifies with `key` under `alg`; never for a
+    /// JWS that needs an extension understood.
     pub(crate) fn verify_with(&self, key: &CoreJsonWebKey, alg: &CoreJwsSigningAlgorithm) -> Result<(), ()> {
+        if self.needs_an_extension() {
+            return Err(());
+        }
         key.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
             .map_err(|_| ())
+    }
+
+    /// RFC 7515 §4.1.11: a `crit` header lists extensions the recipient
+    /// must understand or refuse the JWS. This crate implements none.
+    pub(crate) fn needs_an_extension(&self) -> bool {
+        self.header.contains_key("crit")
     }
 
     /// The `typ` header, lower-cased, if any.
@@ -87,10 +105,9 @@ pub(crate) async fn verify(
     allowed: &[CoreJwsSigningAlgorithm],
 ) -> Result<VerifiedJws, OidcError> {
     let invalid = |why: &str| OidcError::InvalidToken(why.to_string());
-    let jws = CompactJws::parse(raw).ok_or_else(|| invalid("not a compact JWS"))?;
-    // RFC 7515 §4.1.11: extensions we do not understand must be refused.
-    if jws.header.contains_key("crit") {
-        return Err(invalid("unsupported critical header"));
+    let jws = CompactJws::parse(raw).ok_or_else(|| invalid("not a compact JWS (or a header member twice)"))?;
+    if jws.needs_an_extension() {
+        return Err(invalid("unsupported critical header (`crit`)"));
     }
     let alg: CoreJwsSigningAlgorithm = jws
         .header
@@ -158,11 +175,81 @@ fn check_signature(
     }
 }
 
+/// A base64url segment of a JWS as a JSON object; `None` if it is not one,
+/// or if a member name appears twice in it at any depth (RFC 7515 §5.2,
+/// RFC 7519 §4: a parser that kept one of two `sub`s could disagree with
+/// another one about who the token names).
 pub(crate) fn decode_object(segment: &str) -> Option<Map<String, Value>> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
+    match serde_json::from_slice::<Unique>(&bytes).ok()?.0 {
         Value::Object(map) => Some(map),
         _ => None,
+    }
+}
+
+/// A JSON value whose objects have no member name twice.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Unique, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut list = Vec::new();
+        while let Some(Unique(value)) = seq.next_element()? {
+            list.push(value);
+        }
+        Ok(Value::Array(list))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some((name, Unique(value))) = access.next_entry::<String, Unique>()? {
+            if map.contains_key(&name) {
+                return Err(serde::de::Error::custom("a member name appears twice"));
+            }
+            map.insert(name, value);
+        }
+        Ok(Value::Object(map))
     }
 }
 

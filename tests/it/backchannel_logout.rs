@@ -353,6 +353,28 @@ async fn a_logout_token_naming_neither_sub_nor_sid_is_refused() {
     assert_refused_body(&mut s, form(&[("logout_token", &token)]), "neither sub nor sid").await;
 }
 
+/// A claim of the right type that names nothing is no claim: an empty
+/// `sub` or `sid` would name every session whose own is empty, an empty
+/// `jti` would be one id for every token, an empty `aud` nobody.
+#[rocket::async_test]
+async fn a_logout_token_whose_sub_sid_jti_or_aud_is_empty_is_refused() {
+    let mut s = three_sessions(memory_store_config).await;
+    for (overrides, why) in [
+        (json!({ "sub": "" }), "an empty sub"),
+        (json!({ "sub": " " }), "a blank sub"),
+        (json!({ "sid": "" }), "an empty sid"),
+        (json!({ "sid": "", "sub": null }), "an empty sid alone"),
+        (json!({ "jti": "" }), "an empty jti"),
+        (json!({ "aud": [] }), "no audience"),
+        (
+            json!({ "aud": [s.provider.behaviour().client_id, ""] }),
+            "an empty audience",
+        ),
+    ] {
+        assert_refused_with(&mut s, claims(overrides), why).await;
+    }
+}
+
 #[rocket::async_test]
 async fn a_logout_token_without_a_jti_is_refused() {
     assert_refused(claims(json!({ "jti": null })), "no jti").await;

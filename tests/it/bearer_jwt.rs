@@ -253,6 +253,28 @@ async fn a_token_without_aud_is_401() {
     assert_refused_locally(with_claims(json!({ "aud": null }))).await;
 }
 
+/// RFC 9068 §2.2: `sub`, `client_id` and `jti` identify; an empty one
+/// identifies nobody (and every empty one the same nobody).
+#[rocket::async_test]
+async fn a_token_whose_sub_client_id_or_jti_is_empty_is_401() {
+    assert_refused_locally(with_claims(json!({ "sub": "" }))).await;
+    assert_refused_locally(with_claims(json!({ "sub": " " }))).await;
+    assert_refused_locally(with_claims(json!({ "client_id": "" }))).await;
+    assert_refused_locally(with_claims(json!({ "jti": "" }))).await;
+    assert_refused_locally(with_claims(json!({ "aud": [] }))).await;
+}
+
+/// RFC 8705 §3.1: a JWT bound to a TLS client certificate
+/// (`cnf.x5t#S256`) is not a bearer token: refused, not accepted as one.
+#[rocket::async_test]
+async fn a_jwt_bound_to_a_client_certificate_is_401() {
+    assert_refused_locally(with_claims(
+        json!({ "cnf": { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } }),
+    ))
+    .await;
+    assert_refused_locally(with_claims(json!({ "cnf": { "kid": "k-1" } }))).await;
+}
+
 #[rocket::async_test]
 async fn a_token_without_exp_is_401() {
     assert_refused_locally(with_claims(json!({ "exp": null }))).await;

@@ -467,6 +467,37 @@ async fn an_answer_with_a_non_numeric_exp_is_401() {
     assert_refused(active(json!({ "exp": "tomorrow" }))).await;
 }
 
+/// An active answer that names nobody (`"sub": ""`, an empty `client_id`
+/// or `jti`) says nothing about who calls: refused, never a handler run
+/// with an empty subject that every such token would share.
+#[rocket::async_test]
+async fn an_active_answer_whose_subject_or_client_is_empty_is_401() {
+    assert_refused(active(json!({ "sub": "" }))).await;
+    assert_refused(active(json!({ "sub": "  " }))).await;
+    assert_refused(active(json!({ "client_id": "" }))).await;
+    assert_refused(active(json!({ "jti": "" }))).await;
+    assert_refused(active(json!({ "aud": [CLIENT_ID, ""] }))).await;
+}
+
+/// RFC 8705 §3.2: a token bound to a TLS client certificate
+/// (`cnf.x5t#S256`) is usable only over a connection with that
+/// certificate, which this API cannot check. Accepting it as a plain
+/// bearer token would let anyone holding it use it: refused, like any
+/// `cnf` that is not one DPoP key.
+#[rocket::async_test]
+async fn a_token_bound_to_what_this_api_cannot_check_is_not_a_bearer_token() {
+    for cnf in [
+        json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+        json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }),
+        json!({ "jwk": { "kty": "EC", "crv": "P-256", "x": "a", "y": "b" } }),
+        json!({ "jkt": 7 }),
+        json!({}),
+        json!("bound"),
+    ] {
+        assert_refused(active(json!({ "cnf": cnf }))).await;
+    }
+}
+
 // --- scopes ------------------------------------------------------------
 
 #[rocket::async_test]

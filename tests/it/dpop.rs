@@ -196,6 +196,98 @@ async fn proofs_that_do_not_match_the_request_or_the_token_are_refused() {
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
 }
 
+/// RFC 9449 §4.3 check 9 and §11.1: the URL a proof must name is this
+/// app's, whatever the path looks like. A path beginning with `//` is
+/// still a path of this origin, never another host: a proof made for
+/// `evil.example` is refused here.
+#[rocket::async_test]
+async fn a_proof_for_another_host_is_refused_even_on_a_path_that_begins_with_two_slashes() {
+    let provider = TestProvider::start().await;
+    let holder = Holder::new(11);
+    let token = provider.opaque_token(json!({ "cnf": { "jkt": holder.jkt() } }));
+    let mut browser = dpop_browser(&provider, json!({})).await;
+    let path = "//evil.example/orders";
+    for htu in ["http://evil.example/orders", "https://evil.example/orders"] {
+        let proof = holder.proof_with("GET", path, &token, json!({}), json!({ "htu": htu }));
+        let resp = dpop_get(&mut browser, path, &token, &[&proof]).await;
+        assert_dpop_refusal(&resp, "invalid_dpop_proof");
+    }
+    assert_eq!(browser.handler_runs(), 0);
+    // The proof of this very URL (this origin, that path) is good.
+    let resp = dpop_get(&mut browser, path, &token, &[&holder.proof("GET", path, &token)]).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert_eq!(resp.json()["tenant"], "evil.example");
+}
+
+/// RFC 9449 §4.3 check 9 recommends RFC 3986 §6.2.2 normalisation of both
+/// URLs: a client that writes `%61pi` for `api`, or the host in capitals,
+/// names the same URL.
+#[rocket::async_test]
+async fn a_proof_naming_the_url_in_another_equivalent_spelling_is_accepted() {
+    let provider = TestProvider::start().await;
+    let holder = Holder::new(12);
+    let token = provider.opaque_token(json!({ "cnf": { "jkt": holder.jkt() } }));
+    let mut browser = dpop_browser(&provider, json!({})).await;
+    for htu in [
+        format!("{ORIGIN}/%61pi"),
+        format!("{ORIGIN}/%61%70%69"),
+        "HTTP://127.0.0.1:8000/api".to_string(),
+        format!("{ORIGIN}/./api"),
+    ] {
+        let proof = holder.proof_with("GET", "/api", &token, json!({}), json!({ "htu": htu }));
+        let resp = dpop_get(&mut browser, "/api", &token, &[&proof]).await;
+        assert_eq!(resp.status, Status::Ok, "htu {htu}: {resp:#?}");
+    }
+    // And the other way round: the request spells it `%61pi`.
+    let resp = dpop_get(&mut browser, "/%61pi", &token, &[&holder.proof("GET", "/api", &token)]).await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    // An encoded slash is not a slash.
+    let proof = holder.proof_with(
+        "GET",
+        "/api",
+        &token,
+        json!({}),
+        json!({ "htu": format!("{ORIGIN}/api%2F") }),
+    );
+    assert_dpop_refusal(
+        &dpop_get(&mut browser, "/api", &token, &[&proof]).await,
+        "invalid_dpop_proof",
+    );
+}
+
+/// A proof is a JWS: RFC 7515 §4.1.11 holds for it as for every token. A
+/// proof that needs an extension understood (`crit`) is refused.
+#[rocket::async_test]
+async fn a_proof_that_needs_an_extension_understood_is_refused() {
+    let provider = TestProvider::start().await;
+    let holder = Holder::new(13);
+    let token = provider.opaque_token(json!({ "cnf": { "jkt": holder.jkt() } }));
+    let mut browser = dpop_browser(&provider, json!({})).await;
+    let proof = holder.proof_with(
+        "GET",
+        "/api",
+        &token,
+        json!({ "crit": ["exp"], "exp": now() + 60 }),
+        json!({}),
+    );
+    assert_dpop_refusal(
+        &dpop_get(&mut browser, "/api", &token, &[&proof]).await,
+        "invalid_dpop_proof",
+    );
+    // A header member named twice is no JWS either.
+    let proof = holder.proof("GET", "/api", &token);
+    let (_, rest) = proof.split_once('.').expect("a JWS");
+    let twice = format!(
+        r#"{{"typ":"dpop+jwt","alg":"ES256","alg":"none","jwk":{}}}"#,
+        holder.jwk
+    );
+    let forged = format!("{}.{rest}", b64(twice.as_bytes()));
+    assert_dpop_refusal(
+        &dpop_get(&mut browser, "/api", &token, &[&forged]).await,
+        "invalid_dpop_proof",
+    );
+}
+
 #[rocket::async_test]
 async fn a_proof_is_single_use() {
     let provider = TestProvider::start().await;

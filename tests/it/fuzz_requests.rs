@@ -162,6 +162,48 @@ fn fuzz_logout_tokens() {
     });
 }
 
+/// Values of the right JSON type that name nothing.
+fn meaningless() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::from("")),
+        Just(Value::from(" ")),
+        Just(Value::from("\t")),
+        Just(serde_json::json!([])),
+        Just(serde_json::json!([""])),
+    ]
+}
+
+/// A validly signed logout token whose `sub`, `sid`, `jti` or `aud` is of
+/// the right type but names nothing is refused: an empty `sub` would end
+/// the sessions of every user whose `sub` is empty too, an empty `jti`
+/// would be one id for every token. The same token with that claim
+/// meaningful is accepted.
+#[test]
+fn fuzz_logout_tokens_that_name_nobody_are_refused() {
+    let world = World::new();
+    proptest!(cases(64), |(
+        name in prop::sample::select(&["sub", "sid", "jti", "aud", "iss"][..]),
+        blank in meaningless(),
+        with_sid in any::<bool>(),
+    )| {
+        let mut claims = serde_json::json!({});
+        if with_sid {
+            claims["sid"] = Value::from(crate::support::provider::random_token("sid"));
+        }
+        claims[name] = blank.clone();
+        let token = world.provider.logout_token(claims);
+        let body = form_encode(&[("logout_token", &token)]);
+        let refused = world.send(Method::Post, "/backchannel_logout", &[], Some(body));
+        prop_assert!(
+            refused == Status::BadRequest,
+            "a logout token with `{}` = {} must be refused, got {}", name, blank, refused
+        );
+        let token = world.provider.logout_token(serde_json::json!({ "sid": crate::support::provider::random_token("sid") }));
+        let body = form_encode(&[("logout_token", &token)]);
+        prop_assert_eq!(world.send(Method::Post, "/backchannel_logout", &[], Some(body)), Status::Ok);
+    });
+}
+
 #[test]
 fn fuzz_introspection_answers() {
     let world = World::new();

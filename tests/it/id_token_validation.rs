@@ -314,3 +314,31 @@ async fn with_acr_values_requested_the_id_token_must_carry_one_of_them() {
     let resp = login_requesting(json!({}), json!({ "acr": "anything", "auth_time": null })).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
 }
+
+/// OpenID Connect Core §2: `sub` is a locally unique identifier of the
+/// user. A validly signed ID token whose `sub` is the empty string (or
+/// only blanks) names nobody, and every such token the same nobody: no
+/// session comes of it.
+#[rocket::async_test]
+async fn an_id_token_whose_sub_is_empty_names_nobody_and_makes_no_session() {
+    for subject in ["", "   "] {
+        assert_rejected(|b| b.subject = subject.to_string()).await;
+    }
+}
+
+/// The other claims of the right type that say nothing are refused alike:
+/// an empty `sid` (a back-channel logout of another empty `sid` would end
+/// it), an empty `aud` member, an empty `acr`.
+#[rocket::async_test]
+async fn an_id_token_with_an_empty_sid_aud_member_or_acr_is_rejected() {
+    assert_rejected(|b| claim(b, "sid", json!(""))).await;
+    assert_rejected(|b| claim(b, "aud", json!([b.client_id.clone(), ""]))).await;
+    assert_rejected(|b| claim(b, "acr", json!(""))).await;
+}
+
+/// RFC 7519 §4: a claim named twice is refused, not read one way by one
+/// parser and another way by the next.
+#[rocket::async_test]
+async fn an_id_token_naming_a_claim_twice_is_rejected() {
+    assert_rejected(|b| b.signing = Signing::DuplicateSub("mallory".into())).await;
+}

@@ -444,6 +444,30 @@ async fn an_absurd_expires_in_from_the_token_endpoint_is_no_panic() {
     }
 }
 
+/// RFC 6749 §5.1: the empty string is no token. A token response whose
+/// `access_token` is empty is a broken answer (`502`, no session); an
+/// empty `refresh_token` is no refresh token (redeeming it could only fail).
+#[rocket::async_test]
+async fn a_token_response_with_an_empty_token_is_no_token() {
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.token_response.insert("access_token".into(), json!(""));
+    });
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert_no_session(&mut browser).await;
+
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.token_response.insert("refresh_token".into(), json!(""));
+    });
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
+    browser.login_ok(&provider, "/profile").await;
+    let profile = browser.profile().await.expect("a session");
+    assert_eq!(profile["has_refresh_token"], false, "{profile}");
+}
+
 #[rocket::async_test]
 async fn an_https_issuer_whose_discovery_names_cleartext_endpoints_is_refused_unless_they_are_loopback() {
     for (host, refused) in [("op.example", true), ("127.0.0.1", false)] {

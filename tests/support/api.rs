@@ -98,6 +98,15 @@ pub fn either_write(who: Identity<ReadWrite>, runs: &State<HandlerRuns>) -> Json
     Json(describe_identity(&who))
 }
 
+/// A route whose first segment is the caller's to choose (a tenant).
+#[get("/<tenant>/orders")]
+pub fn tenant_orders(tenant: &str, token: BearerToken, runs: &State<HandlerRuns>) -> Json<Value> {
+    runs.ran();
+    let mut value = describe_bearer(&token);
+    value["tenant"] = json!(tenant);
+    Json(value)
+}
+
 /// Two guards asking about the same token.
 #[get("/both")]
 pub fn both(token: BearerToken, who: Identity, runs: &State<HandlerRuns>) -> Json<Value> {
@@ -108,7 +117,7 @@ pub fn both(token: BearerToken, who: Identity, runs: &State<HandlerRuns>) -> Jso
 /// Every route above except `/api/second` (which needs a `second` provider),
 /// plus `/profile` and `/public`.
 pub fn api_routes() -> Vec<rocket::Route> {
-    let mut routes = routes![api, api_write, either, either_write, both];
+    let mut routes = routes![api, api_write, either, either_write, both, tenant_orders];
     routes.extend(super::default_routes());
     routes
 }

@@ -95,11 +95,13 @@ pub fn b64_decode(text: &str) -> Vec<u8> {
 
 /// Serializes and signs a compact JWS.
 pub fn encode(header: &Value, claims: &Value, signature: &Signature) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    encode_text(&header.to_string(), &claims.to_string(), signature)
+}
+
+/// [`encode`] of a header and claims given as JSON text, which may be what
+/// a JSON object cannot be (a member named twice).
+pub fn encode_text(header: &str, claims: &str, signature: &Signature) -> String {
+    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let sig = match signature {
         Signature::Rs256(key) => rs256(*key, &signing_input),
         Signature::Rs256Corrupted(key) => {

@@ -52,6 +52,9 @@ pub enum Signing {
     Hs256WithPublicKeyPem,
     /// HS256 keyed with the client secret (legitimate only when advertised).
     Hs256WithClientSecret,
+    /// RS256 with the active key, over claims that name `sub` a second
+    /// time with this value (a JSON text no object can be).
+    DuplicateSub(String),
 }
 
 /// How the token endpoint fails, if it does.
@@ -1332,7 +1335,7 @@ impl Shared {
 /// `header_overrides` merged over it.
 fn sign(b: &Behaviour, signing: &Signing, typ: &str, header_overrides: &Map<String, Value>, claims: &Value) -> String {
     let (alg, signature) = match signing {
-        Signing::Rs256 => ("RS256", Signature::Rs256(b.signing_key)),
+        Signing::Rs256 | Signing::DuplicateSub(_) => ("RS256", Signature::Rs256(b.signing_key)),
         Signing::Rs256With(key) => ("RS256", Signature::Rs256(*key)),
         Signing::CorruptSignature => ("RS256", Signature::Rs256Corrupted(b.signing_key)),
         Signing::None => ("none", Signature::Unsigned),
@@ -1344,6 +1347,11 @@ fn sign(b: &Behaviour, signing: &Signing, typ: &str, header_overrides: &Map<Stri
         header["kid"] = json!(b.signing_key.kid());
     }
     merge(&mut header, header_overrides);
+    if let Signing::DuplicateSub(second) = signing {
+        let text = claims.to_string();
+        let twice = format!("{},\"sub\":{}}}", text.trim_end_matches('}'), json!(second));
+        return jwt::encode_text(&header.to_string(), &twice, &signature);
+    }
     jwt::encode(&header, claims, &signature)
 }
 

@@ -150,11 +150,8 @@ fn dpop_proof(request: &Request<'_>, oidc: &Oidc, nonce: bool, token: &str) -> R
     };
     // The URL the client addressed: the public origin (that of
     // `redirect_uri`, right behind a proxy too) and the request's path.
-    let url = oidc
-        .config()
-        .redirect_uri
-        .join(request.uri().path().as_str())
-        .map_err(|_| OidcError::InvalidDpopProof("the request's URL cannot be rebuilt".into()))?;
+    let url = dpop::request_url(&oidc.config().redirect_uri, request.uri().path().as_str())
+        .ok_or_else(|| OidcError::InvalidDpopProof("the request's URL cannot be rebuilt".into()))?;
     dpop::verify(
         proof,
         &dpop::Expected {
