@@ -247,16 +247,25 @@ impl PrivateKey {
         )
     }
 
-    fn sign(&self, alg: AssertionAlg, input: &[u8]) -> Result<Vec<u8>, String> {
-        use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+    /// Signs `input`. Every RSA signature is blinded with randomness from
+    /// `rng` (RUSTSEC-2023-0071, the Marvin timing attack: an unblinded
+    /// private-key operation leaks the key through its timing), RS256 as
+    /// well as PS256; the PKCS#1 v1.5 signature itself stays deterministic.
+    fn sign(
+        &self,
+        alg: AssertionAlg,
+        input: &[u8],
+        rng: &mut impl rsa::rand_core::CryptoRngCore,
+    ) -> Result<Vec<u8>, String> {
+        use rsa::signature::{RandomizedSigner, SignatureEncoding};
         match (&self.material, alg) {
             (Material::Rsa(key), AssertionAlg::Rs256) => {
                 let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.as_ref().clone());
-                Ok(signer.sign(input).to_vec())
+                Ok(signer.sign_with_rng(rng, input).to_vec())
             }
             (Material::Rsa(key), AssertionAlg::Ps256) => {
                 let signer = rsa::pss::BlindedSigningKey::<Sha256>::new(key.as_ref().clone());
-                Ok(signer.sign_with_rng(&mut rsa::rand_core::OsRng, input).to_vec())
+                Ok(signer.sign_with_rng(rng, input).to_vec())
             }
             (Material::P256(key), AssertionAlg::Es256) => {
                 let signature: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(key, input);
@@ -309,7 +318,7 @@ pub(crate) enum AssertionKey<'a> {
 }
 
 /// A client assertion (RFC 7523 §3, OIDC Core §9): `iss` = `sub` = the
-/// client id, `aud` the token endpoint, a unique `jti`, valid 60 s.
+/// client id, `aud` the `audience` (one string), a unique `jti`, valid 60 s.
 pub(crate) fn assertion(
     key: AssertionKey<'_>,
     alg: AssertionAlg,
@@ -337,7 +346,7 @@ pub(crate) fn assertion(
         b64(claims.to_string().as_bytes())
     );
     let signature = match key {
-        AssertionKey::Private(key) => key.sign(alg, input.as_bytes())?,
+        AssertionKey::Private(key) => key.sign(alg, input.as_bytes(), &mut rsa::rand_core::OsRng)?,
         AssertionKey::Secret(secret) => {
             let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
                 .map_err(|_| "the client secret is no HMAC key".to_string())?;
@@ -447,6 +456,52 @@ mod tests {
             mac.finalize().into_bytes().to_vec()
         );
         assert!(!jwt.contains("kid"));
+    }
+
+    /// Randomness that counts how much was drawn from it.
+    struct Counting(u64);
+
+    impl rsa::rand_core::RngCore for Counting {
+        fn next_u32(&mut self) -> u32 {
+            self.0 += 4;
+            rsa::rand_core::OsRng.next_u32()
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 += 8;
+            rsa::rand_core::OsRng.next_u64()
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            self.0 += dest.len() as u64;
+            rsa::rand_core::OsRng.fill_bytes(dest)
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl rsa::rand_core::CryptoRng for Counting {}
+
+    #[test]
+    fn every_rsa_signature_is_blinded_rs256_included() {
+        let key = PrivateKey::from_pem(RSA_PKCS8).expect("an RSA key");
+        for alg in [AssertionAlg::Rs256, AssertionAlg::Ps256] {
+            let mut rng = Counting(0);
+            let signature = key.sign(alg, b"input", &mut rng).expect("signed");
+            assert!(!signature.is_empty());
+            // RSA blinding draws a random blinding factor the size of the
+            // modulus; an unblinded signature (RUSTSEC-2023-0071) draws none.
+            assert!(rng.0 >= 256, "{}: {} bytes of randomness", alg.name(), rng.0);
+        }
+        // PKCS#1 v1.5 stays deterministic: blinding changes the timing, not
+        // the signature.
+        let once = key
+            .sign(AssertionAlg::Rs256, b"input", &mut Counting(0))
+            .expect("signed");
+        let twice = key
+            .sign(AssertionAlg::Rs256, b"input", &mut Counting(0))
+            .expect("signed");
+        assert_eq!(once, twice);
     }
 
     #[test]

@@ -112,6 +112,8 @@
 //! | `providers.<name>.private_key_path` / `private_key_jwk` | | with `private_key_jwt`: the client's private key (PEM file, or an inline JWK) |
 //! | `providers.<name>.token_endpoint_auth_signing_alg` | from the key and the provider | `RS256`, `PS256`, `ES256` (`HS256` with `client_secret_jwt`) |
 //! | `providers.<name>.pushed_authorization_requests` | `"auto"` | `"always"`, `"never"`: [pushed authorization requests](#pushed-authorization-requests) |
+//! | `providers.<name>.client_assertion_audience` | `"issuer"` | or `"endpoint"`: the `aud` of client assertions ([client authentication](#client-authentication-without-shared-secrets)) |
+//! | `providers.<name>.allowed_endpoint_origins` | `[]` | origins besides the issuer's where the metadata may put endpoints (such as `https://oauth2.googleapis.com`) |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
@@ -465,11 +467,24 @@
 //! PKCS#1, SEC1) or an inline JWK (`private_key_jwk`); its `kid` is the
 //! JWK's or the RFC 7638 thumbprint, and the public JWK to register is
 //! logged at launch. Assertions carry `iss` = `sub` = the client id, `aud`
-//! the token endpoint, a unique `jti` and a 60-second `exp`, signed RS256,
-//! PS256 or ES256 (`token_endpoint_auth_signing_alg`, or what the key and
-//! the provider's metadata allow). `client_secret_jwt` signs them HS256 with
-//! the client secret, which then never travels. The key never appears in
-//! logs or `Debug`.
+//! the provider's issuer identifier (one string, for every endpoint, as
+//! draft-ietf-oauth-rfc7523bis requires: an assertion one provider receives
+//! is worthless at another, CVE-2025-27370), a unique `jti` and a 60-second
+//! `exp`, signed RS256, PS256 or ES256 (`token_endpoint_auth_signing_alg`,
+//! or what the key and the provider's metadata allow); RSA signatures are
+//! blinded. For a server that insists on the endpoint's URL,
+//! `client_assertion_audience = "endpoint"` names the URL each assertion is
+//! sent to. `client_secret_jwt` signs them HS256 with the client secret,
+//! which then never travels. The key never appears in logs or `Debug`.
+//!
+//! A provider's metadata must put its endpoints on the issuer's own origin:
+//! one naming another provider's token endpoint would have codes and
+//! assertions sent there. Where a provider really serves endpoints on
+//! another host, list that origin in `allowed_endpoint_origins`; otherwise
+//! static metadata aborts launch, and a discovered document is refused
+//! (`502`, the log names the endpoint). Two providers answering at one
+//! callback may not claim one issuer (RFC 9207 §4): give one a
+//! `redirect_uri` of its own.
 //!
 //! ```toml
 //! [default.oidc.providers.default]

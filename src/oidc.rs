@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::cache::FlightCache;
 use crate::config::OidcConfig;
 use crate::error::OidcError;
+use crate::provider::issuers::IssuerRegistry;
 use crate::provider::registration::RegistrationInputs;
 use crate::provider::Provider;
 use crate::session::cipher::Cipher;
@@ -84,13 +85,16 @@ impl Oidc {
     /// providers called with `http`.
     pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, RedisSetupError> {
         let cipher = Arc::new(cipher);
+        let issuers = Arc::new(IssuerRegistry::default());
         let providers = config
             .providers
             .iter()
             .map(|(name, provider)| {
                 let inputs = RegistrationInputs::new(&config, provider);
+                let callback_path = config.redirect_uri_of(name).path();
                 let state = ProviderState {
-                    provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs),
+                    provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs)
+                        .among(issuers.clone(), callback_path),
                     bearer_caches: BearerCaches::new(provider.bearer.cache_entries),
                     service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
                 };

@@ -80,20 +80,13 @@ fn default_id_token_algs() -> Vec<String> {
 }
 
 impl ProviderMetadata {
-    /// Fields whose values cannot be used safely, as (field, message).
-    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
-        let endpoints = [
+    /// Every endpoint the metadata names, with its field.
+    fn endpoints(&self) -> impl Iterator<Item = (&'static str, &Url)> {
+        [
             ("authorization_endpoint", Some(&self.authorization_endpoint)),
             ("token_endpoint", Some(&self.token_endpoint)),
             ("jwks_uri", Some(&self.jwks_uri)),
             ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
-        ];
-        // An https issuer's endpoints are https too: a token, a code or a
-        // client secret never travels in clear (loopback excepted, for
-        // development).
-        let https_issuer = self.issuer.starts_with("https://");
-        let endpoints = endpoints.into_iter().chain([
             ("introspection_endpoint", self.introspection_endpoint.as_ref()),
             ("revocation_endpoint", self.revocation_endpoint.as_ref()),
             ("end_session_endpoint", self.end_session_endpoint.as_ref()),
@@ -102,14 +95,45 @@ impl ProviderMetadata {
                 "pushed_authorization_request_endpoint",
                 self.pushed_authorization_request_endpoint.as_ref(),
             ),
-        ]);
-        for (field, url) in endpoints {
-            if let Some(url) = url {
-                if !matches!(url.scheme(), "http" | "https") {
-                    problems.push((field, "must be an http or https URL".to_string()));
-                } else if https_issuer && url.scheme() == "http" && !is_loopback(url) {
-                    problems.push((field, "must be https, as the issuer is (or on loopback)".to_string()));
-                }
+        ]
+        .into_iter()
+        .filter_map(|(field, url)| url.map(|url| (field, url)))
+    }
+
+    /// The endpoints served elsewhere than at the issuer's own origin
+    /// (scheme, host and port), and not on an origin of `allowed`, as
+    /// (field, the endpoint's origin).
+    ///
+    /// A provider's metadata could name another provider's endpoints: its
+    /// `token_endpoint` could be another provider's, so that a client
+    /// assertion or a code meant for one is sent to the other, or received
+    /// by one and replayed at the other (the private_key_jwt audience
+    /// injection, CVE-2025-27370). Where a provider really serves
+    /// endpoints on other hosts (Google's `oauth2.googleapis.com`), the
+    /// configuration says so (`allowed_endpoint_origins`).
+    pub(crate) fn foreign_endpoints(&self, allowed: &[Url]) -> Vec<(&'static str, String)> {
+        // An issuer that is no URL has no origin: every endpoint is foreign.
+        let home = Url::parse(&self.issuer).ok().map(|issuer| issuer.origin());
+        self.endpoints()
+            .filter(|(_, url)| {
+                home.as_ref() != Some(&url.origin()) && !allowed.iter().any(|origin| origin.origin() == url.origin())
+            })
+            .map(|(field, url)| (field, url.origin().ascii_serialization()))
+            .collect()
+    }
+
+    /// Fields whose values cannot be used safely, as (field, message).
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        // An https issuer's endpoints are https too: a token, a code or a
+        // client secret never travels in clear (loopback excepted, for
+        // development).
+        let https_issuer = self.issuer.starts_with("https://");
+        for (field, url) in self.endpoints() {
+            if !matches!(url.scheme(), "http" | "https") {
+                problems.push((field, "must be an http or https URL".to_string()));
+            } else if https_issuer && url.scheme() == "http" && !is_loopback(url) {
+                problems.push((field, "must be https, as the issuer is (or on loopback)".to_string()));
             }
         }
         if self.issuer.is_empty() {
@@ -147,6 +171,28 @@ mod tests {
         "id_token_signing_alg_values_supported",
         "authorization_response_iss_parameter_supported",
     ];
+
+    #[test]
+    fn endpoints_off_the_issuers_origin_are_foreign_unless_allowed() {
+        let metadata: ProviderMetadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://b.example/tenant",
+            "authorization_endpoint": "https://b.example/auth",
+            "token_endpoint": "https://a.example/token",
+            "jwks_uri": "https://b.example:8443/jwks",
+            "userinfo_endpoint": "http://b.example/userinfo",
+        }))
+        .expect("metadata");
+        let foreign: Vec<&str> = metadata.foreign_endpoints(&[]).into_iter().map(|(f, _)| f).collect();
+        // Another host, another port, another scheme: each another origin.
+        assert_eq!(foreign, ["token_endpoint", "jwks_uri", "userinfo_endpoint"]);
+        let allowed = [Url::parse("https://a.example").expect("a URL")];
+        let foreign: Vec<&str> = metadata
+            .foreign_endpoints(&allowed)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(foreign, ["jwks_uri", "userinfo_endpoint"]);
+    }
 
     proptest! {
         #![proptest_config(cases(512))]

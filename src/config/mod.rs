@@ -445,6 +445,53 @@ pub struct ProviderConfig {
     /// so the browser's redirect carries only `client_id` and `request_uri`.
     #[serde(default)]
     pub pushed_authorization_requests: PushedAuthorizationRequests,
+    /// `client_assertion_audience` (default `"issuer"`): the `aud` of the
+    /// client assertions (`private_key_jwt`, `client_secret_jwt`).
+    /// `"issuer"` is the provider's issuer identifier, one string, for
+    /// every endpoint, as the OpenID specifications and
+    /// draft-ietf-oauth-rfc7523bis now require: an assertion addressed to
+    /// one provider is worthless at another. `"endpoint"` is the URL of
+    /// the endpoint the assertion is sent to, for servers that insist on
+    /// it.
+    #[serde(default)]
+    pub client_assertion_audience: ClientAssertionAudience,
+    /// `allowed_endpoint_origins` (default none): origins
+    /// (`https://host[:port]`) other than the issuer's where this
+    /// provider's metadata may put endpoints. Metadata naming an endpoint
+    /// elsewhere is refused (at launch for static `metadata`, at discovery
+    /// otherwise): it could send a code or a client assertion meant for
+    /// this provider to another one. Google, for one, serves its token
+    /// endpoint on `https://oauth2.googleapis.com`.
+    #[serde(default)]
+    pub allowed_endpoint_origins: Vec<Url>,
+}
+
+/// `client_assertion_audience`: what a client assertion names as its `aud`.
+///
+/// ```rust
+/// use rocket_openidconnect::config::ClientAssertionAudience;
+///
+/// assert_eq!(ClientAssertionAudience::default(), ClientAssertionAudience::Issuer);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAssertionAudience {
+    /// The provider's issuer identifier, whatever the endpoint.
+    #[default]
+    Issuer,
+    /// The URL of the endpoint the assertion is sent to.
+    Endpoint,
+}
+
+impl ProviderConfig {
+    /// The issuer identifier this configuration names itself: `issuer`, or
+    /// that of the static `metadata` (`None` until discovery otherwise).
+    pub(crate) fn static_issuer(&self) -> Option<&str> {
+        self.issuer
+            .as_deref()
+            .or_else(|| self.metadata.as_ref().map(|m| m.issuer.as_str()))
+    }
 }
 
 /// `pushed_authorization_requests` (RFC 9126).
@@ -1158,9 +1205,54 @@ impl OidcConfig {
                     problem(key("discovery_url"), "must be https, as the issuer is (or on loopback)");
                 }
             }
+            for (index, origin) in provider.allowed_endpoint_origins.iter().enumerate() {
+                let bare = matches!(origin.scheme(), "http" | "https")
+                    && origin.has_host()
+                    && origin.username().is_empty()
+                    && origin.password().is_none()
+                    && origin.path() == "/"
+                    && origin.query().is_none()
+                    && origin.fragment().is_none();
+                if !bare {
+                    problem(
+                        key(&format!("allowed_endpoint_origins[{index}]")),
+                        "must be an origin such as `https://oauth2.googleapis.com` (no path, query or user)",
+                    );
+                }
+            }
             if let Some(metadata) = &provider.metadata {
                 for (field, message) in metadata.problems() {
                     problem(key(&format!("metadata.{field}")), &message);
+                }
+                for (field, origin) in metadata.foreign_endpoints(&provider.allowed_endpoint_origins) {
+                    problem(
+                        key(&format!("metadata.{field}")),
+                        &format!(
+                            "is on `{origin}`, not on the issuer's origin: list `{origin}` in \
+                             `allowed_endpoint_origins` if the provider really serves it there"
+                        ),
+                    );
+                }
+            }
+            // RFC 9207 §4, RFC 9700 §4.4.2: where two providers share a
+            // callback, only `iss` tells their responses apart; two that
+            // claim one issuer could not be told apart at all.
+            let path = self.redirect_uri_of(name).path();
+            if let Some(issuer) = provider.static_issuer() {
+                let twin = self
+                    .providers
+                    .iter()
+                    .take_while(|(other, _)| *other != name)
+                    .find(|(other, p)| self.redirect_uri_of(other).path() == path && p.static_issuer() == Some(issuer));
+                if let Some((twin, _)) = twin {
+                    problem(
+                        key("issuer"),
+                        &format!(
+                            "is also provider `{twin}`'s issuer, and both answer at `{path}`: responses of the one \
+                             could not be told from the other's (mix-up, RFC 9207 §4); give one of them a \
+                             `redirect_uri` of its own"
+                        ),
+                    );
                 }
             }
             match (&provider.client_id, &provider.registration) {

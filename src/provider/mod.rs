@@ -12,10 +12,12 @@ use crate::telemetry::{Call, Endpoint};
 
 pub(crate) mod doctor;
 pub(crate) mod http;
+pub(crate) mod issuers;
 pub(crate) mod keys;
 pub(crate) mod registration;
 
 use self::http::HttpError;
+use self::issuers::IssuerRegistry;
 use self::keys::KeyCache;
 use self::registration::{RegisteredClient, RegistrationInputs};
 
@@ -31,6 +33,10 @@ pub(crate) struct Provider {
     client: Lazy<Arc<RegisteredClient>, OidcError>,
     /// What dynamic registration asks for, computed from the configuration.
     registration: RegistrationInputs,
+    /// The issuers the app's providers hold, and the path of this
+    /// provider's callback: a discovered issuer is claimed there.
+    issuers: Arc<IssuerRegistry>,
+    callback_path: String,
 }
 
 impl std::fmt::Debug for Provider {
@@ -58,7 +64,23 @@ impl Provider {
             keys: KeyCache::default(),
             client,
             registration,
+            issuers: Arc::default(),
+            callback_path: String::new(),
         }
+    }
+
+    /// This provider as one of an app's: its discovered issuer is claimed
+    /// in `issuers`, shared by all, for its callback at `callback_path`.
+    pub(crate) fn among(mut self, issuers: Arc<IssuerRegistry>, callback_path: &str) -> Provider {
+        // An issuer the configuration names is claimed at once, so that a
+        // provider discovered later cannot take it. (Two configured with
+        // one issuer at one callback do not launch: `OidcConfig` checks.)
+        if let Some(issuer) = self.config.static_issuer() {
+            let _ = issuers.claim(&self.name, callback_path, issuer);
+        }
+        self.issuers = issuers;
+        self.callback_path = callback_path.to_string();
+        self
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -123,6 +145,31 @@ impl Provider {
         }
         if let Some((field, message)) = metadata.problems().into_iter().next() {
             return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
+        }
+        // Endpoints of another origin could be another provider's: a code
+        // or client assertion meant for this one would go there
+        // (CVE-2025-27370). Only those the configuration allows.
+        if let Some((field, origin)) = metadata
+            .foreign_endpoints(&self.config.allowed_endpoint_origins)
+            .into_iter()
+            .next()
+        {
+            return Err(self.unavailable(&format!(
+                "discovery document puts `{field}` on `{}`, not on the issuer's origin; list it in \
+                 `providers.{}.allowed_endpoint_origins` if the provider really serves it there",
+                crate::error::printable(&origin, 200),
+                self.name
+            )));
+        }
+        // Two providers answering at one callback cannot share an issuer.
+        if let Err(holder) = self.issuers.claim(&self.name, &self.callback_path, &metadata.issuer) {
+            return Err(self.unavailable(&format!(
+                "discovery document names issuer `{}`, which provider `{holder}` holds at the same \
+                 callback `{}`: their responses could not be told apart (RFC 9207 §4); give one of \
+                 them a `redirect_uri` of its own",
+                crate::error::printable(&metadata.issuer, 200),
+                self.callback_path
+            )));
         }
         event!(info, "oidc: discovered provider `{}` at {}", self.name, metadata.issuer);
         Ok(Arc::new(metadata))

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::client_key::{self, AssertionAlg, AssertionKey};
 use crate::clock;
-use crate::config::{ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
+use crate::config::{ClientAssertionAudience, ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
 use crate::error::printable;
 use crate::error::OidcError;
 use crate::provider::http::{self, HttpError};
@@ -42,10 +42,20 @@ struct ErrorResponse {
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT assertion.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// A fresh client assertion for one request (RFC 7523 §3): signed with the
-/// private key (`private_key_jwt`) or the client secret
-/// (`client_secret_jwt`), `aud` the provider's token endpoint.
-async fn client_assertion(provider: &Provider, client: &RegisteredClient, secret: &str) -> Result<String, HttpError> {
+/// A fresh client assertion for one request to `endpoint` (RFC 7523 §3):
+/// signed with the private key (`private_key_jwt`) or the client secret
+/// (`client_secret_jwt`). Its `aud` is the provider's issuer identifier,
+/// one string, whatever the endpoint (draft-ietf-oauth-rfc7523bis, and the
+/// OpenID specifications since CVE-2025-27370): an assertion naming a
+/// token endpoint could be sent by us to another provider whose metadata
+/// names that endpoint, and replayed there. `client_assertion_audience =
+/// "endpoint"` names the URL it is sent to instead.
+async fn client_assertion(
+    provider: &Provider,
+    client: &RegisteredClient,
+    secret: &str,
+    endpoint: &url::Url,
+) -> Result<String, HttpError> {
     let metadata = provider
         .metadata()
         .await
@@ -65,14 +75,12 @@ async fn client_assertion(provider: &Provider, client: &RegisteredClient, secret
         }
         _ => (AssertionKey::Secret(secret), AssertionAlg::Hs256),
     };
-    client_key::assertion(
-        key,
-        alg,
-        &client.client_id,
-        metadata.token_endpoint.as_str(),
-        clock::now(),
-    )
-    .map_err(|why| HttpError::Malformed(format!("the client assertion could not be signed: {why}")))
+    let audience = match provider.config.client_assertion_audience {
+        ClientAssertionAudience::Issuer => metadata.issuer.as_str(),
+        ClientAssertionAudience::Endpoint => endpoint.as_str(),
+    };
+    client_key::assertion(key, alg, &client.client_id, audience, clock::now())
+        .map_err(|why| HttpError::Malformed(format!("the client assertion could not be signed: {why}")))
 }
 
 /// Posts `params` to `url` with the client authentication of
@@ -88,7 +96,7 @@ pub(crate) async fn post_authenticated(
     let config = client;
     let mut form: Vec<(&str, &str)> = params.to_vec();
     let assertion: String;
-    let mut request = provider.http().post(url);
+    let mut request = provider.http().post(url.clone());
     let secret = config.client_secret.as_ref().map(|s| s.secret()).unwrap_or("");
     match config.token_endpoint_auth_method {
         TokenEndpointAuthMethod::ClientSecretBasic => {
@@ -101,7 +109,7 @@ pub(crate) async fn post_authenticated(
         }
         TokenEndpointAuthMethod::None => form.push(("client_id", &config.client_id)),
         TokenEndpointAuthMethod::ClientSecretJwt | TokenEndpointAuthMethod::PrivateKeyJwt => {
-            assertion = client_assertion(provider, client, secret).await?;
+            assertion = client_assertion(provider, client, secret, &url).await?;
             form.push(("client_id", &config.client_id));
             form.push(("client_assertion_type", JWT_BEARER));
             form.push(("client_assertion", &assertion));

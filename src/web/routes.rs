@@ -99,16 +99,14 @@ impl Handler for Logout {
         let Some(oidc) = oidc(request) else {
             return route::Outcome::Error(Status::InternalServerError);
         };
-        // A GET from another site (a link or image elsewhere, a sibling
-        // subdomain included: `same-site`) logs nobody out: it gets a page
-        // whose button POSTs, from this site. This origin's own pages
-        // (`same-origin`), a typed URL or bookmark (`none`), and browsers
-        // that send no Fetch Metadata log out as before.
-        let foreign = request
-            .headers()
-            .get_one("Sec-Fetch-Site")
-            .is_some_and(|site| !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none"));
-        if request.method() == Method::Get && foreign {
+        // A request from another site logs nobody out, GET or POST alike: a
+        // link, an image or a form elsewhere, a sibling subdomain included
+        // (`same-site`: SameSite=Lax cookies still go along on its POSTs).
+        // It gets a page whose button POSTs, from this site. This origin's
+        // own pages (`same-origin`), a typed URL or bookmark (`none`), and
+        // browsers that send no Fetch Metadata log out, when their
+        // `Origin`, if any, is this app's.
+        if !from_this_origin(request, &oidc.config().redirect_uri) {
             return route::Outcome::Success(confirmation_page(&oidc.config().logout_path));
         }
         let jar = request_state::jar(request, oidc);
@@ -122,7 +120,23 @@ impl Handler for Logout {
     }
 }
 
-/// The page a cross-site `GET` of the logout route gets: a button that
+/// Whether `request` comes from this app's own origin (that of
+/// `redirect_uri`): by Fetch Metadata (`Sec-Fetch-Site` `same-origin`, or
+/// `none` for a typed URL; absent in browsers without it), and by `Origin`
+/// when the browser sends one (RFC 6454 §7; `null` is no origin of ours).
+fn from_this_origin(request: &Request<'_>, public: &url::Url) -> bool {
+    let headers = request.headers();
+    let site_ok = headers
+        .get_one("Sec-Fetch-Site")
+        .is_none_or(|site| site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none"));
+    let ours = public.origin().ascii_serialization();
+    let origin_ok = headers
+        .get("Origin")
+        .all(|origin| origin.trim_end_matches('/').eq_ignore_ascii_case(&ours));
+    site_ok && origin_ok
+}
+
+/// The page a request of the logout route from another site gets: a button that
 /// POSTs to it (`path` is a plain path, checked at launch).
 fn confirmation_page(path: &str) -> Response<'static> {
     let body = format!(

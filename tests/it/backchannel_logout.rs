@@ -564,6 +564,8 @@ async fn a_login_right_after_a_sub_wide_logout_is_not_refused() {
     );
 }
 
+/// Two clients at one provider: one issuer, so each has its own callback
+/// (two providers claiming one issuer at one callback do not launch).
 #[rocket::async_test]
 async fn with_two_clients_at_one_provider_a_logout_token_ends_the_session_of_the_client_it_is_for() {
     let provider = TestProvider::start().await;
@@ -571,13 +573,18 @@ async fn with_two_clients_at_one_provider_a_logout_token_ends_the_session_of_the
     let mut config = memory_store_config(&provider);
     config["providers"]["second"] =
         crate::support::provider::rp_provider_config_for(&provider.issuer, "second-client", "second-secret");
+    config["providers"]["second"]["redirect_uri"] = json!("http://127.0.0.1:8000/callback/second");
     let mut browser = Browser::new(rp(config, rocket::routes![app::profile, app::second, app::public])).await;
     provider.behave(|b| {
         b.client_id = "second-client".into();
         b.client_secret = "second-secret".into();
         b.claims.insert("sid".into(), json!("s2"));
     });
-    browser.login_ok(&provider, "/second").await;
+    let auth = browser.start_login("/second").await;
+    let code = provider.issue_code(&auth);
+    let query = form_encode(&[("code", &code), ("state", auth.state()), ("iss", &provider.issuer)]);
+    let resp = browser.navigate(&format!("/callback/second?{query}")).await;
+    assert_callback_completed(&resp, &provider);
     assert_eq!(browser.api("/second").await.status, Status::Ok);
 
     let token = provider.logout_token(json!({ "sid": "s2", "sub": null, "aud": "second-client" }));

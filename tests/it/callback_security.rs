@@ -365,11 +365,13 @@ async fn a_token_endpoint_slower_than_the_http_timeout_is_502_provider_unavailab
 
 #[rocket::async_test]
 async fn an_unreachable_token_endpoint_is_502_provider_unavailable() {
-    let (provider, mut browser) = setup().await;
+    let provider = TestProvider::start().await;
     let dead = format!("http://127.0.0.1:{}/token", reserve_port());
+    provider.also_serves_on(&dead);
     provider.behave(|b| {
         b.discovery.insert("token_endpoint".into(), json!(dead));
     });
+    let mut browser = Browser::new(rp(oidc_config(&provider), default_routes())).await;
     let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
     assert_error(&resp, Status::BadGateway, "provider_unavailable");
     assert_no_session(&mut browser).await;

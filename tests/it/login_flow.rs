@@ -482,6 +482,9 @@ async fn an_https_issuer_whose_discovery_names_cleartext_endpoints_is_refused_un
         config["providers"]["default"]["issuer"] = json!(issuer);
         config["providers"]["default"]["discovery_url"] =
             json!(format!("{}/.well-known/openid-configuration", provider.issuer));
+        // Its endpoints are elsewhere than on the issuer's origin: allowed
+        // here, so that only the cleartext rule decides.
+        config["providers"]["default"]["allowed_endpoint_origins"] = json!([provider.issuer, format!("http://{host}")]);
         let mut browser = Browser::new(rp(config, default_routes())).await;
         let resp = browser.navigate("/profile").await;
         if refused {

@@ -3,7 +3,7 @@
 //! `end_session_endpoint` (OpenID Connect RP-Initiated Logout 1.0) and comes
 //! back to `post_logout_redirect_uri`.
 
-use rocket::http::{Method, Status};
+use rocket::http::{ContentType, Method, Status};
 use serde_json::{json, Value};
 
 use crate::support::lifecycle::*;
@@ -466,6 +466,59 @@ async fn a_cross_site_get_of_the_logout_route_only_shows_a_button_that_posts() {
         assert_eq!(resp.status, Status::SeeOther, "{site}: {resp:#?}");
     }
     let resp = browser.logout(Method::Post).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+    assert_logged_out(&provider, &mut browser).await;
+}
+
+/// A form on a sibling subdomain POSTs to `/logout` (SameSite=Lax cookies
+/// go along: the sibling is the same site). The same origin rule holds
+/// for POST as for GET: only this origin's pages, a typed URL or a browser
+/// without Fetch Metadata, with a matching or absent `Origin`, log out.
+/// Anything else gets the page whose button POSTs, and ends nothing.
+#[rocket::async_test]
+async fn a_post_of_the_logout_route_from_another_site_or_origin_ends_nothing() {
+    let (provider, mut browser, _) = logged_in(oidc_config).await;
+    let sibling = "http://evil.127.0.0.1.nip.example:8000";
+    let cases: [&[(&str, &str)]; 5] = [
+        &[("Sec-Fetch-Site", "same-site"), ("Origin", sibling)],
+        &[("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")],
+        // A browser without Fetch Metadata still says where the form was.
+        &[("Origin", sibling)],
+        &[("Origin", "null")],
+        // A same-origin claim whose Origin says otherwise.
+        &[("Sec-Fetch-Site", "same-origin"), ("Origin", "https://evil.example")],
+    ];
+    for headers in cases {
+        let mut sent = vec![("Accept", ACCEPT_HTML)];
+        sent.extend_from_slice(headers);
+        let resp = browser
+            .send(Method::Post, "/logout", &sent, Some((ContentType::Form, String::new())))
+            .await;
+        assert_eq!(resp.status, Status::Ok, "{headers:?}: {resp:#?}");
+        assert!(
+            resp.body.contains(r#"<form method="post" action="/logout">"#),
+            "{headers:?}: {}",
+            resp.body
+        );
+        assert!(resp.set_cookie_headers().is_empty(), "{headers:?}: {resp:#?}");
+        assert!(browser.profile().await.is_some(), "{headers:?}: still logged in");
+    }
+    assert_eq!(provider.counts().end_session, 0);
+    assert_eq!(provider.counts().revocation, 0);
+
+    // The app's own page: same-origin, with its own Origin.
+    let resp = browser
+        .send(
+            Method::Post,
+            "/logout",
+            &[
+                ("Accept", ACCEPT_HTML),
+                ("Sec-Fetch-Site", "same-origin"),
+                ("Origin", "http://127.0.0.1:8000"),
+            ],
+            Some((ContentType::Form, String::new())),
+        )
+        .await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
     assert_logged_out(&provider, &mut browser).await;
 }

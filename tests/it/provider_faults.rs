@@ -56,6 +56,8 @@ fn discovery_document(base: &str) -> Value {
 /// `field` of the discovery document (set before the app discovers it).
 async fn faulty(provider: &TestProvider, field: &str, fault: Fault) -> FaultyEndpoint {
     let endpoint = FaultyEndpoint::start(fault).await;
+    // Another origin than the issuer's: the relying party is told to allow it.
+    provider.also_serves_on(&endpoint.url());
     provider.behave(|b| {
         b.discovery
             .insert(field.into(), json!(format!("{}/{field}", endpoint.url())));
@@ -159,6 +161,7 @@ async fn requests_queued_behind_a_provider_that_never_answers_share_one_timeout(
     // The signing keys.
     let provider = TestProvider::start().await;
     let endpoint = FaultyEndpoint::start(Fault::NeverAnswers).await;
+    provider.also_serves_on(&endpoint.url());
     provider.behave(|b| {
         b.discovery
             .insert("jwks_uri".into(), json!(format!("{}/jwks", endpoint.url())));
@@ -178,6 +181,7 @@ async fn requests_queued_behind_a_provider_that_never_answers_share_one_timeout(
     // Dynamic registration.
     let provider = TestProvider::start().await;
     let endpoint = FaultyEndpoint::start(Fault::NeverAnswers).await;
+    provider.also_serves_on(&endpoint.url());
     provider.behave(|b| {
         b.discovery
             .insert("registration_endpoint".into(), json!(format!("{}/reg", endpoint.url())));

@@ -1,14 +1,13 @@
 //! Client authentication without a shared secret (RFC 7523, OIDC Core §9):
 //! `private_key_jwt` with an RSA or EC key from a PEM file or an inline JWK,
 //! and `client_secret_jwt`. Every client-authenticated call carries a fresh
-//! assertion: `iss` = `sub` = the client id, `aud` the token endpoint, a
-//! unique `jti`, a short `exp`.
+//! assertion: `iss` = `sub` = the client id, `aud` the provider's issuer
+//! (or, with `client_assertion_audience = "endpoint"`, the endpoint it is
+//! sent to), a unique `jti`, a short `exp`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rocket::http::Status;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 
 use crate::support::lifecycle::*;
@@ -23,12 +22,7 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The public JWK of the RSA test key, as the provider registers it.
-fn rsa_public_jwk() -> Value {
-    let pem = std::fs::read_to_string(RSA_PEM).expect("the test key");
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("an RSA key");
-    json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) })
-}
+use crate::support::jwt::client_rsa_public_jwk as rsa_public_jwk;
 
 /// The EC test key: its private JWK (no `kid`) and its public JWK.
 fn ec_jwks() -> (Value, Value) {
@@ -61,7 +55,9 @@ fn assert_well_formed(provider: &TestProvider, header: &Value, claims: &Value, a
     assert_eq!(header["alg"], alg, "{header}");
     assert_eq!(claims["iss"], provider::CLIENT_ID);
     assert_eq!(claims["sub"], provider::CLIENT_ID);
-    assert_eq!(claims["aud"], provider.token_endpoint(), "aud is the token endpoint");
+    // draft-ietf-oauth-rfc7523bis: the issuer identifier, one string,
+    // whatever the endpoint the assertion goes to.
+    assert_eq!(claims["aud"], provider.issuer.as_str(), "aud is the provider's issuer");
     let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
     assert!(exp > iat && exp - iat <= 60, "a short-lived assertion: {claims}");
     assert!(claims["jti"].as_str().is_some_and(|jti| jti.len() >= 20), "{claims}");
@@ -131,6 +127,47 @@ async fn introspection_and_client_credentials_authenticate_with_the_key_too() {
     for (header, claims) in &assertions {
         assert_well_formed(&provider, header, claims, "RS256");
     }
+}
+
+/// A server that insists on the URL of the endpoint as `aud` refuses the
+/// issuer; `client_assertion_audience = "endpoint"` names, in each
+/// assertion, the endpoint it is sent to (so an assertion sent to the
+/// introspection endpoint is still worthless at the token endpoint).
+#[rocket::async_test]
+async fn client_assertion_audience_endpoint_names_the_url_each_assertion_is_sent_to() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let endpoints = vec![provider.token_endpoint(), provider.introspection_endpoint()];
+    provider.behave(|b| {
+        b.client_auth = ClientAuth::Assertion(Some(rsa_public_jwk()));
+        b.assertion_audiences = Some(endpoints.clone());
+    });
+    // With the issuer as audience, this server refuses the client.
+    let mut browser = lifecycle_browser(config_with(
+        &provider,
+        "private_key_jwt",
+        json!({ "private_key_path": RSA_PEM }),
+    ))
+    .await;
+    let (_, resp) = browser.login(&provider, "/profile", Mode::Api).await;
+    assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
+    assert!(provider.assertions().is_empty());
+
+    let config = config_with(
+        &provider,
+        "private_key_jwt",
+        json!({ "private_key_path": RSA_PEM, "client_assertion_audience": "endpoint" }),
+    );
+    let mut browser = Browser::new(api::api_app(config)).await;
+    browser.login_ok(&provider, "/profile").await;
+    let token = provider.opaque_token(json!({ "scope": "read" }));
+    assert_eq!(browser.bearer("/api", &token).await.status, Status::Ok);
+    let audiences: Vec<Value> = provider
+        .assertions()
+        .into_iter()
+        .map(|(_, claims)| claims["aud"].clone())
+        .collect();
+    assert_eq!(audiences, [json!(endpoints[0]), json!(endpoints[1])]);
 }
 
 #[rocket::async_test]

@@ -292,6 +292,7 @@ async fn launch_says_how_each_provider_is_kept_apart_from_the_others() {
     logs::capture();
     let mut config = valid_config();
     config["providers"]["second"] = config["providers"]["default"].clone();
+    config["providers"]["second"]["issuer"] = json!("http://127.0.0.1:10");
     config["providers"]["third"] = config["providers"]["default"].clone();
     config["providers"]["third"]["redirect_uri"] = json!("http://127.0.0.1:8000/callback/third");
     let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
@@ -310,6 +311,79 @@ async fn launch_says_how_each_provider_is_kept_apart_from_the_others() {
         "{logs:#?}"
     );
     assert!(said("third", "/callback/third only"), "{logs:#?}");
+}
+
+/// RFC 9207 §4: where two providers answer at one callback, `iss` is what
+/// tells their responses apart; two claiming one issuer there could not be
+/// told apart at all. Each with a callback of its own, they may.
+#[rocket::async_test]
+async fn two_providers_claiming_one_issuer_at_one_callback_abort_launch() {
+    let mut config = valid_config();
+    config["providers"]["second"] = config["providers"]["default"].clone();
+    config["providers"]["second"]["client_id"] = json!("another-client");
+    assert_config_refused(config.clone(), &["oidc.providers.second.issuer"]).await;
+
+    // Static metadata claims its issuer too.
+    let mut metadata_twin = valid_config();
+    metadata_twin["providers"]["second"] = json!({
+        "client_id": "another-client", "client_secret": "s",
+        "metadata": {
+            "issuer": "http://127.0.0.1:9",
+            "authorization_endpoint": "http://127.0.0.1:9/auth",
+            "token_endpoint": "http://127.0.0.1:9/token",
+            "jwks_uri": "http://127.0.0.1:9/jwks",
+        },
+    });
+    assert_config_refused(metadata_twin, &["oidc.providers.second.issuer"]).await;
+
+    config["providers"]["second"]["redirect_uri"] = json!("http://127.0.0.1:8000/callback/second");
+    let client = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
+    assert!(client.is_ok(), "with a callback of its own, the second launches");
+}
+
+/// CVE-2025-27370: static metadata naming an endpoint on another origin
+/// than its issuer's (another provider's token endpoint, say) aborts
+/// launch, unless `allowed_endpoint_origins` lists that origin.
+#[rocket::async_test]
+async fn static_metadata_with_an_endpoint_off_the_issuers_origin_aborts_launch_unless_allowed() {
+    let with_metadata = |allowed: Value| {
+        let mut config = valid_config();
+        let provider = config["providers"]["default"].as_object_mut().unwrap();
+        provider.remove("issuer");
+        provider.insert(
+            "metadata".into(),
+            json!({
+                "issuer": "https://op.example",
+                "authorization_endpoint": "https://op.example/auth",
+                "token_endpoint": "https://oauth2.other.example/token",
+                "jwks_uri": "https://op.example/jwks",
+            }),
+        );
+        provider.insert("allowed_endpoint_origins".into(), allowed);
+        config
+    };
+    assert_config_refused(
+        with_metadata(json!([])),
+        &["oidc.providers.default.metadata.token_endpoint"],
+    )
+    .await;
+    let client = rocket::local::asynchronous::Client::untracked(rp(
+        with_metadata(json!(["https://oauth2.other.example"])),
+        default_routes(),
+    ))
+    .await;
+    assert!(client.is_ok(), "an allowed origin launches");
+    for bad in [
+        "https://oauth2.other.example/token",
+        "ftp://x.example",
+        "https://u:p@x.example",
+    ] {
+        assert_config_refused(
+            with_metadata(json!([bad])),
+            &["oidc.providers.default.allowed_endpoint_origins[0]"],
+        )
+        .await;
+    }
 }
 
 #[rocket::async_test]

@@ -154,3 +154,11 @@ pub fn incompressible_text(len: usize, seed: &str) -> String {
     out.truncate(len);
     out
 }
+
+/// The public JWK of the client's RSA test key (`tests/data/client-rsa.pem`),
+/// as a provider registers it for `private_key_jwt`.
+pub fn client_rsa_public_jwk() -> Value {
+    let pem = std::fs::read_to_string("tests/data/client-rsa.pem").expect("the test key");
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("an RSA key");
+    json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) })
+}

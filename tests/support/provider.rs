@@ -105,6 +105,12 @@ pub struct Behaviour {
     pub client_id: String,
     pub client_secret: String,
     pub client_auth: ClientAuth,
+    /// The `aud` values a client assertion may have; `None`: the issuer or
+    /// the token endpoint.
+    pub assertion_audiences: Option<Vec<String>>,
+    /// Origins other than the issuer's where its metadata puts endpoints
+    /// (see [`TestProvider::also_serves_on`]).
+    pub other_origins: Vec<String>,
     /// `sub` of the ID token and of the default userinfo response.
     pub subject: String,
     /// Merged over the default ID token claims.
@@ -182,6 +188,8 @@ impl Default for Behaviour {
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
             client_auth: ClientAuth::Basic,
+            assertion_audiences: None,
+            other_origins: Vec::new(),
             subject: SUBJECT.into(),
             claims: Map::new(),
             header: Map::new(),
@@ -400,6 +408,9 @@ struct Shared {
     registered_clients: Mutex<HashMap<String, String>>,
     /// The client assertions received (header and claims), in order.
     assertions: Mutex<Vec<(Value, Value)>>,
+    /// Every client assertion received, as sent, before any check: what a
+    /// malicious provider would have in hand to replay elsewhere.
+    raw_assertions: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -713,6 +724,11 @@ impl TestProvider {
         lock(&self.shared.assertions).clone()
     }
 
+    /// Every client assertion received so far, as sent (checked or not).
+    pub fn raw_assertions(&self) -> Vec<String> {
+        lock(&self.shared.raw_assertions).clone()
+    }
+
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
     }
@@ -797,7 +813,27 @@ impl TestProvider {
     /// The relying party's provider table for this provider.
     pub fn rp_provider_config(&self) -> Value {
         let b = self.behaviour();
-        rp_provider_config_for(&self.issuer, &b.client_id, &b.client_secret)
+        let mut table = rp_provider_config_for(&self.issuer, &b.client_id, &b.client_secret);
+        if !b.other_origins.is_empty() {
+            table["allowed_endpoint_origins"] = json!(b.other_origins);
+        }
+        table
+    }
+
+    /// Says that this provider serves some endpoints on `origin` too (as
+    /// Google serves its token endpoint elsewhere): the relying party's
+    /// table ([`rp_provider_config`](Self::rp_provider_config)) then lists
+    /// it in `allowed_endpoint_origins`.
+    pub fn also_serves_on(&self, origin: &str) {
+        let origin = url::Url::parse(origin)
+            .expect("an origin")
+            .origin()
+            .ascii_serialization();
+        self.behave(|b| {
+            if !b.other_origins.contains(&origin) {
+                b.other_origins.push(origin);
+            }
+        });
     }
 
     /// "Approves" the authorization request: remembers its parameters and
@@ -991,6 +1027,7 @@ impl Shared {
                     return Err(invalid_client());
                 }
                 let assertion = param("client_assertion").ok_or_else(invalid_client)?;
+                lock(&self.raw_assertions).push(assertion.to_string());
                 let (header, claims) = self
                     .check_assertion(b, jwk.as_ref(), assertion)
                     .ok_or_else(invalid_client)?;
@@ -1036,8 +1073,20 @@ impl Shared {
             && unseen
             && claims["iss"] == b.client_id.as_str()
             && claims["sub"] == b.client_id.as_str()
-            && claims["aud"] == format!("{}/token", lock(&self.issuer)).as_str();
+            && self.accepts_audience(b, &claims["aud"]);
         ok.then_some((header, claims))
+    }
+
+    /// Whether a client assertion's `aud` names this provider: its issuer
+    /// (draft-ietf-oauth-rfc7523bis) or, as many servers still accept, its
+    /// token endpoint; or exactly what `Behaviour::assertion_audiences` lists.
+    fn accepts_audience(&self, b: &Behaviour, aud: &Value) -> bool {
+        let issuer = lock(&self.issuer).clone();
+        let accepted = b
+            .assertion_audiences
+            .clone()
+            .unwrap_or_else(|| vec![issuer.clone(), format!("{issuer}/token")]);
+        aud.as_str().is_some_and(|aud| accepted.iter().any(|a| a == aud))
     }
 
     fn token_response(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, OAuthError> {
