@@ -81,6 +81,11 @@ pub enum OidcError {
     },
     /// The provider could not be asked about a bearer token (`503 temporarily_unavailable`).
     TokenCheckUnavailable(String),
+    /// The provider refused this app's own client credentials when asked
+    /// about a bearer token (`invalid_client` at introspection): a
+    /// configuration error, answered like an outage (`503
+    /// temporarily_unavailable`) but logged and counted as what it is.
+    ClientRejected(String),
     /// The session is larger than a session may be (`502 session_too_large`).
     SessionTooLarge {
         /// Bytes the session needs.
@@ -110,7 +115,9 @@ impl OidcError {
             | OidcError::UseDpopNonce(_)
             | OidcError::InsufficientUserAuthentication { .. } => Status::Unauthorized,
             OidcError::InsufficientScope { .. } => Status::Forbidden,
-            OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => Status::ServiceUnavailable,
+            OidcError::TokenCheckUnavailable(_) | OidcError::ClientRejected(_) | OidcError::StateUnavailable(_) => {
+                Status::ServiceUnavailable
+            }
             OidcError::LoginRequired
             | OidcError::RefreshFailed(_)
             | OidcError::SessionEnded(_)
@@ -141,7 +148,9 @@ impl OidcError {
             OidcError::UseDpopNonce(_) => "use_dpop_nonce",
             OidcError::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             OidcError::InsufficientScope { .. } => "insufficient_scope",
-            OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) => "temporarily_unavailable",
+            OidcError::TokenCheckUnavailable(_) | OidcError::ClientRejected(_) | OidcError::StateUnavailable(_) => {
+                "temporarily_unavailable"
+            }
         }
     }
 
@@ -165,7 +174,9 @@ impl OidcError {
             OidcError::ProviderUnavailable(_) => {
                 "the sign-in provider cannot be reached or did not answer as expected; try again later".into()
             }
-            OidcError::TokenCheckUnavailable(_) => "the token cannot be checked right now; try again later".into(),
+            OidcError::TokenCheckUnavailable(_) | OidcError::ClientRejected(_) => {
+                "the token cannot be checked right now; try again later".into()
+            }
             OidcError::StateUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
             OidcError::SessionTooLarge { .. } => {
                 "the sign-in provider gave more than a session can hold; the log says what".into()
@@ -226,7 +237,8 @@ impl OidcError {
             | OidcError::InvalidDpopProof(_)
             | OidcError::UseDpopNonce(_)
             | OidcError::InsufficientScope { .. }
-            | OidcError::TokenCheckUnavailable(_) => {}
+            | OidcError::TokenCheckUnavailable(_)
+            | OidcError::ClientRejected(_) => {}
             _ => return None,
         }
         challenge.push_str(&format!(
@@ -280,6 +292,7 @@ impl fmt::Display for OidcError {
                 write!(f, "the token lacks a required scope (needs `{scope}`)")
             }
             OidcError::TokenCheckUnavailable(why) => write!(f, "cannot check the token now: {why}"),
+            OidcError::ClientRejected(why) => write!(f, "the provider refused this app's client credentials: {why}"),
             OidcError::SessionTooLarge { size, limit, parts } => {
                 write!(
                     f,

@@ -424,7 +424,7 @@
 //! | `oidc_provider_requests_total` | counter | `provider`, `endpoint` (`discovery`, `jwks`, `token`, `userinfo`, `introspection`, `revocation`, `registration`), `status` (the HTTP status, or `unreachable`) |
 //! | `oidc_provider_request_duration_seconds` | histogram | `provider`, `endpoint` |
 //! | `oidc_cache_requests_total` | counter | `cache` (`session`, `session_id`, `bearer`), `result` (`hit`, `miss`) |
-//! | `oidc_bearer_tokens_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`), before the scopes are checked |
+//! | `oidc_bearer_tokens_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`, `client_rejected`: the provider refused this app's own credentials at introspection), before the scopes are checked |
 //! | `oidc_refreshes_total` | counter | `provider`, `outcome` (`success`, `failure`) |
 //! | `oidc_logouts_total` | counter | `kind` (`rp`, `backchannel`) |
 //! | `oidc_sessions_stored` | gauge | `store` (`memory`): sessions held in this process |

@@ -90,8 +90,9 @@ pub(crate) fn redis_error(kind: &'static str) {
     metrics::counter!("oidc_redis_errors_total", "kind" => kind).increment(1);
 }
 
-/// A bearer token was judged: `accepted`, `refused` or `unavailable`
-/// (could not be checked now).
+/// A bearer token was judged: `accepted`, `refused`, `unavailable` (could
+/// not be checked now) or `client_rejected` (the provider refused this
+/// app's own credentials: a configuration error).
 pub(crate) fn bearer(outcome: &'static str) {
     metrics::counter!("oidc_bearer_tokens_total", "outcome" => outcome).increment(1);
 }

@@ -15,6 +15,7 @@ use rocket_openidconnect::{provider, BearerToken, Oidc, OidcError, OidcUser};
 use serde_json::json;
 
 provider!(Down = "down");
+provider!(Misconfigured = "misconfigured");
 
 #[get("/me")]
 fn me(user: OidcUser) -> String {
@@ -33,6 +34,11 @@ async fn refresh(user: OidcUser) -> Result<String, OidcError> {
 
 #[get("/api")]
 fn api(_token: BearerToken) -> &'static str {
+    "ok"
+}
+
+#[get("/api/misconfigured")]
+fn api_misconfigured(_token: BearerToken<rocket_openidconnect::NoScopes, Misconfigured>) -> &'static str {
     "ok"
 }
 
@@ -71,12 +77,20 @@ async fn the_crate_counts_and_times_what_an_operator_watches() {
             json!({
                 "doctor": false,
                 "session": { "store": "memory" },
-                "providers": { "down": { "issuer": format!("http://127.0.0.1:{closed}"), "client_id": "x", "client_secret": "y" } },
+                "providers": {
+                    "down": { "issuer": format!("http://127.0.0.1:{closed}"), "client_id": "x", "client_secret": "y" },
+                    // The issuer's client, with a wrong secret (and a
+                    // callback of its own: one issuer, two providers).
+                    "misconfigured": {
+                        "issuer": issuer.url(), "client_id": issuer.client_id(), "client_secret": "not-the-secret",
+                        "redirect_uri": "http://127.0.0.1:8000/callback/misconfigured",
+                    },
+                },
             }),
         ));
     let app = rocket::custom(figment)
         .attach(Oidc::fairing())
-        .mount("/", routes![me, down, refresh, api]);
+        .mount("/", routes![me, down, refresh, api, api_misconfigured]);
     let client = Client::tracked(issuer.configure(app)).await.expect("app");
 
     // A login: success, with its provider calls and duration.
@@ -171,6 +185,23 @@ async fn the_crate_counts_and_times_what_an_operator_watches() {
         before.2 + 1.0,
         "the second use of a token is a cache hit"
     );
+
+    // The provider refusing this app's own credentials at introspection is
+    // a misconfiguration, counted apart from an outage.
+    let rejected = r#"oidc_bearer_tokens_total{outcome="client_rejected"}"#;
+    let unavailable = r#"oidc_bearer_tokens_total{outcome="unavailable"}"#;
+    let before = (metrics.get(rejected), metrics.get(unavailable));
+    let response = client
+        .get("/api/misconfigured")
+        .header(Header::new(
+            "Authorization",
+            format!("Bearer {}", issuer.access_token().opaque()),
+        ))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(metrics.get(rejected), before.0 + 1.0, "{}", metrics.0.render());
+    assert_eq!(metrics.get(unavailable), before.1);
 
     // Logouts: the user's, then the provider's.
     let rp = r#"oidc_logouts_total{kind="rp"}"#;

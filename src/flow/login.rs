@@ -138,10 +138,18 @@ impl std::fmt::Debug for LoginRedirect {
 /// Whether a login asks the user to interact, or silently checks that
 /// they are still logged in at the provider (`prompt=none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Prompt {
+pub(crate) enum Prompt<'a> {
     Interactive,
-    Silent,
+    /// A silent re-check of the session whose ID token is `id_token_hint`.
+    Silent {
+        id_token_hint: &'a str,
+    },
 }
+
+/// The longest ID token sent back as `id_token_hint` in a redirect's URL
+/// (with a pushed request, it travels in the body and may be longer):
+/// browsers and servers refuse URLs of some 8 KB.
+const MAX_HINT_IN_URL: usize = 4096;
 
 /// Starts a login at `provider` that returns to `return_to` (made safe
 /// here): the redirect to the provider, with its cookies.
@@ -150,7 +158,7 @@ pub(crate) async fn begin(
     jar: &Jar,
     provider: &Provider,
     return_to: &str,
-    prompt: Prompt,
+    prompt: Prompt<'_>,
     step_up: &StepUp,
 ) -> Result<LoginRedirect, OidcError> {
     let metadata = provider.metadata().await?;
@@ -173,7 +181,8 @@ pub(crate) async fn begin(
             .append_pair("code_challenge", challenge.as_str())
             .append_pair("code_challenge_method", "S256");
         for (name, value) in &config.auth_request_params {
-            let replaced = (prompt == Prompt::Silent && name == "prompt")
+            let silent = matches!(prompt, Prompt::Silent { .. });
+            let replaced = (silent && (name == "prompt" || name == "id_token_hint"))
                 || (!step_up.acr_values.is_empty() && name == "acr_values")
                 || (step_up.max_age.is_some() && name == "max_age");
             if !replaced {
@@ -186,8 +195,17 @@ pub(crate) async fn begin(
         if let Some(max_age) = step_up.max_age {
             query.append_pair("max_age", &max_age.to_string());
         }
-        if prompt == Prompt::Silent {
+        if let Prompt::Silent { id_token_hint } = prompt {
             query.append_pair("prompt", "none");
+            // OIDC Core §3.1.2.1: with `prompt=none`, the session's ID
+            // token SHOULD be sent as a hint, and a provider MAY refuse the
+            // request without one (every silent check would then end the
+            // session).
+            let pushed = metadata.pushed_authorization_request_endpoint.is_some()
+                && config.pushed_authorization_requests != PushedAuthorizationRequests::Never;
+            if pushed || id_token_hint.len() <= MAX_HINT_IN_URL {
+                query.append_pair("id_token_hint", id_token_hint);
+            }
         }
     }
     let params: Vec<(String, String)> = params.query_pairs().into_owned().collect();
@@ -213,7 +231,7 @@ pub(crate) async fn begin(
         provider: provider.name.clone(),
         return_to: safe_return_path(return_to),
         expires_at: now + PENDING_SECONDS,
-        silent: prompt == Prompt::Silent,
+        silent: matches!(prompt, Prompt::Silent { .. }),
         step_up: step_up.clone(),
     };
     let value = serde_json::to_string(&pending).map_err(|e| OidcError::InvalidRequest(e.to_string()))?;

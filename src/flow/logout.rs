@@ -1,7 +1,10 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the app's
-//! logout route ends the local session, revokes the refresh token and sends
+//! logout route ends the local session, revokes its tokens and sends
 //! the browser to the provider's `end_session_endpoint`, to come back to
 //! `post_logout_redirect_uri` with a single-use `state`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +48,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
     let (Ok(metadata), Ok(client)) = (provider.metadata().await, provider.client().await) else {
         return Ok(local);
     };
-    revoke_refresh_token(provider, &client, &metadata, &session).await;
+    revoke_tokens(oidc, &client, &metadata, &session);
     let Some(mut end_session) = metadata.end_session_endpoint.clone() else {
         return Ok(local);
     };
@@ -66,30 +69,65 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
     Ok(end_session.into())
 }
 
-/// RFC 7009: the refresh token dies with the session. Best effort: a
-/// provider that fails here does not keep the user logged in locally.
-async fn revoke_refresh_token(
-    provider: &Provider,
-    client: &RegisteredClient,
-    metadata: &ProviderMetadata,
-    session: &UserSession,
+/// The most revocations under way at once in this process: past it, a
+/// logout revokes nothing at the provider (and says so), rather than pile
+/// up tasks.
+const MAX_REVOCATIONS: usize = 256;
+
+/// Revocations under way.
+static REVOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// RFC 7009: the session's tokens die with it, the refresh token first,
+/// then the access token: a provider that does not cascade (§2.1 makes it a
+/// SHOULD) would otherwise keep the access token active after the logout.
+/// In the background, each call bounded by `http_timeout_seconds`: the
+/// user's logout waits for none of it, and a provider that fails here does
+/// not keep the user logged in locally.
+fn revoke_tokens(
+    oidc: &Oidc,
+    client: &Arc<RegisteredClient>,
+    metadata: &Arc<ProviderMetadata>,
+    session: &Arc<UserSession>,
 ) {
-    let (Some(endpoint), Some(token)) = (metadata.revocation_endpoint.clone(), session.refresh_token.as_ref()) else {
+    let Some(endpoint) = metadata.revocation_endpoint.clone() else {
         return;
     };
-    let params = [("token", token.secret()), ("token_type_hint", "refresh_token")];
+    if session.refresh_token.is_none() && session.access_token.is_none() {
+        return;
+    }
+    if REVOCATIONS.fetch_add(1, Ordering::AcqRel) >= MAX_REVOCATIONS {
+        REVOCATIONS.fetch_sub(1, Ordering::AcqRel);
+        event!(
+            warn,
+            "oidc: {MAX_REVOCATIONS} token revocations are under way: this logout's tokens are not revoked at `{}`",
+            session.provider
+        );
+        return;
+    }
+    let (oidc, client, session) = (oidc.clone(), client.clone(), session.clone());
+    rocket::tokio::spawn(async move {
+        if let Some(provider) = oidc.provider(&session.provider) {
+            let tokens = [
+                (session.refresh_token.as_ref().map(|t| t.secret()), "refresh_token"),
+                (session.access_token.as_ref().map(|t| t.secret()), "access_token"),
+            ];
+            for (token, hint) in tokens {
+                if let Some(token) = token {
+                    revoke(provider, &client, endpoint.clone(), token, hint).await;
+                }
+            }
+        }
+        REVOCATIONS.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// Revokes one token (RFC 7009 §2.1), saying in the log what went wrong.
+async fn revoke(provider: &Provider, client: &RegisteredClient, endpoint: url::Url, token: &str, hint: &str) {
+    let params = [("token", token), ("token_type_hint", hint)];
     match endpoint::post_authenticated(provider, client, Endpoint::Revocation, endpoint, &params).await {
         Ok((200, _)) => {}
-        Ok((status, _)) => event!(
-            warn,
-            "oidc: revoking a refresh token at `{}` answered {status}",
-            provider.name
-        ),
-        Err(error) => event!(
-            warn,
-            "oidc: revoking a refresh token at `{}` failed: {error}",
-            provider.name
-        ),
+        Ok((status, _)) => event!(warn, "oidc: revoking a {hint} at `{}` answered {status}", provider.name),
+        Err(error) => event!(warn, "oidc: revoking a {hint} at `{}` failed: {error}", provider.name),
     }
 }
 

@@ -7,7 +7,9 @@
 use crate::clock;
 use std::time::SystemTime;
 
-use crate::config::{BearerMode, OidcConfig, PushedAuthorizationRequests};
+use url::Url;
+
+use crate::config::{is_loopback, BearerMode, OidcConfig, PushedAuthorizationRequests};
 use crate::provider::Provider;
 
 /// What will break with `provider`, one sentence each (empty: nothing).
@@ -94,20 +96,46 @@ pub(crate) async fn examine(provider: &Provider, clock_skew_seconds: u64) -> Vec
     said
 }
 
-/// What will break whatever the providers say: an `http` redirect URI in
-/// the release profile (cookies without `Secure`, and most providers refuse
-/// it for a confidential client).
+/// What travels in clear in the release profile, off this machine: an
+/// `http` redirect URI (cookies without `Secure`, and most providers refuse
+/// it for a confidential client), an `http` issuer or discovery URL (codes,
+/// tokens and the client's credentials), a `redis://` URL (sessions, and
+/// Redis's password). Loopback is for development and says nothing.
 pub(crate) fn examine_config(config: &OidcConfig, release: bool) -> Vec<String> {
+    if !release {
+        return Vec::new();
+    }
+    let in_clear = |url: &Url, scheme: &str| url.scheme() == scheme && !is_loopback(url);
+    let mut said = Vec::new();
     let uri = &config.redirect_uri;
-    let loopback = matches!(uri.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    if release && uri.scheme() == "http" && !loopback {
-        vec![format!(
+    if in_clear(uri, "http") {
+        said.push(format!(
             "`redirect_uri` {uri} is http in the release profile: session cookies are sent in the clear and \
              cannot be `Secure`"
-        )]
-    } else {
-        Vec::new()
+        ));
     }
+    for (name, provider) in &config.providers {
+        let issuer = provider.static_issuer().and_then(|issuer| Url::parse(issuer).ok());
+        let located = [("issuer", issuer), ("discovery_url", provider.discovery_url.clone())];
+        for (key, url) in located {
+            if let Some(url) = url.filter(|url| in_clear(url, "http")) {
+                said.push(format!(
+                    "`providers.{name}.{key}` {url} is http in the release profile: codes, tokens and the \
+                     client's credentials would travel in the clear; use https"
+                ));
+            }
+        }
+    }
+    if let Some(redis) = &config.redis {
+        if Url::parse(redis.url.secret()).is_ok_and(|url| in_clear(&url, "redis")) {
+            said.push(
+                "`redis.url` is redis:// (no TLS) to another host in the release profile: sessions, logouts and \
+                 Redis's password would travel in the clear; use rediss://"
+                    .to_string(),
+            );
+        }
+    }
+    said
 }
 
 /// The provider's clock minus ours, in seconds, from the `Date` header of
@@ -158,5 +186,33 @@ mod tests {
         assert!(examine_config(&config("http://app.example/cb"), false).is_empty());
         assert!(examine_config(&config("http://127.0.0.1:8000/cb"), true).is_empty());
         assert!(examine_config(&config("https://app.example/cb"), true).is_empty());
+    }
+
+    #[test]
+    fn a_cleartext_issuer_or_redis_off_this_machine_is_said_in_release() {
+        let config = |issuer: &str, redis: &str| {
+            let figment = figment::Figment::new().merge(figment::providers::Serialized::default(
+                "oidc",
+                serde_json::json!({
+                    "redirect_uri": "https://app.example/cb",
+                    "redis": { "url": redis },
+                    "providers": { "default": { "issuer": issuer, "client_id": "a", "client_secret": "s" } },
+                }),
+            ));
+            OidcConfig::from_figment(&figment).expect("valid")
+        };
+        let said = examine_config(&config("http://op.example", "redis://cache.internal:6379/0"), true);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].contains("providers.default.issuer") && said[1].contains("redis.url"),
+            "{said:?}"
+        );
+        assert!(
+            !said[1].contains("cache.internal"),
+            "the Redis URL may carry a password: not logged"
+        );
+        assert!(examine_config(&config("http://op.example", "redis://cache.internal/0"), false).is_empty());
+        assert!(examine_config(&config("http://127.0.0.1:9000", "redis://127.0.0.1/0"), true).is_empty());
+        assert!(examine_config(&config("https://op.example", "rediss://cache.internal/0"), true).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -231,6 +232,8 @@ pub(crate) struct BearerCaches {
     /// of bad tokens never pushes a good one out), by SHA-256 of the token:
     /// a refused token is not kept.
     refused: Mutex<LruCache<[u8; 32], (String, Instant)>>,
+    /// When the log last said the provider refused our client (Unix s).
+    client_rejected_said: AtomicI64,
 }
 
 /// How many introspection refusals are remembered (each for at most
@@ -245,6 +248,7 @@ impl BearerCaches {
             refused: Mutex::new(LruCache::new(
                 NonZeroUsize::new(REFUSED_ENTRIES).unwrap_or(NonZeroUsize::MIN),
             )),
+            client_rejected_said: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -293,6 +297,7 @@ pub(crate) async fn validate(
 fn judged(result: Result<Arc<TokenIdentity>, OidcError>) -> Result<Arc<TokenIdentity>, OidcError> {
     telemetry::bearer(match &result {
         Ok(_) => "accepted",
+        Err(OidcError::ClientRejected(_)) => "client_rejected",
         Err(
             OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) | OidcError::ProviderUnavailable(_),
         ) => "unavailable",
@@ -324,6 +329,7 @@ async fn check_uncached(
             };
             let checks = Checks {
                 provider,
+                caches,
                 client: &client,
                 metadata: &metadata,
                 audiences,
@@ -400,6 +406,7 @@ fn unavailable(error: OidcError) -> OidcError {
 
 struct Checks<'a> {
     provider: &'a Provider,
+    caches: &'a BearerCaches,
     client: &'a RegisteredClient,
     metadata: &'a ProviderMetadata,
     /// `bearer.audiences`, or our client_id.
@@ -501,6 +508,13 @@ impl Checks<'_> {
         .await
         .map_err(|e| failed(e.to_string()))?;
         if status != 200 {
+            // RFC 7662 §2.3, RFC 6749 §5.2: 401, or `invalid_client`, is the
+            // provider refusing this app's own credentials: a configuration
+            // to fix, not an outage to wait out.
+            let said: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if status == 401 || said.get("error").and_then(Value::as_str) == Some("invalid_client") {
+                return Err(self.client_rejected(status));
+            }
             return Err(failed(format!("answered with status {status}")));
         }
         let response: Map<String, Value> = serde_json::from_slice(&body)
@@ -540,6 +554,32 @@ impl Checks<'_> {
             .map_err(OidcError::InvalidToken)?;
         let ttl = self.cache_ttl(&identity);
         Ok((identity, ttl))
+    }
+
+    /// The provider refused our client at introspection: said in the log
+    /// as what it is, at most once a minute per provider (each token in a
+    /// flood would say it again).
+    fn client_rejected(&self, status: u16) -> OidcError {
+        let name = &self.provider.name;
+        let now = clock::now();
+        let last = self.caches.client_rejected_said.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60
+            && self
+                .caches
+                .client_rejected_said
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            event!(
+                error,
+                "oidc: provider `{name}` refused this app's client credentials at its introspection endpoint \
+                 ({status}, `invalid_client`): check `providers.{name}.client_id` and its secret or key; every \
+                 bearer token it would check is answered 503 until it is fixed"
+            );
+        }
+        OidcError::ClientRejected(format!(
+            "provider `{name}`: introspection answered {status} (`invalid_client`)"
+        ))
     }
 
     /// The checks shared by both ways: time, issuer and audience.
@@ -687,7 +727,8 @@ mod tests {
             let provider = provider();
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
-            let checks = Checks { provider: &provider, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60 };
+            let caches = BearerCaches::new(1);
+            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60 };
             let mut claims = claims;
             if let Some((name, value)) = blank {
                 claims.insert(name.into(), value);

@@ -46,11 +46,12 @@ pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
     if let Some(redis) = oidc.redis() {
         redis.check_config().await;
     }
+    // What travels in clear is said whatever `doctor` says: it costs no call.
+    let release = rocket.figment().profile() == "release";
+    for warning in doctor::examine_config(config, release) {
+        event!(warn, "oidc: {warning}");
+    }
     if config.doctor {
-        let release = rocket.figment().profile() == "release";
-        for warning in doctor::examine_config(config, release) {
-            event!(warn, "oidc doctor: {warning}");
-        }
         // In the background: launch waits for no provider.
         let oidc = oidc.clone();
         rocket::tokio::spawn(async move {

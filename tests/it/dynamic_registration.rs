@@ -157,7 +157,7 @@ async fn logout_names_the_registered_client() {
         AuthRequest::parse(resp.location()).param("client_id"),
         Some(client_id.as_str())
     );
-    let revocation = &provider.revocation_requests()[0];
+    let revocation = &provider.revocations_once(1).await[0];
     assert_eq!(basic_client_id(revocation.authorization.as_deref()), Some(client_id));
 }
 

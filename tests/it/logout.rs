@@ -104,17 +104,28 @@ async fn post_logout_ends_the_session_too() {
     assert_logged_out(&provider, &mut browser).await;
 }
 
+/// RFC 7009: logout revokes the session's refresh token, then its access
+/// token (a provider that does not cascade, §2.1, would keep the access
+/// token active after the logout otherwise), in the background.
 #[rocket::async_test]
-async fn logout_revokes_the_refresh_token_at_the_revocation_endpoint() {
+async fn logout_revokes_the_refresh_token_and_the_access_token_at_the_revocation_endpoint() {
     let (provider, mut browser, profile) = logged_in(oidc_config).await;
     let refresh_token = profile["refresh_token"].as_str().expect("a refresh token").to_string();
+    let access_token = profile["access_token"].as_str().expect("an access token").to_string();
     assert!(provider.refresh_token_is_active(&refresh_token));
 
     let resp = browser.logout(Method::Get).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
 
-    let revocations = provider.revocation_requests();
-    assert_eq!(revocations.len(), 1, "{revocations:#?}");
+    let revocations = provider.revocations_once(2).await;
+    assert_eq!(revocations.len(), 2, "{revocations:#?}");
+    let access = &revocations[1];
+    assert_eq!(access.param("token"), Some(access_token.as_str()));
+    assert_eq!(access.param("token_type_hint"), Some("access_token"));
+    assert!(
+        !provider.access_token_is_active(&access_token),
+        "the provider accepted the access token's revocation"
+    );
     let request = &revocations[0];
     assert_eq!(request.param("token"), Some(refresh_token.as_str()));
     assert_eq!(request.param("token_type_hint"), Some("refresh_token"));
@@ -149,8 +160,8 @@ async fn the_revocation_authenticates_the_client_as_configured() {
     .await;
 
     browser.logout(Method::Get).await;
-    let revocations = provider.revocation_requests();
-    assert_eq!(revocations.len(), 1, "{revocations:#?}");
+    let revocations = provider.revocations_once(2).await;
+    assert_eq!(revocations.len(), 2, "refresh and access token: {revocations:#?}");
     assert_eq!(revocations[0].authorization, None);
     assert_eq!(revocations[0].param("client_id"), Some(CLIENT_ID));
     assert_eq!(revocations[0].param("client_secret"), Some(CLIENT_SECRET));
@@ -171,7 +182,7 @@ async fn without_an_end_session_endpoint_logout_goes_to_the_post_logout_redirect
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
     assert_eq!(resp.location(), SITE_ROOT);
     assert!(resp.cookies_set_with_prefix("oidc_logout").is_empty(), "{resp:#?}");
-    assert_eq!(provider.revocation_requests().len(), 1, "still revoked");
+    assert_eq!(provider.revocations_once(2).await.len(), 2, "still revoked");
     assert_logged_out(&provider, &mut browser).await;
 }
 
@@ -232,7 +243,7 @@ async fn a_failing_revocation_endpoint_does_not_keep_the_user_logged_in() {
         AuthRequest::parse(resp.location()).endpoint,
         provider.end_session_endpoint()
     );
-    assert_eq!(provider.counts().revocation, 1);
+    assert_eq!(provider.revocations_once(2).await.len(), 2, "both tried");
     assert_logged_out(&provider, &mut browser).await;
 }
 
@@ -414,7 +425,7 @@ async fn logout_of_a_session_of_another_provider_goes_to_that_provider() {
     let redirect = AuthRequest::parse(resp.location());
     assert_eq!(redirect.endpoint, second.end_session_endpoint());
     assert_eq!(redirect.param("client_id"), Some("rp-at-second"));
-    assert_eq!(second.counts().revocation, 1);
+    assert_eq!(second.revocations_once(2).await.len(), 2);
     assert_eq!(provider.counts().revocation, 0);
     let resp = browser.api("/second").await;
     assert_error(&resp, Status::Unauthorized, "login_required");

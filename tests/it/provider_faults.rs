@@ -284,6 +284,34 @@ async fn a_broken_revocation_endpoint_does_not_stop_a_logout() {
     }
 }
 
+/// The tokens are revoked after the logout has answered: a revocation
+/// endpoint that never answers does not hold the user's logout for the
+/// provider's timeout (5 s here), nor does it keep the session.
+#[rocket::async_test]
+async fn a_revocation_endpoint_that_never_answers_does_not_delay_the_logout() {
+    let provider = TestProvider::start().await;
+    let endpoint = faulty(&provider, "revocation_endpoint", Fault::NeverAnswers).await;
+    let mut config = oidc_config(&provider);
+    config["http_timeout_seconds"] = json!(5);
+    let mut browser = lifecycle_browser(config).await;
+    browser.login_ok(&provider, "/profile").await;
+    let start = Instant::now();
+    let resp = browser.logout(rocket::http::Method::Post).await;
+    assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
+    assert!(
+        start.elapsed() < Duration::from_millis(2500),
+        "the logout waited {:?} for the revocation",
+        start.elapsed()
+    );
+    assert_no_session(&mut browser).await;
+    // The revocation was sent all the same.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while endpoint.connections() == 0 {
+        assert!(Instant::now() < deadline, "no revocation was attempted");
+        rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[rocket::async_test]
 async fn a_broken_pushed_authorization_endpoint_is_502_within_the_timeout() {
     for (what, fault) in faults() {

@@ -54,6 +54,49 @@ async fn silent_check(provider: &TestProvider, browser: &mut Browser, uri: &str)
     auth
 }
 
+/// OIDC Core §3.1.2.1: with `prompt=none`, an `id_token_hint` SHOULD be
+/// sent, and a provider MAY refuse the request without one (one answers
+/// `invalid_request`, "id_token mandatory", and every silent check would
+/// end the session). The session's ID token goes along: in the redirect,
+/// or in the pushed request under PAR.
+#[rocket::async_test]
+async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
+    let (provider, mut browser, profile) = logged_in().await;
+    wait_for_the_interval().await;
+    let auth = silent_check(&provider, &mut browser, "/profile").await;
+    assert_eq!(auth.param("id_token_hint"), profile["id_token_jwt"].as_str());
+    assert_eq!(auth.count("id_token_hint"), 1);
+
+    // Under PAR, the hint is in the pushed request.
+    let provider = TestProvider::start().await;
+    let par = provider.par_endpoint();
+    provider.behave(|b| {
+        b.discovery
+            .insert("pushed_authorization_request_endpoint".into(), json!(par));
+    });
+    let mut config = oidc_config(&provider);
+    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(INTERVAL_SECONDS);
+    let mut browser = lifecycle_browser(config).await;
+    let front = browser.start_login("/profile").await;
+    let pushed = provider.pushed(&front);
+    let code = provider.issue_code(&pushed);
+    let resp = browser
+        .callback(
+            &[("code", &code), ("state", pushed.state()), ("iss", &provider.issuer)],
+            Mode::Navigate,
+        )
+        .await;
+    assert_callback_completed(&resp, &provider);
+    let profile = browser.profile().await.expect("logged in");
+    assert_eq!(pushed.param("id_token_hint"), None, "an interactive login has no hint");
+    wait_for_the_interval().await;
+    let resp = browser.navigate("/profile").await;
+    assert_eq!(resp.status, Status::Found, "{resp:#?}");
+    let silent = provider.pushed(&AuthRequest::parse(resp.location()));
+    assert_eq!(silent.param("prompt"), Some("none"));
+    assert_eq!(silent.param("id_token_hint"), profile["id_token_jwt"].as_str());
+}
+
 #[rocket::async_test]
 async fn within_the_interval_a_navigation_is_served_from_the_session() {
     let (provider, mut browser, _) = logged_in().await;

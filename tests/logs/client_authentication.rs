@@ -79,14 +79,15 @@ async fn private_key_jwt_with_an_rsa_pem_authenticates_every_client_call_with_a_
     browser.login_ok(&provider, "/profile").await;
     let refreshed = browser.token_ok(true).await;
     assert_eq!(refreshed["refreshed"], true);
-    // Logout revokes the refresh token: a third authenticated call.
+    // Logout revokes the refresh and access tokens: two more authenticated calls.
     let logout = browser.post_form("/logout", &[]).await;
     assert_eq!(logout.status, Status::SeeOther, "{logout:#?}");
+    provider.revocations_once(2).await;
 
     let assertions = provider.assertions();
     assert!(
-        assertions.len() >= 3,
-        "token, refresh and revocation each authenticated: {assertions:#?}"
+        assertions.len() >= 4,
+        "token, refresh and revocations each authenticated: {assertions:#?}"
     );
     let mut jtis: Vec<&str> = assertions.iter().filter_map(|(_, c)| c["jti"].as_str()).collect();
     for (header, claims) in &assertions {
@@ -99,7 +100,7 @@ async fn private_key_jwt_with_an_rsa_pem_authenticates_every_client_call_with_a_
     jtis.sort();
     jtis.dedup();
     assert_eq!(jtis.len(), assertions.len(), "every assertion has its own jti");
-    assert_eq!(provider.revocation_requests().len(), 1, "the revocation was accepted");
+    assert_eq!(provider.revocation_requests().len(), 2, "the revocations were accepted");
 }
 
 #[rocket::async_test]

@@ -257,3 +257,30 @@ async fn a_session_too_large_is_logged_with_what_takes_the_room_never_a_value() 
     assert_logged(&lines, &["login failed", "userinfo", "largest claims: `blob`"]);
     assert_no_secret_in(&lines, &[&blob[..32]]);
 }
+
+/// A provider that refuses the app's own client credentials at its
+/// introspection endpoint (`invalid_client`) is a misconfiguration: the
+/// caller gets `503` as for an outage, and the log says what to fix, once
+/// however many tokens come.
+#[rocket::async_test]
+async fn a_provider_refusing_the_clients_credentials_at_introspection_is_said_to_be_a_configuration_error() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    let mut config = oidc_config(&provider);
+    config["providers"]["default"]["client_secret"] = json!("not-the-secret");
+    let mut browser = Browser::new(api::api_app(config)).await;
+    logs::forget();
+    for _ in 0..3 {
+        let token = provider.opaque_token(json!({ "scope": "read" }));
+        let resp = browser.bearer("/api", &token).await;
+        api::assert_bearer_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+    }
+    let lines = logs::crate_lines_of_this_thread();
+    let said: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.contains("refused this app's client credentials"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once: {lines:#?}");
+    assert!(said[0].contains("`providers.default.client_id`"), "{said:?}");
+    assert!(!said[0].contains("not-the-secret"), "{said:?}");
+}

@@ -613,6 +613,23 @@ impl TestProvider {
         lock(&self.shared.revocation_requests).clone()
     }
 
+    /// The revocation requests, once there are `n` of them: a logout
+    /// revokes in the background, after its answer. Panics after 5 s.
+    pub async fn revocations_once(&self, n: usize) -> Vec<RevocationRequest> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let requests = self.revocation_requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {n} revocation requests, got {requests:#?}"
+            );
+            rocket::tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn registration_requests(&self) -> Vec<RegistrationRequest> {
         lock(&self.shared.registration_requests).clone()
     }
@@ -625,6 +642,10 @@ impl TestProvider {
 
     /// Whether `refresh_token` was issued here and is still usable (not
     /// revoked, not rotated away).
+    pub fn access_token_is_active(&self, access_token: &str) -> bool {
+        lock(&self.shared.issued).contains_key(access_token)
+    }
+
     pub fn refresh_token_is_active(&self, refresh_token: &str) -> bool {
         lock(&self.shared.refresh_tokens)
             .get(refresh_token)

@@ -171,7 +171,7 @@ async fn login_redirect(
     request: &Request<'_>,
     jar: &Jar,
     provider_name: &str,
-    prompt: Prompt,
+    prompt: Prompt<'_>,
     step_up: &StepUp,
 ) -> OidcError {
     let Some(provider) = oidc.provider(provider_name) else {
@@ -220,7 +220,10 @@ async fn current_session(
         // used by a script does not outlive the interval.
         if is_navigation(request) {
             let none = StepUp::default();
-            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, Prompt::Silent, &none)).await);
+            let silent = Prompt::Silent {
+                id_token_hint: session.id_token_jwt.secret(),
+            };
+            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, silent, &none)).await);
         }
         return Err(OidcError::LoginRequired);
     }
