@@ -50,12 +50,23 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         _ => Vec::new(),
     };
     let mut found = None;
+    let mut unknown = None;
     for candidate in oidc.providers() {
         // A provider that cannot be asked now is its trouble (`502`, so it
         // sends the logout again), not a reason to call the token foreign.
         let metadata = match candidate.known_metadata() {
             Some(metadata) => Some(metadata),
             None if candidate.config.issuer.as_deref() == Some(issuer) => Some(candidate.metadata().await?),
+            // Configured by `discovery_url` alone and not discovered yet:
+            // its issuer is learnt now (once for all, and a failure is
+            // backed off, so an anonymous POST costs at most that).
+            None if candidate.config.static_issuer().is_none() => match candidate.metadata().await {
+                Ok(metadata) => Some(metadata),
+                Err(error) => {
+                    unknown = Some(error);
+                    None
+                }
+            },
             None => None,
         };
         let Some(metadata) = metadata.filter(|m| m.issuer == issuer) else {
@@ -69,7 +80,13 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
             break;
         }
     }
-    let (provider, metadata) = found.ok_or_else(|| bad("the logout token's issuer is not a configured provider"))?;
+    let (provider, metadata) = match (found, unknown) {
+        (Some(found), _) => found,
+        // It may be the issuer of a provider that cannot be discovered now:
+        // the provider's trouble, so that it sends the logout again.
+        (None, Some(error)) => return Err(error),
+        (None, None) => return Err(bad("the logout token's issuer is not a configured provider")),
+    };
     let allowed: Vec<_> = jws::ASYMMETRIC_ALGS
         .iter()
         .filter(|alg| {

@@ -19,7 +19,7 @@ use crate::error::{printable, OidcError};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
-use crate::state::{digest, Claim, RefreshKey};
+use crate::state::{digest, Claim, Lease, RefreshKey};
 use crate::token::endpoint;
 use crate::token::id_token::{self, NonceRule};
 
@@ -53,8 +53,11 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
     // the refreshed token refreshes anew when that one expires or is forced.
     let access_token = session.access_token.as_ref().map_or("", |t| t.secret());
     let key = RefreshKey(digest(&[&session.id, refresh_token.secret(), access_token]));
-    // The lease outlives the token request and a key refetch, so a live
-    // holder is never taken over; a dead one is, when it runs out.
+    // A holder keeps its lease alive for as long as it works (the token
+    // request, then maybe discovery, keys that are stale, a key refetch
+    // waiting for its turn: more than any fixed lease would cover), so a
+    // live holder is never taken over; a dead one is, when the lease runs
+    // out.
     let lease = Duration::from_secs(oidc.config().http_timeout_seconds.saturating_mul(2).saturating_add(1));
     oidc.refreshes()
         .get_or_load(&key, || async move {
@@ -66,7 +69,8 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                     Claim::Busy => None,
                 };
                 if let Some(claim) = claim {
-                    let result = token_request(oidc, session, refresh_token.secret()).await;
+                    let work = token_request(oidc, session, refresh_token.secret());
+                    let result = holding(oidc, &key, &claim, lease, work).await;
                     crate::telemetry::refresh(&session.provider, result.is_ok());
                     match &result {
                         Ok(_) => event!(info, "oidc: tokens refreshed at provider `{}`", session.provider),
@@ -87,6 +91,33 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
             }
         })
         .await
+}
+
+/// Runs `work` (a refresh) while extending the `claim` on `key` every
+/// third of `lease`, so that no other instance takes it over and redeems
+/// the refresh token a second time. Should Redis lose the claim meanwhile,
+/// the work goes on (its result is still shared): redeeming the token is
+/// already under way.
+async fn holding<T>(
+    oidc: &Oidc,
+    key: &RefreshKey,
+    claim: &Lease,
+    lease: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let beat = (lease / 3).max(Duration::from_millis(100));
+    let mut ticks = rocket::tokio::time::interval_at(rocket::tokio::time::Instant::now() + beat, beat);
+    let mut work = std::pin::pin!(work);
+    loop {
+        rocket::tokio::select! {
+            done = &mut work => return done,
+            _ = ticks.tick() => match oidc.state().extend_refresh(key, claim, lease).await {
+                Ok(true) => {}
+                Ok(false) => event!(warn, "oidc: a refresh outlived its lease; another instance may refresh too"),
+                Err(error) => event!(warn, "oidc: a refresh lease could not be extended: {error}"),
+            },
+        }
+    }
 }
 
 /// The token request itself, and the session it makes; with how long the

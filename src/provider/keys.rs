@@ -22,10 +22,13 @@ pub(crate) trait KeySource: Send + Sync {
     /// The current key set.
     async fn keys(&self) -> Result<Arc<CoreJsonWebKeySet>, OidcError>;
 
-    /// A newer key set after a token named a key that `seen` lacks, or a
-    /// key of `seen` did not verify it (key rotation); `None` when no newer
-    /// set can be had now.
-    async fn refetch(&self, seen: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError>;
+    /// The key set as the provider publishes it after `asked` (when the
+    /// token's check began), after that token named a key the current set
+    /// lacks, or a key of it did not verify the token (key rotation).
+    /// `None` when no other set can ever be had (a fixed set); an error
+    /// when the provider cannot be asked now: a token is never judged
+    /// forged because the keys were not looked at.
+    async fn refetch(&self, asked: Instant) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError>;
 }
 
 /// A fixed key set that never changes.
@@ -38,7 +41,7 @@ impl KeySource for StaticKeys {
         Ok(self.0.clone())
     }
 
-    async fn refetch(&self, _: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+    async fn refetch(&self, _: Instant) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
         Ok(None)
     }
 }
@@ -50,9 +53,11 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 const LONGEST_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The shortest (for `max-age=0`, `no-cache`, `no-store`).
 const SHORTEST_MAX_AGE: Duration = Duration::from_secs(2);
-/// At most one refetch caused by a token (an unknown `kid`, or a known one
+/// At most one refetch caused by tokens (an unknown `kid`, or a known one
 /// whose signature fails) in this long: forged `kid`s cannot make us hammer
-/// the provider, and a key published a moment late still works soon.
+/// the provider. A token that needs one waits for the next (at most this
+/// long), shared by every token waiting: so a flood of junk `kid`s delays
+/// a real new key by this much at most, and never gets it refused.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How long past its freshness a key set is still used while the provider
@@ -64,6 +69,8 @@ const STALE_GRACE: Duration = Duration::from_secs(3600);
 struct KeySet {
     keys: Arc<CoreJsonWebKeySet>,
     fresh_until: Instant,
+    /// When the request that brought it was sent.
+    fetched_at: Instant,
 }
 
 #[derive(Default)]
@@ -94,14 +101,28 @@ impl KeyCache {
         usable.then(|| (set.keys.clone(), now < set.fresh_until))
     }
 
-    fn set(&self, keys: Arc<CoreJsonWebKeySet>, max_age: Option<Duration>) {
+    fn set(&self, keys: Arc<CoreJsonWebKeySet>, max_age: Option<Duration>, fetched_at: Instant) {
         let max_age = max_age
             .unwrap_or(DEFAULT_MAX_AGE)
             .clamp(SHORTEST_MAX_AGE, LONGEST_MAX_AGE);
         let fresh_until = Instant::now() + max_age;
         if let Ok(mut slot) = self.current.write() {
-            *slot = Some(KeySet { keys, fresh_until });
+            *slot = Some(KeySet {
+                keys,
+                fresh_until,
+                fetched_at,
+            });
         }
+    }
+
+    /// The key set, if the request that brought it was sent at or after
+    /// `asked`: what the provider published once the token was there.
+    fn fetched_since(&self, asked: Instant) -> Option<Arc<CoreJsonWebKeySet>> {
+        let current = self.current.read().ok()?;
+        current
+            .as_ref()
+            .filter(|set| set.fetched_at >= asked)
+            .map(|set| set.keys.clone())
     }
 }
 
@@ -114,6 +135,7 @@ impl Provider {
                 return Err(error.clone());
             }
         }
+        let began = Instant::now();
         let fetched = async {
             let metadata = self.metadata().await?;
             let call = Call {
@@ -134,7 +156,7 @@ impl Provider {
                     keys.keys().len()
                 );
                 let keys = Arc::new(keys);
-                self.keys.set(keys.clone(), max_age);
+                self.keys.set(keys.clone(), max_age, began);
                 fetches.failure = None;
                 fetches.failures_in_a_row = 0;
                 Ok(keys)
@@ -186,29 +208,22 @@ impl KeySource for Provider {
 
     /// Refetches the keys after a token named a key we do not have, or one
     /// whose signature did not verify (key rotation, possibly under the same
-    /// `kid`). `None` when a refetch happened less than
-    /// [`REFETCH_INTERVAL`] ago.
-    async fn refetch(&self, seen: &Arc<CoreJsonWebKeySet>) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+    /// `kid`). The answer is always a set fetched after the token arrived:
+    /// one fetched meanwhile, or the next refetch, waited for (at most
+    /// [`REFETCH_INTERVAL`] after the last one) and shared with every token
+    /// waiting. Keys that cannot be fetched are the provider's trouble
+    /// (`502`/`503`), never a reason to call the token forged.
+    async fn refetch(&self, asked: Instant) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+        // Queued here behind the refetch of another token, a token finds
+        // its answer in that refetch when it began after this one arrived.
         let mut fetches = self.keys.fetching.lock().await;
-        if let Some((current, _)) = self.keys.current() {
-            if !Arc::ptr_eq(&current, seen) {
-                // Someone fetched while we waited.
-                return Ok(Some(current));
-            }
+        if let Some(fresh) = self.keys.fetched_since(asked) {
+            return Ok(Some(fresh));
         }
-        let now = Instant::now();
-        if fetches
-            .last_refetch
-            .is_some_and(|at| now.duration_since(at) < REFETCH_INTERVAL)
-        {
-            // The keys cannot be fetched (the last fetch failed, and none has
-            // worked since): the provider's trouble (`502`), not the token's.
-            if let Some((_, error)) = &fetches.failure {
-                return Err(error.clone());
-            }
-            return Ok(None);
+        if let Some(next) = fetches.last_refetch.and_then(|at| at.checked_add(REFETCH_INTERVAL)) {
+            rocket::tokio::time::sleep_until(next.into()).await;
         }
-        fetches.last_refetch = Some(now);
+        fetches.last_refetch = Some(Instant::now());
         self.fetch_keys(&mut fetches).await.map(Some)
     }
 }
@@ -222,7 +237,7 @@ mod tests {
     fn a_stale_key_set_serves_for_an_hour_past_its_freshness_then_not_at_all() {
         let cache = KeyCache::default();
         let keys: Arc<CoreJsonWebKeySet> = Arc::new(serde_json::from_str(r#"{"keys":[]}"#).expect("a key set"));
-        cache.set(keys, Some(Duration::from_secs(300)));
+        cache.set(keys, Some(Duration::from_secs(300)), Instant::now());
         let now = Instant::now();
         assert!(matches!(cache.current_at(now), Some((_, true))), "fresh");
         let stale = now + Duration::from_secs(300) + STALE_GRACE - Duration::from_secs(5);

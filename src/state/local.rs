@@ -207,6 +207,17 @@ impl SharedState for LocalState {
         Ok(Claim::Won(Lease(token)))
     }
 
+    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StateError> {
+        let now = clock::now_ms();
+        let mut leases = locked(&self.refresh_leases)?;
+        if leases.get(key, now) != Some(&lease.0) {
+            return Ok(false);
+        }
+        let until = now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
+        leases.insert_evicting(*key, until, lease.0.clone(), now);
+        Ok(true)
+    }
+
     async fn finish_refresh(
         &self,
         key: &RefreshKey,

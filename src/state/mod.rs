@@ -178,6 +178,11 @@ pub(crate) trait SharedState: Send + Sync {
     /// after, and redeem a refresh token the provider already rotated.)
     async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError>;
 
+    /// Keeps a won claim for `lease` more, from now, while its holder is
+    /// still at work: false when it is no longer this holder's (it ran
+    /// out, and someone else may hold it now).
+    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StateError>;
+
     /// Ends a claim: shares `result` (for `ttl`) when the refresh worked.
     async fn finish_refresh(
         &self,

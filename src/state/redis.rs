@@ -174,6 +174,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Extends a refresh lease (KEYS: the lock; ARGV: token, lease ms) if it is
+/// still ours: its holder is at work.
+const EXTEND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+";
+
 /// The longest TTL ever set (a year): provider-sent times cannot make a
 /// key live forever or overflow Redis's range.
 const MAX_TTL_SECONDS: i64 = 366 * 24 * 3600;
@@ -398,6 +405,7 @@ pub(crate) struct RedisState {
     end_sessions: Script,
     revoke_sub: Script,
     release: Script,
+    extend: Script,
     claim: Script,
     first_use: Script,
     is_revoked: Script,
@@ -466,6 +474,7 @@ impl RedisState {
             end_sessions: Script::new(END_SESSIONS),
             revoke_sub: Script::new(REVOKE_SUB),
             release: Script::new(RELEASE),
+            extend: Script::new(EXTEND),
             claim: Script::new(CLAIM),
             first_use: Script::new(FIRST_USE),
             is_revoked: Script::new(IS_REVOKED),
@@ -923,6 +932,16 @@ impl SharedState for RedisState {
             ("won", _) => Claim::Won(Lease(token)),
             _ => Claim::Busy,
         })
+    }
+
+    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StateError> {
+        let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
+        let lease_ms = u64::try_from(duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+            .to_string();
+        let extended: i64 = self.script(&self.extend, &[&lock_key], &[&lease.0, &lease_ms]).await?;
+        Ok(extended == 1)
     }
 
     async fn finish_refresh(

@@ -85,6 +85,18 @@ impl SessionStore {
         let Some(session) = self.load_stored(jar).await? else {
             return Ok(None);
         };
+        // The lifetime configured now holds, not only the one stamped at
+        // login: a lifetime made shorter ends the sessions it would have
+        // ended, copies of logged-out ones included (their logout records
+        // last as long as that lifetime, no longer).
+        if self.outlived(&session, clock::now()) {
+            if self.server_side() {
+                jar.remove(SESSION_ID);
+            } else {
+                cookie::remove(jar);
+            }
+            return Ok(None);
+        }
         if self.inactivity_seconds == 0 {
             return Ok(Some(session));
         }
@@ -296,6 +308,13 @@ impl SessionStore {
             return lifetime;
         }
         lifetime.min(now.saturating_add(self.inactivity_seconds).saturating_add(1))
+    }
+
+    /// Whether `session` was authenticated longer ago than the session
+    /// lifetime configured now.
+    fn outlived(&self, session: &UserSession, now: i64) -> bool {
+        let login = session.last_authenticated_ms.div_euclid(1000);
+        login.saturating_add(self.lifetime_seconds) <= now
     }
 
     fn max_age(&self, session: &UserSession) -> i64 {

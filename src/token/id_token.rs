@@ -65,13 +65,14 @@ pub(crate) async fn verify(
         })?;
     let token = CoreIdToken::from_str(raw)
         .map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
+    let asked = std::time::Instant::now();
     let current = keys.keys().await?;
     let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds) {
         // A key we do not know, or a known one that does not verify: the
         // provider may have rotated its keys (possibly keeping the `kid`).
         Err(ClaimsVerificationError::SignatureVerification(
             failure @ (SignatureVerificationError::NoMatchingKey | SignatureVerificationError::CryptoError(_)),
-        )) => match keys.refetch(&current).await? {
+        )) => match keys.refetch(asked).await? {
             Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => {
                 check(client, metadata, &token, &fresh, nonce, clock_skew_seconds)
             }

@@ -119,11 +119,12 @@ pub(crate) async fn verify(
         return Err(invalid("signing algorithm not allowed"));
     }
     let kid = jws.header.get("kid").and_then(Value::as_str);
+    let asked = std::time::Instant::now();
     let current = keys.keys().await?;
     let verified = match check_signature(&current, &jws, &alg, kid) {
         // An unknown key, or a known one that does not verify: the provider
         // may have rotated its keys (possibly keeping the `kid`).
-        failed @ (Signature::NoKey | Signature::Invalid) => match keys.refetch(&current).await? {
+        failed @ (Signature::NoKey | Signature::Invalid) => match keys.refetch(asked).await? {
             Some(fresh) if !Arc::ptr_eq(&fresh, &current) => check_signature(&fresh, &jws, &alg, kid),
             _ => failed,
         },

@@ -596,3 +596,44 @@ async fn with_two_clients_at_one_provider_a_logout_token_ends_the_session_of_the
         "the second client's session ended"
     );
 }
+
+/// A provider configured by `discovery_url` alone names its issuer only in
+/// its discovery document. An instance that has not read it yet (one just
+/// started) reads it when a logout token comes, rather than refuse the
+/// token as foreign (`400` would tell the provider not to send it again).
+/// A provider that cannot be discovered now is its trouble: `502`.
+#[rocket::async_test]
+async fn a_provider_known_by_its_discovery_url_alone_is_discovered_for_its_logout_token() {
+    let provider = TestProvider::start().await;
+    let by_discovery_url = |provider: &TestProvider| {
+        let mut config = memory_store_config(provider);
+        let table = config["providers"]["default"].as_object_mut().expect("a table");
+        table.remove("issuer");
+        table.insert(
+            "discovery_url".into(),
+            json!(format!("{}/.well-known/openid-configuration", provider.issuer)),
+        );
+        config
+    };
+    let mut fresh = lifecycle_browser(by_discovery_url(&provider)).await;
+    let discoveries = provider.counts().discovery;
+    let resp = fresh
+        .backchannel_logout(&provider.logout_token(json!({ "sid": "s1" })))
+        .await;
+    assert_accepted(&resp);
+    assert_eq!(provider.counts().discovery, discoveries + 1);
+    // The discovered provider works as usual.
+    login_as(&provider, &mut fresh, "alice", "s2").await;
+    let resp = fresh
+        .backchannel_logout(&provider.logout_token(json!({ "sid": "s2" })))
+        .await;
+    assert_accepted(&resp);
+    assert!(!has_session(&mut fresh).await, "the session ended");
+
+    let config = by_discovery_url(&provider);
+    let token = provider.logout_token(json!({ "sid": "s3" }));
+    provider.stop().await;
+    let down = lifecycle_browser(config).await;
+    let resp = down.backchannel_logout(&token).await;
+    assert_eq!(resp.status, Status::BadGateway, "{resp:#?}");
+}

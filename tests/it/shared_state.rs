@@ -290,3 +290,109 @@ async fn every_key_lives_under_the_prefix_with_a_ttl_no_longer_than_what_it_prot
         }
     }
 }
+
+/// The lifetime is shortened (a new release, every instance restarted
+/// with `lifetime_seconds = 2`). A session made under the longer one is
+/// logged out; its logout record lasts the new lifetime only. Once that
+/// has passed, a copy of its cookies must still be refused: loading holds
+/// the lifetime configured now, not only the expiry stamped at login.
+#[rocket::async_test]
+async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_records() {
+    for store in STORES {
+        let mut s = setup(store).await;
+        log_in(&mut s, "alice", "s1").await;
+        let copy = s.browser.jar.clone();
+        let mut shorter = shared_config(&s.provider, &s.redis, store);
+        shorter["session"]["lifetime_seconds"] = json!(2);
+        let after = instance(shorter).await;
+        s.browser.switch_to(&after);
+        assert_eq!(s.browser.logout(Method::Post).await.status, Status::SeeOther);
+        rocket::tokio::time::sleep(Duration::from_millis(3200)).await;
+        let mut thief = s.browser.with_jar(copy);
+        thief.switch_to(&after);
+        assert_no_session(&mut thief).await;
+        // And a session simply older than the new lifetime is over too.
+        log_in(&mut s, "bob", "s2").await;
+        rocket::tokio::time::sleep(Duration::from_millis(2200)).await;
+        assert!(
+            profile_on(&s.browser, &after).await.is_none(),
+            "{store}: older than 2 s"
+        );
+        assert!(
+            profile_on(&s.browser, &s.a).await.is_some(),
+            "{store}: within the old lifetime there"
+        );
+    }
+}
+
+/// The refresh lease was 2T+1 (T = `http_timeout_seconds`), while its
+/// holder may need the token request, then a key set, then a key refetch
+/// that waits for its turn (one per 2 s): longer than the lease. Another
+/// instance then took the lease over and redeemed the refresh token the
+/// provider had just rotated, ending the session. A holder now keeps its
+/// lease for as long as it works: one token request, both instances
+/// served.
+#[rocket::async_test]
+async fn a_refresh_that_takes_longer_than_its_lease_is_never_taken_over() {
+    use crate::support::jwt::Key;
+    use crate::support::provider::{LogoutToken, Signing};
+
+    let provider = TestProvider::start().await;
+    let redis = RedisServer::start();
+    let mut config = shared_config(&provider, &redis, "cookie");
+    config["http_timeout_seconds"] = json!(2);
+    let (mut browser, b) = two_instances(config).await;
+    provider.behave(|x| x.refresh_rotation = true);
+    browser.login_ok(&provider, "/profile").await;
+
+    // From now on: each call to the token endpoint and the key set takes
+    // 1.75 s (the timeout is 2 s, the lease 5 s), and refreshed ID tokens
+    // are signed with a key the provider has not published yet.
+    let slow = Some(TokenFailure::Delay(Duration::from_millis(1750)));
+    provider.behave(|x| {
+        x.refresh_failure = slow.clone();
+        x.jwks_failure = slow.clone();
+        x.signing_key = Key::Rotated;
+    });
+    let start = std::time::Instant::now();
+    let at = |millis: u64| rocket::tokio::time::sleep_until((start + Duration::from_millis(millis)).into());
+    let on_a = browser.with_jar(browser.jar.clone());
+    let mut on_b = browser.with_jar(browser.jar.clone());
+    on_b.switch_to(&b);
+    let junk = provider.logout_token_with(LogoutToken {
+        header: serde_json::from_value(json!({ "kid": "junk" })).expect("an object"),
+        signing: Signing::Rs256With(Key::Rotated),
+        ..LogoutToken::with_claims(json!({ "sid": "s1" }))
+    });
+    let (holder, _, _, waiter) = rocket::tokio::join!(
+        // Instance A refreshes: its token request takes until 1.75 s.
+        async { concurrent_api_gets(&on_a, "/token?refresh=true", 1).await },
+        // A token naming an unknown key makes A refetch keys at 1.6 s: A's
+        // own refetch, for the refreshed ID token, must then wait for its
+        // turn until 3.6 s, and takes until 5.35 s.
+        async {
+            at(1600).await;
+            on_a.backchannel_logout(&junk).await
+        },
+        // The provider publishes its new key at 2.5 s.
+        async {
+            at(2500).await;
+            provider.behave(|x| x.jwks = vec![Key::Current, Key::Rotated]);
+        },
+        // Instance B wants the same refresh at 3 s, and waits for A.
+        async {
+            at(3000).await;
+            concurrent_api_gets(&on_b, "/token?refresh=true", 1).await
+        },
+    );
+    let (holder, waiter) = (&holder[0], &waiter[0]);
+    assert_eq!(holder.status, Status::Ok, "{holder:#?}");
+    assert!(
+        start.elapsed() > Duration::from_secs(5),
+        "A outlived the 5 s lease: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(waiter.status, Status::Ok, "B got A's result: {waiter:#?}");
+    assert_eq!(holder.json()["access_token"], waiter.json()["access_token"]);
+    assert_eq!(provider.counts().refresh, 1, "the refresh token was redeemed once");
+}
