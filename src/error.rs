@@ -96,6 +96,14 @@ pub enum OidcError {
         /// and size.
         parts: String,
     },
+    /// Too many requests nobody has authenticated yet want the provider's
+    /// time right now (`limits.provider_calls_per_second`): `503
+    /// temporarily_unavailable`, with `Retry-After`. Nothing was sent.
+    Overloaded(String),
+    /// This client (one user's account, one DPoP key) has used up what it
+    /// may hold of a shared ledger; others are not affected: `429
+    /// too_many_requests`, with `Retry-After`.
+    TooManyRequests(String),
     /// The server-side state cannot answer now: Redis is unreachable or
     /// slow, or an in-process ledger is full of live entries
     /// (`503 temporarily_unavailable`). Nothing is let through unchecked.
@@ -115,9 +123,11 @@ impl OidcError {
             | OidcError::UseDpopNonce(_)
             | OidcError::InsufficientUserAuthentication { .. } => Status::Unauthorized,
             OidcError::InsufficientScope { .. } => Status::Forbidden,
-            OidcError::TokenCheckUnavailable(_) | OidcError::ClientRejected(_) | OidcError::StateUnavailable(_) => {
-                Status::ServiceUnavailable
-            }
+            OidcError::TokenCheckUnavailable(_)
+            | OidcError::ClientRejected(_)
+            | OidcError::StateUnavailable(_)
+            | OidcError::Overloaded(_) => Status::ServiceUnavailable,
+            OidcError::TooManyRequests(_) => Status::TooManyRequests,
             OidcError::LoginRequired
             | OidcError::RefreshFailed(_)
             | OidcError::SessionEnded(_)
@@ -148,9 +158,11 @@ impl OidcError {
             OidcError::UseDpopNonce(_) => "use_dpop_nonce",
             OidcError::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             OidcError::InsufficientScope { .. } => "insufficient_scope",
-            OidcError::TokenCheckUnavailable(_) | OidcError::ClientRejected(_) | OidcError::StateUnavailable(_) => {
-                "temporarily_unavailable"
-            }
+            OidcError::TokenCheckUnavailable(_)
+            | OidcError::ClientRejected(_)
+            | OidcError::StateUnavailable(_)
+            | OidcError::Overloaded(_) => "temporarily_unavailable",
+            OidcError::TooManyRequests(_) => "too_many_requests",
         }
     }
 
@@ -178,10 +190,24 @@ impl OidcError {
                 "the token cannot be checked right now; try again later".into()
             }
             OidcError::StateUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
+            OidcError::Overloaded(_) => {
+                "too many requests are waiting for the sign-in provider; try again in a moment".into()
+            }
+            OidcError::TooManyRequests(_) => "too many requests from this account or key; try again later".into(),
             OidcError::SessionTooLarge { .. } => {
                 "the sign-in provider gave more than a session can hold; the log says what".into()
             }
             other => other.to_string(),
+        }
+    }
+
+    /// When to try again (`Retry-After`, in seconds), for a refusal that
+    /// passes with time.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        match self {
+            OidcError::Overloaded(_) => Some(1),
+            OidcError::TooManyRequests(_) => Some(30),
+            _ => None,
         }
     }
 
@@ -300,6 +326,8 @@ impl fmt::Display for OidcError {
                 )
             }
             OidcError::StateUnavailable(why) => write!(f, "the session state is unavailable: {why}"),
+            OidcError::Overloaded(why) => write!(f, "overloaded: {why}"),
+            OidcError::TooManyRequests(why) => write!(f, "too many requests: {why}"),
         }
     }
 }

@@ -99,6 +99,7 @@
 //! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
 //! | `limits.dpop_proofs` | `100000` | DPoP proof ids remembered as used in the process |
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
+//! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests, code redemptions and introspections of unseen tokens anonymous requests may cause, per provider (each its own budget) |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
@@ -419,7 +420,7 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `oidc_logins_total` | counter | `provider`, `outcome` (`success`, `failure`), `cause` (`none`, `state_cookie_missing`, `login_expired`, `state_reused`, `state_mismatch`, `provider_error`, `issuer_mismatch`, `clock_skew`, `wrong_audience`, `signature`, `nonce`, `provider_unreachable`, `state_unavailable`, `other`) |
+//! | `oidc_logins_total` | counter | `provider`, `outcome` (`success`, `failure`), `cause` (`none`, `state_cookie_missing`, `login_expired`, `state_reused`, `state_mismatch`, `provider_error`, `issuer_mismatch`, `clock_skew`, `wrong_audience`, `signature`, `nonce`, `provider_unreachable`, `state_unavailable`, `step_up`, `overloaded`, `other`) |
 //! | `oidc_login_duration_seconds` | histogram | `provider`: from the redirect to the provider to the session |
 //! | `oidc_provider_requests_total` | counter | `provider`, `endpoint` (`discovery`, `jwks`, `token`, `userinfo`, `introspection`, `revocation`, `registration`), `status` (the HTTP status, or `unreachable`) |
 //! | `oidc_provider_request_duration_seconds` | histogram | `provider`, `endpoint` |
@@ -659,7 +660,8 @@
 //! | 401 | `login_required` | API request without a session |
 //! | 401 | provider's code, `invalid_id_token`, `invalid_issuer`, `invalid_userinfo` | the provider refused, or its answer failed validation |
 //! | 502 | `provider_unavailable`, `session_too_large` | provider down or answering nonsense; a session over the size limit |
-//! | 503 | `temporarily_unavailable` | Redis unreachable or slow, or an in-process ledger full; a bearer token that cannot be checked now |
+//! | 429 | `too_many_requests` | one account or DPoP key used up its share of a ledger (`Retry-After`) |
+//! | 503 | `temporarily_unavailable` | Redis unreachable or slow, or an in-process ledger full; a bearer token that cannot be checked now; `limits.provider_calls_per_second` used up (`Retry-After`) |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

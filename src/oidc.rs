@@ -93,8 +93,11 @@ impl Oidc {
                 let inputs = RegistrationInputs::new(&config, provider);
                 let callback_path = config.redirect_uri_of(name).path();
                 let state = ProviderState {
-                    provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs)
-                        .among(issuers.clone(), callback_path),
+                    provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs).among(
+                        issuers.clone(),
+                        callback_path,
+                        config.limits.provider_calls_per_second,
+                    ),
                     bearer_caches: BearerCaches::new(provider.bearer.cache_entries),
                     service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
                 };

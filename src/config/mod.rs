@@ -304,6 +304,19 @@ pub struct LimitsConfig {
     /// sessions it ends would have expired, by lifetime or inactivity.
     #[serde(default = "default_ledger")]
     pub revocations: usize,
+    /// `provider_calls_per_second` (default `20`, twice that in a burst;
+    /// `0`: no limit): calls to each provider that requests nobody has
+    /// authenticated yet may cause, in this process: pushed authorization
+    /// requests, code redemptions at the callback, introspection of tokens
+    /// not seen before. Past it, a login falls back to a front-channel
+    /// request where the provider allows it; otherwise the request gets
+    /// `503` rather than spend the provider's rate limits for everyone.
+    #[serde(default = "default_provider_calls")]
+    pub provider_calls_per_second: u32,
+}
+
+fn default_provider_calls() -> u32 {
+    20
 }
 
 impl Default for LimitsConfig {
@@ -315,6 +328,7 @@ impl Default for LimitsConfig {
             logout_tokens: default_ledger(),
             dpop_proofs: default_ledger(),
             revocations: default_ledger(),
+            provider_calls_per_second: default_provider_calls(),
         }
     }
 }

@@ -164,7 +164,9 @@ pub(crate) async fn finish(
     let result = match complete(oidc, provider, &pending, response, jar, path).await {
         // A provider or Redis that cannot answer now ends nothing: the
         // session stays, and the silent check is tried again later.
-        Err(error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_))) => Err(error.into()),
+        Err(
+            error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_) | OidcError::Overloaded(_)),
+        ) => Err(error.into()),
         // The provider said "try again later" (RFC 6749 §4.1.2.1): its
         // trouble, which ends no session either.
         Err(OidcError::Provider { error, .. }) if pending.silent && TRANSIENT_ERRORS.contains(&error.as_str()) => {
@@ -259,6 +261,15 @@ async fn complete(
     // `sub` that reaches any instance from now on names this session
     // (Back-Channel Logout §2.7), however long the rest takes.
     let authenticated_ms = clock::now_ms();
+    // A callback is anyone's to send, with any code: the redemptions it
+    // causes are budgeted, so a flood of junk codes cannot spend the
+    // provider's rate limits for every user.
+    if !provider.budgets.code_redemptions.take() {
+        return Err(OidcError::Overloaded(format!(
+            "provider `{}`: `limits.provider_calls_per_second` code redemptions used up",
+            provider.name
+        )));
+    }
     let redirect_uri = oidc.config().redirect_uri_of(&provider.name).as_str();
     let tokens = endpoint::request(
         provider,

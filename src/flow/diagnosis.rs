@@ -35,6 +35,10 @@ pub(crate) enum Cause {
     StateUnavailable,
     /// A step-up login did not bring the `acr` or `auth_time` required.
     StepUp,
+    /// Too many anonymous callbacks wanted the provider's time
+    /// (`limits.provider_calls_per_second`), or one account logged in too
+    /// often.
+    Overloaded,
     /// Anything else (a malformed response, a bad ID token...).
     Other,
 }
@@ -50,6 +54,7 @@ impl Cause {
             OidcError::StateUnavailable(_) => Cause::StateUnavailable,
             OidcError::InvalidState(_) => Cause::StateMismatch,
             OidcError::InsufficientUserAuthentication { .. } => Cause::StepUp,
+            OidcError::Overloaded(_) | OidcError::TooManyRequests(_) => Cause::Overloaded,
             OidcError::InvalidIdToken(why) => {
                 let has = |words: &str| why.contains(words);
                 if has("expired or not yet valid") || has("issued in the future") {
@@ -86,6 +91,7 @@ impl Cause {
             Cause::ProviderUnreachable => "provider_unreachable",
             Cause::StateUnavailable => "state_unavailable",
             Cause::StepUp => "step_up",
+            Cause::Overloaded => "overloaded",
             Cause::Other => "other",
         }
     }
@@ -121,6 +127,10 @@ impl Cause {
             }
             Cause::StateUnavailable => "Redis (or a full `limits.*` ledger) could not answer; see the error",
             Cause::StepUp => "the provider authenticated the user less strongly or less recently than the route requires (`acr_values`, `max_age`)",
+            Cause::Overloaded => {
+                "more callbacks than `limits.provider_calls_per_second` (a flood?), or one account logging in again \
+                 and again; the login was not sent to the provider"
+            }
             Cause::Other => "see the error",
         }
     }
@@ -142,6 +152,7 @@ impl fmt::Display for Cause {
             Cause::ProviderUnreachable => "provider unreachable",
             Cause::StateUnavailable => "shared state unavailable",
             Cause::StepUp => "step-up not met",
+            Cause::Overloaded => "overloaded",
             Cause::Other => "invalid response",
         })
     }

@@ -292,6 +292,26 @@ async fn pushed_request_uri(
         )),
         (_, Some(endpoint)) => endpoint,
     };
+    // Anyone can navigate to a protected page: past the budget of such
+    // calls, the request goes by the front channel where the provider
+    // allows it (the login works as without PAR), else the navigation is
+    // answered 503 without calling the provider.
+    if !provider.budgets.pushed_requests.take() {
+        let required = metadata.require_pushed_authorization_requests
+            || provider.config.pushed_authorization_requests == PushedAuthorizationRequests::Always;
+        if required {
+            return Err(OidcError::Overloaded(format!(
+                "provider `{}`: `limits.provider_calls_per_second` pushed authorization requests used up",
+                provider.name
+            )));
+        }
+        event!(
+            debug,
+            "oidc: provider `{}`: pushed authorization requests are over budget; this one goes by the front channel",
+            provider.name
+        );
+        return Ok(None);
+    }
     let pairs: Vec<(&str, &str)> = params
         .iter()
         .filter(|(name, _)| name != "client_id")

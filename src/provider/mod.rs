@@ -10,12 +10,14 @@ use crate::config::{ProviderConfig, ProviderMetadata};
 use crate::error::OidcError;
 use crate::telemetry::{Call, Endpoint};
 
+pub(crate) mod budget;
 pub(crate) mod doctor;
 pub(crate) mod http;
 pub(crate) mod issuers;
 pub(crate) mod keys;
 pub(crate) mod registration;
 
+use self::budget::CallBudgets;
 use self::http::HttpError;
 use self::issuers::IssuerRegistry;
 use self::keys::KeyCache;
@@ -37,6 +39,8 @@ pub(crate) struct Provider {
     /// provider's callback: a discovered issuer is claimed there.
     issuers: Arc<IssuerRegistry>,
     callback_path: String,
+    /// What anonymous requests may make this provider answer.
+    pub(crate) budgets: CallBudgets,
 }
 
 impl std::fmt::Debug for Provider {
@@ -66,12 +70,20 @@ impl Provider {
             registration,
             issuers: Arc::default(),
             callback_path: String::new(),
+            budgets: CallBudgets::default(),
         }
     }
 
     /// This provider as one of an app's: its discovered issuer is claimed
-    /// in `issuers`, shared by all, for its callback at `callback_path`.
-    pub(crate) fn among(mut self, issuers: Arc<IssuerRegistry>, callback_path: &str) -> Provider {
+    /// in `issuers`, shared by all, for its callback at `callback_path`;
+    /// anonymous requests may make it answer `calls_per_second` calls.
+    pub(crate) fn among(
+        mut self,
+        issuers: Arc<IssuerRegistry>,
+        callback_path: &str,
+        calls_per_second: u32,
+    ) -> Provider {
+        self.budgets = CallBudgets::new(calls_per_second);
         // An issuer the configuration names is claimed at once, so that a
         // provider discovered later cannot take it. (Two configured with
         // one issuer at one callback do not launch: `OidcConfig` checks.)

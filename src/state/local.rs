@@ -411,6 +411,7 @@ mod tests {
             logout_tokens: capacity,
             dpop_proofs: capacity,
             revocations: capacity,
+            provider_calls_per_second: 0,
         }
     }
 

@@ -495,6 +495,16 @@ impl Checks<'_> {
         let endpoint = self.metadata.introspection_endpoint.clone().ok_or_else(|| {
             OidcError::TokenCheckUnavailable(format!("provider `{}` has no introspection endpoint", provider.name))
         })?;
+        // Anyone can send a token never seen before: past the budget of
+        // such calls, the provider is not asked (503), so a flood of junk
+        // tokens cannot spend its rate limits for every caller. Tokens
+        // found valid before are answered from the cache, whatever the budget.
+        if !provider.budgets.introspections.take() {
+            return Err(OidcError::TokenCheckUnavailable(format!(
+                "provider `{}`: `limits.provider_calls_per_second` introspections used up",
+                provider.name
+            )));
+        }
         let failed = |why: String| {
             OidcError::TokenCheckUnavailable(format!("provider `{}`: introspection {why}", provider.name))
         };

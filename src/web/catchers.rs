@@ -16,7 +16,7 @@ use crate::error::OidcError;
 use crate::web::request::is_navigation;
 
 /// The statuses the crate answers with.
-pub(crate) const STATUSES: [u16; 5] = [400, 401, 403, 502, 503];
+pub(crate) const STATUSES: [u16; 6] = [400, 401, 403, 429, 502, 503];
 
 /// The crate's catchers for `codes`.
 pub(crate) fn catchers(codes: impl IntoIterator<Item = u16>) -> Vec<Catcher> {
@@ -72,6 +72,7 @@ fn generic_code(status: Status) -> &'static str {
         400 => "invalid_request",
         401 => "unauthorized",
         403 => "forbidden",
+        429 => "too_many_requests",
         502 | 503 => "provider_unavailable",
         _ => "error",
     }

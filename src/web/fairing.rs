@@ -135,6 +135,7 @@ impl Fairing for OidcFairing {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut rocket::Data<'_>) {
+        crate::web::request::note_head(request);
         if let Some(oidc) = request.rocket().state::<Oidc>() {
             routes::on_request(oidc, request);
         }

@@ -14,7 +14,22 @@ const MAX_FORM_BYTES: u64 = 64 * 1024;
 /// that may be redirected to the provider, as opposed to an API or XHR
 /// call, which gets a 401 instead.
 pub(crate) fn is_navigation(request: &Request<'_>) -> bool {
+    // Only what can follow a login is one: not a `HEAD` (nobody reads its
+    // answer), nor a prefetch or prerender (`Sec-Purpose`, or the older
+    // `Purpose`/`X-Purpose`), which no user asked for and which would
+    // start a login, and a pushed request to the provider, for nothing.
+    if request.method() == rocket::http::Method::Head || request.local_cache(|| WasHead(false)).0 {
+        return false;
+    }
     let headers = request.headers();
+    let speculative = ["Sec-Purpose", "Purpose", "X-Purpose", "X-Moz"].iter().any(|name| {
+        headers
+            .get(name)
+            .any(|v| v.to_ascii_lowercase().contains("prefetch") || v.to_ascii_lowercase().contains("prerender"))
+    });
+    if speculative {
+        return false;
+    }
     if headers
         .get("X-Requested-With")
         .any(|v| v.eq_ignore_ascii_case("XMLHttpRequest"))
@@ -31,6 +46,18 @@ pub(crate) fn is_navigation(request: &Request<'_>) -> bool {
             .split(',')
             .any(|media| media.trim().to_ascii_lowercase().starts_with("text/html"))
     })
+}
+
+/// Whether the request came as a `HEAD`: Rocket routes an unmatched `HEAD`
+/// to the `GET` route, and the guards then see `GET`. The fairing's request
+/// hook, which sees the method as sent, notes it here.
+pub(crate) struct WasHead(pub(crate) bool);
+
+/// Notes a `HEAD` request (the fairing's request hook).
+pub(crate) fn note_head(request: &Request<'_>) {
+    if request.method() == rocket::http::Method::Head {
+        request.local_cache(|| WasHead(true));
+    }
 }
 
 /// Whether the URL of `request` has an `access_token` parameter.

@@ -19,6 +19,7 @@ pub(crate) fn finish<'r>(request: &'r Request<'_>, response: &mut Response<'r>) 
     login_redirect(state, response);
     bearer_challenges(request, state, response);
     step_up_challenge(request, response);
+    retry_after(request, response);
     for cookie in request_state::outgoing_cookies(state) {
         response.adjoin_header(cookie);
     }
@@ -75,6 +76,16 @@ fn bearer_challenges(request: &Request<'_>, state: &RequestState, response: &mut
     }
     if let OidcError::UseDpopNonce(nonce) = &error {
         response.set_raw_header("DPoP-Nonce", nonce.clone());
+    }
+}
+
+/// RFC 9110 §10.2.3: a refusal that passes with time says when to retry.
+fn retry_after(request: &Request<'_>, response: &mut Response<'_>) {
+    let Some(error) = OidcError::of(request) else {
+        return;
+    };
+    if let Some(seconds) = error.retry_after().filter(|_| response.status() == error.status()) {
+        response.set_raw_header("Retry-After", seconds.to_string());
     }
 }
 

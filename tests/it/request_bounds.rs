@@ -1,11 +1,16 @@
 //! What an anonymous request can make the app do is bounded: junk cookies
 //! named like the crate's cost nothing more and bring no more `Set-Cookie`s
-//! back than none at all.
+//! back than none at all; and the calls to a provider that requests nobody
+//! authenticated can cause (pushed authorization requests, code
+//! redemptions, introspection of unseen tokens) stay within
+//! `limits.provider_calls_per_second`, so a flood cannot spend the
+//! provider's rate limits for every user.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rocket::http::{Method, Status};
+use serde_json::json;
 
 use crate::support::lifecycle::*;
 use crate::support::*;
@@ -100,4 +105,146 @@ async fn a_real_session_still_works_among_junk_cookies() {
     assert_eq!(resp.status, Status::SeeOther);
     assert!(resp.set_cookie_headers().len() <= 20, "{resp:#?}");
     assert_no_session(&mut flooded).await;
+}
+
+/// A provider that advertises PAR, and an app allowing `per_second`
+/// anonymous calls to it (twice that in a burst), with `par` as its mode.
+async fn par_app(per_second: u32, par: &str) -> (TestProvider, Browser) {
+    let provider = TestProvider::start().await;
+    let endpoint = provider.par_endpoint();
+    provider.behave(|b| {
+        b.discovery
+            .insert("pushed_authorization_request_endpoint".into(), json!(endpoint));
+    });
+    let mut config = oidc_config(&provider);
+    config["limits"] = json!({ "provider_calls_per_second": per_second });
+    config["providers"]["default"]["pushed_authorization_requests"] = json!(par);
+    let browser = lifecycle_browser(config).await;
+    (provider, browser)
+}
+
+/// What cannot follow a login starts none: a `HEAD`, a prefetch, a
+/// prerender. No pushed request, no pending-login cookie.
+#[rocket::async_test]
+async fn a_head_or_a_prefetch_of_a_protected_page_starts_no_login() {
+    let (provider, browser) = par_app(20, "auto").await;
+    let cases: [(Method, &[(&str, &str)]); 4] = [
+        (Method::Head, &[("Accept", ACCEPT_HTML)]),
+        (Method::Get, &[("Accept", ACCEPT_HTML), ("Sec-Purpose", "prefetch")]),
+        (
+            Method::Get,
+            &[("Accept", ACCEPT_HTML), ("Sec-Purpose", "prefetch;prerender")],
+        ),
+        (Method::Get, &[("Accept", ACCEPT_HTML), ("Purpose", "prefetch")]),
+    ];
+    for (method, headers) in cases {
+        let resp = browser.other_browser().send(method, "/profile", headers, None).await;
+        assert_eq!(resp.status, Status::Unauthorized, "{method} {headers:?}: {resp:#?}");
+        assert!(resp.cookies_set_with_prefix("oidc_auth_").is_empty(), "{resp:#?}");
+    }
+    assert!(provider.par_requests().is_empty());
+    // A real navigation does.
+    browser.other_browser().start_login("/profile").await;
+    assert_eq!(provider.par_requests().len(), 1);
+}
+
+/// Anonymous navigations past the budget of pushed requests still log in,
+/// by the front channel, where the provider allows it; where it requires
+/// PAR, they get `503` with `Retry-After`, and the provider hears nothing.
+#[rocket::async_test]
+async fn anonymous_navigations_past_the_budget_push_nothing_more() {
+    let (provider, browser) = par_app(2, "auto").await;
+    let mut front = 0;
+    for _ in 0..10 {
+        let auth = browser.other_browser().start_login("/profile").await;
+        if auth.param("request_uri").is_none() {
+            assert!(auth.param("state").is_some(), "a front-channel request: {auth:?}");
+            front += 1;
+        }
+    }
+    assert!(
+        provider.par_requests().len() <= 4,
+        "{} pushed",
+        provider.par_requests().len()
+    );
+    assert_eq!(front + provider.par_requests().len(), 10);
+
+    let (provider, browser) = par_app(2, "always").await;
+    let mut refused = 0;
+    for _ in 0..10 {
+        let resp = browser.other_browser().navigate("/profile").await;
+        match resp.status {
+            Status::Found => {}
+            Status::ServiceUnavailable => {
+                assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+                assert_eq!(resp.header("Retry-After"), Some("1"), "{resp:#?}");
+                refused += 1;
+            }
+            other => panic!("{other}: {resp:#?}"),
+        }
+    }
+    assert!(provider.par_requests().len() <= 4 && refused >= 6, "{refused} refused");
+}
+
+/// Callbacks with junk codes, each to a login of its own: past the budget
+/// of code redemptions they are refused (`503`) without a token request.
+#[rocket::async_test]
+async fn anonymous_callbacks_past_the_budget_redeem_nothing_more() {
+    let provider = TestProvider::start().await;
+    let mut config = oidc_config(&provider);
+    config["limits"] = json!({ "provider_calls_per_second": 2 });
+    let browser = lifecycle_browser(config).await;
+    for n in 0..10 {
+        let mut anonymous = browser.other_browser();
+        let auth = anonymous.start_login("/profile").await;
+        let junk = format!("junk-code-{n}");
+        let resp = anonymous
+            .callback(
+                &[("code", &junk), ("state", auth.state()), ("iss", &provider.issuer)],
+                Mode::Api,
+            )
+            .await;
+        assert!(
+            matches!(resp.status, Status::Unauthorized | Status::ServiceUnavailable),
+            "{resp:#?}"
+        );
+    }
+    assert!(
+        provider.counts().token <= 4,
+        "{} token requests",
+        provider.counts().token
+    );
+}
+
+/// Junk tokens never seen before, each different: past the budget of
+/// introspections they are `503` without a provider call. A token found
+/// valid before is still answered from the cache.
+#[rocket::async_test]
+async fn unseen_tokens_past_the_budget_are_not_introspected() {
+    let provider = TestProvider::start().await;
+    let mut config = crate::support::api::bearer_config(&provider, json!({}));
+    config["limits"] = json!({ "provider_calls_per_second": 2 });
+    let mut browser = Browser::new(crate::support::api::api_app(config)).await;
+    let good = provider.opaque_token(json!({}));
+    assert_eq!(browser.bearer("/api", &good).await.status, Status::Ok);
+    let mut unavailable = 0;
+    for n in 0..10 {
+        let resp = browser.bearer("/api", &format!("junk-token-{n}")).await;
+        if resp.status == Status::ServiceUnavailable {
+            unavailable += 1;
+        } else {
+            assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
+        }
+    }
+    assert!(
+        provider.counts().introspection <= 4,
+        "{} introspections",
+        provider.counts().introspection
+    );
+    assert!(unavailable >= 6, "{unavailable}");
+    assert_eq!(
+        browser.bearer("/api", &good).await.status,
+        Status::Ok,
+        "the cached token"
+    );
 }
