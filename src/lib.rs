@@ -88,6 +88,7 @@
 //! | `session.inactivity_timeout_seconds` | `0` (off) | a session unused this long ends |
 //! | `session.max_cookie_chunks` | `8` (1 to 8) | cookies of about 4 KB a cookie-store session may take; `2` keeps the `Cookie` header under 8 KB |
 //! | `session.cache_entries` | `10000` (`0`: off) | session cookies remembered as opened, by exact value (see [Performance](#performance)) |
+//! | `session.logout_records_path` | | without Redis: a file (one process's own) where logouts are written down, so they [outlive a restart](#what-survives-a-restart) |
 //! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`](config::RedisConfig)) |
 //! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |
 //! | `redis.timeout_ms` | `1000` | Redis connect and command timeout; past it, `503` |
@@ -96,9 +97,12 @@
 //! | `limits.sessions` | `100000` | sessions the `memory` store keeps ([`LimitsConfig`](config::LimitsConfig)) |
 //! | `limits.sessions_per_subject` | `16` | server-side sessions per user; a login past it ends the user's oldest |
 //! | `limits.used_states` | `100000` | used `state`s remembered in the process (10 minutes each) |
+//! | `limits.used_states_per_subject` | `100` | of those that gave a login, how many one user may hold (past it, `429` for that user) |
 //! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
 //! | `limits.dpop_proofs` | `100000` | DPoP proof ids remembered as used in the process |
+//! | `limits.dpop_proofs_per_key` | `10000` | of those, how many one key may hold (past it, `429` for that key) |
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
+//! | `limits.revocations_per_subject` | `100` | logged-out sessions one user may hold (in process and in Redis); past it they become one record of the user |
 //! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests, code redemptions and introspections of unseen tokens anonymous requests may cause, per provider (each its own budget) |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
@@ -694,6 +698,7 @@ pub mod config;
 mod error;
 mod flow;
 mod oidc;
+mod owner_file;
 mod provider;
 pub mod secret;
 mod session;

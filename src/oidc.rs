@@ -14,9 +14,9 @@ use crate::provider::Provider;
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
 use crate::state::local::LocalState;
-use crate::state::redis::{RedisSetupError, RedisState};
+use crate::state::redis::RedisState;
 use crate::state::sessions::SessionStore;
-use crate::state::{RefreshKey, SharedState};
+use crate::state::{RefreshKey, SharedState, StateSetupError};
 use crate::token::access::BearerCaches;
 use crate::token::dpop::Nonces;
 use crate::token::service::ServiceToken;
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Oidc {
 impl Oidc {
     /// The app's state for `config`, its cookies sealed by `cipher`, its
     /// providers called with `http`.
-    pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, RedisSetupError> {
+    pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, StateSetupError> {
         let cipher = Arc::new(cipher);
         let issuers = Arc::new(IssuerRegistry::default());
         let providers = config
@@ -110,12 +110,20 @@ impl Oidc {
                 cipher.clone(),
                 config.session.lifetime_seconds,
                 config.limits.sessions_per_subject,
+                config.limits.revocations_per_subject,
             )?)),
             None => None,
         };
         let state: Arc<dyn SharedState> = match &redis {
             Some(redis) => redis.clone(),
-            None => Arc::new(LocalState::new(&config.limits)),
+            None => Arc::new(
+                LocalState::new(&config.limits, config.session.logout_records_path.as_deref()).map_err(|error| {
+                    StateSetupError {
+                        key: "oidc.session.logout_records_path",
+                        message: error.0,
+                    }
+                })?,
+            ),
         };
         let sessions = SessionStore::new(&config.session, state.clone());
         let post_logout_path = config.post_logout_redirect_uri().path().to_string();

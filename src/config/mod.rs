@@ -133,6 +133,14 @@ pub struct SessionConfig {
     /// takes the room, and never loops.
     #[serde(default = "default_max_cookie_chunks")]
     pub max_cookie_chunks: usize,
+    /// `logout_records_path` (optional; without `[oidc.redis]`): a file
+    /// where this process writes down its logouts, so that they outlive a
+    /// restart. One process per file (a lock refuses a second), written
+    /// owner-only. Without it (and without Redis), a restart forgets the
+    /// logouts of the `cookie` store, so every cookie session authenticated
+    /// before the restart is refused once (the users log in again).
+    #[serde(default)]
+    pub logout_records_path: Option<std::path::PathBuf>,
 }
 
 fn default_max_cookie_chunks() -> usize {
@@ -150,6 +158,7 @@ impl Default for SessionConfig {
             inactivity_timeout_seconds: 0,
             cache_entries: default_session_cache_entries(),
             max_cookie_chunks: default_max_cookie_chunks(),
+            logout_records_path: None,
         }
     }
 }
@@ -286,17 +295,32 @@ pub struct LimitsConfig {
     #[serde(default = "default_sessions_per_subject")]
     pub sessions_per_subject: usize,
     /// `used_states` (default `100000`): login `state`s remembered as used
-    /// (each for 10 minutes).
+    /// (each for 10 minutes). Those of callbacks whose code was not
+    /// redeemed yet give way to newer ones when full (anyone can send a
+    /// callback); those that gave a login never do.
     #[serde(default = "default_ledger")]
     pub used_states: usize,
+    /// `used_states_per_subject` (default `100`): of those that gave a
+    /// login, how many one user (provider and `sub`) may hold; past it,
+    /// that user's next login is refused (`429`) until some expire, and
+    /// nobody else's is.
+    #[serde(default = "default_per_owner")]
+    pub used_states_per_subject: usize,
     /// `logout_tokens` (default `100000`): back-channel logout token ids
     /// remembered (each until the token's `exp`).
     #[serde(default = "default_ledger")]
     pub logout_tokens: usize,
     /// `dpop_proofs` (default `100000`): DPoP proof ids (`jti`) remembered
-    /// as used (each for the proof's acceptance window).
+    /// as used (each for the proof's acceptance window, and never past its
+    /// token's expiry), recorded once the token they go with was found
+    /// valid and bound to their key.
     #[serde(default = "default_ledger")]
     pub dpop_proofs: usize,
+    /// `dpop_proofs_per_key` (default `10000`): how many of those one key
+    /// may hold; past it, that key's requests are refused (`429`) until
+    /// some expire, and nobody else's are.
+    #[serde(default = "default_dpop_proofs_per_key")]
+    pub dpop_proofs_per_key: usize,
     /// `revocations` (default `100000`): logouts remembered, in three lists
     /// of this size each: sessions logged out by the app (cookie store),
     /// and `sid`s and `sub`s logged out by the provider (every store: a
@@ -304,6 +328,14 @@ pub struct LimitsConfig {
     /// sessions it ends would have expired, by lifetime or inactivity.
     #[serde(default = "default_ledger")]
     pub revocations: usize,
+    /// `revocations_per_subject` (default `100`): single logged-out
+    /// sessions one user may hold (in process and in Redis); past it, they
+    /// become one record: that user's sessions authenticated until the
+    /// latest of them are over (all still refused; at worst, the user's
+    /// older sessions elsewhere end too). One account logging in and out
+    /// in a loop fills nothing for others.
+    #[serde(default = "default_per_owner")]
+    pub revocations_per_subject: usize,
     /// `provider_calls_per_second` (default `20`, twice that in a burst;
     /// `0`: no limit): calls to each provider that requests nobody has
     /// authenticated yet may cause, in this process: pushed authorization
@@ -319,6 +351,14 @@ fn default_provider_calls() -> u32 {
     20
 }
 
+fn default_per_owner() -> usize {
+    100
+}
+
+fn default_dpop_proofs_per_key() -> usize {
+    10_000
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
@@ -328,6 +368,9 @@ impl Default for LimitsConfig {
             logout_tokens: default_ledger(),
             dpop_proofs: default_ledger(),
             revocations: default_ledger(),
+            used_states_per_subject: default_per_owner(),
+            dpop_proofs_per_key: default_dpop_proofs_per_key(),
+            revocations_per_subject: default_per_owner(),
             provider_calls_per_second: default_provider_calls(),
         }
     }
@@ -1092,6 +1135,12 @@ impl OidcConfig {
                 "must not be longer than `session.lifetime_seconds`",
             );
         }
+        if self.redis.is_some() && self.session.logout_records_path.is_some() {
+            problem(
+                "oidc.session.logout_records_path".into(),
+                "is for an app without `[oidc.redis]`: with Redis, logouts are kept there",
+            );
+        }
         match (&self.session.store, &self.redis) {
             (SessionStoreKind::Redis, None) => problem(
                 "oidc.redis.url".into(),
@@ -1138,6 +1187,9 @@ impl OidcConfig {
             ("logout_tokens", self.limits.logout_tokens),
             ("dpop_proofs", self.limits.dpop_proofs),
             ("revocations", self.limits.revocations),
+            ("used_states_per_subject", self.limits.used_states_per_subject),
+            ("dpop_proofs_per_key", self.limits.dpop_proofs_per_key),
+            ("revocations_per_subject", self.limits.revocations_per_subject),
         ] {
             if value == 0 {
                 problem(format!("oidc.limits.{key}"), "must be greater than 0");

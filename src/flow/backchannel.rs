@@ -175,7 +175,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     let ended = oidc.sessions().end_matching(target).await?;
     let first = oidc
         .state()
-        .first_use(Once::LogoutToken, &once, exp.saturating_add(skew))
+        .first_use(Once::LogoutToken, &once, None, exp.saturating_add(skew))
         .await?;
     if !first {
         return Err(bad("the logout token was already used"));

@@ -143,7 +143,7 @@ pub(crate) async fn finish(
     // Single-use on every instance: a state used anywhere is refused here.
     if !oidc
         .state()
-        .first_use(Once::State, &state, pending.expires_at)
+        .first_use(Once::State, &state, None, pending.expires_at)
         .await
         .map_err(OidcError::from)?
     {
@@ -161,7 +161,7 @@ pub(crate) async fn finish(
         ))
         .into());
     }
-    let result = match complete(oidc, provider, &pending, response, jar, path).await {
+    let result = match complete(oidc, provider, &pending, &state, response, jar, path).await {
         // A provider or Redis that cannot answer now ends nothing: the
         // session stays, and the silent check is tried again later.
         Err(
@@ -214,6 +214,7 @@ async fn complete(
     oidc: &Oidc,
     provider: &Provider,
     pending: &PendingAuth,
+    state: &str,
     response: AuthorizationResponse,
     jar: &Jar,
     path: &str,
@@ -307,6 +308,22 @@ async fn complete(
         return Err(pending.step_up.refusal());
     }
     let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
+    // The state gave a login: kept as used for good (the record made when
+    // the callback came may give way to a flood of others), as one of this
+    // user's, who holds at most a share of the ledger. Should the same
+    // state have given another login meanwhile (a replay racing this one,
+    // at a provider that let its code be redeemed twice), this one is
+    // refused: one state, one session.
+    let user = format!("{}\u{0}{}", provider.name, id_token.subject);
+    if !oidc
+        .state()
+        .first_use(Once::LoginOfState, state, Some(&user), pending.expires_at)
+        .await?
+    {
+        return Err(OidcError::InvalidState(
+            "the state is unknown, expired, already used, or from another browser".into(),
+        ));
+    }
 
     let now = clock::now();
     let lifetime = oidc.lifetime_seconds();
@@ -328,6 +345,7 @@ async fn complete(
         last_authenticated_ms: authenticated_ms,
         expires_at: now.saturating_add(lifetime),
         last_seen: now,
+        epoch: None,
     };
     oidc.sessions().start(jar, session).await?;
     let took = clock::now().saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));

@@ -3,7 +3,6 @@
 //! (RFC 7591, the provider's `registration` table), then reused for the
 //! life of the process and, with `persist_path`, across restarts.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use url::Url;
 
 use crate::config::{OidcConfig, ProviderConfig, TokenEndpointAuthMethod};
 use crate::error::OidcError;
+use crate::owner_file::{self, Refused};
 use crate::provider::{http, Provider};
 use crate::secret::ClientSecret;
 use crate::telemetry::{Call, Endpoint};
@@ -181,80 +181,26 @@ const MAX_PERSISTED_BYTES: u64 = 64 * 1024;
 /// not followed) readable by its owner only; anything else is not reused:
 /// the client registers again and the file is written anew, mode 0600.
 fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<RegisteredClient> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // No symlink followed; a FIFO planted there does not block the open.
-        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-        options.custom_flags(i32::try_from(flags.bits()).unwrap_or(0));
-    }
-    let file = options.open(path).ok()?;
-    let metadata = file.metadata().ok()?;
-    if !metadata.is_file() || metadata.len() > MAX_PERSISTED_BYTES {
-        return None;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let ours = metadata.uid() == rustix::process::geteuid().as_raw();
-        let mode = metadata.permissions().mode() & 0o777;
-        if !ours {
+    let bytes = match owner_file::read(path, MAX_PERSISTED_BYTES) {
+        Ok(bytes) => bytes,
+        Err(Refused::Missing) => return None,
+        Err(why) => {
             event!(
                 warn,
-                "oidc: {} belongs to another user: its client secret is not reused; registering again",
+                "oidc: {} is not reused ({why}): its client secret could be another's; registering again and \
+                 writing it owner-only",
                 path.display()
             );
             return None;
         }
-        if mode & 0o077 != 0 {
-            event!(
-                warn,
-                "oidc: {} is readable by others (mode {mode:o}): its client secret is not reused; registering \
-                 again and writing it owner-only",
-                path.display()
-            );
-            return None;
-        }
-    }
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_PERSISTED_BYTES), &mut text).ok()?;
-    let persisted: Persisted = serde_json::from_str(&text).ok()?;
+    };
+    let persisted: Persisted = serde_json::from_slice(&bytes).ok()?;
     (persisted.issuer == issuer && persisted.redirect_uris == redirect_uris).then_some(persisted.client)
 }
 
-/// Writes the client (its secret included) readable by the owner only:
-/// into a new file of a random name beside `path` (`create_new`: never an
-/// existing file, nor one a symlink points to; mode 0600 from the start),
-/// synced, then renamed over `path` (atomic; a symlink at `path` is
-/// replaced, not followed), and the directory synced.
+/// Writes the client (its secret included) readable by the owner only
+/// (see [`owner_file::write_atomically`]).
 fn write_persisted(path: &Path, persisted: &Persisted) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(persisted).map_err(std::io::Error::other)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("persist_path names no file"))?
-        .to_string_lossy();
-    let tag = openidconnect::CsrfToken::new_random().secret().replace(['-', '_'], "0");
-    let temporary = path.with_file_name(format!(".{name}.{tag}.tmp"));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = options.open(&temporary).and_then(|mut file| {
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    });
-    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
-    if renamed.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-        return renamed;
-    }
-    if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(directory)?.sync_all()?;
-    }
-    Ok(())
+    owner_file::write_atomically(path, text.as_bytes())
 }

@@ -53,6 +53,11 @@ pub struct UserSession {
     /// sessions stored before it existed: the login time counts).
     #[serde(default)]
     pub(crate) last_seen: i64,
+    /// The epoch of the logouts kept when this session began (Redis: the
+    /// value Redis made when it began keeping them), for a cookie session:
+    /// another epoch now means they were lost meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) epoch: Option<i64>,
 }
 
 impl std::fmt::Debug for UserSession {

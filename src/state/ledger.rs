@@ -34,22 +34,49 @@ impl<K: Eq + Hash + Ord + Clone, V> Ledger<K, V> {
         self.capacity
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// Drops the entries that expired at `now` (an entry expiring at `t`
     /// is live while `now < t`).
     pub(crate) fn purge(&mut self, now: i64) {
+        self.purge_each(now, |_, _| {});
+    }
+
+    /// [`purge`](Self::purge), handing each dropped entry to `dropped`
+    /// (so that an index kept beside the ledger follows it).
+    pub(crate) fn purge_each(&mut self, now: i64, mut dropped: impl FnMut(K, V)) {
         while let Some((expiry, _)) = self.by_expiry.first() {
             if *expiry > now {
                 break;
             }
             if let Some((_, key)) = self.by_expiry.pop_first() {
-                self.entries.remove(&key);
+                if let Some((_, value)) = self.entries.remove(&key) {
+                    dropped(key, value);
+                }
             }
         }
+    }
+
+    /// When the entry `key` expires, if there is one.
+    pub(crate) fn expiry(&self, key: &K) -> Option<i64> {
+        self.entries.get(key).map(|(expiry, _)| *expiry)
+    }
+
+    /// How many entries it holds (expired ones included until purged).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether a new key would find room at `now` (after dropping the
+    /// expired entries).
+    pub(crate) fn has_room(&mut self, now: i64) -> bool {
+        self.make_room(now).is_ok()
+    }
+
+    /// Every live entry at `now`: key, expiry and value.
+    pub(crate) fn live(&self, now: i64) -> impl Iterator<Item = (&K, i64, &V)> {
+        self.entries
+            .iter()
+            .filter(move |(_, (expiry, _))| *expiry > now)
+            .map(|(key, (expiry, value))| (key, *expiry, value))
     }
 
     /// The value of `key` if it is live at `now`.

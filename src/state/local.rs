@@ -1,14 +1,25 @@
 //! Server-side state in this process's memory: every ledger bounded by
 //! `[oidc.limits]`, expiring entries dropped in order of expiry.
 //!
-//! The single-use and revocation ledgers refuse new entries when full of
-//! live ones (the request gets `503`) rather than forget one: forgetting a
-//! used `state`, a logout token id or a logged-out session would let it in
-//! again. Sessions too are never taken from another user: a login makes
-//! room from its own user's sessions (past `sessions_per_subject` the
-//! oldest ends) and from expired ones, and a store still full refuses it.
+//! The single-use and logout ledgers refuse new entries when full of live
+//! ones (the request gets `503`) rather than forget one: forgetting a used
+//! `state`, a logout token id or a logged-out session would let it in
+//! again. And no one client fills them for everyone: what an anonymous
+//! request can leave (the `state` of a callback whose code was not yet
+//! redeemed) gives way to newer entries, and what an account or a DPoP
+//! key leaves is bounded by its share (`*_per_subject`, `*_per_key`):
+//! past it, that client is refused (`429`), nobody else is. Sessions too
+//! are never taken from another user: a login makes room from its own
+//! user's sessions (past `sessions_per_subject` the oldest ends) and from
+//! expired ones, and a store still full refuses it.
+//!
+//! A restart forgets what the process knew, unless its logouts are written
+//! down (`session.logout_records_path`): without that record, a cookie
+//! session authenticated before the process started (its epoch) is refused
+//! once, as it may have been logged out unrecorded.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,6 +28,9 @@ use crate::clock;
 use crate::config::LimitsConfig;
 use crate::session::UserSession;
 use crate::state::ledger::{Full, Ledger};
+use crate::state::logout_file::{LogoutFile, Unusable};
+use crate::state::logout_records::{LogoutRecords, Record};
+use crate::state::quota::{QuotaLedger, Refusal};
 use crate::state::{digest, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
 use crate::telemetry;
 
@@ -24,26 +38,37 @@ use crate::telemetry;
 /// one costs a token request, so these evict rather than refuse).
 const REFRESH_ENTRIES: usize = 10_000;
 
+/// Bytes a line of the logout records file may take, to bound what is read.
+const MAX_LINE_BYTES: u64 = 200;
+
 type Digest = [u8; 32];
 
 pub(crate) struct LocalState {
-    used_states: Mutex<Ledger<Digest>>,
+    /// The `state`s of callbacks, from the moment they come: anyone can
+    /// send one, so when full the oldest gives way (what the entry guards,
+    /// a code's single redemption, the provider guards too, and
+    /// `logins_of_states` keeps every state that gave a login).
+    callback_states: Mutex<Ledger<Digest>>,
+    /// The `state`s whose code gave a login, by user.
+    logins_of_states: Mutex<QuotaLedger<Digest, Digest>>,
     logout_tokens: Mutex<Ledger<Digest>>,
-    dpop_proofs: Mutex<Ledger<Digest>>,
-    revoked: Mutex<Revoked>,
-    /// False until the first revocation: most apps never have one, and
+    /// DPoP proofs, by key.
+    dpop_proofs: Mutex<QuotaLedger<Digest, Digest>>,
+    logouts: Arc<Mutex<LogoutRecords>>,
+    /// Where the logouts are written down, if anywhere.
+    logout_file: Option<Arc<LogoutFile>>,
+    /// False until the first logout record: most apps never have one, and
     /// their requests then skip the lock.
     any_revoked: AtomicBool,
+    /// When the logouts kept began to be kept (Unix ms): the process's
+    /// start, or the start of the record on disk.
+    epoch_ms: i64,
+    /// When this process started (Unix ms): the single-use ledgers know
+    /// nothing from before.
+    started_ms: i64,
     sessions: Mutex<SessionTable>,
     refresh_results: Mutex<Ledger<RefreshKey, Arc<UserSession>>>,
     refresh_leases: Mutex<Ledger<RefreshKey, String>>,
-}
-
-struct Revoked {
-    sessions: Ledger<Digest>,
-    sids: Ledger<Digest>,
-    /// Logout time (Unix ms) by provider and `sub`.
-    subs: Ledger<Digest, i64>,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StateError> {
@@ -57,105 +82,259 @@ fn full(ledger: &'static str, capacity: usize, key: &'static str) -> impl FnOnce
 }
 
 impl LocalState {
-    pub(crate) fn new(limits: &LimitsConfig) -> LocalState {
-        LocalState {
-            used_states: Mutex::new(Ledger::new(limits.used_states)),
+    /// The state for `limits`, its logouts written down at
+    /// `logout_records_path` when given (read back, and the file taken for
+    /// this process: the error says why it cannot be).
+    pub(crate) fn new(limits: &LimitsConfig, logout_records_path: Option<&Path>) -> Result<LocalState, Unusable> {
+        let started_ms = clock::now_ms();
+        let mut logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
+        let (logout_file, epoch_ms) = match logout_records_path {
+            None => (None, started_ms),
+            Some(path) => {
+                let lines = limits.revocations.saturating_mul(6).saturating_add(2_000);
+                let max_bytes = u64::try_from(lines).unwrap_or(u64::MAX).saturating_mul(MAX_LINE_BYTES);
+                let (file, read_back) = LogoutFile::open(path, clock::now(), started_ms, max_bytes)?;
+                let mut epoch_ms = read_back.epoch_ms;
+                if let Some(why) = &read_back.started_anew {
+                    event!(
+                        error,
+                        "oidc: the logout records could not be read back ({why}): they start again, and every \
+                         cookie session authenticated before now is refused once"
+                    );
+                }
+                for record in read_back.records {
+                    if logouts.keep(record, clock::now()).is_err() {
+                        // More live records than `limits.revocations` holds:
+                        // rather than forget some, start again from now.
+                        event!(
+                            error,
+                            "oidc: the logout records hold more than `limits.revocations` live records: every \
+                             cookie session authenticated before now is refused once; raise the limit"
+                        );
+                        logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
+                        epoch_ms = started_ms;
+                        break;
+                    }
+                }
+                (Some(Arc::new(file)), epoch_ms)
+            }
+        };
+        Ok(LocalState {
+            callback_states: Mutex::new(Ledger::new(limits.used_states)),
+            logins_of_states: Mutex::new(QuotaLedger::new(limits.used_states, limits.used_states_per_subject)),
             logout_tokens: Mutex::new(Ledger::new(limits.logout_tokens)),
-            dpop_proofs: Mutex::new(Ledger::new(limits.dpop_proofs)),
-            revoked: Mutex::new(Revoked {
-                sessions: Ledger::new(limits.revocations),
-                sids: Ledger::new(limits.revocations),
-                subs: Ledger::new(limits.revocations),
-            }),
-            any_revoked: AtomicBool::new(false),
+            dpop_proofs: Mutex::new(QuotaLedger::new(limits.dpop_proofs, limits.dpop_proofs_per_key)),
+            any_revoked: AtomicBool::new(logouts.len() > 0),
+            logouts: Arc::new(Mutex::new(logouts)),
+            logout_file,
+            epoch_ms,
+            started_ms,
             sessions: Mutex::new(SessionTable::new(limits.sessions, limits.sessions_per_subject)),
             refresh_results: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
             refresh_leases: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
+        })
+    }
+
+    /// Keeps `record`, and writes down what was kept before the logout
+    /// that made it answers.
+    async fn keep(&self, record: Record) -> Result<(), StateError> {
+        let kept = {
+            let mut logouts = locked(&self.logouts)?;
+            let capacity = logouts.capacity();
+            logouts.keep(record, clock::now()).map_err(full(
+                "logged-out sessions",
+                capacity,
+                "oidc.limits.revocations",
+            ))?
+        };
+        self.any_revoked.store(true, Ordering::Release);
+        let Some(file) = self.logout_file.clone() else {
+            return Ok(());
+        };
+        let logouts = self.logouts.clone();
+        let written = rocket::tokio::task::spawn_blocking(move || {
+            file.append(&[kept])?;
+            let kept_now = logouts.lock().map(|l| l.len()).unwrap_or(0);
+            file.compact_if_long(kept_now, || {
+                logouts.lock().map(|l| l.live(clock::now())).unwrap_or_default()
+            })
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(StateError::Unwritten(error.to_string())),
+            Err(_) => Err(StateError::Unwritten("the writing task failed".into())),
         }
     }
-}
 
-impl LocalState {
-    /// A single-use ledger, what it holds and the key of its capacity.
-    fn ledger(&self, ledger: Once) -> (&Mutex<Ledger<Digest>>, &'static str, &'static str) {
-        match ledger {
-            Once::State => (&self.used_states, "used states", "oidc.limits.used_states"),
-            Once::LogoutToken => (&self.logout_tokens, "logout token ids", "oidc.limits.logout_tokens"),
-            Once::DpopProof => (&self.dpop_proofs, "DPoP proof ids", "oidc.limits.dpop_proofs"),
+    /// Whether a logout record ends `session`.
+    fn ended(&self, session: &UserSession, by_id: bool) -> Result<bool, StateError> {
+        if !self.any_revoked.load(Ordering::Acquire) {
+            return Ok(false);
         }
+        let now = clock::now();
+        let logouts = locked(&self.logouts)?;
+        let subject = digest(&[&session.provider, &session.sub]);
+        let sid = session.sid().map(|sid| digest(&[&session.provider, sid]));
+        let login = session.last_authenticated_ms;
+        Ok(if by_id {
+            logouts.ends(&digest(&[&session.id]), sid.as_ref(), &subject, login, now)
+        } else {
+            logouts.ends_by_provider(sid.as_ref(), &subject, login, now)
+        })
     }
 }
 
 #[rocket::async_trait]
 impl SharedState for LocalState {
-    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
-        let (mutex, name, key) = self.ledger(ledger);
-        let mut used = locked(mutex)?;
-        let capacity = used.capacity();
-        used.insert_new(digest(&[value]), expires_at, (), clock::now())
-            .map_err(full(name, capacity, key))
+    async fn first_use(
+        &self,
+        ledger: Once,
+        value: &str,
+        owner: Option<&str>,
+        expires_at: i64,
+    ) -> Result<bool, StateError> {
+        let now = clock::now();
+        let value = digest(&[value]);
+        let owner = digest(&[owner.unwrap_or("")]);
+        match ledger {
+            Once::State => {
+                // A state that gave a login stays used; one whose code is
+                // only about to be redeemed gives way to newer ones when
+                // full. A login that could not be recorded as one is
+                // refused here, before its code is redeemed.
+                let mut logins = locked(&self.logins_of_states)?;
+                if logins.contains(&value, now) {
+                    return Ok(false);
+                }
+                if !logins.has_room(now) {
+                    return Err(StateError::Full {
+                        ledger: "used states",
+                        capacity: logins.capacity(),
+                        key: "oidc.limits.used_states",
+                    });
+                }
+                drop(logins);
+                let mut callbacks = locked(&self.callback_states)?;
+                if callbacks.get(&value, now).is_some() {
+                    return Ok(false);
+                }
+                callbacks.insert_evicting(value, expires_at, (), now);
+                Ok(true)
+            }
+            Once::LoginOfState => {
+                let mut logins = locked(&self.logins_of_states)?;
+                let (capacity, share) = (logins.capacity(), logins.share());
+                logins
+                    .insert_new(value, owner, expires_at, now)
+                    .map_err(|refusal| match refusal {
+                        Refusal::Full => StateError::Full {
+                            ledger: "used states",
+                            capacity,
+                            key: "oidc.limits.used_states",
+                        },
+                        Refusal::OwnerFull => StateError::OwnerFull {
+                            ledger: "used states",
+                            share,
+                            key: "oidc.limits.used_states_per_subject",
+                        },
+                    })
+            }
+            Once::DpopProof => {
+                let mut proofs = locked(&self.dpop_proofs)?;
+                let (capacity, share) = (proofs.capacity(), proofs.share());
+                proofs
+                    .insert_new(value, owner, expires_at, now)
+                    .map_err(|refusal| match refusal {
+                        Refusal::Full => StateError::Full {
+                            ledger: "DPoP proof ids",
+                            capacity,
+                            key: "oidc.limits.dpop_proofs",
+                        },
+                        Refusal::OwnerFull => StateError::OwnerFull {
+                            ledger: "DPoP proof ids",
+                            share,
+                            key: "oidc.limits.dpop_proofs_per_key",
+                        },
+                    })
+            }
+            Once::LogoutToken => {
+                let mut used = locked(&self.logout_tokens)?;
+                let capacity = used.capacity();
+                used.insert_new(value, expires_at, (), now).map_err(full(
+                    "logout token ids",
+                    capacity,
+                    "oidc.limits.logout_tokens",
+                ))
+            }
+        }
+    }
+
+    fn remembers_since_ms(&self) -> i64 {
+        self.started_ms
     }
 
     async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError> {
-        Ok(locked(self.ledger(ledger).0)?
-            .get(&digest(&[value]), clock::now())
-            .is_some())
+        let now = clock::now();
+        let value = digest(&[value]);
+        Ok(match ledger {
+            Once::State | Once::LoginOfState => {
+                locked(&self.logins_of_states)?.contains(&value, now)
+                    || locked(&self.callback_states)?.get(&value, now).is_some()
+            }
+            Once::DpopProof => locked(&self.dpop_proofs)?.contains(&value, now),
+            Once::LogoutToken => locked(&self.logout_tokens)?.get(&value, now).is_some(),
+        })
     }
 
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
-        let now = clock::now();
-        let mut revoked = locked(&self.revoked)?;
-        let capacity = revoked.sessions.capacity();
-        let full = full("logged-out sessions", capacity, "oidc.limits.revocations");
-        let result = match revocation {
-            Revocation::Session { id, until } => revoked.sessions.upsert(digest(&[id]), until, (), now),
-            Revocation::Sid { provider, sid, until } => revoked.sids.upsert(digest(&[provider, sid]), until, (), now),
+        let record = match revocation {
+            Revocation::Session {
+                id,
+                provider,
+                sub,
+                login_ms,
+                until,
+            } => Record::Session {
+                session: digest(&[id]),
+                subject: digest(&[provider, sub]),
+                login_ms,
+                until,
+            },
+            Revocation::Sid { provider, sid, until } => Record::Sid {
+                sid: digest(&[provider, sid]),
+                until,
+            },
             Revocation::Sub {
                 provider,
                 sub,
                 at_ms,
                 until,
-            } => {
-                let key = digest(&[provider, sub]);
-                let at_ms = revoked.subs.get(&key, now).map_or(at_ms, |earlier| at_ms.max(*earlier));
-                revoked.subs.upsert(key, until, at_ms, now)
-            }
+            } => Record::Sub {
+                subject: digest(&[provider, sub]),
+                at_ms,
+                until,
+            },
         };
-        self.any_revoked.store(true, Ordering::Release);
-        result.map_err(full)
+        self.keep(record).await
     }
 
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
-        if !self.any_revoked.load(Ordering::Acquire) {
-            return Ok(false);
+        // A session from before the logouts kept here began to be kept may
+        // have been logged out unrecorded.
+        if session.last_authenticated_ms < self.epoch_ms {
+            return Ok(true);
         }
-        let by_id = locked(&self.revoked)?
-            .sessions
-            .get(&digest(&[&session.id]), clock::now())
-            .is_some();
-        Ok(by_id || self.ended_by_logout(session).await?)
+        self.ended(session, true)
     }
 
-    async fn note_login(&self, _session: &UserSession) -> Result<(), StateError> {
-        Ok(())
+    async fn note_login(&self, _session: &UserSession) -> Result<Option<i64>, StateError> {
+        Ok(None)
     }
 
     async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
-        if !self.any_revoked.load(Ordering::Acquire) {
-            return Ok(false);
-        }
-        let now = clock::now();
-        let revoked = locked(&self.revoked)?;
-        let by_sid = session
-            .sid()
-            .is_some_and(|sid| revoked.sids.get(&digest(&[&session.provider, sid]), now).is_some());
-        let by_sub = revoked
-            .subs
-            .get(&digest(&[&session.provider, &session.sub]), now)
-            .is_some_and(|at_ms| session.last_authenticated_ms <= *at_ms);
-        Ok(by_sid || by_sub)
+        self.ended(session, false)
     }
-
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
         Ok(locked(&self.sessions)?.get(id, clock::now()))
     }
@@ -403,6 +582,13 @@ mod tests {
         )
     }
 
+    fn local(limits: &LimitsConfig) -> LocalState {
+        match LocalState::new(limits, None) {
+            Ok(state) => state,
+            Err(_) => unreachable!("no file, nothing to fail"),
+        }
+    }
+
     fn limits(capacity: usize) -> LimitsConfig {
         LimitsConfig {
             sessions: capacity,
@@ -411,6 +597,9 @@ mod tests {
             logout_tokens: capacity,
             dpop_proofs: capacity,
             revocations: capacity,
+            used_states_per_subject: capacity,
+            dpop_proofs_per_key: capacity,
+            revocations_per_subject: capacity,
             provider_calls_per_second: 0,
         }
     }
@@ -466,7 +655,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_claim_after_a_finished_refresh_gets_its_result_never_a_lease() {
-        let state = LocalState::new(&limits(10));
+        let state = local(&limits(10));
         let key = RefreshKey([7; 32]);
         let lease = Duration::from_secs(5);
         let Ok(Claim::Won(won)) = state.claim_refresh(&key, lease).await else {
@@ -523,7 +712,7 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_refresh_never_stores_a_session_that_was_removed() {
-        let state = LocalState::new(&limits(10));
+        let state = local(&limits(10));
         let s = session("s1", "alice", "1", 1, i64::MAX);
         state.insert_session(s.clone()).await.unwrap();
         assert!(state.replace_session(s.clone()).await.unwrap());
@@ -534,12 +723,18 @@ mod tests {
 
     #[rocket::async_test]
     async fn full_ledgers_refuse_new_values_and_keep_the_old_ones() {
-        let state = LocalState::new(&limits(3));
+        let state = local(&limits(3));
         let later = clock::now() + 600;
         for n in 0..3 {
-            assert_eq!(state.first_use(Once::State, &format!("s{n}"), later).await, Ok(true));
+            let user = format!("user-{n}");
+            assert_eq!(
+                state
+                    .first_use(Once::LoginOfState, &format!("s{n}"), Some(&user), later)
+                    .await,
+                Ok(true)
+            );
         }
-        let refused = state.first_use(Once::State, "s9", later).await;
+        let refused = state.first_use(Once::LoginOfState, "s9", Some("user-9"), later).await;
         assert!(
             matches!(
                 refused,
@@ -551,22 +746,32 @@ mod tests {
             "{refused:?}"
         );
         for n in 0..3 {
-            assert_eq!(state.first_use(Once::State, &format!("s{n}"), later).await, Ok(false));
+            let user = format!("user-{n}");
+            assert_eq!(
+                state
+                    .first_use(Once::LoginOfState, &format!("s{n}"), Some(&user), later)
+                    .await,
+                Ok(false)
+            );
         }
         // The other ledgers have their own room.
-        assert_eq!(state.first_use(Once::LogoutToken, "s9", later).await, Ok(true));
+        assert_eq!(state.first_use(Once::LogoutToken, "s9", None, later).await, Ok(true));
     }
 
     #[rocket::async_test]
     async fn revocations_refuse_the_sessions_they_name() {
-        let state = LocalState::new(&limits(10));
+        let state = local(&limits(10));
         let now = clock::now();
-        let a = session("s1", "alice", "sid-1", 1_000, i64::MAX);
-        let b = session("s2", "alice", "sid-2", 5_000, i64::MAX);
+        let t = clock::now_ms();
+        let a = session("s1", "alice", "sid-1", t + 1_000, i64::MAX);
+        let b = session("s2", "alice", "sid-2", t + 5_000, i64::MAX);
         assert!(!state.is_revoked(&a).await.unwrap());
         state
             .revoke(Revocation::Session {
                 id: "s1",
+                provider: "default",
+                sub: "alice",
+                login_ms: t + 1_000,
                 until: now + 60,
             })
             .await
@@ -576,7 +781,7 @@ mod tests {
             .revoke(Revocation::Sub {
                 provider: "default",
                 sub: "alice",
-                at_ms: 2_000,
+                at_ms: t + 2_000,
                 until: now + 60,
             })
             .await
@@ -591,5 +796,17 @@ mod tests {
             .await
             .unwrap();
         assert!(state.is_revoked(&b).await.unwrap());
+    }
+
+    #[rocket::async_test]
+    async fn a_cookie_session_from_before_this_process_started_is_refused() {
+        let state = local(&limits(10));
+        let before = session("s0", "alice", "sid-0", clock::now_ms() - 60_000, i64::MAX);
+        assert!(
+            state.is_revoked(&before).await.unwrap(),
+            "its logout may have been recorded by the process before, and forgotten"
+        );
+        let after = session("s1", "alice", "sid-1", clock::now_ms() + 1, i64::MAX);
+        assert!(!state.is_revoked(&after).await.unwrap());
     }
 }

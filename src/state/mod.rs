@@ -19,8 +19,19 @@ use crate::session::UserSession;
 
 pub(crate) mod ledger;
 pub(crate) mod local;
+pub(crate) mod logout_file;
+pub(crate) mod logout_records;
+pub(crate) mod quota;
 pub(crate) mod redis;
 pub(crate) mod sessions;
+
+/// Why the state cannot be set up at launch, naming the key at fault (a
+/// Redis table that cannot be used, a logout records file that cannot be).
+#[derive(Debug)]
+pub(crate) struct StateSetupError {
+    pub(crate) key: &'static str,
+    pub(crate) message: String,
+}
 
 /// Why the state layer could not answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +46,18 @@ pub(crate) enum StateError {
         capacity: usize,
         key: &'static str,
     },
+    /// One owner (a user's account, a DPoP key) holds its whole share of
+    /// an in-process ledger: it is refused, nobody else is.
+    OwnerFull {
+        /// What the ledger holds.
+        ledger: &'static str,
+        /// The share, and the configuration key that sets it.
+        share: usize,
+        key: &'static str,
+    },
+    /// The state cannot be written where it is kept (the logout records
+    /// file).
+    Unwritten(String),
 }
 
 impl std::fmt::Display for StateError {
@@ -45,31 +68,45 @@ impl std::fmt::Display for StateError {
                 f,
                 "the ledger of {ledger} is full ({capacity} live entries); raise `{key}`"
             ),
+            StateError::OwnerFull { ledger, share, key } => write!(
+                f,
+                "one owner holds its whole share of the ledger of {ledger} ({share} live entries, `{key}`)"
+            ),
+            StateError::Unwritten(why) => write!(f, "the logout records cannot be written ({why})"),
         }
     }
 }
 
 impl From<StateError> for OidcError {
     fn from(error: StateError) -> OidcError {
-        OidcError::StateUnavailable(error.to_string())
+        match error {
+            StateError::OwnerFull { .. } => OidcError::TooManyRequests(error.to_string()),
+            _ => OidcError::StateUnavailable(error.to_string()),
+        }
     }
 }
 
 /// The single-use ledgers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Once {
-    /// A login's `state`.
+    /// A login's `state`, when its callback comes, before its code is
+    /// redeemed (anyone can send a callback: in process, such records give
+    /// way to newer ones when the ledger is full, and [`Once::LoginOfState`]
+    /// keeps the states that gave a login).
     State,
+    /// A login's `state` whose code gave a login; its owner is the user
+    /// (provider and `sub`), whose share bounds what one account can hold.
+    LoginOfState,
     /// A back-channel logout token's `iss` and `jti`.
     LogoutToken,
-    /// A DPoP proof's key thumbprint and `jti`.
+    /// A DPoP proof's key thumbprint and `jti`; its owner is the key.
     DpopProof,
 }
 
 impl Once {
     fn label(self) -> &'static str {
         match self {
-            Once::State => "state",
+            Once::State | Once::LoginOfState => "state",
             Once::LogoutToken => "logout_token",
             Once::DpopProof => "dpop_proof",
         }
@@ -80,8 +117,17 @@ impl Once {
 /// store keeps them in browsers): refused until `until` (Unix seconds).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Revocation<'a> {
-    /// One session, by its id (RP-initiated logout).
-    Session { id: &'a str, until: i64 },
+    /// One session (RP-initiated logout, a new login in the same browser,
+    /// inactivity): by its id, recorded as one of its user's, who holds at
+    /// most a share of single records (past it, they become one record of
+    /// the user's sessions authenticated until the latest of them).
+    Session {
+        id: &'a str,
+        provider: &'a str,
+        sub: &'a str,
+        login_ms: i64,
+        until: i64,
+    },
     /// Every session of `provider` whose ID token has this `sid`.
     Sid {
         provider: &'a str,
@@ -128,9 +174,21 @@ pub(crate) enum Claim {
 /// The one interface to server-side state.
 #[rocket::async_trait]
 pub(crate) trait SharedState: Send + Sync {
-    /// Records `value` in `ledger` until `expires_at` (Unix seconds):
-    /// true the first time, false if it was recorded before.
-    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError>;
+    /// Records `value` in `ledger` until `expires_at` (Unix seconds), for
+    /// `owner` (who holds at most a share of the ledger): true the first
+    /// time, false if it was recorded before.
+    async fn first_use(
+        &self,
+        ledger: Once,
+        value: &str,
+        owner: Option<&str>,
+        expires_at: i64,
+    ) -> Result<bool, StateError>;
+
+    /// Since when (Unix ms) the single-use ledgers remember: in-process,
+    /// since the process started (what came before it may have been used
+    /// then); with Redis, always.
+    fn remembers_since_ms(&self) -> i64;
 
     /// Whether `value` was recorded in `ledger` and is still live (a
     /// look, recording nothing).
@@ -140,14 +198,16 @@ pub(crate) trait SharedState: Send + Sync {
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError>;
 
     /// Whether a recorded logout ends `session`, a session kept in a
-    /// browser (the cookie store). With Redis, also whether it was
-    /// authenticated before Redis lost its data (and the logouts with it).
+    /// browser (the cookie store); or whether it began before the logouts
+    /// kept now began to be kept (the epoch: a restart of this process
+    /// without a record of logouts on disk, Redis losing its data), and
+    /// may then have been logged out unrecorded.
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError>;
 
-    /// Notes the login of `session`, a session kept in a browser: with
-    /// Redis, it starts the epoch [`SharedState::is_revoked`] checks
-    /// against, if Redis has none.
-    async fn note_login(&self, session: &UserSession) -> Result<(), StateError>;
+    /// Notes the login of `session`, a session kept in a browser; the
+    /// epoch to stamp it with, where the store names epochs (Redis: the
+    /// one in force, started now if Redis has none).
+    async fn note_login(&self, session: &UserSession) -> Result<Option<i64>, StateError>;
 
     /// Whether a recorded logout by `sid` or `sub` ends `session`, a
     /// session just stored server-side: a back-channel logout that arrived

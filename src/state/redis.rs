@@ -40,15 +40,10 @@ use crate::clock;
 use crate::config::RedisConfig;
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
-use crate::state::{digest, hex, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+use crate::state::{
+    digest, hex, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError, StateSetupError,
+};
 use crate::telemetry;
-
-/// Why the `[oidc.redis]` table cannot be used, naming the key at fault.
-#[derive(Debug)]
-pub(crate) struct RedisSetupError {
-    pub(crate) key: &'static str,
-    pub(crate) message: String,
-}
 
 /// Stores a new session: the session itself, the user's index (sorted by
 /// login time, capped: the user's oldest sessions beyond the cap end) and
@@ -119,26 +114,80 @@ redis.call('PUBLISH', ARGV[3], '*')
 return 1
 ";
 
-/// The logout records of a cookie session (KEYS: `revoked:session`,
-/// `revoked:sub`, the epoch, and `revoked:sid` when it has one), with the
-/// epoch: when this Redis began keeping the logouts it has. Made by a
-/// login (see `NOTE_LOGIN`), it is missing after Redis lost its data (a
-/// restart without persistence, a flush): then every cookie session is
-/// refused until a login makes a new one, and sessions authenticated
-/// before it stay refused (their logouts may have been lost).
+/// The logout records of a cookie session (KEYS: `revoked:session` (kept
+/// by earlier versions), `revoked:sub`, the epoch, the user's
+/// `revoked:subject` hash, and `revoked:sid` when it has one; ARGV: the
+/// session's member), with the epoch: the Redis-made value the logouts
+/// kept now began with. Made by a login (see `NOTE_LOGIN`), it is missing
+/// after Redis lost its data (a restart without persistence, a flush):
+/// then every cookie session is refused until a login makes a new one,
+/// and a session stamped with another epoch stays refused (its logout
+/// may have been lost).
 const IS_REVOKED: &str = r"
 local sid = false
-if KEYS[4] then sid = redis.call('GET', KEYS[4]) end
-return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), sid}
+if KEYS[5] then sid = redis.call('GET', KEYS[5]) end
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]),
+  redis.call('HGET', KEYS[4], ARGV[1]), sid}
 ";
 
-/// A cookie-store login (KEYS: the epoch; ARGV: the login's time in ms,
-/// the session lifetime): makes the epoch if there is none, and keeps it
-/// for as long as this login's session may live.
+/// A cookie-store login (KEYS: the epoch; ARGV: the session lifetime):
+/// makes the epoch from Redis's own clock (in ms) if there is none, and
+/// keeps it for as long as this login's session may live; the epoch, which
+/// the session is stamped with.
 const NOTE_LOGIN: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 0
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  local time = redis.call('TIME')
+  epoch = string.format('%.0f', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+  redis.call('SET', KEYS[1], epoch, 'EX', ARGV[1])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return epoch
+";
+
+/// Records a logged-out session as one of its user's (KEYS: the user's
+/// `revoked:subject` hash, member to `until:login ms`, and `revoked:sub`;
+/// ARGV: the member, until (Unix s), the login (ms), the user's share,
+/// the channel). The user's expired records go first. Past the share, the
+/// user's records become one: `revoked:sub` (their sessions authenticated
+/// until the latest of them) for as long as the longest. Announces it.
+const REVOKE_SESSION: &str = r"
+local now = tonumber(redis.call('TIME')[1])
+local fields = redis.call('HGETALL', KEYS[1])
+local count = 0
+for i = 1, #fields, 2 do
+  local until_s = tonumber(string.match(fields[i + 1], '^(%-?%d+):'))
+  if (not until_s) or until_s <= now then
+    redis.call('HDEL', KEYS[1], fields[i])
+  elseif fields[i] ~= ARGV[1] then
+    count = count + 1
+  end
+end
+if count < tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+  local ttl = math.max(tonumber(ARGV[2]) - now, 1)
+  if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+  redis.call('PUBLISH', ARGV[5], 's:' .. ARGV[1])
+  return 0
+end
+local at_ms = tonumber(ARGV[3])
+local until_s = tonumber(ARGV[2])
+fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local u, l = string.match(fields[i + 1], '^(%-?%d+):(%-?%d+)$')
+  if u then
+    until_s = math.max(until_s, tonumber(u))
+    at_ms = math.max(at_ms, tonumber(l))
+  end
+end
+local earlier = tonumber(redis.call('GET', KEYS[2]) or '')
+if earlier and earlier > at_ms then at_ms = earlier end
+local ttl = math.max(until_s - now, redis.call('TTL', KEYS[2]), 1)
+redis.call('SET', KEYS[2], string.format('%.0f', at_ms), 'EX', ttl)
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[5], '*')
+return 1
 ";
 
 /// Records a single use (`SET NX` with a token of this call, so that the
@@ -410,6 +459,9 @@ pub(crate) struct RedisState {
     first_use: Script,
     is_revoked: Script,
     note_login: Script,
+    revoke_session: Script,
+    /// `limits.revocations_per_subject`.
+    revocations_per_subject: usize,
 }
 
 impl RedisState {
@@ -420,19 +472,20 @@ impl RedisState {
         cipher: Arc<Cipher>,
         lifetime_seconds: u64,
         per_subject: usize,
-    ) -> Result<RedisState, RedisSetupError> {
-        let bad_url = |error: RedisError| RedisSetupError {
+        revocations_per_subject: usize,
+    ) -> Result<RedisState, StateSetupError> {
+        let bad_url = |error: RedisError| StateSetupError {
             key: "oidc.redis.url",
             message: format!("is not a usable Redis URL ({})", describe(&error)),
         };
         let client = match &config.ca_certificate_path {
             Some(path) => {
-                let root_cert = std::fs::read(path).map_err(|e| RedisSetupError {
+                let root_cert = std::fs::read(path).map_err(|e| StateSetupError {
                     key: "oidc.redis.ca_certificate_path",
                     message: format!("cannot be read ({e})"),
                 })?;
                 if !String::from_utf8_lossy(&root_cert).contains("-----BEGIN CERTIFICATE-----") {
-                    return Err(RedisSetupError {
+                    return Err(StateSetupError {
                         key: "oidc.redis.ca_certificate_path",
                         message: "holds no PEM certificate".into(),
                     });
@@ -441,7 +494,7 @@ impl RedisState {
                     client_tls: None,
                     root_cert: Some(root_cert),
                 };
-                redis::Client::build_with_tls(config.url.secret(), certificates).map_err(|e| RedisSetupError {
+                redis::Client::build_with_tls(config.url.secret(), certificates).map_err(|e| StateSetupError {
                     key: "oidc.redis.ca_certificate_path",
                     message: format!("is not a usable PEM file of certificates ({})", describe(&e)),
                 })?
@@ -479,6 +532,8 @@ impl RedisState {
             first_use: Script::new(FIRST_USE),
             is_revoked: Script::new(IS_REVOKED),
             note_login: Script::new(NOTE_LOGIN),
+            revoke_session: Script::new(REVOKE_SESSION),
+            revocations_per_subject: revocations_per_subject.max(1),
         })
     }
 
@@ -705,7 +760,21 @@ fn describe(error: &RedisError) -> String {
 
 #[rocket::async_trait]
 impl SharedState for RedisState {
-    async fn first_use(&self, ledger: Once, value: &str, expires_at: i64) -> Result<bool, StateError> {
+    async fn first_use(
+        &self,
+        ledger: Once,
+        value: &str,
+        _owner: Option<&str>,
+        expires_at: i64,
+    ) -> Result<bool, StateError> {
+        // The `state` of a callback was recorded when it came, and Redis
+        // never gives a key up before its TTL (launch warns unless
+        // `noeviction`): that record keeps it single-use already. Redis is
+        // bounded by its memory, not by shares: what one client leaves
+        // lives minutes at most (states 10, DPoP proofs the proof window).
+        if ledger == Once::LoginOfState {
+            return Ok(true);
+        }
         let key = self.key(&format!("once:{}", ledger.label()), &[value]);
         let token = openidconnect::CsrfToken::new_random().secret().clone();
         let first: i64 = self
@@ -720,10 +789,41 @@ impl SharedState for RedisState {
         Ok(self.query::<i64>(&command).await? > 0)
     }
 
+    fn remembers_since_ms(&self) -> i64 {
+        i64::MIN
+    }
+
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
         let (key, until, announcement) = match revocation {
-            Revocation::Session { id, until } => {
-                (self.key("revoked:session", &[id]), until, one_session(&self.member(id)))
+            Revocation::Session {
+                id,
+                provider,
+                sub,
+                login_ms,
+                until,
+            } => {
+                let keys = [
+                    self.key("revoked:subject", &[provider, sub]),
+                    self.key("revoked:sub", &[provider, sub]),
+                ];
+                let args = [
+                    self.member(id),
+                    until.clamp(0, clock::now().saturating_add(MAX_TTL_SECONDS)).to_string(),
+                    login_ms.to_string(),
+                    self.revocations_per_subject.to_string(),
+                    self.changes.clone(),
+                ];
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let coalesced = self.script::<i64>(&self.revoke_session, &keys, &args).await;
+                self.local.changed(
+                    match coalesced {
+                        Ok(0) => one_session(&self.member(id)),
+                        _ => EVERYTHING.to_string(),
+                    }
+                    .as_str(),
+                );
+                return coalesced.map(|_| ());
             }
             Revocation::Sid { provider, sid, until } => {
                 (self.key("revoked:sid", &[provider, sid]), until, EVERYTHING.to_string())
@@ -754,28 +854,37 @@ impl SharedState for RedisState {
         }
         let generation = self.local.generation();
         let epoch = format!("{}epoch", self.prefix);
+        let member = self.member(&session.id);
         let mut keys = vec![
             self.key("revoked:session", &[&session.id]),
             self.key("revoked:sub", &[&session.provider, &session.sub]),
             epoch,
+            self.key("revoked:subject", &[&session.provider, &session.sub]),
         ];
         if let Some(sid) = session.sid() {
             keys.push(self.key("revoked:sid", &[&session.provider, sid]));
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let found: Vec<Option<String>> = self.script(&self.is_revoked, &keys, &[]).await?;
-        let millis = |n: usize| {
+        let found: Vec<Option<String>> = self.script(&self.is_revoked, &keys, &[&member]).await?;
+        let number = |n: usize| {
             found
                 .get(n)
                 .and_then(|at| at.as_deref())
                 .and_then(|at| at.parse::<i64>().ok())
         };
-        let by_id = found.first().is_some_and(Option::is_some);
-        let by_sub = millis(1).is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
+        let present = |n: usize| found.get(n).is_some_and(Option::is_some);
+        let by_id = present(0) || present(3);
+        let by_sub = number(1).is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
         // No epoch: Redis lost its data (and the logouts with it) since the
-        // last login; refused until a login makes a new epoch.
-        let before_loss = millis(2).is_none_or(|epoch_ms| session.last_authenticated_ms < epoch_ms);
-        let by_sid = found.get(3).is_some_and(Option::is_some);
+        // last login; refused until a login makes a new epoch. A session
+        // stamped with another epoch began before the loss. (One from
+        // before epochs were stamped is compared by its login time.)
+        let before_loss = match (number(2), session.epoch) {
+            (None, _) => true,
+            (Some(current), Some(stamped)) => current != stamped,
+            (Some(current), None) => session.last_authenticated_ms < current,
+        };
+        let by_sid = present(4);
         let revoked = by_id || by_sub || by_sid || before_loss;
         if !revoked {
             self.local
@@ -784,13 +893,14 @@ impl SharedState for RedisState {
         Ok(revoked)
     }
 
-    async fn note_login(&self, session: &UserSession) -> Result<(), StateError> {
+    async fn note_login(&self, _session: &UserSession) -> Result<Option<i64>, StateError> {
         let epoch = format!("{}epoch", self.prefix);
-        let lifetime = self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS);
-        let args = [session.last_authenticated_ms.to_string(), lifetime.to_string()];
-        self.script::<i64>(&self.note_login, &[&epoch], &[&args[0], &args[1]])
-            .await
-            .map(|_| ())
+        let lifetime = self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS).to_string();
+        let stamped: String = self.script(&self.note_login, &[&epoch], &[&lifetime]).await?;
+        stamped
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| StateError::Unavailable("the epoch in Redis is not a number".into()))
     }
 
     async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {

@@ -198,7 +198,8 @@ impl SessionStore {
         // login) ends here, copies of its cookies included.
         self.end(jar).await?;
         if !self.server_side() {
-            self.state.note_login(&session).await?;
+            let mut session = session;
+            session.epoch = self.state.note_login(&session).await?;
             return self.save(jar, &session);
         }
         check_size(&session)?;
@@ -261,6 +262,9 @@ impl SessionStore {
         }
         let revocation = Revocation::Session {
             id: &session.id,
+            provider: &session.provider,
+            sub: &session.sub,
+            login_ms: session.last_authenticated_ms,
             until: self.revoked_until().min(session.expires_at),
         };
         self.state.revoke(revocation).await?;

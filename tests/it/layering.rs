@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cache",
             "telemetry",
             "client_key",
+            "owner_file",
             "test_jwt",
             "test_fuzz",
         ],

@@ -60,17 +60,26 @@ async fn the_client_secret_can_come_from_a_file() {
     assert!(wrong.profile().await.is_none());
 }
 
+/// A key rotation is a restart: without Redis, the app keeps its logouts
+/// on disk (`session.logout_records_path`), so sessions outlive it.
 #[rocket::async_test]
 async fn a_cookie_session_survives_a_key_rotation_and_is_sealed_again() {
     let provider = TestProvider::start().await;
-    let mut before = instance_with_key(oidc_config(&provider), 1).await;
+    let dir = TempDir::new("rotation");
+    let with_records = |mut oidc: Value| {
+        oidc["session"] = json!({ "logout_records_path": dir.join("logouts") });
+        oidc
+    };
+    let mut before = instance_with_key(with_records(oidc_config(&provider)), 1).await;
     before.login_ok(&provider, "/profile").await;
     let profile = before.profile().await.expect("logged in");
     let old = session_cookies_of(&before.jar);
+    let before_jar = before.jar.clone();
+    drop(before);
 
     // The new key, with the old one as a previous key.
-    let mut rotated = instance_with_key(with_previous_keys(oidc_config(&provider), &[1]), 2).await;
-    rotated.jar = before.jar.clone();
+    let mut rotated = instance_with_key(with_previous_keys(with_records(oidc_config(&provider)), &[1]), 2).await;
+    rotated.jar = before_jar.clone();
     assert_eq!(
         rotated.profile().await.as_ref(),
         Some(&profile),
@@ -87,20 +96,35 @@ async fn a_cookie_session_survives_a_key_rotation_and_is_sealed_again() {
     assert_eq!(rotated.jar, again, "a cookie under the current key is not sealed again");
 
     // Once the old key is retired, the resealed cookie still works; the old one does not.
-    let mut retired = instance_with_key(oidc_config(&provider), 2).await;
-    retired.jar = rotated.jar.clone();
+    let rotated_jar = rotated.jar.clone();
+    drop(rotated);
+    let mut retired = instance_with_key(with_records(oidc_config(&provider)), 2).await;
+    retired.jar = rotated_jar;
     assert_eq!(retired.profile().await.as_ref(), Some(&profile));
-    retired.jar = before.jar.clone();
+    retired.jar = before_jar;
     assert_no_session(&mut retired).await;
 }
 
 #[rocket::async_test]
 async fn without_the_previous_key_an_old_cookie_is_no_session() {
     let provider = TestProvider::start().await;
-    let mut before = instance_with_key(oidc_config(&provider), 1).await;
+    let dir = TempDir::new("rotation");
+    let with_records = |mut oidc: Value| {
+        oidc["session"] = json!({ "logout_records_path": dir.join("logouts") });
+        oidc
+    };
+    let mut before = instance_with_key(with_records(oidc_config(&provider)), 1).await;
     before.login_ok(&provider, "/profile").await;
-    let mut other = instance_with_key(with_previous_keys(oidc_config(&provider), &[3]), 2).await;
-    other.jar = before.jar.clone();
+    let jar = before.jar.clone();
+    drop(before);
+    // With the right previous key it would open (the logouts are on disk)...
+    let mut right = instance_with_key(with_previous_keys(with_records(oidc_config(&provider)), &[1]), 2).await;
+    right.jar = jar.clone();
+    assert!(right.profile().await.is_some());
+    drop(right);
+    // ...with another, it does not.
+    let mut other = instance_with_key(with_previous_keys(with_records(oidc_config(&provider)), &[3]), 2).await;
+    other.jar = jar;
     assert_no_session(&mut other).await;
 }
 

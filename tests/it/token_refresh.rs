@@ -121,7 +121,12 @@ async fn a_forced_refresh_asks_the_provider_even_for_a_valid_token() {
 
 #[rocket::async_test]
 async fn without_rotation_the_old_refresh_token_is_kept_and_still_works() {
-    let (provider, mut browser, profile) = logged_in_with_a_valid_token().await;
+    let provider = TestProvider::start().await;
+    // Another instance of the app (same secret key), running already.
+    let mut other_instance = Browser::new(rocket_with(oidc_config(&provider))).await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    browser.login_ok(&provider, "/profile").await;
+    let profile = browser.profile().await.expect("logged in");
     let refresh_token = profile["refresh_token"].as_str().unwrap().to_string();
 
     browser.token_ok(true).await;
@@ -132,9 +137,8 @@ async fn without_rotation_the_old_refresh_token_is_kept_and_still_works() {
         "a refresh response without refresh_token leaves the old one in place"
     );
 
-    // Another instance of the app (same secret key) refreshes the same
-    // session: the kept refresh token is used, and works.
-    let mut other_instance = Browser::new(rocket_with(oidc_config(&provider))).await;
+    // The other instance refreshes the same session: the kept refresh
+    // token is used, and works.
     other_instance.jar = browser.jar.clone();
     let token = other_instance.token_ok(true).await;
     assert_eq!(token["refreshed"], true, "{token}");

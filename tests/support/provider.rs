@@ -1691,10 +1691,12 @@ fn error_reply(e: OAuthError) -> Reply {
 async fn revoke(shared: &SharedState, headers: RequestHeaders, body: String) -> Reply {
     shared.count(|c| c.revocation += 1);
     let params = parse_form(&body);
-    lock(&shared.revocation_requests).push(FormRequest::new(&headers, &params));
     let failure = lock(&shared.behaviour).revocation_failure.clone();
     delay(&failure).await;
-    match shared.revoke(headers.authorization.as_deref(), &params) {
+    let revoked = shared.revoke(headers.authorization.as_deref(), &params);
+    // Recorded once answered: a test waiting for it sees what it did.
+    lock(&shared.revocation_requests).push(FormRequest::new(&headers, &params));
+    match revoked {
         Ok(()) => Reply {
             status: Status::Ok,
             content_type: ContentType::Plain,

@@ -231,14 +231,30 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             (None, None) => {}
         }
         if let Some(proof) = proof {
-            // RFC 9449 §11.1: a proof is used once, on every instance.
+            // RFC 9449 §11.1: a proof is used once, on every instance. It is
+            // recorded only now, its token found valid and bound to its key
+            // (so only a token's holder can add to the ledger, each key
+            // within its share), until its window closes, or its token
+            // expires if sooner. A proof made before this process started
+            // may have been used before the restart, which the in-process
+            // ledger forgot: refused.
             let skew = i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0);
+            if proof.iat < oidc.state().remembers_since_ms().div_euclid(1000) {
+                return Err(OidcError::InvalidDpopProof(
+                    "the proof was made before this server started; make a new one".into(),
+                ));
+            }
+            let window_ends = proof.iat.saturating_add(skew).saturating_add(1);
+            let token_ends = identity.expires_at().map_or(i64::MAX, |exp| {
+                exp.unix_timestamp().saturating_add(skew).saturating_add(1)
+            });
             let fresh = oidc
                 .state()
                 .first_use(
                     Once::DpopProof,
                     &format!("{}:{}", proof.jkt, proof.jti),
-                    proof.iat.saturating_add(skew).saturating_add(1),
+                    Some(&proof.jkt),
+                    window_ends.min(token_ends),
                 )
                 .await
                 .map_err(OidcError::from)?;
