@@ -159,14 +159,24 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // The logout happened when the token was issued (plus the skew, and the
     // rest of its second, so a login that began just before it is named):
     // sessions authenticated later are the user's next logins, which this
-    // token must never end, however late it arrives or is replayed (a
-    // process that restarted has forgotten the `jti`s it saw).
-    let issued_ms = iat.saturating_add(1).saturating_add(skew).saturating_mul(1000);
+    // token must never end, however late it arrives. A token issued before
+    // this process started (by more than the skew) may have been used
+    // before it, and the `jti`s seen then are forgotten: it ends nothing
+    // authenticated since the start.
+    let mut at_ms = iat
+        .saturating_add(1)
+        .saturating_add(skew)
+        .saturating_mul(1000)
+        .min(clock::now_ms());
+    let remembered_since = oidc.state().remembers_since_ms();
+    if iat.saturating_add(skew).saturating_mul(1000) < remembered_since {
+        at_ms = at_ms.min(remembered_since);
+    }
     let target = LogoutTarget {
         provider: &provider.name,
         sid,
         sub,
-        at_ms: issued_ms.min(clock::now_ms()),
+        at_ms,
     };
     // The logout first, the token's use after: a logout that could not be
     // recorded (`503`) leaves the token unused, so the provider's retry

@@ -5,7 +5,7 @@
 
 use rocket::{Orbit, Rocket};
 
-use crate::config::UserinfoMethod;
+use crate::config::{SessionStoreKind, UserinfoMethod};
 use crate::oidc::Oidc;
 use crate::provider::doctor;
 use crate::session::cookie;
@@ -26,6 +26,16 @@ pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
         }
     );
     let config = oidc.config();
+    if config.session.store == SessionStoreKind::Cookie && config.redis.is_none() {
+        match &config.session.logout_records_path {
+            Some(path) => event!(info, "oidc: logouts are written down in {}", path.display()),
+            None => event!(
+                info,
+                "oidc: logouts are kept in this process only: a restart refuses every cookie session from before \
+                 it once (users log in again); `session.logout_records_path` or `[oidc.redis]` keeps them"
+            ),
+        }
+    }
     for name in oidc.provider_names() {
         let path = config.redirect_uri_of(name).path();
         let sharing = config.providers_at(path).count();

@@ -26,6 +26,7 @@ mod provider_faults;
 mod readiness;
 mod redis_faults;
 mod request_bounds;
+mod restarts;
 mod secret_keys;
 mod security_document;
 mod session_cache;

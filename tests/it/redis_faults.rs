@@ -267,3 +267,47 @@ async fn rediss_urls_speak_tls() {
         assert_unavailable(&resp, start.elapsed());
     }
 }
+
+/// The epoch (when the logouts Redis holds began to be kept) is made by
+/// Redis's own clock when a login finds none, and stamped in the session.
+/// It was the finishing login's start, taken before its code exchange:
+/// a session authenticated during that exchange, logged out, and whose
+/// logout Redis then lost, came after that "epoch" and was let back in.
+#[rocket::async_test]
+async fn a_session_whose_logout_redis_lost_is_refused_whatever_a_slow_login_began_with() {
+    use crate::support::provider::TokenFailure;
+    let provider = TestProvider::start().await;
+    let redis = RedisServer::start();
+    let app = instance(shared_config(&provider, &redis, "cookie")).await;
+    let mut alice = Browser {
+        client: app.clone(),
+        jar: Default::default(),
+    };
+    let mut carol = alice.other_browser();
+    let auth = alice.start_login("/profile").await;
+    provider.behave(|b| b.token_failure = Some(TokenFailure::Delay(Duration::from_millis(1500))));
+    let (finished, copy) = rocket::tokio::join!(
+        // Alice's code exchange takes 1.5 s.
+        async { alice.approve(&provider, &auth, Mode::Navigate).await },
+        // Meanwhile carol logs in and out, and Redis loses its data.
+        async {
+            rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+            provider.behave(|b| {
+                b.token_failure = None;
+                b.subject = "carol".into();
+            });
+            carol.login_ok(&provider, "/profile").await;
+            let copy = carol.jar.clone();
+            assert_eq!(carol.logout(rocket::http::Method::Post).await.status, Status::SeeOther);
+            redis.command("FLUSHALL");
+            copy
+        },
+    );
+    assert_callback_completed(&finished, &provider);
+    assert!(
+        alice.profile().await.is_some(),
+        "the login that made the new epoch works"
+    );
+    let mut thief = alice.with_jar(copy);
+    assert_no_session(&mut thief).await;
+}

@@ -281,3 +281,200 @@ async fn a_back_channel_logout_refused_for_want_of_room_ends_the_session_when_th
     let resp = app.backchannel_logout(&token).await;
     assert_error(&resp, Status::BadRequest, "invalid_request");
 }
+
+// --- no one client fills a ledger for everyone ----------------------------
+
+/// The stores whose ledgers one client could fill: in process (the
+/// `cookie` and `memory` stores without Redis) and in Redis.
+fn flood_config(
+    provider: &TestProvider,
+    store: &str,
+    redis: &crate::support::redis::RedisServer,
+    limits: Value,
+) -> Value {
+    let mut config = with_limits(provider, store, limits);
+    config["limits"]["provider_calls_per_second"] = json!(0);
+    if store == "redis" {
+        config["redis"] = redis.config();
+    }
+    config
+}
+
+/// Anyone can start a login and answer its callback: with an error (no
+/// code), or with a code the provider refuses. 60 such callbacks on a
+/// ledger of 40 used states leave it open for the next real user, whose
+/// state stays single-use.
+#[rocket::async_test]
+async fn a_flood_of_anonymous_callbacks_fills_the_used_states_for_nobody() {
+    for store in ["cookie", "memory", "redis"] {
+        let provider = TestProvider::start().await;
+        let redis = crate::support::redis::RedisServer::start();
+        let app = lifecycle_browser(flood_config(&provider, store, &redis, json!({ "used_states": 40 }))).await;
+        for n in 0..60 {
+            let mut anonymous = app.other_browser();
+            let auth = anonymous.start_login("/profile").await;
+            let resp = if n % 3 == 0 {
+                let junk = format!("junk-{n}");
+                anonymous
+                    .callback(
+                        &[("code", &junk), ("state", auth.state()), ("iss", &provider.issuer)],
+                        Mode::Api,
+                    )
+                    .await
+            } else {
+                anonymous
+                    .refuse(&provider, &auth, "access_denied", None, Mode::Api)
+                    .await
+            };
+            assert_eq!(resp.status, Status::Unauthorized, "{store}: {resp:#?}");
+        }
+        let mut user = app.other_browser();
+        let auth = user.start_login("/profile").await;
+        let code = provider.issue_code(&auth);
+        let params = [
+            ("code", code.as_str()),
+            ("state", auth.state()),
+            ("iss", provider.issuer.as_str()),
+        ];
+        let replay = user.jar.clone();
+        assert_callback_completed(&user.callback(&params, Mode::Navigate).await, &provider);
+        assert!(user.profile().await.is_some(), "{store}");
+        let resp = app.with_jar(replay).callback(&params, Mode::Navigate).await;
+        assert_error(&resp, Status::BadRequest, "invalid_state");
+    }
+}
+
+/// One account logging in again and again holds at most its share of the
+/// used states (`used_states_per_subject`): past it, that account is
+/// refused (`429`), and everyone else logs in.
+#[rocket::async_test]
+async fn one_account_logging_in_again_and_again_fills_the_used_states_for_nobody() {
+    let provider = TestProvider::start().await;
+    let redis = crate::support::redis::RedisServer::start();
+    let limits = json!({ "used_states": 40, "used_states_per_subject": 5 });
+    let app = lifecycle_browser(flood_config(&provider, "cookie", &redis, limits)).await;
+    provider.behave(|b| b.subject = "mallory".into());
+    let mut refused = 0;
+    for _ in 0..45 {
+        let (_, resp) = app.other_browser().login(&provider, "/profile", Mode::Api).await;
+        match resp.status {
+            Status::SeeOther => {}
+            Status::TooManyRequests => {
+                assert_error(&resp, Status::TooManyRequests, "too_many_requests");
+                assert!(resp.header("Retry-After").is_some(), "{resp:#?}");
+                refused += 1;
+            }
+            other => panic!("{other}: {resp:#?}"),
+        }
+    }
+    assert_eq!(refused, 40, "five logins, then refused");
+    provider.behave(|b| b.subject = "bob".into());
+    let mut bob = app.other_browser();
+    bob.login_ok(&provider, "/profile").await;
+    assert!(bob.profile().await.is_some(), "bob is not refused for mallory");
+}
+
+/// Each login ends the browser's previous session, and a logout ends the
+/// current one: both are records of logged-out sessions. One account
+/// logging in (and out) in a loop holds at most its share of single
+/// records; past it, its records become one (its sessions authenticated
+/// until the latest of them), so the record never fills for others, and
+/// every copy of that account's sessions stays refused.
+#[rocket::async_test]
+async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_nobody() {
+    for with_redis in [false, true] {
+        let provider = TestProvider::start().await;
+        let redis = crate::support::redis::RedisServer::start();
+        let mut config = flood_config(
+            &provider,
+            "cookie",
+            &redis,
+            json!({ "revocations": 40, "revocations_per_subject": 5 }),
+        );
+        if with_redis {
+            config["redis"] = redis.config();
+        }
+        let app = lifecycle_browser(config).await;
+        let mut carol = logged_in(&app, &provider, "carol", "c1").await;
+        provider.behave(|b| {
+            b.subject = "mallory".into();
+            b.claims.remove("sid");
+        });
+        let mut mallory = app.other_browser();
+        let mut copies = Vec::new();
+        for n in 0..46 {
+            // A login in this browser, whether it has a session or not (a
+            // second tab started it): it ends the session it had.
+            let mut tab = app.other_browser();
+            let auth = tab.start_login("/profile").await;
+            mallory.jar.extend(tab.jar);
+            let resp = mallory.approve(&provider, &auth, Mode::Navigate).await;
+            assert_callback_completed(&resp, &provider);
+            copies.push(mallory.jar.clone());
+            if n % 2 == 0 {
+                assert_eq!(
+                    mallory.logout(Method::Post).await.status,
+                    Status::SeeOther,
+                    "logout {n}"
+                );
+            }
+        }
+        assert!(mallory.profile().await.is_some(), "mallory's last session is alive");
+        for copy in &copies[..45] {
+            assert_no_session(&mut app.with_jar(copy.clone())).await;
+        }
+        // Others: carol is still logged in, and bob's logout is recorded.
+        assert!(carol.profile().await.is_some(), "with_redis {with_redis}");
+        let mut bob = logged_in(&app, &provider, "bob", "b1").await;
+        let copy = bob.jar.clone();
+        assert_eq!(bob.logout(Method::Post).await.status, Status::SeeOther);
+        assert_no_session(&mut app.with_jar(copy)).await;
+    }
+}
+
+/// The holder of a DPoP-bound token can make as many proofs as it likes;
+/// each is recorded, and one key holds at most its share
+/// (`dpop_proofs_per_key`): past it, that key's requests are refused
+/// (`429`), and every other client's go through.
+#[rocket::async_test]
+async fn one_dpop_key_fills_the_proof_ledger_for_nobody() {
+    use crate::support::api::{api_app, bearer_config};
+    use crate::support::dpop::Holder;
+    let provider = TestProvider::start().await;
+    let mut config = bearer_config(&provider, json!({}));
+    config["limits"] = json!({ "dpop_proofs": 40, "dpop_proofs_per_key": 10 });
+    let mut app = Browser::new(api_app(config)).await;
+    let dpop = |app: &mut Browser, holder: &Holder, token: &str| {
+        let authorization = format!("DPoP {token}");
+        let proof = holder.proof("GET", "/api", token);
+        let mut app = app.other_browser();
+        async move {
+            app.send(
+                Method::Get,
+                "/api",
+                &[("Authorization", &authorization), ("DPoP", &proof)],
+                None,
+            )
+            .await
+        }
+    };
+    let mallory = Holder::new(31);
+    let token = provider.opaque_token(json!({ "cnf": { "jkt": mallory.jkt() } }));
+    let mut statuses = Vec::new();
+    for _ in 0..45 {
+        statuses.push(dpop(&mut app, &mallory, &token).await.status);
+    }
+    assert!(statuses[..10].iter().all(|s| *s == Status::Ok), "{statuses:?}");
+    assert!(
+        statuses[10..].iter().all(|s| *s == Status::TooManyRequests),
+        "{statuses:?}"
+    );
+    let alice = Holder::new(32);
+    let token = provider.opaque_token(json!({ "cnf": { "jkt": alice.jkt() } }));
+    let resp = dpop(&mut app, &alice, &token).await;
+    assert_eq!(
+        resp.status,
+        Status::Ok,
+        "another key is not refused for mallory's: {resp:#?}"
+    );
+}

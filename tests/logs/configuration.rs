@@ -668,3 +668,30 @@ fn the_documented_keys_are_the_keys_the_configuration_accepts() {
         "documented keys the configuration does not accept: {stale:?}"
     );
 }
+
+/// `session.logout_records_path` is one process's: a second process on the
+/// same file would overwrite the first's records, so it does not launch;
+/// nor does a file that cannot be written, nor one beside `[oidc.redis]`
+/// (where logouts are kept in Redis).
+#[rocket::async_test]
+async fn a_logout_records_file_that_cannot_be_this_processs_own_aborts_launch_naming_the_key() {
+    let dir = crate::support::lifecycle::TempDir::new("logouts");
+    let mut config = valid_config();
+    config["session"] = json!({ "logout_records_path": dir.join("logouts") });
+    let first = rocket::local::asynchronous::Client::untracked(rp(config.clone(), default_routes()))
+        .await
+        .expect("the first process launches");
+    assert_config_refused(config.clone(), &["oidc.session.logout_records_path"]).await;
+    drop(first);
+    let again = rocket::local::asynchronous::Client::untracked(rp(config, default_routes())).await;
+    assert!(again.is_ok(), "once the first is gone, the file is free");
+
+    let mut missing = valid_config();
+    missing["session"] = json!({ "logout_records_path": dir.join("no-such-dir").join("logouts") });
+    assert_config_refused(missing, &["oidc.session.logout_records_path"]).await;
+
+    let mut with_redis = valid_config();
+    with_redis["redis"] = json!({ "url": "redis://127.0.0.1:1/0" });
+    with_redis["session"] = json!({ "logout_records_path": dir.join("other") });
+    assert_config_refused(with_redis, &["oidc.session.logout_records_path"]).await;
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod dpop;
 pub mod faulty;
 pub mod instances;
 pub mod jwt;
