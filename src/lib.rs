@@ -202,8 +202,9 @@
 //!
 //! # Logout
 //!
-//! `GET` or `POST` on `logout_path` ends the local session, revokes the
-//! refresh token (RFC 7009) and, when the provider has an
+//! `GET` or `POST` on `logout_path` from the app's own pages ends the local
+//! session, revokes the refresh and access tokens (RFC 7009, in the
+//! background after the answer) and, when the provider has an
 //! `end_session_endpoint`, sends the browser there (RP-Initiated Logout)
 //! with `id_token_hint` and a single-use `state`, to come back to
 //! `post_logout_redirect_uri`. Providers may also end sessions with
@@ -217,6 +218,29 @@
 //! a list of logged-out sessions, `sid`s and `sub`s kept until they would
 //! have expired (in this process, or in Redis for every instance; see
 //! [Running several instances](#running-several-instances)).
+//!
+//! # What survives a restart
+//!
+//! A logout outlives a restart of the app, in every store:
+//!
+//! | store | logouts kept in | after a restart |
+//! |---|---|---|
+//! | `cookie`, no Redis | this process | every cookie session authenticated before the restart is refused once (users log in again): its logout may have been forgotten |
+//! | `cookie` + `session.logout_records_path` | a file of this process | logouts hold; other sessions go on |
+//! | `cookie` + `[oidc.redis]` | Redis | logouts hold; other sessions go on |
+//! | `memory` | this process | every session is gone |
+//! | `redis` | Redis | logged-out sessions were deleted; others go on |
+//!
+//! `session.logout_records_path` is one process's own file (a second one
+//! using it does not launch), written owner-only and synced before a
+//! logout answers, read back and written anew at launch; a file that
+//! cannot be trusted (another user's, open to others, a symlink, not ours)
+//! starts the record anew, refusing older cookie sessions once. A key
+//! rotation is a restart: keep the record (or Redis) to rotate without
+//! logging users out. In-process single-use ledgers forget too: a DPoP
+//! proof made before the restart is refused after it, a logout token issued
+//! before it ends no session authenticated since, and a login in progress
+//! across it still finishes (its code is single-use at the provider).
 //!
 //! # Dynamic registration
 //!
@@ -243,7 +267,17 @@
 //! * Signing keys are fetched again once older than their
 //!   `Cache-Control: max-age` (5 minutes when absent, a day at most), and
 //!   when a token names an unknown key or a known key fails (at most once
-//!   every 2 s): removed keys stop working, rotations need no restart.
+//!   every 2 s, and such a token waits for that refetch rather than be
+//!   judged forged): removed keys stop working, rotations need no restart.
+//! * A claim of the right type that names nothing (`"sub": ""`, an empty
+//!   `aud`...) is refused in every token; so is a token naming a claim twice.
+//! * Client assertions name the provider's issuer as `aud`; a provider's
+//!   metadata may put endpoints only on its issuer's origin (or those of
+//!   `allowed_endpoint_origins`); two providers at one callback may not
+//!   claim one issuer.
+//! * No one client fills a ledger for everyone (`limits.*_per_subject`,
+//!   `limits.dpop_proofs_per_key`), and requests nobody authenticated spend
+//!   at most `limits.provider_calls_per_second` of a provider's calls.
 //! * Token parameters in the callback's URL are ignored; only the token
 //!   endpoint's answer counts. A userinfo `sub` differing from the ID
 //!   token's refuses the login.
@@ -254,8 +288,8 @@
 //!   cookie names the crate issues are read. Secrets and tokens print as
 //!   `[redacted]`; provider text is made printable and bounded, and errors
 //!   shown to callers carry no internals (the log does).
-//! * A `GET` of the logout route from another site (a sibling subdomain
-//!   included) only shows a button that POSTs.
+//! * A `GET` or `POST` of the logout route from another site (a sibling
+//!   subdomain included) only shows a button that POSTs.
 //! * Whatever a provider does (no answer, garbage, huge bodies), requests
 //!   get `502`/`503` within about `http_timeout_seconds`, never `500`;
 //!   failures are shared by the requests waiting on them.
@@ -516,11 +550,13 @@
 //! proof (RFC 9449) when `bearer.dpop` is `"allowed"` (the default) or
 //! `"required"`. The proof must be a `dpop+jwt` signed with an asymmetric
 //! algorithm by the public key it carries, for this request's method and
-//! URL (the origin of `redirect_uri` and the request's path, so it holds
-//! behind a proxy), recent (`iat` within `clock_skew_seconds`), for this
+//! URL (the origin of `redirect_uri` and the request's path, put side by
+//! side, so it holds behind a proxy; both compared after RFC 3986
+//! normalisation), recent (`iat` within `clock_skew_seconds`), for this
 //! token (`ath`), and used once on every instance; the token's `cnf.jkt`
 //! (a JWT claim or the introspection answer) must be that key's
-//! thumbprint. A DPoP-bound token sent as `Bearer` is refused. Refusals
+//! thumbprint. A DPoP-bound token sent as `Bearer` is refused, and so is a
+//! token bound to what the API cannot check (`cnf.x5t#S256`). Refusals
 //! carry `WWW-Authenticate: DPoP algs="...", error="invalid_dpop_proof"`;
 //! with `bearer.dpop_nonce = true`, a proof without a current server nonce
 //! gets `401 use_dpop_nonce` and the nonce in `DPoP-Nonce`.

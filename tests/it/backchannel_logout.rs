@@ -375,6 +375,19 @@ async fn a_logout_token_whose_sub_sid_jti_or_aud_is_empty_is_refused() {
     }
 }
 
+/// RFC 7519 §4: a logout token naming `sub` twice is refused.
+#[rocket::async_test]
+async fn a_logout_token_naming_a_claim_twice_is_refused() {
+    assert_refused(
+        LogoutToken {
+            signing: Signing::DuplicateSub("bob".into()),
+            ..LogoutToken::default()
+        },
+        "sub twice",
+    )
+    .await;
+}
+
 #[rocket::async_test]
 async fn a_logout_token_without_a_jti_is_refused() {
     assert_refused(claims(json!({ "jti": null })), "no jti").await;

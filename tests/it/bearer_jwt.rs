@@ -264,6 +264,14 @@ async fn a_token_whose_sub_client_id_or_jti_is_empty_is_401() {
     assert_refused_locally(with_claims(json!({ "aud": [] }))).await;
 }
 
+/// RFC 7519 §4: claim names are unique. A token naming `sub` twice is
+/// refused, not read as one of them (a parser that kept the other would
+/// think it spoke for someone else).
+#[rocket::async_test]
+async fn a_token_naming_a_claim_twice_is_401() {
+    assert_refused_locally(signed(Signing::DuplicateSub("mallory".into()))).await;
+}
+
 /// RFC 8705 §3.1: a JWT bound to a TLS client certificate
 /// (`cnf.x5t#S256`) is not a bearer token: refused, not accepted as one.
 #[rocket::async_test]
