@@ -81,6 +81,36 @@ fn full(ledger: &'static str, capacity: usize, key: &'static str) -> impl FnOnce
     move |_| StateError::Full { ledger, capacity, key }
 }
 
+/// Records `value` for `owner` in a ledger of shares; `names` are what the
+/// ledger holds and the keys of its capacity and of its shares, for the
+/// refusals.
+fn record_owned(
+    ledger: &Mutex<QuotaLedger<Digest, Digest>>,
+    value: Digest,
+    owner: Digest,
+    expires_at: i64,
+    now: i64,
+    names: (&'static str, &'static str, &'static str),
+) -> Result<bool, StateError> {
+    let (what, capacity_key, share_key) = names;
+    let mut ledger = locked(ledger)?;
+    let (capacity, share) = (ledger.capacity(), ledger.share());
+    ledger
+        .insert_new(value, owner, expires_at, now)
+        .map_err(|refusal| match refusal {
+            Refusal::Full => StateError::Full {
+                ledger: what,
+                capacity,
+                key: capacity_key,
+            },
+            Refusal::OwnerFull => StateError::OwnerFull {
+                ledger: what,
+                share,
+                key: share_key,
+            },
+        })
+}
+
 impl LocalState {
     /// The state for `limits`, its logouts written down at
     /// `logout_records_path` when given (read back, and the file taken for
@@ -222,42 +252,30 @@ impl SharedState for LocalState {
                 callbacks.insert_evicting(value, expires_at, (), now);
                 Ok(true)
             }
-            Once::LoginOfState => {
-                let mut logins = locked(&self.logins_of_states)?;
-                let (capacity, share) = (logins.capacity(), logins.share());
-                logins
-                    .insert_new(value, owner, expires_at, now)
-                    .map_err(|refusal| match refusal {
-                        Refusal::Full => StateError::Full {
-                            ledger: "used states",
-                            capacity,
-                            key: "oidc.limits.used_states",
-                        },
-                        Refusal::OwnerFull => StateError::OwnerFull {
-                            ledger: "used states",
-                            share,
-                            key: "oidc.limits.used_states_per_subject",
-                        },
-                    })
-            }
-            Once::DpopProof => {
-                let mut proofs = locked(&self.dpop_proofs)?;
-                let (capacity, share) = (proofs.capacity(), proofs.share());
-                proofs
-                    .insert_new(value, owner, expires_at, now)
-                    .map_err(|refusal| match refusal {
-                        Refusal::Full => StateError::Full {
-                            ledger: "DPoP proof ids",
-                            capacity,
-                            key: "oidc.limits.dpop_proofs",
-                        },
-                        Refusal::OwnerFull => StateError::OwnerFull {
-                            ledger: "DPoP proof ids",
-                            share,
-                            key: "oidc.limits.dpop_proofs_per_key",
-                        },
-                    })
-            }
+            Once::LoginOfState => record_owned(
+                &self.logins_of_states,
+                value,
+                owner,
+                expires_at,
+                now,
+                (
+                    "used states",
+                    "oidc.limits.used_states",
+                    "oidc.limits.used_states_per_subject",
+                ),
+            ),
+            Once::DpopProof => record_owned(
+                &self.dpop_proofs,
+                value,
+                owner,
+                expires_at,
+                now,
+                (
+                    "DPoP proof ids",
+                    "oidc.limits.dpop_proofs",
+                    "oidc.limits.dpop_proofs_per_key",
+                ),
+            ),
             Once::LogoutToken => {
                 let mut used = locked(&self.logout_tokens)?;
                 let capacity = used.capacity();

@@ -249,6 +249,18 @@ mod tests {
 
     use super::*;
 
+    /// A `GET` of `url` with the token `the-token`, at the instant 1,000,000.
+    fn expected_at(url: &Url) -> Expected<'_> {
+        Expected {
+            method: "GET",
+            url,
+            access_token: "the-token",
+            now: 1_000_000,
+            skew: 60,
+            nonces: None,
+        }
+    }
+
     #[test]
     fn the_thumbprint_is_rfc_7638_s_example() {
         // RFC 7638 §3.1.
@@ -285,14 +297,7 @@ mod tests {
         ) {
             use crate::test_jwt::{encode, Key, Signature};
             let url = Url::parse("https://rp.example/api").expect("a URL");
-            let expected = Expected {
-                method: "GET",
-                url: &url,
-                access_token: "the-token",
-                now: 1_000_000,
-                skew: 60,
-                nonces: None,
-            };
+            let expected = expected_at(&url);
             proptest::prop_assert!(verify(&raw, &expected).is_err() || raw.contains('.'));
             let mut header = header;
             if proper_header {
@@ -353,14 +358,7 @@ mod tests {
     fn a_proof_needing_an_extension_is_refused_like_any_jws() {
         use crate::test_jwt::{encode, Key, Signature};
         let url = Url::parse("https://rp.example/api").expect("a URL");
-        let expected = Expected {
-            method: "GET",
-            url: &url,
-            access_token: "the-token",
-            now: 1_000_000,
-            skew: 60,
-            nonces: None,
-        };
+        let expected = expected_at(&url);
         let claims = json!({
             "jti": "j-1", "htm": "GET", "htu": "https://rp.example/api", "iat": 1_000_000,
             "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(b"the-token")),

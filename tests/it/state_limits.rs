@@ -394,7 +394,14 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
         if with_redis {
             config["redis"] = redis.config();
         }
-        let app = lifecycle_browser(config).await;
+        let app = lifecycle_browser(config.clone()).await;
+        // With Redis, two instances behind a load balancer: the records
+        // one writes, the other honours.
+        let other = if with_redis {
+            lifecycle_browser(config).await
+        } else {
+            app.other_browser()
+        };
         let mut carol = logged_in(&app, &provider, "carol", "c1").await;
         provider.behave(|b| {
             b.subject = "mallory".into();
@@ -405,7 +412,9 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
         for n in 0..46 {
             // A login in this browser, whether it has a session or not (a
             // second tab started it): it ends the session it had.
-            let mut tab = app.other_browser();
+            let instance = if n % 4 < 2 { &app } else { &other };
+            mallory.client = instance.client.clone();
+            let mut tab = instance.other_browser();
             let auth = tab.start_login("/profile").await;
             mallory.jar.extend(tab.jar);
             let resp = mallory.approve(&provider, &auth, Mode::Navigate).await;
@@ -422,6 +431,7 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
         assert!(mallory.profile().await.is_some(), "mallory's last session is alive");
         for copy in &copies[..45] {
             assert_no_session(&mut app.with_jar(copy.clone())).await;
+            assert_no_session(&mut other.with_jar(copy.clone())).await;
         }
         // Others: carol is still logged in, and bob's logout is recorded.
         assert!(carol.profile().await.is_some(), "with_redis {with_redis}");
