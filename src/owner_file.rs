@@ -83,8 +83,11 @@ pub(crate) fn read(path: &Path, max_bytes: u64) -> Result<Vec<u8>, Refused> {
 /// written into a new file of a random name beside it (`create_new`: never
 /// an existing file, nor one a symlink points to; mode 0600 from the
 /// start), synced, then renamed over `path` (atomic; a symlink at `path`
-/// is replaced, not followed), and the directory synced.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// is replaced, not followed), and the directory synced. Returns that very
+/// file, positioned at its end: what is written to it next goes to the
+/// file now at `path` (never to one opened again by name, which someone
+/// could have replaced meanwhile).
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("the path names no file"))?
@@ -100,31 +103,29 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     }
     let written = options.open(&temporary).and_then(|mut file| {
         file.write_all(bytes)?;
-        file.sync_all()
+        file.sync_all()?;
+        Ok(file)
     });
-    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
-    if renamed.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-        return renamed;
-    }
+    let renamed = written.and_then(|file| std::fs::rename(&temporary, path).map(|()| file));
+    let file = match renamed {
+        Ok(file) => file,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
+        }
+    };
     if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         File::open(directory)?.sync_all()?;
     }
-    Ok(())
-}
-
-/// The file at `path` (written by [`write_atomically`]), opened to append
-/// to, without following a symlink.
-pub(crate) fn open_to_append(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.append(true);
-    no_follow(&mut options);
-    options.open(path)
+    Ok(file)
 }
 
 /// A lock only one process at a time holds, on the file at `path`
-/// (created 0600 if missing): `Ok(None)` when another process holds it.
-/// It is let go when the returned file is dropped (or the process ends).
+/// (created 0600 if missing; refused if another user owns it, who could
+/// otherwise hold it to keep the app from starting): `Ok(None)` when
+/// another process holds it. It is let go when the returned file is
+/// dropped (or the process ends). On systems without `flock` (not unix)
+/// there is no lock: one process per file is then the operator's care.
 pub(crate) fn lock_exclusive(path: &Path) -> std::io::Result<Option<File>> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
@@ -137,6 +138,10 @@ pub(crate) fn lock_exclusive(path: &Path) -> std::io::Result<Option<File>> {
     let file = options.open(path)?;
     #[cfg(unix)]
     {
+        use std::os::unix::fs::MetadataExt;
+        if file.metadata()?.uid() != rustix::process::geteuid().as_raw() {
+            return Err(std::io::Error::other("the lock file belongs to another user"));
+        }
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),

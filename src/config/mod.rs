@@ -316,11 +316,13 @@ pub struct LimitsConfig {
     /// valid and bound to their key.
     #[serde(default = "default_ledger")]
     pub dpop_proofs: usize,
-    /// `dpop_proofs_per_key` (default `10000`): how many of those one key
-    /// may hold; past it, that key's requests are refused (`429`) until
-    /// some expire, and nobody else's are.
-    #[serde(default = "default_dpop_proofs_per_key")]
-    pub dpop_proofs_per_key: usize,
+    /// `dpop_proofs_per_subject` (default `10000`): how many of those the
+    /// tokens of one subject may hold (their `sub`, else their
+    /// `client_id`, else their key: whoever they speak for, however many
+    /// keys they use); past it, that subject's requests are refused
+    /// (`429`) until some expire, and nobody else's are.
+    #[serde(default = "default_dpop_proofs_per_subject")]
+    pub dpop_proofs_per_subject: usize,
     /// `revocations` (default `100000`): logouts remembered, in three lists
     /// of this size each: sessions logged out by the app (cookie store),
     /// and `sid`s and `sub`s logged out by the provider (every store: a
@@ -355,7 +357,7 @@ fn default_per_owner() -> usize {
     100
 }
 
-fn default_dpop_proofs_per_key() -> usize {
+fn default_dpop_proofs_per_subject() -> usize {
     10_000
 }
 
@@ -369,7 +371,7 @@ impl Default for LimitsConfig {
             dpop_proofs: default_ledger(),
             revocations: default_ledger(),
             used_states_per_subject: default_per_owner(),
-            dpop_proofs_per_key: default_dpop_proofs_per_key(),
+            dpop_proofs_per_subject: default_dpop_proofs_per_subject(),
             revocations_per_subject: default_per_owner(),
             provider_calls_per_second: default_provider_calls(),
         }
@@ -1188,7 +1190,7 @@ impl OidcConfig {
             ("dpop_proofs", self.limits.dpop_proofs),
             ("revocations", self.limits.revocations),
             ("used_states_per_subject", self.limits.used_states_per_subject),
-            ("dpop_proofs_per_key", self.limits.dpop_proofs_per_key),
+            ("dpop_proofs_per_subject", self.limits.dpop_proofs_per_subject),
             ("revocations_per_subject", self.limits.revocations_per_subject),
         ] {
             if value == 0 {

@@ -156,21 +156,23 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     if oidc.state().was_used(Once::LogoutToken, &once).await? {
         return Err(bad("the logout token was already used"));
     }
-    // The logout happened when the token was issued (plus the skew, and the
-    // rest of its second, so a login that began just before it is named):
-    // sessions authenticated later are the user's next logins, which this
-    // token must never end, however late it arrives. A token issued before
-    // this process started (by more than the skew) may have been used
-    // before it, and the `jti`s seen then are forgotten: it ends nothing
-    // authenticated since the start.
-    let mut at_ms = iat
-        .saturating_add(1)
-        .saturating_add(skew)
-        .saturating_mul(1000)
-        .min(clock::now_ms());
-    let remembered_since = oidc.state().remembers_since_ms();
-    if iat.saturating_add(skew).saturating_mul(1000) < remembered_since {
-        at_ms = at_ms.min(remembered_since);
+    // By `sub`, the logout ends the sessions authenticated until it
+    // arrives: the provider's `iat` is not trusted to be on our clock (one
+    // that lags would end nothing recent: a logout not honoured). A token
+    // is used once (its `jti` recorded below). Without a durable ledger
+    // (Redis, `session.logout_records_path`) a restart forgets the ones
+    // used, and one replayed before its `exp` ends the user's logins made
+    // since: the user logs in again, where the other way a logout could be
+    // lost.
+    let at_ms = clock::now_ms();
+    if iat.saturating_add(skew) < now {
+        event!(
+            info,
+            "oidc: provider `{}` issued this logout token {} s ago, more than `clock_skew_seconds`: a late \
+             delivery, or its clock lags this server's (check NTP)",
+            provider.name,
+            now.saturating_sub(iat)
+        );
     }
     let target = LogoutTarget {
         provider: &provider.name,

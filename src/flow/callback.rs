@@ -192,6 +192,7 @@ pub(crate) async fn finish(
                 &pending.return_to,
                 Prompt::Interactive,
                 &pending.step_up,
+                false,
             )
             .await?;
             Err(Failed {
@@ -262,15 +263,6 @@ async fn complete(
     // `sub` that reaches any instance from now on names this session
     // (Back-Channel Logout §2.7), however long the rest takes.
     let authenticated_ms = clock::now_ms();
-    // A callback is anyone's to send, with any code: the redemptions it
-    // causes are budgeted, so a flood of junk codes cannot spend the
-    // provider's rate limits for every user.
-    if !provider.budgets.code_redemptions.take() {
-        return Err(OidcError::Overloaded(format!(
-            "provider `{}`: `limits.provider_calls_per_second` code redemptions used up",
-            provider.name
-        )));
-    }
     let redirect_uri = oidc.config().redirect_uri_of(&provider.name).as_str();
     let tokens = endpoint::request(
         provider,

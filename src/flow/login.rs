@@ -26,7 +26,7 @@ use crate::telemetry::Endpoint;
 use crate::token::endpoint;
 
 /// How long a login may take at the provider.
-pub(crate) const PENDING_SECONDS: i64 = 600;
+pub(crate) const PENDING_SECONDS: i64 = crate::state::sessions::LOGIN_SECONDS;
 /// The most logins pending at once in one browser; the oldest is dropped.
 const MAX_PENDING: usize = 4;
 
@@ -152,7 +152,9 @@ pub(crate) enum Prompt<'a> {
 const MAX_HINT_IN_URL: usize = 4096;
 
 /// Starts a login at `provider` that returns to `return_to` (made safe
-/// here): the redirect to the provider, with its cookies.
+/// here): the redirect to the provider, with its cookies. `anonymous`: the
+/// browser has no session (its pushed request counts against the budget
+/// of requests nobody authenticated).
 pub(crate) async fn begin(
     oidc: &Oidc,
     jar: &Jar,
@@ -160,6 +162,7 @@ pub(crate) async fn begin(
     return_to: &str,
     prompt: Prompt<'_>,
     step_up: &StepUp,
+    anonymous: bool,
 ) -> Result<LoginRedirect, OidcError> {
     let metadata = provider.metadata().await?;
     let client = provider.client().await?;
@@ -195,22 +198,23 @@ pub(crate) async fn begin(
         if let Some(max_age) = step_up.max_age {
             query.append_pair("max_age", &max_age.to_string());
         }
-        if let Prompt::Silent { id_token_hint } = prompt {
+        if let Prompt::Silent { .. } = prompt {
             query.append_pair("prompt", "none");
-            // OIDC Core §3.1.2.1: with `prompt=none`, the session's ID
-            // token SHOULD be sent as a hint, and a provider MAY refuse the
-            // request without one (every silent check would then end the
-            // session).
-            let pushed = metadata.pushed_authorization_request_endpoint.is_some()
-                && config.pushed_authorization_requests != PushedAuthorizationRequests::Never;
-            if pushed || id_token_hint.len() <= MAX_HINT_IN_URL {
-                query.append_pair("id_token_hint", id_token_hint);
-            }
         }
     }
-    let params: Vec<(String, String)> = params.query_pairs().into_owned().collect();
+    let mut params: Vec<(String, String)> = params.query_pairs().into_owned().collect();
+    // OIDC Core §3.1.2.1: with `prompt=none`, the session's ID token SHOULD
+    // be sent as a hint, and a provider MAY refuse the request without one
+    // (every silent check would then end the session). In a pushed request
+    // it may be as long as it is; in the browser's URL, a few KB at most.
+    let hint = match prompt {
+        Prompt::Silent { id_token_hint } => Some(id_token_hint),
+        Prompt::Interactive => None,
+    };
+    let mut pushed_params = params.clone();
+    pushed_params.extend(hint.map(|hint| ("id_token_hint".to_string(), hint.to_string())));
     let mut location: Url = metadata.authorization_endpoint.clone();
-    match pushed_request_uri(provider, &metadata, &client, &params).await? {
+    match pushed_request_uri(provider, &metadata, &client, &pushed_params, anonymous).await? {
         // RFC 9126 §4: the browser carries only the client and the reference.
         Some(request_uri) => {
             location
@@ -219,6 +223,19 @@ pub(crate) async fn begin(
                 .append_pair("request_uri", &request_uri);
         }
         None => {
+            match hint {
+                Some(hint) if hint.len() <= MAX_HINT_IN_URL => {
+                    params.push(("id_token_hint".to_string(), hint.to_string()));
+                }
+                Some(hint) => event!(
+                    info,
+                    "oidc: provider `{}`: the ID token ({} bytes) is too long to go as `id_token_hint` in the \
+                     browser's URL; the silent check goes without (pushed authorization requests would carry it)",
+                    provider.name,
+                    hint.len()
+                ),
+                None => {}
+            }
             location.query_pairs_mut().extend_pairs(&params);
         }
     }
@@ -271,6 +288,7 @@ async fn pushed_request_uri(
     metadata: &ProviderMetadata,
     client: &RegisteredClient,
     params: &[(String, String)],
+    anonymous: bool,
 ) -> Result<Option<String>, OidcError> {
     let endpoint = metadata.pushed_authorization_request_endpoint.clone();
     let endpoint = match (provider.config.pushed_authorization_requests, endpoint) {
@@ -295,8 +313,9 @@ async fn pushed_request_uri(
     // Anyone can navigate to a protected page: past the budget of such
     // calls, the request goes by the front channel where the provider
     // allows it (the login works as without PAR), else the navigation is
-    // answered 503 without calling the provider.
-    if !provider.budgets.pushed_requests.take() {
+    // answered 503 without calling the provider. A logged-in user's silent
+    // check or step-up is nobody's flood.
+    if anonymous && !provider.budgets.pushed_requests.take() {
         let required = metadata.require_pushed_authorization_requests
             || provider.config.pushed_authorization_requests == PushedAuthorizationRequests::Always;
         if required {

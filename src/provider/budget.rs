@@ -1,25 +1,26 @@
 //! How many calls anonymous requests may make a provider answer: a token
 //! bucket per provider and process (`limits.provider_calls_per_second`).
 //! An anonymous navigation can cause a pushed authorization request (and
-//! a client assertion signed for it), an anonymous callback a code
-//! redemption, an anonymous bearer request the introspection of a token
-//! never seen; a flood of those would exhaust the provider's rate limits
-//! for every user of the client. Past the budget, a login falls back to a
-//! front-channel request where the provider allows it, and otherwise the
-//! request is answered `503` at once, never sent to the provider.
+//! a client assertion signed for it), an anonymous bearer request the
+//! introspection of a token never seen; a flood of those would exhaust the
+//! provider's rate limits for every user of the client. Past the budget, a
+//! login falls back to a front-channel request where the provider allows
+//! it, and otherwise the request is answered `503` at once, never sent to
+//! the provider. (Code redemptions are not budgeted: a budget anyone can
+//! spend would refuse the callbacks of real users who just signed in, and
+//! each redemption already needs a login started in its browser.)
 
 use std::sync::Mutex;
 use std::time::Instant;
 
 /// The budgets of one provider, one per kind of call: a flood of one kind
-/// (anonymous navigations, say) leaves the others (the callbacks of real
-/// logins) their own.
+/// leaves the other its own.
 #[derive(Default)]
 pub(crate) struct CallBudgets {
-    /// Pushed authorization requests (RFC 9126).
+    /// Pushed authorization requests (RFC 9126) of navigations without a
+    /// session (a logged-in user's silent re-check or step-up is not
+    /// anonymous, and not counted).
     pub(crate) pushed_requests: CallBudget,
-    /// Code redemptions at the callback.
-    pub(crate) code_redemptions: CallBudget,
     /// Introspection of tokens not seen before (RFC 7662).
     pub(crate) introspections: CallBudget,
 }
@@ -29,7 +30,6 @@ impl CallBudgets {
     pub(crate) fn new(per_second: u32) -> CallBudgets {
         CallBudgets {
             pushed_requests: CallBudget::new(per_second),
-            code_redemptions: CallBudget::new(per_second),
             introspections: CallBudget::new(per_second),
         }
     }

@@ -199,8 +199,8 @@ fn read_persisted(path: &Path, issuer: &str, redirect_uris: &[Url]) -> Option<Re
 }
 
 /// Writes the client (its secret included) readable by the owner only
-/// (see [`owner_file::write_atomically`]).
+/// (see [`owner_file::replace`]).
 fn write_persisted(path: &Path, persisted: &Persisted) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(persisted).map_err(std::io::Error::other)?;
-    owner_file::write_atomically(path, text.as_bytes())
+    owner_file::replace(path, text.as_bytes()).map(drop)
 }

@@ -53,11 +53,12 @@ pub struct UserSession {
     /// sessions stored before it existed: the login time counts).
     #[serde(default)]
     pub(crate) last_seen: i64,
-    /// The epoch of the logouts kept when this session began (Redis: the
-    /// value Redis made when it began keeping them), for a cookie session:
-    /// another epoch now means they were lost meanwhile.
+    /// The record of logouts in force when this cookie session began
+    /// (`redis:<epoch>`, `file:<epoch>`): another one in force now may
+    /// lack this session's logout (Redis lost its data, the record was
+    /// started again, or was not in use), and the session is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) epoch: Option<i64>,
+    pub(crate) epoch: Option<String>,
 }
 
 impl std::fmt::Debug for UserSession {

@@ -51,8 +51,8 @@ pub(crate) struct LocalState {
     callback_states: Mutex<Ledger<Digest>>,
     /// The `state`s whose code gave a login, by user.
     logins_of_states: Mutex<QuotaLedger<Digest, Digest>>,
-    logout_tokens: Mutex<Ledger<Digest>>,
-    /// DPoP proofs, by key.
+    logout_tokens: Arc<Mutex<Ledger<Digest>>>,
+    /// DPoP proofs, by who their token speaks for.
     dpop_proofs: Mutex<QuotaLedger<Digest, Digest>>,
     logouts: Arc<Mutex<LogoutRecords>>,
     /// Where the logouts are written down, if anywhere.
@@ -63,6 +63,10 @@ pub(crate) struct LocalState {
     /// When the logouts kept began to be kept (Unix ms): the process's
     /// start, or the start of the record on disk.
     epoch_ms: i64,
+    /// With a record on disk, what its cookie sessions are stamped with
+    /// (`file:<epoch>`): a session stamped otherwise was made where this
+    /// record did not see its logout (another record, none, Redis).
+    stamp: Option<String>,
     /// When this process started (Unix ms): the single-use ledgers know
     /// nothing from before.
     started_ms: i64,
@@ -118,10 +122,15 @@ impl LocalState {
     pub(crate) fn new(limits: &LimitsConfig, logout_records_path: Option<&Path>) -> Result<LocalState, Unusable> {
         let started_ms = clock::now_ms();
         let mut logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
+        let mut logout_tokens = Ledger::new(limits.logout_tokens);
         let (logout_file, epoch_ms) = match logout_records_path {
             None => (None, started_ms),
             Some(path) => {
-                let lines = limits.revocations.saturating_mul(6).saturating_add(2_000);
+                let lines = limits
+                    .revocations
+                    .saturating_mul(6)
+                    .saturating_add(limits.logout_tokens.saturating_mul(2))
+                    .saturating_add(2_000);
                 let max_bytes = u64::try_from(lines).unwrap_or(u64::MAX).saturating_mul(MAX_LINE_BYTES);
                 let (file, read_back) = LogoutFile::open(path, clock::now(), started_ms, max_bytes)?;
                 let mut epoch_ms = read_back.epoch_ms;
@@ -132,19 +141,24 @@ impl LocalState {
                          cookie session authenticated before now is refused once"
                     );
                 }
-                for record in read_back.records {
-                    if logouts.keep(record, clock::now()).is_err() {
-                        // More live records than `limits.revocations` holds:
-                        // rather than forget some, start again from now.
-                        event!(
-                            error,
-                            "oidc: the logout records hold more than `limits.revocations` live records: every \
-                             cookie session authenticated before now is refused once; raise the limit"
-                        );
-                        logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
-                        epoch_ms = started_ms;
-                        break;
-                    }
+                let now = clock::now();
+                let kept_all = read_back.records.into_iter().all(|record| match record {
+                    Record::UsedToken { token, until } => logout_tokens.insert_new(token, until, (), now).is_ok(),
+                    record => logouts.keep(record, now).is_ok(),
+                });
+                if !kept_all {
+                    // More live records than the limits hold: rather than
+                    // forget some, start again from now, on disk too.
+                    event!(
+                        error,
+                        "oidc: the logout records hold more live records than `limits.revocations` (or \
+                         `limits.logout_tokens`): they start again, and every cookie session authenticated before \
+                         now is refused once; raise the limit"
+                    );
+                    logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
+                    logout_tokens = Ledger::new(limits.logout_tokens);
+                    file.start_anew(started_ms)?;
+                    epoch_ms = started_ms;
                 }
                 (Some(Arc::new(file)), epoch_ms)
             }
@@ -152,10 +166,11 @@ impl LocalState {
         Ok(LocalState {
             callback_states: Mutex::new(Ledger::new(limits.used_states)),
             logins_of_states: Mutex::new(QuotaLedger::new(limits.used_states, limits.used_states_per_subject)),
-            logout_tokens: Mutex::new(Ledger::new(limits.logout_tokens)),
-            dpop_proofs: Mutex::new(QuotaLedger::new(limits.dpop_proofs, limits.dpop_proofs_per_key)),
+            logout_tokens: Arc::new(Mutex::new(logout_tokens)),
+            dpop_proofs: Mutex::new(QuotaLedger::new(limits.dpop_proofs, limits.dpop_proofs_per_subject)),
             any_revoked: AtomicBool::new(logouts.len() > 0),
             logouts: Arc::new(Mutex::new(logouts)),
+            stamp: logout_file.as_ref().map(|_| format!("file:{epoch_ms}")),
             logout_file,
             epoch_ms,
             started_ms,
@@ -178,15 +193,30 @@ impl LocalState {
             ))?
         };
         self.any_revoked.store(true, Ordering::Release);
+        self.write_down(kept).await
+    }
+
+    /// Writes `record` in the file, if there is one (and, now and then,
+    /// the file anew with what is live).
+    async fn write_down(&self, record: Record) -> Result<(), StateError> {
         let Some(file) = self.logout_file.clone() else {
             return Ok(());
         };
-        let logouts = self.logouts.clone();
+        let (logouts, tokens) = (self.logouts.clone(), self.logout_tokens.clone());
         let written = rocket::tokio::task::spawn_blocking(move || {
-            file.append(&[kept])?;
-            let kept_now = logouts.lock().map(|l| l.len()).unwrap_or(0);
-            file.compact_if_long(kept_now, || {
-                logouts.lock().map(|l| l.live(clock::now())).unwrap_or_default()
+            file.append(&[record])?;
+            let kept = logouts.lock().map(|l| l.len()).unwrap_or(0) + tokens.lock().map(|t| t.len()).unwrap_or(0);
+            file.compact_if_long(kept, || {
+                let now = clock::now();
+                let mut live = logouts.lock().map(|l| l.live(now)).unwrap_or_default();
+                if let Ok(tokens) = tokens.lock() {
+                    live.extend(
+                        tokens
+                            .live(now)
+                            .map(|(token, until, ())| Record::UsedToken { token: *token, until }),
+                    );
+                }
+                live
             })
         })
         .await;
@@ -273,17 +303,29 @@ impl SharedState for LocalState {
                 (
                     "DPoP proof ids",
                     "oidc.limits.dpop_proofs",
-                    "oidc.limits.dpop_proofs_per_key",
+                    "oidc.limits.dpop_proofs_per_subject",
                 ),
             ),
             Once::LogoutToken => {
-                let mut used = locked(&self.logout_tokens)?;
-                let capacity = used.capacity();
-                used.insert_new(value, expires_at, (), now).map_err(full(
-                    "logout token ids",
-                    capacity,
-                    "oidc.limits.logout_tokens",
-                ))
+                let first = {
+                    let mut used = locked(&self.logout_tokens)?;
+                    let capacity = used.capacity();
+                    used.insert_new(value, expires_at, (), now).map_err(full(
+                        "logout token ids",
+                        capacity,
+                        "oidc.limits.logout_tokens",
+                    ))?
+                };
+                // Written down too: replayed after a restart, it is still
+                // used.
+                if first {
+                    self.write_down(Record::UsedToken {
+                        token: value,
+                        until: expires_at,
+                    })
+                    .await?;
+                }
+                Ok(first)
             }
         }
     }
@@ -319,8 +361,16 @@ impl SharedState for LocalState {
                 login_ms,
                 until,
             },
-            Revocation::Sid { provider, sid, until } => Record::Sid {
+            Revocation::Sid {
+                provider,
+                sid,
+                sub,
+                at_ms,
+                until,
+            } => Record::Sid {
                 sid: digest(&[provider, sid]),
+                subject: sub.map(|sub| digest(&[provider, sub])),
+                at_ms,
                 until,
             },
             Revocation::Sub {
@@ -338,16 +388,21 @@ impl SharedState for LocalState {
     }
 
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
-        // A session from before the logouts kept here began to be kept may
-        // have been logged out unrecorded.
-        if session.last_authenticated_ms < self.epoch_ms {
+        // A session from before the logouts kept here began to be kept, or
+        // made where this record did not see its logouts (stamped with
+        // another, or none), may have been logged out unrecorded.
+        let unseen = match &self.stamp {
+            Some(stamp) => session.epoch.as_ref() != Some(stamp),
+            None => session.last_authenticated_ms < self.epoch_ms,
+        };
+        if unseen {
             return Ok(true);
         }
         self.ended(session, true)
     }
 
-    async fn note_login(&self, _session: &UserSession) -> Result<Option<i64>, StateError> {
-        Ok(None)
+    async fn note_login(&self, _session: &UserSession) -> Result<Option<String>, StateError> {
+        Ok(self.stamp.clone())
     }
 
     async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
@@ -616,7 +671,7 @@ mod tests {
             dpop_proofs: capacity,
             revocations: capacity,
             used_states_per_subject: capacity,
-            dpop_proofs_per_key: capacity,
+            dpop_proofs_per_subject: capacity,
             revocations_per_subject: capacity,
             provider_calls_per_second: 0,
         }
@@ -809,6 +864,8 @@ mod tests {
             .revoke(Revocation::Sid {
                 provider: "default",
                 sid: "sid-2",
+                sub: Some("alice"),
+                at_ms: t + 3_000,
                 until: now + 60,
             })
             .await

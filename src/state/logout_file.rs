@@ -1,23 +1,27 @@
 //! The logouts of this process written down (`session.logout_records_path`),
 //! so that they outlive a restart without Redis. The file begins with the
-//! epoch of the record (when it started keeping logouts: a session
-//! authenticated before it may have been logged out unrecorded, and is
-//! refused), then one line per record. A record is written and synced
-//! before the logout that made it answers; at launch the file is read
-//! back, and written anew with only the live records.
+//! epoch of the record (when it started keeping logouts; cookie sessions
+//! are stamped with it at login, and one stamped otherwise may have been
+//! logged out unrecorded, and is refused), then one line per record: a
+//! logged-out session, `sid` or user, or a used logout token. A record is
+//! written and synced before the logout that made it answers; at launch
+//! the file is read back, and written anew with only the live records.
 //!
 //! One process per file: a lock beside it (`<path>.lock`) refuses a second
-//! one at launch, since two would overwrite each other's records (several
+//! one at launch, after waiting a while for one that is stopping (several
 //! instances share logouts through `[oidc.redis]`). The file is the app's
 //! user's only (mode 0600, never read through a symlink, nor if others may
 //! read or write it). What cannot be read back is not guessed at: the
-//! record starts again from now, and every session from before is refused
-//! once.
+//! record starts again from now, and every cookie session from before is
+//! refused once. A record that could not be written makes the file
+//! unusable (renamed aside), so that the next start begins again rather
+//! than trust a file that lacks it.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::owner_file::{self, Refused};
 use crate::state::hex;
@@ -25,6 +29,10 @@ use crate::state::logout_records::{Digest, Record};
 
 /// The first word of the file: what it is, and the version of its lines.
 const HEADER: &str = "rocket_openidconnect-logouts-v1";
+
+/// How long launch waits for the process before to let the file go (one
+/// stopping while the next starts, on one host).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Why the file cannot be used at all (launch stops, naming the key).
 #[derive(Debug)]
@@ -42,16 +50,21 @@ pub(crate) struct ReadBack {
 
 pub(crate) struct LogoutFile {
     path: PathBuf,
-    epoch_ms: i64,
     /// Held for as long as the file is this process's.
     _lock: File,
     appender: Mutex<Appender>,
 }
 
 struct Appender {
+    /// The file as written last (never opened again by name).
     file: File,
+    /// Its length after the last complete write.
+    length: u64,
+    epoch_ms: i64,
     /// Lines written since the file was last written anew.
     lines: usize,
+    /// Why nothing more may be written (a write failed).
+    broken: Option<String>,
 }
 
 impl LogoutFile {
@@ -59,16 +72,7 @@ impl LogoutFile {
     /// (those still live at `now`, Unix s) and writes it anew with them
     /// only; `max_bytes` bounds what is read.
     pub(crate) fn open(path: &Path, now: i64, now_ms: i64, max_bytes: u64) -> Result<(LogoutFile, ReadBack), Unusable> {
-        let lock_path = sibling(path, ".lock")?;
-        let lock = owner_file::lock_exclusive(&lock_path)
-            .map_err(|e| Unusable(format!("cannot lock {} ({e})", lock_path.display())))?
-            .ok_or_else(|| {
-                Unusable(format!(
-                    "is used by another process ({} is locked): each instance needs its own file, or share \
-                     logouts through `[oidc.redis]`",
-                    lock_path.display()
-                ))
-            })?;
+        let lock = take_lock(&sibling(path, ".lock")?)?;
         let read_back = match owner_file::read(path, max_bytes) {
             Ok(bytes) => parse(&bytes, now).unwrap_or_else(|why| ReadBack {
                 epoch_ms: now_ms,
@@ -86,20 +90,46 @@ impl LogoutFile {
                 started_anew: Some(format!("{} is not used: {why}", path.display())),
             },
         };
+        let (file, length) = rewrite(path, read_back.epoch_ms, &read_back.records)
+            .map_err(|e| Unusable(format!("cannot be written ({e})")))?;
         let file = LogoutFile {
             path: path.to_path_buf(),
-            epoch_ms: read_back.epoch_ms,
             _lock: lock,
             appender: Mutex::new(Appender {
-                file: rewrite(path, read_back.epoch_ms, &read_back.records)
-                    .map_err(|e| Unusable(format!("cannot be written ({e})")))?,
+                file,
+                length,
+                epoch_ms: read_back.epoch_ms,
                 lines: 0,
+                broken: None,
             }),
         };
         Ok((file, read_back))
     }
 
-    /// Writes `records` down and syncs them (blocking).
+    /// Starts the record again, empty, from `epoch_ms` (what was read back
+    /// cannot be kept).
+    pub(crate) fn start_anew(&self, epoch_ms: i64) -> Result<(), Unusable> {
+        let mut appender = self
+            .appender
+            .lock()
+            .map_err(|_| Unusable("the record's lock was poisoned".into()))?;
+        let (file, length) =
+            rewrite(&self.path, epoch_ms, &[]).map_err(|e| Unusable(format!("cannot be written ({e})")))?;
+        *appender = Appender {
+            file,
+            length,
+            epoch_ms,
+            lines: 0,
+            broken: None,
+        };
+        Ok(())
+    }
+
+    /// Writes `records` down and syncs them (blocking). A write that fails
+    /// is undone where it can be, and the file is put aside: nothing more
+    /// is written to it (every later record fails too), and the next start
+    /// does not find it, so begins again rather than trust a record that
+    /// lacks this one.
     pub(crate) fn append(&self, records: &[Record]) -> std::io::Result<()> {
         let mut text = String::new();
         for record in records {
@@ -109,10 +139,29 @@ impl LogoutFile {
             .appender
             .lock()
             .map_err(|_| std::io::Error::other("the record's lock was poisoned"))?;
-        appender.file.write_all(text.as_bytes())?;
-        appender.file.sync_data()?;
-        appender.lines = appender.lines.saturating_add(records.len());
-        Ok(())
+        if let Some(why) = &appender.broken {
+            return Err(std::io::Error::other(format!("the record is unusable since {why}")));
+        }
+        let written = appender
+            .file
+            .write_all(text.as_bytes())
+            .and_then(|()| appender.file.sync_data());
+        match written {
+            Ok(()) => {
+                appender.length = appender.length.saturating_add(text.len() as u64);
+                appender.lines = appender.lines.saturating_add(records.len());
+                Ok(())
+            }
+            Err(error) => {
+                let good = appender.length;
+                let _ = appender
+                    .file
+                    .set_len(good)
+                    .and_then(|()| appender.file.seek(SeekFrom::Start(good)).map(drop));
+                self.put_aside(&mut appender, format!("a write failed ({error})"));
+                Err(error)
+            }
+        }
     }
 
     /// Writes the file anew with the records `live` gives when more than
@@ -128,12 +177,64 @@ impl LogoutFile {
             .appender
             .lock()
             .map_err(|_| std::io::Error::other("the record's lock was poisoned"))?;
-        if appender.lines <= records_kept.saturating_mul(2).saturating_add(1000) {
+        if appender.broken.is_some() || appender.lines <= records_kept.saturating_mul(2).saturating_add(1000) {
             return Ok(());
         }
-        appender.file = rewrite(&self.path, self.epoch_ms, &live())?;
-        appender.lines = 0;
-        Ok(())
+        match rewrite(&self.path, appender.epoch_ms, &live()) {
+            Ok((file, length)) => {
+                appender.file = file;
+                appender.length = length;
+                appender.lines = 0;
+                Ok(())
+            }
+            // The file in place is either the old one, whole, or the new
+            // one, whole (the rename is atomic); the handle kept writes to
+            // the old one, which is no longer the file if the rename
+            // happened: stop writing.
+            Err(error) => {
+                self.put_aside(&mut appender, format!("writing it anew failed ({error})"));
+                Err(error)
+            }
+        }
+    }
+
+    /// Nothing more is written (`why`), and the file is renamed aside so
+    /// that the next start begins the record again rather than trust one
+    /// lacking what comes from now on.
+    fn put_aside(&self, appender: &mut Appender, why: String) {
+        let aside = sibling(&self.path, ".unusable").map(|aside| std::fs::rename(&self.path, aside));
+        event!(
+            error,
+            "oidc: the logout records at {} are unusable: {why}; they are put aside{}, logouts answer `503` \
+             until a restart, which begins the record again, refusing every older cookie session once",
+            self.path.display(),
+            if matches!(aside, Ok(Ok(()))) {
+                ""
+            } else {
+                " (they could not be: remove the file by hand)"
+            }
+        );
+        appender.broken = Some(why);
+    }
+}
+
+/// The lock at `path`, waiting up to [`LOCK_WAIT`] for a process that
+/// holds it to let it go.
+fn take_lock(path: &Path) -> Result<File, Unusable> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match owner_file::lock_exclusive(path) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(None) => {
+                return Err(Unusable(format!(
+                    "is used by another process ({} is locked): each instance needs its own file, or share \
+                     logouts through `[oidc.redis]`",
+                    path.display()
+                )))
+            }
+            Err(error) => return Err(Unusable(format!("cannot lock {} ({error})", path.display()))),
+        }
     }
 }
 
@@ -146,15 +247,15 @@ fn sibling(path: &Path, suffix: &str) -> Result<PathBuf, Unusable> {
     Ok(path.with_file_name(format!("{name}{suffix}")))
 }
 
-/// Writes the file anew (atomically, owner-only) with `records`, and opens
-/// it to append to.
-fn rewrite(path: &Path, epoch_ms: i64, records: &[Record]) -> std::io::Result<File> {
+/// Writes the file anew (atomically, owner-only) with `records`: the file
+/// to append to, and its length.
+fn rewrite(path: &Path, epoch_ms: i64, records: &[Record]) -> std::io::Result<(File, u64)> {
     let mut text = format!("{HEADER} {epoch_ms}\n");
     for record in records {
         text.push_str(&line(record));
     }
-    owner_file::write_atomically(path, text.as_bytes())?;
-    owner_file::open_to_append(path)
+    let file = owner_file::replace(path, text.as_bytes())?;
+    Ok((file, text.len() as u64))
 }
 
 fn line(record: &Record) -> String {
@@ -165,8 +266,17 @@ fn line(record: &Record) -> String {
             login_ms,
             until,
         } => format!("s {} {until} {} {login_ms}\n", hex(session), hex(subject)),
-        Record::Sid { sid, until } => format!("i {} {until}\n", hex(sid)),
+        Record::Sid {
+            sid,
+            subject,
+            at_ms,
+            until,
+        } => {
+            let subject = subject.map_or_else(|| "-".to_string(), |subject| hex(&subject));
+            format!("i {} {until} {subject} {at_ms}\n", hex(sid))
+        }
         Record::Sub { subject, at_ms, until } => format!("u {} {until} {at_ms}\n", hex(subject)),
+        Record::UsedToken { token, until } => format!("t {} {until}\n", hex(token)),
     }
 }
 
@@ -187,10 +297,7 @@ fn parse(bytes: &[u8], now: i64) -> Result<ReadBack, String> {
     let mut records = Vec::new();
     for (number, text) in lines.enumerate() {
         let record = parse_line(text).ok_or_else(|| format!("line {} of the record is not one of ours", number + 2))?;
-        let until = match record {
-            Record::Session { until, .. } | Record::Sid { until, .. } | Record::Sub { until, .. } => until,
-        };
-        if until > now {
+        if record.until() > now {
             records.push(record);
         }
     }
@@ -204,36 +311,33 @@ fn parse(bytes: &[u8], now: i64) -> Result<ReadBack, String> {
 fn parse_line(line: &str) -> Option<Record> {
     let mut words = line.split(' ');
     let kind = words.next()?;
-    let mut digest = || unhex(words.next()?);
+    let digest = unhex(words.next()?)?;
+    let until: i64 = words.next()?.parse().ok()?;
     let record = match kind {
-        "s" => {
-            let session = digest()?;
-            let until = words.next()?.parse().ok()?;
-            let subject = unhex(words.next()?)?;
-            let login_ms = words.next()?.parse().ok()?;
-            Record::Session {
-                session,
-                subject,
-                login_ms,
-                until,
-            }
-        }
+        "s" => Record::Session {
+            session: digest,
+            subject: unhex(words.next()?)?,
+            login_ms: words.next()?.parse().ok()?,
+            until,
+        },
         "i" => {
-            let sid = digest()?;
+            let subject = match words.next()? {
+                "-" => None,
+                subject => Some(unhex(subject)?),
+            };
             Record::Sid {
-                sid,
-                until: words.next()?.parse().ok()?,
-            }
-        }
-        "u" => {
-            let subject = digest()?;
-            let until = words.next()?.parse().ok()?;
-            Record::Sub {
+                sid: digest,
                 subject,
                 at_ms: words.next()?.parse().ok()?,
                 until,
             }
         }
+        "u" => Record::Sub {
+            subject: digest,
+            at_ms: words.next()?.parse().ok()?,
+            until,
+        },
+        "t" => Record::UsedToken { token: digest, until },
         _ => return None,
     };
     words.next().is_none().then_some(record)
@@ -264,12 +368,24 @@ mod tests {
             },
             Record::Sid {
                 sid: [3; 32],
+                subject: None,
+                at_ms: 6_000,
                 until: 200,
+            },
+            Record::Sid {
+                sid: [5; 32],
+                subject: Some([2; 32]),
+                at_ms: 6_500,
+                until: 250,
             },
             Record::Sub {
                 subject: [4; 32],
                 at_ms: 7_000,
                 until: 300,
+            },
+            Record::UsedToken {
+                token: [6; 32],
+                until: 50,
             },
         ]
     }
@@ -283,7 +399,7 @@ mod tests {
         let read = parse(text.as_bytes(), 0).expect("ours");
         assert_eq!(read.epoch_ms, 42);
         assert_eq!(read.records, records());
-        assert_eq!(parse(text.as_bytes(), 150).expect("ours").records.len(), 2);
+        assert_eq!(parse(text.as_bytes(), 150).expect("ours").records.len(), 3);
         // A line cut short by a crash is no record (its logout never answered).
         let torn = format!("{text}s 0101");
         assert_eq!(parse(torn.as_bytes(), 0).expect("ours").records, records());
@@ -296,7 +412,7 @@ mod tests {
             "something else\n".to_string(),
             format!("{HEADER} 42\nx 00 1\n"),
             format!("{HEADER} 42\ns {} 100\n", "zz".repeat(32)),
-            format!("{HEADER} 42\ni {} 100 extra\n", "00".repeat(32)),
+            format!("{HEADER} 42\nt {} 100 extra\n", "00".repeat(32)),
         ] {
             assert!(parse(text.as_bytes(), 0).is_err(), "{text:?}");
         }

@@ -128,10 +128,14 @@ pub(crate) enum Revocation<'a> {
         login_ms: i64,
         until: i64,
     },
-    /// Every session of `provider` whose ID token has this `sid`.
+    /// Every session of `provider` whose ID token has this `sid`; logged
+    /// out at `at_ms`, of `sub` when the provider named one (the record is
+    /// then one of that user's, within their share).
     Sid {
         provider: &'a str,
         sid: &'a str,
+        sub: Option<&'a str>,
+        at_ms: i64,
         until: i64,
     },
     /// Every session of `provider` and `sub` that started at or before `at_ms`.
@@ -207,7 +211,7 @@ pub(crate) trait SharedState: Send + Sync {
     /// Notes the login of `session`, a session kept in a browser; the
     /// epoch to stamp it with, where the store names epochs (Redis: the
     /// one in force, started now if Redis has none).
-    async fn note_login(&self, session: &UserSession) -> Result<Option<i64>, StateError>;
+    async fn note_login(&self, session: &UserSession) -> Result<Option<String>, StateError>;
 
     /// Whether a recorded logout by `sid` or `sub` ends `session`, a
     /// session just stored server-side: a back-channel logout that arrived

@@ -114,65 +114,71 @@ redis.call('PUBLISH', ARGV[3], '*')
 return 1
 ";
 
-/// The logout records of a cookie session (KEYS: `revoked:session` (kept
-/// by earlier versions), `revoked:sub`, the epoch, the user's
+/// The logout records of a session (KEYS: `revoked:session` (kept by
+/// earlier versions), `revoked:sub`, the epoch, the user's
 /// `revoked:subject` hash, and `revoked:sid` when it has one; ARGV: the
-/// session's member), with the epoch: the Redis-made value the logouts
-/// kept now began with. Made by a login (see `NOTE_LOGIN`), it is missing
-/// after Redis lost its data (a restart without persistence, a flush):
-/// then every cookie session is refused until a login makes a new one,
-/// and a session stamped with another epoch stays refused (its logout
-/// may have been lost).
+/// session's field in the hash, and its `sid`'s (`-` without one)), with
+/// the epoch: the Redis-made value the logouts kept now began with. Made
+/// by a login (see `NOTE_LOGIN`), it is missing after Redis lost its data
+/// (a restart without persistence, a flush): then every cookie session is
+/// refused until a login makes a new one, and a session stamped with
+/// another epoch stays refused (its logout may have been lost).
 const IS_REVOKED: &str = r"
 local sid = false
 if KEYS[5] then sid = redis.call('GET', KEYS[5]) end
+local fields = redis.call('HMGET', KEYS[4], ARGV[1], ARGV[2])
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]),
-  redis.call('HGET', KEYS[4], ARGV[1]), sid}
+  fields[1], sid, fields[2]}
 ";
 
 /// A cookie-store login (KEYS: the epoch; ARGV: the session lifetime):
 /// makes the epoch from Redis's own clock (in ms) if there is none, and
-/// keeps it for as long as this login's session may live; the epoch, which
-/// the session is stamped with.
+/// keeps it for at least as long as this login's session may live; the
+/// epoch, which the session is stamped with.
 const NOTE_LOGIN: &str = r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   local time = redis.call('TIME')
   epoch = string.format('%.0f', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
   redis.call('SET', KEYS[1], epoch, 'EX', ARGV[1])
-else
+elseif redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 return epoch
 ";
 
-/// Records a logged-out session as one of its user's (KEYS: the user's
-/// `revoked:subject` hash, member to `until:login ms`, and `revoked:sub`;
-/// ARGV: the member, until (Unix s), the login (ms), the user's share,
-/// the channel). The user's expired records go first. Past the share, the
-/// user's records become one: `revoked:sub` (their sessions authenticated
-/// until the latest of them) for as long as the longest. Announces it.
+/// Records a logout as one of its user's (KEYS: the user's
+/// `revoked:subject` hash, field to `until:at ms`, and `revoked:sub`;
+/// ARGV: the field (`s:` a session, `i:` a `sid`), until (Unix s), when
+/// (ms: the login for a session, the logout for a `sid`), the user's
+/// share, the channel, now (Unix s, this instance's clock: the one
+/// `until` was counted by), the announcement). The user's expired records
+/// go first; recording one again keeps the later `until`. Past the share,
+/// the user's records become one: `revoked:sub` (their sessions
+/// authenticated until the latest of them) for as long as the longest.
 const REVOKE_SESSION: &str = r"
-local now = tonumber(redis.call('TIME')[1])
+local now = tonumber(ARGV[6])
 local fields = redis.call('HGETALL', KEYS[1])
 local count = 0
+local until_s = tonumber(ARGV[2])
 for i = 1, #fields, 2 do
-  local until_s = tonumber(string.match(fields[i + 1], '^(%-?%d+):'))
-  if (not until_s) or until_s <= now then
+  local u = tonumber(string.match(fields[i + 1], '^(%-?%d+):'))
+  if (not u) or u <= now then
     redis.call('HDEL', KEYS[1], fields[i])
-  elseif fields[i] ~= ARGV[1] then
+  elseif fields[i] == ARGV[1] then
+    until_s = math.max(until_s, u)
+  else
     count = count + 1
   end
 end
 if count < tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-  local ttl = math.max(tonumber(ARGV[2]) - now, 1)
+  redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', until_s) .. ':' .. ARGV[3])
+  local ttl = math.max(until_s - now, 1)
   if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
-  redis.call('PUBLISH', ARGV[5], 's:' .. ARGV[1])
+  redis.call('PUBLISH', ARGV[5], ARGV[7])
   return 0
 end
 local at_ms = tonumber(ARGV[3])
-local until_s = tonumber(ARGV[2])
 fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   local u, l = string.match(fields[i + 1], '^(%-?%d+):(%-?%d+)$')
@@ -277,6 +283,42 @@ const EVERYTHING: &str = "*";
 /// The announcement of a change to the session whose index member is `member`.
 fn one_session(member: &str) -> String {
     format!("s:{member}")
+}
+
+/// A logged-out session's field in its user's `revoked:subject` hash.
+fn session_field(member: &str) -> String {
+    format!("s:{member}")
+}
+
+/// A logged-out `sid`'s field in its user's `revoked:subject` hash.
+fn sid_field(digest: &str) -> String {
+    format!("i:{digest}")
+}
+
+/// The logout records that may name one session, as `IS_REVOKED` read them.
+struct Records {
+    /// `revoked:session`, kept by earlier versions.
+    legacy: bool,
+    /// `revoked:sub`: sessions authenticated until then (ms) are ended.
+    sub_until_ms: Option<i64>,
+    /// The epoch of the logouts kept.
+    epoch: Option<String>,
+    /// The session's own field in its user's hash.
+    session: bool,
+    /// Its `sid`, recorded by itself or in its user's hash.
+    sid: bool,
+}
+
+impl Records {
+    /// Whether a logout recorded here ends `session`.
+    fn ends(&self, session: &UserSession) -> bool {
+        self.legacy
+            || self.session
+            || self.sid
+            || self
+                .sub_until_ms
+                .is_some_and(|at_ms| session.last_authenticated_ms <= at_ms)
+    }
 }
 
 impl LocalCache {
@@ -559,6 +601,72 @@ impl RedisState {
         hex(&digest(&[id]))
     }
 
+    /// Reads every logout record that may name `session`.
+    async fn records_of(&self, session: &UserSession) -> Result<Records, StateError> {
+        let mut keys = vec![
+            self.key("revoked:session", &[&session.id]),
+            self.key("revoked:sub", &[&session.provider, &session.sub]),
+            format!("{}epoch", self.prefix),
+            self.key("revoked:subject", &[&session.provider, &session.sub]),
+        ];
+        let mut args = [session_field(&self.member(&session.id)), "-".to_string()];
+        if let Some(sid) = session.sid() {
+            keys.push(self.key("revoked:sid", &[&session.provider, sid]));
+            args[1] = sid_field(&self.member(sid));
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let found: Vec<Option<String>> = self.script(&self.is_revoked, &keys, &args).await?;
+        let present = |n: usize| found.get(n).is_some_and(Option::is_some);
+        Ok(Records {
+            legacy: present(0),
+            sub_until_ms: found
+                .get(1)
+                .and_then(|at| at.as_deref())
+                .and_then(|at| at.parse::<i64>().ok()),
+            epoch: found.get(2).cloned().flatten(),
+            session: present(3),
+            sid: present(4) || present(5),
+        })
+    }
+
+    /// Records a logout in `sub`'s share of `provider`'s (see `REVOKE_SESSION`).
+    async fn revoke_in_share(
+        &self,
+        provider: &str,
+        sub: &str,
+        field: &str,
+        until: i64,
+        at_ms: i64,
+        announcement: &str,
+    ) -> Result<(), StateError> {
+        let now = clock::now();
+        let keys = [
+            self.key("revoked:subject", &[provider, sub]),
+            self.key("revoked:sub", &[provider, sub]),
+        ];
+        let args = [
+            field.to_string(),
+            until.clamp(0, now.saturating_add(MAX_TTL_SECONDS)).to_string(),
+            at_ms.to_string(),
+            self.revocations_per_subject.to_string(),
+            self.changes.clone(),
+            now.to_string(),
+            announcement.to_string(),
+        ];
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let coalesced = self.script::<i64>(&self.revoke_session, &keys, &args).await;
+        // This instance hears its own announcement too; what it kept goes
+        // now, not a moment later (everything, if the share was full or the
+        // answer was lost).
+        self.local.changed(match coalesced {
+            Ok(0) => announcement,
+            _ => EVERYTHING,
+        });
+        coalesced.map(|_| ())
+    }
+
     /// Whether Redis answers a `PING` within the timeout.
     pub(crate) async fn ping(&self) -> Result<(), StateError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
@@ -794,7 +902,7 @@ impl SharedState for RedisState {
     }
 
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
-        let (key, until, announcement) = match revocation {
+        match revocation {
             Revocation::Session {
                 id,
                 provider,
@@ -802,31 +910,38 @@ impl SharedState for RedisState {
                 login_ms,
                 until,
             } => {
-                let keys = [
-                    self.key("revoked:subject", &[provider, sub]),
-                    self.key("revoked:sub", &[provider, sub]),
-                ];
-                let args = [
-                    self.member(id),
-                    until.clamp(0, clock::now().saturating_add(MAX_TTL_SECONDS)).to_string(),
-                    login_ms.to_string(),
-                    self.revocations_per_subject.to_string(),
-                    self.changes.clone(),
-                ];
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let coalesced = self.script::<i64>(&self.revoke_session, &keys, &args).await;
-                self.local.changed(
-                    match coalesced {
-                        Ok(0) => one_session(&self.member(id)),
-                        _ => EVERYTHING.to_string(),
-                    }
-                    .as_str(),
-                );
-                return coalesced.map(|_| ());
+                let member = self.member(id);
+                let announcement = one_session(&member);
+                self.revoke_in_share(provider, sub, &session_field(&member), until, login_ms, &announcement)
+                    .await
             }
-            Revocation::Sid { provider, sid, until } => {
-                (self.key("revoked:sid", &[provider, sid]), until, EVERYTHING.to_string())
+            Revocation::Sid {
+                provider,
+                sid,
+                sub: Some(sub),
+                at_ms,
+                until,
+            } => {
+                let field = sid_field(&self.member(sid));
+                self.revoke_in_share(provider, sub, &field, until, at_ms, EVERYTHING)
+                    .await
+            }
+            // A logout naming no user is nobody's to count: kept by itself,
+            // as many as the provider sends (it is the one sending them).
+            Revocation::Sid {
+                provider,
+                sid,
+                sub: None,
+                until,
+                ..
+            } => {
+                let mut command = redis::cmd("SET");
+                command
+                    .arg(self.key("revoked:sid", &[provider, sid]))
+                    .arg(1)
+                    .arg("EX")
+                    .arg(ttl_until(until));
+                self.change::<Option<String>>(command, EVERYTHING).await.map(|_| ())
             }
             Revocation::Sub {
                 provider,
@@ -840,12 +955,9 @@ impl SharedState for RedisState {
                     .script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl, &self.changes])
                     .await;
                 self.local.changed(EVERYTHING);
-                return result.map(|_| ());
+                result.map(|_| ())
             }
-        };
-        let mut command = redis::cmd("SET");
-        command.arg(&key).arg(1).arg("EX").arg(ttl_until(until));
-        self.change::<Option<String>>(command, &announcement).await.map(|_| ())
+        }
     }
 
     async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
@@ -853,39 +965,17 @@ impl SharedState for RedisState {
             return Ok(false);
         }
         let generation = self.local.generation();
-        let epoch = format!("{}epoch", self.prefix);
-        let member = self.member(&session.id);
-        let mut keys = vec![
-            self.key("revoked:session", &[&session.id]),
-            self.key("revoked:sub", &[&session.provider, &session.sub]),
-            epoch,
-            self.key("revoked:subject", &[&session.provider, &session.sub]),
-        ];
-        if let Some(sid) = session.sid() {
-            keys.push(self.key("revoked:sid", &[&session.provider, sid]));
-        }
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let found: Vec<Option<String>> = self.script(&self.is_revoked, &keys, &[&member]).await?;
-        let number = |n: usize| {
-            found
-                .get(n)
-                .and_then(|at| at.as_deref())
-                .and_then(|at| at.parse::<i64>().ok())
-        };
-        let present = |n: usize| found.get(n).is_some_and(Option::is_some);
-        let by_id = present(0) || present(3);
-        let by_sub = number(1).is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
+        let found = self.records_of(session).await?;
         // No epoch: Redis lost its data (and the logouts with it) since the
         // last login; refused until a login makes a new epoch. A session
-        // stamped with another epoch began before the loss. (One from
-        // before epochs were stamped is compared by its login time.)
-        let before_loss = match (number(2), session.epoch) {
-            (None, _) => true,
-            (Some(current), Some(stamped)) => current != stamped,
-            (Some(current), None) => session.last_authenticated_ms < current,
+        // stamped with another epoch, or with none (made by an earlier
+        // version, or another store), began before the loss as far as
+        // anyone can tell.
+        let before_loss = match (&found.epoch, &session.epoch) {
+            (Some(current), Some(stamped)) => stamped.strip_prefix("redis:") != Some(current.as_str()),
+            _ => true,
         };
-        let by_sid = present(4);
-        let revoked = by_id || by_sub || by_sid || before_loss;
+        let revoked = found.ends(session) || before_loss;
         if !revoked {
             self.local
                 .keep_not_revoked(&session.id, self.member(&session.id), generation);
@@ -893,32 +983,15 @@ impl SharedState for RedisState {
         Ok(revoked)
     }
 
-    async fn note_login(&self, _session: &UserSession) -> Result<Option<i64>, StateError> {
+    async fn note_login(&self, _session: &UserSession) -> Result<Option<String>, StateError> {
         let epoch = format!("{}epoch", self.prefix);
         let lifetime = self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS).to_string();
         let stamped: String = self.script(&self.note_login, &[&epoch], &[&lifetime]).await?;
-        stamped
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| StateError::Unavailable("the epoch in Redis is not a number".into()))
+        Ok(Some(format!("redis:{stamped}")))
     }
 
     async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
-        let mut command = redis::cmd("MGET");
-        command
-            .arg(self.key("revoked:sub", &[&session.provider, &session.sub]))
-            .arg(session.sid().map_or_else(
-                || format!("{}revoked:none", self.prefix),
-                |sid| self.key("revoked:sid", &[&session.provider, sid]),
-            ));
-        let found: Vec<Option<String>> = self.query(&command).await?;
-        let by_sub = found
-            .first()
-            .and_then(|at| at.as_deref())
-            .and_then(|at| at.parse::<i64>().ok())
-            .is_some_and(|at_ms| session.last_authenticated_ms <= at_ms);
-        let by_sid = session.sid().is_some() && found.get(1).is_some_and(Option::is_some);
-        Ok(by_sub || by_sid)
+        Ok(self.records_of(session).await?.ends(session))
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {

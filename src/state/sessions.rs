@@ -16,6 +16,11 @@ use crate::session::jar::{session_chunk, Jar, SESSION_ID};
 use crate::session::UserSession;
 use crate::state::{LogoutTarget, Revocation, SharedState};
 
+/// How long a login may take at the provider (its pending state lives as
+/// long): a logout recorded for a server-side store only has to outlive a
+/// login that began before it.
+pub(crate) const LOGIN_SECONDS: i64 = 600;
+
 pub(crate) struct SessionStore {
     kind: SessionStoreKind,
     state: Arc<dyn SharedState>,
@@ -280,11 +285,21 @@ impl SessionStore {
     /// (see [`SessionStore::start`]). Recording it again changes nothing,
     /// so a provider may send the same logout again after a failure (`503`).
     pub(crate) async fn end_matching(&self, target: LogoutTarget<'_>) -> Result<usize, OidcError> {
-        let until = self.revoked_until();
+        // Sessions in cookies are refused for as long as they could live;
+        // stored ones are deleted below, and the record only has to catch a
+        // login finishing meanwhile (a login takes at most as long as its
+        // state lives).
+        let until = if self.server_side() {
+            clock::now().saturating_add(LOGIN_SECONDS)
+        } else {
+            self.revoked_until()
+        };
         let revocation = match (target.sid, target.sub) {
-            (Some(sid), _) => Revocation::Sid {
+            (Some(sid), sub) => Revocation::Sid {
                 provider: target.provider,
                 sid,
+                sub,
+                at_ms: target.at_ms,
                 until,
             },
             (None, Some(sub)) => Revocation::Sub {

@@ -469,6 +469,7 @@ impl TestIssuer {
             "/",
             Prompt::Interactive,
             &login::StepUp::default(),
+            false,
         )
         .await
         .map_err(TestingError::Login)?;

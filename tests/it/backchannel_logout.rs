@@ -650,3 +650,18 @@ async fn a_provider_known_by_its_discovery_url_alone_is_discovered_for_its_logou
     let resp = down.backchannel_logout(&token).await;
     assert_eq!(resp.status, Status::BadGateway, "{resp:#?}");
 }
+
+/// A logout by `sub` ends the sessions authenticated until it arrives, on
+/// this server's clock: a provider whose clock lags (its `iat` 90 s behind)
+/// still ends the session that logged in a moment ago.
+#[rocket::async_test]
+async fn a_logout_by_sub_from_a_provider_whose_clock_lags_still_ends_a_recent_session() {
+    let mut s = three_sessions(memory_store_config).await;
+    let iat = now() - 90;
+    let token = s
+        .provider
+        .logout_token(json!({ "sub": "alice", "sid": null, "iat": iat, "exp": now() + 60 }));
+    assert_accepted(&s.alice_1.backchannel_logout(&token).await);
+    assert!(!has_session(&mut s.alice_1).await && !has_session(&mut s.alice_2).await);
+    assert!(has_session(&mut s.bob).await);
+}

@@ -186,15 +186,17 @@ async fn anonymous_navigations_past_the_budget_push_nothing_more() {
     assert!(provider.par_requests().len() <= 4 && refused >= 6, "{refused} refused");
 }
 
-/// Callbacks with junk codes, each to a login of its own: past the budget
-/// of code redemptions they are refused (`503`) without a token request.
+/// Callbacks are anyone's to send, with any code, each to a login of its
+/// own: no budget anyone can spend stands between a real user who just
+/// signed in and their session. A flood of junk callbacks leaves the next
+/// real login working.
 #[rocket::async_test]
-async fn anonymous_callbacks_past_the_budget_redeem_nothing_more() {
+async fn a_flood_of_junk_callbacks_never_refuses_a_real_users_login() {
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
     config["limits"] = json!({ "provider_calls_per_second": 2 });
     let browser = lifecycle_browser(config).await;
-    for n in 0..10 {
+    for n in 0..30 {
         let mut anonymous = browser.other_browser();
         let auth = anonymous.start_login("/profile").await;
         let junk = format!("junk-code-{n}");
@@ -204,16 +206,52 @@ async fn anonymous_callbacks_past_the_budget_redeem_nothing_more() {
                 Mode::Api,
             )
             .await;
-        assert!(
-            matches!(resp.status, Status::Unauthorized | Status::ServiceUnavailable),
-            "{resp:#?}"
-        );
+        assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
     }
-    assert!(
-        provider.counts().token <= 4,
-        "{} token requests",
-        provider.counts().token
-    );
+    let mut user = browser.other_browser();
+    user.login_ok(&provider, "/profile").await;
+    assert!(user.profile().await.is_some());
+}
+
+/// Where the provider requires PAR, anonymous navigations past the budget
+/// get `503`; a logged-in user's silent re-check is nobody's flood: it
+/// still pushes, and carries the session's ID token as `id_token_hint`.
+#[rocket::async_test]
+async fn a_logged_in_users_silent_check_is_not_refused_for_an_anonymous_flood() {
+    let (provider, app) = par_app(1, "always").await;
+    drop(app);
+    let mut config = oidc_config(&provider);
+    config["limits"] = json!({ "provider_calls_per_second": 1 });
+    config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
+    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(1);
+    let app = lifecycle_browser(config).await;
+    let mut user = app.other_browser();
+    let front = user.start_login("/profile").await;
+    let pushed = provider.pushed(&front);
+    let code = provider.issue_code(&pushed);
+    let resp = user
+        .callback(
+            &[("code", &code), ("state", pushed.state()), ("iss", &provider.issuer)],
+            Mode::Navigate,
+        )
+        .await;
+    assert_callback_completed(&resp, &provider);
+    let id_token = user.profile().await.expect("logged in")["id_token_jwt"].clone();
+    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    // An anonymous flood spends the budget...
+    let mut refused = 0;
+    for _ in 0..6 {
+        if app.other_browser().navigate("/profile").await.status == Status::ServiceUnavailable {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 3, "{refused}");
+    // ...and the logged-in user's silent check goes through all the same.
+    let resp = user.navigate("/profile").await;
+    assert_eq!(resp.status, Status::Found, "the silent check is pushed: {resp:#?}");
+    let silent = provider.pushed(&AuthRequest::parse(resp.location()));
+    assert_eq!(silent.param("prompt"), Some("none"));
+    assert_eq!(silent.param("id_token_hint"), id_token.as_str());
 }
 
 /// Junk tokens never seen before, each different: past the budget of

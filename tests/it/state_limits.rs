@@ -442,17 +442,18 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
     }
 }
 
-/// The holder of a DPoP-bound token can make as many proofs as it likes;
-/// each is recorded, and one key holds at most its share
-/// (`dpop_proofs_per_key`): past it, that key's requests are refused
-/// (`429`), and every other client's go through.
+/// The holder of DPoP-bound tokens can make as many proofs, and keys, as
+/// it likes; each proof is recorded, and the tokens of one subject hold at
+/// most its share (`dpop_proofs_per_subject`) however many keys they use:
+/// past it, that subject's requests are refused (`429`), and every other
+/// subject's go through.
 #[rocket::async_test]
-async fn one_dpop_key_fills_the_proof_ledger_for_nobody() {
+async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys() {
     use crate::support::api::{api_app, bearer_config};
     use crate::support::dpop::Holder;
     let provider = TestProvider::start().await;
     let mut config = bearer_config(&provider, json!({}));
-    config["limits"] = json!({ "dpop_proofs": 40, "dpop_proofs_per_key": 10 });
+    config["limits"] = json!({ "dpop_proofs": 40, "dpop_proofs_per_subject": 10 });
     let mut app = Browser::new(api_app(config)).await;
     let dpop = |app: &mut Browser, holder: &Holder, token: &str| {
         let authorization = format!("DPoP {token}");
@@ -468,23 +469,25 @@ async fn one_dpop_key_fills_the_proof_ledger_for_nobody() {
             .await
         }
     };
-    let mallory = Holder::new(31);
-    let token = provider.opaque_token(json!({ "cnf": { "jkt": mallory.jkt() } }));
     let mut statuses = Vec::new();
-    for _ in 0..45 {
-        statuses.push(dpop(&mut app, &mallory, &token).await.status);
+    for key in 0..5 {
+        let mallory = Holder::new(31 + key);
+        let token = provider.opaque_token(json!({ "sub": "mallory", "cnf": { "jkt": mallory.jkt() } }));
+        for _ in 0..9 {
+            statuses.push(dpop(&mut app, &mallory, &token).await.status);
+        }
     }
     assert!(statuses[..10].iter().all(|s| *s == Status::Ok), "{statuses:?}");
     assert!(
         statuses[10..].iter().all(|s| *s == Status::TooManyRequests),
-        "{statuses:?}"
+        "a new key is no new share: {statuses:?}"
     );
-    let alice = Holder::new(32);
-    let token = provider.opaque_token(json!({ "cnf": { "jkt": alice.jkt() } }));
+    let alice = Holder::new(40);
+    let token = provider.opaque_token(json!({ "sub": "alice", "cnf": { "jkt": alice.jkt() } }));
     let resp = dpop(&mut app, &alice, &token).await;
     assert_eq!(
         resp.status,
         Status::Ok,
-        "another key is not refused for mallory's: {resp:#?}"
+        "another subject is not refused for mallory's: {resp:#?}"
     );
 }

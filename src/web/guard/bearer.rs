@@ -233,8 +233,8 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
         if let Some(proof) = proof {
             // RFC 9449 §11.1: a proof is used once, on every instance. It is
             // recorded only now, its token found valid and bound to its key
-            // (so only a token's holder can add to the ledger, each key
-            // within its share), until its window closes, or its token
+            // (so only a token's holder can add to the ledger, each subject
+            // within their share), until its window closes, or its token
             // expires if sooner. A proof made before this process started
             // may have been used before the restart, which the in-process
             // ledger forgot: refused.
@@ -248,12 +248,19 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             let token_ends = identity.expires_at().map_or(i64::MAX, |exp| {
                 exp.unix_timestamp().saturating_add(skew).saturating_add(1)
             });
+            // The share is whoever the token speaks for, not its key: one
+            // holder making keys at will would otherwise have a share each.
+            let owner = match (identity.subject(), identity.client_id()) {
+                (Some(sub), _) => format!("{}\0sub\0{sub}", identity.provider()),
+                (None, Some(client)) => format!("{}\0client\0{client}", identity.provider()),
+                (None, None) => format!("{}\0jkt\0{}", identity.provider(), proof.jkt),
+            };
             let fresh = oidc
                 .state()
                 .first_use(
                     Once::DpopProof,
                     &format!("{}:{}", proof.jkt, proof.jti),
-                    Some(&proof.jkt),
+                    Some(&owner),
                     window_ends.min(token_ends),
                 )
                 .await

@@ -173,11 +173,13 @@ async fn login_redirect(
     provider_name: &str,
     prompt: Prompt<'_>,
     step_up: &StepUp,
+    anonymous: bool,
 ) -> OidcError {
     let Some(provider) = oidc.provider(provider_name) else {
         return OidcError::LoginRequired;
     };
-    match login::begin(oidc, jar, provider, &request.uri().to_string(), prompt, step_up).await {
+    let return_to = request.uri().to_string();
+    match login::begin(oidc, jar, provider, &return_to, prompt, step_up, anonymous).await {
         Ok(redirect) => {
             request_state::put(&RequestState::of(request).login_redirect, redirect);
             OidcError::LoginRequired
@@ -223,7 +225,7 @@ async fn current_session(
             let silent = Prompt::Silent {
                 id_token_hint: session.id_token_jwt.secret(),
             };
-            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, silent, &none)).await);
+            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, silent, &none, false)).await);
         }
         return Err(OidcError::LoginRequired);
     }
@@ -300,6 +302,7 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                         P::NAME,
                         Prompt::Interactive,
                         &step_up,
+                        !weak,
                     ))
                     .await
                     {
