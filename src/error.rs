@@ -100,8 +100,9 @@ pub enum OidcError {
     /// time right now (`limits.provider_calls_per_second`): `503
     /// temporarily_unavailable`, with `Retry-After`. Nothing was sent.
     Overloaded(String),
-    /// This client (one user's account, one DPoP key) has used up what it
-    /// may hold of a shared ledger; others are not affected: `429
+    /// This client (one user's account, the tokens of one subject, one
+    /// source address) has used up what it may hold of a shared ledger or
+    /// spend of a provider budget; others are not affected: `429
     /// too_many_requests`, with `Retry-After`.
     TooManyRequests(String),
     /// The server-side state cannot answer now: Redis is unreachable or
@@ -193,7 +194,7 @@ impl OidcError {
             OidcError::Overloaded(_) => {
                 "too many requests are waiting for the sign-in provider; try again in a moment".into()
             }
-            OidcError::TooManyRequests(_) => "too many requests from this account or key; try again later".into(),
+            OidcError::TooManyRequests(_) => "too many requests from this client or account; try again later".into(),
             OidcError::SessionTooLarge { .. } => {
                 "the sign-in provider gave more than a session can hold; the log says what".into()
             }

@@ -11,6 +11,7 @@ use crate::error::{printable, OidcError};
 use crate::flow::diagnosis::Cause;
 use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, StepUp, PENDING_SECONDS};
 use crate::oidc::Oidc;
+use crate::provider::budget::Caller;
 use crate::provider::Provider;
 use crate::secret::IdTokenJwt;
 use crate::session::jar::Jar;
@@ -192,7 +193,7 @@ pub(crate) async fn finish(
                 &pending.return_to,
                 Prompt::Interactive,
                 &pending.step_up,
-                false,
+                Caller::User,
             )
             .await?;
             Err(Failed {

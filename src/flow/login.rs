@@ -19,6 +19,7 @@ use crate::config::{ProviderMetadata, PushedAuthorizationRequests};
 use crate::error::{printable, OidcError};
 use crate::flow::return_path::safe_return_path;
 use crate::oidc::Oidc;
+use crate::provider::budget::{Caller, Spend};
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::session::jar::{Jar, PENDING_PREFIX};
@@ -162,7 +163,7 @@ pub(crate) async fn begin(
     return_to: &str,
     prompt: Prompt<'_>,
     step_up: &StepUp,
-    anonymous: bool,
+    caller: Caller,
 ) -> Result<LoginRedirect, OidcError> {
     let metadata = provider.metadata().await?;
     let client = provider.client().await?;
@@ -214,7 +215,7 @@ pub(crate) async fn begin(
     let mut pushed_params = params.clone();
     pushed_params.extend(hint.map(|hint| ("id_token_hint".to_string(), hint.to_string())));
     let mut location: Url = metadata.authorization_endpoint.clone();
-    match pushed_request_uri(provider, &metadata, &client, &pushed_params, anonymous).await? {
+    match pushed_request_uri(provider, &metadata, &client, &pushed_params, caller).await? {
         // RFC 9126 §4: the browser carries only the client and the reference.
         Some(request_uri) => {
             location
@@ -288,7 +289,7 @@ async fn pushed_request_uri(
     metadata: &ProviderMetadata,
     client: &RegisteredClient,
     params: &[(String, String)],
-    anonymous: bool,
+    caller: Caller,
 ) -> Result<Option<String>, OidcError> {
     let endpoint = metadata.pushed_authorization_request_endpoint.clone();
     let endpoint = match (provider.config.pushed_authorization_requests, endpoint) {
@@ -311,18 +312,24 @@ async fn pushed_request_uri(
         (_, Some(endpoint)) => endpoint,
     };
     // Anyone can navigate to a protected page: past the budget of such
-    // calls, the request goes by the front channel where the provider
-    // allows it (the login works as without PAR), else the navigation is
-    // answered 503 without calling the provider. A logged-in user's silent
-    // check or step-up is nobody's flood.
-    if anonymous && !provider.budgets.pushed_requests.take() {
+    // calls (its source's share, or all of it), the request goes by the
+    // front channel where the provider allows it (the login works as
+    // without PAR), else the navigation is refused without calling the
+    // provider. A logged-in user's silent check or step-up is nobody's
+    // flood.
+    let spent = provider.budgets.pushed_requests.spend(caller);
+    if spent != Spend::Allowed {
         let required = metadata.require_pushed_authorization_requests
             || provider.config.pushed_authorization_requests == PushedAuthorizationRequests::Always;
         if required {
-            return Err(OidcError::Overloaded(format!(
+            let why = format!(
                 "provider `{}`: `limits.provider_calls_per_second` pushed authorization requests used up",
                 provider.name
-            )));
+            );
+            return Err(match spent {
+                Spend::SourceSpent => OidcError::TooManyRequests(format!("{why} by this client")),
+                _ => OidcError::Overloaded(why),
+            });
         }
         event!(
             debug,

@@ -82,7 +82,12 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                     }
                     return result.map(|(fresh, _)| (fresh, Duration::ZERO));
                 }
-                if waiting_since.elapsed() > lease {
+                // A live holder extends its lease while it works, for at
+                // most a token request, discovery, a key fetch and a
+                // refetch waiting for its turn (each bounded by the
+                // timeout, well within 3 leases): a wait longer than that
+                // is a holder that never finishes.
+                if waiting_since.elapsed() > lease.saturating_mul(3) {
                     return Err(OidcError::StateUnavailable(
                         "another instance is refreshing this session and has not finished".into(),
                     ));
@@ -106,18 +111,33 @@ async fn holding<T>(
     work: impl std::future::Future<Output = T>,
 ) -> T {
     let beat = (lease / 3).max(Duration::from_millis(100));
-    let mut ticks = rocket::tokio::time::interval_at(rocket::tokio::time::Instant::now() + beat, beat);
-    let mut work = std::pin::pin!(work);
-    loop {
-        rocket::tokio::select! {
-            done = &mut work => return done,
-            _ = ticks.tick() => match oidc.state().extend_refresh(key, claim, lease).await {
+    // The heartbeat runs beside the work, never in its way: a slow Redis
+    // delays the next beat, not the token request.
+    let heartbeat = async {
+        let mut ticks = rocket::tokio::time::interval_at(rocket::tokio::time::Instant::now() + beat, beat);
+        let mut lost = false;
+        loop {
+            ticks.tick().await;
+            match oidc.state().extend_refresh(key, claim, lease).await {
                 Ok(true) => {}
-                Ok(false) => event!(warn, "oidc: a refresh outlived its lease; another instance may refresh too"),
+                Ok(false) if !lost => {
+                    lost = true;
+                    event!(
+                        warn,
+                        "oidc: a refresh outlived its lease; another instance may refresh too"
+                    );
+                }
+                Ok(false) => {}
                 Err(error) => event!(warn, "oidc: a refresh lease could not be extended: {error}"),
-            },
+            }
         }
+    };
+    let mut work = std::pin::pin!(work);
+    rocket::tokio::select! {
+        done = &mut work => return done,
+        () = heartbeat => {}
     }
+    work.await
 }
 
 /// The token request itself, and the session it makes; with how long the

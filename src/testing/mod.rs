@@ -469,7 +469,7 @@ impl TestIssuer {
             "/",
             Prompt::Interactive,
             &login::StepUp::default(),
-            false,
+            crate::provider::budget::Caller::User,
         )
         .await
         .map_err(TestingError::Login)?;

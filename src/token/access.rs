@@ -18,6 +18,7 @@ use crate::cache::FlightCache;
 use crate::clock;
 use crate::config::{BearerMode, ProviderMetadata};
 use crate::error::OidcError;
+use crate::provider::budget::{Caller, Spend};
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
 use crate::secret::AccessToken;
@@ -279,6 +280,7 @@ pub(crate) async fn validate(
     provider: &Provider,
     caches: &BearerCaches,
     sent: SentToken<'_>,
+    caller: Caller,
     clock_skew_seconds: u64,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
     let skew = i64::try_from(clock_skew_seconds).unwrap_or(0);
@@ -290,7 +292,7 @@ pub(crate) async fn validate(
     }
     telemetry::cache("bearer", false);
     // The rest, apart: a hit's future stays small.
-    judged(Box::pin(check_uncached(provider, caches, sent, skew)).await)
+    judged(Box::pin(check_uncached(provider, caches, sent, caller, skew)).await)
 }
 
 /// Counts the judgement on a token (its scopes are checked after).
@@ -311,6 +313,7 @@ async fn check_uncached(
     provider: &Provider,
     caches: &BearerCaches,
     sent: SentToken<'_>,
+    caller: Caller,
     skew: i64,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
     let token = &sent.well_formed()?;
@@ -334,6 +337,7 @@ async fn check_uncached(
                 metadata: &metadata,
                 audiences,
                 skew,
+                caller,
             };
             let local = match provider.config.bearer.mode {
                 BearerMode::Jwt => true,
@@ -412,6 +416,8 @@ struct Checks<'a> {
     /// `bearer.audiences`, or our client_id.
     audiences: Vec<String>,
     skew: i64,
+    /// Who sent the token (introspection budget).
+    caller: Caller,
 }
 
 impl Checks<'_> {
@@ -495,15 +501,21 @@ impl Checks<'_> {
         let endpoint = self.metadata.introspection_endpoint.clone().ok_or_else(|| {
             OidcError::TokenCheckUnavailable(format!("provider `{}` has no introspection endpoint", provider.name))
         })?;
-        // Anyone can send a token never seen before: past the budget of
-        // such calls, the provider is not asked (503), so a flood of junk
-        // tokens cannot spend its rate limits for every caller. Tokens
-        // found valid before are answered from the cache, whatever the budget.
-        if !provider.budgets.introspections.take() {
-            return Err(OidcError::TokenCheckUnavailable(format!(
+        // Anyone can send a token never seen before: past the budget of such
+        // calls (its source's share, or all of it), the provider is not
+        // asked, so a flood of junk tokens cannot spend its rate limits for
+        // every caller. Tokens found valid before are answered from the
+        // cache, whatever the budget.
+        let why = || {
+            format!(
                 "provider `{}`: `limits.provider_calls_per_second` introspections used up",
                 provider.name
-            )));
+            )
+        };
+        match provider.budgets.introspections.spend(self.caller) {
+            Spend::Allowed => {}
+            Spend::SourceSpent => return Err(OidcError::TooManyRequests(format!("{} by this client", why()))),
+            Spend::AllSpent => return Err(OidcError::TokenCheckUnavailable(why())),
         }
         let failed = |why: String| {
             OidcError::TokenCheckUnavailable(format!("provider `{}`: introspection {why}", provider.name))
@@ -738,7 +750,7 @@ mod tests {
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
             let caches = BearerCaches::new(1);
-            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60 };
+            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60, caller: Caller::User };
             let mut claims = claims;
             if let Some((name, value)) = blank {
                 claims.insert(name.into(), value);

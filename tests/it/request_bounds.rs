@@ -286,3 +286,93 @@ async fn unseen_tokens_past_the_budget_are_not_introspected() {
         "the cached token"
     );
 }
+
+/// One client flooding junk tokens from one address spends its share of
+/// the introspection budget (a quarter) and is refused past it (`429`);
+/// another client's fresh token, never seen before, is still introspected
+/// and accepted. (The address is Rocket's `client_ip()`: `X-Real-IP` by
+/// default.)
+#[rocket::async_test]
+async fn a_junk_token_flood_from_one_client_leaves_other_clients_fresh_tokens_checked() {
+    let provider = TestProvider::start().await;
+    let mut config = crate::support::api::bearer_config(&provider, json!({}));
+    config["limits"] = json!({ "provider_calls_per_second": 8 });
+    let browser = Browser::new(crate::support::api::api_app(config)).await;
+    let from = |ip: &'static str, token: String| {
+        let mut client = browser.other_browser();
+        async move {
+            let authorization = format!("Bearer {token}");
+            client
+                .send(
+                    Method::Get,
+                    "/api",
+                    &[("Authorization", &authorization), ("X-Real-IP", ip)],
+                    None,
+                )
+                .await
+        }
+    };
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        statuses.push(from("10.0.0.1", format!("junk-token-{n}")).await.status);
+    }
+    let refused = statuses.iter().filter(|s| **s == Status::TooManyRequests).count();
+    assert!(
+        refused >= 24,
+        "past its share, the flooding client is refused: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [Status::Unauthorized, Status::TooManyRequests].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        provider.counts().introspection <= 6,
+        "{} introspections",
+        provider.counts().introspection
+    );
+    for (n, ip) in ["10.0.0.2", "10.0.0.3", "10.0.0.4"].into_iter().enumerate() {
+        let fresh = provider.opaque_token(json!({ "sub": format!("user-{n}") }));
+        let resp = from(ip, fresh).await;
+        assert_eq!(resp.status, Status::Ok, "{ip}'s fresh token: {resp:#?}");
+    }
+}
+
+/// Where the provider requires PAR, one client's navigations from one
+/// address spend its share of pushed requests and are refused past it
+/// (`429`); another client's navigation still pushes and logs in.
+#[rocket::async_test]
+async fn a_navigation_flood_from_one_client_leaves_other_clients_logins_pushed() {
+    let (provider, browser) = par_app(8, "always").await;
+    let navigate = |ip: &'static str| {
+        let mut client = browser.other_browser();
+        async move {
+            client
+                .send(
+                    Method::Get,
+                    "/profile",
+                    &[("Accept", ACCEPT_HTML), ("X-Real-IP", ip)],
+                    None,
+                )
+                .await
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(navigate("10.0.0.1").await.status);
+    }
+    let refused = statuses.iter().filter(|s| **s == Status::TooManyRequests).count();
+    assert!(refused >= 24, "{statuses:?}");
+    let pushed_before = provider.par_requests().len();
+    assert!(pushed_before <= 6, "{pushed_before} pushed");
+    for ip in ["10.0.0.2", "10.0.0.3", "10.0.0.4"] {
+        let resp = navigate(ip).await;
+        assert_eq!(resp.status, Status::Found, "{ip}: {resp:#?}");
+        assert!(
+            AuthRequest::parse(resp.location()).param("request_uri").is_some(),
+            "{resp:#?}"
+        );
+    }
+    assert_eq!(provider.par_requests().len(), pushed_before + 3);
+}

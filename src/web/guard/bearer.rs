@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use crate::config::{DefaultProvider, DpopMode, ProviderName};
 use crate::error::OidcError;
 use crate::oidc::Oidc;
+use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
 use crate::state::Once;
 use crate::token::access::{self, TokenIdentity};
@@ -208,6 +209,7 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             &entry.provider,
             &entry.bearer_caches,
             sent,
+            Caller::Anonymous(request.client_ip()),
             oidc.config().clock_skew_seconds,
         )
         .await?;

@@ -15,6 +15,7 @@ use crate::error::OidcError;
 use crate::flow::login::{self, Prompt, StepUp};
 use crate::flow::refresh::refresh_and_store;
 use crate::oidc::Oidc;
+use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
 use crate::session::jar::Jar;
 use crate::session::UserSession;
@@ -173,13 +174,13 @@ async fn login_redirect(
     provider_name: &str,
     prompt: Prompt<'_>,
     step_up: &StepUp,
-    anonymous: bool,
+    caller: Caller,
 ) -> OidcError {
     let Some(provider) = oidc.provider(provider_name) else {
         return OidcError::LoginRequired;
     };
     let return_to = request.uri().to_string();
-    match login::begin(oidc, jar, provider, &return_to, prompt, step_up, anonymous).await {
+    match login::begin(oidc, jar, provider, &return_to, prompt, step_up, caller).await {
         Ok(redirect) => {
             request_state::put(&RequestState::of(request).login_redirect, redirect);
             OidcError::LoginRequired
@@ -225,7 +226,16 @@ async fn current_session(
             let silent = Prompt::Silent {
                 id_token_hint: session.id_token_jwt.secret(),
             };
-            return Err(Box::pin(login_redirect(oidc, request, jar, provider_name, silent, &none, false)).await);
+            return Err(Box::pin(login_redirect(
+                oidc,
+                request,
+                jar,
+                provider_name,
+                silent,
+                &none,
+                Caller::User,
+            ))
+            .await);
         }
         return Err(OidcError::LoginRequired);
     }
@@ -302,7 +312,11 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                         P::NAME,
                         Prompt::Interactive,
                         &step_up,
-                        !weak,
+                        if weak {
+                            Caller::User
+                        } else {
+                            Caller::Anonymous(request.client_ip())
+                        },
                     ))
                     .await
                     {
