@@ -109,8 +109,7 @@ impl Oidc {
                 redis,
                 cipher.clone(),
                 config.session.lifetime_seconds,
-                config.limits.sessions_per_subject,
-                config.limits.revocations_per_subject,
+                &config.limits,
             )?)),
             None => None,
         };

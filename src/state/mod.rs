@@ -46,8 +46,8 @@ pub(crate) enum StateError {
         capacity: usize,
         key: &'static str,
     },
-    /// One owner (a user's account, a DPoP key) holds its whole share of
-    /// an in-process ledger: it is refused, nobody else is.
+    /// One owner (a user's account, the tokens of one subject) holds its
+    /// whole share of a ledger: it is refused, nobody else is.
     OwnerFull {
         /// What the ledger holds.
         ledger: &'static str,

@@ -37,7 +37,7 @@ use rocket::futures::StreamExt;
 use rocket::tokio::sync::Notify;
 
 use crate::clock;
-use crate::config::RedisConfig;
+use crate::config::{LimitsConfig, RedisConfig};
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
 use crate::state::{
@@ -206,6 +206,25 @@ if not holder then
 end
 if holder == ARGV[1] then return 1 end
 return 0
+";
+
+/// [`FIRST_USE`] within an owner's share (KEYS: the value's key, the
+/// owner's index of what it holds; ARGV: the token, the TTL, the value's
+/// expiry and now (Unix s, this instance's clock), the share): what the
+/// owner holds that expired goes first; past the share, nothing is
+/// recorded and the answer is -1 (that owner is refused, nobody else).
+const FIRST_USE_OWNED: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder then
+  if holder == ARGV[1] then return 1 end
+  return 0
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], KEYS[1])
+if redis.call('TTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return 1
 ";
 
 /// Claims a refresh (KEYS: result, lock; ARGV: token, lease ms) in one
@@ -499,11 +518,14 @@ pub(crate) struct RedisState {
     extend: Script,
     claim: Script,
     first_use: Script,
+    first_use_owned: Script,
     is_revoked: Script,
     note_login: Script,
     revoke_session: Script,
     /// `limits.revocations_per_subject`.
     revocations_per_subject: usize,
+    /// `limits.dpop_proofs_per_subject`.
+    dpop_proofs_per_subject: usize,
 }
 
 impl RedisState {
@@ -513,8 +535,7 @@ impl RedisState {
         config: &RedisConfig,
         cipher: Arc<Cipher>,
         lifetime_seconds: u64,
-        per_subject: usize,
-        revocations_per_subject: usize,
+        limits: &LimitsConfig,
     ) -> Result<RedisState, StateSetupError> {
         let bad_url = |error: RedisError| StateSetupError {
             key: "oidc.redis.url",
@@ -564,7 +585,7 @@ impl RedisState {
             timeout,
             cipher,
             lifetime_seconds: i64::try_from(lifetime_seconds).unwrap_or(MAX_TTL_SECONDS),
-            per_subject: per_subject.max(1),
+            per_subject: limits.sessions_per_subject.max(1),
             insert_session: Script::new(INSERT_SESSION),
             end_sessions: Script::new(END_SESSIONS),
             revoke_sub: Script::new(REVOKE_SUB),
@@ -572,10 +593,12 @@ impl RedisState {
             extend: Script::new(EXTEND),
             claim: Script::new(CLAIM),
             first_use: Script::new(FIRST_USE),
+            first_use_owned: Script::new(FIRST_USE_OWNED),
             is_revoked: Script::new(IS_REVOKED),
             note_login: Script::new(NOTE_LOGIN),
             revoke_session: Script::new(REVOKE_SESSION),
-            revocations_per_subject: revocations_per_subject.max(1),
+            revocations_per_subject: limits.revocations_per_subject.max(1),
+            dpop_proofs_per_subject: limits.dpop_proofs_per_subject.max(1),
         })
     }
 
@@ -872,22 +895,44 @@ impl SharedState for RedisState {
         &self,
         ledger: Once,
         value: &str,
-        _owner: Option<&str>,
+        owner: Option<&str>,
         expires_at: i64,
     ) -> Result<bool, StateError> {
         // The `state` of a callback was recorded when it came, and Redis
         // never gives a key up before its TTL (launch warns unless
-        // `noeviction`): that record keeps it single-use already. Redis is
-        // bounded by its memory, not by shares: what one client leaves
-        // lives minutes at most (states 10, DPoP proofs the proof window).
+        // `noeviction`): that record keeps it single-use already, and a
+        // login is not something one account can make in a flood. A DPoP
+        // proof is: one token's holder can send as many as it likes, so
+        // what the tokens of one subject hold is bounded, as in process.
         if ledger == Once::LoginOfState {
             return Ok(true);
         }
         let key = self.key(&format!("once:{}", ledger.label()), &[value]);
         let token = openidconnect::CsrfToken::new_random().secret().clone();
-        let first: i64 = self
-            .script(&self.first_use, &[&key], &[&token, &ttl_until(expires_at).to_string()])
-            .await?;
+        let ttl = ttl_until(expires_at).to_string();
+        let first: i64 = match (ledger, owner) {
+            (Once::DpopProof, Some(owner)) => {
+                let owned = self.key(&format!("owner:{}", ledger.label()), &[owner]);
+                let now = clock::now();
+                let args = [
+                    token,
+                    ttl,
+                    expires_at.clamp(now, now.saturating_add(MAX_TTL_SECONDS)).to_string(),
+                    now.to_string(),
+                    self.dpop_proofs_per_subject.to_string(),
+                ];
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                self.script(&self.first_use_owned, &[&key, &owned], &args).await?
+            }
+            _ => self.script(&self.first_use, &[&key], &[&token, &ttl]).await?,
+        };
+        if first == -1 {
+            return Err(StateError::OwnerFull {
+                ledger: "DPoP proof ids",
+                share: self.dpop_proofs_per_subject,
+                key: "oidc.limits.dpop_proofs_per_subject",
+            });
+        }
         Ok(first == 1)
     }
 

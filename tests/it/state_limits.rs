@@ -446,48 +446,68 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
 /// it likes; each proof is recorded, and the tokens of one subject hold at
 /// most its share (`dpop_proofs_per_subject`) however many keys they use:
 /// past it, that subject's requests are refused (`429`), and every other
-/// subject's go through.
+/// subject's go through. In process, and in Redis with two instances.
 #[rocket::async_test]
 async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys() {
     use crate::support::api::{api_app, bearer_config};
     use crate::support::dpop::Holder;
-    let provider = TestProvider::start().await;
-    let mut config = bearer_config(&provider, json!({}));
-    config["limits"] = json!({ "dpop_proofs": 40, "dpop_proofs_per_subject": 10 });
-    let mut app = Browser::new(api_app(config)).await;
-    let dpop = |app: &mut Browser, holder: &Holder, token: &str| {
-        let authorization = format!("DPoP {token}");
-        let proof = holder.proof("GET", "/api", token);
-        let mut app = app.other_browser();
-        async move {
-            app.send(
-                Method::Get,
-                "/api",
-                &[("Authorization", &authorization), ("DPoP", &proof)],
-                None,
-            )
-            .await
+    for with_redis in [false, true] {
+        let provider = TestProvider::start().await;
+        let redis = crate::support::redis::RedisServer::start();
+        let mut config = bearer_config(&provider, json!({}));
+        config["limits"] = json!({ "dpop_proofs": 40, "dpop_proofs_per_subject": 10 });
+        if with_redis {
+            config["redis"] = redis.config();
         }
-    };
-    let mut statuses = Vec::new();
-    for key in 0..5 {
-        let mallory = Holder::new(31 + key);
-        let token = provider.opaque_token(json!({ "sub": "mallory", "cnf": { "jkt": mallory.jkt() } }));
-        for _ in 0..9 {
-            statuses.push(dpop(&mut app, &mallory, &token).await.status);
+        let first = Browser::new(api_app(config.clone())).await;
+        let second = if with_redis {
+            Browser::new(api_app(config)).await
+        } else {
+            first.other_browser()
+        };
+        let dpop = |n: usize, holder: &Holder, token: &str| {
+            let authorization = format!("DPoP {token}");
+            let proof = holder.proof("GET", "/api", token);
+            let mut app = if n % 2 == 0 {
+                first.other_browser()
+            } else {
+                second.other_browser()
+            };
+            async move {
+                app.send(
+                    Method::Get,
+                    "/api",
+                    &[("Authorization", &authorization), ("DPoP", &proof)],
+                    None,
+                )
+                .await
+            }
+        };
+        let mut statuses = Vec::new();
+        for key in 0..5 {
+            let mallory = Holder::new(31 + key);
+            let token = provider.opaque_token(json!({ "sub": "mallory", "cnf": { "jkt": mallory.jkt() } }));
+            for _ in 0..9 {
+                statuses.push(dpop(statuses.len(), &mallory, &token).await.status);
+            }
+        }
+        assert!(
+            statuses[..10].iter().all(|s| *s == Status::Ok),
+            "redis {with_redis}: {statuses:?}"
+        );
+        assert!(
+            statuses[10..].iter().all(|s| *s == Status::TooManyRequests),
+            "redis {with_redis}: a new key is no new share: {statuses:?}"
+        );
+        for (n, name) in ["alice", "bob"].into_iter().enumerate() {
+            let holder = Holder::new(40 + n as u8);
+            let token = provider.opaque_token(json!({ "sub": name, "cnf": { "jkt": holder.jkt() } }));
+            let resp = dpop(n, &holder, &token).await;
+            assert_eq!(
+                resp.status,
+                Status::Ok,
+                "redis {with_redis}: {name} is not refused for mallory's: {resp:#?}"
+            );
         }
     }
-    assert!(statuses[..10].iter().all(|s| *s == Status::Ok), "{statuses:?}");
-    assert!(
-        statuses[10..].iter().all(|s| *s == Status::TooManyRequests),
-        "a new key is no new share: {statuses:?}"
-    );
-    let alice = Holder::new(40);
-    let token = provider.opaque_token(json!({ "sub": "alice", "cnf": { "jkt": alice.jkt() } }));
-    let resp = dpop(&mut app, &alice, &token).await;
-    assert_eq!(
-        resp.status,
-        Status::Ok,
-        "another subject is not refused for mallory's: {resp:#?}"
-    );
 }
