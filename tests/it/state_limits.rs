@@ -468,7 +468,7 @@ async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys()
         let dpop = |n: usize, holder: &Holder, token: &str| {
             let authorization = format!("DPoP {token}");
             let proof = holder.proof("GET", "/api", token);
-            let mut app = if n % 2 == 0 {
+            let mut app = if n.is_multiple_of(2) {
                 first.other_browser()
             } else {
                 second.other_browser()
