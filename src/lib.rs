@@ -88,7 +88,7 @@
 //! | `session.inactivity_timeout_seconds` | `0` (off) | a session unused this long ends |
 //! | `session.max_cookie_chunks` | `8` (1 to 8) | cookies of about 4 KB a cookie-store session may take; `2` keeps the `Cookie` header under 8 KB |
 //! | `session.cache_entries` | `10000` (`0`: off) | session cookies remembered as opened, by exact value (see [Performance](#performance)) |
-//! | `session.logout_records_path` | | without Redis: a file (one process's own) where logouts are written down, so they [outlive a restart](#what-survives-a-restart) |
+//! | `session.logout_records_path` | | `cookie` store without Redis: a file (one process's own) where logouts are written down, so they [outlive a restart](#what-survives-a-restart) |
 //! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`](config::RedisConfig)) |
 //! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |
 //! | `redis.timeout_ms` | `1000` | Redis connect and command timeout; past it, `503` |
@@ -100,10 +100,10 @@
 //! | `limits.used_states_per_subject` | `100` | of those that gave a login, how many one user may hold (past it, `429` for that user) |
 //! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
 //! | `limits.dpop_proofs` | `100000` | DPoP proof ids remembered as used in the process |
-//! | `limits.dpop_proofs_per_key` | `10000` | of those, how many one key may hold (past it, `429` for that key) |
+//! | `limits.dpop_proofs_per_subject` | `10000` | of those, how many the tokens of one subject may hold, whatever their keys (in process and in Redis; past it, `429` for that subject) |
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
 //! | `limits.revocations_per_subject` | `100` | logged-out sessions one user may hold (in process and in Redis); past it they become one record of the user |
-//! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests, code redemptions and introspections of unseen tokens anonymous requests may cause, per provider (each its own budget) |
+//! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests and introspections of unseen tokens that requests nobody authenticated may cause, per provider (each its own budget); one source address may spend a quarter (past it, `429` for that address) |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
@@ -221,26 +221,44 @@
 //!
 //! # What survives a restart
 //!
-//! A logout outlives a restart of the app, in every store:
+//! A logout outlives a restart of the app, in every store. Cookie sessions
+//! are stamped at login with the record of logouts in force (Redis's
+//! epoch, or the file's); one stamped otherwise, or not at all, may have
+//! been logged out where this record could not see it, and is refused once
+//! (the user logs in again).
 //!
 //! | store | logouts kept in | after a restart |
 //! |---|---|---|
-//! | `cookie`, no Redis | this process | every cookie session authenticated before the restart is refused once (users log in again): its logout may have been forgotten |
+//! | `cookie`, no Redis | this process | every cookie session authenticated before the restart is refused once: its logout may have been forgotten |
 //! | `cookie` + `session.logout_records_path` | a file of this process | logouts hold; other sessions go on |
 //! | `cookie` + `[oidc.redis]` | Redis | logouts hold; other sessions go on |
 //! | `memory` | this process | every session is gone |
 //! | `redis` | Redis | logged-out sessions were deleted; others go on |
 //!
-//! `session.logout_records_path` is one process's own file (a second one
-//! using it does not launch), written owner-only and synced before a
-//! logout answers, read back and written anew at launch; a file that
-//! cannot be trusted (another user's, open to others, a symlink, not ours)
-//! starts the record anew, refusing older cookie sessions once. A key
-//! rotation is a restart: keep the record (or Redis) to rotate without
-//! logging users out. In-process single-use ledgers forget too: a DPoP
-//! proof made before the restart is refused after it, a logout token issued
-//! before it ends no session authenticated since, and a login in progress
-//! across it still finishes (its code is single-use at the provider).
+//! And the single-use ledgers:
+//!
+//! | ledger | in process (no Redis) | file | Redis |
+//! |---|---|---|---|
+//! | used `state`s | forgotten: a login in progress across a restart still finishes (its code is single-use at the provider, and bound to PKCE) | — | kept |
+//! | logout token ids | forgotten: one replayed before its `exp` is honoured again (a logout arriving now: the user logs in again) | kept | kept |
+//! | DPoP proof ids | forgotten: a proof whose `iat` is before the start is refused | — | kept |
+//!
+//! `session.logout_records_path` (the `cookie` store only) is one
+//! process's own file: a second process waits up to 5 s for the lock
+//! (`<path>.lock`, unix only), then does not launch; several instances
+//! share logouts through `[oidc.redis]` instead. The file is written
+//! owner-only, synced before a logout answers, read back and written anew
+//! at launch. A file that cannot be trusted (another user's, open to
+//! others, a symlink, not ours) or that holds more than `limits.*` allow
+//! starts the record anew; one that cannot be written is renamed aside
+//! (`<path>.unusable`), logouts answer `503` until a restart, and the
+//! restart begins anew. Beginning anew, turning the file on, off or on
+//! again, adding or removing Redis: each refuses older cookie sessions
+//! once. A key rotation is a restart: keep the record (or Redis) to rotate
+//! without logging users out. Several instances of a `cookie`-store app
+//! need `[oidc.redis]` to share logouts: without it, a logout is known only
+//! to the instance that recorded it, and a restarted instance refuses every
+//! session authenticated before it started.
 //!
 //! # Dynamic registration
 //!
@@ -275,9 +293,15 @@
 //!   metadata may put endpoints only on its issuer's origin (or those of
 //!   `allowed_endpoint_origins`); two providers at one callback may not
 //!   claim one issuer.
-//! * No one client fills a ledger for everyone (`limits.*_per_subject`,
-//!   `limits.dpop_proofs_per_key`), and requests nobody authenticated spend
-//!   at most `limits.provider_calls_per_second` of a provider's calls.
+//! * Ledgers one client could fill are shared out: an anonymous client's
+//!   callbacks leave states that are forgotten first; one user's logins,
+//!   logouts (the provider's by `sid` too) and the DPoP proofs of one
+//!   subject's tokens hold at most their share (`limits.*_per_subject`),
+//!   past which that user or subject alone gets `429` (or their logouts
+//!   become one record). Requests nobody authenticated spend at most
+//!   `limits.provider_calls_per_second` of a provider's calls, a quarter of
+//!   it from one address. What is left (many addresses, a Redis without
+//!   `maxmemory` room) is in SECURITY.md.
 //! * Token parameters in the callback's URL are ignored; only the token
 //!   endpoint's answer counts. A userinfo `sub` differing from the ID
 //!   token's refuses the login.

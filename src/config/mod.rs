@@ -133,7 +133,8 @@ pub struct SessionConfig {
     /// takes the room, and never loops.
     #[serde(default = "default_max_cookie_chunks")]
     pub max_cookie_chunks: usize,
-    /// `logout_records_path` (optional; without `[oidc.redis]`): a file
+    /// `logout_records_path` (optional; the `cookie` store without
+    /// `[oidc.redis]`): a file
     /// where this process writes down its logouts, so that they outlive a
     /// restart. One process per file (a lock refuses a second), written
     /// owner-only. Without it (and without Redis), a restart forgets the
@@ -1141,6 +1142,11 @@ impl OidcConfig {
             problem(
                 "oidc.session.logout_records_path".into(),
                 "is for an app without `[oidc.redis]`: with Redis, logouts are kept there",
+            );
+        } else if self.session.store == SessionStoreKind::Memory && self.session.logout_records_path.is_some() {
+            problem(
+                "oidc.session.logout_records_path".into(),
+                "is for the `cookie` store: `memory` sessions end with the process, and nothing a restart forgets could bring one back",
             );
         }
         match (&self.session.store, &self.redis) {

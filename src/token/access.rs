@@ -24,6 +24,7 @@ use crate::provider::Provider;
 use crate::secret::AccessToken;
 use crate::telemetry::{self, Endpoint};
 use crate::token::jws::{self, CompactJws};
+use crate::token::unique_json;
 use crate::token::{claims, endpoint};
 
 /// How long an inactive introspection answer is remembered (at most).
@@ -486,7 +487,9 @@ impl Checks<'_> {
             .await
             .map_err(unavailable)?;
         let claims = verified.claims;
-        for required in ["iss", "exp", "aud"] {
+        // RFC 9068 §2.2: all of these are REQUIRED; a token without `sub`
+        // names nobody, just as one with `"sub": ""` does.
+        for required in ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"] {
             if !claims.contains_key(required) {
                 return Err(OidcError::InvalidToken(format!("no `{required}` claim")));
             }
@@ -539,8 +542,10 @@ impl Checks<'_> {
             }
             return Err(failed(format!("answered with status {status}")));
         }
-        let response: Map<String, Value> = serde_json::from_slice(&body)
-            .map_err(|_| failed("answered with something other than a JSON object".into()))?;
+        // A member twice (two `sub`s, two `active`s) is no answer: which
+        // one counts is exactly what must not be guessed.
+        let response = unique_json::object(&body)
+            .ok_or_else(|| failed("answered with something other than a JSON object, each member once".into()))?;
         let refused = |why: &str| Err(OidcError::InvalidToken(why.to_string()));
         // RFC 7662 §2.2: only `"active": true` means valid; with anything
         // else nothing in the response is trusted.
@@ -640,7 +645,8 @@ impl Checks<'_> {
         }
         // Who the token speaks for must say something when it is there:
         // `"sub": ""` is nobody, and every empty one the same nobody.
-        claims::optional_texts(&claims, &["sub", "client_id", "jti"])
+        claims::optional_texts(&claims, &["sub", "client_id", "jti", "acr"])
+            .and_then(|()| claims::optional_list(&claims, "amr").map(drop))
             .map_err(|why| format!("meaningless claim: {why}"))?;
         let audiences = &self.audiences;
         match claims::audiences(&claims).map_err(|why| format!("meaningless claim: {why}"))? {

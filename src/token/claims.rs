@@ -48,6 +48,24 @@ pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>
     }
 }
 
+/// The claim `name` as a list of strings (`amr`, OpenID Connect Core §2):
+/// `Ok(None)` when absent; refused unless a non-empty array of meaningful
+/// strings (`[]` or `[""]` names no method, and would pass a check that
+/// asks for none in particular).
+pub(crate) fn optional_list<'c>(claims: &'c Map<String, Value>, name: &str) -> Result<Option<Vec<&'c str>>, String> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .map(|item| item.as_str().filter(|item| meaningful(item)))
+            .collect::<Option<Vec<&str>>>()
+            .map(Some)
+            .ok_or_else(|| format!("`{name}` has a member that is not a meaningful string")),
+        Some(Value::Array(_)) => Err(format!("`{name}` is empty")),
+        Some(_) => Err(format!("`{name}` is not an array")),
+    }
+}
+
 /// Checks that each of `names`, when present, is a meaningful string.
 pub(crate) fn optional_texts(claims: &Map<String, Value>, names: &[&str]) -> Result<(), String> {
     names

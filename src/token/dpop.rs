@@ -58,13 +58,25 @@ fn invalid(why: &str) -> OidcError {
 /// and port) and the request's `path`, put side by side. Never by reference
 /// resolution (`Url::join`): a path that begins with `//` would be read as
 /// another host, and a proof made for that host accepted here (RFC 9449
-/// §4.3 check 9, §11.1). `None` if `origin` has no host.
+/// §4.3 check 9, §11.1). `None` if `origin` has no host, or if `path` has
+/// a dot segment (`.`, `..`, `%2e`...): the URL parser would remove it,
+/// while the router does not (`/x/../api` reaches a route of three
+/// segments), so a proof made for `/api` would be accepted at another
+/// handler.
 pub(crate) fn request_url(origin: &Url, path: &str) -> Option<Url> {
     let origin = origin.origin();
-    if !origin.is_tuple() || !path.starts_with('/') {
+    if !origin.is_tuple() || !path.starts_with('/') || has_dot_segment(path) {
         return None;
     }
     Url::parse(&format!("{}{path}", origin.ascii_serialization())).ok()
+}
+
+/// Whether a segment of `path` is `.` or `..`, written plainly or
+/// percent-encoded (RFC 3986 §3.3, §6.2.2.3).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/')
+        .map(|segment| segment.to_ascii_lowercase().replace("%2e", "."))
+        .any(|segment| segment == "." || segment == "..")
 }
 
 /// The `htu` a proof names, as compared (RFC 9449 §4.3 check 9): scheme,
@@ -324,6 +336,21 @@ mod tests {
             Some("https://rp.example//evil.example/orders")
         );
         assert_eq!(url("relative"), None);
+        // Dot segments the router keeps and the URL parser would remove.
+        for dotted in [
+            "/x/../api",
+            "/./api",
+            "/x/%2e%2e/api",
+            "/x/.%2E/api",
+            "/x/%2E/api",
+            "/api/..",
+        ] {
+            assert_eq!(url(dotted), None, "{dotted}");
+        }
+        assert!(
+            url("/a.b/..c/.well-known").is_some(),
+            "dots within a segment are not dot segments"
+        );
         let behind_a_port = Url::parse("http://127.0.0.1:8000/cb").expect("a URL");
         assert_eq!(
             request_url(&behind_a_port, "/api").map(|u| u.to_string()).as_deref(),

@@ -15,6 +15,7 @@ use crate::provider::Provider;
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 use crate::telemetry::{Call, Endpoint};
 use crate::token::claims;
+use crate::token::unique_json::UniqueObject;
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
 #[derive(Debug, Deserialize)]
@@ -216,7 +217,9 @@ pub(crate) async fn userinfo(
         provider: &provider.name,
         endpoint: Endpoint::Userinfo,
     };
-    let claims: Map<String, Value> = http::json(call, request.bearer_auth(access_token.secret()))
+    // Claims about the user, each once (two `sub`s, two `email`s: which
+    // counts must not be guessed).
+    let UniqueObject(claims) = http::json(call, request.bearer_auth(access_token.secret()))
         .await
         .map_err(|e| provider.call_failed("userinfo endpoint", e))?;
     // Core §5.3.2: the sub in the userinfo response MUST equal the ID token's,

@@ -177,12 +177,13 @@ fn describe(error: &ClaimsVerificationError) -> String {
 
 /// Core §2: the claims that identify (`iss`, `sub`, `aud`) must name
 /// someone, and those that tie the token to a login or session (`nonce`,
-/// `sid`, `azp`, `acr`, the hashes) say something when present. A signed
+/// `sid`, `azp`, `acr`, `amr`, the hashes) say something when present. A signed
 /// `"sub": ""` is no user: every empty one would be the same user.
 fn meaningful(claims: &Map<String, Value>) -> Result<(), String> {
     claims::required_text(claims, "iss")?;
     claims::required_text(claims, "sub")?;
     claims::audiences(claims)?.ok_or("no `aud`")?;
+    claims::optional_list(claims, "amr")?;
     claims::optional_texts(claims, &["nonce", "sid", "azp", "acr", "at_hash", "c_hash"])
 }
 
@@ -258,7 +259,7 @@ mod tests {
             valid_iss in proptest::bool::ANY,
             valid_aud in proptest::bool::ANY,
             blank in proptest::option::of((
-                proptest::sample::select(&["sub", "sid", "azp", "acr", "at_hash", "aud"][..]),
+                proptest::sample::select(&["sub", "sid", "azp", "acr", "at_hash", "aud", "amr"][..]),
                 crate::token::claims::tests::meaningless(),
             )),
         ) {
@@ -295,6 +296,10 @@ mod tests {
                 for name in ["sid", "azp", "acr", "at_hash"] {
                     proptest::prop_assert!(claims.get(name).is_none_or(says), "{} = {:?}", name, claims.get(name));
                 }
+                proptest::prop_assert!(
+                    claims.get("amr").is_none_or(|amr| amr.as_array().is_some_and(|list| !list.is_empty() && list.iter().all(says))),
+                    "amr = {:?}", claims.get("amr")
+                );
                 let aud_ok = match claims.get("aud") {
                     Some(Value::Array(list)) => !list.is_empty() && list.iter().all(says),
                     Some(aud) => says(aud),
@@ -334,6 +339,8 @@ mod tests {
             (json!({ "sid": "" }), "`sid` is empty"),
             (json!({ "aud": ["app"], "azp": "" }), "`azp`"),
             (json!({ "acr": "" }), "`acr` is empty"),
+            (json!({ "amr": [] }), "`amr` is empty"),
+            (json!({ "amr": ["pwd", ""] }), "`amr` has a member"),
         ];
         for (overrides, why) in cases {
             let error = check(&id_token(overrides.clone())).await.expect_err(why);

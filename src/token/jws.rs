@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::error::OidcError;
 use crate::provider::keys::KeySource;
+use crate::token::unique_json;
 
 /// Asymmetric algorithms only: no `none`, and no HMAC (we share no secret
 /// with the issuer of access tokens, and a MAC keyed with a public key is
@@ -182,76 +183,7 @@ fn check_signature(
 /// another one about who the token names).
 pub(crate) fn decode_object(segment: &str) -> Option<Map<String, Value>> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()?;
-    match serde_json::from_slice::<Unique>(&bytes).ok()?.0 {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
-}
-
-/// A JSON value whose objects have no member name twice.
-struct Unique(Value);
-
-impl<'de> serde::Deserialize<'de> for Unique {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Unique, D::Error> {
-        deserializer.deserialize_any(UniqueVisitor).map(Unique)
-    }
-}
-
-struct UniqueVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
-        Ok(Value::Bool(value))
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
-        Ok(Value::from(value))
-    }
-
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
-        Ok(Value::from(value))
-    }
-
-    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
-        Ok(Value::from(value))
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
-        Ok(Value::String(value.to_string()))
-    }
-
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut list = Vec::new();
-        while let Some(Unique(value)) = seq.next_element()? {
-            list.push(value);
-        }
-        Ok(Value::Array(list))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some((name, Unique(value))) = access.next_entry::<String, Unique>()? {
-            if map.contains_key(&name) {
-                return Err(serde::de::Error::custom("a member name appears twice"));
-            }
-            map.insert(name, value);
-        }
-        Ok(Value::Object(map))
-    }
+    unique_json::object(&bytes)
 }
 
 #[cfg(test)]

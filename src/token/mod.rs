@@ -10,3 +10,4 @@ pub(crate) mod endpoint;
 pub(crate) mod id_token;
 pub(crate) mod jws;
 pub(crate) mod service;
+pub(crate) mod unique_json;

@@ -264,6 +264,26 @@ async fn a_token_whose_sub_client_id_or_jti_is_empty_is_401() {
     assert_refused_locally(with_claims(json!({ "aud": [] }))).await;
 }
 
+/// RFC 9068 §2.2: `sub`, `client_id`, `iat` and `jti` are REQUIRED; a
+/// token without `sub` names nobody, as surely as one with `"sub": ""`.
+#[rocket::async_test]
+async fn a_token_without_sub_client_id_iat_or_jti_is_401() {
+    for claim in ["sub", "client_id", "iat", "jti"] {
+        let mut missing = Map::new();
+        missing.insert(claim.into(), Value::Null);
+        assert_refused_locally(with_claims(Value::Object(missing))).await;
+    }
+}
+
+/// RFC 9068 §2.2.1 carries `acr` and `amr` over from the login: when
+/// present they must say something.
+#[rocket::async_test]
+async fn a_token_whose_acr_or_amr_is_empty_is_401() {
+    assert_refused_locally(with_claims(json!({ "acr": "" }))).await;
+    assert_refused_locally(with_claims(json!({ "amr": [] }))).await;
+    assert_refused_locally(with_claims(json!({ "amr": ["pwd", " "] }))).await;
+}
+
 /// RFC 7519 §4: claim names are unique. A token naming `sub` twice is
 /// refused, not read as one of them (a parser that kept the other would
 /// think it spoke for someone else).

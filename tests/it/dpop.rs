@@ -151,6 +151,27 @@ async fn a_proof_for_another_host_is_refused_even_on_a_path_that_begins_with_two
     assert_eq!(resp.json()["tenant"], "evil.example");
 }
 
+/// The router does not remove dot segments (`/../orders` reaches the
+/// tenant route, tenant `..`), while a URL parser would (`/orders`): a
+/// proof made for one URL must not be accepted at another handler. A
+/// request path with a dot segment, plain or percent-encoded, is refused.
+#[rocket::async_test]
+async fn a_request_path_with_dot_segments_is_refused() {
+    let provider = TestProvider::start().await;
+    let holder = Holder::new(14);
+    let token = provider.opaque_token(json!({ "cnf": { "jkt": holder.jkt() } }));
+    let mut browser = dpop_browser(&provider, json!({})).await;
+    for path in ["/../orders", "/%2e%2e/orders", "/./orders"] {
+        let proof = holder.proof("GET", "/orders", &token);
+        let resp = dpop_get(&mut browser, path, &token, &[&proof]).await;
+        assert_dpop_refusal(&resp, "invalid_dpop_proof");
+        let proof = holder.proof("GET", path, &token);
+        let resp = dpop_get(&mut browser, path, &token, &[&proof]).await;
+        assert_dpop_refusal(&resp, "invalid_dpop_proof");
+    }
+    assert_eq!(browser.handler_runs(), 0);
+}
+
 /// RFC 9449 §4.3 check 9 recommends RFC 3986 §6.2.2 normalisation of both
 /// URLs: a client that writes `%61pi` for `api`, or the host in capitals,
 /// names the same URL.

@@ -142,6 +142,50 @@ async fn a_broken_introspection_endpoint_is_503_within_the_timeout() {
     }
 }
 
+/// An answer naming a member twice (RFC 8259 §4: names SHOULD be unique;
+/// parsers disagree on which one counts) is no answer: which `sub`, which
+/// `active`, is exactly what must not be guessed. Introspection: `503`;
+/// userinfo: `502`.
+#[rocket::async_test]
+async fn an_answer_naming_a_member_twice_is_no_answer() {
+    let raw = |body: String| Fault::Answer {
+        status: 200,
+        content_type: "application/json".into(),
+        body: body.into_bytes(),
+    };
+    let provider = TestProvider::start().await;
+    let issuer = provider.issuer.clone();
+    let _endpoint = faulty(
+        &provider,
+        "introspection_endpoint",
+        raw(format!(
+            r#"{{"active":true,"iss":"{issuer}","sub":"alice","sub":"mallory","client_id":"{CLIENT}","exp":{exp}}}"#,
+            CLIENT = crate::support::provider::CLIENT_ID,
+            exp = crate::support::provider::now() + 600,
+        )),
+    )
+    .await;
+    let mut browser = api_browser(&provider, json!({})).await;
+    let resp = browser.bearer("/api", "some-opaque-token").await;
+    assert_bearer_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
+
+    let provider = TestProvider::start().await;
+    let _endpoint = faulty(
+        &provider,
+        "userinfo_endpoint",
+        raw(format!(
+            r#"{{"sub":"{SUBJECT}","email":"alice@example.com","email":"mallory@example.com"}}"#,
+            SUBJECT = crate::support::provider::SUBJECT,
+        )),
+    )
+    .await;
+    let mut browser = lifecycle_browser(oidc_config(&provider)).await;
+    let auth = browser.start_login("/profile").await;
+    let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert_no_session(&mut browser).await;
+}
+
 #[rocket::async_test]
 async fn requests_queued_behind_a_provider_that_never_answers_share_one_timeout() {
     // Discovery.

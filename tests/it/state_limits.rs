@@ -511,3 +511,50 @@ async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys()
         }
     }
 }
+
+/// Each back-channel logout by `sid` leaves a record, for as long as the
+/// sessions it ends could live. One account that logs in at the app and
+/// out at the provider in a loop makes the provider send one logout token
+/// per loop: when the tokens name the user, the records are the user's,
+/// within their share, and past it become one record of the user. The
+/// ledger never fills for others: another user's back-channel logout is
+/// still recorded, and every copy of the looping account's sessions stays
+/// refused. In every store, and on two instances sharing one Redis.
+#[rocket::async_test]
+async fn one_account_logged_out_by_sid_in_a_loop_fills_the_logout_records_for_nobody() {
+    for store in ["cookie", "memory", "redis"] {
+        let provider = TestProvider::start().await;
+        let redis = crate::support::redis::RedisServer::start();
+        let limits = json!({ "revocations": 40, "revocations_per_subject": 5 });
+        let config = flood_config(&provider, store, &redis, limits);
+        let app = lifecycle_browser(config.clone()).await;
+        let other = if store == "redis" {
+            lifecycle_browser(config).await
+        } else {
+            app.other_browser()
+        };
+        let mut copies = Vec::new();
+        for n in 0..45_u32 {
+            let instance = if n.is_multiple_of(2) { &app } else { &other };
+            let sid = format!("mallory-sid-{n}");
+            let mallory = logged_in(instance, &provider, "mallory", &sid).await;
+            copies.push(mallory.jar.clone());
+            let token = provider.logout_token(json!({ "sub": "mallory", "sid": sid }));
+            let resp = instance.backchannel_logout(&token).await;
+            assert_eq!(resp.status, Status::Ok, "{store}: loop {n}: {resp:#?}");
+        }
+        for copy in copies {
+            assert_no_session(&mut app.with_jar(copy.clone())).await;
+            assert_no_session(&mut other.with_jar(copy)).await;
+        }
+        // Others: bob's back-channel logout is still recorded, and ends him.
+        let mut bob = logged_in(&app, &provider, "bob", "bob-sid").await;
+        let token = provider.logout_token(json!({ "sub": "bob", "sid": "bob-sid" }));
+        let resp = other.backchannel_logout(&token).await;
+        assert_eq!(resp.status, Status::Ok, "{store}: {resp:#?}");
+        assert_no_session(&mut bob).await;
+        // And mallory may still log in.
+        let mut mallory = logged_in(&other, &provider, "mallory", "mallory-sid-last").await;
+        assert!(mallory.profile().await.is_some(), "{store}");
+    }
+}

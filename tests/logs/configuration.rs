@@ -672,7 +672,7 @@ fn the_documented_keys_are_the_keys_the_configuration_accepts() {
 /// `session.logout_records_path` is one process's: a second process on the
 /// same file would overwrite the first's records, so it does not launch;
 /// nor does a file that cannot be written, nor one beside `[oidc.redis]`
-/// (where logouts are kept in Redis).
+/// (where logouts are kept in Redis), nor one for the `memory` store.
 #[rocket::async_test]
 async fn a_logout_records_file_that_cannot_be_this_processs_own_aborts_launch_naming_the_key() {
     let dir = crate::support::lifecycle::TempDir::new("logouts");
@@ -694,4 +694,9 @@ async fn a_logout_records_file_that_cannot_be_this_processs_own_aborts_launch_na
     with_redis["redis"] = json!({ "url": "redis://127.0.0.1:1/0" });
     with_redis["session"] = json!({ "logout_records_path": dir.join("other") });
     assert_config_refused(with_redis, &["oidc.session.logout_records_path"]).await;
+
+    // `memory` sessions end with the process: nothing to keep for them.
+    let mut memory = valid_config();
+    memory["session"] = json!({ "store": "memory", "logout_records_path": dir.join("memory") });
+    assert_config_refused(memory, &["oidc.session.logout_records_path"]).await;
 }
