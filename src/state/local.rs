@@ -393,7 +393,7 @@ impl SharedState for LocalState {
         // another, or none), may have been logged out unrecorded.
         let unseen = match &self.stamp {
             Some(stamp) => session.epoch.as_ref() != Some(stamp),
-            None => session.last_authenticated_ms < self.epoch_ms,
+            None => session.epoch.is_some() || session.last_authenticated_ms < self.epoch_ms,
         };
         if unseen {
             return Ok(true);
@@ -883,5 +883,92 @@ mod tests {
         );
         let after = session("s1", "alice", "sid-1", clock::now_ms() + 1, i64::MAX);
         assert!(!state.is_revoked(&after).await.unwrap());
+    }
+
+    fn on_file(limits: &LimitsConfig, path: &Path) -> LocalState {
+        match LocalState::new(limits, Some(path)) {
+            Ok(state) => state,
+            Err(why) => panic!("{}", why.0),
+        }
+    }
+
+    /// A session as the cookie store makes it: stamped at login.
+    async fn logged_in(state: &LocalState, id: &str, sub: &str) -> Arc<UserSession> {
+        let mut made = (*session(id, sub, &format!("sid-{id}"), clock::now_ms(), i64::MAX)).clone();
+        made.epoch = state.note_login(&made).await.unwrap();
+        Arc::new(made)
+    }
+
+    async fn log_out(state: &LocalState, session: &UserSession) {
+        let revocation = Revocation::Session {
+            id: &session.id,
+            provider: &session.provider,
+            sub: &session.sub,
+            login_ms: session.last_authenticated_ms,
+            until: clock::now() + 600,
+        };
+        state.revoke(revocation).await.unwrap();
+    }
+
+    /// The record is begun anew when it holds more than the limits: what
+    /// it dropped may have ended any session stamped before, so those are
+    /// refused, in this run and the next; what was logged out since is
+    /// kept, and sessions made since go on.
+    #[rocket::async_test]
+    async fn a_record_begun_anew_for_want_of_room_refuses_every_older_session_for_good() {
+        let dir = crate::state::logout_file::tests::scratch_dir("room");
+        let path = dir.join("logouts");
+        let first = on_file(&limits(100), &path);
+        let old = logged_in(&first, "old", "olga").await;
+        for user in ["a", "b", "c"] {
+            log_out(&first, &*logged_in(&first, user, user).await).await;
+        }
+        assert!(!first.is_revoked(&old).await.unwrap());
+        drop(first);
+
+        let second = on_file(&limits(2), &path);
+        assert!(
+            second.is_revoked(&old).await.unwrap(),
+            "its logout may be among those dropped"
+        );
+        let ended = logged_in(&second, "ended", "erin").await;
+        log_out(&second, &ended).await;
+        let alive = logged_in(&second, "alive", "alf").await;
+        drop(second);
+
+        let third = on_file(&limits(100), &path);
+        assert!(third.is_revoked(&old).await.unwrap());
+        assert!(third.is_revoked(&ended).await.unwrap(), "logged out since: kept");
+        assert!(!third.is_revoked(&alive).await.unwrap(), "made since: goes on");
+    }
+
+    /// A run without the file (a rollback, a canary, a mistake) keeps its
+    /// logouts in its process only: a session it made carries no stamp, and
+    /// the next run with the file refuses it. And a session stamped by the
+    /// file is refused by a run without it (made before its start).
+    #[rocket::async_test]
+    async fn turning_the_record_off_and_on_again_lets_no_logged_out_session_back() {
+        let dir = crate::state::logout_file::tests::scratch_dir("toggle");
+        let path = dir.join("logouts");
+        let with_file = on_file(&limits(100), &path);
+        let filed = logged_in(&with_file, "filed", "fred").await;
+        drop(with_file);
+
+        let without = local(&limits(100));
+        assert!(without.is_revoked(&filed).await.unwrap(), "made before this start");
+        let unstamped = logged_in(&without, "unstamped", "una").await;
+        assert_eq!(unstamped.epoch, None);
+        log_out(&without, &unstamped).await;
+        drop(without);
+
+        let again = on_file(&limits(100), &path);
+        assert!(
+            again.is_revoked(&unstamped).await.unwrap(),
+            "its logout was in a process that is gone"
+        );
+        assert!(
+            !again.is_revoked(&filed).await.unwrap(),
+            "the record it was made under holds"
+        );
     }
 }

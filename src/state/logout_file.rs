@@ -355,8 +355,68 @@ fn unhex(text: &str) -> Option<Digest> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A fresh directory of this user's only, for one test's files.
+    pub(crate) fn scratch_dir(name: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rocket-oidc-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        dir
+    }
+
+    /// A write that fails (here: to a handle that cannot write, as a full
+    /// disk or an I/O error would) is undone, the file is put aside, and
+    /// nothing more is written: the next start finds no file and begins
+    /// anew (a new epoch), rather than trust a record lacking that logout.
+    #[test]
+    fn a_record_that_could_not_be_written_puts_the_file_aside() {
+        let dir = scratch_dir("unwritten");
+        let path = dir.join("logouts");
+        let (file, read) = LogoutFile::open(&path, 0, 1_000, 1 << 20).unwrap();
+        assert_eq!(read.epoch_ms, 1_000);
+        file.append(&records()[..1]).unwrap();
+        file.appender.lock().unwrap().file = File::open(&path).unwrap();
+        assert!(file.append(&records()[1..2]).is_err());
+        assert!(!path.exists(), "put aside");
+        assert!(dir.join("logouts.unusable").exists());
+        file.appender.lock().unwrap().file = File::options().append(true).open(dir.join("logouts.unusable")).unwrap();
+        assert!(file.append(&records()[1..2]).is_err(), "nothing more is written");
+        drop(file);
+        let (_file, read) = LogoutFile::open(&path, 0, 2_000, 1 << 20).unwrap();
+        assert_eq!(read.epoch_ms, 2_000, "begun anew");
+        assert!(read.records.is_empty());
+    }
+
+    /// Begun anew (more live records than the limits hold), the file says
+    /// so on disk at once, with the new epoch: a later compaction or start
+    /// never pairs the old epoch with only the new records.
+    #[test]
+    fn a_record_begun_anew_carries_its_new_epoch_on_disk() {
+        let dir = scratch_dir("anew");
+        let path = dir.join("logouts");
+        let (file, _) = LogoutFile::open(&path, 0, 1_000, 1 << 20).unwrap();
+        file.append(&records()).unwrap();
+        file.start_anew(3_000).unwrap();
+        file.append(&records()[..1]).unwrap();
+        file.compact_if_long(0, || records()[..1].to_vec()).unwrap();
+        drop(file);
+        let (_file, read) = LogoutFile::open(&path, 0, 9_000, 1 << 20).unwrap();
+        assert_eq!(read.epoch_ms, 3_000);
+        assert_eq!(read.records, records()[..1].to_vec());
+    }
 
     fn records() -> Vec<Record> {
         vec![

@@ -338,3 +338,36 @@ async fn a_dpop_proof_made_before_a_restart_is_refused_after_it() {
     let headers = [("Authorization", authorization.as_str()), ("DPoP", fresh.as_str())];
     assert_eq!(app.send(Method::Get, "/api", &headers, None).await.status, Status::Ok);
 }
+
+/// Redis turned off for a while (a rollback, a canary, a mistake) and on
+/// again: a session made meanwhile, and logged out meanwhile, had its
+/// logout in a process that is gone. It carries no Redis stamp, and Redis
+/// refuses it. A session Redis stamped goes on once Redis is back.
+#[rocket::async_test]
+async fn turning_redis_off_and_on_again_lets_no_logged_out_session_back() {
+    let provider = TestProvider::start().await;
+    let redis = RedisServer::start();
+    let mut with_redis = oidc_config(&provider);
+    with_redis["redis"] = redis.config();
+    let without_redis = oidc_config(&provider);
+
+    let mut app = lifecycle_browser(with_redis.clone()).await;
+    log_in(&provider, &mut app, "alice", "a1").await;
+    let alice = jar_of(app);
+
+    let mut app = start(&without_redis).await;
+    assert!(
+        profile_with(&app, &alice).await.is_none(),
+        "without Redis, a session stamped by it is not this record's"
+    );
+    log_in(&provider, &mut app, "bob", "b1").await;
+    let bob = app.jar.clone();
+    assert_eq!(app.logout(Method::Post).await.status, Status::SeeOther);
+
+    let app = restart(&with_redis, app).await;
+    assert!(
+        profile_with(&app, &bob).await.is_none(),
+        "its logout was in a process that is gone"
+    );
+    assert!(profile_with(&app, &alice).await.is_some(), "alice's record holds");
+}

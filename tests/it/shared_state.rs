@@ -332,8 +332,8 @@ async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_reco
 /// that waits for its turn (one per 2 s): longer than the lease. Another
 /// instance then took the lease over and redeemed the refresh token the
 /// provider had just rotated, ending the session. A holder now keeps its
-/// lease for as long as it works: one token request, both instances
-/// served.
+/// lease for as long as it works, and another instance waits for it as
+/// long: one token request, both instances served.
 #[rocket::async_test]
 async fn a_refresh_that_takes_longer_than_its_lease_is_never_taken_over() {
     use crate::support::jwt::Key;
@@ -381,9 +381,10 @@ async fn a_refresh_that_takes_longer_than_its_lease_is_never_taken_over() {
             at(2500).await;
             provider.behave(|x| x.jwks = vec![Key::Current, Key::Rotated]);
         },
-        // Instance B wants the same refresh at 3 s, and waits for A.
+        // Instance B wants the same refresh at 0.2 s, and waits for A
+        // (longer than a lease: A is alive, extending it).
         async {
-            at(3000).await;
+            at(200).await;
             concurrent_api_gets(&on_b, "/token?refresh=true", 1).await
         },
     );

@@ -244,3 +244,55 @@ async fn a_flood_of_unknown_kids_shares_refetches_and_starves_no_real_key() {
         provider.counts().jwks - fetches
     );
 }
+
+/// A sustained flood: a junk token naming an unknown `kid` every 200 ms,
+/// for as long as the test lasts. The provider publishes a new key in the
+/// middle of it; real tokens signed with that key, sent a moment later
+/// and then again and again, are accepted every time: the flood never
+/// keeps the key set from being looked at for them.
+#[rocket::async_test]
+async fn a_sustained_flood_of_unknown_kids_never_keeps_a_new_key_refused() {
+    let provider = TestProvider::start().await;
+    let browser = api_browser(&provider, json!({})).await;
+    let warm = at_jwt_signed_with(&provider, Key::Current);
+    assert_eq!(
+        concurrent_requests_with_tokens(&browser.client, "/api", &[warm]).await,
+        [Status::Ok]
+    );
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flood = {
+        let (client, flooding) = (browser.client.clone(), flooding.clone());
+        let junk: Vec<String> = (0..60)
+            .map(|n| {
+                provider.at_jwt_with(AccessTokenJwt {
+                    header: object(json!({ "kid": format!("junk-{n}") })),
+                    signing: Signing::Rs256With(Key::Current),
+                    ..AccessTokenJwt::default()
+                })
+            })
+            .collect();
+        rocket::tokio::spawn(async move {
+            for token in junk {
+                if !flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let client = client.clone();
+                rocket::tokio::spawn(async move { concurrent_requests_with_tokens(&client, "/api", &[token]).await });
+                rocket::tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    rocket::tokio::time::sleep(Duration::from_millis(900)).await;
+    provider.behave(|b| b.jwks = vec![Key::Current, Key::Rotated]);
+    for _ in 0..4 {
+        rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+        let real = at_jwt_signed_with(&provider, Key::Rotated);
+        assert_eq!(
+            concurrent_requests_with_tokens(&browser.client, "/api", &[real]).await,
+            [Status::Ok],
+            "a token signed with the new key, amid the flood"
+        );
+    }
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = flood.await;
+}
