@@ -278,16 +278,19 @@ async fn a_session_whose_logout_redis_lost_is_refused_whatever_a_slow_login_bega
     use crate::support::provider::TokenFailure;
     let provider = TestProvider::start().await;
     let redis = RedisServer::start();
-    let app = instance(shared_config(&provider, &redis, "cookie")).await;
+    let mut config = shared_config(&provider, &redis, "cookie");
+    config["http_timeout_seconds"] = json!(5);
+    let app = instance(config).await;
     let mut alice = Browser {
         client: app.clone(),
         jar: Default::default(),
     };
     let mut carol = alice.other_browser();
     let auth = alice.start_login("/profile").await;
-    provider.behave(|b| b.token_failure = Some(TokenFailure::Delay(Duration::from_millis(1500))));
+    // Room for carol's whole login and logout on a busy machine.
+    provider.behave(|b| b.token_failure = Some(TokenFailure::Delay(Duration::from_millis(3000))));
     let (finished, copy) = rocket::tokio::join!(
-        // Alice's code exchange takes 1.5 s.
+        // Alice's code exchange takes 3 s.
         async { alice.approve(&provider, &auth, Mode::Navigate).await },
         // Meanwhile carol logs in and out, and Redis loses its data.
         async {
