@@ -339,6 +339,7 @@ async fn complete(
         expires_at: now.saturating_add(lifetime),
         last_seen: now,
         epoch: None,
+        idle_seconds: None,
     };
     oidc.sessions().start(jar, session).await?;
     let took = clock::now().saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));

@@ -59,6 +59,13 @@ pub struct UserSession {
     /// started again, or was not in use), and the session is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) epoch: Option<String>,
+    /// The inactivity timeout in force when this session began (seconds;
+    /// none: off then, or a session from before it was stamped). One
+    /// configured later holds only where shorter: a copy of a logged-out
+    /// cookie stays idle no longer than its logout record, sized by this,
+    /// lasts (raising the timeout must not bring it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) idle_seconds: Option<i64>,
 }
 
 impl std::fmt::Debug for UserSession {

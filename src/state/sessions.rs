@@ -102,14 +102,14 @@ impl SessionStore {
             }
             return Ok(None);
         }
-        if self.inactivity_seconds == 0 {
+        let Some(timeout) = self.idle_timeout(&session) else {
             return Ok(Some(session));
-        }
+        };
         let now = clock::now();
         let idle = now.saturating_sub(session.seen_at());
         // The rare paths run in futures of their own, so that the guards'
         // futures stay small (one is allocated on every request).
-        if idle > self.inactivity_seconds {
+        if idle > timeout {
             // The session ends; copies of its cookies are refused for the
             // little while they could still be in use. Should that record
             // fail (a full ledger, Redis down), this request still has no
@@ -124,7 +124,7 @@ impl SessionStore {
         }
         // The activity stamp is renewed coarsely: a tenth of the timeout,
         // between 1 s and 5 minutes.
-        if idle < (self.inactivity_seconds / 10).clamp(1, 300) {
+        if idle < (timeout / 10).clamp(1, 300) {
             return Ok(Some(session));
         }
         let mut seen = (*session).clone();
@@ -202,8 +202,9 @@ impl SessionStore {
         // Whatever session this browser had (another provider's, an older
         // login) ends here, copies of its cookies included.
         self.end(jar).await?;
+        let mut session = session;
+        session.idle_seconds = (self.inactivity_seconds > 0).then_some(self.inactivity_seconds);
         if !self.server_side() {
-            let mut session = session;
             session.epoch = self.state.note_login(&session).await?;
             return self.save(jar, &session);
         }
@@ -270,7 +271,7 @@ impl SessionStore {
             provider: &session.provider,
             sub: &session.sub,
             login_ms: session.last_authenticated_ms,
-            until: self.revoked_until().min(session.expires_at),
+            until: self.revoked_until(&session),
         };
         self.state.revoke(revocation).await?;
         Ok(Some(Arc::new(session)))
@@ -289,10 +290,12 @@ impl SessionStore {
         // stored ones are deleted below, and the record only has to catch a
         // login finishing meanwhile (a login takes at most as long as its
         // state lives).
+        // (Any session of that user may have begun with no inactivity
+        // timeout: the lifetime bounds them all.)
         let until = if self.server_side() {
             clock::now().saturating_add(LOGIN_SECONDS)
         } else {
-            self.revoked_until()
+            clock::now().saturating_add(self.lifetime_seconds)
         };
         let revocation = match (target.sid, target.sub) {
             (Some(sid), sub) => Revocation::Sid {
@@ -317,16 +320,29 @@ impl SessionStore {
         Ok(0)
     }
 
-    /// How long a logout must be remembered: until every session it names
-    /// has expired, by its lifetime or, sooner, by inactivity (a copy of
-    /// a logged-out cookie is idle from the logout on).
-    fn revoked_until(&self) -> i64 {
+    /// How long the logout of `session` must be remembered: until it
+    /// would have expired, by its lifetime (the one configured now holds
+    /// on load) or, sooner, by the inactivity timeout it began with (a copy
+    /// of a logged-out cookie is idle from the logout on, and a timeout
+    /// configured later only ever shortens its idleness).
+    fn revoked_until(&self, session: &UserSession) -> i64 {
         let now = clock::now();
-        let lifetime = now.saturating_add(self.lifetime_seconds);
-        if self.inactivity_seconds == 0 {
-            return lifetime;
+        let lifetime = now.saturating_add(self.lifetime_seconds).min(session.expires_at);
+        match session.idle_seconds.filter(|idle| *idle > 0) {
+            Some(idle) => lifetime.min(now.saturating_add(idle).saturating_add(1)),
+            None => lifetime,
         }
-        lifetime.min(now.saturating_add(self.inactivity_seconds).saturating_add(1))
+    }
+
+    /// The inactivity timeout `session` is held to: the one configured now
+    /// or the one it began with, whichever is shorter (`None`: neither).
+    fn idle_timeout(&self, session: &UserSession) -> Option<i64> {
+        let now = (self.inactivity_seconds > 0).then_some(self.inactivity_seconds);
+        let then = session.idle_seconds.filter(|idle| *idle > 0);
+        match (now, then) {
+            (Some(now), Some(then)) => Some(now.min(then)),
+            (now, then) => now.or(then),
+        }
     }
 
     /// Whether `session` was authenticated longer ago than the session

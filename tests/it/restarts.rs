@@ -371,3 +371,52 @@ async fn turning_redis_off_and_on_again_lets_no_logged_out_session_back() {
     );
     assert!(profile_with(&app, &alice).await.is_some(), "alice's record holds");
 }
+
+/// The logout record of a cookie session lasts until a copy of it would
+/// be idle too: sized by the inactivity timeout the session began with.
+/// Raising the timeout, or turning it off, in a restart (or a rolling
+/// change of instances on Redis) must not let the copy back in once that
+/// record is gone: a session is held to the shorter of the timeout it
+/// began with and the one configured now.
+#[rocket::async_test]
+async fn raising_the_inactivity_timeout_lets_no_logged_out_copy_back() {
+    for with_redis in [false, true] {
+        let provider = TestProvider::start().await;
+        let redis = RedisServer::start();
+        let dir = TempDir::new("idle");
+        let mut short = oidc_config(&provider);
+        if with_redis {
+            short["redis"] = redis.config();
+        } else {
+            short["session"] = json!({ "logout_records_path": dir.join("logouts") });
+        }
+        short["session"]["inactivity_timeout_seconds"] = json!(2);
+        let mut off = short.clone();
+        off["session"]["inactivity_timeout_seconds"] = json!(0);
+
+        let mut app = lifecycle_browser(short.clone()).await;
+        log_in(&provider, &mut app, "alice", "a1").await;
+        let copy = app.jar.clone();
+        assert_eq!(app.logout(Method::Post).await.status, Status::SeeOther);
+        log_in(&provider, &mut app, "bob", "b1").await;
+        let bob = app.jar.clone();
+
+        let app = restart(&off, app).await;
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+        assert!(
+            profile_with(&app, &copy).await.is_none(),
+            "redis {with_redis}: its record is gone, and it is idle all the same"
+        );
+        assert!(
+            profile_with(&app, &bob).await.is_none(),
+            "redis {with_redis}: bob began with 2 s, and was idle longer"
+        );
+        let mut carol = app.other_browser();
+        log_in(&provider, &mut carol, "carol", "c1").await;
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert!(
+            carol.profile().await.is_some(),
+            "redis {with_redis}: a session begun with no timeout has none"
+        );
+    }
+}
