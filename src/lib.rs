@@ -103,7 +103,7 @@
 //! | `limits.dpop_proofs_per_subject` | `10000` | of those, how many the tokens of one subject may hold, whatever their keys (in process and in Redis; past it, `429` for that subject) |
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
 //! | `limits.revocations_per_subject` | `100` | logged-out sessions one user may hold (in process and in Redis); past it they become one record of the user |
-//! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests and introspections of unseen tokens that requests nobody authenticated may cause, per provider (each its own budget); one source address may spend a quarter (past it, `429` for that address) |
+//! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests and introspections of unseen tokens that requests nobody authenticated may cause, per provider (each its own budget); one source address (Rocket's `client_ip()`) may spend a quarter, each logged-in user as much of their own (past it, `429` for that client) |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
@@ -295,12 +295,15 @@
 //!   claim one issuer.
 //! * Ledgers one client could fill are shared out: an anonymous client's
 //!   callbacks leave states that are forgotten first; one user's logins,
-//!   logouts (the provider's by `sid` too) and the DPoP proofs of one
-//!   subject's tokens hold at most their share (`limits.*_per_subject`),
-//!   past which that user or subject alone gets `429` (or their logouts
-//!   become one record). Requests nobody authenticated spend at most
-//!   `limits.provider_calls_per_second` of a provider's calls, a quarter of
-//!   it from one address. What is left (many addresses, a Redis without
+//!   logouts (the provider's by `sid` naming the user too) and the DPoP
+//!   proofs of one subject's tokens hold at most their share
+//!   (`limits.*_per_subject`), past which that user or subject alone gets
+//!   `429` (or their logouts become one record). Requests nobody
+//!   authenticated spend at most `limits.provider_calls_per_second` of a
+//!   provider's calls, a quarter of it from one address (Rocket's
+//!   `client_ip()`: set `ip_header` for your proxy, or `false`), and each
+//!   logged-in user a share of their own. What is left (logout tokens
+//!   naming only a `sid`, many accounts or addresses, a Redis without
 //!   `maxmemory` room) is in SECURITY.md.
 //! * Token parameters in the callback's URL are ignored; only the token
 //!   endpoint's answer counts. A userinfo `sub` differing from the ID
@@ -378,10 +381,12 @@
 //! |---|---|---|
 //! | `once:state:<h>` | a used `state` (single use: `SET NX` in a script) | until the login would have expired: 10 minutes |
 //! | `once:logout_token:<h>` | a used logout token (`iss`, `jti`) | until its `exp`, plus `clock_skew_seconds` |
-//! | `once:dpop_proof:<h>` | a used DPoP proof | the proof's acceptance window |
-//! | `revoked:session:<h>` | a session logged out by the app (cookie store) | until the session would have expired, by lifetime or inactivity |
-//! | `revoked:sid:<h>`, `revoked:sub:<h>` | a back-channel logout (every store) | `session.lifetime_seconds`, or the inactivity timeout when shorter |
-//! | `epoch` | since when this Redis has kept its logouts (cookie store; see below) | `session.lifetime_seconds`, renewed by every login |
+//! | `once:dpop_proof:<h>` | a used DPoP proof | the proof's acceptance window, or its token's expiry if sooner |
+//! | `owner:dpop_proof:<h>` | the DPoP proofs of one subject's tokens, by expiry (`limits.dpop_proofs_per_subject`) | the longest of them |
+//! | `revoked:subject:<h>` | a user's logouts: sessions logged out by the app (cookie store), `sid`s logged out by the provider naming the user; past `limits.revocations_per_subject`, merged into `revoked:sub:<h>` | until the last would have expired, by lifetime or the inactivity timeout the session began with |
+//! | `revoked:sid:<h>`, `revoked:sub:<h>` | a back-channel logout naming only a `sid`; one by `sub` (every store) | `session.lifetime_seconds` (server-side stores: 10 minutes) |
+//! | `revoked:session:<h>` | a session logged out by an earlier version (read only) | as it was written |
+//! | `epoch` | since when this Redis has kept its logouts (cookie store; see below) | `session.lifetime_seconds`, lengthened by every login |
 //! | `session:<h>` | a session (`redis` store) | until the session expires |
 //! | `subject:<h>`, `sid:<h>` | a user's sessions, a provider session's sessions (`redis` store) | `session.lifetime_seconds` |
 //! | `refresh:lock:<h>` | who is refreshing a session | the lease: 2 × `http_timeout_seconds` + 1 s |

@@ -270,8 +270,10 @@ impl fmt::Debug for RedisUrl {
 /// token ids, logged-out sessions) never forget a live entry: when one is
 /// full of unexpired entries, the request that needs a new entry gets
 /// `503` (and the log says which limit to raise). With `[oidc.redis]`
-/// these ledgers live in Redis instead, and only `sessions_per_subject`
-/// applies.
+/// these ledgers live in Redis instead, bounded by its memory: of the
+/// limits, `sessions_per_subject`, `revocations_per_subject`,
+/// `dpop_proofs_per_subject` and `provider_calls_per_second` (in each
+/// instance) still apply.
 ///
 /// ```rust
 /// use rocket_openidconnect::config::LimitsConfig;
@@ -318,10 +320,14 @@ pub struct LimitsConfig {
     #[serde(default = "default_ledger")]
     pub dpop_proofs: usize,
     /// `dpop_proofs_per_subject` (default `10000`): how many of those the
-    /// tokens of one subject may hold (their `sub`, else their
-    /// `client_id`, else their key: whoever they speak for, however many
-    /// keys they use); past it, that subject's requests are refused
-    /// (`429`) until some expire, and nobody else's are.
+    /// tokens of one subject may hold (their `sub` through one
+    /// `client_id`, else their `client_id`, else their key: whoever they
+    /// speak for, however many keys they use), in process and in Redis;
+    /// past it, that subject's requests are refused (`429`) until some
+    /// expire, and nobody else's are. A proof is held until
+    /// `clock_skew_seconds` after its `iat`: with the defaults, a subject
+    /// may make some 160 DPoP requests a second, sustained; raise it for
+    /// busier machine clients.
     #[serde(default = "default_dpop_proofs_per_subject")]
     pub dpop_proofs_per_subject: usize,
     /// `revocations` (default `100000`): logouts remembered, in three lists
@@ -341,11 +347,16 @@ pub struct LimitsConfig {
     pub revocations_per_subject: usize,
     /// `provider_calls_per_second` (default `20`, twice that in a burst;
     /// `0`: no limit): calls to each provider that requests nobody has
-    /// authenticated yet may cause, in this process: pushed authorization
-    /// requests, code redemptions at the callback, introspection of tokens
-    /// not seen before. Past it, a login falls back to a front-channel
-    /// request where the provider allows it; otherwise the request gets
-    /// `503` rather than spend the provider's rate limits for everyone.
+    /// authenticated yet may cause, in this process, each kind its own
+    /// budget: pushed authorization requests, introspection of tokens not
+    /// seen before. One source address (Rocket's `client_ip()`: set
+    /// Rocket's `ip_header` to the header your proxy sets, or `false`
+    /// without one) may spend a quarter, and so may each logged-in user
+    /// for their silent re-checks and step-ups (apart from the anonymous
+    /// budget). Past a share, that client gets `429`; past the whole, a
+    /// login falls back to a front-channel request where the provider
+    /// allows it, and otherwise the request gets `503` rather than spend
+    /// the provider's rate limits for everyone.
     #[serde(default = "default_provider_calls")]
     pub provider_calls_per_second: u32,
 }

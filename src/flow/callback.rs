@@ -193,7 +193,7 @@ pub(crate) async fn finish(
                 &pending.return_to,
                 Prompt::Interactive,
                 &pending.step_up,
-                Caller::User,
+                Caller::App,
             )
             .await?;
             Err(Failed {

@@ -1,6 +1,7 @@
-//! How many calls anonymous requests may make a provider answer: a token
-//! bucket per provider and process (`limits.provider_calls_per_second`),
-//! of which one source address may spend a quarter.
+//! How many calls requests may make a provider answer: a token bucket
+//! per provider and process (`limits.provider_calls_per_second`) for the
+//! requests nobody authenticated, of which one source address may spend a
+//! quarter; and a share as large for each logged-in user.
 //!
 //! An anonymous navigation can cause a pushed authorization request (and
 //! a client assertion signed for it), an anonymous bearer request the
@@ -10,9 +11,15 @@
 //! it, and otherwise the request is refused at once, never sent to the
 //! provider: `429` when its source spent its share, `503` when the whole
 //! budget is spent (by many sources). So one client flooding from one
-//! address leaves three quarters to everyone else. The address is Rocket's
-//! `client_ip()`: behind a proxy, Rocket's `ip_header` must name the
-//! header the proxy sets, or one client can claim to be many.
+//! address leaves three quarters to everyone else. A logged-in user's
+//! silent re-checks and step-ups spend their own share only: an anonymous
+//! flood never refuses them, and one account cannot flood either.
+//!
+//! The address is Rocket's `client_ip()`: the `ip_header` (`X-Real-IP` by
+//! default) when a request has it. An app reached without a proxy that
+//! sets that header must set Rocket's `ip_header = false`, or one client
+//! can claim a new address per request (launch warns in release). IPv6
+//! addresses count by their /64, which one host commonly holds.
 //! (Code redemptions are not budgeted: a budget anyone can spend would
 //! refuse the callbacks of real users who just signed in, and each
 //! redemption already needs a login started in its browser.)
@@ -27,11 +34,35 @@ use lru::LruCache;
 /// Who a provider call is made for, as far as budgets go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Caller {
-    /// A logged-in user (a silent re-check, a step-up), or the app itself:
-    /// not counted.
-    User,
+    /// The app on its own, or a step of a call already counted (the
+    /// interactive login after a failed silent check): not counted.
+    App,
+    /// A logged-in user (a silent re-check, a step-up), by a digest of
+    /// their provider and `sub`: their own share.
+    User([u8; 32]),
     /// A request nobody authenticated, from this address if known.
     Anonymous(Option<IpAddr>),
+}
+
+/// Who spends a share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Spender {
+    Address(IpAddr),
+    User([u8; 32]),
+}
+
+/// The address a share is kept under: IPv6 by its /64.
+fn spender_address(address: IpAddr) -> Spender {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => Spender::Address(IpAddr::V4(v4)),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                Spender::Address(IpAddr::from([a, b, c, d, 0, 0, 0, 0]))
+            }
+        },
+        v4 => Spender::Address(v4),
+    }
 }
 
 /// What a budget says to one call.
@@ -80,8 +111,8 @@ pub(crate) struct CallBudget {
     rate: f64,
     /// Calls available now, and when that was reckoned.
     bucket: Mutex<(f64, Instant)>,
-    /// The same, for each source address.
-    sources: Mutex<LruCache<IpAddr, (f64, Instant)>>,
+    /// The same, for each source address and each logged-in user.
+    sources: Mutex<LruCache<Spender, (f64, Instant)>>,
 }
 
 impl CallBudget {
@@ -103,21 +134,26 @@ impl CallBudget {
     }
 
     fn spend_at(&self, caller: Caller, now: Instant) -> Spend {
-        let Caller::Anonymous(source) = caller else {
-            return Spend::Allowed;
-        };
         if self.rate == 0.0 {
             return Spend::Allowed;
         }
-        if let Some(source) = source {
+        let (spender, counted) = match caller {
+            Caller::App => return Spend::Allowed,
+            Caller::User(user) => (Some(Spender::User(user)), false),
+            Caller::Anonymous(source) => (source.map(spender_address), true),
+        };
+        if let Some(spender) = spender {
             let share = (self.rate * SOURCE_SHARE).max(1.0);
             let Ok(mut sources) = self.sources.lock() else {
                 return Spend::AllSpent;
             };
-            let bucket = sources.get_or_insert_mut(source, || (share * 2.0, now));
+            let bucket = sources.get_or_insert_mut(spender, || (share * 2.0, now));
             if !take(bucket, share, now) {
                 return Spend::SourceSpent;
             }
+        }
+        if !counted {
+            return Spend::Allowed;
         }
         let Ok(mut bucket) = self.bucket.lock() else {
             return Spend::AllSpent;
@@ -195,10 +231,27 @@ mod tests {
             .count();
         assert_eq!(others, 30, "what the flooding source could not spend");
         assert_eq!(budget.spend_at(from(99), start), Spend::AllSpent);
-        assert_eq!(
-            budget.spend_at(Caller::User, start),
-            Spend::Allowed,
-            "users are not counted"
+        // Logged-in users spend a share of their own, never the anonymous
+        // budget (spent by now).
+        let alice = Caller::User([1; 32]);
+        let spent: Vec<Spend> = (0..12).map(|_| budget.spend_at(alice, start)).collect();
+        assert!(
+            spent[..10].iter().all(|s| *s == Spend::Allowed),
+            "a user's own share: {spent:?}"
         );
+        assert_eq!(spent[10], Spend::SourceSpent, "and no more");
+        assert_eq!(budget.spend_at(Caller::User([2; 32]), start), Spend::Allowed);
+        assert_eq!(budget.spend_at(Caller::App, start), Spend::Allowed);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_source_by_its_slash_64() {
+        let budget = CallBudget::new(20);
+        let start = Instant::now();
+        let host = |n: u16| Caller::Anonymous(Some(IpAddr::from([0x2001, 0xdb8, 7, 9, 0, 0, n, 1])));
+        let spent: Vec<Spend> = (0..12).map(|n| budget.spend_at(host(n), start)).collect();
+        assert_eq!(spent.iter().filter(|s| **s == Spend::Allowed).count(), 10, "{spent:?}");
+        let elsewhere = Caller::Anonymous(Some(IpAddr::from([0x2001, 0xdb8, 7, 10, 0, 0, 0, 1])));
+        assert_eq!(budget.spend_at(elsewhere, start), Spend::Allowed);
     }
 }

@@ -138,6 +138,22 @@ pub(crate) fn examine_config(config: &OidcConfig, release: bool) -> Vec<String> 
     said
 }
 
+/// What launch says, in release, of how clients are told apart: the share
+/// of the provider-call budget one client may spend is counted by Rocket's
+/// `client_ip()`, which trusts the `ip_header` (`X-Real-IP` unless set).
+/// Left at that default, an app reached without a proxy that sets the
+/// header lets one client claim a new address per request, and so spend
+/// the whole budget (`ip_header_set`: whether the configuration names it).
+pub(crate) fn examine_client_address(config: &OidcConfig, ip_header_set: bool, release: bool) -> Option<String> {
+    (release && !ip_header_set && config.limits.provider_calls_per_second > 0).then(|| {
+        "Rocket's `ip_header` is left at its default (`X-Real-IP`), and `limits.provider_calls_per_second` \
+         counts each client's share by it: behind a proxy, set `ip_header` to the header the proxy sets \
+         (replacing the client's); without one, set `ip_header = false`, or one client can claim a new address \
+         with every request"
+            .to_string()
+    })
+}
+
 /// The provider's clock minus ours, in seconds, from the `Date` header of
 /// its discovery document (`None` without discovery, or without a date).
 async fn clock_drift(provider: &Provider) -> Option<i64> {
@@ -214,5 +230,29 @@ mod tests {
         assert!(examine_config(&config("http://op.example", "redis://cache.internal/0"), false).is_empty());
         assert!(examine_config(&config("http://127.0.0.1:9000", "redis://127.0.0.1/0"), true).is_empty());
         assert!(examine_config(&config("https://op.example", "rediss://cache.internal/0"), true).is_empty());
+    }
+
+    #[test]
+    fn a_client_address_from_a_header_nobody_chose_is_said_in_release() {
+        let figment = figment::Figment::new().merge(figment::providers::Serialized::default(
+            "oidc",
+            serde_json::json!({
+                "redirect_uri": "https://app.example/cb",
+                "providers": { "default": { "issuer": "https://op.example", "client_id": "a", "client_secret": "s" } },
+            }),
+        ));
+        let config = OidcConfig::from_figment(&figment).expect("valid");
+        assert!(examine_client_address(&config, false, true).is_some_and(|said| said.contains("ip_header")));
+        assert!(
+            examine_client_address(&config, true, true).is_none(),
+            "the operator chose"
+        );
+        assert!(examine_client_address(&config, false, false).is_none(), "debug");
+        let mut unlimited = config;
+        unlimited.limits.provider_calls_per_second = 0;
+        assert!(
+            examine_client_address(&unlimited, false, true).is_none(),
+            "no budget to share"
+        );
     }
 }

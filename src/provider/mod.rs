@@ -154,6 +154,17 @@ impl Provider {
                     crate::error::printable(&metadata.issuer, 200)
                 )));
             }
+        } else if !same_origin(&url, &metadata.issuer) {
+            // Known by its `discovery_url` alone, a provider could name any
+            // issuer, another provider's among them, and so receive client
+            // assertions whose `aud` is that provider's (CVE-2025-27370):
+            // the issuer must at least be served where its document is.
+            return Err(self.unavailable(&format!(
+                "discovery document at {url} names issuer `{}`, of another origin; configure \
+                 `providers.{}.issuer` if that really is its issuer",
+                crate::error::printable(&metadata.issuer, 200),
+                self.name
+            )));
         }
         if let Some((field, message)) = metadata.problems().into_iter().next() {
             return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
@@ -208,6 +219,14 @@ impl Provider {
 
 /// Whether a discovery document for `issuer` came over cleartext http from
 /// somewhere other than this machine, while the issuer is https.
+/// Whether `url` and `issuer` are of one origin (scheme, host, port).
+fn same_origin(url: &str, issuer: &str) -> bool {
+    match (url::Url::parse(url), url::Url::parse(issuer)) {
+        (Ok(url), Ok(issuer)) => url.origin().is_tuple() && url.origin() == issuer.origin(),
+        _ => false,
+    }
+}
+
 fn cleartext_discovery(url: &str, issuer: &str) -> bool {
     issuer.starts_with("https://")
         && url::Url::parse(url).is_ok_and(|url| url.scheme() == "http" && !crate::config::is_loopback(&url))
@@ -232,5 +251,25 @@ mod discovery_tests {
         ));
         assert!(!refused("http://localhost:9/x", "https://op.example"));
         assert!(!refused("http://op.example/x", "http://op.example"));
+    }
+
+    #[test]
+    fn an_issuer_is_of_its_documents_origin_or_of_none() {
+        let same = super::same_origin;
+        assert!(same(
+            "https://op.example/.well-known/openid-configuration",
+            "https://op.example"
+        ));
+        assert!(same(
+            "https://op.example/t/v2.0/.well-known/openid-configuration?p=x",
+            "https://op.example/t/v2.0/"
+        ));
+        assert!(!same(
+            "https://b.example/.well-known/openid-configuration",
+            "https://a.example"
+        ));
+        assert!(!same("https://op.example/x", "http://op.example"));
+        assert!(!same("https://op.example:8443/x", "https://op.example"));
+        assert!(!same("https://op.example/x", "not a url"));
     }
 }

@@ -6,8 +6,8 @@
 //! `state`, a logout token id or a logged-out session would let it in
 //! again. And no one client fills them for everyone: what an anonymous
 //! request can leave (the `state` of a callback whose code was not yet
-//! redeemed) gives way to newer entries, and what an account or a DPoP
-//! key leaves is bounded by its share (`*_per_subject`, `*_per_key`):
+//! redeemed) gives way to newer entries, and what an account or the DPoP
+//! tokens of one subject leave is bounded by its share (`*_per_subject`):
 //! past it, that client is refused (`429`), nobody else is. Sessions too
 //! are never taken from another user: a login makes room from its own
 //! user's sessions (past `sessions_per_subject` the oldest ends) and from
@@ -208,15 +208,14 @@ impl LocalState {
             let kept = logouts.lock().map(|l| l.len()).unwrap_or(0) + tokens.lock().map(|t| t.len()).unwrap_or(0);
             file.compact_if_long(kept, || {
                 let now = clock::now();
-                let mut live = logouts.lock().map(|l| l.live(now)).unwrap_or_default();
-                if let Ok(tokens) = tokens.lock() {
-                    live.extend(
-                        tokens
-                            .live(now)
-                            .map(|(token, until, ())| Record::UsedToken { token: *token, until }),
-                    );
-                }
-                live
+                let mut live = logouts.lock().ok()?.live(now);
+                let tokens = tokens.lock().ok()?;
+                live.extend(
+                    tokens
+                        .live(now)
+                        .map(|(token, until, ())| Record::UsedToken { token: *token, until }),
+                );
+                Some(live)
             })
         })
         .await;

@@ -79,10 +79,15 @@ impl LogoutFile {
                 records: Vec::new(),
                 started_anew: Some(why),
             }),
+            // Missing: a first start, or one after the record was put aside
+            // (which is said again, once).
             Err(Refused::Missing) => ReadBack {
                 epoch_ms: now_ms,
                 records: Vec::new(),
-                started_anew: None,
+                started_anew: sibling(path, ".unusable")
+                    .ok()
+                    .filter(|aside| aside.exists())
+                    .map(|aside| format!("the record before was put aside as {}", aside.display())),
             },
             Err(why) => ReadBack {
                 epoch_ms: now_ms,
@@ -167,11 +172,12 @@ impl LogoutFile {
     /// Writes the file anew with the records `live` gives when more than
     /// twice as many lines as `records_kept` were written since the last
     /// time (blocking). `live` is called with the file locked, so no
-    /// record written meanwhile is lost.
+    /// record written meanwhile is lost; `None` from it puts the file
+    /// aside.
     pub(crate) fn compact_if_long(
         &self,
         records_kept: usize,
-        live: impl FnOnce() -> Vec<Record>,
+        live: impl FnOnce() -> Option<Vec<Record>>,
     ) -> std::io::Result<()> {
         let mut appender = self
             .appender
@@ -180,7 +186,13 @@ impl LogoutFile {
         if appender.broken.is_some() || appender.lines <= records_kept.saturating_mul(2).saturating_add(1000) {
             return Ok(());
         }
-        match rewrite(&self.path, appender.epoch_ms, &live()) {
+        // What is live cannot be told (a lock poisoned): writing anything
+        // would drop records while the epoch claims them kept.
+        let Some(live) = live() else {
+            self.put_aside(&mut appender, "its live records could not be read".into());
+            return Err(std::io::Error::other("the live logout records could not be read"));
+        };
+        match rewrite(&self.path, appender.epoch_ms, &live) {
             Ok((file, length)) => {
                 appender.file = file;
                 appender.length = length;
@@ -203,15 +215,18 @@ impl LogoutFile {
     /// lacking what comes from now on.
     fn put_aside(&self, appender: &mut Appender, why: String) {
         let aside = sibling(&self.path, ".unusable").map(|aside| std::fs::rename(&self.path, aside));
+        // Not renamed (a directory that became read-only...): emptied
+        // through the handle held, it is no record the next start trusts.
+        let gone = matches!(aside, Ok(Ok(()))) || appender.file.set_len(0).is_ok();
         event!(
             error,
             "oidc: the logout records at {} are unusable: {why}; they are put aside{}, logouts answer `503` \
              until a restart, which begins the record again, refusing every older cookie session once",
             self.path.display(),
-            if matches!(aside, Ok(Ok(()))) {
+            if gone {
                 ""
             } else {
-                " (they could not be: remove the file by hand)"
+                " (they could not be: remove the file by hand before the next start)"
             }
         );
         appender.broken = Some(why);
@@ -398,6 +413,10 @@ pub(crate) mod tests {
         let (_file, read) = LogoutFile::open(&path, 0, 2_000, 1 << 20).unwrap();
         assert_eq!(read.epoch_ms, 2_000, "begun anew");
         assert!(read.records.is_empty());
+        assert!(
+            read.started_anew.is_some_and(|why| why.contains("put aside")),
+            "and said so"
+        );
     }
 
     /// Begun anew (more live records than the limits hold), the file says
@@ -411,7 +430,7 @@ pub(crate) mod tests {
         file.append(&records()).unwrap();
         file.start_anew(3_000).unwrap();
         file.append(&records()[..1]).unwrap();
-        file.compact_if_long(0, || records()[..1].to_vec()).unwrap();
+        file.compact_if_long(0, || Some(records()[..1].to_vec())).unwrap();
         drop(file);
         let (_file, read) = LogoutFile::open(&path, 0, 9_000, 1 << 20).unwrap();
         assert_eq!(read.epoch_ms, 3_000);

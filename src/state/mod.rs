@@ -99,7 +99,8 @@ pub(crate) enum Once {
     LoginOfState,
     /// A back-channel logout token's `iss` and `jti`.
     LogoutToken,
-    /// A DPoP proof's key thumbprint and `jti`; its owner is the key.
+    /// A DPoP proof's key thumbprint and `jti`; its owner is whom its
+    /// token speaks for (subject and client), whatever the key.
     DpopProof,
 }
 

@@ -1,5 +1,5 @@
 //! A ledger that refuses rather than forgets, where each owner (a user's
-//! account, a DPoP key) may hold at most a share: one owner who fills its
+//! account, the DPoP tokens of one subject) may hold at most a share: one owner who fills its
 //! share is refused (`429`) while everyone else still finds room. Only a
 //! ledger full of many owners' live entries refuses everyone (`503`).
 

@@ -469,7 +469,7 @@ impl TestIssuer {
             "/",
             Prompt::Interactive,
             &login::StepUp::default(),
-            crate::provider::budget::Caller::User,
+            crate::provider::budget::Caller::App,
         )
         .await
         .map_err(TestingError::Login)?;

@@ -756,7 +756,7 @@ mod tests {
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
             let caches = BearerCaches::new(1);
-            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60, caller: Caller::User };
+            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60, caller: Caller::App };
             let mut claims = claims;
             if let Some((name, value)) = blank {
                 claims.insert(name.into(), value);

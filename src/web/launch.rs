@@ -58,7 +58,11 @@ pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
     }
     // What travels in clear is said whatever `doctor` says: it costs no call.
     let release = rocket.figment().profile() == "release";
-    for warning in doctor::examine_config(config, release) {
+    let ip_header_set = rocket.figment().find_value("ip_header").is_ok();
+    let warnings = doctor::examine_config(config, release)
+        .into_iter()
+        .chain(doctor::examine_client_address(config, ip_header_set, release));
+    for warning in warnings {
         event!(warn, "oidc: {warning}");
     }
     if config.doctor {

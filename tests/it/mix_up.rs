@@ -233,6 +233,39 @@ async fn a_discovered_issuer_another_provider_holds_at_the_same_callback_is_refu
     );
 }
 
+/// Client assertions name the issuer as `aud`: a provider known by its
+/// `discovery_url` alone whose document names another provider's issuer
+/// (of another origin than the document's) would receive assertions good
+/// at that provider. Refused at discovery (`502`), even at a callback of
+/// its own and with its origins allowed; naming the issuer in the
+/// configuration is how an operator says it really is that one.
+#[rocket::async_test]
+async fn a_document_found_by_discovery_url_alone_may_not_name_an_issuer_of_another_origin() {
+    let a = TestProvider::start().await;
+    let b = TestProvider::start().await;
+    b.accept_client("second-client", "second-secret");
+    let a_issuer = a.issuer.clone();
+    b.behave(|x| {
+        x.discovery.insert("issuer".into(), json!(a_issuer));
+    });
+    let b_origin = url::Url::parse(&b.issuer)
+        .expect("a URL")
+        .origin()
+        .ascii_serialization();
+    let mut config = oidc_config(&a);
+    config["providers"]["second"] = json!({
+        "discovery_url": format!("{}/.well-known/openid-configuration", b.issuer),
+        "client_id": "second-client",
+        "client_secret": "second-secret",
+        "redirect_uri": "http://127.0.0.1:8000/callback/second",
+        "allowed_endpoint_origins": [b_origin],
+    });
+    let mut browser = Browser::new(rp(config, routes())).await;
+    let resp = browser.navigate("/second").await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert_eq!(browser.navigate("/profile").await.status, Status::Found, "A works");
+}
+
 /// A discovered document whose endpoints are on another origin than its
 /// issuer's is refused (`502`), unless `allowed_endpoint_origins` lists it.
 #[rocket::async_test]

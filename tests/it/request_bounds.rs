@@ -376,3 +376,55 @@ async fn a_navigation_flood_from_one_client_leaves_other_clients_logins_pushed()
     }
     assert_eq!(provider.par_requests().len(), pushed_before + 3);
 }
+
+/// A logged-in user's silent re-checks spend a share of their own (a
+/// quarter of the budget), not the anonymous one: one account navigating
+/// again and again is refused past it (`429`), and another user's silent
+/// check still pushes.
+#[rocket::async_test]
+async fn one_logged_in_user_cannot_flood_the_provider_with_silent_checks() {
+    let (provider, app) = par_app(4, "always").await;
+    drop(app);
+    let mut config = oidc_config(&provider);
+    config["limits"] = json!({ "provider_calls_per_second": 4 });
+    config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
+    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(1);
+    let app = lifecycle_browser(config).await;
+    let log_in = |sub: &'static str| {
+        let mut user = app.other_browser();
+        let provider = &provider;
+        async move {
+            provider.behave(|b| b.subject = sub.into());
+            let front = user.start_login("/profile").await;
+            let pushed = provider.pushed(&front);
+            let code = provider.issue_code(&pushed);
+            let resp = user
+                .callback(
+                    &[("code", &code), ("state", pushed.state()), ("iss", &provider.issuer)],
+                    Mode::Navigate,
+                )
+                .await;
+            assert_callback_completed(&resp, provider);
+            user
+        }
+    };
+    let mut mallory = log_in("mallory").await;
+    let mut alice = log_in("alice").await;
+    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(mallory.navigate("/profile").await.status);
+    }
+    assert!(
+        statuses[..2].iter().all(|s| *s == Status::Found),
+        "a user's share: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == Status::TooManyRequests).count() >= 7,
+        "then refused: {statuses:?}"
+    );
+    let resp = alice.navigate("/profile").await;
+    assert_eq!(resp.status, Status::Found, "alice's silent check: {resp:#?}");
+    let silent = provider.pushed(&AuthRequest::parse(resp.location()));
+    assert_eq!(silent.param("prompt"), Some("none"));
+}

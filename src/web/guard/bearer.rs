@@ -250,10 +250,12 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             let token_ends = identity.expires_at().map_or(i64::MAX, |exp| {
                 exp.unix_timestamp().saturating_add(skew).saturating_add(1)
             });
-            // The share is whoever the token speaks for, not its key: one
-            // holder making keys at will would otherwise have a share each.
+            // The share is whoever the token speaks for, through which
+            // client, not its key: one holder making keys at will would
+            // otherwise have a share each (and one client cannot spend the
+            // share the user's other clients need).
             let owner = match (identity.subject(), identity.client_id()) {
-                (Some(sub), _) => format!("{}\0sub\0{sub}", identity.provider()),
+                (Some(sub), client) => format!("{}\0sub\0{sub}\0{}", identity.provider(), client.unwrap_or("")),
                 (None, Some(client)) => format!("{}\0client\0{client}", identity.provider()),
                 (None, None) => format!("{}\0jkt\0{}", identity.provider(), proof.jkt),
             };

@@ -165,6 +165,11 @@ impl<P: ProviderName, R: Requirement> std::fmt::Debug for OidcUser<P, R> {
     }
 }
 
+/// The logged-in user of `session`, as provider budgets count them.
+fn user_caller(session: &UserSession) -> Caller {
+    Caller::User(crate::state::digest(&[&session.provider, &session.sub]))
+}
+
 /// Starts a login at `provider` back to this request's URL: the guard's
 /// 401 becomes the redirect.
 async fn login_redirect(
@@ -233,7 +238,7 @@ async fn current_session(
                 provider_name,
                 silent,
                 &none,
-                Caller::User,
+                user_caller(&session),
             ))
             .await);
         }
@@ -312,8 +317,8 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                         P::NAME,
                         Prompt::Interactive,
                         &step_up,
-                        if weak {
-                            Caller::User
+                        if let Some(session) = found.as_deref() {
+                            user_caller(session)
                         } else {
                             Caller::Anonymous(request.client_ip())
                         },
