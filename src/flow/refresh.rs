@@ -116,6 +116,7 @@ async fn holding<T>(
     let heartbeat = async {
         let mut ticks = rocket::tokio::time::interval_at(rocket::tokio::time::Instant::now() + beat, beat);
         let mut lost = false;
+        let mut unreachable = false;
         loop {
             ticks.tick().await;
             match oidc.state().extend_refresh(key, claim, lease).await {
@@ -128,7 +129,13 @@ async fn holding<T>(
                     );
                 }
                 Ok(false) => {}
-                Err(error) => event!(warn, "oidc: a refresh lease could not be extended: {error}"),
+                // Once per refresh: a Redis that is down would otherwise
+                // write a line at every beat of every refresh under way.
+                Err(error) if !unreachable => {
+                    unreachable = true;
+                    event!(warn, "oidc: a refresh lease could not be extended: {error}");
+                }
+                Err(_) => {}
             }
         }
     };
