@@ -301,8 +301,8 @@
 //!   `429` (or their logouts become one record). Requests nobody
 //!   authenticated spend at most `limits.provider_calls_per_second` of a
 //!   provider's calls, a quarter of it from one address (Rocket's
-//!   `client_ip()`: set `ip_header` for your proxy, or `false`), and each
-//!   logged-in user a share of their own. What is left (logout tokens
+//!   `client_ip()`: set `ip_header` for your proxy, or `false`); logged-in
+//!   users a budget as large of their own, each a share of it. What is left (logout tokens
 //!   naming only a `sid`, many accounts or addresses, a Redis without
 //!   `maxmemory` room) is in SECURITY.md.
 //! * Token parameters in the callback's URL are ignored; only the token
@@ -382,9 +382,9 @@
 //! | `once:state:<h>` | a used `state` (single use: `SET NX` in a script) | until the login would have expired: 10 minutes |
 //! | `once:logout_token:<h>` | a used logout token (`iss`, `jti`) | until its `exp`, plus `clock_skew_seconds` |
 //! | `once:dpop_proof:<h>` | a used DPoP proof | the proof's acceptance window, or its token's expiry if sooner |
-//! | `owner:dpop_proof:<h>` | the DPoP proofs of one subject's tokens, by expiry (`limits.dpop_proofs_per_subject`) | the longest of them |
-//! | `revoked:subject:<h>` | a user's logouts: sessions logged out by the app (cookie store), `sid`s logged out by the provider naming the user; past `limits.revocations_per_subject`, merged into `revoked:sub:<h>` | until the last would have expired, by lifetime or the inactivity timeout the session began with |
-//! | `revoked:sid:<h>`, `revoked:sub:<h>` | a back-channel logout naming only a `sid`; one by `sub` (every store) | `session.lifetime_seconds` (server-side stores: 10 minutes) |
+//! | `owner:dpop_proof:<h>` | the DPoP proofs of one subject's tokens through one client, by expiry (`limits.dpop_proofs_per_subject`) | the longest of them |
+//! | `revoked:subject:<h>` | a user's logouts: sessions logged out by the app (cookie store), `sid`s logged out by the provider naming the user; past `limits.revocations_per_subject`, merged into `revoked:sub:<h>` | until the last would have expired, by the lifetime and inactivity timeout the session began with (a `sid`: the lifetime configured; server-side stores: 10 minutes and three `http_timeout_seconds`) |
+//! | `revoked:sid:<h>`, `revoked:sub:<h>` | a back-channel logout naming only a `sid`; one by `sub` (every store) | `session.lifetime_seconds` (server-side stores: 10 minutes and three `http_timeout_seconds`) |
 //! | `revoked:session:<h>` | a session logged out by an earlier version (read only) | as it was written |
 //! | `epoch` | since when this Redis has kept its logouts (cookie store; see below) | `session.lifetime_seconds`, lengthened by every login |
 //! | `session:<h>` | a session (`redis` store) | until the session expires |

@@ -124,7 +124,7 @@ impl Oidc {
                 })?,
             ),
         };
-        let sessions = SessionStore::new(&config.session, state.clone());
+        let sessions = SessionStore::new(&config.session, config.http_timeout_seconds, state.clone());
         let post_logout_path = config.post_logout_redirect_uri().path().to_string();
         let dpop_nonces = Nonces::new(&cipher.subkey("dpop nonces"));
         Ok(Oidc {

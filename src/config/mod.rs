@@ -117,6 +117,10 @@ pub struct SessionConfig {
     /// `inactivity_timeout_seconds` (default `0`, off): a session unused
     /// this long ends. Its activity stamp is renewed at most every tenth of
     /// the timeout (between 1 s and 5 min), so most requests store nothing.
+    /// A session keeps the timeout it began with: it is held to the shorter
+    /// of that and the one configured now, so turning the timeout off (or
+    /// raising it) frees no session begun under a shorter one, nor a copy of
+    /// one logged out.
     #[serde(default)]
     pub inactivity_timeout_seconds: u64,
     /// `cache_entries` (default `10000`, `0`: off, at most `10000000`): session cookies this
@@ -327,36 +331,45 @@ pub struct LimitsConfig {
     /// expire, and nobody else's are. A proof is held until
     /// `clock_skew_seconds` after its `iat`: with the defaults, a subject
     /// may make some 160 DPoP requests a second, sustained; raise it for
-    /// busier machine clients.
+    /// busier machine clients. In process, `dpop_proofs` / this many owners
+    /// at their share fill the ledger (10 with the defaults): raise
+    /// `dpop_proofs` with the number of busy owners you serve, or keep the
+    /// proofs in Redis, where only the share applies.
     #[serde(default = "default_dpop_proofs_per_subject")]
     pub dpop_proofs_per_subject: usize,
     /// `revocations` (default `100000`): logouts remembered, in three lists
     /// of this size each: sessions logged out by the app (cookie store),
     /// and `sid`s and `sub`s logged out by the provider (every store: a
-    /// login finishing meanwhile is ended too). Each is kept until the
-    /// sessions it ends would have expired, by lifetime or inactivity.
+    /// login finishing meanwhile is ended too). A session's is kept until
+    /// it would have expired, by the lifetime and inactivity timeout it
+    /// began with; a `sid`'s or `sub`'s for the lifetime configured (in
+    /// process without `logout_records_path`, the inactivity timeout when
+    /// one is set: every session accepted began under it), and with the
+    /// server-side stores as long as a login can take.
     #[serde(default = "default_ledger")]
     pub revocations: usize,
     /// `revocations_per_subject` (default `100`): single logged-out
     /// sessions one user may hold (in process and in Redis); past it, they
     /// become one record: that user's sessions authenticated until the
-    /// latest of them are over (all still refused; at worst, the user's
-    /// older sessions elsewhere end too). One account logging in and out
-    /// in a loop fills nothing for others.
+    /// latest of them are over (all still refused, but for the user's own
+    /// login racing the provider's logout of its `sid`; at worst, the
+    /// user's older sessions elsewhere end too). One account logging in and
+    /// out in a loop fills nothing for others.
     #[serde(default = "default_per_owner")]
     pub revocations_per_subject: usize,
     /// `provider_calls_per_second` (default `20`, twice that in a burst;
     /// `0`: no limit): calls to each provider that requests nobody has
-    /// authenticated yet may cause, in this process, each kind its own
+    /// authenticated yet may cause a second, in this process, each kind its own
     /// budget: pushed authorization requests, introspection of tokens not
     /// seen before. One source address (Rocket's `client_ip()`: set
     /// Rocket's `ip_header` to the header your proxy sets, or `false`
-    /// without one) may spend a quarter, and so may each logged-in user
-    /// for their silent re-checks and step-ups (apart from the anonymous
-    /// budget). Past a share, that client gets `429`; past the whole, a
-    /// login falls back to a front-channel request where the provider
-    /// allows it, and otherwise the request gets `503` rather than spend
-    /// the provider's rate limits for everyone.
+    /// without one) may spend a quarter. Logged-in users' silent re-checks
+    /// and step-ups spend a budget as large apart, each user a burst of
+    /// half the rate and then a quarter of it a minute. Past a share or
+    /// the whole, a login falls back to a front-channel request where the
+    /// provider allows it; otherwise the request gets `429` (its share) or
+    /// `503` (the whole) rather than spend the provider's rate limits for
+    /// everyone.
     #[serde(default = "default_provider_calls")]
     pub provider_calls_per_second: u32,
 }

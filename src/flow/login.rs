@@ -315,8 +315,9 @@ async fn pushed_request_uri(
     // calls (its source's share, or all of it), the request goes by the
     // front channel where the provider allows it (the login works as
     // without PAR), else the navigation is refused without calling the
-    // provider. A logged-in user's silent check or step-up is nobody's
-    // flood.
+    // provider. A logged-in user's silent check or step-up spends that
+    // user's share of the users' budget, so an anonymous flood never
+    // refuses it.
     let spent = provider.budgets.pushed_requests.spend(caller);
     if spent != Spend::Allowed {
         let required = metadata.require_pushed_authorization_requests

@@ -1,7 +1,8 @@
 //! How many calls requests may make a provider answer: a token bucket
 //! per provider and process (`limits.provider_calls_per_second`) for the
 //! requests nobody authenticated, of which one source address may spend a
-//! quarter; and a share as large for each logged-in user.
+//! quarter; and one as large for logged-in users, of which each may spend
+//! a quarter a minute.
 //!
 //! An anonymous navigation can cause a pushed authorization request (and
 //! a client assertion signed for it), an anonymous bearer request the
@@ -12,8 +13,11 @@
 //! provider: `429` when its source spent its share, `503` when the whole
 //! budget is spent (by many sources). So one client flooding from one
 //! address leaves three quarters to everyone else. A logged-in user's
-//! silent re-checks and step-ups spend their own share only: an anonymous
-//! flood never refuses them, and one account cannot flood either.
+//! silent re-checks and step-ups spend the users' budget: an anonymous
+//! flood never refuses them. One account is held to its own share, a
+//! burst of half the per-second rate and then a quarter of it a minute
+//! (a real user re-checks once per `session_refresh_interval_seconds` and
+//! steps up at a human pace); many accounts together to the users' budget.
 //!
 //! The address is Rocket's `client_ip()`: the `ip_header` (`X-Real-IP` by
 //! default) when a request has it. An app reached without a proxy that
@@ -80,9 +84,8 @@ pub(crate) enum Spend {
 /// leaves the other its own.
 #[derive(Default)]
 pub(crate) struct CallBudgets {
-    /// Pushed authorization requests (RFC 9126) of navigations without a
-    /// session (a logged-in user's silent re-check or step-up is not
-    /// anonymous, and not counted).
+    /// Pushed authorization requests (RFC 9126): of navigations without a
+    /// session, and of logged-in users' silent re-checks and step-ups.
     pub(crate) pushed_requests: CallBudget,
     /// Introspection of tokens not seen before (RFC 7662).
     pub(crate) introspections: CallBudget,
@@ -98,21 +101,30 @@ impl CallBudgets {
     }
 }
 
-/// The most source addresses whose shares are remembered; the least
-/// recently seen is forgotten first (a client with ever new addresses
-/// meets the whole budget, no more).
+/// The most source addresses (and, apart, logged-in users) whose shares
+/// are remembered; the least recently seen is forgotten first (a client
+/// with ever new addresses meets the whole budget, no more).
 const SOURCES: usize = 4096;
 
 /// What one source may spend: a quarter of the budget.
 const SOURCE_SHARE: f64 = 0.25;
 
+/// Calls available now, and when that was reckoned.
+type Bucket = (f64, Instant);
+
 pub(crate) struct CallBudget {
     /// Calls per second; 0: no limit.
     rate: f64,
-    /// Calls available now, and when that was reckoned.
-    bucket: Mutex<(f64, Instant)>,
-    /// The same, for each source address and each logged-in user.
-    sources: Mutex<LruCache<Spender, (f64, Instant)>>,
+    /// The anonymous requests' budget.
+    bucket: Mutex<Bucket>,
+    /// The logged-in users' budget: as large, and apart, so an anonymous
+    /// flood refuses no user and the users together no anonymous login.
+    users_bucket: Mutex<Bucket>,
+    /// Each source address's share of the anonymous budget.
+    sources: Mutex<LruCache<Spender, Bucket>>,
+    /// Each logged-in user's share of theirs. Apart from the addresses, so
+    /// a flood of new addresses forgets no user's spending.
+    users: Mutex<LruCache<Spender, Bucket>>,
 }
 
 impl CallBudget {
@@ -121,10 +133,13 @@ impl CallBudget {
     pub(crate) fn new(per_second: u32) -> CallBudget {
         let rate = f64::from(per_second);
         let sources = NonZeroUsize::new(SOURCES).unwrap_or(NonZeroUsize::MIN);
+        let now = Instant::now();
         CallBudget {
             rate,
-            bucket: Mutex::new((rate * 2.0, Instant::now())),
+            bucket: Mutex::new((rate * 2.0, now)),
+            users_bucket: Mutex::new((rate * 2.0, now)),
             sources: Mutex::new(LruCache::new(sources)),
+            users: Mutex::new(LruCache::new(sources)),
         }
     }
 
@@ -137,28 +152,39 @@ impl CallBudget {
         if self.rate == 0.0 {
             return Spend::Allowed;
         }
-        let (spender, counted) = match caller {
+        let share = (self.rate * SOURCE_SHARE).max(1.0);
+        // (who spends, in which ledger, at what rate, with what burst; and
+        // the budget they spend together)
+        let (spender, shares, refill, burst, budget) = match caller {
             Caller::App => return Spend::Allowed,
-            Caller::User(user) => (Some(Spender::User(user)), false),
-            Caller::Anonymous(source) => (source.map(spender_address), true),
+            Caller::User(user) => (
+                Some(Spender::User(user)),
+                &self.users,
+                share / 60.0,
+                (share * 2.0).max(2.0),
+                &self.users_bucket,
+            ),
+            Caller::Anonymous(source) => (
+                source.map(spender_address),
+                &self.sources,
+                share,
+                share * 2.0,
+                &self.bucket,
+            ),
         };
         if let Some(spender) = spender {
-            let share = (self.rate * SOURCE_SHARE).max(1.0);
-            let Ok(mut sources) = self.sources.lock() else {
+            let Ok(mut shares) = shares.lock() else {
                 return Spend::AllSpent;
             };
-            let bucket = sources.get_or_insert_mut(spender, || (share * 2.0, now));
-            if !take(bucket, share, now) {
+            let bucket = shares.get_or_insert_mut(spender, || (burst, now));
+            if !take(bucket, refill, burst, now) {
                 return Spend::SourceSpent;
             }
         }
-        if !counted {
-            return Spend::Allowed;
-        }
-        let Ok(mut bucket) = self.bucket.lock() else {
+        let Ok(mut bucket) = budget.lock() else {
             return Spend::AllSpent;
         };
-        if take(&mut bucket, self.rate, now) {
+        if take(&mut bucket, self.rate, self.rate * 2.0, now) {
             Spend::Allowed
         } else {
             Spend::AllSpent
@@ -166,11 +192,11 @@ impl CallBudget {
     }
 }
 
-/// Takes one call from `bucket` (refilled at `rate` a second, up to twice
-/// that): false when there is none left now.
-fn take(bucket: &mut (f64, Instant), rate: f64, now: Instant) -> bool {
+/// Takes one call from `bucket` (refilled at `rate` a second, up to
+/// `burst`): false when there is none left now.
+fn take(bucket: &mut Bucket, rate: f64, burst: f64, now: Instant) -> bool {
     let (available, since) = *bucket;
-    let refilled = (available + now.saturating_duration_since(since).as_secs_f64() * rate).min(rate * 2.0);
+    let refilled = (available + now.saturating_duration_since(since).as_secs_f64() * rate).min(burst);
     if refilled < 1.0 {
         *bucket = (refilled, now);
         return false;
@@ -231,17 +257,50 @@ mod tests {
             .count();
         assert_eq!(others, 30, "what the flooding source could not spend");
         assert_eq!(budget.spend_at(from(99), start), Spend::AllSpent);
-        // Logged-in users spend a share of their own, never the anonymous
-        // budget (spent by now).
-        let alice = Caller::User([1; 32]);
-        let spent: Vec<Spend> = (0..12).map(|_| budget.spend_at(alice, start)).collect();
-        assert!(
-            spent[..10].iter().all(|s| *s == Spend::Allowed),
-            "a user's own share: {spent:?}"
-        );
-        assert_eq!(spent[10], Spend::SourceSpent, "and no more");
+        // Logged-in users spend a budget of their own, never the anonymous
+        // one (spent by now).
         assert_eq!(budget.spend_at(Caller::User([2; 32]), start), Spend::Allowed);
         assert_eq!(budget.spend_at(Caller::App, start), Spend::Allowed);
+    }
+
+    #[test]
+    fn one_user_spends_a_burst_then_a_quarter_a_minute_and_all_users_the_budget() {
+        let budget = CallBudget::new(20);
+        let start = Instant::now();
+        let alice = Caller::User([1; 32]);
+        let spent: Vec<Spend> = (0..12).map(|_| budget.spend_at(alice, start)).collect();
+        assert!(spent[..10].iter().all(|s| *s == Spend::Allowed), "a burst: {spent:?}");
+        assert!(spent[10..].iter().all(|s| *s == Spend::SourceSpent), "{spent:?}");
+        let later = |seconds| start + Duration::from_secs(seconds);
+        assert_eq!(budget.spend_at(alice, later(10)), Spend::SourceSpent, "5 a minute");
+        assert_eq!(budget.spend_at(alice, later(13)), Spend::Allowed, "one every 12 s");
+        // A flood of new addresses forgets no user's spending.
+        for n in 0..(SOURCES as u32 + 10) {
+            budget.spend_at(Caller::Anonymous(Some(IpAddr::from(n.to_be_bytes()))), later(13));
+        }
+        assert_eq!(budget.spend_at(alice, later(14)), Spend::SourceSpent);
+        // Users together spend the users' budget (two seconds' worth, full
+        // again by now), and no more.
+        let others = (2..=60u8)
+            .filter(|n| budget.spend_at(Caller::User([*n; 32]), later(14)) == Spend::Allowed)
+            .count();
+        assert_eq!(others, 40);
+        assert_eq!(budget.spend_at(Caller::User([99; 32]), later(14)), Spend::AllSpent);
+    }
+
+    #[test]
+    fn an_ipv4_address_seen_through_ipv6_is_that_ipv4_address() {
+        let budget = CallBudget::new(20);
+        let start = Instant::now();
+        let mapped = |last: u8| {
+            Caller::Anonymous(Some(IpAddr::from(
+                std::net::Ipv4Addr::new(10, 0, 0, last).to_ipv6_mapped(),
+            )))
+        };
+        let spent: Vec<Spend> = (0..12).map(|_| budget.spend_at(mapped(1), start)).collect();
+        assert_eq!(spent.iter().filter(|s| **s == Spend::Allowed).count(), 10, "{spent:?}");
+        assert_eq!(budget.spend_at(from(1), start), Spend::SourceSpent, "one source");
+        assert_eq!(budget.spend_at(mapped(2), start), Spend::Allowed, "another");
     }
 
     #[test]

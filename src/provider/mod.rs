@@ -217,9 +217,9 @@ impl Provider {
     }
 }
 
-/// Whether a discovery document for `issuer` came over cleartext http from
-/// somewhere other than this machine, while the issuer is https.
-/// Whether `url` and `issuer` are of one origin (scheme, host, port).
+/// Whether `url` and `issuer` are of one origin (scheme, host, port). Paths
+/// on one origin are trusted alike: a host serving many issuers (Keycloak
+/// realms, Entra tenants) serves their documents too.
 fn same_origin(url: &str, issuer: &str) -> bool {
     match (url::Url::parse(url), url::Url::parse(issuer)) {
         (Ok(url), Ok(issuer)) => url.origin().is_tuple() && url.origin() == issuer.origin(),
@@ -227,6 +227,8 @@ fn same_origin(url: &str, issuer: &str) -> bool {
     }
 }
 
+/// Whether a discovery document for `issuer` came over cleartext http from
+/// somewhere other than this machine, while the issuer is https.
 fn cleartext_discovery(url: &str, issuer: &str) -> bool {
     issuer.starts_with("https://")
         && url::Url::parse(url).is_ok_and(|url| url.scheme() == "http" && !crate::config::is_loopback(&url))

@@ -333,6 +333,10 @@ impl SharedState for LocalState {
         self.started_ms
     }
 
+    fn logouts_outlive_restarts(&self) -> bool {
+        self.stamp.is_some()
+    }
+
     async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError> {
         let now = clock::now();
         let value = digest(&[value]);

@@ -10,7 +10,11 @@
 //! single records. Past that, their records become one: every session of
 //! theirs authenticated until the latest of them ends, which refuses
 //! everything the single records refused (and, at worst, that user's older
-//! sessions elsewhere). Nothing a record refused is ever let in again.
+//! sessions elsewhere), but one: a login of a collapsed `sid` whose code
+//! was issued before the provider's logout and whose session was made after
+//! the logout arrived; the `sid` record would have ended it, the subject's
+//! ends only sessions made until then. Only an account past its share can
+//! meet that race, with its own login.
 
 use std::collections::HashMap;
 

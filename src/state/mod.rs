@@ -195,6 +195,11 @@ pub(crate) trait SharedState: Send + Sync {
     /// then); with Redis, always.
     fn remembers_since_ms(&self) -> i64;
 
+    /// Whether logouts are kept where a restart of this process finds
+    /// them (a record on disk, Redis). Where they are not, every cookie
+    /// session accepted began in this process, under today's settings.
+    fn logouts_outlive_restarts(&self) -> bool;
+
     /// Whether `value` was recorded in `ledger` and is still live (a
     /// look, recording nothing).
     async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError>;

@@ -946,6 +946,10 @@ impl SharedState for RedisState {
         i64::MIN
     }
 
+    fn logouts_outlive_restarts(&self) -> bool {
+        true
+    }
+
     async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
         match revocation {
             Revocation::Session {

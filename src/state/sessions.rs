@@ -27,6 +27,9 @@ pub(crate) struct SessionStore {
     lifetime_seconds: i64,
     /// `session.inactivity_timeout_seconds` (0: off).
     inactivity_seconds: i64,
+    /// `http_timeout_seconds`: how long each token request of a login may
+    /// take.
+    http_timeout_seconds: i64,
     /// `session.max_cookie_chunks`.
     max_cookie_chunks: usize,
     /// Session cookies opened before (the cookie store).
@@ -40,12 +43,13 @@ pub(crate) struct SessionStore {
 }
 
 impl SessionStore {
-    pub(crate) fn new(config: &SessionConfig, state: Arc<dyn SharedState>) -> SessionStore {
+    pub(crate) fn new(config: &SessionConfig, http_timeout_seconds: u64, state: Arc<dyn SharedState>) -> SessionStore {
         SessionStore {
             kind: config.store,
             state,
             lifetime_seconds: i64::try_from(config.lifetime_seconds).unwrap_or(i64::MAX),
             inactivity_seconds: i64::try_from(config.inactivity_timeout_seconds).unwrap_or(i64::MAX),
+            http_timeout_seconds: i64::try_from(http_timeout_seconds).unwrap_or(i64::MAX),
             max_cookie_chunks: config.max_cookie_chunks,
             opened: Decoded::new("session", config.cache_entries),
             ids: Decoded::new("session_id", config.cache_entries),
@@ -289,13 +293,20 @@ impl SessionStore {
         // Sessions in cookies are refused for as long as they could live;
         // stored ones are deleted below, and the record only has to catch a
         // login finishing meanwhile (a login takes at most as long as its
-        // state lives).
-        // (Any session of that user may have begun with no inactivity
-        // timeout: the lifetime bounds them all.)
+        // state lives, and its token requests their timeouts).
+        let now = clock::now();
         let until = if self.server_side() {
-            clock::now().saturating_add(LOGIN_SECONDS)
+            now.saturating_add(LOGIN_SECONDS)
+                .saturating_add(self.http_timeout_seconds.saturating_mul(3))
+        } else if self.inactivity_seconds > 0 && !self.state.logouts_outlive_restarts() {
+            // Every session accepted began in this process, under today's
+            // inactivity timeout: none outlives it idle, and a copy of a
+            // logged-out one is idle from the logout on.
+            now.saturating_add(self.lifetime_seconds.min(self.inactivity_seconds.saturating_add(1)))
         } else {
-            clock::now().saturating_add(self.lifetime_seconds)
+            // A session of that user may have begun, before a restart, with
+            // no inactivity timeout: the lifetime bounds them all.
+            now.saturating_add(self.lifetime_seconds)
         };
         let revocation = match (target.sid, target.sub) {
             (Some(sid), sub) => Revocation::Sid {
@@ -321,13 +332,14 @@ impl SessionStore {
     }
 
     /// How long the logout of `session` must be remembered: until it
-    /// would have expired, by its lifetime (the one configured now holds
-    /// on load) or, sooner, by the inactivity timeout it began with (a copy
-    /// of a logged-out cookie is idle from the logout on, and a timeout
+    /// would have expired, by the lifetime it began with (a lifetime
+    /// configured later, shorter or longer, never lets it live past that)
+    /// or, sooner, by the inactivity timeout it began with (a copy of a
+    /// logged-out cookie is idle from the logout on, and a timeout
     /// configured later only ever shortens its idleness).
     fn revoked_until(&self, session: &UserSession) -> i64 {
         let now = clock::now();
-        let lifetime = now.saturating_add(self.lifetime_seconds).min(session.expires_at);
+        let lifetime = session.expires_at;
         match session.idle_seconds.filter(|idle| *idle > 0) {
             Some(idle) => lifetime.min(now.saturating_add(idle).saturating_add(1)),
             None => lifetime,

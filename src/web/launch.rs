@@ -58,7 +58,7 @@ pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
     }
     // What travels in clear is said whatever `doctor` says: it costs no call.
     let release = rocket.figment().profile() == "release";
-    let ip_header_set = rocket.figment().find_value("ip_header").is_ok();
+    let ip_header_set = ip_header_chosen(rocket);
     let warnings = doctor::examine_config(config, release)
         .into_iter()
         .chain(doctor::examine_client_address(config, ip_header_set, release));
@@ -84,4 +84,19 @@ pub(crate) async fn report(rocket: &Rocket<Orbit>, oidc: &Oidc) {
             }
         });
     }
+}
+
+/// Whether the operator chose Rocket's `ip_header`. Rocket serialises its
+/// whole default `Config` into the figment, so the key is always found; only
+/// its provenance says whether anyone set it. A value other than the default
+/// header was chosen whatever its source.
+fn ip_header_chosen(rocket: &Rocket<Orbit>) -> bool {
+    let default = rocket::Config::default().ip_header;
+    if rocket.config().ip_header != default {
+        return true;
+    }
+    rocket
+        .figment()
+        .find_metadata("ip_header")
+        .is_some_and(|metadata| metadata.name != "rocket::Config::default()")
 }

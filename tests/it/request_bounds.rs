@@ -378,7 +378,8 @@ async fn a_navigation_flood_from_one_client_leaves_other_clients_logins_pushed()
 }
 
 /// A logged-in user's silent re-checks spend a share of their own (a
-/// quarter of the budget), not the anonymous one: one account navigating
+/// burst, then a quarter of the budget a minute) of the users' budget, not
+/// the anonymous one: one account navigating
 /// again and again is refused past it (`429`), and another user's silent
 /// check still pushes.
 #[rocket::async_test]

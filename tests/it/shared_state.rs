@@ -297,7 +297,8 @@ async fn every_key_lives_under_the_prefix_with_a_ttl_no_longer_than_what_it_prot
 /// with `lifetime_seconds = 2`). A session made under the longer one is
 /// logged out; its logout record lasts the new lifetime only. Once that
 /// has passed, a copy of its cookies must still be refused: loading holds
-/// the lifetime configured now, not only the expiry stamped at login.
+/// the lifetime configured now, not only the expiry stamped at login; and
+/// an instance with the longer lifetime (raised again) refuses it too.
 #[rocket::async_test]
 async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_records() {
     for store in STORES {
@@ -310,8 +311,15 @@ async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_reco
         s.browser.switch_to(&after);
         assert_eq!(s.browser.logout(Method::Post).await.status, Status::SeeOther);
         rocket::tokio::time::sleep(Duration::from_millis(3200)).await;
-        let mut thief = s.browser.with_jar(copy);
+        let mut thief = s.browser.with_jar(copy.clone());
         thief.switch_to(&after);
+        assert_no_session(&mut thief).await;
+        // Nor is the copy let in where the longer lifetime is configured
+        // (the lifetime raised again): its logout is remembered for the
+        // lifetime the session began with.
+        let raised = instance(shared_config(&s.provider, &s.redis, store)).await;
+        let mut thief = s.browser.with_jar(copy);
+        thief.switch_to(&raised);
         assert_no_session(&mut thief).await;
         // And a session simply older than the new lifetime is over too.
         log_in(&mut s, "bob", "s2").await;

@@ -446,7 +446,8 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
 /// it likes; each proof is recorded, and the tokens of one subject hold at
 /// most its share (`dpop_proofs_per_subject`) however many keys they use:
 /// past it, that subject's requests are refused (`429`), and every other
-/// subject's go through. In process, and in Redis with two instances.
+/// subject's go through, and so do the subject's tokens of another client.
+/// In process, and in Redis with two instances.
 #[rocket::async_test]
 async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys() {
     use crate::support::api::{api_app, bearer_config};
@@ -509,6 +510,14 @@ async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys()
                 "redis {with_redis}: {name} is not refused for mallory's: {resp:#?}"
             );
         }
+        // A share is a subject's through one client: what mallory spent
+        // through one app leaves her tokens of another app theirs.
+        let holder = Holder::new(50);
+        let token = provider.opaque_token(
+            json!({ "sub": "mallory", "client_id": "mallorys-other-app", "cnf": { "jkt": holder.jkt() } }),
+        );
+        let resp = dpop(0, &holder, &token).await;
+        assert_eq!(resp.status, Status::Ok, "redis {with_redis}: another client: {resp:#?}");
     }
 }
 
@@ -557,4 +566,28 @@ async fn one_account_logged_out_by_sid_in_a_loop_fills_the_logout_records_for_no
         let mut mallory = logged_in(&other, &provider, "mallory", "mallory-sid-last").await;
         assert!(mallory.profile().await.is_some(), "{store}");
     }
+}
+
+/// Without a record on disk or Redis, every cookie session accepted began
+/// in this process, under today's inactivity timeout: a back-channel
+/// logout needs remembering only that long (not the whole lifetime), so
+/// logout tokens naming only a `sid` (nobody's share) leave the ledger as
+/// soon as the sessions they end would have gone idle.
+#[rocket::async_test]
+async fn in_process_a_logout_by_sid_is_remembered_as_long_as_the_inactivity_timeout() {
+    let provider = TestProvider::start().await;
+    let mut config = with_limits(&provider, "cookie", json!({ "revocations": 4 }));
+    config["session"]["inactivity_timeout_seconds"] = json!(2);
+    let app = lifecycle_browser(config).await;
+    let logout = |n: u32| {
+        let token = provider.logout_token(json!({ "sid": format!("sid-{n}") }));
+        let app = app.other_browser();
+        async move { app.backchannel_logout(&token).await.status }
+    };
+    for n in 0..4 {
+        assert_eq!(logout(n).await, Status::Ok, "{n}");
+    }
+    assert_eq!(logout(4).await, Status::ServiceUnavailable, "the ledger is full");
+    rocket::tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_eq!(logout(5).await, Status::Ok, "the records are over with the timeout");
 }

@@ -203,3 +203,52 @@ async fn a_pushed_authorization_mismatch_is_said_at_launch() {
     )
     .await;
 }
+
+/// A relying party in the `release` profile whose Rocket config is `rocket`
+/// merged over Rocket's own defaults.
+async fn launch_in_release(rocket: Value) -> rocket::local::asynchronous::Client {
+    let oidc = json!({
+        "redirect_uri": REDIRECT_URI,
+        "providers": { "meagre": { "metadata": meagre_metadata(), "client_id": "app", "client_secret": "s3cret" } },
+    });
+    let figment = figment(oidc)
+        .merge(rocket::figment::providers::Serialized::defaults(rocket))
+        .select("release");
+    rocket::local::asynchronous::Client::untracked(rp_with_figment(figment, vec![]))
+        .await
+        .expect("a warning never fails a launch")
+}
+
+fn said_about_ip_header() -> bool {
+    logs::crate_lines_of_this_thread()
+        .iter()
+        .any(|line| line.contains("`ip_header` is left at its default"))
+}
+
+/// The per-source share of `limits.provider_calls_per_second` is only as
+/// good as the address it counts by: Rocket's default `X-Real-IP` lets a
+/// client without a proxy in front name a new address with every request.
+#[rocket::async_test]
+async fn an_ip_header_left_at_rockets_default_is_said_in_release() {
+    logs::capture();
+    let _client = launch_in_release(json!({})).await;
+    assert!(said_about_ip_header(), "{:#?}", logs::crate_lines_of_this_thread());
+}
+
+#[rocket::async_test]
+async fn an_ip_header_the_operator_chose_is_not_said() {
+    logs::capture();
+    for chosen in [
+        json!({ "ip_header": false }),
+        json!({ "ip_header": "X-Forwarded-For" }),
+        json!({ "ip_header": "X-Real-IP" }),
+    ] {
+        logs::forget();
+        let _client = launch_in_release(chosen.clone()).await;
+        assert!(
+            !said_about_ip_header(),
+            "{chosen}: {:#?}",
+            logs::crate_lines_of_this_thread()
+        );
+    }
+}

@@ -253,12 +253,15 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             // The share is whoever the token speaks for, through which
             // client, not its key: one holder making keys at will would
             // otherwise have a share each (and one client cannot spend the
-            // share the user's other clients need).
+            // share the user's other clients need). As a JSON array: no
+            // `sub` or `client_id` can end early and name another owner.
+            let provider = identity.provider();
             let owner = match (identity.subject(), identity.client_id()) {
-                (Some(sub), client) => format!("{}\0sub\0{sub}\0{}", identity.provider(), client.unwrap_or("")),
-                (None, Some(client)) => format!("{}\0client\0{client}", identity.provider()),
-                (None, None) => format!("{}\0jkt\0{}", identity.provider(), proof.jkt),
-            };
+                (Some(sub), client) => serde_json::json!([provider, "sub", sub, client.unwrap_or("")]),
+                (None, Some(client)) => serde_json::json!([provider, "client", client]),
+                (None, None) => serde_json::json!([provider, "jkt", proof.jkt]),
+            }
+            .to_string();
             let fresh = oidc
                 .state()
                 .first_use(
