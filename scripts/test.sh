@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run):
 #   cargo fmt --check, cargo clippy, cargo test (every Rust test; needs redis-server),
-#   cargo doc, cargo build --examples, cargo publish --dry-run (packages the crate and builds
+#   cargo doc (and as docs.rs builds it), cargo build --examples, cargo publish --dry-run (packages the crate and builds
 #   the package alone), cargo deny (licences, duplicate versions, sources), end-to-end tests
 #   (node --test tests/e2e/: the real provider, a real browser, the examples).
 # Each step first installs what it needs and nothing else (scripts/install-deps.sh): Redis for
@@ -10,10 +10,10 @@
 #
 #   scripts/test.sh                 all steps
 #   scripts/test.sh clippy e2e      only the named steps:
-#                                   fmt clippy cargo-test doc build-examples package deny e2e
+#                                   fmt clippy cargo-test doc docsrs build-examples package deny e2e
 set -euo pipefail
 
-all_steps=(fmt clippy cargo-test doc build-examples package deny e2e)
+all_steps=(fmt clippy cargo-test doc docsrs build-examples package deny e2e)
 selected=("$@")
 for name in "${selected[@]}"; do
   case " ${all_steps[*]} " in
@@ -86,6 +86,9 @@ step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
 needs cargo-test redis
 step cargo-test cargo test "${locked[@]}"
 step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features "${locked[@]}"
+# docs.rs builds with `--cfg docsrs` on a nightly compiler (the `doc_cfg` feature); the same
+# path is built here, on the stable compiler allowed its unstable features for this one build.
+step docsrs env RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo doc --no-deps --all-features "${locked[@]}"
 step build-examples cargo build --examples "${locked[@]}"
 # The package crates.io would get: what it holds (`include`), and that it builds on its own.
 step package cargo publish --dry-run "${locked[@]}" "${dirty[@]}"

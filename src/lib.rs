@@ -732,8 +732,6 @@
 //! | 429 | `too_many_requests` | one account or DPoP key used up its share of a ledger (`Retry-After`) |
 //! | 503 | `temporarily_unavailable` | Redis unreachable or slow, or an in-process ledger full; a bearer token that cannot be checked now; `limits.provider_calls_per_second` used up (`Retry-After`) |
 
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Layers, top to bottom; a module imports only from its own layer and the
