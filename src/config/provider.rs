@@ -1,0 +1,381 @@
+//! A `[default.oidc.providers.<name>]` table: one OpenID Provider and this
+//! app's client at it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use super::{BearerConfig, ProviderMetadata};
+use crate::client_key::PrivateKey;
+use crate::secret::{ClientSecret, PrivateKeyJwk};
+/// One `[default.oidc.providers.<name>]` table.
+///
+/// Exactly one of `issuer` (discovery at `{issuer}/.well-known/openid-configuration`),
+/// `discovery_url` or `metadata` locates the provider; `issuer` may be given
+/// together with either of the others and must then match them.
+///
+/// ```rust
+/// use rocket_openidconnect::{config::{OidcConfig, TokenEndpointAuthMethod}};
+///
+/// let figment = rocket::figment::Figment::new().merge(("oidc", rocket::serde::json::json!({
+///     "redirect_uri": "http://127.0.0.1:8000/redirect_uri",
+///     "providers": { "default": {
+///         "issuer": "http://127.0.0.1:9000", "client_id": "demo",
+///         "client_secret": "demo-secret", "token_endpoint_auth_method": "client_secret_post"
+///     } }
+/// })));
+/// let config = OidcConfig::from_figment(&figment).unwrap();
+/// let provider = &config.providers["default"];
+/// assert_eq!(provider.token_endpoint_auth_method, TokenEndpointAuthMethod::ClientSecretPost);
+/// assert_eq!(provider.scopes, ["openid"]);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// `redirect_uri` (default: the shared `oidc.redirect_uri`): this
+    /// provider's own callback URL, mounted at its path. Responses for this
+    /// provider are accepted there only, which proves which provider sent
+    /// them (RFC 9700 §4.4.2, mix-up attacks) even when it does not send
+    /// RFC 9207 `iss`. Providers sharing a callback must send `iss`.
+    #[serde(default)]
+    pub redirect_uri: Option<Url>,
+    /// `issuer`: the provider's Issuer Identifier; discovery happens at
+    /// `{issuer}/.well-known/openid-configuration` unless `discovery_url` or
+    /// `metadata` is given. The discovered `issuer` must equal it exactly.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// `discovery_url`: an explicit discovery document URL.
+    #[serde(default)]
+    pub discovery_url: Option<Url>,
+    /// `metadata`: static provider metadata instead of discovery.
+    #[serde(default)]
+    pub metadata: Option<ProviderMetadata>,
+    /// `client_id`: the client registered at the provider; required unless
+    /// a `registration` table asks for dynamic registration.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `[oidc.providers.<name>.registration]`: register the client
+    /// dynamically (RFC 7591) on first use instead of `client_id`.
+    #[serde(default)]
+    pub registration: Option<RegistrationConfig>,
+    /// `client_secret`: required unless `token_endpoint_auth_method = "none"`.
+    #[serde(default)]
+    pub client_secret: Option<ClientSecret>,
+    /// `client_secret_file`: a file holding the client secret (a mounted
+    /// secret), read at launch, instead of `client_secret`; a trailing
+    /// newline is not part of it. After [`OidcConfig::from_figment`],
+    /// `client_secret` holds what it read.
+    #[serde(default)]
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// `token_endpoint_auth_method` (default `"client_secret_basic"`):
+    /// also `"client_secret_post"`, `"client_secret_jwt"`,
+    /// `"private_key_jwt"` or `"none"`. Every client-authenticated call
+    /// uses it: token, refresh, introspection, revocation, client
+    /// credentials.
+    #[serde(default)]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// `private_key_path` (with `private_key_jwt`): a PEM file of the
+    /// client's private key, PKCS#8 (`BEGIN PRIVATE KEY`, RSA or EC P-256),
+    /// PKCS#1 or SEC1; read at launch. Its `kid` is the RFC 7638 thumbprint.
+    #[serde(default)]
+    pub private_key_path: Option<std::path::PathBuf>,
+    /// `private_key_jwk` (with `private_key_jwt`, instead of
+    /// `private_key_path`): the private key as an inline JWK; `kid` taken
+    /// from it or the RFC 7638 thumbprint.
+    #[serde(default)]
+    pub private_key_jwk: Option<PrivateKeyJwk>,
+    /// `token_endpoint_auth_signing_alg` (default: the JWK's `alg`, else
+    /// `ES256` for an EC key, and for RSA `RS256`, or `PS256` when the
+    /// provider only advertises that): the client assertion's algorithm.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The key of `private_key_path` or `private_key_jwk`, read by
+    /// [`OidcConfig::from_figment`].
+    #[serde(skip)]
+    pub(crate) private_key: Option<std::sync::Arc<PrivateKey>>,
+    /// `scopes` (default `["openid"]`): must contain `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// `auth_request_params` (default none): extra authorization request
+    /// parameters such as `prompt` or `acr_values`. The parameters the
+    /// library sets itself (`state`, `nonce`, PKCE...) cannot be overridden.
+    #[serde(default)]
+    pub auth_request_params: BTreeMap<String, String>,
+    /// `userinfo_http_method` (default `"GET"`): `"GET"`, `"POST"`, or
+    /// `"none"` to never call the userinfo endpoint.
+    #[serde(default)]
+    pub userinfo_http_method: UserinfoMethod,
+    /// `session_refresh_interval_seconds` (default `0`, off): after this
+    /// long, a browser navigation is silently re-authenticated with
+    /// `prompt=none`; if the provider says the user is no longer logged in,
+    /// the session ends and an interactive login starts.
+    #[serde(default)]
+    pub session_refresh_interval_seconds: u64,
+    /// `refresh_before_expiry_seconds` (default `0`, off): when the access
+    /// token expires within this many seconds, [`OidcUser`](crate::OidcUser)
+    /// refreshes it first; if that fails, the session ends.
+    #[serde(default)]
+    pub refresh_before_expiry_seconds: u64,
+    /// `post_logout_redirect_uris` (default none): post-logout URIs allowed
+    /// besides the site's own, and registered with dynamic registration.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<Url>,
+    /// `[oidc.providers.<name>.bearer]`: how [`BearerToken`](crate::BearerToken)
+    /// validates access tokens from this provider.
+    #[serde(default)]
+    pub bearer: BearerConfig,
+    /// `[oidc.providers.<name>.session]`: which of this provider's claims
+    /// a session keeps.
+    #[serde(default)]
+    pub session: ProviderSessionConfig,
+    /// `pushed_authorization_requests` (default `"auto"`): whether logins
+    /// push their authorization request to the provider first (RFC 9126),
+    /// so the browser's redirect carries only `client_id` and `request_uri`.
+    #[serde(default)]
+    pub pushed_authorization_requests: PushedAuthorizationRequests,
+    /// `client_assertion_audience` (default `"issuer"`): the `aud` of the
+    /// client assertions (`private_key_jwt`, `client_secret_jwt`).
+    /// `"issuer"` is the provider's issuer identifier, one string, for
+    /// every endpoint, as the OpenID specifications and
+    /// draft-ietf-oauth-rfc7523bis now require: an assertion addressed to
+    /// one provider is worthless at another. `"endpoint"` is the URL of
+    /// the endpoint the assertion is sent to, for servers that insist on
+    /// it.
+    #[serde(default)]
+    pub client_assertion_audience: ClientAssertionAudience,
+    /// `allowed_endpoint_origins` (default none): origins
+    /// (`https://host[:port]`) other than the issuer's where this
+    /// provider's metadata may put endpoints. Metadata naming an endpoint
+    /// elsewhere is refused (at launch for static `metadata`, at discovery
+    /// otherwise): it could send a code or a client assertion meant for
+    /// this provider to another one. Google, for one, serves its token
+    /// endpoint on `https://oauth2.googleapis.com`.
+    #[serde(default)]
+    pub allowed_endpoint_origins: Vec<Url>,
+}
+
+/// `client_assertion_audience`: what a client assertion names as its `aud`.
+///
+/// ```rust
+/// use rocket_openidconnect::config::ClientAssertionAudience;
+///
+/// assert_eq!(ClientAssertionAudience::default(), ClientAssertionAudience::Issuer);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAssertionAudience {
+    /// The provider's issuer identifier, whatever the endpoint.
+    #[default]
+    Issuer,
+    /// The URL of the endpoint the assertion is sent to.
+    Endpoint,
+}
+
+impl ProviderConfig {
+    /// The issuer identifier this configuration names itself: `issuer`, or
+    /// that of the static `metadata` (`None` until discovery otherwise).
+    pub(crate) fn static_issuer(&self) -> Option<&str> {
+        self.issuer
+            .as_deref()
+            .or_else(|| self.metadata.as_ref().map(|m| m.issuer.as_str()))
+    }
+}
+
+/// `pushed_authorization_requests` (RFC 9126).
+///
+/// ```rust
+/// use rocket_openidconnect::config::PushedAuthorizationRequests;
+///
+/// assert_eq!(PushedAuthorizationRequests::default(), PushedAuthorizationRequests::Auto);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PushedAuthorizationRequests {
+    /// When the provider advertises `pushed_authorization_request_endpoint`.
+    #[default]
+    Auto,
+    /// Always; a login fails (502) when the provider has no PAR endpoint.
+    Always,
+    /// Never; a login fails (502) when the provider sets
+    /// `require_pushed_authorization_requests`, rather than sending a
+    /// request the provider will refuse.
+    Never,
+}
+
+/// The `[default.oidc.providers.<name>.session]` table: which claims of the
+/// ID token and of userinfo a session keeps, to keep it small. The claims
+/// the protocol needs (`iss`, `sub`, `aud`, `azp`, `exp`, `iat`, `nbf`,
+/// `sid`, `nonce`, `auth_time`, `acr`, `amr`) are always kept, and so is
+/// the raw ID token (logout sends it back as `id_token_hint`).
+///
+/// ```rust
+/// use rocket_openidconnect::config::ProviderSessionConfig;
+///
+/// let session: ProviderSessionConfig =
+///     rocket::serde::json::from_str(r#"{ "drop_claims": ["picture", "groups"] }"#).unwrap();
+/// assert_eq!(session.drop_claims, ["picture", "groups"]);
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProviderSessionConfig {
+    /// `keep_claims` (default: all): keep only these claims (and those the
+    /// protocol needs). Cannot be combined with `drop_claims`.
+    #[serde(default)]
+    pub keep_claims: Vec<String>,
+    /// `drop_claims` (default none): keep every claim but these.
+    #[serde(default)]
+    pub drop_claims: Vec<String>,
+}
+
+/// Claims a session always keeps: its checks and logout need them.
+const PROTOCOL_CLAIMS: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nbf",
+    "sid",
+    "nonce",
+    "auth_time",
+    "acr",
+    "amr",
+];
+
+impl ProviderSessionConfig {
+    /// Removes from `claims` what the session is not to keep.
+    pub(crate) fn retain(&self, claims: &mut serde_json::Map<String, serde_json::Value>) {
+        if self.keep_claims.is_empty() && self.drop_claims.is_empty() {
+            return;
+        }
+        claims.retain(|name, _| {
+            PROTOCOL_CLAIMS.contains(&name.as_str())
+                || if self.keep_claims.is_empty() {
+                    !self.drop_claims.contains(name)
+                } else {
+                    self.keep_claims.contains(name)
+                }
+        });
+    }
+}
+
+/// The `[default.oidc.providers.<name>.registration]` table: dynamic client
+/// registration (RFC 7591) on first use.
+///
+/// ```rust
+/// use rocket_openidconnect::config::RegistrationConfig;
+///
+/// let registration: RegistrationConfig = rocket::serde::json::from_str(
+///     r#"{ "persist_path": "/var/lib/app/oidc-client.json" }"#,
+/// ).unwrap();
+/// assert!(registration.redirect_uris.is_empty()); // meaning: [redirect_uri]
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RegistrationConfig {
+    /// `redirect_uris` (default `[redirect_uri]`).
+    #[serde(default)]
+    pub redirect_uris: Vec<Url>,
+    /// `post_logout_redirect_uris` (default: the provider's
+    /// `post_logout_redirect_uris`, else `[post_logout_redirect_uri]`).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<Url>,
+    /// `initial_access_token`: sent as a Bearer token when the provider
+    /// requires one for registration.
+    #[serde(default)]
+    pub initial_access_token: Option<ClientSecret>,
+    /// `initial_access_token_file`: a file holding `initial_access_token`,
+    /// read at launch, instead of the value itself.
+    #[serde(default)]
+    pub initial_access_token_file: Option<std::path::PathBuf>,
+    /// `persist_path`: a file where the registered client is kept and
+    /// reused after a restart, instead of registering again.
+    #[serde(default)]
+    pub persist_path: Option<std::path::PathBuf>,
+}
+
+/// How the client authenticates at the token endpoint
+/// (`token_endpoint_auth_method`).
+///
+/// ```rust
+/// use rocket_openidconnect::config::TokenEndpointAuthMethod;
+///
+/// assert_eq!(TokenEndpointAuthMethod::default(), TokenEndpointAuthMethod::ClientSecretBasic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic with the form-encoded client id and secret (RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+    /// A public client: only `client_id` is sent (PKCE protects the code).
+    None,
+    /// A client assertion signed with the client secret, HS256 (RFC 7523,
+    /// OIDC Core §9).
+    ClientSecretJwt,
+    /// A client assertion signed with the client's private key
+    /// (`private_key_path` or `private_key_jwk`; RS256, PS256 or ES256):
+    /// no shared secret at all (RFC 7523, OIDC Core §9).
+    PrivateKeyJwt,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The method's name in configuration and provider metadata.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::None => "none",
+            TokenEndpointAuthMethod::ClientSecretJwt => "client_secret_jwt",
+            TokenEndpointAuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
+
+/// How the userinfo endpoint is called (`userinfo_http_method`).
+///
+/// ```rust
+/// use rocket_openidconnect::config::UserinfoMethod;
+///
+/// assert_eq!(UserinfoMethod::default(), UserinfoMethod::Get);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UserinfoMethod {
+    /// `GET` with the access token in the `Authorization` header.
+    #[default]
+    Get,
+    /// `POST` with the access token in the `Authorization` header.
+    Post,
+    /// Never call the userinfo endpoint.
+    None,
+}
+
+impl<'de> Deserialize<'de> for UserinfoMethod {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(de)?;
+        match value.to_ascii_lowercase().as_str() {
+            "get" => Ok(UserinfoMethod::Get),
+            "post" => Ok(UserinfoMethod::Post),
+            "none" => Ok(UserinfoMethod::None),
+            _ => Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&value),
+                &"\"GET\", \"POST\" or \"none\"",
+            )),
+        }
+    }
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".to_string()]
+}
