@@ -65,7 +65,7 @@ pub struct ProviderConfig {
     pub client_secret: Option<ClientSecret>,
     /// `client_secret_file`: a file holding the client secret (a mounted
     /// secret), read at launch, instead of `client_secret`; a trailing
-    /// newline is not part of it. After [`OidcConfig::from_figment`],
+    /// newline is not part of it. After [`OidcConfig::from_figment`](super::OidcConfig::from_figment),
     /// `client_secret` holds what it read.
     #[serde(default)]
     pub client_secret_file: Option<std::path::PathBuf>,
