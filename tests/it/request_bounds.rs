@@ -223,7 +223,7 @@ async fn a_logged_in_users_silent_check_is_not_refused_for_an_anonymous_flood() 
     let mut config = oidc_config(&provider);
     config["limits"] = json!({ "provider_calls_per_second": 1 });
     config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
-    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(1);
+    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(2);
     let app = lifecycle_browser(config).await;
     let mut user = app.other_browser();
     let front = user.start_login("/profile").await;
@@ -237,7 +237,7 @@ async fn a_logged_in_users_silent_check_is_not_refused_for_an_anonymous_flood() 
         .await;
     assert_callback_completed(&resp, &provider);
     let id_token = user.profile().await.expect("logged in")["id_token_jwt"].clone();
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
     // An anonymous flood spends the budget...
     let mut refused = 0;
     for _ in 0..6 {

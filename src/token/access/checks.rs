@@ -1,0 +1,139 @@
+//! The checks of one token at one provider, whichever way it is validated:
+//! how long a verdict is kept, and the identity a valid token gives.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{sender_constraint, BearerCaches, TokenIdentity, TokenValidation, INACTIVE_SECONDS};
+use crate::clock;
+use crate::config::ProviderMetadata;
+use crate::provider::budget::Caller;
+use crate::provider::registration::RegisteredClient;
+use crate::provider::Provider;
+use crate::secret::AccessToken;
+use crate::token::claims;
+use crate::token::jws::CompactJws;
+
+pub(super) struct Checks<'a> {
+    pub(super) provider: &'a Provider,
+    pub(super) caches: &'a BearerCaches,
+    pub(super) client: &'a RegisteredClient,
+    pub(super) metadata: &'a ProviderMetadata,
+    /// `bearer.audiences`, or our client_id.
+    pub(super) audiences: Vec<String>,
+    pub(super) skew: i64,
+    /// Who sent the token (introspection budget).
+    pub(super) caller: Caller,
+}
+
+impl Checks<'_> {
+    /// How long a positive answer may be reused: at most
+    /// `introspection_cache_seconds`, and never past the token's `exp`.
+    pub(super) fn cache_ttl(&self, identity: &TokenIdentity) -> Duration {
+        let now = clock::now();
+        let until_exp = identity
+            .expires_at
+            .map_or(u64::MAX, |exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
+        Duration::from_secs(self.provider.config.bearer.introspection_cache_seconds.min(until_exp))
+    }
+
+    /// How long an introspection refusal is remembered.
+    pub(super) fn refusal_ttl(&self) -> Duration {
+        Duration::from_secs(
+            self.provider
+                .config
+                .bearer
+                .introspection_cache_seconds
+                .min(INACTIVE_SECONDS),
+        )
+    }
+
+    /// A refusal that needs no provider call: a token shaped like a JWT
+    /// whose (unverified) `iss` or `exp` already disqualifies it. Nothing
+    /// is ever accepted on unverified claims; they can only refuse.
+    pub(super) fn refused_locally(&self, token: &AccessToken) -> Option<String> {
+        let jws = CompactJws::parse(token.secret())?;
+        let claims = jws.unverified_claims()?;
+        match claims.get("iss") {
+            None => {}
+            Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
+            Some(_) => return Some("the token is from another issuer".into()),
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)));
+        if exp.is_some_and(|exp| clock::now().saturating_sub(self.skew) >= exp) {
+            return Some("the token has expired".into());
+        }
+        None
+    }
+
+    /// The checks shared by both ways: time, issuer and audience.
+    pub(super) fn identity(
+        &self,
+        token: &AccessToken,
+        claims: Map<String, Value>,
+        validation: TokenValidation,
+    ) -> Result<Arc<TokenIdentity>, String> {
+        let now = clock::now();
+        let number = |name: &str| -> Result<Option<i64>, String> {
+            match claims.get(name) {
+                None => Ok(None),
+                // RFC 7519 NumericDate: seconds, possibly with a fraction.
+                Some(value) => value
+                    .as_i64()
+                    .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+                    .map(Some)
+                    .ok_or_else(|| format!("`{name}` is not a number")),
+            }
+        };
+        let exp = number("exp")?;
+        if exp.is_some_and(|exp| now.saturating_sub(self.skew) >= exp) {
+            return Err("the token has expired".into());
+        }
+        if number("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(self.skew)) {
+            return Err("the token is not valid yet".into());
+        }
+        if number("iat")?.is_some_and(|iat| iat > now.saturating_add(self.skew)) {
+            return Err("the token is issued in the future".into());
+        }
+        match claims.get("iss") {
+            None => {}
+            Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
+            Some(_) => return Err("the token is from another issuer".into()),
+        }
+        // Who the token speaks for must say something when it is there:
+        // `"sub": ""` is nobody, and every empty one the same nobody.
+        claims::optional_texts(&claims, &["sub", "client_id", "jti", "acr"])
+            .and_then(|()| claims::optional_list(&claims, "amr").map(drop))
+            .map_err(|why| format!("meaningless claim: {why}"))?;
+        let audiences = &self.audiences;
+        match claims::audiences(&claims).map_err(|why| format!("meaningless claim: {why}"))? {
+            None => {}
+            Some(named) if named.iter().any(|aud| audiences.iter().any(|a| a == aud)) => {}
+            Some(_) => return Err("the token is for another audience".into()),
+        }
+        sender_constraint(&claims)?;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(scope)), _) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            (None, Some(Value::Array(list))) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            _ => BTreeSet::new(),
+        };
+        let claims_json = serde_json::value::to_raw_value(&claims).map_err(|e| e.to_string())?;
+        Ok(Arc::new(TokenIdentity {
+            token: token.clone(),
+            claims_json,
+            provider: self.provider.name.clone(),
+            validation,
+            subject: text("sub"),
+            client_id: text("client_id"),
+            scopes,
+            expires_at: exp,
+            claims,
+        }))
+    }
+}
