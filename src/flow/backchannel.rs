@@ -44,11 +44,9 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // with it: an unauthenticated POST must not make us discover every
     // provider. Several providers may share an issuer (two clients at one
     // provider): the token's `aud` says whose it is.
-    let audiences: Vec<&str> = match unverified.get("aud") {
-        Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    };
+    // (An `aud` that names nobody matches no provider; the token is
+    // refused for it below.)
+    let audiences = claims::audiences(&unverified).ok().flatten().unwrap_or_default();
     let mut found = None;
     let mut unknown = None;
     for candidate in oidc.providers() {
@@ -87,17 +85,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         (None, Some(error)) => return Err(error),
         (None, None) => return Err(bad("the logout token's issuer is not a configured provider")),
     };
-    let allowed: Vec<_> = jws::ASYMMETRIC_ALGS
-        .iter()
-        .filter(|alg| {
-            let name = serde_json::to_value(alg).ok();
-            metadata
-                .id_token_signing_alg_values_supported
-                .iter()
-                .any(|a| Some(Value::String(a.clone())) == name)
-        })
-        .cloned()
-        .collect();
+    let allowed = jws::allowed_algs(&metadata.id_token_signing_alg_values_supported, false);
     let claims = jws::verify(provider, &raw, &allowed)
         .await
         .map_err(|error| match error {

@@ -20,8 +20,8 @@ use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
 use crate::state::{digest, Claim, Lease, RefreshKey};
-use crate::token::endpoint;
 use crate::token::id_token::{self, NonceRule};
+use crate::token::{claims, endpoint};
 
 /// How long a refresh result is shared with requests still carrying the
 /// session from before it (concurrent requests of one browser, and a
@@ -242,11 +242,8 @@ fn check_same_login(original: &Map<String, Value>, refreshed: &Map<String, Value
         }
     }
     let audiences = |claims: &Map<String, Value>| -> Option<BTreeSet<String>> {
-        match claims.get("aud")? {
-            Value::String(aud) => Some(BTreeSet::from([aud.clone()])),
-            Value::Array(list) => list.iter().map(|a| a.as_str().map(str::to_string)).collect(),
-            _ => None,
-        }
+        let audiences = claims::audiences(claims).ok().flatten()?;
+        Some(audiences.into_iter().map(str::to_string).collect())
     };
     if audiences(refreshed).is_none() || audiences(refreshed) != audiences(original) {
         return Err(differs("aud"));

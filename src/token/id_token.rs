@@ -9,7 +9,7 @@ use crate::clock;
 use std::str::FromStr;
 
 use chrono::TimeDelta;
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
 use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
@@ -19,7 +19,7 @@ use crate::provider::keys::KeySource;
 use crate::provider::registration::RegisteredClient;
 use crate::secret::IdTokenJwt;
 use crate::token::claims;
-use crate::token::jws::CompactJws;
+use crate::token::jws::{self, CompactJws};
 
 /// An ID token whose every check passed.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ fn check(
     };
     let skew = TimeDelta::seconds(i64::try_from(clock_skew_seconds).unwrap_or(i64::MAX / 2_000));
     let verifier = verifier
-        .set_allowed_algs(allowed_algs(metadata))
+        .set_allowed_algs(jws::allowed_algs(&metadata.id_token_signing_alg_values_supported, true))
         // Several audiences are acceptable only with `azp` = our client_id,
         // which `authorized_party` below enforces (Core §3.1.3.7 steps 4-5).
         .set_other_audience_verifier_fn(|_| true)
@@ -149,19 +149,6 @@ fn check(
         _ => {}
     }
     Ok(claims.subject().to_string())
-}
-
-/// The algorithms the provider says it signs ID tokens with, that we
-/// implement. `none` is never among them; HMAC ones are verified with the
-/// client secret only (so a token MACed with a public key never passes).
-fn allowed_algs(metadata: &ProviderMetadata) -> Vec<CoreJwsSigningAlgorithm> {
-    metadata
-        .id_token_signing_alg_values_supported
-        .iter()
-        .filter(|alg| alg.as_str() != "none")
-        .filter_map(|alg| serde_json::from_value(Value::String(alg.clone())).ok())
-        .filter(|alg| !matches!(alg, CoreJwsSigningAlgorithm::None))
-        .collect()
 }
 
 fn describe(error: &ClaimsVerificationError) -> String {

@@ -28,6 +28,20 @@ pub(crate) const ASYMMETRIC_ALGS: &[CoreJwsSigningAlgorithm] = &[
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
+/// The algorithms of `supported` (a provider's metadata) this crate will
+/// verify with: never `none`; HMAC ones only where `hmac` (an ID token is
+/// MACed with the client secret; a logout or access token never is, and a
+/// MAC keyed with a public key is the algorithm-confusion forgery).
+pub(crate) fn allowed_algs(supported: &[String], hmac: bool) -> Vec<CoreJwsSigningAlgorithm> {
+    supported
+        .iter()
+        .filter(|alg| alg.as_str() != "none")
+        .filter_map(|alg| serde_json::from_value(Value::String(alg.clone())).ok())
+        .filter(|alg| !matches!(alg, CoreJwsSigningAlgorithm::None))
+        .filter(|alg| hmac || ASYMMETRIC_ALGS.contains(alg))
+        .collect()
+}
+
 /// A token whose signature verified.
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedJws {
@@ -211,6 +225,28 @@ pub(crate) mod tests {
             &json!({ "iss": "https://op.example", "sub": "alice" }),
             &signature,
         )
+    }
+
+    #[test]
+    fn a_provider_may_offer_none_and_hmac_and_only_what_fits_is_allowed() {
+        let supported: Vec<String> = ["none", "HS256", "RS256", "ES256", "XX999"].map(String::from).to_vec();
+        let id_tokens = allowed_algs(&supported, true);
+        assert_eq!(
+            id_tokens,
+            [
+                CoreJwsSigningAlgorithm::HmacSha256,
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256
+            ]
+        );
+        let others = allowed_algs(&supported, false);
+        assert_eq!(
+            others,
+            [
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256
+            ]
+        );
     }
 
     async fn verified(raw: &str) -> Result<Map<String, Value>, String> {
