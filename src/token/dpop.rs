@@ -11,10 +11,12 @@ use hmac::{Hmac, Mac};
 use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::client_key::jwk_thumbprint as thumbprint;
 use crate::error::OidcError;
+use crate::token::access::TokenIdentity;
 use crate::token::jws::{CompactJws, ASYMMETRIC_ALGS};
 
 /// The `algs` of a DPoP challenge: what a proof may be signed with.
@@ -33,6 +35,75 @@ pub(crate) struct Proof {
     pub(crate) jkt: String,
     pub(crate) jti: String,
     pub(crate) iat: i64,
+}
+
+/// RFC 9449 §7.1: a token bound to a key (`cnf.jkt`, `bound`) is taken
+/// only with a proof signed by that key, and a proof only with a token
+/// bound to its key.
+pub(crate) fn check_binding(bound: Option<&str>, proof: Option<&Proof>) -> Result<(), OidcError> {
+    match (bound, proof) {
+        (Some(bound), Some(proof)) if bool::from(bound.as_bytes().ct_eq(proof.jkt.as_bytes())) => Ok(()),
+        (Some(_), Some(_)) => Err(OidcError::InvalidDpopProof(
+            "the proof is signed by another key than the one the token is bound to".into(),
+        )),
+        (Some(_), None) => Err(OidcError::InvalidToken(
+            "the token is DPoP-bound: send it with `Authorization: DPoP` and a `DPoP` proof".into(),
+        )),
+        (None, Some(_)) => Err(OidcError::InvalidToken(
+            "the token is not DPoP-bound: send it as Bearer".into(),
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+/// How a proof is written down so it is used once (RFC 9449 §11.1): its
+/// entry in the ledger, whose share it is, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProofRecord {
+    /// The ledger entry: the key's thumbprint and the proof's `jti`.
+    pub(crate) entry: String,
+    /// Whose share it counts in.
+    pub(crate) owner: String,
+    /// Until when it is kept (Unix s).
+    pub(crate) until: i64,
+}
+
+/// The record of `proof`, accompanying `identity`'s token, or why it is
+/// refused: a proof made before `remembers_since_ms` may have been used
+/// before a restart, which an in-process ledger forgot.
+pub(crate) fn proof_record(
+    proof: &Proof,
+    identity: &TokenIdentity,
+    skew: i64,
+    remembers_since_ms: i64,
+) -> Result<ProofRecord, OidcError> {
+    if proof.iat < remembers_since_ms.div_euclid(1000) {
+        return Err(OidcError::InvalidDpopProof(
+            "the proof was made before this server started; make a new one".into(),
+        ));
+    }
+    // Kept until its window closes, or its token expires if sooner.
+    let window_ends = proof.iat.saturating_add(skew).saturating_add(1);
+    let token_ends = identity.expires_at().map_or(i64::MAX, |exp| {
+        exp.unix_timestamp().saturating_add(skew).saturating_add(1)
+    });
+    // The share is whoever the token speaks for, through which client, not
+    // its key: one holder making keys at will would otherwise have a share
+    // each (and one client cannot spend the share the user's other clients
+    // need). As a JSON array: no `sub` or `client_id` can end early and
+    // name another owner.
+    let provider = identity.provider();
+    let owner = match (identity.subject(), identity.client_id()) {
+        (Some(sub), client) => serde_json::json!([provider, "sub", sub, client.unwrap_or("")]),
+        (None, Some(client)) => serde_json::json!([provider, "client", client]),
+        (None, None) => serde_json::json!([provider, "jkt", proof.jkt]),
+    }
+    .to_string();
+    Ok(ProofRecord {
+        entry: format!("{}:{}", proof.jkt, proof.jti),
+        owner,
+        until: window_ends.min(token_ends),
+    })
 }
 
 /// What a proof must match: the request and the token it accompanies.
@@ -260,6 +331,29 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+
+    #[test]
+    fn a_bound_token_goes_only_with_a_proof_of_its_key_and_a_proof_only_with_a_bound_token() {
+        let proof = |jkt: &str| Proof {
+            jkt: jkt.into(),
+            jti: "j-1".into(),
+            iat: 1,
+        };
+        assert_eq!(check_binding(Some("k1"), Some(&proof("k1"))), Ok(()));
+        assert_eq!(check_binding(None, None), Ok(()));
+        assert!(matches!(
+            check_binding(Some("k1"), Some(&proof("k2"))),
+            Err(OidcError::InvalidDpopProof(_))
+        ));
+        assert!(matches!(
+            check_binding(Some("k1"), None),
+            Err(OidcError::InvalidToken(_))
+        ));
+        assert!(matches!(
+            check_binding(None, Some(&proof("k1"))),
+            Err(OidcError::InvalidToken(_))
+        ));
+    }
 
     /// A `GET` of `url` with the token `the-token`, at the instant 1,000,000.
     fn expected_at(url: &Url) -> Expected<'_> {

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use subtle::ConstantTimeEq;
-
 use crate::config::{DefaultProvider, DpopMode, ProviderName};
 use crate::error::OidcError;
 use crate::oidc::Oidc;
@@ -213,63 +211,17 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             oidc.config().clock_skew_seconds,
         )
         .await?;
-        match (identity.dpop_thumbprint(), &proof) {
-            (Some(bound), Some(proof)) if bool::from(bound.as_bytes().ct_eq(proof.jkt.as_bytes())) => {}
-            (Some(_), Some(_)) => {
-                return Err(OidcError::InvalidDpopProof(
-                    "the proof is signed by another key than the one the token is bound to".into(),
-                ))
-            }
-            (Some(_), None) => {
-                return Err(OidcError::InvalidToken(
-                    "the token is DPoP-bound: send it with `Authorization: DPoP` and a `DPoP` proof".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(OidcError::InvalidToken(
-                    "the token is not DPoP-bound: send it as Bearer".into(),
-                ))
-            }
-            (None, None) => {}
-        }
+        dpop::check_binding(identity.dpop_thumbprint(), proof.as_ref())?;
         if let Some(proof) = proof {
             // RFC 9449 §11.1: a proof is used once, on every instance. It is
             // recorded only now, its token found valid and bound to its key
             // (so only a token's holder can add to the ledger, each subject
-            // within their share), until its window closes, or its token
-            // expires if sooner. A proof made before this process started
-            // may have been used before the restart, which the in-process
-            // ledger forgot: refused.
+            // within their share).
             let skew = i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0);
-            if proof.iat < oidc.state().remembers_since_ms().div_euclid(1000) {
-                return Err(OidcError::InvalidDpopProof(
-                    "the proof was made before this server started; make a new one".into(),
-                ));
-            }
-            let window_ends = proof.iat.saturating_add(skew).saturating_add(1);
-            let token_ends = identity.expires_at().map_or(i64::MAX, |exp| {
-                exp.unix_timestamp().saturating_add(skew).saturating_add(1)
-            });
-            // The share is whoever the token speaks for, through which
-            // client, not its key: one holder making keys at will would
-            // otherwise have a share each (and one client cannot spend the
-            // share the user's other clients need). As a JSON array: no
-            // `sub` or `client_id` can end early and name another owner.
-            let provider = identity.provider();
-            let owner = match (identity.subject(), identity.client_id()) {
-                (Some(sub), client) => serde_json::json!([provider, "sub", sub, client.unwrap_or("")]),
-                (None, Some(client)) => serde_json::json!([provider, "client", client]),
-                (None, None) => serde_json::json!([provider, "jkt", proof.jkt]),
-            }
-            .to_string();
+            let record = dpop::proof_record(&proof, &identity, skew, oidc.state().remembers_since_ms())?;
             let fresh = oidc
                 .state()
-                .first_use(
-                    Once::DpopProof,
-                    &format!("{}:{}", proof.jkt, proof.jti),
-                    Some(&owner),
-                    window_ends.min(token_ends),
-                )
+                .first_use(Once::DpopProof, &record.entry, Some(&record.owner), record.until)
                 .await
                 .map_err(OidcError::from)?;
             if !fresh {
