@@ -8,11 +8,8 @@ use crate::clock;
 use crate::error::OidcError;
 use crate::oidc::Oidc;
 use crate::state::{LogoutTarget, Once};
-use crate::token::claims;
 use crate::token::jws::{self, CompactJws};
-
-/// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
-const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+use crate::token::{claims, logout_token};
 
 /// Verifies the form `body` of a back-channel logout request and ends the
 /// sessions its logout token names; the number of stored sessions ended.
@@ -100,45 +97,14 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
 
     let now = clock::now();
     let skew = oidc.skew_seconds();
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
-    // Every claim that names something must say something: an empty `sub`
-    // or `sid` would end the sessions of whoever else has an empty one,
-    // and an empty `jti` would be one id for every token.
-    let meaningless = |why: String| bad(&format!("meaningless claim: {why}"));
-    if claims::required_text(&claims, "iss").map_err(meaningless)? != metadata.issuer.as_str() {
-        return Err(bad("wrong `iss`"));
-    }
     let client = provider.client().await?;
-    let client_id = client.client_id.as_str();
-    let audiences = claims::audiences(&claims).map_err(meaningless)?.unwrap_or_default();
-    if !audiences.contains(&client_id) {
-        return Err(bad("wrong or missing `aud`"));
-    }
-    let iat = number("iat").ok_or_else(|| bad("no `iat`"))?;
-    if iat > now.saturating_add(skew) {
-        return Err(bad("`iat` is in the future"));
-    }
-    let exp = number("exp").ok_or_else(|| bad("no `exp`"))?;
-    if now.saturating_sub(skew) >= exp {
-        return Err(bad("the logout token has expired"));
-    }
-    let events_ok = claims
-        .get("events")
-        .and_then(Value::as_object)
-        .and_then(|events| events.get(LOGOUT_EVENT))
-        .is_some_and(Value::is_object);
-    if !events_ok {
-        return Err(bad("no back-channel logout event"));
-    }
-    if claims.contains_key("nonce") {
-        return Err(bad("a logout token must not have a `nonce`"));
-    }
-    let sid = claims::optional_text(&claims, "sid").map_err(meaningless)?;
-    let sub = claims::optional_text(&claims, "sub").map_err(meaningless)?;
-    if sid.is_none() && sub.is_none() {
-        return Err(bad("neither `sid` nor `sub`"));
-    }
-    let jti = claims::required_text(&claims, "jti").map_err(meaningless)?;
+    let logout_token::Checked {
+        sid,
+        sub,
+        jti,
+        iat,
+        exp,
+    } = logout_token::check(&claims, metadata.issuer.as_str(), client.client_id.as_str(), now, skew)?;
     // §2.6 step 10: a logout token is used once, on any instance.
     let once = format!("{}\u{0}{jti}", metadata.issuer);
     if oidc.state().was_used(Once::LogoutToken, &once).await? {

@@ -9,5 +9,6 @@ pub(crate) mod dpop;
 pub(crate) mod endpoint;
 pub(crate) mod id_token;
 pub(crate) mod jws;
+pub(crate) mod logout_token;
 pub(crate) mod service;
 pub(crate) mod unique_json;
