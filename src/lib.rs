@@ -745,7 +745,8 @@
 //   token    token validation and token-endpoint calls
 //   provider the remote OP: metadata, keys, registration, HTTP
 //   config   the configuration schema and its validation
-//   leaves   error, secret, clock, cache, telemetry, client_key
+//   leaves   error, secret, clock, cache, telemetry, client_key, owner_file
+//   roots    random (which any leaf may use)
 /// Logs through the `log` facade (the one Rocket uses) under the target
 /// `rocket_openidconnect`, whichever module speaks: `event!(info, "...")`.
 macro_rules! event {
@@ -763,6 +764,7 @@ mod flow;
 mod oidc;
 mod owner_file;
 mod provider;
+mod random;
 pub mod secret;
 mod session;
 mod state;

@@ -92,7 +92,7 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
         .file_name()
         .ok_or_else(|| std::io::Error::other("the path names no file"))?
         .to_string_lossy();
-    let tag = openidconnect::CsrfToken::new_random().secret().replace(['-', '_'], "0");
+    let tag = crate::random::token().replace(['-', '_'], "0");
     let temporary = path.with_file_name(format!(".{name}.{tag}.tmp"));
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);

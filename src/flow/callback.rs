@@ -322,7 +322,7 @@ async fn complete(
     let lifetime = oidc.lifetime_seconds();
     let session = UserSession {
         // A new id at every login: a session planted before login is never reused.
-        id: openidconnect::CsrfToken::new_random().secret().clone(),
+        id: crate::random::token(),
         provider: provider.name.clone(),
         sub: id_token.subject,
         id_token_jwt: id_token.jwt,

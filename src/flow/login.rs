@@ -167,8 +167,8 @@ pub(crate) async fn begin(
 ) -> Result<LoginRedirect, OidcError> {
     let metadata = provider.metadata().await?;
     let client = provider.client().await?;
-    let state = CsrfToken::new_random();
-    let nonce = Nonce::new_random();
+    let state = CsrfToken::new(crate::random::token());
+    let nonce = Nonce::new(crate::random::token());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let config = &provider.config;
 

@@ -52,7 +52,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
     let Some(mut end_session) = metadata.end_session_endpoint.clone() else {
         return Ok(local);
     };
-    let state = openidconnect::CsrfToken::new_random().secret().clone();
+    let state = crate::random::token();
     let pending = PendingLogout {
         state: state.clone(),
         expires_at: clock::now() + LOGOUT_SECONDS,

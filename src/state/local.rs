@@ -457,7 +457,7 @@ impl SharedState for LocalState {
             return Ok(Claim::Busy);
         }
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        let token = openidconnect::CsrfToken::new_random().secret().clone();
+        let token = crate::random::token();
         leases.insert_evicting(*key, until, token.clone(), now);
         Ok(Claim::Won(Lease(token)))
     }

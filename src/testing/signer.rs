@@ -23,16 +23,11 @@ impl std::fmt::Debug for Signer {
     }
 }
 
-/// Random bytes from the operating system, through `openidconnect`'s
-/// generator.
-pub(crate) fn random_bytes(len: usize) -> Vec<u8> {
-    let text = openidconnect::CsrfToken::new_random_len(len as u32);
-    URL_SAFE_NO_PAD.decode(text.secret()).unwrap_or_default()
-}
+use crate::random::bytes as random_bytes;
 
 /// A random opaque value (codes, tokens, ids): 24 random bytes, base64url.
 pub(crate) fn random_token() -> String {
-    openidconnect::CsrfToken::new_random_len(24).secret().clone()
+    crate::random::text(24)
 }
 
 impl Signer {

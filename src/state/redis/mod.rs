@@ -411,7 +411,7 @@ impl SharedState for RedisState {
             return Ok(true);
         }
         let key = self.key(&format!("once:{}", ledger.label()), &[value]);
-        let token = openidconnect::CsrfToken::new_random().secret().clone();
+        let token = crate::random::token();
         let ttl = ttl_until(expires_at).to_string();
         let first: i64 = match (ledger, owner) {
             (Once::DpopProof, Some(owner)) => {
@@ -653,7 +653,7 @@ impl SharedState for RedisState {
     async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError> {
         let result_key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
         let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
-        let token = openidconnect::CsrfToken::new_random().secret().clone();
+        let token = crate::random::token();
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1).to_string();
         let (kind, value): (String, Option<String>) = self
             .script(&self.claim, &[&result_key, &lock_key], &[&token, &lease_ms])
