@@ -1,6 +1,9 @@
 //! A provider's `bearer` table: how `BearerToken` checks access tokens.
 
 use serde::Deserialize;
+
+use super::error::Problems;
+use super::MAX_CACHE_ENTRIES;
 /// The `[default.oidc.providers.<name>.bearer]` table.
 ///
 /// ```rust
@@ -112,4 +115,17 @@ fn default_introspection_cache() -> u64 {
 
 fn default_bearer_cache_entries() -> usize {
     10_000
+}
+
+impl BearerConfig {
+    /// What serde cannot check of this table (keys named from the
+    /// provider's table).
+    pub(super) fn problems(&self, problems: &mut Problems<'_>) {
+        if self.introspection_cache_seconds > 86_400 {
+            problems.add("bearer.introspection_cache_seconds", "must be at most 86400 (a day)");
+        }
+        if self.cache_entries == 0 || self.cache_entries > MAX_CACHE_ENTRIES {
+            problems.add("bearer.cache_entries", "must be between 1 and 10000000");
+        }
+    }
 }

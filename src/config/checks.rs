@@ -4,21 +4,8 @@
 use url::Url;
 
 use super::error::Problems;
-use super::{
-    metadata, ConfigError, OidcConfig, SessionStoreKind, TokenEndpointAuthMethod, MAX_CACHE_ENTRIES, MAX_PREVIOUS_KEYS,
-};
+use super::{ConfigError, OidcConfig, SessionStoreKind, MAX_PREVIOUS_KEYS};
 use crate::secret::key_bytes;
-/// Authorization request parameters the library sets itself.
-const RESERVED_AUTH_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
 
 impl OidcConfig {
     pub(super) fn problems(&self) -> Vec<ConfigError> {
@@ -112,6 +99,10 @@ impl OidcConfig {
                 );
             }
         }
+        // Each provider's own checks live beside its fields
+        // (`ProviderConfig::problems`); what depends on the other
+        // providers or the paths is checked here.
+        let mut providers = Vec::new();
         for (name, provider) in &self.providers {
             let key = |k: &str| format!("oidc.providers.{name}.{k}");
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -141,65 +132,6 @@ impl OidcConfig {
                     problem(key("redirect_uri"), "is the path of another provider's `redirect_uri`");
                 }
             }
-            if provider.issuer.is_none() && provider.discovery_url.is_none() && provider.metadata.is_none() {
-                problem(
-                    key("issuer"),
-                    "one of `issuer`, `discovery_url` or `metadata` is required",
-                );
-            }
-            if let Some(issuer) = &provider.issuer {
-                match Url::parse(issuer) {
-                    Ok(url)
-                        if matches!(url.scheme(), "http" | "https")
-                            && url.query().is_none()
-                            && url.fragment().is_none() => {}
-                    _ => problem(key("issuer"), "must be an http or https URL without query or fragment"),
-                }
-                if let Some(metadata) = &provider.metadata {
-                    if &metadata.issuer != issuer {
-                        problem(key("metadata.issuer"), "must equal `issuer`");
-                    }
-                }
-            }
-            if let Some(url) = &provider.discovery_url {
-                let https_issuer = provider.issuer.as_deref().is_some_and(|i| i.starts_with("https://"));
-                if !matches!(url.scheme(), "http" | "https") {
-                    problem(key("discovery_url"), "must be an http or https URL");
-                } else if https_issuer && url.scheme() == "http" && !metadata::is_loopback(url) {
-                    // The document names the keys and the token endpoint: in
-                    // clear, it would let the network choose them.
-                    problem(key("discovery_url"), "must be https, as the issuer is (or on loopback)");
-                }
-            }
-            for (index, origin) in provider.allowed_endpoint_origins.iter().enumerate() {
-                let bare = matches!(origin.scheme(), "http" | "https")
-                    && origin.has_host()
-                    && origin.username().is_empty()
-                    && origin.password().is_none()
-                    && origin.path() == "/"
-                    && origin.query().is_none()
-                    && origin.fragment().is_none();
-                if !bare {
-                    problem(
-                        key(&format!("allowed_endpoint_origins[{index}]")),
-                        "must be an origin such as `https://oauth2.googleapis.com` (no path, query or user)",
-                    );
-                }
-            }
-            if let Some(metadata) = &provider.metadata {
-                for (field, message) in metadata.problems() {
-                    problem(key(&format!("metadata.{field}")), &message);
-                }
-                for (field, origin) in metadata.foreign_endpoints(&provider.allowed_endpoint_origins) {
-                    problem(
-                        key(&format!("metadata.{field}")),
-                        &format!(
-                            "is on `{origin}`, not on the issuer's origin: list `{origin}` in \
-                             `allowed_endpoint_origins` if the provider really serves it there"
-                        ),
-                    );
-                }
-            }
             // RFC 9207 §4, RFC 9700 §4.4.2: where two providers share a
             // callback, only `iss` tells their responses apart; two that
             // claim one issuer could not be told apart at all.
@@ -221,74 +153,10 @@ impl OidcConfig {
                     );
                 }
             }
-            match (&provider.client_id, &provider.registration) {
-                (Some(id), None) if id.is_empty() => problem(key("client_id"), "must not be empty"),
-                (None, None) => problem(
-                    key("client_id"),
-                    "is missing (or give a `registration` table to register dynamically)",
-                ),
-                (Some(_), Some(_)) => problem(key("registration"), "cannot be combined with `client_id`"),
-                _ => {}
-            }
-            let needs_secret = provider.registration.is_none()
-                && !matches!(
-                    provider.token_endpoint_auth_method,
-                    TokenEndpointAuthMethod::None | TokenEndpointAuthMethod::PrivateKeyJwt
-                );
-            if needs_secret && provider.client_secret.as_ref().is_none_or(|s| s.secret().is_empty()) {
-                problem(
-                    key("client_secret"),
-                    "is required unless `token_endpoint_auth_method` is \"none\" or \"private_key_jwt\"",
-                );
-            }
-            if !provider.scopes.iter().any(|s| s == "openid") {
-                problem(key("scopes"), "must contain \"openid\"");
-            }
-            if provider
-                .scopes
-                .iter()
-                .any(|s| s.is_empty() || s.contains(char::is_whitespace))
-            {
-                problem(key("scopes"), "scopes are non-empty and contain no spaces");
-            }
-            if provider.bearer.introspection_cache_seconds > 86_400 {
-                problem(
-                    key("bearer.introspection_cache_seconds"),
-                    "must be at most 86400 (a day)",
-                );
-            }
-            if !provider.session.keep_claims.is_empty() && !provider.session.drop_claims.is_empty() {
-                problem(
-                    key("session.drop_claims"),
-                    "cannot be combined with `keep_claims`: give one of the two",
-                );
-            }
-            if provider.bearer.cache_entries == 0 || provider.bearer.cache_entries > MAX_CACHE_ENTRIES {
-                problem(key("bearer.cache_entries"), "must be between 1 and 10000000");
-            }
-            // OIDC Core §3.1.2.1: `max_age` is a number of seconds; one that
-            // is not could not be checked against `auth_time` (§3.1.3.7).
-            if let Some(max_age) = provider.auth_request_params.get("max_age") {
-                if max_age.parse::<u64>().is_err() {
-                    problem(key("auth_request_params.max_age"), "must be a whole number of seconds");
-                }
-            }
-            if provider
-                .auth_request_params
-                .get("acr_values")
-                .is_some_and(|v| v.trim().is_empty())
-            {
-                problem(key("auth_request_params.acr_values"), "must name at least one value");
-            }
-            for param in provider.auth_request_params.keys() {
-                if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
-                    problem(
-                        key(&format!("auth_request_params.{param}")),
-                        "is set by the library and cannot be overridden",
-                    );
-                }
-            }
+            let table = format!("oidc.providers.{name}");
+            provider.problems(&mut Problems::of(&table, &mut providers));
         }
+        problems.extend(providers);
         problems
     }
 }

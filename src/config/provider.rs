@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use super::{BearerConfig, ProviderMetadata};
+use super::error::Problems;
+use super::{metadata, BearerConfig, ProviderMetadata};
 use crate::client_key::PrivateKey;
 use crate::secret::{ClientSecret, PrivateKeyJwk};
 /// One `[default.oidc.providers.<name>]` table.
@@ -378,4 +379,138 @@ impl<'de> Deserialize<'de> for UserinfoMethod {
 
 fn default_scopes() -> Vec<String> {
     vec!["openid".to_string()]
+}
+
+/// Authorization request parameters the library sets itself.
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+impl ProviderConfig {
+    /// What serde cannot check of this provider's table (what depends on
+    /// the other providers is checked with the whole configuration).
+    pub(super) fn problems(&self, problems: &mut Problems<'_>) {
+        if self.issuer.is_none() && self.discovery_url.is_none() && self.metadata.is_none() {
+            problems.add("issuer", "one of `issuer`, `discovery_url` or `metadata` is required");
+        }
+        if let Some(issuer) = &self.issuer {
+            match Url::parse(issuer) {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https")
+                        && url.query().is_none()
+                        && url.fragment().is_none() => {}
+                _ => problems.add("issuer", "must be an http or https URL without query or fragment"),
+            }
+            if let Some(metadata) = &self.metadata {
+                if &metadata.issuer != issuer {
+                    problems.add("metadata.issuer", "must equal `issuer`");
+                }
+            }
+        }
+        if let Some(url) = &self.discovery_url {
+            let https_issuer = self.issuer.as_deref().is_some_and(|i| i.starts_with("https://"));
+            if !matches!(url.scheme(), "http" | "https") {
+                problems.add("discovery_url", "must be an http or https URL");
+            } else if https_issuer && url.scheme() == "http" && !metadata::is_loopback(url) {
+                // The document names the keys and the token endpoint: in
+                // clear, it would let the network choose them.
+                problems.add("discovery_url", "must be https, as the issuer is (or on loopback)");
+            }
+        }
+        for (index, origin) in self.allowed_endpoint_origins.iter().enumerate() {
+            let bare = matches!(origin.scheme(), "http" | "https")
+                && origin.has_host()
+                && origin.username().is_empty()
+                && origin.password().is_none()
+                && origin.path() == "/"
+                && origin.query().is_none()
+                && origin.fragment().is_none();
+            if !bare {
+                problems.add(
+                    &format!("allowed_endpoint_origins[{index}]"),
+                    "must be an origin such as `https://oauth2.googleapis.com` (no path, query or user)",
+                );
+            }
+        }
+        if let Some(metadata) = &self.metadata {
+            for (field, message) in metadata.problems() {
+                problems.add(&format!("metadata.{field}"), &message);
+            }
+            for (field, origin) in metadata.foreign_endpoints(&self.allowed_endpoint_origins) {
+                problems.add(
+                    &format!("metadata.{field}"),
+                    &format!(
+                        "is on `{origin}`, not on the issuer's origin: list `{origin}` in \
+                         `allowed_endpoint_origins` if the provider really serves it there"
+                    ),
+                );
+            }
+        }
+        match (&self.client_id, &self.registration) {
+            (Some(id), None) if id.is_empty() => problems.add("client_id", "must not be empty"),
+            (None, None) => problems.add(
+                "client_id",
+                "is missing (or give a `registration` table to register dynamically)",
+            ),
+            (Some(_), Some(_)) => problems.add("registration", "cannot be combined with `client_id`"),
+            _ => {}
+        }
+        let needs_secret = self.registration.is_none()
+            && !matches!(
+                self.token_endpoint_auth_method,
+                TokenEndpointAuthMethod::None | TokenEndpointAuthMethod::PrivateKeyJwt
+            );
+        if needs_secret && self.client_secret.as_ref().is_none_or(|s| s.secret().is_empty()) {
+            problems.add(
+                "client_secret",
+                "is required unless `token_endpoint_auth_method` is \"none\" or \"private_key_jwt\"",
+            );
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            problems.add("scopes", "must contain \"openid\"");
+        }
+        if self
+            .scopes
+            .iter()
+            .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+        {
+            problems.add("scopes", "scopes are non-empty and contain no spaces");
+        }
+        if !self.session.keep_claims.is_empty() && !self.session.drop_claims.is_empty() {
+            problems.add(
+                "session.drop_claims",
+                "cannot be combined with `keep_claims`: give one of the two",
+            );
+        }
+        // OIDC Core §3.1.2.1: `max_age` is a number of seconds; one that
+        // is not could not be checked against `auth_time` (§3.1.3.7).
+        if let Some(max_age) = self.auth_request_params.get("max_age") {
+            if max_age.parse::<u64>().is_err() {
+                problems.add("auth_request_params.max_age", "must be a whole number of seconds");
+            }
+        }
+        if self
+            .auth_request_params
+            .get("acr_values")
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            problems.add("auth_request_params.acr_values", "must name at least one value");
+        }
+        for param in self.auth_request_params.keys() {
+            if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
+                problems.add(
+                    &format!("auth_request_params.{param}"),
+                    "is set by the library and cannot be overridden",
+                );
+            }
+        }
+        self.bearer.problems(problems);
+    }
 }

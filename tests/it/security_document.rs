@@ -44,7 +44,13 @@ fn every_test_named_in_security_md_exists() {
                 ""
             };
             let module: Vec<&str> = parts.iter().copied().filter(|p| *p != "tests").collect();
+            // `src/a/b.rs`, or `src/a/b/mod.rs` for a module with files of its own.
             let file = root.join("src").join(format!("{}.rs", module.join("/")));
+            let file = if file.exists() {
+                file
+            } else {
+                root.join("src").join(module.join("/")).join("mod.rs")
+            };
             (file, name.to_string())
         };
         let Ok(text) = std::fs::read_to_string(&source) else {
