@@ -759,7 +759,7 @@ mod cache;
 mod client_key;
 mod clock;
 pub mod config;
-mod error;
+pub mod error;
 mod flow;
 mod oidc;
 mod owner_file;

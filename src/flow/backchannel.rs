@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::clock;
-use crate::error::OidcError;
+use crate::error::{BearerError, LogoutTokenError, OidcError};
 use crate::oidc::Oidc;
 use crate::state::{LogoutTarget, Once};
 use crate::token::jws::{self, CompactJws};
@@ -14,29 +14,30 @@ use crate::token::{claims, logout_token};
 /// Verifies the form `body` of a back-channel logout request and ends the
 /// sessions its logout token names; the number of stored sessions ended.
 pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize, OidcError> {
-    let bad = |why: &str| OidcError::InvalidRequest(why.to_string());
+    let bad = OidcError::InvalidLogoutToken;
+    let malformed = |why: &'static str| bad(LogoutTokenError::Malformed(why));
     let mut tokens = url::form_urlencoded::parse(body.as_bytes()).filter(|(name, _)| name == "logout_token");
     let raw = tokens
         .next()
         .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| bad("no logout_token"))?;
+        .ok_or(malformed("no logout_token"))?;
     if tokens.next().is_some() {
-        return Err(bad("logout_token repeated"));
+        return Err(malformed("logout_token repeated"));
     }
-    let jws = CompactJws::parse(&raw).ok_or_else(|| bad("the logout token is not a JWT"))?;
+    let jws = CompactJws::parse(&raw).ok_or(malformed("the logout token is not a JWT"))?;
     // §2.4: explicit typing, when present, must say logout+jwt.
     if let Some(typ) = jws.typ() {
         if typ != "logout+jwt" && typ != "application/logout+jwt" {
-            return Err(bad("the logout token's `typ` is not logout+jwt"));
+            return Err(malformed("the logout token's `typ` is not logout+jwt"));
         }
     }
     // The unverified `iss` only chooses whose keys to verify with.
     let unverified =
-        jws::decode_object(raw.split('.').nth(1).unwrap_or_default()).ok_or_else(|| bad("unreadable claims"))?;
+        jws::decode_object(raw.split('.').nth(1).unwrap_or_default()).ok_or(malformed("unreadable claims"))?;
     let issuer = unverified
         .get("iss")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("no `iss`"))?;
+        .ok_or(malformed("no `iss`"))?;
     // Only providers configured with this issuer, or already discovered
     // with it: an unauthenticated POST must not make us discover every
     // provider. Several providers may share an issuer (two clients at one
@@ -80,7 +81,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         // It may be the issuer of a provider that cannot be discovered now:
         // the provider's trouble, so that it sends the logout again.
         (None, Some(error)) => return Err(error),
-        (None, None) => return Err(bad("the logout token's issuer is not a configured provider")),
+        (None, None) => return Err(bad(LogoutTokenError::UnknownIssuer)),
     };
     let allowed = jws::allowed_algs(&metadata.id_token_signing_alg_values_supported, false);
     let claims = jws::verify(provider, &raw, &allowed)
@@ -88,10 +89,8 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         .map_err(|error| match error {
             // Keys that cannot be fetched now: `502`, and the provider's
             // retry is checked again. The details stay in the log.
-            error @ (OidcError::ProviderUnavailable(_)
-            | OidcError::TokenCheckUnavailable(_)
-            | OidcError::StateUnavailable(_)) => error,
-            error => bad(&format!("the logout token is not valid: {error}")),
+            OidcError::InvalidToken(BearerError::Jws(why)) => bad(LogoutTokenError::Jws(why)),
+            error => error,
         })?
         .claims;
 
@@ -108,7 +107,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // §2.6 step 10: a logout token is used once, on any instance.
     let once = format!("{}\u{0}{jti}", metadata.issuer);
     if oidc.state().was_used(Once::LogoutToken, &once).await? {
-        return Err(bad("the logout token was already used"));
+        return Err(bad(LogoutTokenError::Replayed));
     }
     // By `sub`, the logout ends the sessions authenticated until it
     // arrives: the provider's `iat` is not trusted to be on our clock (one
@@ -144,7 +143,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         .first_use(Once::LogoutToken, &once, None, exp.saturating_add(skew))
         .await?;
     if !first {
-        return Err(bad("the logout token was already used"));
+        return Err(bad(LogoutTokenError::Replayed));
     }
     Ok(ended)
 }

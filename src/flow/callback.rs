@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use openidconnect::Nonce;
 
 use crate::clock;
-use crate::error::{printable, OidcError};
+use crate::error::{printable, IdTokenError, OidcError};
 use crate::flow::diagnosis::Cause;
 use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, StepUp, PENDING_SECONDS};
 use crate::oidc::Oidc;
@@ -166,16 +166,14 @@ pub(crate) async fn finish(
         // A provider or Redis that cannot answer now ends nothing: the
         // session stays, and the silent check is tried again later.
         Err(
-            error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_) | OidcError::Overloaded(_)),
+            error @ (OidcError::ProviderUnavailable(_) | OidcError::StoreUnavailable(_) | OidcError::Overloaded(_)),
         ) => Err(error.into()),
         // The provider said "try again later" (RFC 6749 §4.1.2.1): its
         // trouble, which ends no session either.
         Err(OidcError::Provider { error, .. }) if pending.silent && TRANSIENT_ERRORS.contains(&error.as_str()) => {
-            Err(OidcError::ProviderUnavailable(format!(
-                "provider `{}` answered the silent check with `{error}`",
-                provider.name
-            ))
-            .into())
+            Err(provider
+                .unavailable(format!("answered the silent check with `{error}`"))
+                .into())
         }
         Err(error) if pending.silent => {
             // The silent check failed (`login_required`, or anything else):
@@ -280,7 +278,7 @@ async fn complete(
         .id_token
         .as_ref()
         .map(IdTokenJwt::secret)
-        .ok_or_else(|| OidcError::InvalidIdToken("the token response has no ID token".into()))?;
+        .ok_or(OidcError::InvalidIdToken(IdTokenError::Missing))?;
     let client = provider.client().await?;
     let id_token = id_token::verify(
         provider,
@@ -372,27 +370,25 @@ fn check_requested_authentication(
     step_up: &StepUp,
 ) -> Result<(), OidcError> {
     let params = &provider.config.auth_request_params;
-    let invalid = |why: String| Err(OidcError::InvalidIdToken(why));
+    let invalid = |why: IdTokenError| Err(OidcError::InvalidIdToken(why));
     // What a step-up asked for instead is checked against the step-up.
     let max_age = params.get("max_age").filter(|_| step_up.max_age.is_none());
     let acr_values = params.get("acr_values").filter(|_| step_up.acr_values.is_empty());
     if let Some(max_age) = max_age.and_then(|m| m.trim().parse::<i64>().ok()) {
         let Some(auth_time) = claims.get("auth_time").and_then(serde_json::Value::as_i64) else {
-            return invalid("`max_age` was requested but the ID token has no `auth_time`".into());
+            return invalid(IdTokenError::NoAuthTime);
         };
         if clock::now().saturating_sub(auth_time) > max_age.saturating_add(skew) {
-            return invalid(format!(
-                "the user authenticated longer ago than the requested `max_age` of {max_age} s"
-            ));
+            return invalid(IdTokenError::AuthenticatedTooLongAgo { max_age });
         }
     }
     if let Some(acr_values) = acr_values {
         let acr = claims.get("acr").and_then(serde_json::Value::as_str);
         if !acr.is_some_and(|acr| acr_values.split_whitespace().any(|wanted| wanted == acr)) {
-            return invalid(format!(
-                "`acr_values` `{acr_values}` were requested but the ID token's `acr` is {}",
-                acr.map_or("missing".to_string(), |a| format!("`{}`", printable(a, 64)))
-            ));
+            return invalid(IdTokenError::WrongAcr {
+                requested: acr_values.clone(),
+                acr: acr.map_or("missing".to_string(), |a| format!("`{}`", printable(a, 64))),
+            });
         }
     }
     Ok(())

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use crate::error::OidcError;
+use openidconnect::ClaimsVerificationError;
+
+use crate::error::{IdTokenError, OidcError};
 
 /// What made a login fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,33 +47,59 @@ pub(crate) enum Cause {
 
 impl Cause {
     /// The cause of `error`, for the errors that say it themselves (the
-    /// state cases are told apart where they are found).
+    /// state cases are told apart where they are found). Exhaustive over
+    /// the reasons: a new one must be given its cause here.
     pub(crate) fn of(error: &OidcError) -> Cause {
         match error {
             OidcError::Provider { .. } => Cause::ProviderError,
             OidcError::InvalidIssuer(_) => Cause::IssuerMismatch,
             OidcError::ProviderUnavailable(_) => Cause::ProviderUnreachable,
-            OidcError::StateUnavailable(_) => Cause::StateUnavailable,
+            OidcError::StoreUnavailable(_) => Cause::StateUnavailable,
             OidcError::InvalidState(_) => Cause::StateMismatch,
             OidcError::InsufficientUserAuthentication { .. } => Cause::StepUp,
             OidcError::Overloaded(_) | OidcError::TooManyRequests(_) => Cause::Overloaded,
-            OidcError::InvalidIdToken(why) => {
-                let has = |words: &str| why.contains(words);
-                if has("expired or not yet valid") || has("issued in the future") {
-                    Cause::ClockSkew
-                } else if has("wrong audience") {
-                    Cause::WrongAudience
-                } else if has("wrong issuer") {
-                    Cause::IssuerMismatch
-                } else if has("signature") {
-                    Cause::Signature
-                } else if has("nonce") {
-                    Cause::Nonce
-                } else {
-                    Cause::Other
-                }
-            }
-            _ => Cause::Other,
+            OidcError::InvalidIdToken(why) => Cause::of_id_token(why),
+            OidcError::LoginRequired
+            | OidcError::RefreshFailed(_)
+            | OidcError::SessionEnded(_)
+            | OidcError::InvalidRequest(_)
+            | OidcError::InvalidUserinfo(_)
+            | OidcError::SessionTooLarge { .. }
+            // What a bearer request or a logout token ends with, should one
+            // reach a login's log line.
+            | OidcError::MissingToken
+            | OidcError::InvalidBearerRequest(_)
+            | OidcError::InvalidToken(_)
+            | OidcError::InvalidDpopProof(_)
+            | OidcError::UseDpopNonce(_)
+            | OidcError::InsufficientScope { .. }
+            | OidcError::TokenCheckUnavailable(_)
+            | OidcError::ClientRejected(_)
+            | OidcError::InvalidLogoutToken(_) => Cause::Other,
+        }
+    }
+
+    /// The cause of an ID token's refusal (Core §3.1.3.7).
+    fn of_id_token(error: &IdTokenError) -> Cause {
+        match error {
+            IdTokenError::Claims(check) => match check {
+                // `iat` ahead of our clock is reported as `Expired` too.
+                ClaimsVerificationError::Expired(_) => Cause::ClockSkew,
+                ClaimsVerificationError::InvalidAudience(_) => Cause::WrongAudience,
+                ClaimsVerificationError::InvalidIssuer(_) => Cause::IssuerMismatch,
+                ClaimsVerificationError::SignatureVerification(_) => Cause::Signature,
+                ClaimsVerificationError::InvalidNonce(_) => Cause::Nonce,
+                _ => Cause::Other,
+            },
+            IdTokenError::Missing
+            | IdTokenError::NotCompact
+            | IdTokenError::MissingClaims
+            | IdTokenError::MeaninglessClaim(_)
+            // `max_age` or `acr_values` of `auth_request_params` unmet: the
+            // configuration asked, not a route (a route's is `StepUp`).
+            | IdTokenError::NoAuthTime
+            | IdTokenError::AuthenticatedTooLongAgo { .. }
+            | IdTokenError::WrongAcr { .. } => Cause::Other,
         }
     }
 
@@ -161,17 +189,39 @@ impl fmt::Display for Cause {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openidconnect::SignatureVerificationError;
 
     #[test]
-    fn id_token_failures_are_told_apart() {
-        let of = |why: &str| Cause::of(&OidcError::InvalidIdToken(why.into()));
-        assert_eq!(of("expired or not yet valid: exp is past"), Cause::ClockSkew);
-        assert_eq!(of("wrong audience: demo"), Cause::WrongAudience);
-        assert_eq!(of("bad signature: no key"), Cause::Signature);
-        assert_eq!(of("bad nonce: mismatch"), Cause::Nonce);
-        assert_eq!(of("the ID token payload is not a JSON object"), Cause::Other);
+    fn id_token_failures_are_told_apart_by_their_type_not_their_words() {
+        let of = |check: ClaimsVerificationError| Cause::of(&OidcError::InvalidIdToken(IdTokenError::Claims(check)));
+        // The words are anything: only the variant counts.
+        let words = || "anything at all".to_string();
+        assert_eq!(of(ClaimsVerificationError::Expired(words())), Cause::ClockSkew);
         assert_eq!(
-            Cause::of(&OidcError::ProviderUnavailable("timeout".into())),
+            of(ClaimsVerificationError::InvalidAudience(words())),
+            Cause::WrongAudience
+        );
+        assert_eq!(
+            of(ClaimsVerificationError::InvalidIssuer(words())),
+            Cause::IssuerMismatch
+        );
+        assert_eq!(
+            of(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey
+            )),
+            Cause::Signature
+        );
+        assert_eq!(of(ClaimsVerificationError::InvalidNonce(words())), Cause::Nonce);
+        assert_eq!(
+            Cause::of(&OidcError::InvalidIdToken(IdTokenError::MeaninglessClaim(
+                "wrong audience, bad signature, nonce".into()
+            ))),
+            Cause::Other
+        );
+        assert_eq!(
+            Cause::of(&OidcError::ProviderUnavailable(
+                crate::error::ProviderError::NotAttached
+            )),
             Cause::ProviderUnreachable
         );
     }

@@ -351,7 +351,7 @@ async fn pushed_request_uri(
     if !(200..300).contains(&status) {
         let said: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let error = said.get("error").and_then(|e| e.as_str()).unwrap_or("no error code");
-        return Err(provider.unavailable(&format!(
+        return Err(provider.unavailable(format!(
             "the pushed authorization request was refused ({status}, `{}`)",
             printable(error, 64)
         )));

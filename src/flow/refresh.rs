@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::clock;
-use crate::error::{printable, OidcError};
+use crate::error::{printable, OidcError, StoreError};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
@@ -88,9 +88,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                 // timeout, well within 3 leases): a wait longer than that
                 // is a holder that never finishes.
                 if waiting_since.elapsed() > lease.saturating_mul(3) {
-                    return Err(OidcError::StateUnavailable(
-                        "another instance is refreshing this session and has not finished".into(),
-                    ));
+                    return Err(OidcError::StoreUnavailable(StoreError::RefreshInProgress));
                 }
                 rocket::tokio::time::sleep(POLL).await;
             }
@@ -204,7 +202,7 @@ async fn token_request(
         .await
         .map_err(|error| match error {
             // Keys that cannot be fetched now end nothing.
-            error @ (OidcError::ProviderUnavailable(_) | OidcError::StateUnavailable(_)) => error,
+            error @ (OidcError::ProviderUnavailable(_) | OidcError::StoreUnavailable(_)) => error,
             // Core §12.2: a refreshed ID token that does not validate (another
             // issuer, audience, key...) ends the session.
             other => OidcError::SessionEnded(other.to_string()),

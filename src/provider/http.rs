@@ -10,34 +10,7 @@ use crate::telemetry::{self, Call};
 /// Largest provider response body read (discovery, JWKS, tokens, userinfo).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Why a call to a provider failed. Messages never contain tokens.
-#[derive(Debug, Clone)]
-pub(crate) enum HttpError {
-    /// The provider could not be reached or did not answer in time.
-    Unreachable(String),
-    /// The provider answered with a status that is not a success.
-    Status(u16),
-    /// The body is too large or not the JSON expected.
-    Malformed(String),
-}
-
-impl HttpError {
-    /// A body that is not the JSON expected; the parser's message (which
-    /// quotes the provider's text) printable and bounded.
-    pub(crate) fn malformed(error: &serde_json::Error) -> HttpError {
-        HttpError::Malformed(crate::error::printable(&error.to_string(), 200))
-    }
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpError::Unreachable(why) => write!(f, "unreachable: {why}"),
-            HttpError::Status(status) => write!(f, "answered with status {status}"),
-            HttpError::Malformed(why) => write!(f, "sent a malformed response: {why}"),
-        }
-    }
-}
+pub(crate) use crate::error::HttpError;
 
 /// Builds the shared client: bounded time, no redirects (a provider
 /// endpoint that redirects elsewhere is not followed: SSRF and token leaks).

@@ -144,7 +144,7 @@ impl Provider {
             };
             http::json_with_max_age::<CoreJsonWebKeySet>(call, self.http().get(metadata.jwks_uri.clone()))
                 .await
-                .map_err(|e| self.unavailable(&format!("jwks {e}")))
+                .map_err(|e| self.call_failed("jwks", e))
         }
         .await;
         match fetched {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::cache::Lazy;
 use crate::config::{ProviderConfig, ProviderMetadata};
-use crate::error::OidcError;
+use crate::error::{OidcError, ProviderError};
 use crate::telemetry::{Call, Endpoint};
 
 pub(crate) mod budget;
@@ -137,11 +137,11 @@ impl Provider {
         };
         let metadata: ProviderMetadata = http::json(call, self.http.get(&url))
             .await
-            .map_err(|e| self.unavailable(&format!("discovery {e}")))?;
+            .map_err(|e| self.call_failed("discovery", e))?;
         // A document read in clear names the keys and the token endpoint
         // the network chose: refused for an https issuer (loopback excepted).
         if cleartext_discovery(&url, &metadata.issuer) {
-            return Err(self.unavailable(&format!(
+            return Err(self.unavailable(format!(
                 "discovery document of an https issuer was read over http ({url})"
             )));
         }
@@ -149,7 +149,7 @@ impl Provider {
         // exactly the one we were configured with (mix-up and impersonation).
         if let Some(issuer) = &self.config.issuer {
             if &metadata.issuer != issuer {
-                return Err(self.unavailable(&format!(
+                return Err(self.unavailable(format!(
                     "discovery document names issuer `{}`, not the configured `{issuer}`",
                     crate::error::printable(&metadata.issuer, 200)
                 )));
@@ -159,7 +159,7 @@ impl Provider {
             // issuer, another provider's among them, and so receive client
             // assertions whose `aud` is that provider's (CVE-2025-27370):
             // the issuer must at least be served where its document is.
-            return Err(self.unavailable(&format!(
+            return Err(self.unavailable(format!(
                 "discovery document at {url} names issuer `{}`, of another origin; configure \
                  `providers.{}.issuer` if that really is its issuer",
                 crate::error::printable(&metadata.issuer, 200),
@@ -167,7 +167,7 @@ impl Provider {
             )));
         }
         if let Some((field, message)) = metadata.problems().into_iter().next() {
-            return Err(self.unavailable(&format!("discovery document `{field}` {message}")));
+            return Err(self.unavailable(format!("discovery document `{field}` {message}")));
         }
         // Endpoints of another origin could be another provider's: a code
         // or client assertion meant for this one would go there
@@ -177,7 +177,7 @@ impl Provider {
             .into_iter()
             .next()
         {
-            return Err(self.unavailable(&format!(
+            return Err(self.unavailable(format!(
                 "discovery document puts `{field}` on `{}`, not on the issuer's origin; list it in \
                  `providers.{}.allowed_endpoint_origins` if the provider really serves it there",
                 crate::error::printable(&origin, 200),
@@ -186,7 +186,7 @@ impl Provider {
         }
         // Two providers answering at one callback cannot share an issuer.
         if let Err(holder) = self.issuers.claim(&self.name, &self.callback_path, &metadata.issuer) {
-            return Err(self.unavailable(&format!(
+            return Err(self.unavailable(format!(
                 "discovery document names issuer `{}`, which provider `{holder}` holds at the same \
                  callback `{}`: their responses could not be told apart (RFC 9207 §4); give one of \
                  them a `redirect_uri` of its own",
@@ -207,13 +207,21 @@ impl Provider {
             .await
     }
 
-    pub(crate) fn unavailable(&self, why: &str) -> OidcError {
-        OidcError::ProviderUnavailable(format!("provider `{}`: {why}", self.name))
+    /// This provider answered something unusable, or cannot be used as configured.
+    pub(crate) fn unavailable(&self, why: impl Into<String>) -> OidcError {
+        OidcError::ProviderUnavailable(ProviderError::Unusable {
+            provider: self.name.clone(),
+            why: why.into(),
+        })
     }
 
     /// Maps a failed call to this provider onto the error the user sees.
-    pub(crate) fn call_failed(&self, what: &str, error: HttpError) -> OidcError {
-        self.unavailable(&format!("{what} {error}"))
+    pub(crate) fn call_failed(&self, call: &'static str, error: HttpError) -> OidcError {
+        OidcError::ProviderUnavailable(ProviderError::Call {
+            provider: self.name.clone(),
+            call,
+            source: error,
+        })
     }
 }
 

@@ -31,7 +31,7 @@ use crate::state::ledger::{Full, Ledger};
 use crate::state::logout_file::{LogoutFile, Unusable};
 use crate::state::logout_records::{LogoutRecords, Record};
 use crate::state::quota::{QuotaLedger, Refusal};
-use crate::state::{digest, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError};
+use crate::state::{digest, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StoreError};
 use crate::telemetry;
 
 /// Bound on shared refresh results and claims (coordination only: losing
@@ -75,14 +75,14 @@ pub(crate) struct LocalState {
     refresh_leases: Mutex<Ledger<RefreshKey, String>>,
 }
 
-fn locked<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StateError> {
+fn locked<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
     mutex
         .lock()
-        .map_err(|_| StateError::Unavailable("an in-process lock was poisoned".into()))
+        .map_err(|_| StoreError::Unavailable("an in-process lock was poisoned".into()))
 }
 
-fn full(ledger: &'static str, capacity: usize, key: &'static str) -> impl FnOnce(Full) -> StateError {
-    move |_| StateError::Full { ledger, capacity, key }
+fn full(ledger: &'static str, capacity: usize, key: &'static str) -> impl FnOnce(Full) -> StoreError {
+    move |_| StoreError::Full { ledger, capacity, key }
 }
 
 /// Records `value` for `owner` in a ledger of shares; `names` are what the
@@ -95,19 +95,19 @@ fn record_owned(
     expires_at: i64,
     now: i64,
     names: (&'static str, &'static str, &'static str),
-) -> Result<bool, StateError> {
+) -> Result<bool, StoreError> {
     let (what, capacity_key, share_key) = names;
     let mut ledger = locked(ledger)?;
     let (capacity, share) = (ledger.capacity(), ledger.share());
     ledger
         .insert_new(value, owner, expires_at, now)
         .map_err(|refusal| match refusal {
-            Refusal::Full => StateError::Full {
+            Refusal::Full => StoreError::Full {
                 ledger: what,
                 capacity,
                 key: capacity_key,
             },
-            Refusal::OwnerFull => StateError::OwnerFull {
+            Refusal::OwnerFull => StoreError::OwnerFull {
                 ledger: what,
                 share,
                 key: share_key,
@@ -182,7 +182,7 @@ impl LocalState {
 
     /// Keeps `record`, and writes down what was kept before the logout
     /// that made it answers.
-    async fn keep(&self, record: Record) -> Result<(), StateError> {
+    async fn keep(&self, record: Record) -> Result<(), StoreError> {
         let kept = {
             let mut logouts = locked(&self.logouts)?;
             let capacity = logouts.capacity();
@@ -198,7 +198,7 @@ impl LocalState {
 
     /// Writes `record` in the file, if there is one (and, now and then,
     /// the file anew with what is live).
-    async fn write_down(&self, record: Record) -> Result<(), StateError> {
+    async fn write_down(&self, record: Record) -> Result<(), StoreError> {
         let Some(file) = self.logout_file.clone() else {
             return Ok(());
         };
@@ -221,13 +221,13 @@ impl LocalState {
         .await;
         match written {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(StateError::Unwritten(error.to_string())),
-            Err(_) => Err(StateError::Unwritten("the writing task failed".into())),
+            Ok(Err(error)) => Err(StoreError::Unwritten(error.to_string())),
+            Err(_) => Err(StoreError::Unwritten("the writing task failed".into())),
         }
     }
 
     /// Whether a logout record ends `session`.
-    fn ended(&self, session: &UserSession, by_id: bool) -> Result<bool, StateError> {
+    fn ended(&self, session: &UserSession, by_id: bool) -> Result<bool, StoreError> {
         if !self.any_revoked.load(Ordering::Acquire) {
             return Ok(false);
         }
@@ -252,7 +252,7 @@ impl SharedState for LocalState {
         value: &str,
         owner: Option<&str>,
         expires_at: i64,
-    ) -> Result<bool, StateError> {
+    ) -> Result<bool, StoreError> {
         let now = clock::now();
         let value = digest(&[value]);
         let owner = digest(&[owner.unwrap_or("")]);
@@ -267,7 +267,7 @@ impl SharedState for LocalState {
                     return Ok(false);
                 }
                 if !logins.has_room(now) {
-                    return Err(StateError::Full {
+                    return Err(StoreError::Full {
                         ledger: "used states",
                         capacity: logins.capacity(),
                         key: "oidc.limits.used_states",
@@ -337,7 +337,7 @@ impl SharedState for LocalState {
         self.stamp.is_some()
     }
 
-    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError> {
+    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StoreError> {
         let now = clock::now();
         let value = digest(&[value]);
         Ok(match ledger {
@@ -350,7 +350,7 @@ impl SharedState for LocalState {
         })
     }
 
-    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
+    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StoreError> {
         let record = match revocation {
             Revocation::Session {
                 id,
@@ -390,7 +390,7 @@ impl SharedState for LocalState {
         self.keep(record).await
     }
 
-    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
+    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StoreError> {
         // A session from before the logouts kept here began to be kept, or
         // made where this record did not see its logouts (stamped with
         // another, or none), may have been logged out unrecorded.
@@ -404,18 +404,18 @@ impl SharedState for LocalState {
         self.ended(session, true)
     }
 
-    async fn note_login(&self, _session: &UserSession) -> Result<Option<String>, StateError> {
+    async fn note_login(&self, _session: &UserSession) -> Result<Option<String>, StoreError> {
         Ok(self.stamp.clone())
     }
 
-    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
+    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StoreError> {
         self.ended(session, false)
     }
-    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
+    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError> {
         Ok(locked(&self.sessions)?.get(id, clock::now()))
     }
 
-    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
+    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StoreError> {
         let mut sessions = locked(&self.sessions)?;
         let capacity = sessions.capacity;
         sessions
@@ -425,25 +425,25 @@ impl SharedState for LocalState {
         Ok(())
     }
 
-    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StateError> {
+    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StoreError> {
         Ok(locked(&self.sessions)?.replace(session, clock::now()))
     }
 
-    async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+    async fn remove_session(&self, id: &str) -> Result<(), StoreError> {
         let mut sessions = locked(&self.sessions)?;
         sessions.remove(id);
         telemetry::sessions_stored("memory", sessions.len());
         Ok(())
     }
 
-    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
+    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StoreError> {
         let mut sessions = locked(&self.sessions)?;
         let ended = sessions.end(target);
         telemetry::sessions_stored("memory", sessions.len());
         Ok(ended)
     }
 
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError> {
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StoreError> {
         let now = clock::now_ms();
         // The results' lock is held while the lease is looked at:
         // `finish_refresh` shares a result before it releases the lease, so
@@ -462,7 +462,7 @@ impl SharedState for LocalState {
         Ok(Claim::Won(Lease(token)))
     }
 
-    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StateError> {
+    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StoreError> {
         let now = clock::now_ms();
         let mut leases = locked(&self.refresh_leases)?;
         if leases.get(key, now) != Some(&lease.0) {
@@ -478,7 +478,7 @@ impl SharedState for LocalState {
         key: &RefreshKey,
         lease: Lease,
         result: Option<(&Arc<UserSession>, Duration)>,
-    ) -> Result<(), StateError> {
+    ) -> Result<(), StoreError> {
         let now = clock::now_ms();
         if let Some((session, ttl)) = result {
             let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
@@ -814,7 +814,7 @@ mod tests {
         assert!(
             matches!(
                 refused,
-                Err(StateError::Full {
+                Err(StoreError::Full {
                     key: "oidc.limits.used_states",
                     ..
                 })

@@ -7,14 +7,13 @@
 //!
 //! Both implementations fail closed: a ledger that cannot record a value
 //! (full of live entries, or Redis unreachable) makes the request that
-//! needs it fail with [`StateError`] (`503`), never admits it unchecked.
+//! needs it fail with [`StoreError`] (`503`), never admits it unchecked.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::OidcError;
 use crate::session::UserSession;
 
 pub(crate) mod ledger;
@@ -33,58 +32,7 @@ pub(crate) struct StateSetupError {
     pub(crate) message: String,
 }
 
-/// Why the state layer could not answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StateError {
-    /// Redis is unreachable, too slow or failing.
-    Unavailable(String),
-    /// An in-process ledger is full of entries that have not expired.
-    Full {
-        /// What the ledger holds.
-        ledger: &'static str,
-        /// Its capacity, and the configuration key that sets it.
-        capacity: usize,
-        key: &'static str,
-    },
-    /// One owner (a user's account, the tokens of one subject) holds its
-    /// whole share of a ledger: it is refused, nobody else is.
-    OwnerFull {
-        /// What the ledger holds.
-        ledger: &'static str,
-        /// The share, and the configuration key that sets it.
-        share: usize,
-        key: &'static str,
-    },
-    /// The state cannot be written where it is kept (the logout records
-    /// file).
-    Unwritten(String),
-}
-
-impl std::fmt::Display for StateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StateError::Unavailable(why) => write!(f, "redis is unavailable ({why})"),
-            StateError::Full { ledger, capacity, key } => write!(
-                f,
-                "the ledger of {ledger} is full ({capacity} live entries); raise `{key}`"
-            ),
-            StateError::OwnerFull { ledger, share, key } => write!(
-                f,
-                "one owner holds its whole share of the ledger of {ledger} ({share} live entries, `{key}`)"
-            ),
-            StateError::Unwritten(why) => write!(f, "the logout records cannot be written ({why})"),
-        }
-    }
-}
-
-impl From<StateError> for OidcError {
-    fn from(error: StateError) -> OidcError {
-        match error {
-            StateError::OwnerFull { .. } => OidcError::TooManyRequests(error.to_string()),
-            _ => OidcError::StateUnavailable(error.to_string()),
-        }
-    }
-}
+pub(crate) use crate::error::StoreError;
 
 /// The single-use ledgers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +136,7 @@ pub(crate) trait SharedState: Send + Sync {
         value: &str,
         owner: Option<&str>,
         expires_at: i64,
-    ) -> Result<bool, StateError>;
+    ) -> Result<bool, StoreError>;
 
     /// Since when (Unix ms) the single-use ledgers remember: in-process,
     /// since the process started (what came before it may have been used
@@ -202,56 +150,56 @@ pub(crate) trait SharedState: Send + Sync {
 
     /// Whether `value` was recorded in `ledger` and is still live (a
     /// look, recording nothing).
-    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError>;
+    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StoreError>;
 
     /// Records a logout of sessions kept in browsers.
-    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError>;
+    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StoreError>;
 
     /// Whether a recorded logout ends `session`, a session kept in a
     /// browser (the cookie store); or whether it began before the logouts
     /// kept now began to be kept (the epoch: a restart of this process
     /// without a record of logouts on disk, Redis losing its data), and
     /// may then have been logged out unrecorded.
-    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError>;
+    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StoreError>;
 
     /// Notes the login of `session`, a session kept in a browser; the
     /// epoch to stamp it with, where the store names epochs (Redis: the
     /// one in force, started now if Redis has none).
-    async fn note_login(&self, session: &UserSession) -> Result<Option<String>, StateError>;
+    async fn note_login(&self, session: &UserSession) -> Result<Option<String>, StoreError>;
 
     /// Whether a recorded logout by `sid` or `sub` ends `session`, a
     /// session just stored server-side: a back-channel logout that arrived
     /// while its login finished.
-    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError>;
+    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StoreError>;
 
     /// The stored session with this id, unless it expired.
-    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError>;
+    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError>;
 
     /// Stores a new session (a login). Past `sessions_per_subject`, the
     /// oldest session of the same provider and `sub` ends.
-    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError>;
+    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StoreError>;
 
     /// Replaces a stored session (a refresh); false, storing nothing, when
     /// it is no longer stored (it was logged out meanwhile).
-    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StateError>;
+    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StoreError>;
 
     /// Deletes the session with this id.
-    async fn remove_session(&self, id: &str) -> Result<(), StateError>;
+    async fn remove_session(&self, id: &str) -> Result<(), StoreError>;
 
     /// Deletes the stored sessions a back-channel logout names; how many.
-    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError>;
+    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StoreError>;
 
     /// In one atomic step: the result of a finished refresh of `key` while
     /// it is shared, or else a claim on making it for `lease`, or else
     /// [`Claim::Busy`] while someone else holds that claim. (Two steps
     /// would let a caller that looked before a refresh finished claim it
     /// after, and redeem a refresh token the provider already rotated.)
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError>;
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StoreError>;
 
     /// Keeps a won claim for `lease` more, from now, while its holder is
     /// still at work: false when it is no longer this holder's (it ran
     /// out, and someone else may hold it now).
-    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StateError>;
+    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StoreError>;
 
     /// Ends a claim: shares `result` (for `ttl`) when the refresh worked.
     async fn finish_refresh(
@@ -259,7 +207,7 @@ pub(crate) trait SharedState: Send + Sync {
         key: &RefreshKey,
         lease: Lease,
         result: Option<(&Arc<UserSession>, Duration)>,
-    ) -> Result<(), StateError>;
+    ) -> Result<(), StoreError>;
 }
 
 /// Identifies one refresh: a session, its refresh token and the access

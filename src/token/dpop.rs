@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::client_key::jwk_thumbprint as thumbprint;
-use crate::error::OidcError;
+use crate::error::{BearerError, DpopError, OidcError};
 use crate::token::access::TokenIdentity;
 use crate::token::jws::{CompactJws, ASYMMETRIC_ALGS};
 
@@ -43,15 +43,9 @@ pub(crate) struct Proof {
 pub(crate) fn check_binding(bound: Option<&str>, proof: Option<&Proof>) -> Result<(), OidcError> {
     match (bound, proof) {
         (Some(bound), Some(proof)) if bool::from(bound.as_bytes().ct_eq(proof.jkt.as_bytes())) => Ok(()),
-        (Some(_), Some(_)) => Err(OidcError::InvalidDpopProof(
-            "the proof is signed by another key than the one the token is bound to".into(),
-        )),
-        (Some(_), None) => Err(OidcError::InvalidToken(
-            "the token is DPoP-bound: send it with `Authorization: DPoP` and a `DPoP` proof".into(),
-        )),
-        (None, Some(_)) => Err(OidcError::InvalidToken(
-            "the token is not DPoP-bound: send it as Bearer".into(),
-        )),
+        (Some(_), Some(_)) => Err(OidcError::InvalidDpopProof(DpopError::WrongKey)),
+        (Some(_), None) => Err(OidcError::InvalidToken(BearerError::DpopBoundSentAsBearer)),
+        (None, Some(_)) => Err(OidcError::InvalidToken(BearerError::NotDpopBound)),
         (None, None) => Ok(()),
     }
 }
@@ -78,9 +72,7 @@ pub(crate) fn proof_record(
     remembers_since_ms: i64,
 ) -> Result<ProofRecord, OidcError> {
     if proof.iat < remembers_since_ms.div_euclid(1000) {
-        return Err(OidcError::InvalidDpopProof(
-            "the proof was made before this server started; make a new one".into(),
-        ));
+        return Err(OidcError::InvalidDpopProof(DpopError::OlderThanTheServer));
     }
     // Kept until its window closes, or its token expires if sooner.
     let window_ends = proof.iat.saturating_add(skew).saturating_add(1);
@@ -121,8 +113,8 @@ pub(crate) struct Expected<'a> {
     pub(crate) nonces: Option<&'a Nonces>,
 }
 
-fn invalid(why: &str) -> OidcError {
-    OidcError::InvalidDpopProof(why.to_string())
+fn invalid(why: DpopError) -> OidcError {
+    OidcError::InvalidDpopProof(why)
 }
 
 /// The URL a request addressed: the app's public `origin` (scheme, host
@@ -198,17 +190,15 @@ fn normalised_percent_encoding(path: &str) -> String {
 /// Checks the `DPoP` header value `proof` against `expected` (RFC 9449 §4.3).
 pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, OidcError> {
     if proof.len() > MAX_PROOF_BYTES {
-        return Err(invalid("the proof is too large"));
+        return Err(invalid(DpopError::TooLarge));
     }
-    let jws = CompactJws::parse(proof).ok_or_else(|| invalid("the proof is not a compact JWS"))?;
+    let jws = CompactJws::parse(proof).ok_or(invalid(DpopError::NotCompact))?;
     // A proof is a JWS like any other (RFC 7515 §4.1.11).
     if jws.needs_an_extension() {
-        return Err(invalid(
-            "the proof needs an extension (`crit`) this API does not implement",
-        ));
+        return Err(invalid(DpopError::CriticalHeader));
     }
     if jws.typ().as_deref() != Some("dpop+jwt") {
-        return Err(invalid("the proof's `typ` is not `dpop+jwt`"));
+        return Err(invalid(DpopError::WrongType));
     }
     let alg: CoreJwsSigningAlgorithm = jws
         .header
@@ -216,50 +206,48 @@ pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, Oidc
         .cloned()
         .and_then(|alg| serde_json::from_value(alg).ok())
         .filter(|alg| ASYMMETRIC_ALGS.contains(alg))
-        .ok_or_else(|| invalid("the proof's `alg` is not an accepted asymmetric algorithm"))?;
+        .ok_or(invalid(DpopError::AlgorithmNotAllowed))?;
     let jwk = jws
         .header
         .get("jwk")
         .and_then(Value::as_object)
-        .ok_or_else(|| invalid("the proof carries no `jwk`"))?;
+        .ok_or(invalid(DpopError::NoKey))?;
     if ["d", "p", "q", "dp", "dq", "qi", "k"]
         .iter()
         .any(|private| jwk.contains_key(*private))
     {
-        return Err(invalid("the proof's `jwk` holds a private key"));
+        return Err(invalid(DpopError::PrivateKey));
     }
-    let jkt = thumbprint(jwk).ok_or_else(|| invalid("the proof's `jwk` is not an RSA, EC or OKP public key"))?;
+    let jkt = thumbprint(jwk).ok_or(invalid(DpopError::UnsupportedKey))?;
     let key: CoreJsonWebKey =
-        serde_json::from_value(Value::Object(jwk.clone())).map_err(|_| invalid("the proof's `jwk` cannot be read"))?;
+        serde_json::from_value(Value::Object(jwk.clone())).map_err(|_| invalid(DpopError::UnreadableKey))?;
     jws.verify_with(&key, &alg)
-        .map_err(|_| invalid("the proof's signature does not verify with its `jwk`"))?;
+        .map_err(|_| invalid(DpopError::BadSignature))?;
 
-    let claims = jws
-        .unverified_claims()
-        .ok_or_else(|| invalid("the proof's claims are not a JSON object"))?;
+    let claims = jws.unverified_claims().ok_or(invalid(DpopError::ClaimsNotAnObject))?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let jti = text("jti")
         .filter(|jti| crate::token::claims::meaningful(jti) && jti.len() <= 256)
-        .ok_or_else(|| invalid("the proof has no usable `jti`"))?;
+        .ok_or(invalid(DpopError::NoJti))?;
     if text("htm") != Some(expected.method) {
-        return Err(invalid("the proof's `htm` is not this request's method"));
+        return Err(invalid(DpopError::WrongMethod));
     }
     let htu = text("htu")
         .and_then(|htu| Url::parse(htu).ok())
-        .ok_or_else(|| invalid("the proof has no `htu` URL"))?;
+        .ok_or(invalid(DpopError::NoUrl))?;
     if comparable(&htu) != comparable(expected.url) {
-        return Err(invalid("the proof's `htu` is not this request's URL"));
+        return Err(invalid(DpopError::WrongUrl));
     }
     let iat = claims
         .get("iat")
         .and_then(Value::as_i64)
-        .ok_or_else(|| invalid("the proof has no `iat`"))?;
+        .ok_or(invalid(DpopError::NoIssueTime))?;
     if iat > expected.now.saturating_add(expected.skew) || iat < expected.now.saturating_sub(expected.skew) {
-        return Err(invalid("the proof's `iat` is not recent"));
+        return Err(invalid(DpopError::Stale));
     }
     let ath = URL_SAFE_NO_PAD.encode(Sha256::digest(expected.access_token.as_bytes()));
     if text("ath") != Some(ath.as_str()) {
-        return Err(invalid("the proof's `ath` is not the hash of this access token"));
+        return Err(invalid(DpopError::WrongTokenHash));
     }
     if let Some(nonces) = expected.nonces {
         if !text("nonce").is_some_and(|nonce| nonces.accepts(nonce, expected.now)) {
@@ -341,18 +329,18 @@ mod tests {
         };
         assert_eq!(check_binding(Some("k1"), Some(&proof("k1"))), Ok(()));
         assert_eq!(check_binding(None, None), Ok(()));
-        assert!(matches!(
+        assert_eq!(
             check_binding(Some("k1"), Some(&proof("k2"))),
-            Err(OidcError::InvalidDpopProof(_))
-        ));
-        assert!(matches!(
+            Err(OidcError::InvalidDpopProof(DpopError::WrongKey))
+        );
+        assert_eq!(
             check_binding(Some("k1"), None),
-            Err(OidcError::InvalidToken(_))
-        ));
-        assert!(matches!(
+            Err(OidcError::InvalidToken(BearerError::DpopBoundSentAsBearer))
+        );
+        assert_eq!(
             check_binding(None, Some(&proof("k1"))),
-            Err(OidcError::InvalidToken(_))
-        ));
+            Err(OidcError::InvalidToken(BearerError::NotDpopBound))
+        );
     }
 
     /// A `GET` of `url` with the token `the-token`, at the instant 1,000,000.

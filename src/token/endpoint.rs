@@ -156,7 +156,7 @@ pub(crate) async fn request(
             response.refresh_token = None;
         }
         if !response.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(provider.unavailable(&format!(
+            return Err(provider.unavailable(format!(
                 "token endpoint issued a `{}` token, not Bearer",
                 printable(&response.token_type, 32)
             )));
@@ -173,7 +173,7 @@ pub(crate) async fn request(
         // 4xx): its trouble, not a refusal. Nothing ends over it.
         Ok(error) if status == 429 || TRANSIENT_ERRORS.contains(&error.error.as_str()) => {
             let code = printable(&error.error, 64);
-            Err(provider.unavailable(&format!("token endpoint answered {status} `{code}`")))
+            Err(provider.unavailable(format!("token endpoint answered {status} `{code}`")))
         }
         Ok(error) if (400..500).contains(&status) => {
             let code = printable(&error.error, 64);

@@ -14,7 +14,7 @@ use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, 
 use serde_json::{Map, Value};
 
 use crate::config::ProviderMetadata;
-use crate::error::OidcError;
+use crate::error::{IdTokenError, OidcError};
 use crate::provider::keys::KeySource;
 use crate::provider::registration::RegisteredClient;
 use crate::secret::IdTokenJwt;
@@ -30,8 +30,8 @@ pub(crate) struct VerifiedIdToken {
     pub(crate) claims: Map<String, Value>,
 }
 
-fn invalid(why: impl Into<String>) -> OidcError {
-    OidcError::InvalidIdToken(why.into())
+fn invalid(why: IdTokenError) -> OidcError {
+    OidcError::InvalidIdToken(why)
 }
 
 /// What the `nonce` claim must be.
@@ -58,13 +58,8 @@ pub(crate) async fn verify(
     // parsers can disagree about it (RFC 7519 §4).
     let claims = CompactJws::parse(raw)
         .and_then(|jws| jws.unverified_claims())
-        .ok_or_else(|| {
-            invalid(
-                "the ID token is not a compact JWS whose header and claims are JSON objects with unique member names",
-            )
-        })?;
-    let token = CoreIdToken::from_str(raw)
-        .map_err(|_| invalid("the ID token is not a signed JWT with the required claims (iss, sub, aud, exp, iat)"))?;
+        .ok_or(invalid(IdTokenError::NotCompact))?;
+    let token = CoreIdToken::from_str(raw).map_err(|_| invalid(IdTokenError::MissingClaims))?;
     let asked = std::time::Instant::now();
     let current = keys.keys().await?;
     let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds) {
@@ -80,8 +75,8 @@ pub(crate) async fn verify(
         },
         other => other,
     }
-    .map_err(|e| invalid(describe(&e)))?;
-    meaningful(&claims).map_err(|why| invalid(format!("meaningless claim: {why}")))?;
+    .map_err(|e| invalid(IdTokenError::Claims(e)))?;
+    meaningful(&claims).map_err(|why| invalid(IdTokenError::MeaninglessClaim(why)))?;
     Ok(VerifiedIdToken {
         jwt: IdTokenJwt::new(raw),
         subject,
@@ -149,17 +144,6 @@ fn check(
         _ => {}
     }
     Ok(claims.subject().to_string())
-}
-
-fn describe(error: &ClaimsVerificationError) -> String {
-    match error {
-        ClaimsVerificationError::Expired(why) => format!("expired or not yet valid: {why}"),
-        ClaimsVerificationError::InvalidAudience(why) => format!("wrong audience: {why}"),
-        ClaimsVerificationError::InvalidIssuer(why) => format!("wrong issuer: {why}"),
-        ClaimsVerificationError::InvalidNonce(why) => format!("bad nonce: {why}"),
-        ClaimsVerificationError::SignatureVerification(e) => format!("bad signature: {e}"),
-        other => other.to_string(),
-    }
 }
 
 /// Core §2: the claims that identify (`iss`, `sub`, `aud`) must name

@@ -9,7 +9,7 @@ use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyUse, 
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm};
 use serde_json::{Map, Value};
 
-use crate::error::OidcError;
+use crate::error::{BearerError, JwsError, OidcError};
 use crate::provider::keys::KeySource;
 use crate::token::unique_json;
 
@@ -119,19 +119,19 @@ pub(crate) async fn verify(
     raw: &str,
     allowed: &[CoreJwsSigningAlgorithm],
 ) -> Result<VerifiedJws, OidcError> {
-    let invalid = |why: &str| OidcError::InvalidToken(why.to_string());
-    let jws = CompactJws::parse(raw).ok_or_else(|| invalid("not a compact JWS (or a header member twice)"))?;
+    let invalid = |why: JwsError| OidcError::InvalidToken(BearerError::Jws(why));
+    let jws = CompactJws::parse(raw).ok_or(invalid(JwsError::NotCompact))?;
     if jws.needs_an_extension() {
-        return Err(invalid("unsupported critical header (`crit`)"));
+        return Err(invalid(JwsError::CriticalHeader));
     }
     let alg: CoreJwsSigningAlgorithm = jws
         .header
         .get("alg")
         .cloned()
         .and_then(|alg| serde_json::from_value(alg).ok())
-        .ok_or_else(|| invalid("missing or unknown `alg`"))?;
+        .ok_or(invalid(JwsError::UnknownAlgorithm))?;
     if !allowed.contains(&alg) {
-        return Err(invalid("signing algorithm not allowed"));
+        return Err(invalid(JwsError::AlgorithmNotAllowed));
     }
     let kid = jws.header.get("kid").and_then(Value::as_str);
     let asked = std::time::Instant::now();
@@ -147,10 +147,10 @@ pub(crate) async fn verify(
     };
     match verified {
         Signature::Valid => {}
-        Signature::NoKey => return Err(invalid("signed with an unknown key")),
-        Signature::Invalid => return Err(invalid("bad signature")),
+        Signature::NoKey => return Err(invalid(JwsError::UnknownKey)),
+        Signature::Invalid => return Err(invalid(JwsError::BadSignature)),
     }
-    let claims = decode_object(jws.payload).ok_or_else(|| invalid("the payload is not a JSON object"))?;
+    let claims = decode_object(jws.payload).ok_or(invalid(JwsError::PayloadNotAnObject))?;
     Ok(VerifiedJws { claims })
 }
 

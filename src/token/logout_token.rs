@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::OidcError;
+use crate::error::{LogoutTokenError, OidcError};
 use crate::token::claims;
 
 /// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
@@ -38,23 +38,23 @@ pub(crate) fn check<'c>(
     now: i64,
     skew: i64,
 ) -> Result<Checked<'c>, OidcError> {
-    let bad = |why: &str| OidcError::InvalidRequest(why.to_string());
-    let meaningless = |why: String| bad(&format!("meaningless claim: {why}"));
+    let bad = OidcError::InvalidLogoutToken;
+    let meaningless = |why: String| bad(LogoutTokenError::MeaninglessClaim(why));
     let number = |name: &str| claims.get(name).and_then(Value::as_i64);
     if claims::required_text(claims, "iss").map_err(meaningless)? != issuer {
-        return Err(bad("wrong `iss`"));
+        return Err(bad(LogoutTokenError::WrongIssuer));
     }
     let audiences = claims::audiences(claims).map_err(meaningless)?.unwrap_or_default();
     if !audiences.contains(&client_id) {
-        return Err(bad("wrong or missing `aud`"));
+        return Err(bad(LogoutTokenError::WrongAudience));
     }
-    let iat = number("iat").ok_or_else(|| bad("no `iat`"))?;
+    let iat = number("iat").ok_or(bad(LogoutTokenError::NoIssueTime))?;
     if iat > now.saturating_add(skew) {
-        return Err(bad("`iat` is in the future"));
+        return Err(bad(LogoutTokenError::IssuedInTheFuture));
     }
-    let exp = number("exp").ok_or_else(|| bad("no `exp`"))?;
+    let exp = number("exp").ok_or(bad(LogoutTokenError::NoExpiry))?;
     if now.saturating_sub(skew) >= exp {
-        return Err(bad("the logout token has expired"));
+        return Err(bad(LogoutTokenError::Expired));
     }
     let events_ok = claims
         .get("events")
@@ -62,15 +62,15 @@ pub(crate) fn check<'c>(
         .and_then(|events| events.get(LOGOUT_EVENT))
         .is_some_and(Value::is_object);
     if !events_ok {
-        return Err(bad("no back-channel logout event"));
+        return Err(bad(LogoutTokenError::NoEvent));
     }
     if claims.contains_key("nonce") {
-        return Err(bad("a logout token must not have a `nonce`"));
+        return Err(bad(LogoutTokenError::Nonce));
     }
     let sid = claims::optional_text(claims, "sid").map_err(meaningless)?;
     let sub = claims::optional_text(claims, "sub").map_err(meaningless)?;
     if sid.is_none() && sub.is_none() {
-        return Err(bad("neither `sid` nor `sub`"));
+        return Err(bad(LogoutTokenError::NamesNobody));
     }
     let jti = claims::required_text(claims, "jti").map_err(meaningless)?;
     Ok(Checked {
@@ -128,25 +128,28 @@ mod tests {
 
     #[test]
     fn every_step_of_section_2_6_refuses_what_it_must() {
-        for (overrides, why) in [
-            (json!({ "iss": "https://other.example" }), "another issuer"),
-            (json!({ "aud": "another-app" }), "another client"),
-            (json!({ "aud": [] }), "no audience"),
-            (json!({ "iat": 2_000 }), "issued in the future"),
-            (json!({ "exp": 900 }), "expired"),
-            (json!({ "events": {} }), "no logout event"),
-            (
-                json!({ "events": { LOGOUT_EVENT: "yes" } }),
-                "an event that is not an object",
-            ),
-            (json!({ "nonce": "n" }), "a nonce"),
-            (json!({ "sid": null, "sub": null }), "nobody named"),
-            (json!({ "sub": "" }), "an empty sub"),
-            (json!({ "sid": "" }), "an empty sid"),
-            (json!({ "jti": null }), "no jti"),
-            (json!({ "jti": "" }), "an empty jti"),
+        use LogoutTokenError as E;
+        let meaningless = |why: &str| E::MeaninglessClaim(why.into());
+        for (overrides, refused) in [
+            (json!({ "iss": "https://other.example" }), E::WrongIssuer),
+            (json!({ "aud": "another-app" }), E::WrongAudience),
+            (json!({ "aud": [] }), meaningless("`aud` names no audience")),
+            (json!({ "iat": 2_000 }), E::IssuedInTheFuture),
+            (json!({ "exp": 900 }), E::Expired),
+            (json!({ "events": {} }), E::NoEvent),
+            (json!({ "events": { LOGOUT_EVENT: "yes" } }), E::NoEvent),
+            (json!({ "nonce": "n" }), E::Nonce),
+            (json!({ "sid": null, "sub": null }), E::NamesNobody),
+            (json!({ "sub": "" }), meaningless("`sub` is empty")),
+            (json!({ "sid": "" }), meaningless("`sid` is empty")),
+            (json!({ "jti": null }), meaningless("no `jti`")),
+            (json!({ "jti": "" }), meaningless("`jti` is empty")),
         ] {
-            assert!(matches!(checked(overrides), Err(OidcError::InvalidRequest(_))), "{why}");
+            assert_eq!(
+                checked(overrides.clone()),
+                Err(OidcError::InvalidLogoutToken(refused)),
+                "{overrides}"
+            );
         }
     }
 }

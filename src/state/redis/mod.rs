@@ -2,7 +2,7 @@
 //!
 //! One multiplexed connection per process, made lazily (the app starts
 //! while Redis is down) and remade by itself after a failure. Every command
-//! is bounded by `redis.timeout_ms`; a failure is a [`StateError`] (the
+//! is bounded by `redis.timeout_ms`; a failure is a [`StoreError`] (the
 //! request answers `503`), never a value let through unchecked.
 //!
 //! Keys: all under `key_prefix`, each with a TTL no longer than what it
@@ -29,7 +29,7 @@ use crate::config::{LimitsConfig, RedisConfig};
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
 use crate::state::{
-    digest, hex, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateError, StateSetupError,
+    digest, hex, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateSetupError, StoreError,
 };
 use crate::telemetry;
 
@@ -206,7 +206,7 @@ impl RedisState {
     }
 
     /// Reads every logout record that may name `session`.
-    async fn records_of(&self, session: &UserSession) -> Result<Records, StateError> {
+    async fn records_of(&self, session: &UserSession) -> Result<Records, StoreError> {
         let mut keys = vec![
             self.key("revoked:session", &[&session.id]),
             self.key("revoked:sub", &[&session.provider, &session.sub]),
@@ -243,7 +243,7 @@ impl RedisState {
         until: i64,
         at_ms: i64,
         announcement: &str,
-    ) -> Result<(), StateError> {
+    ) -> Result<(), StoreError> {
         let now = clock::now();
         let keys = [
             self.key("revoked:subject", &[provider, sub]),
@@ -272,11 +272,11 @@ impl RedisState {
     }
 
     /// Whether Redis answers a `PING` within the timeout.
-    pub(crate) async fn ping(&self) -> Result<(), StateError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
     }
 
-    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StateError> {
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         bounded(self.timeout, async {
             match command.query_async(&mut connection).await {
@@ -290,7 +290,7 @@ impl RedisState {
         .await
     }
 
-    async fn script<T: FromRedisValue>(&self, script: &Script, keys: &[&str], args: &[&str]) -> Result<T, StateError> {
+    async fn script<T: FromRedisValue>(&self, script: &Script, keys: &[&str], args: &[&str]) -> Result<T, StoreError> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(*key);
@@ -311,7 +311,7 @@ impl RedisState {
     /// Runs `command` and announces `announcement` to every instance in one
     /// atomic step (`MULTI`/`EXEC`): a change that reached Redis is always
     /// announced; this instance forgets what it names at once.
-    async fn change<T: FromRedisValue>(&self, command: Cmd, announcement: &str) -> Result<T, StateError> {
+    async fn change<T: FromRedisValue>(&self, command: Cmd, announcement: &str) -> Result<T, StoreError> {
         let mut pipeline = redis::pipe();
         pipeline
             .atomic()
@@ -321,7 +321,7 @@ impl RedisState {
             .arg(announcement)
             .ignore();
         let mut connection = self.connection.clone();
-        let result: Result<(T,), StateError> = bounded(self.timeout, async {
+        let result: Result<(T,), StoreError> = bounded(self.timeout, async {
             match pipeline.query_async(&mut connection).await {
                 Err(error) if lost_connection(&error) => pipeline.query_async(&mut connection).await,
                 other => other,
@@ -332,10 +332,10 @@ impl RedisState {
         result.map(|(value,)| value)
     }
 
-    fn seal(&self, key: &str, session: &UserSession) -> Result<String, StateError> {
+    fn seal(&self, key: &str, session: &UserSession) -> Result<String, StoreError> {
         self.cipher
             .seal(key, &session.to_json())
-            .ok_or_else(|| StateError::Unavailable("a value could not be sealed".into()))
+            .ok_or_else(|| StoreError::Unavailable("a value could not be sealed".into()))
     }
 
     /// The session sealed under `key`; anything that does not open, parse
@@ -358,16 +358,16 @@ fn ttl_until(at: i64) -> i64 {
 async fn bounded<T>(
     timeout: Duration,
     call: impl std::future::Future<Output = Result<T, RedisError>>,
-) -> Result<T, StateError> {
+) -> Result<T, StoreError> {
     match rocket::tokio::time::timeout(timeout, call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
             telemetry::redis_error(if error.is_timeout() { "timeout" } else { "error" });
-            Err(StateError::Unavailable(describe(&error)))
+            Err(StoreError::Unavailable(describe(&error)))
         }
         Err(_) => {
             telemetry::redis_error("timeout");
-            Err(StateError::Unavailable("timed out".into()))
+            Err(StoreError::Unavailable("timed out".into()))
         }
     }
 }
@@ -400,7 +400,7 @@ impl SharedState for RedisState {
         value: &str,
         owner: Option<&str>,
         expires_at: i64,
-    ) -> Result<bool, StateError> {
+    ) -> Result<bool, StoreError> {
         // The `state` of a callback was recorded when it came, and Redis
         // never gives a key up before its TTL (launch warns unless
         // `noeviction`): that record keeps it single-use already, and a
@@ -430,7 +430,7 @@ impl SharedState for RedisState {
             _ => self.script(&self.first_use, &[&key], &[&token, &ttl]).await?,
         };
         if first == -1 {
-            return Err(StateError::OwnerFull {
+            return Err(StoreError::OwnerFull {
                 ledger: "DPoP proof ids",
                 share: self.dpop_proofs_per_subject,
                 key: "oidc.limits.dpop_proofs_per_subject",
@@ -439,7 +439,7 @@ impl SharedState for RedisState {
         Ok(first == 1)
     }
 
-    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StateError> {
+    async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StoreError> {
         let mut command = redis::cmd("EXISTS");
         command.arg(self.key(&format!("once:{}", ledger.label()), &[value]));
         Ok(self.query::<i64>(&command).await? > 0)
@@ -453,7 +453,7 @@ impl SharedState for RedisState {
         true
     }
 
-    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StateError> {
+    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StoreError> {
         match revocation {
             Revocation::Session {
                 id,
@@ -512,7 +512,7 @@ impl SharedState for RedisState {
         }
     }
 
-    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StateError> {
+    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StoreError> {
         if self.local.not_revoked(&session.id) {
             return Ok(false);
         }
@@ -535,18 +535,18 @@ impl SharedState for RedisState {
         Ok(revoked)
     }
 
-    async fn note_login(&self, _session: &UserSession) -> Result<Option<String>, StateError> {
+    async fn note_login(&self, _session: &UserSession) -> Result<Option<String>, StoreError> {
         let epoch = format!("{}epoch", self.prefix);
         let lifetime = self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS).to_string();
         let stamped: String = self.script(&self.note_login, &[&epoch], &[&lifetime]).await?;
         Ok(Some(format!("redis:{stamped}")))
     }
 
-    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StateError> {
+    async fn ended_by_logout(&self, session: &UserSession) -> Result<bool, StoreError> {
         Ok(self.records_of(session).await?.ends(session))
     }
 
-    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StateError> {
+    async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError> {
         if let Some(session) = self.local.session(id) {
             return Ok(Some(session));
         }
@@ -563,7 +563,7 @@ impl SharedState for RedisState {
         Ok(session)
     }
 
-    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StateError> {
+    async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StoreError> {
         let key = self.session_key(&session.id);
         let sealed = self.seal(&key, &session)?;
         let subject = self.subject_key(&session.provider, &session.sub);
@@ -595,7 +595,7 @@ impl SharedState for RedisState {
         Ok(())
     }
 
-    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StateError> {
+    async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StoreError> {
         let member = self.member(&session.id);
         let key = format!("{}session:{member}", self.prefix);
         let sealed = self.seal(&key, &session)?;
@@ -610,14 +610,14 @@ impl SharedState for RedisState {
         Ok(replaced.is_some())
     }
 
-    async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+    async fn remove_session(&self, id: &str) -> Result<(), StoreError> {
         let member = self.member(id);
         let mut command = redis::cmd("DEL");
         command.arg(format!("{}session:{member}", self.prefix));
         self.change::<i64>(command, &one_session(&member)).await.map(|_| ())
     }
 
-    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StateError> {
+    async fn end_sessions(&self, target: LogoutTarget<'_>) -> Result<usize, StoreError> {
         let session_prefix = format!("{}session:", self.prefix);
         let (index, filter, mode) = match (target.sid, target.sub) {
             (Some(sid), Some(sub)) => (
@@ -650,7 +650,7 @@ impl SharedState for RedisState {
         Ok(usize::try_from(ended).unwrap_or(0))
     }
 
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StateError> {
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StoreError> {
         let result_key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
         let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
         let token = crate::random::token();
@@ -669,7 +669,7 @@ impl SharedState for RedisState {
         })
     }
 
-    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StateError> {
+    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StoreError> {
         let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
         let lease_ms = u64::try_from(duration.as_millis())
             .unwrap_or(u64::MAX)
@@ -684,7 +684,7 @@ impl SharedState for RedisState {
         key: &RefreshKey,
         lease: Lease,
         result: Option<(&Arc<UserSession>, Duration)>,
-    ) -> Result<(), StateError> {
+    ) -> Result<(), StoreError> {
         if let Some((session, ttl)) = result {
             let result_key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
             let sealed = self.seal(&result_key, session)?;

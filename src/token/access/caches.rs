@@ -10,7 +10,7 @@ use lru::LruCache;
 
 use super::TokenIdentity;
 use crate::cache::FlightCache;
-use crate::error::OidcError;
+use crate::error::{BearerError, OidcError};
 
 /// The bearer checks of one provider.
 pub(crate) struct BearerCaches {
@@ -22,7 +22,7 @@ pub(crate) struct BearerCaches {
     /// Introspection refusals, briefly, apart from the valid ones (a flood
     /// of bad tokens never pushes a good one out), by SHA-256 of the token:
     /// a refused token is not kept.
-    pub(super) refused: Mutex<LruCache<[u8; 32], (String, Instant)>>,
+    pub(super) refused: Mutex<LruCache<[u8; 32], (BearerError, Instant)>>,
     /// When the log last said the provider refused our client (Unix s).
     pub(super) client_rejected_said: AtomicI64,
 }
@@ -43,7 +43,7 @@ impl BearerCaches {
         }
     }
 
-    pub(super) fn refusal(&self, key: &[u8; 32]) -> Option<String> {
+    pub(super) fn refusal(&self, key: &[u8; 32]) -> Option<BearerError> {
         let mut refused = self.refused.lock().ok()?;
         match refused.get(key) {
             Some((why, until)) if Instant::now() < *until => Some(why.clone()),
@@ -55,12 +55,12 @@ impl BearerCaches {
         }
     }
 
-    pub(super) fn refuse(&self, key: [u8; 32], why: &str, ttl: Duration) {
+    pub(super) fn refuse(&self, key: [u8; 32], why: &BearerError, ttl: Duration) {
         let Some(until) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
             return;
         };
         if let Ok(mut refused) = self.refused.lock() {
-            refused.put(key, (why.to_string(), until));
+            refused.put(key, (why.clone(), until));
         }
     }
 }

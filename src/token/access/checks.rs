@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::{sender_constraint, BearerCaches, TokenIdentity, TokenValidation, INACTIVE_SECONDS};
 use crate::clock;
 use crate::config::ProviderMetadata;
+use crate::error::BearerError;
 use crate::provider::budget::Caller;
 use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
@@ -54,19 +55,19 @@ impl Checks<'_> {
     /// A refusal that needs no provider call: a token shaped like a JWT
     /// whose (unverified) `iss` or `exp` already disqualifies it. Nothing
     /// is ever accepted on unverified claims; they can only refuse.
-    pub(super) fn refused_locally(&self, token: &AccessToken) -> Option<String> {
+    pub(super) fn refused_locally(&self, token: &AccessToken) -> Option<BearerError> {
         let jws = CompactJws::parse(token.secret())?;
         let claims = jws.unverified_claims()?;
         match claims.get("iss") {
             None => {}
             Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
-            Some(_) => return Some("the token is from another issuer".into()),
+            Some(_) => return Some(BearerError::WrongIssuer),
         }
         let exp = claims
             .get("exp")
             .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)));
         if exp.is_some_and(|exp| clock::now().saturating_sub(self.skew) >= exp) {
-            return Some("the token has expired".into());
+            return Some(BearerError::Expired);
         }
         None
     }
@@ -77,9 +78,9 @@ impl Checks<'_> {
         token: &AccessToken,
         claims: Map<String, Value>,
         validation: TokenValidation,
-    ) -> Result<Arc<TokenIdentity>, String> {
+    ) -> Result<Arc<TokenIdentity>, BearerError> {
         let now = clock::now();
-        let number = |name: &str| -> Result<Option<i64>, String> {
+        let number = |name: &'static str| -> Result<Option<i64>, BearerError> {
             match claims.get(name) {
                 None => Ok(None),
                 // RFC 7519 NumericDate: seconds, possibly with a fraction.
@@ -87,34 +88,34 @@ impl Checks<'_> {
                     .as_i64()
                     .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
                     .map(Some)
-                    .ok_or_else(|| format!("`{name}` is not a number")),
+                    .ok_or(BearerError::NotANumber(name)),
             }
         };
         let exp = number("exp")?;
         if exp.is_some_and(|exp| now.saturating_sub(self.skew) >= exp) {
-            return Err("the token has expired".into());
+            return Err(BearerError::Expired);
         }
         if number("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(self.skew)) {
-            return Err("the token is not valid yet".into());
+            return Err(BearerError::NotYetValid);
         }
         if number("iat")?.is_some_and(|iat| iat > now.saturating_add(self.skew)) {
-            return Err("the token is issued in the future".into());
+            return Err(BearerError::IssuedInTheFuture);
         }
         match claims.get("iss") {
             None => {}
             Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
-            Some(_) => return Err("the token is from another issuer".into()),
+            Some(_) => return Err(BearerError::WrongIssuer),
         }
         // Who the token speaks for must say something when it is there:
         // `"sub": ""` is nobody, and every empty one the same nobody.
         claims::optional_texts(&claims, &["sub", "client_id", "jti", "acr"])
             .and_then(|()| claims::optional_list(&claims, "amr").map(drop))
-            .map_err(|why| format!("meaningless claim: {why}"))?;
+            .map_err(BearerError::MeaninglessClaim)?;
         let audiences = &self.audiences;
-        match claims::audiences(&claims).map_err(|why| format!("meaningless claim: {why}"))? {
+        match claims::audiences(&claims).map_err(BearerError::MeaninglessClaim)? {
             None => {}
             Some(named) if named.iter().any(|aud| audiences.iter().any(|a| a == aud)) => {}
-            Some(_) => return Err("the token is for another audience".into()),
+            Some(_) => return Err(BearerError::WrongAudience),
         }
         sender_constraint(&claims)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
@@ -123,7 +124,8 @@ impl Checks<'_> {
             (None, Some(Value::Array(list))) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             _ => BTreeSet::new(),
         };
-        let claims_json = serde_json::value::to_raw_value(&claims).map_err(|e| e.to_string())?;
+        let claims_json =
+            serde_json::value::to_raw_value(&claims).map_err(|e| BearerError::Unkeepable(e.to_string()))?;
         Ok(Arc::new(TokenIdentity {
             token: token.clone(),
             claims_json,

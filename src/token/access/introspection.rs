@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Checks, TokenIdentity, TokenValidation};
 use crate::clock;
-use crate::error::OidcError;
+use crate::error::{BearerError, HttpError, OidcError, ProviderError};
 use crate::provider::budget::Spend;
 use crate::secret::AccessToken;
 use crate::telemetry::Endpoint;
@@ -19,26 +19,31 @@ impl Checks<'_> {
     pub(super) async fn introspect(&self, token: &AccessToken) -> Result<(Arc<TokenIdentity>, Duration), OidcError> {
         let provider = self.provider;
         let endpoint = self.metadata.introspection_endpoint.clone().ok_or_else(|| {
-            OidcError::TokenCheckUnavailable(format!("provider `{}` has no introspection endpoint", provider.name))
+            OidcError::TokenCheckUnavailable(ProviderError::Unusable {
+                provider: provider.name.clone(),
+                why: "no introspection endpoint".into(),
+            })
         })?;
         // Anyone can send a token never seen before: past the budget of such
         // calls (its source's share, or all of it), the provider is not
         // asked, so a flood of junk tokens cannot spend its rate limits for
         // every caller. Tokens found valid before are answered from the
         // cache, whatever the budget.
-        let why = || {
-            format!(
-                "provider `{}`: `limits.provider_calls_per_second` introspections used up",
-                provider.name
-            )
+        let spent = || ProviderError::BudgetSpent {
+            provider: provider.name.clone(),
+            calls: "introspections",
         };
         match provider.budgets.introspections.spend(self.caller) {
             Spend::Allowed => {}
-            Spend::SourceSpent => return Err(OidcError::TooManyRequests(format!("{} by this client", why()))),
-            Spend::AllSpent => return Err(OidcError::TokenCheckUnavailable(why())),
+            Spend::SourceSpent => return Err(OidcError::TooManyRequests(format!("{} by this client", spent()))),
+            Spend::AllSpent => return Err(OidcError::TokenCheckUnavailable(spent())),
         }
-        let failed = |why: String| {
-            OidcError::TokenCheckUnavailable(format!("provider `{}`: introspection {why}", provider.name))
+        let failed = |source: HttpError| {
+            OidcError::TokenCheckUnavailable(ProviderError::Call {
+                provider: provider.name.clone(),
+                call: "introspection",
+                source,
+            })
         };
         let (status, body) = endpoint::post_authenticated(
             provider,
@@ -48,7 +53,7 @@ impl Checks<'_> {
             &[("token", token.secret()), ("token_type_hint", "access_token")],
         )
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(failed)?;
         if status != 200 {
             // RFC 7662 §2.3, RFC 6749 §5.2: 401, or `invalid_client`, is the
             // provider refusing this app's own credentials: a configuration
@@ -57,13 +62,16 @@ impl Checks<'_> {
             if status == 401 || said.get("error").and_then(Value::as_str) == Some("invalid_client") {
                 return Err(self.client_rejected(status));
             }
-            return Err(failed(format!("answered with status {status}")));
+            return Err(failed(HttpError::Status(status)));
         }
         // A member twice (two `sub`s, two `active`s) is no answer: which
         // one counts is exactly what must not be guessed.
-        let response = unique_json::object(&body)
-            .ok_or_else(|| failed("answered with something other than a JSON object, each member once".into()))?;
-        let refused = |why: &str| Err(OidcError::InvalidToken(why.to_string()));
+        let response = unique_json::object(&body).ok_or_else(|| {
+            failed(HttpError::Malformed(
+                "something other than a JSON object, each member once".into(),
+            ))
+        })?;
+        let refused = |why: BearerError| Err(OidcError::InvalidToken(why));
         // RFC 7662 §2.2: only `"active": true` means valid; with anything
         // else nothing in the response is trusted.
         let active = response.get("active") == Some(&Value::Bool(true));
@@ -76,7 +84,7 @@ impl Checks<'_> {
             if active { "active" } else { "not active" }
         );
         if !active {
-            return refused("the token is not active");
+            return refused(BearerError::Inactive);
         }
         // A provider may say an ID or refresh token is active: neither is an
         // access token (RFC 7662 `token_type`, Keycloak's `typ`, Cognito's
@@ -88,10 +96,10 @@ impl Checks<'_> {
             || says("typ").is_some_and(|typ| matches!(typ.as_str(), "id" | "refresh" | "offline" | "logout"))
             || says("token_use").is_some_and(|used| used != "access");
         if not_access {
-            return refused("the token is not an access token");
+            return refused(BearerError::NotAnAccessToken);
         }
         if self.provider.config.bearer.require_audience && !response.contains_key("aud") {
-            return refused("the introspection answer names no audience (`bearer.require_audience`)");
+            return refused(BearerError::NoAudience);
         }
         let identity = self
             .identity(token, response, TokenValidation::Introspection)
@@ -121,8 +129,9 @@ impl Checks<'_> {
                  bearer token it would check is answered 503 until it is fixed"
             );
         }
-        OidcError::ClientRejected(format!(
-            "provider `{name}`: introspection answered {status} (`invalid_client`)"
-        ))
+        OidcError::ClientRejected(ProviderError::Unusable {
+            provider: name.clone(),
+            why: format!("introspection answered {status} (`invalid_client`)"),
+        })
     }
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::clock;
 use crate::config::BearerMode;
-use crate::error::OidcError;
+use crate::error::{BearerError, OidcError};
 use crate::provider::budget::Caller;
 use crate::provider::Provider;
 use crate::secret::AccessToken;
@@ -173,7 +173,7 @@ fn judged(result: Result<Arc<TokenIdentity>, OidcError>) -> Result<Arc<TokenIden
         Ok(_) => "accepted",
         Err(OidcError::ClientRejected(_)) => "client_rejected",
         Err(
-            OidcError::TokenCheckUnavailable(_) | OidcError::StateUnavailable(_) | OidcError::ProviderUnavailable(_),
+            OidcError::TokenCheckUnavailable(_) | OidcError::StoreUnavailable(_) | OidcError::ProviderUnavailable(_),
         ) => "unavailable",
         Err(_) => "refused",
     });
@@ -240,7 +240,7 @@ fn unexpired(identity: Arc<TokenIdentity>, skew: i64) -> Result<Arc<TokenIdentit
         .expires_at
         .is_some_and(|exp| clock::now().saturating_sub(skew) >= exp)
     {
-        return Err(OidcError::InvalidToken("the token has expired".into()));
+        return Err(OidcError::InvalidToken(BearerError::Expired));
     }
     Ok(identity)
 }
@@ -252,11 +252,11 @@ fn unexpired(identity: Arc<TokenIdentity>, skew: i64) -> Result<Arc<TokenIdentit
 /// know), or whose `cnf` says nothing, is refused: accepting it as a
 /// plain bearer token would let whoever holds it use it without the key
 /// or certificate it demands.
-pub(crate) fn sender_constraint(claims: &Map<String, Value>) -> Result<Option<&str>, String> {
+pub(crate) fn sender_constraint(claims: &Map<String, Value>) -> Result<Option<&str>, BearerError> {
     let Some(cnf) = claims.get("cnf") else {
         return Ok(None);
     };
-    let refused = |what: &str| Err(format!("the token is bound to {what}, which this API cannot check"));
+    let refused = |what: &'static str| Err(BearerError::UncheckableBinding(what));
     let Some(cnf) = cnf.as_object() else {
         return refused("a `cnf` that is not an object");
     };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{is_access_token_typ, unavailable, Checks, TokenIdentity, TokenValidation};
-use crate::error::OidcError;
+use crate::error::{BearerError, OidcError};
 use crate::secret::AccessToken;
 use crate::token::jws::{self, CompactJws};
 
@@ -20,9 +20,7 @@ impl Checks<'_> {
     pub(super) async fn verify_jwt(&self, token: &AccessToken) -> Result<Arc<TokenIdentity>, OidcError> {
         let typ = CompactJws::parse(token.secret()).and_then(|jws| jws.typ());
         if !typ.as_deref().is_some_and(is_access_token_typ) {
-            return Err(OidcError::InvalidToken(
-                "not an RFC 9068 access token (`typ` is not at+jwt)".into(),
-            ));
+            return Err(OidcError::InvalidToken(BearerError::NotRfc9068));
         }
         // A token from another issuer or long expired is refused before
         // any signature check, so it cannot make us refetch keys.
@@ -37,7 +35,7 @@ impl Checks<'_> {
         // names nobody, just as one with `"sub": ""` does.
         for required in ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"] {
             if !claims.contains_key(required) {
-                return Err(OidcError::InvalidToken(format!("no `{required}` claim")));
+                return Err(OidcError::InvalidToken(BearerError::MissingClaim(required)));
             }
         }
         self.identity(token, claims, TokenValidation::Jwt)

@@ -9,7 +9,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::config::{DefaultProvider, DpopMode, ProviderName};
-use crate::error::OidcError;
+use crate::error::{BearerError, DpopError, OidcError, ProviderError};
 use crate::oidc::Oidc;
 use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
@@ -143,14 +143,12 @@ impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
 fn dpop_proof(request: &Request<'_>, oidc: &Oidc, nonce: bool, token: &str) -> Result<dpop::Proof, OidcError> {
     let mut headers = request.headers().get("DPoP");
     let (Some(proof), None) = (headers.next(), headers.next()) else {
-        return Err(OidcError::InvalidDpopProof(
-            "a DPoP request carries exactly one `DPoP` header".into(),
-        ));
+        return Err(OidcError::InvalidDpopProof(DpopError::NotOneHeader));
     };
     // The URL the client addressed: the public origin (that of
     // `redirect_uri`, right behind a proxy too) and the request's path.
     let url = dpop::request_url(&oidc.config().redirect_uri, request.uri().path().as_str())
-        .ok_or_else(|| OidcError::InvalidDpopProof("the request's URL cannot be rebuilt".into()))?;
+        .ok_or(OidcError::InvalidDpopProof(DpopError::UnbuildableUrl))?;
     dpop::verify(
         proof,
         &dpop::Expected {
@@ -190,11 +188,7 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
                     "this API does not take DPoP: send the token as Bearer".into(),
                 ))
             }
-            (false, DpopMode::Required) => {
-                return Err(OidcError::InvalidToken(
-                    "this API takes DPoP-bound tokens only, with `Authorization: DPoP` and a `DPoP` proof".into(),
-                ))
-            }
+            (false, DpopMode::Required) => return Err(OidcError::InvalidToken(BearerError::DpopRequired)),
             (true, _) => Some(dpop_proof(
                 request,
                 oidc,
@@ -225,7 +219,7 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
                 .await
                 .map_err(OidcError::from)?;
             if !fresh {
-                return Err(OidcError::InvalidDpopProof("the proof was used before".into()));
+                return Err(OidcError::InvalidDpopProof(DpopError::Replayed));
             }
         }
         Ok(identity)
@@ -248,9 +242,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
         let state = RequestState::of(request);
         let result = match request.rocket().state::<Oidc>() {
             Some(oidc) => check(state, request, oidc, P::NAME).await,
-            None => Err(OidcError::TokenCheckUnavailable(
-                "the Oidc fairing is not attached".into(),
-            )),
+            None => Err(OidcError::TokenCheckUnavailable(ProviderError::NotAttached)),
         };
         let outcome = result.and_then(|identity| {
             let missing = S::SCOPES.iter().any(|scope| !identity.scopes().contains(*scope));

@@ -253,7 +253,7 @@ async fn current_session(
         // own future stays small (it is allocated on every request).
         return match Box::pin(refresh_and_store(oidc, jar, &session)).await {
             Ok(fresh) => Ok(Some(fresh)),
-            Err(error @ OidcError::StateUnavailable(_)) => Err(error),
+            Err(error @ OidcError::StoreUnavailable(_)) => Err(error),
             // The provider refused the refresh, or its answer did not
             // validate: the session was ended.
             Err(error @ OidcError::SessionEnded(_)) => {

@@ -1,9 +1,41 @@
 //! The errors a login, a session or a guard can end with, and the HTTP
 //! status and OAuth-style `error` code each one is shown with.
+//!
+//! [`OidcError`] is what a guard or the callback ends with; the variants
+//! that have more than one cause carry a typed reason, one enum per check
+//! ([`IdTokenError`], [`BearerError`], [`JwsError`], [`DpopError`],
+//! [`LogoutTokenError`], [`ProviderError`], [`StoreError`]), so that logs
+//! and metrics tell causes apart by matching, never by reading messages.
+//!
+//! ```rust
+//! use rocket_openidconnect::error::{BearerError, JwsError};
+//! use rocket_openidconnect::OidcError;
+//!
+//! let error = OidcError::InvalidToken(BearerError::Jws(JwsError::BadSignature));
+//! assert_eq!(error.code(), "invalid_token");
+//! assert_eq!(error.to_string(), "invalid token: bad signature");
+//! assert!(matches!(error, OidcError::InvalidToken(BearerError::Jws(_))));
+//! ```
 
 use std::fmt;
 
 use rocket::http::Status;
+
+mod bearer;
+mod dpop;
+mod id_token;
+mod jws;
+mod logout_token;
+mod provider;
+mod store;
+
+pub use self::bearer::BearerError;
+pub use self::dpop::DpopError;
+pub use self::id_token::IdTokenError;
+pub use self::jws::JwsError;
+pub use self::logout_token::LogoutTokenError;
+pub use self::provider::{HttpError, ProviderError};
+pub use self::store::StoreError;
 
 /// Why a request could not be authenticated.
 ///
@@ -48,17 +80,17 @@ pub enum OidcError {
     /// The authorization response's `iss` is missing or foreign (RFC 9207, `401 invalid_issuer`).
     InvalidIssuer(String),
     /// The ID token failed validation (`401 invalid_id_token`).
-    InvalidIdToken(String),
+    InvalidIdToken(IdTokenError),
     /// The userinfo response cannot be trusted (`401 invalid_userinfo`).
     InvalidUserinfo(String),
     /// The provider is unreachable, failing or answered nonsense (`502 provider_unavailable`).
-    ProviderUnavailable(String),
+    ProviderUnavailable(ProviderError),
     /// A bearer request without an `Authorization` header (`401`, RFC 6750 §3.1: no error code in the challenge).
     MissingToken,
     /// A malformed `Authorization` header, or several tokens (`400 invalid_request`).
     InvalidBearerRequest(String),
     /// The bearer token is inactive, expired, revoked, or fails validation (`401 invalid_token`).
-    InvalidToken(String),
+    InvalidToken(BearerError),
     /// The session's login is weaker or older than the route requires
     /// (step-up, RFC 9470): `401 insufficient_user_authentication` for an
     /// API request; a navigation goes back to the provider instead.
@@ -70,7 +102,7 @@ pub enum OidcError {
     },
     /// The DPoP proof of a request is missing, malformed or does not match
     /// it (RFC 9449 §7.1): `401 invalid_dpop_proof`.
-    InvalidDpopProof(String),
+    InvalidDpopProof(DpopError),
     /// The DPoP proof lacks a current server nonce (RFC 9449 §9): `401
     /// use_dpop_nonce`, with this fresh nonce in `DPoP-Nonce`.
     UseDpopNonce(String),
@@ -80,12 +112,12 @@ pub enum OidcError {
         scope: String,
     },
     /// The provider could not be asked about a bearer token (`503 temporarily_unavailable`).
-    TokenCheckUnavailable(String),
+    TokenCheckUnavailable(ProviderError),
     /// The provider refused this app's own client credentials when asked
     /// about a bearer token (`invalid_client` at introspection): a
     /// configuration error, answered like an outage (`503
     /// temporarily_unavailable`) but logged and counted as what it is.
-    ClientRejected(String),
+    ClientRejected(ProviderError),
     /// The session is larger than a session may be (`502 session_too_large`).
     SessionTooLarge {
         /// Bytes the session needs.
@@ -105,19 +137,23 @@ pub enum OidcError {
     /// spend of a provider budget; others are not affected: `429
     /// too_many_requests`, with `Retry-After`.
     TooManyRequests(String),
-    /// The server-side state cannot answer now: Redis is unreachable or
+    /// The session store cannot answer now: Redis is unreachable or
     /// slow, or an in-process ledger is full of live entries
     /// (`503 temporarily_unavailable`). Nothing is let through unchecked.
-    StateUnavailable(String),
+    StoreUnavailable(StoreError),
+    /// A back-channel logout token was refused (Back-Channel Logout 1.0
+    /// §2.6, `400 invalid_request`).
+    InvalidLogoutToken(LogoutTokenError),
 }
 
 impl OidcError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> Status {
         match self {
-            OidcError::InvalidRequest(_) | OidcError::InvalidState(_) | OidcError::InvalidBearerRequest(_) => {
-                Status::BadRequest
-            }
+            OidcError::InvalidRequest(_)
+            | OidcError::InvalidState(_)
+            | OidcError::InvalidBearerRequest(_)
+            | OidcError::InvalidLogoutToken(_) => Status::BadRequest,
             OidcError::MissingToken
             | OidcError::InvalidToken(_)
             | OidcError::InvalidDpopProof(_)
@@ -126,7 +162,7 @@ impl OidcError {
             OidcError::InsufficientScope { .. } => Status::Forbidden,
             OidcError::TokenCheckUnavailable(_)
             | OidcError::ClientRejected(_)
-            | OidcError::StateUnavailable(_)
+            | OidcError::StoreUnavailable(_)
             | OidcError::Overloaded(_) => Status::ServiceUnavailable,
             OidcError::TooManyRequests(_) => Status::TooManyRequests,
             OidcError::LoginRequired
@@ -144,7 +180,7 @@ impl OidcError {
     pub fn code(&self) -> &str {
         match self {
             OidcError::LoginRequired | OidcError::RefreshFailed(_) | OidcError::SessionEnded(_) => "login_required",
-            OidcError::InvalidRequest(_) => "invalid_request",
+            OidcError::InvalidRequest(_) | OidcError::InvalidLogoutToken(_) => "invalid_request",
             OidcError::InvalidState(_) => "invalid_state",
             OidcError::Provider { error, .. } => error,
             OidcError::InvalidIssuer(_) => "invalid_issuer",
@@ -161,7 +197,7 @@ impl OidcError {
             OidcError::InsufficientScope { .. } => "insufficient_scope",
             OidcError::TokenCheckUnavailable(_)
             | OidcError::ClientRejected(_)
-            | OidcError::StateUnavailable(_)
+            | OidcError::StoreUnavailable(_)
             | OidcError::Overloaded(_) => "temporarily_unavailable",
             OidcError::TooManyRequests(_) => "too_many_requests",
         }
@@ -173,9 +209,14 @@ impl OidcError {
     /// stay in the log (`Display`).
     ///
     /// ```rust
+    /// use rocket_openidconnect::error::{HttpError, ProviderError};
     /// use rocket_openidconnect::OidcError;
     ///
-    /// let error = OidcError::ProviderUnavailable("provider `default`: token endpoint unreachable: timed out".into());
+    /// let error = OidcError::ProviderUnavailable(ProviderError::Call {
+    ///     provider: "default".into(),
+    ///     call: "token endpoint",
+    ///     source: HttpError::Unreachable("timed out".into()),
+    /// });
     /// assert!(error.to_string().contains("timed out"));
     /// assert!(!error.description().contains("timed out"));
     /// ```
@@ -190,7 +231,7 @@ impl OidcError {
             OidcError::TokenCheckUnavailable(_) | OidcError::ClientRejected(_) => {
                 "the token cannot be checked right now; try again later".into()
             }
-            OidcError::StateUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
+            OidcError::StoreUnavailable(_) => "sessions cannot be checked right now; try again later".into(),
             OidcError::Overloaded(_) => {
                 "too many requests are waiting for the sign-in provider; try again in a moment".into()
             }
@@ -326,14 +367,30 @@ impl fmt::Display for OidcError {
                     "the session needs {size} bytes but a session may take at most {limit} ({parts}); request fewer claims or scopes"
                 )
             }
-            OidcError::StateUnavailable(why) => write!(f, "the session state is unavailable: {why}"),
+            OidcError::StoreUnavailable(why) => write!(f, "the session store is unavailable: {why}"),
+            OidcError::InvalidLogoutToken(why) => write!(f, "invalid request: {why}"),
             OidcError::Overloaded(why) => write!(f, "overloaded: {why}"),
             OidcError::TooManyRequests(why) => write!(f, "too many requests: {why}"),
         }
     }
 }
 
-impl std::error::Error for OidcError {}
+impl std::error::Error for OidcError {
+    /// The typed reason, for the variants that carry one.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OidcError::InvalidIdToken(why) => Some(why),
+            OidcError::InvalidToken(why) => Some(why),
+            OidcError::InvalidDpopProof(why) => Some(why),
+            OidcError::InvalidLogoutToken(why) => Some(why),
+            OidcError::ProviderUnavailable(why)
+            | OidcError::TokenCheckUnavailable(why)
+            | OidcError::ClientRejected(why) => Some(why),
+            OidcError::StoreUnavailable(why) => Some(why),
+            _ => None,
+        }
+    }
+}
 
 /// `text` reduced to what RFC 6750 §3 allows in a quoted attribute value
 /// (%x20-21 / %x23-5B / %x5D-7E): no quotes, backslashes or control
