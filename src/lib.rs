@@ -737,10 +737,10 @@
 // Layers, top to bottom; a module imports only from its own layer and the
 // ones below it (checked by `tests/it/layering.rs`):
 //   testing  the test kit (feature `testing`): an in-process issuer for app tests
-//   web      the fairing, routes, catchers, guards, request state
+//   web      the fairing, routes, catchers, guards, the request memo
 //   flow     login, callback, refresh, logout, back-channel, client credentials
-//   oidc     the app-wide state
-//   state    server-side state: in-process or Redis; where sessions live
+//   oidc     the app-wide object (`Oidc`)
+//   store    what outlives a request server-side: in-process or Redis
 //   session  UserSession, the cookie jar, cipher and cookie codec
 //   token    token validation and token-endpoint calls
 //   provider the remote OP: metadata, keys, registration, HTTP
@@ -767,7 +767,7 @@ mod provider;
 mod random;
 pub mod secret;
 mod session;
-mod state;
+mod store;
 mod telemetry;
 mod token;
 mod web;

@@ -1,5 +1,5 @@
-//! [`Oidc`]: the app-wide state, built from the configuration when the app
-//! ignites: the providers, the server-side state, the session store and
+//! [`Oidc`]: the app-wide object, built from the configuration when the app
+//! ignites: the providers, the server-side store, the session store and
 //! the cipher its cookies are sealed with.
 
 use std::collections::BTreeMap;
@@ -13,10 +13,10 @@ use crate::provider::registration::RegistrationInputs;
 use crate::provider::Provider;
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
-use crate::state::local::LocalState;
-use crate::state::redis::RedisState;
-use crate::state::sessions::SessionStore;
-use crate::state::{RefreshKey, SharedState, StateSetupError};
+use crate::store::local::LocalStore;
+use crate::store::redis::RedisStore;
+use crate::store::sessions::SessionStore;
+use crate::store::{RefreshKey, SharedStore, StoreSetupError};
 use crate::token::access::BearerCaches;
 use crate::token::dpop::Nonces;
 use crate::token::service::ServiceToken;
@@ -52,12 +52,12 @@ pub struct Oidc {
 
 struct Inner {
     config: OidcConfig,
-    providers: BTreeMap<String, ProviderState>,
-    state: Arc<dyn SharedState>,
-    redis: Option<Arc<RedisState>>,
+    providers: BTreeMap<String, ProviderEntry>,
+    state: Arc<dyn SharedStore>,
+    redis: Option<Arc<RedisStore>>,
     sessions: SessionStore,
     cipher: Arc<Cipher>,
-    /// Refreshes in flight here, by session and tokens (the state layer
+    /// Refreshes in flight here, by session and tokens (the store
     /// coordinates them across instances).
     refreshes: FlightCache<RefreshKey, Arc<UserSession>, OidcError>,
     post_logout_path: String,
@@ -66,7 +66,7 @@ struct Inner {
 }
 
 /// A provider with the caches of the features that use it.
-pub(crate) struct ProviderState {
+pub(crate) struct ProviderEntry {
     pub(crate) provider: Provider,
     pub(crate) bearer_caches: BearerCaches,
     pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>, OidcError>,
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Oidc {
 impl Oidc {
     /// The app's state for `config`, its cookies sealed by `cipher`, its
     /// providers called with `http`.
-    pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, StateSetupError> {
+    pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, StoreSetupError> {
         let cipher = Arc::new(cipher);
         let issuers = Arc::new(IssuerRegistry::default());
         let providers = config
@@ -92,7 +92,7 @@ impl Oidc {
             .map(|(name, provider)| {
                 let inputs = RegistrationInputs::new(&config, provider);
                 let callback_path = config.redirect_uri_of(name).path();
-                let state = ProviderState {
+                let state = ProviderEntry {
                     provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs).among(
                         issuers.clone(),
                         callback_path,
@@ -105,7 +105,7 @@ impl Oidc {
             })
             .collect();
         let redis = match &config.redis {
-            Some(redis) => Some(Arc::new(RedisState::new(
+            Some(redis) => Some(Arc::new(RedisStore::new(
                 redis,
                 cipher.clone(),
                 config.session.lifetime_seconds,
@@ -113,11 +113,11 @@ impl Oidc {
             )?)),
             None => None,
         };
-        let state: Arc<dyn SharedState> = match &redis {
+        let state: Arc<dyn SharedStore> = match &redis {
             Some(redis) => redis.clone(),
             None => Arc::new(
-                LocalState::new(&config.limits, config.session.logout_records_path.as_deref()).map_err(|error| {
-                    StateSetupError {
+                LocalStore::new(&config.limits, config.session.logout_records_path.as_deref()).map_err(|error| {
+                    StoreSetupError {
                         key: "oidc.session.logout_records_path",
                         message: error.0,
                     }
@@ -161,7 +161,7 @@ impl Oidc {
         self.inner.providers.get(name).map(|p| &p.provider)
     }
 
-    pub(crate) fn provider_state(&self, name: &str) -> Option<&ProviderState> {
+    pub(crate) fn provider_entry(&self, name: &str) -> Option<&ProviderEntry> {
         self.inner.providers.get(name)
     }
 
@@ -169,12 +169,12 @@ impl Oidc {
         self.inner.providers.values().map(|p| &p.provider)
     }
 
-    pub(crate) fn state(&self) -> &dyn SharedState {
+    pub(crate) fn store(&self) -> &dyn SharedStore {
         &*self.inner.state
     }
 
     /// The Redis state, when `[oidc.redis]` is configured.
-    pub(crate) fn redis(&self) -> Option<&RedisState> {
+    pub(crate) fn redis(&self) -> Option<&RedisStore> {
         self.inner.redis.as_deref()
     }
 

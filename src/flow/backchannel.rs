@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::clock;
 use crate::error::{BearerError, LogoutTokenError, OidcError};
 use crate::oidc::Oidc;
-use crate::state::{LogoutTarget, Once};
+use crate::store::{LogoutTarget, Once};
 use crate::token::jws::{self, CompactJws};
 use crate::token::{claims, logout_token};
 
@@ -106,7 +106,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     } = logout_token::check(&claims, metadata.issuer.as_str(), client.client_id.as_str(), now, skew)?;
     // §2.6 step 10: a logout token is used once, on any instance.
     let once = format!("{}\u{0}{jti}", metadata.issuer);
-    if oidc.state().was_used(Once::LogoutToken, &once).await? {
+    if oidc.store().was_used(Once::LogoutToken, &once).await? {
         return Err(bad(LogoutTokenError::Replayed));
     }
     // By `sub`, the logout ends the sessions authenticated until it
@@ -139,7 +139,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // one of them is then told the token was used.)
     let ended = oidc.sessions().end_matching(target).await?;
     let first = oidc
-        .state()
+        .store()
         .first_use(Once::LogoutToken, &once, None, exp.saturating_add(skew))
         .await?;
     if !first {

@@ -16,7 +16,7 @@ use crate::provider::Provider;
 use crate::secret::IdTokenJwt;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
-use crate::state::Once;
+use crate::store::Once;
 use crate::token::endpoint::TRANSIENT_ERRORS;
 use crate::token::id_token::NonceRule;
 use crate::token::{endpoint, id_token};
@@ -143,7 +143,7 @@ pub(crate) async fn finish(
     }
     // Single-use on every instance: a state used anywhere is refused here.
     if !oidc
-        .state()
+        .store()
         .first_use(Once::State, &state, None, pending.expires_at)
         .await
         .map_err(OidcError::from)?
@@ -307,7 +307,7 @@ async fn complete(
     // refused: one state, one session.
     let user = format!("{}\u{0}{}", provider.name, id_token.subject);
     if !oidc
-        .state()
+        .store()
         .first_use(Once::LoginOfState, state, Some(&user), pending.expires_at)
         .await?
     {

@@ -40,7 +40,7 @@ impl Oidc {
     ) -> Result<Arc<ServiceToken>, OidcError> {
         let provider = P::NAME;
         let entry = self
-            .provider_state(provider)
+            .provider_entry(provider)
             .ok_or_else(|| OidcError::InvalidRequest(format!("provider `{provider}` is not configured")))?;
         let provider = &entry.provider;
         if let Some((name, _)) = params.iter().find(|(name, _)| RESERVED.contains(name)) {

@@ -34,7 +34,7 @@ pub(crate) enum Cause {
     /// The provider could not be reached, or did not answer in time.
     ProviderUnreachable,
     /// The shared state (Redis, or a full ledger) could not answer.
-    StateUnavailable,
+    StoreUnavailable,
     /// A step-up login did not bring the `acr` or `auth_time` required.
     StepUp,
     /// Too many anonymous callbacks wanted the provider's time
@@ -54,7 +54,7 @@ impl Cause {
             OidcError::Provider { .. } => Cause::ProviderError,
             OidcError::InvalidIssuer(_) => Cause::IssuerMismatch,
             OidcError::ProviderUnavailable(_) => Cause::ProviderUnreachable,
-            OidcError::StoreUnavailable(_) => Cause::StateUnavailable,
+            OidcError::StoreUnavailable(_) => Cause::StoreUnavailable,
             OidcError::InvalidState(_) => Cause::StateMismatch,
             OidcError::InsufficientUserAuthentication { .. } => Cause::StepUp,
             OidcError::Overloaded(_) | OidcError::TooManyRequests(_) => Cause::Overloaded,
@@ -117,7 +117,7 @@ impl Cause {
             Cause::Signature => "signature",
             Cause::Nonce => "nonce",
             Cause::ProviderUnreachable => "provider_unreachable",
-            Cause::StateUnavailable => "state_unavailable",
+            Cause::StoreUnavailable => "state_unavailable",
             Cause::StepUp => "step_up",
             Cause::Overloaded => "overloaded",
             Cause::Other => "other",
@@ -153,7 +153,7 @@ impl Cause {
             Cause::ProviderUnreachable => {
                 "the provider did not answer within `http_timeout_seconds`; the next attempt tries again"
             }
-            Cause::StateUnavailable => "Redis (or a full `limits.*` ledger) could not answer; see the error",
+            Cause::StoreUnavailable => "Redis (or a full `limits.*` ledger) could not answer; see the error",
             Cause::StepUp => "the provider authenticated the user less strongly or less recently than the route requires (`acr_values`, `max_age`)",
             Cause::Overloaded => {
                 "more callbacks than `limits.provider_calls_per_second` (a flood?), or one account logging in again \
@@ -178,7 +178,7 @@ impl fmt::Display for Cause {
             Cause::Signature => "bad signature",
             Cause::Nonce => "nonce mismatch",
             Cause::ProviderUnreachable => "provider unreachable",
-            Cause::StateUnavailable => "shared state unavailable",
+            Cause::StoreUnavailable => "shared state unavailable",
             Cause::StepUp => "step-up not met",
             Cause::Overloaded => "overloaded",
             Cause::Other => "invalid response",

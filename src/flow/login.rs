@@ -5,7 +5,7 @@
 //! where the tag is derived from its `state`: the callback finds the
 //! cookie by the `state` it receives, so several logins can be pending at
 //! once (two tabs), and a `state` only works in the browser it was issued
-//! to. The state layer also remembers used states until they expire, so a
+//! to. The store also remembers used states until they expire, so a
 //! state is single-use even against a replayed cookie, on every instance.
 
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
@@ -27,7 +27,7 @@ use crate::telemetry::Endpoint;
 use crate::token::endpoint;
 
 /// How long a login may take at the provider.
-pub(crate) const PENDING_SECONDS: i64 = crate::state::sessions::LOGIN_SECONDS;
+pub(crate) const PENDING_SECONDS: i64 = crate::store::sessions::LOGIN_SECONDS;
 /// The most logins pending at once in one browser; the oldest is dropped.
 const MAX_PENDING: usize = 4;
 

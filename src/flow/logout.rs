@@ -33,7 +33,7 @@ struct PendingLogout {
 ///
 /// The local session ends whatever the provider does next; a copy of its
 /// cookies is refused from now on, on every instance. The error is only
-/// for a state layer that could not record that (`503`); the browser's
+/// for a store that could not record that (`503`); the browser's
 /// cookies are removed even then.
 pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> {
     let local = oidc.config().post_logout_redirect_uri().to_string();
@@ -124,7 +124,7 @@ fn revoke_tokens(
 /// Revokes one token (RFC 7009 §2.1), saying in the log what went wrong.
 async fn revoke(provider: &Provider, client: &RegisteredClient, endpoint: url::Url, token: &str, hint: &str) {
     let params = [("token", token), ("token_type_hint", hint)];
-    match endpoint::post_authenticated(provider, client, Endpoint::Revocation, endpoint, &params).await {
+    match endpoint::post_authenticated(provider, client, Endpoint::LogoutRecord, endpoint, &params).await {
         Ok((200, _)) => {}
         Ok((status, _)) => event!(warn, "oidc: revoking a {hint} at `{}` answered {status}", provider.name),
         Err(error) => event!(warn, "oidc: revoking a {hint} at `{}` failed: {error}", provider.name),

@@ -3,7 +3,7 @@
 //!
 //! Concurrent refreshes of one session make one token request: in this
 //! process they share one flight; across instances the first claims a
-//! lease in the state layer, the others wait for its result and use it.
+//! lease in the store, the others wait for its result and use it.
 //! So a refresh token the provider rotates is redeemed once, never twice.
 //! A refresh that finishes after the session was logged out stores
 //! nothing: it never brings a session back.
@@ -19,7 +19,7 @@ use crate::error::{printable, OidcError, StoreError};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
-use crate::state::{digest, Claim, Lease, RefreshKey};
+use crate::store::{digest, RefreshClaim, RefreshKey, RefreshLease};
 use crate::token::id_token::{self, NonceRule};
 use crate::token::{claims, endpoint};
 
@@ -63,10 +63,10 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
         .get_or_load(&key, || async move {
             let waiting_since = Instant::now();
             loop {
-                let claim = match oidc.state().claim_refresh(&key, lease).await? {
-                    Claim::Shared(done) => return Ok((done, Duration::ZERO)),
-                    Claim::Won(claim) => Some(claim),
-                    Claim::Busy => None,
+                let claim = match oidc.store().claim_refresh(&key, lease).await? {
+                    RefreshClaim::Shared(done) => return Ok((done, Duration::ZERO)),
+                    RefreshClaim::Leased(claim) => Some(claim),
+                    RefreshClaim::Busy => None,
                 };
                 if let Some(claim) = claim {
                     let work = token_request(oidc, session, refresh_token.secret());
@@ -77,7 +77,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
                         Err(error) => event!(info, "oidc: refresh at provider `{}` failed: {error}", session.provider),
                     }
                     let shared = result.as_ref().ok().map(|(fresh, ttl)| (fresh, *ttl));
-                    if let Err(error) = oidc.state().finish_refresh(&key, claim, shared).await {
+                    if let Err(error) = oidc.store().finish_refresh(&key, claim, shared).await {
                         event!(warn, "oidc: a refresh result could not be shared: {error}");
                     }
                     return result.map(|(fresh, _)| (fresh, Duration::ZERO));
@@ -104,7 +104,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
 async fn holding<T>(
     oidc: &Oidc,
     key: &RefreshKey,
-    claim: &Lease,
+    claim: &RefreshLease,
     lease: Duration,
     work: impl std::future::Future<Output = T>,
 ) -> T {
@@ -117,7 +117,7 @@ async fn holding<T>(
         let mut unreachable = false;
         loop {
             ticks.tick().await;
-            match oidc.state().extend_refresh(key, claim, lease).await {
+            match oidc.store().extend_refresh(key, claim, lease).await {
                 Ok(true) => {}
                 Ok(false) if !lost => {
                     lost = true;

@@ -8,6 +8,6 @@ pub(crate) mod guard;
 pub(crate) mod launch;
 pub(crate) mod readiness;
 pub(crate) mod request;
-pub(crate) mod request_state;
+pub(crate) mod request_memo;
 pub(crate) mod response;
 pub(crate) mod routes;

@@ -11,24 +11,24 @@ use rocket::{Request, Response};
 use crate::config::DpopMode;
 use crate::error::OidcError;
 use crate::token::dpop::PROOF_ALGS;
-use crate::web::request_state::{self, RequestState};
+use crate::web::request_memo::{self, RequestMemo};
 
 /// Finishes `response` (the fairing's response hook).
 pub(crate) fn finish<'r>(request: &'r Request<'_>, response: &mut Response<'r>) {
-    let state = RequestState::of(request);
+    let state = RequestMemo::of(request);
     login_redirect(state, response);
     bearer_challenges(request, state, response);
     step_up_challenge(request, response);
     retry_after(request, response);
-    for cookie in request_state::outgoing_cookies(state) {
+    for cookie in request_memo::outgoing_cookies(state) {
         response.adjoin_header(cookie);
     }
 }
 
 /// The guard decided on a login: whatever catcher rendered the 401, the
 /// browser goes to the provider.
-fn login_redirect(state: &RequestState, response: &mut Response<'_>) {
-    let Some(redirect) = request_state::take(&state.login_redirect) else {
+fn login_redirect(state: &RequestMemo, response: &mut Response<'_>) {
+    let Some(redirect) = request_memo::take(&state.login_redirect) else {
         return;
     };
     if response.status() != Status::Unauthorized {
@@ -48,7 +48,7 @@ fn login_redirect(state: &RequestState, response: &mut Response<'_>) {
 /// catcher rendered the body. RFC 9449 §7.1: with DPoP, the challenge is a
 /// DPoP one (or both schemes, when a request sent no token to an API that
 /// takes either).
-fn bearer_challenges(request: &Request<'_>, state: &RequestState, response: &mut Response<'_>) {
+fn bearer_challenges(request: &Request<'_>, state: &RequestMemo, response: &mut Response<'_>) {
     let realm = state.bearer_realm.lock().ok().and_then(|r| *r);
     let (Some(realm), Some(error)) = (realm, OidcError::of(request)) else {
         return;

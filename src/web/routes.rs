@@ -13,7 +13,7 @@ use crate::flow::callback::{self, AuthorizationResponse};
 use crate::flow::{backchannel, logout};
 use crate::oidc::Oidc;
 use crate::web::request::{read_form, see_other};
-use crate::web::request_state::{self, RequestState};
+use crate::web::request_memo::{self, RequestMemo};
 
 /// Every route of the crate.
 pub(crate) fn routes(callback_paths: &[&str], logout_path: &str, backchannel_path: &str) -> Vec<Route> {
@@ -67,7 +67,7 @@ impl Handler for Callback {
             Ok(response) => response,
             Err(error) => return failed(request, error),
         };
-        let jar = request_state::jar(request, oidc);
+        let jar = request_memo::jar(request, oidc);
         let path = request.uri().path().as_str().to_string();
         match callback::finish(oidc, &jar, &path, response).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
@@ -81,7 +81,7 @@ impl Handler for Callback {
                     failure.cause.hint()
                 );
                 if let Some(login) = failure.login {
-                    request_state::put(&RequestState::of(request).login_redirect, login);
+                    request_memo::put(&RequestMemo::of(request).login_redirect, login);
                 }
                 failed(request, failure.error)
             }
@@ -109,7 +109,7 @@ impl Handler for Logout {
         if !from_this_origin(request, &oidc.config().redirect_uri) {
             return route::Outcome::Success(confirmation_page(&oidc.config().logout_path));
         }
-        let jar = request_state::jar(request, oidc);
+        let jar = request_memo::jar(request, oidc);
         match logout::logout(oidc, &jar).await {
             Ok(location) => route::Outcome::Success(see_other(location)),
             Err(error) => {
@@ -192,5 +192,5 @@ pub(crate) fn on_request(oidc: &Oidc, request: &Request<'_>) {
         return;
     }
     let returned = request.query_value::<&str>("state").and_then(Result::ok);
-    logout::on_return(&request_state::jar(request, oidc), returned);
+    logout::on_return(&request_memo::jar(request, oidc), returned);
 }

@@ -11,7 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("web", &["web"]),
     ("flow", &["flow"]),
     ("oidc", &["oidc"]),
-    ("state", &["state"]),
+    ("store", &["store"]),
     ("session", &["session"]),
     ("token", &["token"]),
     ("provider", &["provider"]),

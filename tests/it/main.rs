@@ -33,7 +33,7 @@ mod session_cache;
 mod session_cookies;
 mod session_inactivity;
 mod session_stores;
-mod shared_state;
+mod shared_store;
 mod signing_keys;
 mod silent_reauthentication;
 mod state_limits;

@@ -13,11 +13,11 @@ use crate::error::{BearerError, DpopError, OidcError, ProviderError};
 use crate::oidc::Oidc;
 use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
-use crate::state::Once;
+use crate::store::Once;
 use crate::token::access::{self, TokenIdentity};
 use crate::token::dpop;
 use crate::web::request::access_token_in_query;
-use crate::web::request_state::{self, BearerChecked, RequestState};
+use crate::web::request_memo::{self, BearerChecked, RequestMemo};
 
 /// Scopes a resource requires, named at the type level. Declare one with
 /// [`scopes!`](crate::scopes!).
@@ -163,7 +163,7 @@ fn dpop_proof(request: &Request<'_>, oidc: &Oidc, nonce: bool, token: &str) -> R
 }
 
 /// The bearer check of `provider_name` on this request, done once.
-async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> BearerChecked {
+async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider_name: &'static str) -> BearerChecked {
     if let Some(checked) = state
         .bearer_checks
         .lock()
@@ -176,7 +176,7 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
     // whether the request used it (kept for the fairing on refusals only).
     let mut dpop = None;
     let checked = async {
-        let entry = oidc.provider_state(provider_name).ok_or(OidcError::MissingToken)?;
+        let entry = oidc.provider_entry(provider_name).ok_or(OidcError::MissingToken)?;
         let mode = entry.provider.config.bearer.dpop;
         dpop = Some((mode, false));
         let headers = request.headers().get("Authorization");
@@ -212,9 +212,9 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
             // (so only a token's holder can add to the ledger, each subject
             // within their share).
             let skew = i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0);
-            let record = dpop::proof_record(&proof, &identity, skew, oidc.state().remembers_since_ms())?;
+            let record = dpop::proof_record(&proof, &identity, skew, oidc.store().remembers_since_ms())?;
             let fresh = oidc
-                .state()
+                .store()
                 .first_use(Once::DpopProof, &record.entry, Some(&record.owner), record.until)
                 .await
                 .map_err(OidcError::from)?;
@@ -226,7 +226,7 @@ async fn check(state: &RequestState, request: &Request<'_>, oidc: &Oidc, provide
     }
     .await;
     if let (Err(_), Some(dpop)) = (&checked, dpop) {
-        request_state::put(&state.bearer_dpop, dpop);
+        request_memo::put(&state.bearer_dpop, dpop);
     }
     if let Ok(mut checks) = state.bearer_checks.lock() {
         checks.push(provider_name, checked.clone());
@@ -239,7 +239,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let state = RequestState::of(request);
+        let state = RequestMemo::of(request);
         let result = match request.rocket().state::<Oidc>() {
             Some(oidc) => check(state, request, oidc, P::NAME).await,
             None => Err(OidcError::TokenCheckUnavailable(ProviderError::NotAttached)),
@@ -260,7 +260,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
         match outcome {
             Ok(guard) => Outcome::Success(guard),
             Err(error) => {
-                request_state::put(&state.bearer_realm, P::NAME);
+                request_memo::put(&state.bearer_realm, P::NAME);
                 error.stash(request);
                 Outcome::Error((error.status(), error))
             }

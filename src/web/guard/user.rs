@@ -20,7 +20,7 @@ use crate::secret::AccessToken;
 use crate::session::jar::Jar;
 use crate::session::UserSession;
 use crate::web::request::is_navigation;
-use crate::web::request_state::{self, RequestState};
+use crate::web::request_memo::{self, RequestMemo};
 
 /// A request guard for a user logged in with provider `P` (the provider
 /// named `default` when omitted).
@@ -167,7 +167,7 @@ impl<P: ProviderName, R: Requirement> std::fmt::Debug for OidcUser<P, R> {
 
 /// The logged-in user of `session`, as provider budgets count them.
 fn user_caller(session: &UserSession) -> Caller {
-    Caller::User(crate::state::digest(&[&session.provider, &session.sub]))
+    Caller::User(crate::store::digest(&[&session.provider, &session.sub]))
 }
 
 /// Starts a login at `provider` back to this request's URL: the guard's
@@ -187,7 +187,7 @@ async fn login_redirect(
     let return_to = request.uri().to_string();
     match login::begin(oidc, jar, provider, &return_to, prompt, step_up, caller).await {
         Ok(redirect) => {
-            request_state::put(&RequestState::of(request).login_redirect, redirect);
+            request_memo::put(&RequestMemo::of(request).login_redirect, redirect);
             OidcError::LoginRequired
         }
         Err(error) => {
@@ -205,7 +205,7 @@ async fn login_redirect(
 async fn current_session(
     oidc: &Oidc,
     request: &Request<'_>,
-    state: &RequestState,
+    state: &RequestMemo,
     jar: &Jar,
     provider_name: &str,
 ) -> Result<Option<Arc<UserSession>>, OidcError> {
@@ -282,7 +282,7 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
             // Unreachable when launched: the sentinel refuses to launch without the fairing.
             return Outcome::Error((Status::InternalServerError, OidcError::LoginRequired));
         };
-        let state = RequestState::of(request);
+        let state = RequestMemo::of(request);
         let jar = state.jar(request, oidc);
         let required = !R::ACR_VALUES.is_empty() || R::MAX_AGE.is_some();
         let error = match current_session(oidc, request, state, &jar, P::NAME).await {

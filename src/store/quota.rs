@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::state::ledger::{Full, Ledger};
+use crate::store::ledger::{Full, Ledger};
 
 /// Why an entry could not be recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use crate::token::access::TokenIdentity;
 pub(crate) type BearerChecked = Result<Arc<TokenIdentity>, OidcError>;
 
 #[derive(Default)]
-pub(crate) struct RequestState {
+pub(crate) struct RequestMemo {
     /// The error a guard or route failed with, for the catchers.
     pub(crate) error: Mutex<Option<OidcError>>,
     /// A login decided by a guard: its 401 becomes this redirect.
@@ -67,9 +67,9 @@ impl BearerChecks {
     }
 }
 
-impl RequestState {
-    pub(crate) fn of<'r>(request: &'r Request<'_>) -> &'r RequestState {
-        request.local_cache(RequestState::default)
+impl RequestMemo {
+    pub(crate) fn of<'r>(request: &'r Request<'_>) -> &'r RequestMemo {
+        request.local_cache(RequestMemo::default)
     }
 }
 
@@ -85,7 +85,7 @@ pub(crate) fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
     slot.lock().ok().and_then(|mut slot| slot.take())
 }
 
-impl RequestState {
+impl RequestMemo {
     /// The crate's cookie jar of `request`, whose state this is (made once
     /// per request).
     pub(crate) fn jar(&self, request: &Request<'_>, oidc: &Oidc) -> Arc<Jar> {
@@ -121,11 +121,11 @@ impl RequestState {
 
 /// The crate's cookie jar of `request` (made once per request).
 pub(crate) fn jar(request: &Request<'_>, oidc: &Oidc) -> Arc<Jar> {
-    RequestState::of(request).jar(request, oidc)
+    RequestMemo::of(request).jar(request, oidc)
 }
 
 /// The cookies the jar of `request` sends back, if the request made one.
-pub(crate) fn outgoing_cookies(state: &RequestState) -> Vec<rocket::http::Cookie<'static>> {
+pub(crate) fn outgoing_cookies(state: &RequestMemo) -> Vec<rocket::http::Cookie<'static>> {
     match state.jar.get() {
         Some(jar) => jar.take_outgoing(),
         None => Vec::new(),
@@ -148,12 +148,12 @@ impl OidcError {
     /// }
     /// ```
     pub fn of(request: &Request<'_>) -> Option<OidcError> {
-        RequestState::of(request).error.lock().ok()?.clone()
+        RequestMemo::of(request).error.lock().ok()?.clone()
     }
 
     /// Keeps this error for the catcher of this request.
     pub(crate) fn stash(&self, request: &Request<'_>) {
-        put(&RequestState::of(request).error, self.clone());
+        put(&RequestMemo::of(request).error, self.clone());
     }
 }
 

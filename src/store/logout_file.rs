@@ -24,8 +24,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::owner_file::{self, Refused};
-use crate::state::hex;
-use crate::state::logout_records::{Digest, Record};
+use crate::store::hex;
+use crate::store::logout_records::{Digest, Record};
 
 /// The first word of the file: what it is, and the version of its lines.
 const HEADER: &str = "rocket_openidconnect-logouts-v1";

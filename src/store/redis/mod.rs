@@ -28,8 +28,9 @@ use crate::clock;
 use crate::config::{LimitsConfig, RedisConfig};
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
-use crate::state::{
-    digest, hex, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StateSetupError, StoreError,
+use crate::store::{
+    digest, hex, LogoutRecord, LogoutTarget, Once, RefreshClaim, RefreshKey, RefreshLease, SharedStore, StoreError,
+    StoreSetupError,
 };
 use crate::telemetry;
 
@@ -83,7 +84,7 @@ impl Records {
     }
 }
 
-pub(crate) struct RedisState {
+pub(crate) struct RedisStore {
     connection: ConnectionManager,
     local: Arc<LocalCache>,
     changes: String,
@@ -109,7 +110,7 @@ pub(crate) struct RedisState {
     dpop_proofs_per_subject: usize,
 }
 
-impl RedisState {
+impl RedisStore {
     /// The state for `config`; no connection is made yet (the app starts
     /// while Redis is down).
     pub(crate) fn new(
@@ -117,19 +118,19 @@ impl RedisState {
         cipher: Arc<Cipher>,
         lifetime_seconds: u64,
         limits: &LimitsConfig,
-    ) -> Result<RedisState, StateSetupError> {
-        let bad_url = |error: RedisError| StateSetupError {
+    ) -> Result<RedisStore, StoreSetupError> {
+        let bad_url = |error: RedisError| StoreSetupError {
             key: "oidc.redis.url",
             message: format!("is not a usable Redis URL ({})", describe(&error)),
         };
         let client = match &config.ca_certificate_path {
             Some(path) => {
-                let root_cert = std::fs::read(path).map_err(|e| StateSetupError {
+                let root_cert = std::fs::read(path).map_err(|e| StoreSetupError {
                     key: "oidc.redis.ca_certificate_path",
                     message: format!("cannot be read ({e})"),
                 })?;
                 if !String::from_utf8_lossy(&root_cert).contains("-----BEGIN CERTIFICATE-----") {
-                    return Err(StateSetupError {
+                    return Err(StoreSetupError {
                         key: "oidc.redis.ca_certificate_path",
                         message: "holds no PEM certificate".into(),
                     });
@@ -138,7 +139,7 @@ impl RedisState {
                     client_tls: None,
                     root_cert: Some(root_cert),
                 };
-                redis::Client::build_with_tls(config.url.secret(), certificates).map_err(|e| StateSetupError {
+                redis::Client::build_with_tls(config.url.secret(), certificates).map_err(|e| StoreSetupError {
                     key: "oidc.redis.ca_certificate_path",
                     message: format!("is not a usable PEM file of certificates ({})", describe(&e)),
                 })?
@@ -158,7 +159,7 @@ impl RedisState {
         if config.local_cache_seconds > 0 {
             rocket::tokio::spawn(listen(Arc::downgrade(&local), client, changes.clone(), timeout));
         }
-        Ok(RedisState {
+        Ok(RedisStore {
             connection,
             local,
             changes,
@@ -393,7 +394,7 @@ fn describe(error: &RedisError) -> String {
 }
 
 #[rocket::async_trait]
-impl SharedState for RedisState {
+impl SharedStore for RedisStore {
     async fn first_use(
         &self,
         ledger: Once,
@@ -453,9 +454,9 @@ impl SharedState for RedisState {
         true
     }
 
-    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StoreError> {
-        match revocation {
-            Revocation::Session {
+    async fn record_logout(&self, record: LogoutRecord<'_>) -> Result<(), StoreError> {
+        match record {
+            LogoutRecord::Session {
                 id,
                 provider,
                 sub,
@@ -467,7 +468,7 @@ impl SharedState for RedisState {
                 self.revoke_in_share(provider, sub, &session_field(&member), until, login_ms, &announcement)
                     .await
             }
-            Revocation::Sid {
+            LogoutRecord::Sid {
                 provider,
                 sid,
                 sub: Some(sub),
@@ -480,7 +481,7 @@ impl SharedState for RedisState {
             }
             // A logout naming no user is nobody's to count: kept by itself,
             // as many as the provider sends (it is the one sending them).
-            Revocation::Sid {
+            LogoutRecord::Sid {
                 provider,
                 sid,
                 sub: None,
@@ -495,7 +496,7 @@ impl SharedState for RedisState {
                     .arg(ttl_until(until));
                 self.change::<Option<String>>(command, EVERYTHING).await.map(|_| ())
             }
-            Revocation::Sub {
+            LogoutRecord::Sub {
                 provider,
                 sub,
                 at_ms,
@@ -512,7 +513,7 @@ impl SharedState for RedisState {
         }
     }
 
-    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StoreError> {
+    async fn is_logged_out(&self, session: &UserSession) -> Result<bool, StoreError> {
         if self.local.not_revoked(&session.id) {
             return Ok(false);
         }
@@ -650,7 +651,7 @@ impl SharedState for RedisState {
         Ok(usize::try_from(ended).unwrap_or(0))
     }
 
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StoreError> {
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<RefreshClaim, StoreError> {
         let result_key = format!("{}refresh:result:{}", self.prefix, hex(&key.0));
         let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
         let token = crate::random::token();
@@ -660,16 +661,21 @@ impl SharedState for RedisState {
             .await?;
         Ok(match (kind.as_str(), value) {
             ("result", Some(sealed)) => match self.open(&result_key, &sealed, None) {
-                Some(done) => Claim::Shared(done),
+                Some(done) => RefreshClaim::Shared(done),
                 // A result that does not open is none: wait for the lease.
-                None => Claim::Busy,
+                None => RefreshClaim::Busy,
             },
-            ("won", _) => Claim::Won(Lease(token)),
-            _ => Claim::Busy,
+            ("won", _) => RefreshClaim::Leased(RefreshLease(token)),
+            _ => RefreshClaim::Busy,
         })
     }
 
-    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StoreError> {
+    async fn extend_refresh(
+        &self,
+        key: &RefreshKey,
+        lease: &RefreshLease,
+        duration: Duration,
+    ) -> Result<bool, StoreError> {
         let lock_key = format!("{}refresh:lock:{}", self.prefix, hex(&key.0));
         let lease_ms = u64::try_from(duration.as_millis())
             .unwrap_or(u64::MAX)
@@ -682,7 +688,7 @@ impl SharedState for RedisState {
     async fn finish_refresh(
         &self,
         key: &RefreshKey,
-        lease: Lease,
+        lease: RefreshLease,
         result: Option<(&Arc<UserSession>, Duration)>,
     ) -> Result<(), StoreError> {
         if let Some((session, ttl)) = result {
@@ -703,7 +709,7 @@ impl SharedState for RedisState {
     }
 }
 
-impl Drop for RedisState {
+impl Drop for RedisStore {
     fn drop(&mut self) {
         // The listener holds a connection; it ends with the state.
         self.local.closed.notify_one();

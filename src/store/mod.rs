@@ -1,9 +1,9 @@
-//! The server-side state layer: everything one request leaves for later
+//! The server-side store: everything one request leaves for later
 //! ones that is not in the browser. Used `state`s, back-channel logout
 //! token ids, logged-out sessions, sessions of the `memory` and `redis`
-//! stores, and refresh coordination all go through [`SharedState`], which
-//! has two implementations: [`local::LocalState`] (this process, bounded)
-//! and [`redis::RedisState`] (every instance of the app sharing one Redis).
+//! stores, and refresh coordination all go through [`SharedStore`], which
+//! has two implementations: [`local::LocalStore`] (this process, bounded)
+//! and [`redis::RedisStore`] (every instance of the app sharing one Redis).
 //!
 //! Both implementations fail closed: a ledger that cannot record a value
 //! (full of live entries, or Redis unreachable) makes the request that
@@ -27,7 +27,7 @@ pub(crate) mod sessions;
 /// Why the state cannot be set up at launch, naming the key at fault (a
 /// Redis table that cannot be used, a logout records file that cannot be).
 #[derive(Debug)]
-pub(crate) struct StateSetupError {
+pub(crate) struct StoreSetupError {
     pub(crate) key: &'static str,
     pub(crate) message: String,
 }
@@ -65,7 +65,7 @@ impl Once {
 /// What a logout ends, for sessions the store cannot delete (the cookie
 /// store keeps them in browsers): refused until `until` (Unix seconds).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Revocation<'a> {
+pub(crate) enum LogoutRecord<'a> {
     /// One session (RP-initiated logout, a new login in the same browser,
     /// inactivity): by its id, recorded as one of its user's, who holds at
     /// most a share of single records (past it, they become one record of
@@ -111,22 +111,22 @@ pub(crate) struct LogoutTarget<'a> {
 
 /// A won claim on a refresh, to hand back with its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Lease(pub(crate) String);
+pub(crate) struct RefreshLease(pub(crate) String);
 
-/// What [`SharedState::claim_refresh`] found.
+/// What [`SharedStore::claim_refresh`] found.
 #[derive(Debug, Clone)]
-pub(crate) enum Claim {
+pub(crate) enum RefreshClaim {
     /// The refresh was made already: its result.
     Shared(Arc<UserSession>),
     /// This caller makes the token request, and hands the lease back.
-    Won(Lease),
+    Leased(RefreshLease),
     /// Someone else is making it: look again soon.
     Busy,
 }
 
-/// The one interface to server-side state.
+/// The one interface to the server-side store.
 #[rocket::async_trait]
-pub(crate) trait SharedState: Send + Sync {
+pub(crate) trait SharedStore: Send + Sync {
     /// Records `value` in `ledger` until `expires_at` (Unix seconds), for
     /// `owner` (who holds at most a share of the ledger): true the first
     /// time, false if it was recorded before.
@@ -153,14 +153,14 @@ pub(crate) trait SharedState: Send + Sync {
     async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StoreError>;
 
     /// Records a logout of sessions kept in browsers.
-    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StoreError>;
+    async fn record_logout(&self, record: LogoutRecord<'_>) -> Result<(), StoreError>;
 
     /// Whether a recorded logout ends `session`, a session kept in a
     /// browser (the cookie store); or whether it began before the logouts
     /// kept now began to be kept (the epoch: a restart of this process
     /// without a record of logouts on disk, Redis losing its data), and
     /// may then have been logged out unrecorded.
-    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StoreError>;
+    async fn is_logged_out(&self, session: &UserSession) -> Result<bool, StoreError>;
 
     /// Notes the login of `session`, a session kept in a browser; the
     /// epoch to stamp it with, where the store names epochs (Redis: the
@@ -191,21 +191,26 @@ pub(crate) trait SharedState: Send + Sync {
 
     /// In one atomic step: the result of a finished refresh of `key` while
     /// it is shared, or else a claim on making it for `lease`, or else
-    /// [`Claim::Busy`] while someone else holds that claim. (Two steps
+    /// [`RefreshClaim::Busy`] while someone else holds that claim. (Two steps
     /// would let a caller that looked before a refresh finished claim it
     /// after, and redeem a refresh token the provider already rotated.)
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StoreError>;
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<RefreshClaim, StoreError>;
 
     /// Keeps a won claim for `lease` more, from now, while its holder is
     /// still at work: false when it is no longer this holder's (it ran
     /// out, and someone else may hold it now).
-    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StoreError>;
+    async fn extend_refresh(
+        &self,
+        key: &RefreshKey,
+        lease: &RefreshLease,
+        duration: Duration,
+    ) -> Result<bool, StoreError>;
 
     /// Ends a claim: shares `result` (for `ttl`) when the refresh worked.
     async fn finish_refresh(
         &self,
         key: &RefreshKey,
-        lease: Lease,
+        lease: RefreshLease,
         result: Option<(&Arc<UserSession>, Duration)>,
     ) -> Result<(), StoreError>;
 }

@@ -224,7 +224,7 @@ pub(super) async fn listen(cache: Weak<LocalCache>, client: redis::Client, chann
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{digest, hex};
+    use crate::store::{digest, hex};
 
     fn session(id: &str) -> Arc<UserSession> {
         let json = serde_json::json!({

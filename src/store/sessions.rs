@@ -14,7 +14,7 @@ use crate::session::cookie::{self, FromCookies, Opened, MAX_SESSION_BYTES, PROXY
 use crate::session::decoded::Decoded;
 use crate::session::jar::{session_chunk, Jar, SESSION_ID};
 use crate::session::UserSession;
-use crate::state::{LogoutTarget, Revocation, SharedState};
+use crate::store::{LogoutRecord, LogoutTarget, SharedStore};
 
 /// How long a login may take at the provider (its pending state lives as
 /// long): a logout recorded for a server-side store only has to outlive a
@@ -23,7 +23,7 @@ pub(crate) const LOGIN_SECONDS: i64 = 600;
 
 pub(crate) struct SessionStore {
     kind: SessionStoreKind,
-    state: Arc<dyn SharedState>,
+    state: Arc<dyn SharedStore>,
     lifetime_seconds: i64,
     /// `session.inactivity_timeout_seconds` (0: off).
     inactivity_seconds: i64,
@@ -43,7 +43,7 @@ pub(crate) struct SessionStore {
 }
 
 impl SessionStore {
-    pub(crate) fn new(config: &SessionConfig, http_timeout_seconds: u64, state: Arc<dyn SharedState>) -> SessionStore {
+    pub(crate) fn new(config: &SessionConfig, http_timeout_seconds: u64, state: Arc<dyn SharedStore>) -> SessionStore {
         SessionStore {
             kind: config.store,
             state,
@@ -88,7 +88,7 @@ impl SessionStore {
     }
 
     /// The session of the browser behind `jar`, if it has a valid one.
-    /// Unreadable cookies count as no session; a state layer that cannot
+    /// Unreadable cookies count as no session; a store that cannot
     /// answer is an error (`503`), never a session let through unchecked.
     pub(crate) async fn load(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         let Some(session) = self.load_stored(jar).await? else {
@@ -163,7 +163,7 @@ impl SessionStore {
         let Some(FromCookies { session, stale }) = loaded else {
             return Ok(None);
         };
-        if self.state.is_revoked(&session).await? {
+        if self.state.is_logged_out(&session).await? {
             cookie::remove(jar);
             return Ok(None);
         }
@@ -238,7 +238,7 @@ impl SessionStore {
             check_size(session)?;
             return Ok(self.state.replace_session(session.clone()).await?);
         }
-        if self.state.is_revoked(session).await? {
+        if self.state.is_logged_out(session).await? {
             return Ok(false);
         }
         self.save(jar, session)?;
@@ -248,7 +248,7 @@ impl SessionStore {
     /// Ends the session of the browser behind `jar` (logout): its cookies
     /// go, and the session is refused from now on wherever a copy of its
     /// cookies turns up. Returns the session if it was valid until now.
-    /// The cookies are removed even when the state layer fails (`503`).
+    /// The cookies are removed even when the store fails (`503`).
     pub(crate) async fn end(&self, jar: &Jar) -> Result<Option<Arc<UserSession>>, OidcError> {
         if self.server_side() {
             let id = jar.get(SESSION_ID);
@@ -267,17 +267,17 @@ impl SessionStore {
         let Some(session) = session else {
             return Ok(None);
         };
-        if self.state.is_revoked(&session).await? {
+        if self.state.is_logged_out(&session).await? {
             return Ok(None);
         }
-        let revocation = Revocation::Session {
+        let record = LogoutRecord::Session {
             id: &session.id,
             provider: &session.provider,
             sub: &session.sub,
             login_ms: session.last_authenticated_ms,
             until: self.revoked_until(&session),
         };
-        self.state.revoke(revocation).await?;
+        self.state.record_logout(record).await?;
         Ok(Some(Arc::new(session)))
     }
 
@@ -308,15 +308,15 @@ impl SessionStore {
             // no inactivity timeout: the lifetime bounds them all.
             now.saturating_add(self.lifetime_seconds)
         };
-        let revocation = match (target.sid, target.sub) {
-            (Some(sid), sub) => Revocation::Sid {
+        let record = match (target.sid, target.sub) {
+            (Some(sid), sub) => LogoutRecord::Sid {
                 provider: target.provider,
                 sid,
                 sub,
                 at_ms: target.at_ms,
                 until,
             },
-            (None, Some(sub)) => Revocation::Sub {
+            (None, Some(sub)) => LogoutRecord::Sub {
                 provider: target.provider,
                 sub,
                 at_ms: target.at_ms,
@@ -324,7 +324,7 @@ impl SessionStore {
             },
             (None, None) => return Ok(0),
         };
-        self.state.revoke(revocation).await?;
+        self.state.record_logout(record).await?;
         if self.server_side() {
             return Ok(self.state.end_sessions(target).await?);
         }

@@ -1,9 +1,9 @@
 //! What the store checks at launch: whether Redis may lose the crate's
 //! keys (eviction, no persistence), and whether it answers at all.
 
-use super::{describe, RedisState};
+use super::{describe, RedisStore};
 
-impl RedisState {
+impl RedisStore {
     /// Checks, once, whether Redis may lose the crate's keys (evicting
     /// them under memory pressure, or keeping too little across a restart),
     /// which would forget used states and logouts, and logs what it finds.

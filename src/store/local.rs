@@ -27,11 +27,13 @@ use std::time::Duration;
 use crate::clock;
 use crate::config::LimitsConfig;
 use crate::session::UserSession;
-use crate::state::ledger::{Full, Ledger};
-use crate::state::logout_file::{LogoutFile, Unusable};
-use crate::state::logout_records::{LogoutRecords, Record};
-use crate::state::quota::{QuotaLedger, Refusal};
-use crate::state::{digest, Claim, Lease, LogoutTarget, Once, RefreshKey, Revocation, SharedState, StoreError};
+use crate::store::ledger::{Full, Ledger};
+use crate::store::logout_file::{LogoutFile, Unusable};
+use crate::store::logout_records::{LogoutRecords, Record};
+use crate::store::quota::{QuotaLedger, Refusal};
+use crate::store::{
+    digest, LogoutRecord, LogoutTarget, Once, RefreshClaim, RefreshKey, RefreshLease, SharedStore, StoreError,
+};
 use crate::telemetry;
 
 /// Bound on shared refresh results and claims (coordination only: losing
@@ -43,7 +45,7 @@ const MAX_LINE_BYTES: u64 = 200;
 
 type Digest = [u8; 32];
 
-pub(crate) struct LocalState {
+pub(crate) struct LocalStore {
     /// The `state`s of callbacks, from the moment they come: anyone can
     /// send one, so when full the oldest gives way (what the entry guards,
     /// a code's single redemption, the provider guards too, and
@@ -115,11 +117,11 @@ fn record_owned(
         })
 }
 
-impl LocalState {
+impl LocalStore {
     /// The state for `limits`, its logouts written down at
     /// `logout_records_path` when given (read back, and the file taken for
     /// this process: the error says why it cannot be).
-    pub(crate) fn new(limits: &LimitsConfig, logout_records_path: Option<&Path>) -> Result<LocalState, Unusable> {
+    pub(crate) fn new(limits: &LimitsConfig, logout_records_path: Option<&Path>) -> Result<LocalStore, Unusable> {
         let started_ms = clock::now_ms();
         let mut logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
         let mut logout_tokens = Ledger::new(limits.logout_tokens);
@@ -163,7 +165,7 @@ impl LocalState {
                 (Some(Arc::new(file)), epoch_ms)
             }
         };
-        Ok(LocalState {
+        Ok(LocalStore {
             callback_states: Mutex::new(Ledger::new(limits.used_states)),
             logins_of_states: Mutex::new(QuotaLedger::new(limits.used_states, limits.used_states_per_subject)),
             logout_tokens: Arc::new(Mutex::new(logout_tokens)),
@@ -245,7 +247,7 @@ impl LocalState {
 }
 
 #[rocket::async_trait]
-impl SharedState for LocalState {
+impl SharedStore for LocalStore {
     async fn first_use(
         &self,
         ledger: Once,
@@ -350,9 +352,9 @@ impl SharedState for LocalState {
         })
     }
 
-    async fn revoke(&self, revocation: Revocation<'_>) -> Result<(), StoreError> {
-        let record = match revocation {
-            Revocation::Session {
+    async fn record_logout(&self, record: LogoutRecord<'_>) -> Result<(), StoreError> {
+        let record = match record {
+            LogoutRecord::Session {
                 id,
                 provider,
                 sub,
@@ -364,7 +366,7 @@ impl SharedState for LocalState {
                 login_ms,
                 until,
             },
-            Revocation::Sid {
+            LogoutRecord::Sid {
                 provider,
                 sid,
                 sub,
@@ -376,7 +378,7 @@ impl SharedState for LocalState {
                 at_ms,
                 until,
             },
-            Revocation::Sub {
+            LogoutRecord::Sub {
                 provider,
                 sub,
                 at_ms,
@@ -390,7 +392,7 @@ impl SharedState for LocalState {
         self.keep(record).await
     }
 
-    async fn is_revoked(&self, session: &UserSession) -> Result<bool, StoreError> {
+    async fn is_logged_out(&self, session: &UserSession) -> Result<bool, StoreError> {
         // A session from before the logouts kept here began to be kept, or
         // made where this record did not see its logouts (stamped with
         // another, or none), may have been logged out unrecorded.
@@ -443,26 +445,31 @@ impl SharedState for LocalState {
         Ok(ended)
     }
 
-    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<Claim, StoreError> {
+    async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<RefreshClaim, StoreError> {
         let now = clock::now_ms();
         // The results' lock is held while the lease is looked at:
         // `finish_refresh` shares a result before it releases the lease, so
         // a free lease here means no result was shared meanwhile.
         let results = locked(&self.refresh_results)?;
         if let Some(done) = results.get(key, now) {
-            return Ok(Claim::Shared(done.clone()));
+            return Ok(RefreshClaim::Shared(done.clone()));
         }
         let mut leases = locked(&self.refresh_leases)?;
         if leases.get(key, now).is_some() {
-            return Ok(Claim::Busy);
+            return Ok(RefreshClaim::Busy);
         }
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let token = crate::random::token();
         leases.insert_evicting(*key, until, token.clone(), now);
-        Ok(Claim::Won(Lease(token)))
+        Ok(RefreshClaim::Leased(RefreshLease(token)))
     }
 
-    async fn extend_refresh(&self, key: &RefreshKey, lease: &Lease, duration: Duration) -> Result<bool, StoreError> {
+    async fn extend_refresh(
+        &self,
+        key: &RefreshKey,
+        lease: &RefreshLease,
+        duration: Duration,
+    ) -> Result<bool, StoreError> {
         let now = clock::now_ms();
         let mut leases = locked(&self.refresh_leases)?;
         if leases.get(key, now) != Some(&lease.0) {
@@ -476,7 +483,7 @@ impl SharedState for LocalState {
     async fn finish_refresh(
         &self,
         key: &RefreshKey,
-        lease: Lease,
+        lease: RefreshLease,
         result: Option<(&Arc<UserSession>, Duration)>,
     ) -> Result<(), StoreError> {
         let now = clock::now_ms();
@@ -658,8 +665,8 @@ mod tests {
         )
     }
 
-    fn local(limits: &LimitsConfig) -> LocalState {
-        match LocalState::new(limits, None) {
+    fn local(limits: &LimitsConfig) -> LocalStore {
+        match LocalStore::new(limits, None) {
             Ok(state) => state,
             Err(_) => unreachable!("no file, nothing to fail"),
         }
@@ -734,10 +741,10 @@ mod tests {
         let state = local(&limits(10));
         let key = RefreshKey([7; 32]);
         let lease = Duration::from_secs(5);
-        let Ok(Claim::Won(won)) = state.claim_refresh(&key, lease).await else {
+        let Ok(RefreshClaim::Leased(won)) = state.claim_refresh(&key, lease).await else {
             panic!("the first claim wins");
         };
-        assert!(matches!(state.claim_refresh(&key, lease).await, Ok(Claim::Busy)));
+        assert!(matches!(state.claim_refresh(&key, lease).await, Ok(RefreshClaim::Busy)));
         let fresh = session("s1", "alice", "1", 1, i64::MAX);
         state
             .finish_refresh(&key, won, Some((&fresh, Duration::from_secs(60))))
@@ -747,7 +754,7 @@ mod tests {
         // refresh finished must get the result, not redeem the rotated
         // refresh token a second time.
         match state.claim_refresh(&key, lease).await {
-            Ok(Claim::Shared(done)) => assert_eq!(done.id, "s1"),
+            Ok(RefreshClaim::Shared(done)) => assert_eq!(done.id, "s1"),
             other => panic!("expected the shared result, got {other:?}"),
         }
     }
@@ -841,9 +848,9 @@ mod tests {
         let t = clock::now_ms();
         let a = session("s1", "alice", "sid-1", t + 1_000, i64::MAX);
         let b = session("s2", "alice", "sid-2", t + 5_000, i64::MAX);
-        assert!(!state.is_revoked(&a).await.unwrap());
+        assert!(!state.is_logged_out(&a).await.unwrap());
         state
-            .revoke(Revocation::Session {
+            .record_logout(LogoutRecord::Session {
                 id: "s1",
                 provider: "default",
                 sub: "alice",
@@ -852,9 +859,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(state.is_revoked(&a).await.unwrap() && !state.is_revoked(&b).await.unwrap());
+        assert!(state.is_logged_out(&a).await.unwrap() && !state.is_logged_out(&b).await.unwrap());
         state
-            .revoke(Revocation::Sub {
+            .record_logout(LogoutRecord::Sub {
                 provider: "default",
                 sub: "alice",
                 at_ms: t + 2_000,
@@ -862,9 +869,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(!state.is_revoked(&b).await.unwrap(), "b started after the logout");
+        assert!(!state.is_logged_out(&b).await.unwrap(), "b started after the logout");
         state
-            .revoke(Revocation::Sid {
+            .record_logout(LogoutRecord::Sid {
                 provider: "default",
                 sid: "sid-2",
                 sub: Some("alice"),
@@ -873,7 +880,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert!(state.is_revoked(&b).await.unwrap());
+        assert!(state.is_logged_out(&b).await.unwrap());
     }
 
     #[rocket::async_test]
@@ -881,36 +888,36 @@ mod tests {
         let state = local(&limits(10));
         let before = session("s0", "alice", "sid-0", clock::now_ms() - 60_000, i64::MAX);
         assert!(
-            state.is_revoked(&before).await.unwrap(),
+            state.is_logged_out(&before).await.unwrap(),
             "its logout may have been recorded by the process before, and forgotten"
         );
         let after = session("s1", "alice", "sid-1", clock::now_ms() + 1, i64::MAX);
-        assert!(!state.is_revoked(&after).await.unwrap());
+        assert!(!state.is_logged_out(&after).await.unwrap());
     }
 
-    fn on_file(limits: &LimitsConfig, path: &Path) -> LocalState {
-        match LocalState::new(limits, Some(path)) {
+    fn on_file(limits: &LimitsConfig, path: &Path) -> LocalStore {
+        match LocalStore::new(limits, Some(path)) {
             Ok(state) => state,
             Err(why) => panic!("{}", why.0),
         }
     }
 
     /// A session as the cookie store makes it: stamped at login.
-    async fn logged_in(state: &LocalState, id: &str, sub: &str) -> Arc<UserSession> {
+    async fn logged_in(state: &LocalStore, id: &str, sub: &str) -> Arc<UserSession> {
         let mut made = (*session(id, sub, &format!("sid-{id}"), clock::now_ms(), i64::MAX)).clone();
         made.epoch = state.note_login(&made).await.unwrap();
         Arc::new(made)
     }
 
-    async fn log_out(state: &LocalState, session: &UserSession) {
-        let revocation = Revocation::Session {
+    async fn log_out(state: &LocalStore, session: &UserSession) {
+        let record = LogoutRecord::Session {
             id: &session.id,
             provider: &session.provider,
             sub: &session.sub,
             login_ms: session.last_authenticated_ms,
             until: clock::now() + 600,
         };
-        state.revoke(revocation).await.unwrap();
+        state.record_logout(record).await.unwrap();
     }
 
     /// The record is begun anew when it holds more than the limits: what
@@ -919,19 +926,19 @@ mod tests {
     /// kept, and sessions made since go on.
     #[rocket::async_test]
     async fn a_record_begun_anew_for_want_of_room_refuses_every_older_session_for_good() {
-        let dir = crate::state::logout_file::tests::scratch_dir("room");
+        let dir = crate::store::logout_file::tests::scratch_dir("room");
         let path = dir.join("logouts");
         let first = on_file(&limits(100), &path);
         let old = logged_in(&first, "old", "olga").await;
         for user in ["a", "b", "c"] {
             log_out(&first, &*logged_in(&first, user, user).await).await;
         }
-        assert!(!first.is_revoked(&old).await.unwrap());
+        assert!(!first.is_logged_out(&old).await.unwrap());
         drop(first);
 
         let second = on_file(&limits(2), &path);
         assert!(
-            second.is_revoked(&old).await.unwrap(),
+            second.is_logged_out(&old).await.unwrap(),
             "its logout may be among those dropped"
         );
         let ended = logged_in(&second, "ended", "erin").await;
@@ -940,9 +947,9 @@ mod tests {
         drop(second);
 
         let third = on_file(&limits(100), &path);
-        assert!(third.is_revoked(&old).await.unwrap());
-        assert!(third.is_revoked(&ended).await.unwrap(), "logged out since: kept");
-        assert!(!third.is_revoked(&alive).await.unwrap(), "made since: goes on");
+        assert!(third.is_logged_out(&old).await.unwrap());
+        assert!(third.is_logged_out(&ended).await.unwrap(), "logged out since: kept");
+        assert!(!third.is_logged_out(&alive).await.unwrap(), "made since: goes on");
     }
 
     /// A run without the file (a rollback, a canary, a mistake) keeps its
@@ -951,14 +958,14 @@ mod tests {
     /// file is refused by a run without it (made before its start).
     #[rocket::async_test]
     async fn turning_the_record_off_and_on_again_lets_no_logged_out_session_back() {
-        let dir = crate::state::logout_file::tests::scratch_dir("toggle");
+        let dir = crate::store::logout_file::tests::scratch_dir("toggle");
         let path = dir.join("logouts");
         let with_file = on_file(&limits(100), &path);
         let filed = logged_in(&with_file, "filed", "fred").await;
         drop(with_file);
 
         let without = local(&limits(100));
-        assert!(without.is_revoked(&filed).await.unwrap(), "made before this start");
+        assert!(without.is_logged_out(&filed).await.unwrap(), "made before this start");
         let unstamped = logged_in(&without, "unstamped", "una").await;
         assert_eq!(unstamped.epoch, None);
         log_out(&without, &unstamped).await;
@@ -966,11 +973,11 @@ mod tests {
 
         let again = on_file(&limits(100), &path);
         assert!(
-            again.is_revoked(&unstamped).await.unwrap(),
+            again.is_logged_out(&unstamped).await.unwrap(),
             "its logout was in a process that is gone"
         );
         assert!(
-            !again.is_revoked(&filed).await.unwrap(),
+            !again.is_logged_out(&filed).await.unwrap(),
             "the record it was made under holds"
         );
     }

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use crate::state::ledger::{Full, Ledger};
+use crate::store::ledger::{Full, Ledger};
 
 pub(crate) type Digest = [u8; 32];
 
