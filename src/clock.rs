@@ -1,32 +1,105 @@
-//! The one clock: every "now" of the crate comes from here, as Unix time.
+//! The one clock: every "now" of the crate comes from the [`Clock`] the
+//! app's [`Oidc`](crate::Oidc) holds ([`SystemClock`] unless the app gives
+//! another, such as the test kit's `ManualClock`), read through
+//! [`AppClock`] as Unix time.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 
-/// Now, in Unix seconds (read without making a calendar date: every
-/// logged-in request asks).
-pub(crate) fn now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+/// Where the crate reads the time: session expiry and inactivity, token
+/// `exp`, `iat` and `nbf` checks, logout records, DPoP proof windows.
+///
+/// An app never needs one but the default, [`SystemClock`]; its tests can
+/// give [`Oidc::fairing()`](crate::Oidc::fairing) another (the test kit's
+/// `ManualClock`) to reach an expiry without waiting for it.
+///
+/// ```rust
+/// use std::time::SystemTime;
+/// use rocket_openidconnect::clock::Clock;
+///
+/// /// A clock an hour ahead (to see what a session looks like then).
+/// #[derive(Debug)]
+/// struct AnHourAhead;
+///
+/// impl Clock for AnHourAhead {
+///     fn now(&self) -> SystemTime {
+///         SystemTime::now() + std::time::Duration::from_secs(3600)
+///     }
+/// }
+/// ```
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now, on the calendar.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock: what the crate reads unless told otherwise.
+///
+/// ```rust
+/// use rocket_openidconnect::clock::{Clock, SystemClock};
+///
+/// assert!(SystemClock.now() > std::time::UNIX_EPOCH);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
     }
 }
 
-/// Now, in Unix milliseconds (login times, compared with back-channel
-/// logouts that may happen in the same second).
-pub(crate) fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+/// The app's clock, as the crate reads it (cheap to clone: one `Arc`).
+#[derive(Clone)]
+pub(crate) struct AppClock(Arc<dyn Clock>);
+
+impl fmt::Debug for AppClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-/// Now, as the `chrono` time `openidconnect`'s checks take.
-pub(crate) fn utc() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
+impl Default for AppClock {
+    fn default() -> AppClock {
+        AppClock(Arc::new(SystemClock))
+    }
 }
 
-/// Now, as a system time (compared with a provider's `Date` header).
-pub(crate) fn system() -> SystemTime {
-    SystemTime::now()
+impl AppClock {
+    /// The crate reading `clock`.
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> AppClock {
+        AppClock(clock)
+    }
+
+    /// Now, in Unix seconds (read without making a calendar date: every
+    /// logged-in request asks).
+    pub(crate) fn now(&self) -> i64 {
+        match self.0.now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+        }
+    }
+
+    /// Now, in Unix milliseconds (login times, compared with back-channel
+    /// logouts that may happen in the same second).
+    pub(crate) fn now_ms(&self) -> i64 {
+        match self.0.now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+        }
+    }
+
+    /// Now, as the `chrono` time `openidconnect`'s checks take.
+    pub(crate) fn utc(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::from(self.0.now())
+    }
+
+    /// Now, as a system time (compared with a provider's `Date` header).
+    pub(crate) fn system(&self) -> SystemTime {
+        self.0.now()
+    }
 }
 
 /// Unix seconds as a date; out-of-range values become the epoch.
@@ -40,12 +113,43 @@ pub(crate) fn date_ms(milliseconds: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// The system clock in Unix seconds, for unit tests that build what the
+/// crate would at this moment.
+#[cfg(test)]
+pub(crate) fn now() -> i64 {
+    AppClock::default().now()
+}
+
+/// The system clock in Unix milliseconds, for unit tests.
+#[cfg(test)]
+pub(crate) fn now_ms() -> i64 {
+    AppClock::default().now_ms()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn now_is_the_calendar_clock_in_seconds() {
+    fn the_system_clock_is_the_calendar_clock_in_seconds_and_milliseconds() {
         let calendar = time::OffsetDateTime::now_utc().unix_timestamp();
-        assert!((super::now() - calendar).abs() <= 1);
-        assert!((super::now_ms() / 1000 - calendar).abs() <= 1);
+        let clock = AppClock::default();
+        assert!((clock.now() - calendar).abs() <= 1);
+        assert!((clock.now_ms() / 1000 - calendar).abs() <= 1);
+        assert!((clock.utc().timestamp() - calendar).abs() <= 1);
+    }
+
+    #[test]
+    fn times_before_the_epoch_are_negative_not_a_panic() {
+        #[derive(Debug)]
+        struct Before;
+        impl Clock for Before {
+            fn now(&self) -> SystemTime {
+                UNIX_EPOCH - std::time::Duration::from_millis(2500)
+            }
+        }
+        let clock = AppClock::new(Arc::new(Before));
+        assert_eq!(clock.now(), -2);
+        assert_eq!(clock.now_ms(), -2500);
     }
 }

@@ -757,7 +757,7 @@ macro_rules! event {
 
 mod cache;
 mod client_key;
-mod clock;
+pub mod clock;
 pub mod config;
 pub mod error;
 mod flow;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::cache::FlightCache;
+use crate::clock::AppClock;
 use crate::config::OidcConfig;
 use crate::error::OidcError;
 use crate::provider::issuers::IssuerRegistry;
@@ -63,6 +64,7 @@ struct Inner {
     post_logout_path: String,
     /// DPoP server nonces (RFC 9449 §9), keyed by the secret key.
     dpop_nonces: Nonces,
+    clock: AppClock,
 }
 
 /// A provider with the caches of the features that use it.
@@ -83,7 +85,12 @@ impl std::fmt::Debug for Oidc {
 impl Oidc {
     /// The app's state for `config`, its cookies sealed by `cipher`, its
     /// providers called with `http`.
-    pub(crate) fn build(config: OidcConfig, cipher: Cipher, http: reqwest::Client) -> Result<Oidc, StoreSetupError> {
+    pub(crate) fn build(
+        config: OidcConfig,
+        cipher: Cipher,
+        http: reqwest::Client,
+        clock: AppClock,
+    ) -> Result<Oidc, StoreSetupError> {
         let cipher = Arc::new(cipher);
         let issuers = Arc::new(IssuerRegistry::default());
         let providers = config
@@ -92,15 +99,13 @@ impl Oidc {
             .map(|(name, provider)| {
                 let inputs = RegistrationInputs::new(&config, provider);
                 let callback_path = config.redirect_uri_of(name).path();
-                let state = ProviderEntry {
-                    provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs).among(
-                        issuers.clone(),
-                        callback_path,
-                        config.limits.provider_calls_per_second,
-                    ),
-                    bearer_caches: BearerCaches::new(provider.bearer.cache_entries),
-                    service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
-                };
+                let state =
+                    ProviderEntry {
+                        provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs, clock.clone())
+                            .among(issuers.clone(), callback_path, config.limits.provider_calls_per_second),
+                        bearer_caches: BearerCaches::new(provider.bearer.cache_entries),
+                        service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
+                    };
                 (name.clone(), state)
             })
             .collect();
@@ -110,21 +115,30 @@ impl Oidc {
                 cipher.clone(),
                 config.session.lifetime_seconds,
                 &config.limits,
+                clock.clone(),
             )?)),
             None => None,
         };
         let state: Arc<dyn SharedStore> = match &redis {
             Some(redis) => redis.clone(),
             None => Arc::new(
-                LocalStore::new(&config.limits, config.session.logout_records_path.as_deref()).map_err(|error| {
-                    StoreSetupError {
-                        key: "oidc.session.logout_records_path",
-                        message: error.0,
-                    }
+                LocalStore::new(
+                    &config.limits,
+                    config.session.logout_records_path.as_deref(),
+                    clock.clone(),
+                )
+                .map_err(|error| StoreSetupError {
+                    key: "oidc.session.logout_records_path",
+                    message: error.0,
                 })?,
             ),
         };
-        let sessions = SessionStore::new(&config.session, config.http_timeout_seconds, state.clone());
+        let sessions = SessionStore::new(
+            &config.session,
+            config.http_timeout_seconds,
+            state.clone(),
+            clock.clone(),
+        );
         let post_logout_path = config.post_logout_redirect_uri().path().to_string();
         let dpop_nonces = Nonces::new(&cipher.subkey("dpop nonces"));
         Ok(Oidc {
@@ -138,8 +152,14 @@ impl Oidc {
                 cipher,
                 refreshes: FlightCache::new(REFRESH_FLIGHTS),
                 post_logout_path,
+                clock,
             }),
         })
+    }
+
+    /// The app's clock.
+    pub(crate) fn clock(&self) -> &AppClock {
+        &self.inner.clock
     }
 
     /// The source of DPoP server nonces (the same on every instance).

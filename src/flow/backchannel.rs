@@ -4,7 +4,6 @@
 
 use serde_json::Value;
 
-use crate::clock;
 use crate::error::{BearerError, LogoutTokenError, OidcError};
 use crate::oidc::Oidc;
 use crate::store::{LogoutTarget, Once};
@@ -94,7 +93,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         })?
         .claims;
 
-    let now = clock::now();
+    let now = oidc.clock().now();
     let skew = oidc.skew_seconds();
     let client = provider.client().await?;
     let logout_token::Checked {
@@ -117,7 +116,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // used, and one replayed before its `exp` ends the user's logins made
     // since: the user logs in again, where the other way a logout could be
     // lost.
-    let at_ms = clock::now_ms();
+    let at_ms = oidc.clock().now_ms();
     if iat.saturating_add(skew) < now {
         event!(
             info,

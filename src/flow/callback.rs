@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use openidconnect::Nonce;
 
-use crate::clock;
 use crate::error::{printable, IdTokenError, OidcError};
 use crate::flow::diagnosis::Cause;
 use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, StepUp, PENDING_SECONDS};
@@ -138,7 +137,7 @@ pub(crate) async fn finish(
     if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
         return Err(Failed::state(Cause::StateMismatch));
     }
-    if pending.expires_at <= clock::now() {
+    if pending.expires_at <= oidc.clock().now() {
         return Err(Failed::state(Cause::StateExpired));
     }
     // Single-use on every instance: a state used anywhere is refused here.
@@ -261,7 +260,7 @@ async fn complete(
     // The login's time is taken before the code is redeemed: a logout by
     // `sub` that reaches any instance from now on names this session
     // (Back-Channel Logout §2.7), however long the rest takes.
-    let authenticated_ms = clock::now_ms();
+    let authenticated_ms = oidc.clock().now_ms();
     let redirect_uri = oidc.config().redirect_uri_of(&provider.name).as_str();
     let tokens = endpoint::request(
         provider,
@@ -287,14 +286,21 @@ async fn complete(
         raw_id_token,
         NonceRule::Login(&Nonce::new(pending.nonce.clone())),
         oidc.config().clock_skew_seconds,
+        oidc.clock(),
     )
     .await?;
-    check_requested_authentication(provider, &id_token.claims, oidc.skew_seconds(), &pending.step_up)?;
+    check_requested_authentication(
+        provider,
+        &id_token.claims,
+        oidc.clock().now(),
+        oidc.skew_seconds(),
+        &pending.step_up,
+    )?;
     // A step-up login must bring what the route asked for (RFC 9470 §5).
     if !pending.step_up.is_none()
         && !pending
             .step_up
-            .met_by(&id_token.claims, clock::now(), oidc.skew_seconds())
+            .met_by(&id_token.claims, oidc.clock().now(), oidc.skew_seconds())
     {
         return Err(pending.step_up.refusal());
     }
@@ -316,7 +322,7 @@ async fn complete(
         ));
     }
 
-    let now = clock::now();
+    let now = oidc.clock().now();
     let lifetime = oidc.lifetime_seconds();
     let session = UserSession {
         // A new id at every login: a session planted before login is never reused.
@@ -340,7 +346,10 @@ async fn complete(
         idle_seconds: None,
     };
     oidc.sessions().start(jar, session).await?;
-    let took = clock::now().saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));
+    let took = oidc
+        .clock()
+        .now()
+        .saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));
     event!(info, "oidc: login finished at provider `{}` in {took} s", provider.name);
     crate::telemetry::login(
         Some(&provider.name),
@@ -366,6 +375,7 @@ fn kept(
 fn check_requested_authentication(
     provider: &Provider,
     claims: &serde_json::Map<String, serde_json::Value>,
+    now: i64,
     skew: i64,
     step_up: &StepUp,
 ) -> Result<(), OidcError> {
@@ -378,7 +388,7 @@ fn check_requested_authentication(
         let Some(auth_time) = claims.get("auth_time").and_then(serde_json::Value::as_i64) else {
             return invalid(IdTokenError::NoAuthTime);
         };
-        if clock::now().saturating_sub(auth_time) > max_age.saturating_add(skew) {
+        if now.saturating_sub(auth_time) > max_age.saturating_add(skew) {
             return invalid(IdTokenError::AuthenticatedTooLongAgo { max_age });
         }
     }

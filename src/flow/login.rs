@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::clock;
 use crate::config::{ProviderMetadata, PushedAuthorizationRequests};
 use crate::error::{printable, OidcError};
 use crate::flow::return_path::safe_return_path;
@@ -241,7 +240,7 @@ pub(crate) async fn begin(
         }
     }
 
-    let now = clock::now();
+    let now = oidc.clock().now();
     let pending = PendingAuth {
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::oidc::Oidc;
@@ -55,7 +54,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
     let state = crate::random::token();
     let pending = PendingLogout {
         state: state.clone(),
-        expires_at: clock::now() + LOGOUT_SECONDS,
+        expires_at: oidc.clock().now() + LOGOUT_SECONDS,
     };
     if let Ok(value) = serde_json::to_string(&pending) {
         jar.set(LOGOUT_STATE, &value, LOGOUT_SECONDS);
@@ -135,13 +134,12 @@ async fn revoke(provider: &Provider, client: &RegisteredClient, endpoint: url::U
 /// carries: the state is consumed and compared, and nothing else happens
 /// either way: the session ended before the browser left, so a foreign,
 /// missing or replayed state changes nothing.
-pub(crate) fn on_return(jar: &Jar, returned: Option<&str>) {
+pub(crate) fn on_return(jar: &Jar, returned: Option<&str>, now: i64) {
     let Some(value) = jar.get(LOGOUT_STATE) else {
         return;
     };
     jar.remove(LOGOUT_STATE);
     let expected = serde_json::from_str::<PendingLogout>(&value).ok();
-    let now = clock::now();
     let matches = expected.is_some_and(|p| Some(p.state.as_str()) == returned && p.expires_at > now);
     if !matches && returned.is_some() {
         event!(info, "oidc: a logout return carried an unknown state; ignored");

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::clock;
 use crate::error::{printable, OidcError, StoreError};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
@@ -40,7 +39,9 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
         // Without a refresh token, a session whose access token has
         // expired can never call an API again: it ends, so that the next
         // navigation logs in, instead of failing every call until its end.
-        let expired = session.access_token_expires_at.is_some_and(|at| at <= clock::now());
+        let expired = session
+            .access_token_expires_at
+            .is_some_and(|at| at <= oidc.clock().now());
         if session.access_token.is_none() || expired {
             return Err(OidcError::SessionEnded(
                 "the access token expired and there is no refresh token".into(),
@@ -172,7 +173,7 @@ async fn token_request(
         )),
         other => other,
     })?;
-    let now = clock::now();
+    let now = oidc.clock().now();
     let mut fresh = session.clone();
     fresh.access_token = Some(response.access_token);
     fresh.access_token_expires_at = response
@@ -198,6 +199,7 @@ async fn token_request(
             raw.secret(),
             NonceRule::Refresh(original_nonce),
             oidc.config().clock_skew_seconds,
+            oidc.clock(),
         )
         .await
         .map_err(|error| match error {

@@ -4,7 +4,6 @@
 //! meets it. It never delays or fails a launch, and a provider that is down
 //! only gets a warning (the app keeps trying on its own).
 
-use crate::clock;
 use std::time::SystemTime;
 
 use url::Url;
@@ -160,7 +159,7 @@ async fn clock_drift(provider: &Provider) -> Option<i64> {
     let url = provider.discovery_url()?;
     let response = provider.http().get(url).send().await.ok()?;
     let date = response.headers().get("date")?.to_str().ok()?;
-    drift_from(date, clock::system())
+    drift_from(date, provider.clock.system())
 }
 
 /// The `date` (an HTTP date, RFC 9110 §5.6.7) minus `now`, in seconds.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::cache::Lazy;
+use crate::clock::AppClock;
 use crate::config::{ProviderConfig, ProviderMetadata};
 use crate::error::{OidcError, ProviderError};
 use crate::telemetry::{Call, Endpoint};
@@ -41,6 +42,8 @@ pub(crate) struct Provider {
     callback_path: String,
     /// What anonymous requests may make this provider answer.
     pub(crate) budgets: CallBudgets,
+    /// The app's clock, for what is checked against this provider's times.
+    pub(crate) clock: AppClock,
 }
 
 impl std::fmt::Debug for Provider {
@@ -57,6 +60,7 @@ impl Provider {
         config: ProviderConfig,
         http: reqwest::Client,
         registration: RegistrationInputs,
+        clock: AppClock,
     ) -> Provider {
         let client = Lazy::with(RegisteredClient::configured(&config).map(Arc::new));
         let metadata = Lazy::with(config.metadata.clone().map(Arc::new));
@@ -71,6 +75,7 @@ impl Provider {
             issuers: Arc::default(),
             callback_path: String::new(),
             budgets: CallBudgets::default(),
+            clock,
         }
     }
 

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use crate::clock;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::decoded::Decoded;
@@ -121,8 +120,8 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 }
 
 /// The session kept in `jar`'s cookies, if they hold a whole, unexpired one.
-pub(crate) fn load(jar: &Jar) -> Option<UserSession> {
-    load_counted(jar).map(|loaded| loaded.session)
+pub(crate) fn load(jar: &Jar, now: i64) -> Option<UserSession> {
+    load_counted(jar, now).map(|loaded| loaded.session)
 }
 
 /// A session read from its cookies.
@@ -136,7 +135,7 @@ struct Loaded {
 
 /// [`load`], with how many chunks the session took and whether a previous
 /// key was needed.
-fn load_counted(jar: &Jar) -> Option<Loaded> {
+fn load_counted(jar: &Jar, now: i64) -> Option<Loaded> {
     let first = jar.get_checked(session_chunk(0))?;
     let mut stale = first.stale;
     let (id, _, count, piece) = parse_chunk(&first.value).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
@@ -152,7 +151,7 @@ fn load_counted(jar: &Jar) -> Option<Loaded> {
         json.push_str(piece);
     }
     let session = UserSession::from_json(json.as_bytes())?;
-    (session.id == id && !session.is_expired(clock::now())).then_some(Loaded { session, count, stale })
+    (session.id == id && !session.is_expired(now)).then_some(Loaded { session, count, stale })
 }
 
 /// A session read from cookies before: the sealed values of its chunks
@@ -174,7 +173,7 @@ pub(crate) struct FromCookies {
 
 /// [`load`], through `cache`: cookies whose exact sealed values were opened
 /// before are not opened again. The session's expiry is checked either way.
-pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<FromCookies> {
+pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>, now: i64) -> Option<FromCookies> {
     let first = jar.sealed(session_chunk(0))?;
     if let Some(opened) = cache.get(first) {
         let same_rest = opened
@@ -183,13 +182,13 @@ pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<FromCook
             .enumerate()
             .all(|(i, sealed)| jar.sealed(session_chunk(i + 1)) == Some(&**sealed));
         if same_rest {
-            return (!opened.session.is_expired(clock::now())).then(|| FromCookies {
+            return (!opened.session.is_expired(now)).then(|| FromCookies {
                 session: opened.session.clone(),
                 stale: opened.stale,
             });
         }
     }
-    let loaded = load_counted(jar)?;
+    let loaded = load_counted(jar, now)?;
     let session = Arc::new(loaded.session);
     let rest: Option<Vec<Box<str>>> = (1..loaded.count)
         .map(|i| jar.sealed(session_chunk(i)).map(Box::from))
@@ -209,22 +208,22 @@ pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>) -> Option<FromCook
 }
 
 /// [`load_cached`] without a cache.
-pub(crate) fn load_uncached(jar: &Jar) -> Option<FromCookies> {
-    load_counted(jar).map(|loaded| FromCookies {
+pub(crate) fn load_uncached(jar: &Jar, now: i64) -> Option<FromCookies> {
+    load_counted(jar, now).map(|loaded| FromCookies {
         session: Arc::new(loaded.session),
         stale: loaded.stale,
     })
 }
 
-/// Writes `session` into `jar`'s cookies for at most `lifetime_seconds`,
-/// removing chunks of a larger earlier session.
-/// Writes `session` into the session cookies of `jar`; the JSON size
+/// Writes `session` into `jar`'s cookies for at most `lifetime_seconds`
+/// from `now`, removing chunks of a larger earlier session; the JSON size
 /// written.
 pub(crate) fn save(
     jar: &Jar,
     session: &UserSession,
     lifetime_seconds: i64,
     max_chunks: usize,
+    now: i64,
 ) -> Result<usize, OidcError> {
     let json = session.to_json();
     // The header `id:i:n:` takes room in every chunk.
@@ -238,10 +237,7 @@ pub(crate) fn save(
             parts: session.size_report(),
         });
     }
-    let max_age = session
-        .expires_at
-        .saturating_sub(clock::now())
-        .clamp(0, lifetime_seconds);
+    let max_age = session.expires_at.saturating_sub(now).clamp(0, lifetime_seconds);
     for (index, piece) in pieces.iter().enumerate() {
         let value = format!("{}:{index}:{}:{piece}", session.id, pieces.len());
         jar.set(session_chunk(index), &value, max_age);
@@ -297,7 +293,7 @@ mod tests {
             claims.insert("blob".into(), serde_json::json!(noise));
             let session = session(claims);
             let jar = Jar::new(std::iter::empty(), cipher.clone(), false);
-            let size = save(&jar, &session, 3600, MAX_CHUNKS).expect("fits");
+            let size = save(&jar, &session, 3600, MAX_CHUNKS, crate::clock::now()).expect("fits");
             let cookies = jar.take_outgoing();
             let header: usize = cookies.iter().map(|c| c.name().len() + 1 + c.value().len() + 2).sum();
             let (chunks, bytes) = cookie_cost(size, MAX_CHUNKS);
@@ -367,7 +363,7 @@ mod tests {
                 })
                 .collect();
             let jar = Jar::new(sealed.iter().map(|(n, v)| (n.as_str(), v.as_str())), cipher, false);
-            let _ = load(&jar);
+            let _ = load(&jar, crate::clock::now());
         }
 
         /// What `save` writes, `load` reads back, whatever the claims.
@@ -376,11 +372,11 @@ mod tests {
             let cipher = cipher();
             let written = Jar::new(std::iter::empty(), cipher.clone(), false);
             let original = session(claims);
-            match save(&written, &original, 3600, MAX_CHUNKS) {
+            match save(&written, &original, 3600, MAX_CHUNKS, crate::clock::now()) {
                 Ok(_) => {
                     let cookies = written.take_outgoing();
                     let jar = Jar::new(cookies.iter().map(|c| (c.name(), c.value())), cipher, false);
-                    let read = load(&jar).expect("a saved session reads back");
+                    let read = load(&jar, crate::clock::now()).expect("a saved session reads back");
                     prop_assert_eq!(read.to_json(), original.to_json());
                 }
                 Err(error) => prop_assert_eq!(error.code(), "session_too_large"),

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::clock;
+use crate::clock::AppClock;
 use crate::config::LimitsConfig;
 use crate::session::UserSession;
 use crate::store::ledger::{Full, Ledger};
@@ -75,6 +75,8 @@ pub(crate) struct LocalStore {
     sessions: Mutex<SessionTable>,
     refresh_results: Mutex<Ledger<RefreshKey, Arc<UserSession>>>,
     refresh_leases: Mutex<Ledger<RefreshKey, String>>,
+    /// The app's clock.
+    clock: AppClock,
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
@@ -121,8 +123,12 @@ impl LocalStore {
     /// The state for `limits`, its logouts written down at
     /// `logout_records_path` when given (read back, and the file taken for
     /// this process: the error says why it cannot be).
-    pub(crate) fn new(limits: &LimitsConfig, logout_records_path: Option<&Path>) -> Result<LocalStore, Unusable> {
-        let started_ms = clock::now_ms();
+    pub(crate) fn new(
+        limits: &LimitsConfig,
+        logout_records_path: Option<&Path>,
+        clock: AppClock,
+    ) -> Result<LocalStore, Unusable> {
+        let started_ms = clock.now_ms();
         let mut logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
         let mut logout_tokens = Ledger::new(limits.logout_tokens);
         let (logout_file, epoch_ms) = match logout_records_path {
@@ -134,7 +140,7 @@ impl LocalStore {
                     .saturating_add(limits.logout_tokens.saturating_mul(2))
                     .saturating_add(2_000);
                 let max_bytes = u64::try_from(lines).unwrap_or(u64::MAX).saturating_mul(MAX_LINE_BYTES);
-                let (file, read_back) = LogoutFile::open(path, clock::now(), started_ms, max_bytes)?;
+                let (file, read_back) = LogoutFile::open(path, clock.now(), started_ms, max_bytes)?;
                 let mut epoch_ms = read_back.epoch_ms;
                 if let Some(why) = &read_back.started_anew {
                     event!(
@@ -143,7 +149,7 @@ impl LocalStore {
                          cookie session authenticated before now is refused once"
                     );
                 }
-                let now = clock::now();
+                let now = clock.now();
                 let kept_all = read_back.records.into_iter().all(|record| match record {
                     Record::UsedToken { token, until } => logout_tokens.insert_new(token, until, (), now).is_ok(),
                     record => logouts.keep(record, now).is_ok(),
@@ -179,6 +185,7 @@ impl LocalStore {
             sessions: Mutex::new(SessionTable::new(limits.sessions, limits.sessions_per_subject)),
             refresh_results: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
             refresh_leases: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
+            clock,
         })
     }
 
@@ -188,7 +195,7 @@ impl LocalStore {
         let kept = {
             let mut logouts = locked(&self.logouts)?;
             let capacity = logouts.capacity();
-            logouts.keep(record, clock::now()).map_err(full(
+            logouts.keep(record, self.clock.now()).map_err(full(
                 "logged-out sessions",
                 capacity,
                 "oidc.limits.revocations",
@@ -204,12 +211,12 @@ impl LocalStore {
         let Some(file) = self.logout_file.clone() else {
             return Ok(());
         };
-        let (logouts, tokens) = (self.logouts.clone(), self.logout_tokens.clone());
+        let (logouts, tokens, clock) = (self.logouts.clone(), self.logout_tokens.clone(), self.clock.clone());
         let written = rocket::tokio::task::spawn_blocking(move || {
             file.append(&[record])?;
             let kept = logouts.lock().map(|l| l.len()).unwrap_or(0) + tokens.lock().map(|t| t.len()).unwrap_or(0);
             file.compact_if_long(kept, || {
-                let now = clock::now();
+                let now = clock.now();
                 let mut live = logouts.lock().ok()?.live(now);
                 let tokens = tokens.lock().ok()?;
                 live.extend(
@@ -233,7 +240,7 @@ impl LocalStore {
         if !self.any_revoked.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let now = clock::now();
+        let now = self.clock.now();
         let logouts = locked(&self.logouts)?;
         let subject = digest(&[&session.provider, &session.sub]);
         let sid = session.sid().map(|sid| digest(&[&session.provider, sid]));
@@ -255,7 +262,7 @@ impl SharedStore for LocalStore {
         owner: Option<&str>,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let now = clock::now();
+        let now = self.clock.now();
         let value = digest(&[value]);
         let owner = digest(&[owner.unwrap_or("")]);
         match ledger {
@@ -340,7 +347,7 @@ impl SharedStore for LocalStore {
     }
 
     async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StoreError> {
-        let now = clock::now();
+        let now = self.clock.now();
         let value = digest(&[value]);
         Ok(match ledger {
             Once::State | Once::LoginOfState => {
@@ -414,21 +421,21 @@ impl SharedStore for LocalStore {
         self.ended(session, false)
     }
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError> {
-        Ok(locked(&self.sessions)?.get(id, clock::now()))
+        Ok(locked(&self.sessions)?.get(id, self.clock.now()))
     }
 
     async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StoreError> {
         let mut sessions = locked(&self.sessions)?;
         let capacity = sessions.capacity;
         sessions
-            .insert(session, clock::now())
+            .insert(session, self.clock.now())
             .map_err(full("sessions", capacity, "oidc.limits.sessions"))?;
         telemetry::sessions_stored("memory", sessions.len());
         Ok(())
     }
 
     async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StoreError> {
-        Ok(locked(&self.sessions)?.replace(session, clock::now()))
+        Ok(locked(&self.sessions)?.replace(session, self.clock.now()))
     }
 
     async fn remove_session(&self, id: &str) -> Result<(), StoreError> {
@@ -446,7 +453,7 @@ impl SharedStore for LocalStore {
     }
 
     async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<RefreshClaim, StoreError> {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         // The results' lock is held while the lease is looked at:
         // `finish_refresh` shares a result before it releases the lease, so
         // a free lease here means no result was shared meanwhile.
@@ -470,7 +477,7 @@ impl SharedStore for LocalStore {
         lease: &RefreshLease,
         duration: Duration,
     ) -> Result<bool, StoreError> {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         let mut leases = locked(&self.refresh_leases)?;
         if leases.get(key, now) != Some(&lease.0) {
             return Ok(false);
@@ -486,7 +493,7 @@ impl SharedStore for LocalStore {
         lease: RefreshLease,
         result: Option<(&Arc<UserSession>, Duration)>,
     ) -> Result<(), StoreError> {
-        let now = clock::now_ms();
+        let now = self.clock.now_ms();
         if let Some((session, ttl)) = result {
             let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
             locked(&self.refresh_results)?.insert_evicting(*key, until, session.clone(), now);
@@ -666,7 +673,7 @@ mod tests {
     }
 
     fn local(limits: &LimitsConfig) -> LocalStore {
-        match LocalStore::new(limits, None) {
+        match LocalStore::new(limits, None, AppClock::default()) {
             Ok(state) => state,
             Err(_) => unreachable!("no file, nothing to fail"),
         }
@@ -807,7 +814,7 @@ mod tests {
     #[rocket::async_test]
     async fn full_ledgers_refuse_new_values_and_keep_the_old_ones() {
         let state = local(&limits(3));
-        let later = clock::now() + 600;
+        let later = crate::clock::now() + 600;
         for n in 0..3 {
             let user = format!("user-{n}");
             assert_eq!(
@@ -844,8 +851,8 @@ mod tests {
     #[rocket::async_test]
     async fn revocations_refuse_the_sessions_they_name() {
         let state = local(&limits(10));
-        let now = clock::now();
-        let t = clock::now_ms();
+        let now = crate::clock::now();
+        let t = crate::clock::now_ms();
         let a = session("s1", "alice", "sid-1", t + 1_000, i64::MAX);
         let b = session("s2", "alice", "sid-2", t + 5_000, i64::MAX);
         assert!(!state.is_logged_out(&a).await.unwrap());
@@ -886,17 +893,17 @@ mod tests {
     #[rocket::async_test]
     async fn a_cookie_session_from_before_this_process_started_is_refused() {
         let state = local(&limits(10));
-        let before = session("s0", "alice", "sid-0", clock::now_ms() - 60_000, i64::MAX);
+        let before = session("s0", "alice", "sid-0", crate::clock::now_ms() - 60_000, i64::MAX);
         assert!(
             state.is_logged_out(&before).await.unwrap(),
             "its logout may have been recorded by the process before, and forgotten"
         );
-        let after = session("s1", "alice", "sid-1", clock::now_ms() + 1, i64::MAX);
+        let after = session("s1", "alice", "sid-1", crate::clock::now_ms() + 1, i64::MAX);
         assert!(!state.is_logged_out(&after).await.unwrap());
     }
 
     fn on_file(limits: &LimitsConfig, path: &Path) -> LocalStore {
-        match LocalStore::new(limits, Some(path)) {
+        match LocalStore::new(limits, Some(path), AppClock::default()) {
             Ok(state) => state,
             Err(why) => panic!("{}", why.0),
         }
@@ -904,7 +911,7 @@ mod tests {
 
     /// A session as the cookie store makes it: stamped at login.
     async fn logged_in(state: &LocalStore, id: &str, sub: &str) -> Arc<UserSession> {
-        let mut made = (*session(id, sub, &format!("sid-{id}"), clock::now_ms(), i64::MAX)).clone();
+        let mut made = (*session(id, sub, &format!("sid-{id}"), crate::clock::now_ms(), i64::MAX)).clone();
         made.epoch = state.note_login(&made).await.unwrap();
         Arc::new(made)
     }
@@ -915,7 +922,7 @@ mod tests {
             provider: &session.provider,
             sub: &session.sub,
             login_ms: session.last_authenticated_ms,
-            until: clock::now() + 600,
+            until: crate::clock::now() + 600,
         };
         state.record_logout(record).await.unwrap();
     }

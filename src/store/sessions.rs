@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use crate::clock;
+use crate::clock::AppClock;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::cookie::{self, FromCookies, Opened, MAX_SESSION_BYTES, PROXY_HEADER_BYTES};
@@ -40,10 +40,16 @@ pub(crate) struct SessionStore {
     /// The providers whose sessions were said to be too large for proxies
     /// (once each).
     warned_large: Mutex<HashSet<String>>,
+    clock: AppClock,
 }
 
 impl SessionStore {
-    pub(crate) fn new(config: &SessionConfig, http_timeout_seconds: u64, state: Arc<dyn SharedStore>) -> SessionStore {
+    pub(crate) fn new(
+        config: &SessionConfig,
+        http_timeout_seconds: u64,
+        state: Arc<dyn SharedStore>,
+        clock: AppClock,
+    ) -> SessionStore {
         SessionStore {
             kind: config.store,
             state,
@@ -54,6 +60,7 @@ impl SessionStore {
             opened: Decoded::new("session", config.cache_entries),
             ids: Decoded::new("session_id", config.cache_entries),
             warned_large: Mutex::new(HashSet::new()),
+            clock,
         }
     }
 
@@ -98,7 +105,7 @@ impl SessionStore {
         // login: a lifetime made shorter ends the sessions it would have
         // ended, copies of logged-out ones included (their logout records
         // last as long as that lifetime, no longer).
-        if self.outlived(&session, clock::now()) {
+        if self.outlived(&session, self.clock.now()) {
             if self.server_side() {
                 jar.remove(SESSION_ID);
             } else {
@@ -109,7 +116,7 @@ impl SessionStore {
         let Some(timeout) = self.idle_timeout(&session) else {
             return Ok(Some(session));
         };
-        let now = clock::now();
+        let now = self.clock.now();
         let idle = now.saturating_sub(session.seen_at());
         // The rare paths run in futures of their own, so that the guards'
         // futures stay small (one is allocated on every request).
@@ -157,8 +164,8 @@ impl SessionStore {
             return Ok(session);
         }
         let loaded = match &self.opened {
-            Some(opened) => cookie::load_cached(jar, opened),
-            None => cookie::load_uncached(jar),
+            Some(opened) => cookie::load_cached(jar, opened, self.clock.now()),
+            None => cookie::load_uncached(jar, self.clock.now()),
         };
         let Some(FromCookies { session, stale }) = loaded else {
             return Ok(None);
@@ -177,7 +184,13 @@ impl SessionStore {
     /// provider's sessions make a `Cookie` header too large for common
     /// proxies, says so in the log, with what made them large.
     fn save(&self, jar: &Jar, session: &UserSession) -> Result<(), OidcError> {
-        let size = cookie::save(jar, session, self.lifetime_seconds, self.max_cookie_chunks)?;
+        let size = cookie::save(
+            jar,
+            session,
+            self.lifetime_seconds,
+            self.max_cookie_chunks,
+            self.clock.now(),
+        )?;
         let (chunks, bytes) = cookie::cookie_cost(size, self.max_cookie_chunks);
         if bytes > PROXY_HEADER_BYTES {
             let first = self
@@ -262,7 +275,7 @@ impl SessionStore {
             self.state.remove_session(&id).await?;
             return Ok(session);
         }
-        let session = cookie::load(jar);
+        let session = cookie::load(jar, self.clock.now());
         cookie::remove(jar);
         let Some(session) = session else {
             return Ok(None);
@@ -294,7 +307,7 @@ impl SessionStore {
         // stored ones are deleted below, and the record only has to catch a
         // login finishing meanwhile (a login takes at most as long as its
         // state lives, and its token requests their timeouts).
-        let now = clock::now();
+        let now = self.clock.now();
         let until = if self.server_side() {
             now.saturating_add(LOGIN_SECONDS)
                 .saturating_add(self.http_timeout_seconds.saturating_mul(3))
@@ -338,7 +351,7 @@ impl SessionStore {
     /// logged-out cookie is idle from the logout on, and a timeout
     /// configured later only ever shortens its idleness).
     fn revoked_until(&self, session: &UserSession) -> i64 {
-        let now = clock::now();
+        let now = self.clock.now();
         let lifetime = session.expires_at;
         match session.idle_seconds.filter(|idle| *idle > 0) {
             Some(idle) => lifetime.min(now.saturating_add(idle).saturating_add(1)),
@@ -367,7 +380,7 @@ impl SessionStore {
     fn max_age(&self, session: &UserSession) -> i64 {
         session
             .expires_at
-            .saturating_sub(clock::now())
+            .saturating_sub(self.clock.now())
             .clamp(0, self.lifetime_seconds)
     }
 }

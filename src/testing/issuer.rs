@@ -14,7 +14,7 @@ use url::Url;
 
 use super::signer::{random_token, Signer};
 use super::TestUser;
-use crate::clock;
+use crate::clock::AppClock;
 
 /// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
 pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -135,6 +135,7 @@ pub(crate) struct Core {
     pub(crate) access_token_seconds: i64,
     pub(crate) backchannel_logout_uri: Option<String>,
     ledger: Mutex<Ledger>,
+    pub(crate) clock: AppClock,
 }
 
 impl Core {
@@ -142,6 +143,7 @@ impl Core {
         clients: Vec<Client>,
         access_token_seconds: i64,
         backchannel_logout_uri: Option<String>,
+        clock: AppClock,
     ) -> Option<Core> {
         Some(Core {
             issuer: OnceLock::new(),
@@ -151,6 +153,7 @@ impl Core {
             access_token_seconds,
             backchannel_logout_uri,
             ledger: Mutex::new(Ledger::default()),
+            clock,
         })
     }
 
@@ -276,7 +279,7 @@ impl Core {
             Decision::Silent(None) => return Ok(error(response, "login_required", "nobody is logged in here")),
         };
 
-        let now = clock::now();
+        let now = self.clock.now();
         let grant = Grant {
             user: user.clone(),
             client_id: client_id.to_string(),
@@ -315,7 +318,7 @@ impl Core {
                     .codes
                     .remove(code)
                     .ok_or_else(|| refuse(400, "invalid_grant", "unknown or used code"))?;
-                if expires <= clock::now() || grant.client_id != client.id {
+                if expires <= self.clock.now() || grant.client_id != client.id {
                     return Err(refuse(
                         400,
                         "invalid_grant",
@@ -382,7 +385,7 @@ impl Core {
 
     /// ID token, access token (and a new refresh token) for a grant.
     fn tokens_for(&self, grant: &Grant, nonce: Option<&str>, new_refresh_token: bool) -> Value {
-        let now = clock::now();
+        let now = self.clock.now();
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer()));
         claims.insert("aud".into(), json!(grant.client_id));
@@ -421,7 +424,7 @@ impl Core {
 
     /// The claims of an access token (RFC 9068 §2.2, RFC 7662 §2.2).
     pub(crate) fn access_claims(&self, subject: &str, client_id: &str, scope: &str) -> Map<String, Value> {
-        let now = clock::now();
+        let now = self.clock.now();
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer()));
         claims.insert("sub".into(), json!(subject));
@@ -445,7 +448,7 @@ impl Core {
     pub(crate) fn remember(&self, token: String, claims: Map<String, Value>, user: Option<Arc<TestUser>>) {
         let mut ledger = self.ledger();
         if ledger.tokens.len() >= TOKEN_CAPACITY {
-            let now = clock::now();
+            let now = self.clock.now();
             ledger.tokens.retain(|_, minted| expiry(&minted.claims) > now);
         }
         ledger.tokens.insert(
@@ -473,7 +476,7 @@ impl Core {
 
     fn active(&self, token: &str) -> Option<Minted> {
         let minted = self.ledger().tokens.get(token).cloned()?;
-        (!minted.revoked && expiry(&minted.claims) > clock::now()).then_some(minted)
+        (!minted.revoked && expiry(&minted.claims) > self.clock.now()).then_some(minted)
     }
 
     /// The userinfo answer for an access token (OIDC Core §5.3).
@@ -512,7 +515,7 @@ impl Core {
 
     /// A logout token (Back-Channel Logout 1.0 §2.4) for a session.
     pub(crate) fn logout_token(&self, session: &Session) -> String {
-        let now = clock::now();
+        let now = self.clock.now();
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer()));
         claims.insert("aud".into(), json!(session.client_id));

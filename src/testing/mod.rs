@@ -99,6 +99,7 @@
 //! ```
 
 mod issuer;
+mod manual_clock;
 mod pages;
 mod server;
 mod signer;
@@ -111,8 +112,10 @@ use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket};
 use serde_json::{json, Map, Value};
 
+pub use self::manual_clock::ManualClock;
+
 use self::issuer::{Core, Decision};
-use crate::clock;
+use crate::clock::{AppClock, Clock};
 use crate::error::OidcError;
 use crate::flow::login::{self, Prompt};
 use crate::oidc::Oidc;
@@ -282,9 +285,18 @@ pub struct TestIssuerBuilder {
     client_secret: String,
     access_token_seconds: i64,
     backchannel_logout_uri: Option<String>,
+    clock: AppClock,
 }
 
 impl TestIssuerBuilder {
+    /// Reads the time from `clock` (default: the system's): give it the
+    /// [`ManualClock`] the app has, so that tokens are issued and expire
+    /// on the app's time.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = AppClock::new(Arc::new(clock));
+        self
+    }
+
     /// Listens on this loopback port (default `0`: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -318,9 +330,14 @@ impl TestIssuerBuilder {
             id: self.client_id,
             secret: self.client_secret,
         };
-        let core = Core::new(vec![client], self.access_token_seconds, self.backchannel_logout_uri)
-            .map(Arc::new)
-            .ok_or_else(|| TestingError::Launch("no random numbers for a key".into()))?;
+        let core = Core::new(
+            vec![client],
+            self.access_token_seconds,
+            self.backchannel_logout_uri,
+            self.clock,
+        )
+        .map(Arc::new)
+        .ok_or_else(|| TestingError::Launch("no random numbers for a key".into()))?;
         let running = server::launch(core.clone(), self.port).await?;
         Ok(TestIssuer { core, running })
     }
@@ -372,6 +389,7 @@ impl TestIssuer {
             client_secret: signer::random_token(),
             access_token_seconds: 3600,
             backchannel_logout_uri: None,
+            clock: AppClock::default(),
         }
     }
 
@@ -620,12 +638,13 @@ impl AccessTokenBuilder<'_> {
     /// Valid for this long from now (default an hour).
     pub fn expires_in(self, lifetime: Duration) -> Self {
         let seconds = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
-        self.claim("exp", clock::now().saturating_add(seconds))
+        let now = self.issuer.core.clock.now();
+        self.claim("exp", now.saturating_add(seconds))
     }
 
     /// Expired an hour ago (beyond any clock skew).
     pub fn expired(self) -> Self {
-        let now = clock::now();
+        let now = self.issuer.core.clock.now();
         self.claim("iat", now - 7200).claim("exp", now - 3600)
     }
 

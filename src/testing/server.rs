@@ -432,7 +432,7 @@ fn end_session(core: &State<Arc<Core>>, query: Query, cookies: &CookieJar<'_>) -
 
 #[get("/sessions?<sent>")]
 fn sessions(core: &State<Arc<Core>>, sent: Option<&str>) -> Html {
-    Html(Status::Ok, pages::sessions(&core.sessions(), sent, crate::clock::now()))
+    Html(Status::Ok, pages::sessions(&core.sessions(), sent, core.clock.now()))
 }
 
 /// Sends a logout token for one session to its client's back-channel

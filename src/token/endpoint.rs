@@ -5,7 +5,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::client_key::{self, AssertionAlg, AssertionKey};
-use crate::clock;
 use crate::config::{ClientAssertionAudience, ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
 use crate::error::printable;
 use crate::error::OidcError;
@@ -80,7 +79,7 @@ async fn client_assertion(
         ClientAssertionAudience::Issuer => metadata.issuer.as_str(),
         ClientAssertionAudience::Endpoint => endpoint.as_str(),
     };
-    client_key::assertion(key, alg, &client.client_id, audience, clock::now())
+    client_key::assertion(key, alg, &client.client_id, audience, provider.clock.now())
         .map_err(|why| HttpError::Malformed(format!("the client assertion could not be signed: {why}")))
 }
 

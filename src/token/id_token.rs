@@ -5,7 +5,7 @@
 //! provider's metadata, `azp` for several audiences, `iat` and `exp` with
 //! our clock skew, and key rotation (it never refetches a key set).
 
-use crate::clock;
+use crate::clock::AppClock;
 use std::str::FromStr;
 
 use chrono::TimeDelta;
@@ -52,6 +52,7 @@ pub(crate) async fn verify(
     raw: &str,
     nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
+    clock: &AppClock,
 ) -> Result<VerifiedIdToken, OidcError> {
     // One reading of the claims for every check below and for the session:
     // a token with a member twice (two `sub`s...) is refused before two
@@ -62,14 +63,14 @@ pub(crate) async fn verify(
     let token = CoreIdToken::from_str(raw).map_err(|_| invalid(IdTokenError::MissingClaims))?;
     let asked = std::time::Instant::now();
     let current = keys.keys().await?;
-    let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds) {
+    let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds, clock) {
         // A key we do not know, or a known one that does not verify: the
         // provider may have rotated its keys (possibly keeping the `kid`).
         Err(ClaimsVerificationError::SignatureVerification(
             failure @ (SignatureVerificationError::NoMatchingKey | SignatureVerificationError::CryptoError(_)),
         )) => match keys.refetch(asked).await? {
             Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => {
-                check(client, metadata, &token, &fresh, nonce, clock_skew_seconds)
+                check(client, metadata, &token, &fresh, nonce, clock_skew_seconds, clock)
             }
             _ => Err(ClaimsVerificationError::SignatureVerification(failure)),
         },
@@ -91,6 +92,7 @@ fn check(
     keys: &CoreJsonWebKeySet,
     nonce: NonceRule<'_>,
     clock_skew_seconds: u64,
+    clock: &AppClock,
 ) -> Result<String, ClaimsVerificationError> {
     let client_id = ClientId::new(client.client_id.clone());
     let issuer = IssuerUrl::new(metadata.issuer.clone())
@@ -112,12 +114,18 @@ fn check(
         // which `authorized_party` below enforces (Core §3.1.3.7 steps 4-5).
         .set_other_audience_verifier_fn(|_| true)
         // `exp` with leeway: the token is still valid while now - skew < exp.
-        .set_time_fn(move || clock::utc() - skew)
-        .set_issue_time_verifier_fn(move |iat| {
-            if iat > clock::utc() + skew {
-                Err(format!("issued in the future ({iat})"))
-            } else {
-                Ok(())
+        .set_time_fn({
+            let clock = clock.clone();
+            move || clock.utc() - skew
+        })
+        .set_issue_time_verifier_fn({
+            let clock = clock.clone();
+            move |iat| {
+                if iat > clock.utc() + skew {
+                    Err(format!("issued in the future ({iat})"))
+                } else {
+                    Ok(())
+                }
             }
         });
     let claims = match nonce {
@@ -211,6 +219,7 @@ mod tests {
             raw,
             NonceRule::Login(&nonce),
             60,
+            &AppClock::default(),
         )
         .await
         .map(|v| v.subject)
@@ -257,7 +266,7 @@ mod tests {
             metadata.id_token_signing_alg_values_supported = vec!["HS256".into()];
             let nonce = Nonce::new("n-1".into());
             let runtime = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, NonceRule::Login(&nonce), 60));
+            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, NonceRule::Login(&nonce), 60, &AppClock::default()));
             if outcome.is_ok() {
                 proptest::prop_assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
                 proptest::prop_assert_eq!(claims.get("nonce"), Some(&json!("n-1")));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
+use crate::clock::{AppClock, Clock};
 use crate::config::OidcConfig;
 use crate::flow::login::uses_form_post;
 use crate::oidc::Oidc;
@@ -27,7 +28,9 @@ impl Oidc {
     /// let rocket = rocket::build().attach(Oidc::fairing());
     /// ```
     pub fn fairing() -> OidcFairing {
-        OidcFairing
+        OidcFairing {
+            clock: AppClock::default(),
+        }
     }
 }
 
@@ -38,8 +41,28 @@ impl Oidc {
 ///
 /// let fairing: OidcFairing = Oidc::fairing();
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct OidcFairing;
+#[derive(Debug, Clone)]
+pub struct OidcFairing {
+    clock: AppClock,
+}
+
+impl OidcFairing {
+    /// The fairing with `clock` as the app's clock instead of the system's:
+    /// for tests that reach an expiry (a session's lifetime or inactivity,
+    /// a token's `exp`) by moving the clock instead of waiting.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::clock::SystemClock;
+    /// use rocket_openidconnect::Oidc;
+    ///
+    /// let rocket = rocket::build().attach(Oidc::fairing().with_clock(SystemClock));
+    /// ```
+    pub fn with_clock(self, clock: impl Clock) -> OidcFairing {
+        OidcFairing {
+            clock: AppClock::new(std::sync::Arc::new(clock)),
+        }
+    }
+}
 
 /// The cipher of the crate's cookies, from Rocket's `secret_key` (and the
 /// `previous_secret_keys` it replaced).
@@ -100,7 +123,7 @@ impl Fairing for OidcFairing {
             &config.logout_path,
             &config.backchannel_logout_path,
         );
-        let oidc = match Oidc::build(config, cipher, http) {
+        let oidc = match Oidc::build(config, cipher, http, self.clock.clone()) {
             Ok(oidc) => oidc,
             Err(error) => {
                 event!(error, "oidc configuration: `{}`: {}", error.key, error.message);

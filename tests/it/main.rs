@@ -21,6 +21,7 @@ mod layering;
 mod login_flow;
 mod logout;
 mod logout_races;
+mod manual_clock;
 mod mix_up;
 mod provider_faults;
 mod readiness;

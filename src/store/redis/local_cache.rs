@@ -11,7 +11,6 @@ use lru::LruCache;
 use rocket::futures::StreamExt;
 use rocket::tokio::sync::Notify;
 
-use crate::clock;
 use crate::session::UserSession;
 
 /// What this instance read from Redis, kept briefly (`local_cache_seconds`)
@@ -106,13 +105,13 @@ impl LocalCache {
         at.elapsed() < self.max_age
     }
 
-    pub(super) fn session(&self, id: &str) -> Option<Arc<UserSession>> {
+    pub(super) fn session(&self, id: &str, now: i64) -> Option<Arc<UserSession>> {
         if !self.enabled() {
             return None;
         }
         let mut entries = self.entries.lock().ok()?;
         match entries.sessions.get(id) {
-            Some((session, at)) if self.fresh(*at) && !session.is_expired(clock::now()) => Some(session.clone()),
+            Some((session, at)) if self.fresh(*at) && !session.is_expired(now) => Some(session.clone()),
             _ => None,
         }
     }
@@ -246,10 +245,10 @@ mod tests {
             cache.keep_not_revoked(id, member(id), cache.generation());
         }
         cache.changed(&one_session(&member("a")));
-        assert!(cache.session("a").is_none() && !cache.not_revoked("a"));
-        assert!(cache.session("b").is_some() && cache.not_revoked("b"));
+        assert!(cache.session("a", crate::clock::now()).is_none() && !cache.not_revoked("a"));
+        assert!(cache.session("b", crate::clock::now()).is_some() && cache.not_revoked("b"));
         cache.changed(EVERYTHING);
-        assert!(cache.session("b").is_none() && !cache.not_revoked("b"));
+        assert!(cache.session("b", crate::clock::now()).is_none() && !cache.not_revoked("b"));
     }
 
     #[test]
@@ -259,7 +258,7 @@ mod tests {
         let before = cache.generation();
         cache.changed(&one_session("unrelated"));
         cache.keep_session("a", hex(&digest(&["a"])), session("a"), before);
-        assert!(cache.session("a").is_none());
+        assert!(cache.session("a", crate::clock::now()).is_none());
     }
 
     #[test]
@@ -274,7 +273,7 @@ mod tests {
             cache.keep_not_revoked(&id, member(&id), cache.generation());
         }
         assert!(
-            cache.session("busy").is_none(),
+            cache.session("busy", crate::clock::now()).is_none(),
             "a copy no announcement could reach is not served"
         );
     }
@@ -283,6 +282,6 @@ mod tests {
     fn nothing_is_served_while_not_subscribed() {
         let cache = LocalCache::new(Duration::from_secs(60));
         cache.keep_session("a", hex(&digest(&["a"])), session("a"), cache.generation());
-        assert!(cache.session("a").is_none());
+        assert!(cache.session("a", crate::clock::now()).is_none());
     }
 }

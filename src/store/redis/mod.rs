@@ -24,7 +24,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 
-use crate::clock;
+use crate::clock::AppClock;
 use crate::config::{LimitsConfig, RedisConfig};
 use crate::session::cipher::Cipher;
 use crate::session::UserSession;
@@ -108,6 +108,8 @@ pub(crate) struct RedisStore {
     revocations_per_subject: usize,
     /// `limits.dpop_proofs_per_subject`.
     dpop_proofs_per_subject: usize,
+    /// The app's clock.
+    clock: AppClock,
 }
 
 impl RedisStore {
@@ -118,6 +120,7 @@ impl RedisStore {
         cipher: Arc<Cipher>,
         lifetime_seconds: u64,
         limits: &LimitsConfig,
+        clock: AppClock,
     ) -> Result<RedisStore, StoreSetupError> {
         let bad_url = |error: RedisError| StoreSetupError {
             key: "oidc.redis.url",
@@ -160,6 +163,7 @@ impl RedisStore {
             rocket::tokio::spawn(listen(Arc::downgrade(&local), client, changes.clone(), timeout));
         }
         Ok(RedisStore {
+            clock,
             connection,
             local,
             changes,
@@ -245,7 +249,7 @@ impl RedisStore {
         at_ms: i64,
         announcement: &str,
     ) -> Result<(), StoreError> {
-        let now = clock::now();
+        let now = self.clock.now();
         let keys = [
             self.key("revoked:subject", &[provider, sub]),
             self.key("revoked:sub", &[provider, sub]),
@@ -339,19 +343,19 @@ impl RedisStore {
             .ok_or_else(|| StoreError::Unavailable("a value could not be sealed".into()))
     }
 
+    /// Seconds from now until `at`, within 1 second and [`MAX_TTL_SECONDS`].
+    fn ttl_until(&self, at: i64) -> i64 {
+        at.saturating_sub(self.clock.now()).clamp(1, MAX_TTL_SECONDS)
+    }
+
     /// The session sealed under `key`; anything that does not open, parse
     /// or carry `id` (when given) is no session.
     fn open(&self, key: &str, sealed: &str, id: Option<&str>) -> Option<Arc<UserSession>> {
         let json = self.cipher.open(key, sealed)?;
         let session = UserSession::from_json(json.as_bytes())?;
         let right_id = id.is_none_or(|id| id == session.id);
-        (right_id && !session.is_expired(clock::now())).then(|| Arc::new(session))
+        (right_id && !session.is_expired(self.clock.now())).then(|| Arc::new(session))
     }
-}
-
-/// `seconds` from now until `at`, within 1 second and [`MAX_TTL_SECONDS`].
-fn ttl_until(at: i64) -> i64 {
-    at.saturating_sub(clock::now()).clamp(1, MAX_TTL_SECONDS)
 }
 
 /// Runs a Redis call, its one retry included, within `timeout`: a request
@@ -413,11 +417,11 @@ impl SharedStore for RedisStore {
         }
         let key = self.key(&format!("once:{}", ledger.label()), &[value]);
         let token = crate::random::token();
-        let ttl = ttl_until(expires_at).to_string();
+        let ttl = self.ttl_until(expires_at).to_string();
         let first: i64 = match (ledger, owner) {
             (Once::DpopProof, Some(owner)) => {
                 let owned = self.key(&format!("owner:{}", ledger.label()), &[owner]);
-                let now = clock::now();
+                let now = self.clock.now();
                 let args = [
                     token,
                     ttl,
@@ -493,7 +497,7 @@ impl SharedStore for RedisStore {
                     .arg(self.key("revoked:sid", &[provider, sid]))
                     .arg(1)
                     .arg("EX")
-                    .arg(ttl_until(until));
+                    .arg(self.ttl_until(until));
                 self.change::<Option<String>>(command, EVERYTHING).await.map(|_| ())
             }
             LogoutRecord::Sub {
@@ -503,7 +507,7 @@ impl SharedStore for RedisStore {
                 until,
             } => {
                 let key = self.key("revoked:sub", &[provider, sub]);
-                let ttl = ttl_until(until).to_string();
+                let ttl = self.ttl_until(until).to_string();
                 let result = self
                     .script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl, &self.changes])
                     .await;
@@ -548,7 +552,7 @@ impl SharedStore for RedisStore {
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError> {
-        if let Some(session) = self.local.session(id) {
+        if let Some(session) = self.local.session(id, self.clock.now()) {
             return Ok(Some(session));
         }
         let member = self.member(id);
@@ -573,7 +577,7 @@ impl SharedStore for RedisStore {
         let args = [
             session_prefix.as_str(),
             &sealed,
-            &ttl_until(session.expires_at).to_string(),
+            &self.ttl_until(session.expires_at).to_string(),
             &self.member(&session.id),
             &session.last_authenticated_ms.to_string(),
             &self.per_subject.to_string(),
@@ -605,7 +609,7 @@ impl SharedStore for RedisStore {
             .arg(&key)
             .arg(sealed)
             .arg("EX")
-            .arg(ttl_until(session.expires_at))
+            .arg(self.ttl_until(session.expires_at))
             .arg("XX");
         let replaced: Option<String> = self.change(command, &one_session(&member)).await?;
         Ok(replaced.is_some())

@@ -8,7 +8,6 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{sender_constraint, BearerCaches, TokenIdentity, TokenValidation, INACTIVE_SECONDS};
-use crate::clock;
 use crate::config::ProviderMetadata;
 use crate::error::BearerError;
 use crate::provider::budget::Caller;
@@ -34,7 +33,7 @@ impl Checks<'_> {
     /// How long a positive answer may be reused: at most
     /// `introspection_cache_seconds`, and never past the token's `exp`.
     pub(super) fn cache_ttl(&self, identity: &TokenIdentity) -> Duration {
-        let now = clock::now();
+        let now = self.provider.clock.now();
         let until_exp = identity
             .expires_at
             .map_or(u64::MAX, |exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
@@ -66,7 +65,7 @@ impl Checks<'_> {
         let exp = claims
             .get("exp")
             .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)));
-        if exp.is_some_and(|exp| clock::now().saturating_sub(self.skew) >= exp) {
+        if exp.is_some_and(|exp| self.provider.clock.now().saturating_sub(self.skew) >= exp) {
             return Some(BearerError::Expired);
         }
         None
@@ -79,7 +78,7 @@ impl Checks<'_> {
         claims: Map<String, Value>,
         validation: TokenValidation,
     ) -> Result<Arc<TokenIdentity>, BearerError> {
-        let now = clock::now();
+        let now = self.provider.clock.now();
         let number = |name: &'static str| -> Result<Option<i64>, BearerError> {
             match claims.get(name) {
                 None => Ok(None),

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Checks, TokenIdentity, TokenValidation};
-use crate::clock;
 use crate::error::{BearerError, HttpError, OidcError, ProviderError};
 use crate::provider::budget::Spend;
 use crate::secret::AccessToken;
@@ -113,7 +112,7 @@ impl Checks<'_> {
     /// flood would say it again).
     pub(super) fn client_rejected(&self, status: u16) -> OidcError {
         let name = &self.provider.name;
-        let now = clock::now();
+        let now = self.provider.clock.now();
         let last = self.caches.client_rejected_said.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 60
             && self

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::clock;
 use crate::config::BearerMode;
 use crate::error::{BearerError, OidcError};
 use crate::provider::budget::Caller;
@@ -160,7 +159,7 @@ pub(crate) async fn validate(
     // to spare a signature check per request. A hit costs nothing more.
     if let Some(identity) = caches.valid.get(sent.as_str()) {
         telemetry::cache("bearer", true);
-        return judged(unexpired(identity, skew));
+        return judged(unexpired(identity, skew, provider.clock.now()));
     }
     telemetry::cache("bearer", false);
     // The rest, apart: a hit's future stays small.
@@ -231,15 +230,12 @@ async fn check_uncached(
             refusal
         })
         .await?;
-    unexpired(identity, skew)
+    unexpired(identity, skew, provider.clock.now())
 }
 
 /// A cached answer is reused only while the token has not expired.
-fn unexpired(identity: Arc<TokenIdentity>, skew: i64) -> Result<Arc<TokenIdentity>, OidcError> {
-    if identity
-        .expires_at
-        .is_some_and(|exp| clock::now().saturating_sub(skew) >= exp)
-    {
+fn unexpired(identity: Arc<TokenIdentity>, skew: i64, now: i64) -> Result<Arc<TokenIdentity>, OidcError> {
+    if identity.expires_at.is_some_and(|exp| now.saturating_sub(skew) >= exp) {
         return Err(OidcError::InvalidToken(BearerError::Expired));
     }
     Ok(identity)
@@ -296,7 +292,13 @@ mod tests {
             "issuer": ISSUER, "client_id": "app", "client_secret": "s"
         }))
         .unwrap();
-        Provider::new("default".into(), config, reqwest::Client::new(), Default::default())
+        Provider::new(
+            "default".into(),
+            config,
+            reqwest::Client::new(),
+            Default::default(),
+            Default::default(),
+        )
     }
 
     fn metadata() -> ProviderMetadata {

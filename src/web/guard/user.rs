@@ -9,7 +9,6 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use time::OffsetDateTime;
 
-use crate::clock;
 use crate::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 use crate::error::OidcError;
 use crate::flow::login::{self, Prompt, StepUp};
@@ -123,7 +122,7 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// ```
     pub async fn valid_access_token(&self, force_refresh: bool) -> Result<ValidAccessToken, OidcError> {
         let skew = i64::try_from(self.oidc.config().clock_skew_seconds).unwrap_or(0);
-        if !force_refresh && !expires_within(&self.session, skew) {
+        if !force_refresh && !expires_within(&self.session, skew, self.oidc.clock().now()) {
             if let Some(token) = &self.session.access_token {
                 return Ok(ValidAccessToken {
                     access_token: token.clone(),
@@ -147,8 +146,8 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
 
 /// Whether the session's access token is missing or expires within
 /// `seconds` (at most half its lifetime).
-fn expires_within(session: &UserSession, seconds: i64) -> bool {
-    session.access_token_expires_within(seconds, clock::now())
+fn expires_within(session: &UserSession, seconds: i64, now: i64) -> bool {
+    session.access_token_expires_within(seconds, now)
 }
 
 impl<P: ProviderName, R: Requirement> Deref for OidcUser<P, R> {
@@ -222,7 +221,13 @@ async fn current_session(
     let config = &provider.config;
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
-    if interval > 0 && clock::now().saturating_sub(session.last_authenticated().unix_timestamp()) >= interval {
+    if interval > 0
+        && oidc
+            .clock()
+            .now()
+            .saturating_sub(session.last_authenticated().unix_timestamp())
+            >= interval
+    {
         // Only a navigation can be re-checked silently; anything else waits
         // for one (a script gets 401 and can navigate), so a stolen cookie
         // used by a script does not outlive the interval.
@@ -248,7 +253,7 @@ async fn current_session(
     let ahead = i64::try_from(config.refresh_before_expiry_seconds).unwrap_or(i64::MAX);
     // Without a refresh token there is nothing to refresh with: the token
     // is used until it expires, as without this option.
-    if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead) {
+    if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead, oidc.clock().now()) {
         // The rare paths run in futures of their own, so that the guard's
         // own future stays small (it is allocated on every request).
         return match Box::pin(refresh_and_store(oidc, jar, &session)).await {
@@ -292,7 +297,7 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                         R::ACR_VALUES,
                         R::MAX_AGE,
                         session.id_token_claims(),
-                        clock::now(),
+                        oidc.clock().now(),
                         oidc.skew_seconds(),
                     ) =>
             {
