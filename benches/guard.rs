@@ -14,7 +14,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use rocket::http::{Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::json;

@@ -7,14 +7,14 @@
 extern crate rocket;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rocket::State;
 use rocket::http::{ContentType, Status};
 use rocket::response::content::{RawHtml, RawJson};
-use rocket::serde::json::serde_json::{self, value::RawValue};
-use rocket::serde::json::{json, Json, Value};
 use rocket::serde::Serialize;
-use rocket::State;
+use rocket::serde::json::serde_json::{self, value::RawValue};
+use rocket::serde::json::{Json, Value, json};
 use rocket_openidconnect::{
-    requirement, scopes, BearerToken, DefaultProvider, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession,
+    BearerToken, DefaultProvider, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession, requirement, scopes,
 };
 
 scopes!(

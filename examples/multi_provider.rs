@@ -6,8 +6,8 @@
 extern crate rocket;
 
 use rocket::response::content::RawHtml;
-use rocket::serde::json::{json, Json, Value};
-use rocket_openidconnect::{provider, Oidc, OidcUser, UserSession};
+use rocket::serde::json::{Json, Value, json};
+use rocket_openidconnect::{Oidc, OidcUser, UserSession, provider};
 
 provider!(
     /// The provider configured under `[default.oidc.providers.second]`.

@@ -39,20 +39,20 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Landing<'_, K, V, E> {
     /// Stores the flight's value (under the map's lock, so no new flight
     /// starts between the value landing and the flight leaving).
     fn land(self, value: &V, ttl: Duration) {
-        if let Ok(flights) = self.cache.flights.lock() {
-            if flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
-                self.cache.insert(self.key.clone(), value.clone(), ttl);
-            }
+        if let Ok(flights) = self.cache.flights.lock()
+            && flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            self.cache.insert(self.key.clone(), value.clone(), ttl);
         }
     }
 }
 
 impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Drop for Landing<'_, K, V, E> {
     fn drop(&mut self) {
-        if let Ok(mut flights) = self.cache.flights.lock() {
-            if flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
-                flights.remove(&self.key);
-            }
+        if let Ok(mut flights) = self.cache.flights.lock()
+            && flights.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(&self.key);
         }
     }
 }
@@ -195,10 +195,10 @@ impl<T: Clone, E: Clone> Lazy<T, E> {
         if let Some(value) = self.value.get() {
             return Ok(value.clone());
         }
-        if let Some((at, error)) = &failures.last {
-            if at.elapsed() < back_off(failures.in_a_row) {
-                return Err(error.clone());
-            }
+        if let Some((at, error)) = &failures.last
+            && at.elapsed() < back_off(failures.in_a_row)
+        {
+            return Err(error.clone());
         }
         match make().await {
             Ok(value) => {

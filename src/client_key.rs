@@ -7,14 +7,14 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPrivateKey};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 /// A JWS algorithm a client assertion can be signed with.
@@ -166,7 +166,7 @@ impl PrivateKey {
         match (&material, alg) {
             (Material::Rsa(_), Some(AssertionAlg::Es256))
             | (Material::P256(_), Some(AssertionAlg::Rs256 | AssertionAlg::Ps256)) => {
-                return Err("names an `alg` that does not fit its key type".into())
+                return Err("names an `alg` that does not fit its key type".into());
             }
             _ => {}
         }
@@ -365,8 +365,8 @@ mod tests {
     const EC_PKCS8: &str = include_str!("../tests/data/client-ec.pem");
 
     fn verify(jwt: &str, jwk: &Value) -> bool {
-        use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
         use openidconnect::JsonWebKey;
+        use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
         let key: CoreJsonWebKey = serde_json::from_value(jwk.clone()).expect("a public JWK");
         let (input, signature) = jwt.rsplit_once('.').expect("a JWS");
         let header: Value = serde_json::from_slice(
@@ -509,12 +509,16 @@ mod tests {
         assert!(PrivateKey::from_pem("hello").unwrap_err().contains("not a PEM"));
         assert!(PrivateKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
         let jwk = |v: Value| v.as_object().cloned().unwrap_or_default();
-        assert!(PrivateKey::from_jwk(&jwk(json!({ "kty": "oct", "k": "AAAA" })))
-            .unwrap_err()
-            .contains("kty"));
+        assert!(
+            PrivateKey::from_jwk(&jwk(json!({ "kty": "oct", "k": "AAAA" })))
+                .unwrap_err()
+                .contains("kty")
+        );
         assert!(PrivateKey::from_jwk(&jwk(json!({ "kty": "EC", "crv": "P-384", "d": "AAAA" }))).is_err());
-        assert!(PrivateKey::from_jwk(&jwk(json!({ "kty": "RSA", "n": "AQAB" })))
-            .unwrap_err()
-            .contains("`e`"));
+        assert!(
+            PrivateKey::from_jwk(&jwk(json!({ "kty": "RSA", "n": "AQAB" })))
+                .unwrap_err()
+                .contains("`e`")
+        );
     }
 }

@@ -33,7 +33,7 @@
 //! 4. use the [`OidcUser`] guard:
 //!
 //!    ```rust
-//!    # #[macro_use] extern crate rocket;
+//!    use rocket::{get, launch, routes};
 //!    use rocket_openidconnect::{Oidc, OidcUser};
 //!
 //!    #[get("/profile")]
@@ -61,9 +61,10 @@
 //! ([`DefaultProvider`], [`ProviderName`], [`RequiredScopes`],
 //! [`Requirement`]) with the macros that declare them ([`provider!`],
 //! [`scopes!`], [`requirement!`]), errors ([`OidcError`], [`error_view`])
-//! and [`Readiness`]. The configuration types are in [`config`], the
-//! redacting newtypes of tokens and secrets in [`secret`], the test kit in
-//! [`testing`] (feature `testing`).
+//! and [`Readiness`]. The configuration types are in [`config`], the typed
+//! reasons an [`OidcError`] carries in [`error`], the app's clock in
+//! [`clock`], the redacting newtypes of tokens and secrets in [`secret`],
+//! the test kit in [`testing`] (feature `testing`).
 //!
 //! # Configuration
 //!
@@ -147,7 +148,7 @@
 //! session of one provider does not satisfy a guard of another.
 //!
 //! ```rust
-//! # #[macro_use] extern crate rocket;
+//! use rocket::get;
 //! use rocket_openidconnect::{provider, OidcUser};
 //!
 //! provider!(Github = "github");
@@ -172,7 +173,7 @@
 //! browser session otherwise.
 //!
 //! ```rust
-//! # #[macro_use] extern crate rocket;
+//! use rocket::{get, post};
 //! use rocket_openidconnect::{scopes, BearerToken, Identity};
 //!
 //! scopes!(Write = "write");
@@ -596,7 +597,7 @@
 //! has (RFC 9470): name a [`requirement!`] in the guard.
 //!
 //! ```rust
-//! # #[macro_use] extern crate rocket;
+//! use rocket::post;
 //! use rocket_openidconnect::{requirement, DefaultProvider, OidcUser};
 //!
 //! requirement!(
@@ -634,7 +635,7 @@
 //! ```
 //!
 //! ```rust
-//! # #[macro_use] extern crate rocket;
+//! use rocket::{get, routes};
 //! use rocket::http::Status;
 //! use rocket::local::asynchronous::Client;
 //! use rocket_openidconnect::testing::{TestIssuer, TestUser};

@@ -9,11 +9,11 @@ use crate::cache::FlightCache;
 use crate::clock::AppClock;
 use crate::config::OidcConfig;
 use crate::error::OidcError;
+use crate::provider::Provider;
 use crate::provider::issuers::IssuerRegistry;
 use crate::provider::registration::RegistrationInputs;
-use crate::provider::Provider;
-use crate::session::cipher::Cipher;
 use crate::session::UserSession;
+use crate::session::cipher::Cipher;
 use crate::store::local::LocalStore;
 use crate::store::redis::RedisStore;
 use crate::store::sessions::SessionStore;
@@ -32,7 +32,7 @@ const REFRESH_FLIGHTS: usize = 10_000;
 /// handler can ask for it as `&State<Oidc>`.
 ///
 /// ```rust
-/// # #[macro_use] extern crate rocket;
+/// use rocket::{get, launch, routes};
 /// use rocket::State;
 /// use rocket_openidconnect::Oidc;
 ///

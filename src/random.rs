@@ -4,8 +4,8 @@
 //! of `openidconnect` borrowed for the purpose and a user-space generator
 //! behind it.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// `len` random bytes.
 ///
@@ -43,9 +43,11 @@ mod tests {
         assert_eq!(tokens.len(), 1000);
         for token in &tokens {
             assert_eq!(token.len(), 22);
-            assert!(token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
             assert_eq!(URL_SAFE_NO_PAD.decode(token).map(|b| b.len()), Ok(16));
         }
     }

@@ -11,7 +11,7 @@ use rocket::http::{Accept, ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_openidconnect::testing::{TestIssuer, TestUser};
-use rocket_openidconnect::{provider, BearerToken, Oidc, OidcError, OidcUser};
+use rocket_openidconnect::{BearerToken, Oidc, OidcError, OidcUser, provider};
 use serde_json::json;
 
 provider!(Down = "down");

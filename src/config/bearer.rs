@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-use super::error::Problems;
 use super::MAX_CACHE_ENTRIES;
+use super::error::Problems;
 /// The `[default.oidc.providers.<name>.bearer]` table.
 ///
 /// ```rust

@@ -4,7 +4,7 @@
 use url::Url;
 
 use super::error::Problems;
-use super::{ConfigError, OidcConfig, SessionStoreKind, MAX_PREVIOUS_KEYS};
+use super::{ConfigError, MAX_PREVIOUS_KEYS, OidcConfig, SessionStoreKind};
 use crate::secret::key_bytes;
 
 impl OidcConfig {

@@ -65,15 +65,15 @@ pub(super) fn figment_errors(error: figment::Error) -> Vec<ConfigError> {
             }
             let mut path = vec!["oidc".to_string()];
             path.extend(inner);
-            if let figment::error::Kind::MissingField(field) = &e.kind {
-                if !(path.len() == 1 && field == "oidc") {
-                    path.push(field.to_string());
-                }
+            if let figment::error::Kind::MissingField(field) = &e.kind
+                && !(path.len() == 1 && field == "oidc")
+            {
+                path.push(field.to_string());
             }
-            if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-                if path.last() != Some(field) {
-                    path.push(field.clone());
-                }
+            if let figment::error::Kind::UnknownField(field, _) = &e.kind
+                && path.last() != Some(field)
+            {
+                path.push(field.clone());
             }
             let message = match &e.kind {
                 figment::error::Kind::MissingField(_) => "is missing".to_string(),

@@ -127,11 +127,7 @@ impl OidcConfig {
         let mut problems = config.read_secret_files();
         problems.extend(config.read_private_keys());
         problems.extend(config.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(config) } else { Err(problems) }
     }
 
     /// Where the provider sends the browser after logout.
@@ -169,10 +165,10 @@ impl OidcConfig {
     pub(crate) fn callback_paths(&self) -> Vec<&str> {
         let mut paths = vec![self.callback_path()];
         for provider in self.providers.values() {
-            if let Some(own) = &provider.redirect_uri {
-                if !paths.contains(&own.path()) {
-                    paths.push(own.path());
-                }
+            if let Some(own) = &provider.redirect_uri
+                && !paths.contains(&own.path())
+            {
+                paths.push(own.path());
             }
         }
         paths

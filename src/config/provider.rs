@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use super::error::Problems;
-use super::{metadata, BearerConfig, ProviderMetadata};
+use super::{BearerConfig, ProviderMetadata, metadata};
 use crate::client_key::PrivateKey;
 use crate::secret::{ClientSecret, PrivateKeyJwk};
 /// One `[default.oidc.providers.<name>]` table.
@@ -408,10 +408,10 @@ impl ProviderConfig {
                         && url.fragment().is_none() => {}
                 _ => problems.add("issuer", "must be an http or https URL without query or fragment"),
             }
-            if let Some(metadata) = &self.metadata {
-                if &metadata.issuer != issuer {
-                    problems.add("metadata.issuer", "must equal `issuer`");
-                }
+            if let Some(metadata) = &self.metadata
+                && &metadata.issuer != issuer
+            {
+                problems.add("metadata.issuer", "must equal `issuer`");
             }
         }
         if let Some(url) = &self.discovery_url {
@@ -491,10 +491,10 @@ impl ProviderConfig {
         }
         // OIDC Core §3.1.2.1: `max_age` is a number of seconds; one that
         // is not could not be checked against `auth_time` (§3.1.3.7).
-        if let Some(max_age) = self.auth_request_params.get("max_age") {
-            if max_age.parse::<u64>().is_err() {
-                problems.add("auth_request_params.max_age", "must be a whole number of seconds");
-            }
+        if let Some(max_age) = self.auth_request_params.get("max_age")
+            && max_age.parse::<u64>().is_err()
+        {
+            problems.add("auth_request_params.max_age", "must be a whole number of seconds");
         }
         if self
             .auth_request_params

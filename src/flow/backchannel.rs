@@ -25,10 +25,11 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     }
     let jws = CompactJws::parse(&raw).ok_or(malformed("the logout token is not a JWT"))?;
     // §2.4: explicit typing, when present, must say logout+jwt.
-    if let Some(typ) = jws.typ() {
-        if typ != "logout+jwt" && typ != "application/logout+jwt" {
-            return Err(malformed("the logout token's `typ` is not logout+jwt"));
-        }
+    if let Some(typ) = jws.typ()
+        && typ != "logout+jwt"
+        && typ != "application/logout+jwt"
+    {
+        return Err(malformed("the logout token's `typ` is not logout+jwt"));
     }
     // The unverified `iss` only chooses whose keys to verify with.
     let unverified =

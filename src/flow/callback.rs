@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use openidconnect::Nonce;
 
-use crate::error::{printable, IdTokenError, OidcError};
+use crate::error::{IdTokenError, OidcError, printable};
 use crate::flow::diagnosis::Cause;
-use crate::flow::login::{self, cookie_name, LoginRedirect, PendingAuth, Prompt, StepUp, PENDING_SECONDS};
+use crate::flow::login::{self, LoginRedirect, PENDING_SECONDS, PendingAuth, Prompt, StepUp, cookie_name};
 use crate::oidc::Oidc;
-use crate::provider::budget::Caller;
 use crate::provider::Provider;
+use crate::provider::budget::Caller;
 use crate::secret::IdTokenJwt;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
@@ -412,7 +412,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+    fn pairs(list: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> + use<> {
         list.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<Vec<_>>()

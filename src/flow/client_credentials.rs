@@ -20,7 +20,7 @@ impl Oidc {
     /// token request parameters such as `audience` or `resource`.
     ///
     /// ```rust
-    /// # #[macro_use] extern crate rocket;
+    /// use rocket::get;
     /// use rocket::State;
     /// use rocket_openidconnect::{DefaultProvider, Oidc, OidcError};
     ///

@@ -154,7 +154,9 @@ impl Cause {
                 "the provider did not answer within `http_timeout_seconds`; the next attempt tries again"
             }
             Cause::StoreUnavailable => "Redis (or a full `limits.*` ledger) could not answer; see the error",
-            Cause::StepUp => "the provider authenticated the user less strongly or less recently than the route requires (`acr_values`, `max_age`)",
+            Cause::StepUp => {
+                "the provider authenticated the user less strongly or less recently than the route requires (`acr_values`, `max_age`)"
+            }
             Cause::Overloaded => {
                 "more callbacks than `limits.provider_calls_per_second` (a flood?), or one account logging in again \
                  and again; the login was not sent to the provider"

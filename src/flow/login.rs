@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::config::{ProviderMetadata, PushedAuthorizationRequests};
-use crate::error::{printable, OidcError};
+use crate::error::{OidcError, printable};
 use crate::flow::return_path::safe_return_path;
 use crate::oidc::Oidc;
+use crate::provider::Provider;
 use crate::provider::budget::{Caller, Spend};
 use crate::provider::registration::RegisteredClient;
-use crate::provider::Provider;
 use crate::session::jar::{Jar, PENDING_PREFIX};
 use crate::telemetry::Endpoint;
 use crate::token::endpoint;
@@ -295,7 +295,7 @@ async fn pushed_request_uri(
         (PushedAuthorizationRequests::Never, _) if metadata.require_pushed_authorization_requests => {
             return Err(provider.unavailable(
                 "requires pushed authorization requests, but `pushed_authorization_requests = \"never\"`",
-            ))
+            ));
         }
         (PushedAuthorizationRequests::Never, _) | (PushedAuthorizationRequests::Auto, None) => {
             if metadata.require_pushed_authorization_requests {

@@ -3,18 +3,18 @@
 //! the browser to the provider's `end_session_endpoint`, to come back to
 //! `post_logout_redirect_uri` with a single-use `state`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::oidc::Oidc;
-use crate::provider::registration::RegisteredClient;
 use crate::provider::Provider;
-use crate::session::jar::{Jar, LOGOUT_STATE};
+use crate::provider::registration::RegisteredClient;
 use crate::session::UserSession;
+use crate::session::jar::{Jar, LOGOUT_STATE};
 use crate::telemetry::Endpoint;
 use crate::token::endpoint;
 

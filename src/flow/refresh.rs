@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::error::{printable, OidcError, StoreError};
+use crate::error::{OidcError, StoreError, printable};
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
-use crate::store::{digest, RefreshClaim, RefreshKey, RefreshLease};
+use crate::store::{RefreshClaim, RefreshKey, RefreshLease, digest};
 use crate::token::id_token::{self, NonceRule};
 use crate::token::{claims, endpoint};
 
@@ -248,10 +248,10 @@ fn check_same_login(original: &Map<String, Value>, refreshed: &Map<String, Value
     if audiences(refreshed).is_none() || audiences(refreshed) != audiences(original) {
         return Err(differs("aud"));
     }
-    if let (Some(refreshed), Some(original)) = (refreshed.get("auth_time"), original.get("auth_time")) {
-        if refreshed != original {
-            return Err(differs("auth_time"));
-        }
+    if let (Some(refreshed), Some(original)) = (refreshed.get("auth_time"), original.get("auth_time"))
+        && refreshed != original
+    {
+        return Err(differs("auth_time"));
     }
     Ok(())
 }

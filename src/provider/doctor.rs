@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use url::Url;
 
-use crate::config::{is_loopback, BearerMode, OidcConfig, PushedAuthorizationRequests};
+use crate::config::{BearerMode, OidcConfig, PushedAuthorizationRequests, is_loopback};
 use crate::provider::Provider;
 
 /// What will break with `provider`, one sentence each (empty: nothing).
@@ -18,7 +18,7 @@ pub(crate) async fn examine(provider: &Provider, clock_skew_seconds: u64) -> Vec
         Err(error) => {
             return vec![format!(
                 "cannot be reached yet ({error}); logins fail until it answers, and the app keeps trying"
-            )]
+            )];
         }
     };
     let config = &provider.config;
@@ -43,13 +43,14 @@ pub(crate) async fn examine(provider: &Provider, clock_skew_seconds: u64) -> Vec
         }
     }
     let response_mode = config.auth_request_params.get("response_mode");
-    if let Some(mode) = response_mode {
-        if !metadata.response_modes_supported.is_empty() && !metadata.response_modes_supported.contains(mode) {
-            said.push(format!(
-                "`auth_request_params.response_mode = \"{mode}\"` is not in its `response_modes_supported` {:?}",
-                metadata.response_modes_supported
-            ));
-        }
+    if let Some(mode) = response_mode
+        && !metadata.response_modes_supported.is_empty()
+        && !metadata.response_modes_supported.contains(mode)
+    {
+        said.push(format!(
+            "`auth_request_params.response_mode = \"{mode}\"` is not in its `response_modes_supported` {:?}",
+            metadata.response_modes_supported
+        ));
     }
     if !metadata.scopes_supported.is_empty() {
         for scope in config.scopes.iter().filter(|s| !metadata.scopes_supported.contains(s)) {
@@ -84,13 +85,13 @@ pub(crate) async fn examine(provider: &Provider, clock_skew_seconds: u64) -> Vec
             "`token_endpoint_auth_method = \"{method}\"` is not in its `token_endpoint_auth_methods_supported` {methods:?}: the token endpoint will refuse the client"
         ));
     }
-    if let Some(drift) = clock_drift(provider).await {
-        if drift.unsigned_abs() > clock_skew_seconds {
-            said.push(format!(
-                "its clock and this server's differ by {drift} s, more than `clock_skew_seconds` ({clock_skew_seconds}): \
+    if let Some(drift) = clock_drift(provider).await
+        && drift.unsigned_abs() > clock_skew_seconds
+    {
+        said.push(format!(
+            "its clock and this server's differ by {drift} s, more than `clock_skew_seconds` ({clock_skew_seconds}): \
                  ID tokens will look expired or not yet valid; check NTP"
-            ));
-        }
+        ));
     }
     said
 }
@@ -125,14 +126,14 @@ pub(crate) fn examine_config(config: &OidcConfig, release: bool) -> Vec<String> 
             }
         }
     }
-    if let Some(redis) = &config.redis {
-        if Url::parse(redis.url.secret()).is_ok_and(|url| in_clear(&url, "redis")) {
-            said.push(
-                "`redis.url` is redis:// (no TLS) to another host in the release profile: sessions, logouts and \
+    if let Some(redis) = &config.redis
+        && Url::parse(redis.url.secret()).is_ok_and(|url| in_clear(&url, "redis"))
+    {
+        said.push(
+            "`redis.url` is redis:// (no TLS) to another host in the release profile: sessions, logouts and \
                  Redis's password would travel in the clear; use rediss://"
-                    .to_string(),
-            );
-        }
+                .to_string(),
+        );
     }
     said
 }

@@ -11,7 +11,7 @@ use rocket::tokio::sync::Mutex as AsyncMutex;
 
 use crate::cache::back_off;
 use crate::error::OidcError;
-use crate::provider::{http, Provider};
+use crate::provider::{Provider, http};
 use crate::telemetry::{Call, Endpoint};
 
 /// The keys a token's signature is checked with. Token validation takes
@@ -130,10 +130,10 @@ impl Provider {
     /// Fetches the key set (the caller holds the fetch lock); a failure is
     /// handed out again during its back-off instead of asking again.
     async fn fetch_keys(&self, fetches: &mut Fetches) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
-        if let Some((at, error)) = &fetches.failure {
-            if at.elapsed() < back_off(fetches.failures_in_a_row) {
-                return Err(error.clone());
-            }
+        if let Some((at, error)) = &fetches.failure
+            && at.elapsed() < back_off(fetches.failures_in_a_row)
+        {
+            return Err(error.clone());
         }
         let began = Instant::now();
         let fetched = async {

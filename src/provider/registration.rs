@@ -12,7 +12,7 @@ use url::Url;
 use crate::config::{OidcConfig, ProviderConfig, TokenEndpointAuthMethod};
 use crate::error::OidcError;
 use crate::owner_file::{self, Refused};
-use crate::provider::{http, Provider};
+use crate::provider::{Provider, http};
 use crate::secret::ClientSecret;
 use crate::telemetry::{Call, Endpoint};
 
@@ -73,10 +73,12 @@ impl RegistrationInputs {
             return RegistrationInputs::default();
         };
         let redirect_uris = if registration.redirect_uris.is_empty() {
-            vec![provider
-                .redirect_uri
-                .clone()
-                .unwrap_or_else(|| oidc.redirect_uri.clone())]
+            vec![
+                provider
+                    .redirect_uri
+                    .clone()
+                    .unwrap_or_else(|| oidc.redirect_uri.clone()),
+            ]
         } else {
             registration.redirect_uris.clone()
         };
@@ -103,16 +105,16 @@ pub(crate) async fn register(provider: &Provider, inputs: &RegistrationInputs) -
     };
     let metadata = provider.metadata().await?;
     let redirect_uris = &inputs.redirect_uris;
-    if let Some(path) = &registration.persist_path {
-        if let Some(client) = read_persisted(path, &metadata.issuer, redirect_uris) {
-            event!(
-                info,
-                "oidc: provider `{}`: reusing the client registered in {}",
-                provider.name,
-                path.display()
-            );
-            return Ok(client);
-        }
+    if let Some(path) = &registration.persist_path
+        && let Some(client) = read_persisted(path, &metadata.issuer, redirect_uris)
+    {
+        event!(
+            info,
+            "oidc: provider `{}`: reusing the client registered in {}",
+            provider.name,
+            path.display()
+        );
+        return Ok(client);
     }
     let endpoint = metadata.registration_endpoint.clone().ok_or_else(|| {
         provider.unavailable("dynamic registration is configured but the provider has no registration_endpoint")

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
-use crate::session::decoded::Decoded;
-use crate::session::jar::{session_chunk, Jar, MAX_CHUNKS};
 use crate::session::UserSession;
+use crate::session::decoded::Decoded;
+use crate::session::jar::{Jar, MAX_CHUNKS, session_chunk};
 
 /// Plaintext bytes per cookie: sealed (+28 bytes) and base64-encoded it
 /// stays under 4 KB with the cookie's name and attributes.
@@ -81,7 +81,11 @@ pub(crate) fn size_warning(session: &SessionConfig, scopes: &[String], userinfo:
              allows ({limit}): logins will fail with `session_too_large`; {}keep fewer claims \
              (`session.drop_claims`) or keep sessions server-side (`session.store`)",
             session.max_cookie_chunks,
-            if session.max_cookie_chunks < MAX_CHUNKS { "raise it, " } else { "" }
+            if session.max_cookie_chunks < MAX_CHUNKS {
+                "raise it, "
+            } else {
+                ""
+            }
         ));
     }
     let (chunks, bytes) = cookie_cost(estimate, session.max_cookie_chunks);

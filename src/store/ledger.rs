@@ -47,10 +47,10 @@ impl<K: Eq + Hash + Ord + Clone, V> Ledger<K, V> {
             if *expiry > now {
                 break;
             }
-            if let Some((_, key)) = self.by_expiry.pop_first() {
-                if let Some((_, value)) = self.entries.remove(&key) {
-                    dropped(key, value);
-                }
+            if let Some((_, key)) = self.by_expiry.pop_first()
+                && let Some((_, value)) = self.entries.remove(&key)
+            {
+                dropped(key, value);
             }
         }
     }
@@ -112,10 +112,11 @@ impl<K: Eq + Hash + Ord + Clone, V> Ledger<K, V> {
     /// Records `key` until `expires_at`, replacing a live entry; when full,
     /// the entry closest to expiry makes room.
     pub(crate) fn insert_evicting(&mut self, key: K, expires_at: i64, value: V, now: i64) {
-        if !self.entries.contains_key(&key) && self.make_room(now).is_err() {
-            if let Some((_, oldest)) = self.by_expiry.pop_first() {
-                self.entries.remove(&oldest);
-            }
+        if !self.entries.contains_key(&key)
+            && self.make_room(now).is_err()
+            && let Some((_, oldest)) = self.by_expiry.pop_first()
+        {
+            self.entries.remove(&oldest);
         }
         self.put(key, expires_at, value);
     }

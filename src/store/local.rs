@@ -32,7 +32,7 @@ use crate::store::logout_file::{LogoutFile, Unusable};
 use crate::store::logout_records::{LogoutRecords, Record};
 use crate::store::quota::{QuotaLedger, Refusal};
 use crate::store::{
-    digest, LogoutRecord, LogoutTarget, Once, RefreshClaim, RefreshKey, RefreshLease, SharedStore, StoreError,
+    LogoutRecord, LogoutTarget, Once, RefreshClaim, RefreshKey, RefreshLease, SharedStore, StoreError, digest,
 };
 use crate::telemetry;
 

@@ -246,7 +246,7 @@ fn take_lock(path: &Path) -> Result<File, Unusable> {
                     "is used by another process ({} is locked): each instance needs its own file, or share \
                      logouts through `[oidc.redis]`",
                     path.display()
-                )))
+                )));
             }
             Err(error) => return Err(Unusable(format!("cannot lock {} ({error})", path.display()))),
         }

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use crate::clock::AppClock;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
-use crate::session::cookie::{self, FromCookies, Opened, MAX_SESSION_BYTES, PROXY_HEADER_BYTES};
-use crate::session::decoded::Decoded;
-use crate::session::jar::{session_chunk, Jar, SESSION_ID};
 use crate::session::UserSession;
+use crate::session::cookie::{self, FromCookies, MAX_SESSION_BYTES, Opened, PROXY_HEADER_BYTES};
+use crate::session::decoded::Decoded;
+use crate::session::jar::{Jar, SESSION_ID, session_chunk};
 use crate::store::{LogoutRecord, LogoutTarget, SharedStore};
 
 /// How long a login may take at the provider (its pending state lives as

@@ -5,15 +5,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::signer::{random_token, Signer};
 use super::TestUser;
+use super::signer::{Signer, random_token};
 use crate::clock::AppClock;
 
 /// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
@@ -345,7 +345,7 @@ impl Core {
                             400,
                             "invalid_grant",
                             "PKCE verifier without challenge, or the reverse",
-                        ))
+                        ));
                     }
                 }
                 Ok(self.tokens_for(&grant, grant.nonce.as_deref(), true))

@@ -31,7 +31,7 @@
 //! # Example
 //!
 //! ```rust
-//! # #[macro_use] extern crate rocket;
+//! use rocket::{get, routes};
 //! use rocket::http::{Header, Status};
 //! use rocket::local::asynchronous::Client;
 //! use rocket_openidconnect::testing::{TestIssuer, TestUser};
@@ -110,7 +110,7 @@ use std::time::Duration;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 pub use self::manual_clock::ManualClock;
 

@@ -7,16 +7,16 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rocket::http::{ContentType, Cookie, CookieJar, Header, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Redirect, Responder, Response};
-use rocket::{get, post, routes, State};
-use serde_json::{json, Map, Value};
+use rocket::{State, get, post, routes};
+use serde_json::{Map, Value, json};
 
 use super::issuer::{Client, Core, Decision, Refusal};
-use super::{pages, TestUser, TestingError};
+use super::{TestUser, TestingError, pages};
 
 /// The issuer's cookie: which user a browser is logged in as here.
 const BROWSER_COOKIE: &str = "test_issuer_login";
@@ -312,7 +312,7 @@ fn authorize_form(core: &State<Arc<Core>>, body: String, cookies: &CookieJar<'_>
             return Err(Html(
                 Status::BadRequest,
                 pages::message("Claims are not a JSON object", &error.to_string()),
-            ))
+            ));
         }
     };
     if subject.trim().is_empty() {

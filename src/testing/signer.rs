@@ -2,11 +2,11 @@
 //! fresh for every issuer, published as a JWK. The cryptography is the
 //! RustCrypto `p256` crate that `openidconnect` verifies with.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// A private signing key and its `kid`.
 pub(crate) struct Signer {
@@ -81,8 +81,8 @@ mod tests {
 
     #[test]
     fn a_signature_verifies_with_the_published_key_and_no_other() {
-        use p256::ecdsa::signature::Verifier as _;
         use p256::ecdsa::VerifyingKey;
+        use p256::ecdsa::signature::Verifier as _;
 
         let signer = Signer::generate().expect("a key");
         let other = Signer::generate().expect("another key");

@@ -5,8 +5,8 @@
 //! key, so every instance issues and accepts the same ones. The signature
 //! is checked by `openidconnect`'s JWK code, asymmetric algorithms only.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use serde_json::Value;
@@ -17,7 +17,7 @@ use url::Url;
 use crate::client_key::jwk_thumbprint as thumbprint;
 use crate::error::{BearerError, DpopError, OidcError};
 use crate::token::access::TokenIdentity;
-use crate::token::jws::{CompactJws, ASYMMETRIC_ALGS};
+use crate::token::jws::{ASYMMETRIC_ALGS, CompactJws};
 
 /// The `algs` of a DPoP challenge: what a proof may be signed with.
 pub(crate) const PROOF_ALGS: &str = "ES256 ES384 PS256 PS384 PS512 RS256 RS384 RS512 EdDSA";
@@ -249,10 +249,10 @@ pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, Oidc
     if text("ath") != Some(ath.as_str()) {
         return Err(invalid(DpopError::WrongTokenHash));
     }
-    if let Some(nonces) = expected.nonces {
-        if !text("nonce").is_some_and(|nonce| nonces.accepts(nonce, expected.now)) {
-            return Err(OidcError::UseDpopNonce(nonces.issue(expected.now)));
-        }
+    if let Some(nonces) = expected.nonces
+        && !text("nonce").is_some_and(|nonce| nonces.accepts(nonce, expected.now))
+    {
+        return Err(OidcError::UseDpopNonce(nonces.issue(expected.now)));
     }
     Ok(Proof {
         jkt,
@@ -316,7 +316,7 @@ fn unreachable_hmac() -> Hmac<Sha256> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -465,7 +465,7 @@ mod tests {
 
     #[test]
     fn a_proof_needing_an_extension_is_refused_like_any_jws() {
-        use crate::test_jwt::{encode, Key, Signature};
+        use crate::test_jwt::{Key, Signature, encode};
         let url = Url::parse("https://rp.example/api").expect("a URL");
         let expected = expected_at(&url);
         let claims = json!({

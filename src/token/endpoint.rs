@@ -6,11 +6,11 @@ use serde_json::{Map, Value};
 
 use crate::client_key::{self, AssertionAlg, AssertionKey};
 use crate::config::{ClientAssertionAudience, ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
-use crate::error::printable;
 use crate::error::OidcError;
+use crate::error::printable;
+use crate::provider::Provider;
 use crate::provider::http::{self, HttpError};
 use crate::provider::registration::RegisteredClient;
-use crate::provider::Provider;
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 use crate::telemetry::{Call, Endpoint};
 use crate::token::claims;
@@ -71,7 +71,7 @@ async fn client_assertion(
             key.alg(configured, &metadata.token_endpoint_auth_signing_alg_values_supported),
         ),
         (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
-            return Err(HttpError::Malformed("private_key_jwt without a private key".into()))
+            return Err(HttpError::Malformed("private_key_jwt without a private key".into()));
         }
         _ => (AssertionKey::Secret(secret), AssertionAlg::Hs256),
     };

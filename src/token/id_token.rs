@@ -296,9 +296,11 @@ mod tests {
         // Within the clock skew.
         let now = chrono::Utc::now().timestamp();
         assert!(check(&id_token(json!({ "exp": now - 30 }))).await.is_ok());
-        assert!(check(&id_token(json!({ "aud": ["app", "other"], "azp": "app" })))
-            .await
-            .is_ok());
+        assert!(
+            check(&id_token(json!({ "aud": ["app", "other"], "azp": "app" })))
+                .await
+                .is_ok()
+        );
     }
 
     #[rocket::async_test]

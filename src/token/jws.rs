@@ -184,11 +184,7 @@ fn check_signature(
         key.verify_signature(alg, jws.signing_input.as_bytes(), &jws.signature)
             .is_ok()
     });
-    if valid {
-        Signature::Valid
-    } else {
-        Signature::Invalid
-    }
+    if valid { Signature::Valid } else { Signature::Invalid }
 }
 
 /// A base64url segment of a JWS as a JSON object; `None` if it is not one,
@@ -205,7 +201,7 @@ pub(crate) mod tests {
     //! Signature checks against a fixed key set: no provider, no HTTP.
 
     use openidconnect::core::CoreJsonWebKeySet;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::provider::keys::StaticKeys;

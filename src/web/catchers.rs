@@ -7,10 +7,10 @@
 
 use std::io::Cursor;
 
+use rocket::Request;
 use rocket::catcher::{BoxFuture, Catcher};
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::Response;
-use rocket::Request;
 
 use crate::error::OidcError;
 use crate::web::request::is_navigation;

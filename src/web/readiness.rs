@@ -4,7 +4,7 @@
 use rocket::http::{ContentType, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
-use rocket::serde::json::serde_json::{json, Map, Value};
+use rocket::serde::json::serde_json::{Map, Value, json};
 
 use crate::oidc::Oidc;
 use crate::provider::keys::KeySource;
@@ -17,7 +17,7 @@ use crate::provider::keys::KeySource;
 /// every `5xx` of the crate, the answer names no host and no timeout.
 ///
 /// ```rust
-/// # #[macro_use] extern crate rocket;
+/// use rocket::get;
 /// use rocket::State;
 /// use rocket_openidconnect::{Oidc, Readiness};
 ///

@@ -36,10 +36,10 @@ pub(crate) fn is_navigation(request: &Request<'_>) -> bool {
     {
         return false;
     }
-    if let Some(mode) = headers.get_one("Sec-Fetch-Mode") {
-        if !mode.eq_ignore_ascii_case("navigate") {
-            return false;
-        }
+    if let Some(mode) = headers.get_one("Sec-Fetch-Mode")
+        && !mode.eq_ignore_ascii_case("navigate")
+    {
+        return false;
     }
     headers.get("Accept").any(|accept| {
         accept

@@ -12,8 +12,8 @@ use crate::config::DpopMode;
 use crate::error::OidcError;
 use crate::flow::login::LoginRedirect;
 use crate::oidc::Oidc;
-use crate::session::jar::Jar;
 use crate::session::UserSession;
+use crate::session::jar::Jar;
 use crate::token::access::TokenIdentity;
 
 /// A bearer check's outcome: who the token speaks for (the token with it).

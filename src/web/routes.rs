@@ -2,11 +2,11 @@
 //! `redirect_uri` (GET, and POST for `response_mode=form_post`), logout at
 //! `logout_path` (GET and POST), and back-channel logout (POST).
 
+use rocket::Request;
 use rocket::data::Data;
 use rocket::http::{ContentType, Header, Method, Status};
 use rocket::response::Response;
 use rocket::route::{self, Handler, Route};
-use rocket::Request;
 
 use crate::error::OidcError;
 use crate::flow::callback::{self, AuthorizationResponse};

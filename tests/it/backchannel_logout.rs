@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use rocket::http::Status;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::support::jwt::Key;
 use crate::support::lifecycle::*;
-use crate::support::provider::{now, random_token, LogoutToken, BACKCHANNEL_LOGOUT_EVENT};
+use crate::support::provider::{BACKCHANNEL_LOGOUT_EVENT, LogoutToken, now, random_token};
 use crate::support::*;
 
 /// Logs `browser` in as `sub` with the provider session `sid` (the `sid`

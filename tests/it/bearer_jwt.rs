@@ -3,11 +3,11 @@
 //! with an ID token; and `bearer.mode` deciding which way a token goes.
 
 use rocket::http::Status;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::support::api::*;
 use crate::support::jwt::Key;
-use crate::support::provider::{now, reserve_port, AccessTokenJwt, CLIENT_ID, SUBJECT};
+use crate::support::provider::{AccessTokenJwt, CLIENT_ID, SUBJECT, now, reserve_port};
 use crate::support::*;
 
 async fn setup(bearer: Value) -> (TestProvider, Browser) {

@@ -4,13 +4,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::api::*;
-use crate::support::provider::{now, reserve_port, CLIENT_ID, CLIENT_SECRET, SUBJECT};
+use crate::support::provider::{CLIENT_ID, CLIENT_SECRET, SUBJECT, now, reserve_port};
 use crate::support::*;
 
 /// A provider and the API app with the default `bearer` table.

@@ -5,17 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rocket::http::Status;
-use rocket_openidconnect::{provider, DefaultProvider, Oidc, ServiceToken};
+use rocket_openidconnect::{DefaultProvider, Oidc, ServiceToken, provider};
 
 provider!(Nope = "nope");
 use serde_json::json;
 
 use crate::support::api::*;
 use crate::support::app::Second;
-use crate::support::provider::{reserve_port, CLIENT_ID, CLIENT_SECRET};
+use crate::support::provider::{CLIENT_ID, CLIENT_SECRET, reserve_port};
 use crate::support::*;
 
 async fn setup() -> (TestProvider, Browser, Oidc) {
@@ -304,10 +304,11 @@ async fn a_token_that_is_not_a_bearer_token_is_an_error() {
     provider.behave(|b| {
         b.client_credentials_response.insert("token_type".into(), json!("MAC"));
     });
-    assert!(oidc
-        .client_credentials_grant(DefaultProvider, &["read"], &[])
-        .await
-        .is_err());
+    assert!(
+        oidc.client_credentials_grant(DefaultProvider, &["read"], &[])
+            .await
+            .is_err()
+    );
 }
 
 #[rocket::async_test]

@@ -5,11 +5,11 @@
 //! method and URL and the token's hash, is recent and single-use (on every
 //! instance), and refusals carry RFC 9449 §7.1 challenges.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rocket::http::{Method, Status};
 use rocket::local::asynchronous::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::api::*;
 use crate::support::dpop::*;

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use rocket::http::{Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
 use crate::support::provider::now;
@@ -323,7 +323,7 @@ async fn a_refused_initial_access_token_is_502() {
 #[cfg(unix)]
 #[rocket::async_test]
 async fn persisting_the_client_never_writes_through_a_planted_file_or_symlink() {
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::{PermissionsExt, symlink};
     let dir = TempDir::new("registration-planted");
     let path = dir.join("client.json");
     // What an attacker sharing the directory could plant where a

@@ -2,7 +2,7 @@
 //! `401 invalid_id_token` and creates no session.
 
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::jwt::Key;
 use crate::support::provider::now;

@@ -10,9 +10,9 @@ use rocket_openidconnect::testing::{TestIssuer, TestUser};
 mod notes_app {
     use rocket::http::Status;
     use rocket::serde::json::Json;
-    use rocket::{get, post, routes, Build, Rocket};
-    use rocket_openidconnect::{scopes, BearerToken, Oidc, OidcUser};
-    use serde_json::{json, Value};
+    use rocket::{Build, Rocket, get, post, routes};
+    use rocket_openidconnect::{BearerToken, Oidc, OidcUser, scopes};
+    use serde_json::{Value, json};
 
     scopes!(Read = "notes:read");
     scopes!(Write = "notes:write");

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rocket::http::{Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::jwt;
-use crate::support::provider::{now, reserve_port, CLIENT_ID};
+use crate::support::provider::{CLIENT_ID, now, reserve_port};
 use crate::support::*;
 
 fn scopes(auth: &AuthRequest) -> BTreeSet<String> {

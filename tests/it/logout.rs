@@ -4,10 +4,10 @@
 //! back to `post_logout_redirect_uri`.
 
 use rocket::http::{ContentType, Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
-use crate::support::provider::{ClientAuth, CLIENT_ID, CLIENT_SECRET};
+use crate::support::provider::{CLIENT_ID, CLIENT_SECRET, ClientAuth};
 use crate::support::*;
 
 /// The default `post_logout_redirect_uri`: the site root of `redirect_uri`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rocket::http::{Method, Status};
 use rocket::local::asynchronous::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::instances::*;
 use crate::support::lifecycle::*;

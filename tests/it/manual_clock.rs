@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
-use rocket::{get, routes, Build, Rocket};
+use rocket::{Build, Rocket, get, routes};
 use rocket_openidconnect::testing::{ManualClock, TestIssuer};
-use rocket_openidconnect::{scopes, BearerToken, Oidc, OidcUser};
-use serde_json::{json, Value};
+use rocket_openidconnect::{BearerToken, Oidc, OidcUser, scopes};
+use serde_json::{Value, json};
 
 scopes!(Read = "read");
 

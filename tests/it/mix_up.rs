@@ -6,7 +6,7 @@
 //! provider's own `redirect_uri`.
 
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -120,7 +120,7 @@ async fn a_response_for_the_shared_redirect_uri_is_refused_at_a_providers_own() 
 #[rocket::async_test]
 async fn a_client_assertion_one_provider_received_is_worthless_at_another() {
     use crate::support::jwt::client_rsa_public_jwk;
-    use crate::support::provider::{ClientAuth, CLIENT_ID};
+    use crate::support::provider::{CLIENT_ID, ClientAuth};
 
     let a = TestProvider::start().await;
     let b = TestProvider::start().await;

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::api::*;
 use crate::support::faulty::{Fault, FaultyEndpoint};

@@ -2,10 +2,10 @@
 //! discovered with its signing keys and Redis (when configured) answers,
 //! `503` otherwise. The answer says what is missing, never where (no host).
 
-use rocket::http::Status;
 use rocket::State;
+use rocket::http::Status;
 use rocket_openidconnect::{Oidc, Readiness};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::redis::RedisServer;
 use crate::support::*;

@@ -10,7 +10,7 @@
 //! | `redis` | Redis | logged-out sessions are deleted there; others go on |
 
 use rocket::http::{Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::instances::*;
 use crate::support::lifecycle::*;
@@ -36,7 +36,7 @@ async fn start(oidc: &Value) -> Browser {
                 return Browser {
                     client: std::sync::Arc::new(client),
                     jar: Default::default(),
-                }
+                };
             }
             Err(error) => {
                 let kind = format!("{:?}", error.kind());

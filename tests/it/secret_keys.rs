@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::instances::*;
 use crate::support::lifecycle::*;

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use rocket::http::{Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::instances::*;
 use crate::support::lifecycle::*;

@@ -3,7 +3,7 @@
 //! app, so ending it there makes every copy of the cookie worthless.
 
 use rocket::http::{Method, SameSite, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
 use crate::support::*;

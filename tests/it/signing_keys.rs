@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use rocket::http::Status;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::support::api::*;
 use crate::support::jwt::Key;

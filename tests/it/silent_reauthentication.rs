@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use rocket::http::{Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
 use crate::support::provider::CLIENT_ID;

@@ -6,7 +6,7 @@
 //! never end another user's session.
 
 use rocket::http::{Method, Status};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
 use crate::support::*;

@@ -8,8 +8,8 @@
 use rocket::get;
 use rocket::http::Status;
 use rocket::serde::json::Json;
-use rocket_openidconnect::{requirement, DefaultProvider, OidcUser};
-use serde_json::{json, Value};
+use rocket_openidconnect::{DefaultProvider, OidcUser, requirement};
+use serde_json::{Value, json};
 
 use crate::support::provider::now;
 use crate::support::*;
@@ -145,7 +145,8 @@ async fn a_session_without_auth_time_is_not_proven_recent() {
     browser.login_ok(&provider, "/profile").await;
     let resp = browser.api("/recent").await;
     assert_error(&resp, Status::Unauthorized, "insufficient_user_authentication");
-    assert!(resp
-        .header("WWW-Authenticate")
-        .is_some_and(|c| c.contains(r#"max_age="60""#)));
+    assert!(
+        resp.header("WWW-Authenticate")
+            .is_some_and(|c| c.contains(r#"max_age="60""#))
+    );
 }

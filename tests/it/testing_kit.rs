@@ -6,10 +6,10 @@
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
-use rocket::{get, routes, Build, Rocket};
+use rocket::{Build, Rocket, get, routes};
 use rocket_openidconnect::testing::{TestIssuer, TestUser, TestingError};
-use rocket_openidconnect::{provider, scopes, BearerToken, Oidc, OidcUser};
-use serde_json::{json, Value};
+use rocket_openidconnect::{BearerToken, Oidc, OidcUser, provider, scopes};
+use serde_json::{Value, json};
 
 provider!(Second = "second");
 scopes!(Read = "read");

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
-use crate::support::provider::{now, CLIENT_ID};
+use crate::support::provider::{CLIENT_ID, now};
 use crate::support::*;
 
 /// The relying party's token endpoint calls are authenticated as `CLIENT_ID`.

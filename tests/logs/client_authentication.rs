@@ -5,10 +5,10 @@
 //! (or, with `client_assertion_audience = "endpoint"`, the endpoint it is
 //! sent to), a unique `jti`, a short `exp`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rocket::http::Status;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
 use crate::support::provider::ClientAuth;

@@ -2,7 +2,7 @@
 //! configured, aborts launch with a message naming the key.
 
 use rocket::error::ErrorKind;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::support::*;
 

@@ -2,18 +2,18 @@
 //! `Identity`, a count of handler runs, and helpers to send bearer requests
 //! and read RFC 6750 challenges.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rocket::http::{Accept, Header, Method, Status};
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
-use rocket::{get, routes, Build, Rocket, State};
-use rocket_openidconnect::{scopes, BearerToken, Identity, NoScopes, Oidc, TokenIdentity};
-use serde_json::{json, Value};
+use rocket::{Build, Rocket, State, get, routes};
+use rocket_openidconnect::{BearerToken, Identity, NoScopes, Oidc, TokenIdentity, scopes};
+use serde_json::{Value, json};
 
-use super::app::{describe, Second};
-use super::{assert_error, oidc_config, rp, Browser, Resp, TestProvider};
+use super::app::{Second, describe};
+use super::{Browser, Resp, TestProvider, assert_error, oidc_config, rp};
 
 scopes!(
     /// What `/api/write` and `/either/write` require.

@@ -1,10 +1,10 @@
 //! A client holding a DPoP key (RFC 9449): its public JWK and thumbprint,
 //! and the proofs it makes.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer as _;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::provider::{self, now};

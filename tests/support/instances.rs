@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use rocket::local::asynchronous::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::lifecycle::lifecycle_routes;
 use super::redis::RedisServer;
-use super::{oidc_config, rp, Browser, TestProvider};
+use super::{Browser, TestProvider, oidc_config, rp};
 
 /// [`oidc_config`] with `session.store = store` and `[oidc.redis]` pointing
 /// at `redis`.

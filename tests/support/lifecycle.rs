@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocket::http::{Accept, ContentType, Cookie, Header, Method};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{app, oidc_config, rp, Browser, Resp, TestProvider};
+use super::{Browser, Resp, TestProvider, app, oidc_config, rp};
 
 /// `/profile`, `/public`, `/token` and `/` (the default
 /// `post_logout_redirect_uri`).

@@ -17,13 +17,13 @@ pub mod redis;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Cookie, Header, Method, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[allow(unused_imports)]
 pub use provider::{Behaviour, ClientAuth, Signing, TestProvider, TokenFailure};
@@ -113,10 +113,10 @@ pub fn rp_with_figment(figment: Figment, routes: Vec<rocket::Route>) -> Rocket<B
 /// Routes of the relying-party apps under test.
 pub mod app {
     use rocket::get;
-    use rocket::http::uri::{fmt::Path, Segments};
+    use rocket::http::uri::{Segments, fmt::Path};
     use rocket::serde::json::Json;
-    use rocket_openidconnect::{provider, OidcError, OidcUser, ProviderName};
-    use serde_json::{json, Value};
+    use rocket_openidconnect::{OidcError, OidcUser, ProviderName, provider};
+    use serde_json::{Value, json};
 
     provider!(pub Second = "second");
 
@@ -256,10 +256,10 @@ fn is_removal(cookie: &Cookie<'_>) -> bool {
     if cookie.max_age().is_some_and(|age| age.whole_seconds() <= 0) {
         return true;
     }
-    if let Some(expires) = cookie.expires_datetime() {
-        if expires <= rocket::time::OffsetDateTime::now_utc() {
-            return true;
-        }
+    if let Some(expires) = cookie.expires_datetime()
+        && expires <= rocket::time::OffsetDateTime::now_utc()
+    {
+        return true;
     }
     false
 }

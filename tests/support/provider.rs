@@ -18,17 +18,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
-use rocket::{get, post, routes, State};
-use serde_json::{json, Map, Value};
+use rocket::{State, get, post, routes};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::jwt::{self, Key, Signature};
 use super::AuthRequest;
+use super::jwt::{self, Key, Signature};
 
 pub const CLIENT_ID: &str = "rp";
 pub const CLIENT_SECRET: &str = "rp-secret";
@@ -1065,8 +1065,8 @@ impl Shared {
     /// The header and claims of a client assertion that verifies and is
     /// well-formed (RFC 7523 §3), its `jti` never seen before.
     fn check_assertion(&self, b: &Behaviour, jwk: Option<&Value>, assertion: &str) -> Option<(Value, Value)> {
-        use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
         use openidconnect::JsonWebKey;
+        use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
         let (input, signature) = assertion.rsplit_once('.')?;
         let header = jwt::decode_header(assertion);
         let claims = jwt::decode_claims(assertion);
@@ -1129,7 +1129,7 @@ impl Shared {
                     400,
                     "unsupported_grant_type",
                     "only authorization_code, refresh_token and client_credentials",
-                ))
+                ));
             }
         }
         let code = param("code").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing code"))?;
@@ -1144,10 +1144,10 @@ impl Shared {
             issued.used = true;
             issued.clone()
         };
-        if let Some(client_id) = param("client_id") {
-            if client_id != issued.client_id {
-                return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
-            }
+        if let Some(client_id) = param("client_id")
+            && client_id != issued.client_id
+        {
+            return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
         }
         if issued.client_id != client_id {
             return Err(OAuthError::new(400, "invalid_grant", "code issued to another client"));
@@ -1241,10 +1241,10 @@ impl Shared {
             response["id_token"] = json!(sign(b, &b.signing, "JWT", &b.header, &claims));
         }
         merge(&mut response, &b.refresh_response);
-        if let Some(issued) = response.get("refresh_token").and_then(Value::as_str) {
-            if issued != used {
-                lock(&self.refresh_tokens).insert(issued.to_string(), RefreshGrant { active: true, ..grant });
-            }
+        if let Some(issued) = response.get("refresh_token").and_then(Value::as_str)
+            && issued != used
+        {
+            lock(&self.refresh_tokens).insert(issued.to_string(), RefreshGrant { active: true, ..grant });
         }
         Ok(response)
     }
@@ -1257,10 +1257,10 @@ impl Shared {
         let client_id = self.check_client(&b, authorization, form)?;
         let token =
             find_param(form, "token").ok_or_else(|| OAuthError::new(400, "invalid_request", "missing token"))?;
-        if let Some(grant) = lock(&self.refresh_tokens).get_mut(token) {
-            if grant.client_id == client_id {
-                grant.active = false;
-            }
+        if let Some(grant) = lock(&self.refresh_tokens).get_mut(token)
+            && grant.client_id == client_id
+        {
+            grant.active = false;
         }
         lock(&self.issued).remove(token);
         lock(&self.access_tokens).remove(token);
@@ -1271,14 +1271,14 @@ impl Shared {
     fn register(&self, authorization: Option<&str>, body: &str) -> Result<Value, OAuthError> {
         let b = lock(&self.behaviour).clone();
         told_to_fail(&b.registration_failure, 201)?;
-        if let Some(expected) = &b.registration_token {
-            if authorization != Some(format!("Bearer {expected}").as_str()) {
-                return Err(OAuthError::new(
-                    401,
-                    "invalid_token",
-                    "an initial access token is required",
-                ));
-            }
+        if let Some(expected) = &b.registration_token
+            && authorization != Some(format!("Bearer {expected}").as_str())
+        {
+            return Err(OAuthError::new(
+                401,
+                "invalid_token",
+                "an initial access token is required",
+            ));
         }
         let metadata: Value = serde_json::from_str(body)
             .map_err(|_| OAuthError::new(400, "invalid_client_metadata", "the body is not JSON"))?;

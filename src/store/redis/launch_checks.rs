@@ -1,7 +1,7 @@
 //! What the store checks at launch: whether Redis may lose the crate's
 //! keys (eviction, no persistence), and whether it answers at all.
 
-use super::{describe, RedisStore};
+use super::{RedisStore, describe};
 
 impl RedisStore {
     /// Checks, once, whether Redis may lose the crate's keys (evicting

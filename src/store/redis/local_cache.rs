@@ -144,18 +144,18 @@ impl LocalCache {
         if !self.enabled() || self.generation() != generation {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            if self.generation() == generation {
-                // A session whose mapping falls out of `ids` could not be
-                // named by an announcement any more: its copies go with it.
-                if let Some((_, evicted)) = entries.ids.push(member, id.to_string()) {
-                    if evicted != id {
-                        entries.sessions.pop(&evicted);
-                        entries.not_revoked.pop(&evicted);
-                    }
-                }
-                put(&mut entries);
+        if let Ok(mut entries) = self.entries.lock()
+            && self.generation() == generation
+        {
+            // A session whose mapping falls out of `ids` could not be
+            // named by an announcement any more: its copies go with it.
+            if let Some((_, evicted)) = entries.ids.push(member, id.to_string())
+                && evicted != id
+            {
+                entries.sessions.pop(&evicted);
+                entries.not_revoked.pop(&evicted);
             }
+            put(&mut entries);
         }
     }
 }

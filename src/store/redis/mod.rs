@@ -26,11 +26,11 @@ use redis::{Cmd, FromRedisValue, RedisError, Script};
 
 use crate::clock::AppClock;
 use crate::config::{LimitsConfig, RedisConfig};
-use crate::session::cipher::Cipher;
 use crate::session::UserSession;
+use crate::session::cipher::Cipher;
 use crate::store::{
-    digest, hex, LogoutRecord, LogoutTarget, Once, RefreshClaim, RefreshKey, RefreshLease, SharedStore, StoreError,
-    StoreSetupError,
+    LogoutRecord, LogoutTarget, Once, RefreshClaim, RefreshKey, RefreshLease, SharedStore, StoreError, StoreSetupError,
+    digest, hex,
 };
 use crate::telemetry;
 
@@ -38,7 +38,7 @@ mod launch_checks;
 mod local_cache;
 mod scripts;
 
-use local_cache::{listen, one_session, LocalCache, EVERYTHING};
+use local_cache::{EVERYTHING, LocalCache, listen, one_session};
 use scripts::{
     CLAIM, END_SESSIONS, EXTEND, FIRST_USE, FIRST_USE_OWNED, INSERT_SESSION, IS_REVOKED, NOTE_LOGIN, RELEASE,
     REVOKE_SESSION, REVOKE_SUB,

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{sender_constraint, BearerCaches, TokenIdentity, TokenValidation, INACTIVE_SECONDS};
+use super::{BearerCaches, INACTIVE_SECONDS, TokenIdentity, TokenValidation, sender_constraint};
 use crate::config::ProviderMetadata;
 use crate::error::BearerError;
+use crate::provider::Provider;
 use crate::provider::budget::Caller;
 use crate::provider::registration::RegisteredClient;
-use crate::provider::Provider;
 use crate::secret::AccessToken;
 use crate::token::claims;
 use crate::token::jws::CompactJws;

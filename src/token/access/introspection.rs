@@ -1,7 +1,7 @@
 //! Validating an access token by asking the provider (RFC 7662).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;

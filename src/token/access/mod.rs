@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use crate::config::BearerMode;
 use crate::error::{BearerError, OidcError};
-use crate::provider::budget::Caller;
 use crate::provider::Provider;
+use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
 use crate::telemetry;
 use crate::token::claims;
@@ -27,7 +27,7 @@ mod rfc9068;
 
 pub(crate) use caches::BearerCaches;
 use checks::Checks;
-pub(crate) use header::{bearer_token, SentToken};
+pub(crate) use header::{SentToken, bearer_token};
 
 /// How long an inactive introspection answer is remembered (at most).
 const INACTIVE_SECONDS: u64 = 5;
@@ -132,7 +132,7 @@ impl TokenIdentity {
     /// serialising the map again on every request.
     ///
     /// ```rust
-    /// # #[macro_use] extern crate rocket;
+    /// use rocket::get;
     /// use rocket::response::content::RawJson;
     /// use rocket_openidconnect::BearerToken;
     ///

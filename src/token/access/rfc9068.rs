@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{is_access_token_typ, unavailable, Checks, TokenIdentity, TokenValidation};
+use super::{Checks, TokenIdentity, TokenValidation, is_access_token_typ, unavailable};
 use crate::error::{BearerError, OidcError};
 use crate::secret::AccessToken;
 use crate::token::jws::{self, CompactJws};

@@ -49,7 +49,7 @@ impl RequiredScopes for NoScopes {
 /// Declares a zero-sized type naming the scopes a resource requires.
 ///
 /// ```rust
-/// # #[macro_use] extern crate rocket;
+/// use rocket::post;
 /// use rocket_openidconnect::{scopes, BearerToken, RequiredScopes};
 ///
 /// scopes!(
@@ -89,7 +89,7 @@ macro_rules! scopes {
 /// cannot be asked. Dereferences to [`TokenIdentity`].
 ///
 /// ```rust
-/// # #[macro_use] extern crate rocket;
+/// use rocket::get;
 /// use rocket::serde::json::{Json, Value};
 /// use rocket_openidconnect::{scopes, BearerToken};
 ///
@@ -186,7 +186,7 @@ async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider
             (true, DpopMode::Off) => {
                 return Err(OidcError::InvalidBearerRequest(
                     "this API does not take DPoP: send the token as Bearer".into(),
-                ))
+                ));
             }
             (false, DpopMode::Required) => return Err(OidcError::InvalidToken(BearerError::DpopRequired)),
             (true, _) => Some(dpop_proof(

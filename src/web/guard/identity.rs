@@ -18,7 +18,7 @@ use crate::web::request::access_token_in_query;
 /// [`OidcUser`] (the scopes do not apply to browser sessions).
 ///
 /// ```rust
-/// # #[macro_use] extern crate rocket;
+/// use rocket::get;
 /// use rocket_openidconnect::Identity;
 ///
 /// #[get("/either")]

@@ -18,7 +18,10 @@ pub use self::user::{OidcUser, ValidAccessToken};
 pub(crate) fn provider_missing(rocket: &Rocket<Ignite>, provider: &str, guard: &str) -> bool {
     match rocket.state::<Oidc>() {
         None => {
-            event!(error, "`{guard}` is used but `Oidc::fairing()` is not attached (or failed): attach it with `.attach(Oidc::fairing())`");
+            event!(
+                error,
+                "`{guard}` is used but `Oidc::fairing()` is not attached (or failed): attach it with `.attach(Oidc::fairing())`"
+            );
             true
         }
         Some(oidc) if oidc.provider(provider).is_none() => {

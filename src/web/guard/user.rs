@@ -16,8 +16,8 @@ use crate::flow::refresh::refresh_and_store;
 use crate::oidc::Oidc;
 use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
-use crate::session::jar::Jar;
 use crate::session::UserSession;
+use crate::session::jar::Jar;
 use crate::web::request::is_navigation;
 use crate::web::request_memo::{self, RequestMemo};
 
@@ -38,7 +38,7 @@ use crate::web::request_memo::{self, RequestMemo};
 /// from the configuration, aborts launch.
 ///
 /// ```rust
-/// # #[macro_use] extern crate rocket;
+/// use rocket::get;
 /// use rocket_openidconnect::{provider, OidcUser};
 ///
 /// provider!(Second = "second");
@@ -111,7 +111,7 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// session. Concurrent calls for one session make one token request.
     ///
     /// ```rust
-    /// # #[macro_use] extern crate rocket;
+    /// use rocket::get;
     /// use rocket_openidconnect::{OidcError, OidcUser};
     ///
     /// #[get("/call-api")]
@@ -122,14 +122,15 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// ```
     pub async fn valid_access_token(&self, force_refresh: bool) -> Result<ValidAccessToken, OidcError> {
         let skew = i64::try_from(self.oidc.config().clock_skew_seconds).unwrap_or(0);
-        if !force_refresh && !expires_within(&self.session, skew, self.oidc.clock().now()) {
-            if let Some(token) = &self.session.access_token {
-                return Ok(ValidAccessToken {
-                    access_token: token.clone(),
-                    expires_at: self.session.access_token_expires_at(),
-                    refreshed: false,
-                });
-            }
+        if !force_refresh
+            && !expires_within(&self.session, skew, self.oidc.clock().now())
+            && let Some(token) = &self.session.access_token
+        {
+            return Ok(ValidAccessToken {
+                access_token: token.clone(),
+                expires_at: self.session.access_token_expires_at(),
+                refreshed: false,
+            });
         }
         let fresh = refresh_and_store(&self.oidc, &self.jar, &self.session).await?;
         let access_token = fresh
