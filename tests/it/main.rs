@@ -3,6 +3,7 @@
 //! capability, each reading like the spec it proves.
 
 #[path = "../support/mod.rs"]
+#[macro_use]
 mod support;
 
 mod backchannel_logout;

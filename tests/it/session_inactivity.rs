@@ -10,8 +10,6 @@ use crate::support::lifecycle::*;
 use crate::support::redis::RedisServer;
 use crate::support::*;
 
-const STORES: [&str; 3] = ["cookie", "memory", "redis"];
-
 fn config(provider: &TestProvider, redis: &RedisServer, store: &str, timeout: u64) -> Value {
     let mut config = oidc_config(provider);
     config["session"] = json!({ "store": store, "inactivity_timeout_seconds": timeout });
@@ -21,31 +19,31 @@ fn config(provider: &TestProvider, redis: &RedisServer, store: &str, timeout: u6
     config
 }
 
-#[rocket::async_test]
-async fn a_session_unused_for_the_timeout_ends() {
-    for store in STORES {
+per_store! {
+    async fn a_session_unused_for_the_timeout_ends(store) in [cookie, memory, redis] {
+        let clock = ManualClock::new();
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
-        let mut browser = lifecycle_browser(config(&provider, &redis, store, 2)).await;
+        let mut browser = lifecycle_browser_on(&clock, config(&provider, &redis, store, 2)).await;
         browser.login_ok(&provider, "/profile").await;
         assert!(browser.profile().await.is_some(), "{store}");
         let copy = browser.jar.clone();
 
-        rocket::tokio::time::sleep(Duration::from_millis(3100)).await;
+        clock.advance(Duration::from_millis(3100));
         assert_no_session(&mut browser).await;
         assert_no_session(&mut browser.with_jar(copy)).await;
     }
 }
 
-#[rocket::async_test]
-async fn a_session_in_use_lives_on() {
-    for store in STORES {
+per_store! {
+    async fn a_session_in_use_lives_on(store) in [cookie, memory, redis] {
+        let clock = ManualClock::new();
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
-        let mut browser = lifecycle_browser(config(&provider, &redis, store, 2)).await;
+        let mut browser = lifecycle_browser_on(&clock, config(&provider, &redis, store, 2)).await;
         browser.login_ok(&provider, "/profile").await;
         for _ in 0..5 {
-            rocket::tokio::time::sleep(Duration::from_millis(900)).await;
+            clock.advance(Duration::from_millis(900));
             assert!(browser.profile().await.is_some(), "{store}: used every 0.9 s");
         }
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rocket::http::{Accept, ContentType, Cookie, Header, Method};
 use serde_json::{Value, json};
 
-use super::{Browser, Resp, TestProvider, app, oidc_config, rp};
+use super::{Browser, ManualClock, Resp, TestProvider, app, oidc_config, rp, rp_on};
 
 /// `/profile`, `/public`, `/token` and `/` (the default
 /// `post_logout_redirect_uri`).
@@ -19,6 +19,11 @@ pub fn lifecycle_routes() -> Vec<rocket::Route> {
 /// A browser on the relying party of `oidc` with [`lifecycle_routes`].
 pub async fn lifecycle_browser(oidc: Value) -> Browser {
     Browser::new(rp(oidc, lifecycle_routes())).await
+}
+
+/// [`lifecycle_browser`] on an app whose clock is `clock`.
+pub async fn lifecycle_browser_on(clock: &ManualClock, oidc: Value) -> Browser {
+    Browser::new(rp_on(clock, oidc, lifecycle_routes())).await
 }
 
 /// [`oidc_config`] with `session.store = "memory"`.

@@ -4,6 +4,40 @@
 //! ([`app`]).
 #![allow(dead_code)]
 
+/// One test per store (as `tower-sessions` generates its store suites):
+///
+/// ```ignore
+/// per_store! {
+///     /// What every store must do.
+///     async fn a_session_ends(store) in [cookie, memory, redis] {
+///         // `store` is "cookie", "memory" or "redis"
+///     }
+/// }
+/// ```
+///
+/// makes `a_session_ends::cookie`, `a_session_ends::memory` and
+/// `a_session_ends::redis`: each store passes or fails on its own, and
+/// one store's failure hides no other's.
+#[allow(unused_macros)]
+macro_rules! per_store {
+    ($(#[doc = $doc:literal])* async fn $name:ident($store:ident) in [$($kind:ident),+ $(,)?] $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($store: &'static str) $body
+
+            $(
+                #[rocket::async_test]
+                async fn $kind() {
+                    run(stringify!($kind)).await
+                }
+            )+
+        }
+    };
+}
+
 pub mod api;
 pub mod dpop;
 pub mod faulty;
@@ -27,6 +61,8 @@ use serde_json::{Value, json};
 
 #[allow(unused_imports)]
 pub use provider::{Behaviour, ClientAuth, Signing, TestProvider, TokenFailure};
+#[allow(unused_imports)]
+pub use rocket_openidconnect::testing::ManualClock;
 
 /// The relying party's `redirect_uri` (the local client ignores the host).
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
@@ -107,6 +143,13 @@ pub fn rp(oidc: Value, routes: Vec<rocket::Route>) -> Rocket<Build> {
 pub fn rp_with_figment(figment: Figment, routes: Vec<rocket::Route>) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(rocket_openidconnect::Oidc::fairing())
+        .mount("/", routes)
+}
+
+/// [`rp`] on `clock`: a test moves it instead of sleeping.
+pub fn rp_on(clock: &ManualClock, oidc: Value, routes: Vec<rocket::Route>) -> Rocket<Build> {
+    rocket::custom(figment(oidc))
+        .attach(rocket_openidconnect::Oidc::fairing().with_clock(clock.clone()))
         .mount("/", routes)
 }
 
