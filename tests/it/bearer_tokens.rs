@@ -589,7 +589,8 @@ async fn a_cached_answer_is_not_used_past_the_tokens_exp() {
     let provider = TestProvider::start().await;
     let mut config = bearer_config(&provider, json!({ "introspection_cache_seconds": 600 }));
     config["clock_skew_seconds"] = json!(0);
-    let mut browser = Browser::new(api_app(config)).await;
+    let clock = ManualClock::new();
+    let mut browser = Browser::new(api_app_on(&clock, config)).await;
     // The provider keeps saying "active" with the old `exp`, as a stale
     // introspection answer would.
     let exp = now() + 3;
@@ -601,7 +602,7 @@ async fn a_cached_answer_is_not_used_past_the_tokens_exp() {
     }
     assert_eq!(provider.counts().introspection, 1, "the second request is a cache hit");
 
-    sleep_until_unix_millis(exp as u128 * 1000 + 1200).await;
+    clock.advance(Duration::from_millis(4200));
     let resp = browser.bearer("/api", &token).await;
     assert_invalid_token(&resp);
 }

@@ -348,11 +348,12 @@ async fn a_session_ends_after_session_lifetime_seconds() {
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
     config["session"] = json!({ "lifetime_seconds": 2 });
-    let mut browser = Browser::new(rp(config, default_routes())).await;
+    let clock = ManualClock::new();
+    let mut browser = Browser::new(rp_on(&clock, config, default_routes())).await;
 
     browser.login_ok(&provider, "/profile").await;
     assert!(browser.profile().await.is_some());
-    rocket::tokio::time::sleep(Duration::from_millis(3500)).await;
+    clock.advance(Duration::from_millis(3500));
     assert!(
         browser.profile().await.is_none(),
         "the session outlived lifetime_seconds"

@@ -18,12 +18,13 @@ const ACR: &str = "urn:example:loa:1";
 /// A provider and a browser logged in at `/profile` whose session wants a
 /// silent re-check after [`INTERVAL_SECONDS`]; `auth_request_params` has
 /// `prompt=login` and `acr_values`.
-async fn logged_in() -> (TestProvider, Browser, Value) {
+async fn logged_in() -> (TestProvider, Browser, Value, ManualClock) {
+    let clock = ManualClock::new();
     let provider = TestProvider::start().await;
     let mut config = oidc_config(&provider);
     config["providers"]["default"]["session_refresh_interval_seconds"] = json!(INTERVAL_SECONDS);
     config["providers"]["default"]["auth_request_params"] = json!({ "prompt": "login", "acr_values": ACR });
-    let mut browser = lifecycle_browser(config).await;
+    let mut browser = lifecycle_browser_on(&clock, config).await;
     let auth = browser.login_ok(&provider, "/profile").await;
     assert_eq!(
         auth.param("prompt"),
@@ -31,11 +32,12 @@ async fn logged_in() -> (TestProvider, Browser, Value) {
         "the interactive login has the configured prompt"
     );
     let profile = browser.profile().await.expect("logged in");
-    (provider, browser, profile)
+    (provider, browser, profile, clock)
 }
 
-async fn wait_for_the_interval() {
-    rocket::tokio::time::sleep(Duration::from_millis(INTERVAL_SECONDS * 1000 + 100)).await;
+/// Moves the app's clock past the interval.
+fn wait_for_the_interval(clock: &ManualClock) {
+    clock.advance(Duration::from_millis(INTERVAL_SECONDS * 1000 + 100));
 }
 
 /// After the interval, a navigation to `uri`: the silent authorization
@@ -61,8 +63,8 @@ async fn silent_check(provider: &TestProvider, browser: &mut Browser, uri: &str)
 /// or in the pushed request under PAR.
 #[rocket::async_test]
 async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
-    let (provider, mut browser, profile) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, profile, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let auth = silent_check(&provider, &mut browser, "/profile").await;
     assert_eq!(auth.param("id_token_hint"), profile["id_token_jwt"].as_str());
     assert_eq!(auth.count("id_token_hint"), 1);
@@ -76,7 +78,7 @@ async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
     });
     let mut config = oidc_config(&provider);
     config["providers"]["default"]["session_refresh_interval_seconds"] = json!(INTERVAL_SECONDS);
-    let mut browser = lifecycle_browser(config).await;
+    let mut browser = lifecycle_browser_on(&clock, config).await;
     let front = browser.start_login("/profile").await;
     let pushed = provider.pushed(&front);
     let code = provider.issue_code(&pushed);
@@ -89,7 +91,7 @@ async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
     assert_callback_completed(&resp, &provider);
     let profile = browser.profile().await.expect("logged in");
     assert_eq!(pushed.param("id_token_hint"), None, "an interactive login has no hint");
-    wait_for_the_interval().await;
+    wait_for_the_interval(&clock);
     let resp = browser.navigate("/profile").await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
     let silent = provider.pushed(&AuthRequest::parse(resp.location()));
@@ -99,7 +101,7 @@ async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
 
 #[rocket::async_test]
 async fn within_the_interval_a_navigation_is_served_from_the_session() {
-    let (provider, mut browser, _) = logged_in().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
     let counts = provider.counts();
 
     let resp = browser.navigate("/profile").await;
@@ -109,9 +111,9 @@ async fn within_the_interval_a_navigation_is_served_from_the_session() {
 
 #[rocket::async_test]
 async fn after_the_interval_a_navigation_is_sent_to_the_provider_with_prompt_none() {
-    let (provider, mut browser, _) = logged_in().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
     let session = session_cookies(&browser);
-    wait_for_the_interval().await;
+    wait_for_the_interval(&clock);
 
     let resp = browser.navigate("/profile?page=2").await;
     assert_eq!(resp.status, Status::Found, "{resp:#?}");
@@ -140,8 +142,8 @@ async fn after_the_interval_a_navigation_is_sent_to_the_provider_with_prompt_non
 
 #[rocket::async_test]
 async fn login_required_from_the_silent_check_ends_the_session_and_starts_an_interactive_login() {
-    let (provider, mut browser, _) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let silent = silent_check(&provider, &mut browser, "/profile?page=2").await;
 
     let resp = browser
@@ -186,8 +188,8 @@ async fn login_required_from_the_silent_check_ends_the_session_and_starts_an_int
 
 #[rocket::async_test]
 async fn a_failed_interactive_login_after_a_failed_silent_check_is_an_error_not_a_loop() {
-    let (provider, mut browser, _) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let silent = silent_check(&provider, &mut browser, "/profile").await;
     let resp = browser
         .refuse(&provider, &silent, "login_required", None, Mode::Navigate)
@@ -203,8 +205,8 @@ async fn a_failed_interactive_login_after_a_failed_silent_check_is_an_error_not_
 
 #[rocket::async_test]
 async fn a_silent_check_that_fails_at_the_token_endpoint_also_starts_an_interactive_login() {
-    let (provider, mut browser, _) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let silent = silent_check(&provider, &mut browser, "/profile").await;
     provider.behave(|b| b.token_failure = Some(TokenFailure::oauth(400, "invalid_grant")));
 
@@ -217,8 +219,8 @@ async fn a_silent_check_that_fails_at_the_token_endpoint_also_starts_an_interact
 
 #[rocket::async_test]
 async fn a_silent_check_with_an_invalid_id_token_also_starts_an_interactive_login() {
-    let (provider, mut browser, _) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let silent = silent_check(&provider, &mut browser, "/profile").await;
     provider.behave(|b| b.signing = Signing::CorruptSignature);
 
@@ -230,8 +232,8 @@ async fn a_silent_check_with_an_invalid_id_token_also_starts_an_interactive_logi
 
 #[rocket::async_test]
 async fn a_successful_silent_check_renews_the_session_and_serves_the_page() {
-    let (provider, mut browser, before) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, before, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let silent = silent_check(&provider, &mut browser, "/profile?page=2").await;
 
     let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
@@ -253,8 +255,8 @@ async fn a_successful_silent_check_renews_the_session_and_serves_the_page() {
 async fn after_the_interval_requests_that_are_not_navigations_get_401_until_a_navigation_rechecks() {
     // A stolen cookie used by a script must not outlive the re-check: only
     // a navigation can be re-checked silently, so anything else is 401.
-    let (provider, mut browser, before) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, before, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let counts = provider.counts();
 
     let resp = browser.api("/profile").await;
@@ -285,8 +287,8 @@ async fn after_the_interval_requests_that_are_not_navigations_get_401_until_a_na
 
 #[rocket::async_test]
 async fn a_silent_check_the_provider_cannot_answer_now_keeps_the_session() {
-    let (provider, mut browser, _) = logged_in().await;
-    wait_for_the_interval().await;
+    let (provider, mut browser, _, clock) = logged_in().await;
+    wait_for_the_interval(&clock);
     let silent = silent_check(&provider, &mut browser, "/profile").await;
     provider.behave(|b| b.token_failure = Some(TokenFailure::ServerError));
     let resp = browser.approve(&provider, &silent, Mode::Navigate).await;
@@ -305,8 +307,8 @@ async fn a_silent_check_answered_with_try_again_later_keeps_the_session() {
     // RFC 6749 §4.1.2.1: `temporarily_unavailable` and `server_error` are
     // the provider's trouble, not a verdict on the user's login.
     for code in ["temporarily_unavailable", "server_error"] {
-        let (provider, mut browser, _) = logged_in().await;
-        wait_for_the_interval().await;
+        let (provider, mut browser, _, clock) = logged_in().await;
+        wait_for_the_interval(&clock);
         let silent = silent_check(&provider, &mut browser, "/profile").await;
         let resp = browser.refuse(&provider, &silent, code, None, Mode::Navigate).await;
         assert_error(&resp, Status::BadGateway, "provider_unavailable");

@@ -578,7 +578,8 @@ async fn in_process_a_logout_by_sid_is_remembered_as_long_as_the_inactivity_time
     let provider = TestProvider::start().await;
     let mut config = with_limits(&provider, "cookie", json!({ "revocations": 4 }));
     config["session"]["inactivity_timeout_seconds"] = json!(2);
-    let app = lifecycle_browser(config).await;
+    let clock = ManualClock::new();
+    let app = lifecycle_browser_on(&clock, config).await;
     let logout = |n: u32| {
         let token = provider.logout_token(json!({ "sid": format!("sid-{n}") }));
         let app = app.other_browser();
@@ -588,6 +589,6 @@ async fn in_process_a_logout_by_sid_is_remembered_as_long_as_the_inactivity_time
         assert_eq!(logout(n).await, Status::Ok, "{n}");
     }
     assert_eq!(logout(4).await, Status::ServiceUnavailable, "the ledger is full");
-    rocket::tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    clock.advance(std::time::Duration::from_millis(3200));
     assert_eq!(logout(5).await, Status::Ok, "the records are over with the timeout");
 }

@@ -131,6 +131,11 @@ pub fn api_app_with_routes(oidc: Value, routes: Vec<rocket::Route>) -> Rocket<Bu
     rp(oidc, routes).manage(HandlerRuns::default())
 }
 
+/// [`api_app`] on an app whose clock is `clock`.
+pub fn api_app_on(clock: &super::ManualClock, oidc: Value) -> Rocket<Build> {
+    super::rp_on(clock, oidc, api_routes()).manage(HandlerRuns::default())
+}
+
 /// [`oidc_config`] with the default provider's `bearer` table set to `bearer`.
 pub fn bearer_config(provider: &TestProvider, bearer: Value) -> Value {
     let mut config = oidc_config(provider);
