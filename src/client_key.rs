@@ -336,7 +336,7 @@ pub(crate) fn assertion(
         "iss": client_id,
         "sub": client_id,
         "aud": audience,
-        "jti": openidconnect::CsrfToken::new_random_len(24).secret(),
+        "jti": crate::random::text(24),
         "iat": now,
         "exp": now.saturating_add(60),
     });

@@ -8,7 +8,7 @@
 //! to. The store also remembers used states until they expire, so a
 //! state is single-use even against a replayed cookie, on every instance.
 
-use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
+use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier};
 use rocket::http::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -168,7 +168,9 @@ pub(crate) async fn begin(
     let client = provider.client().await?;
     let state = CsrfToken::new(crate::random::token());
     let nonce = Nonce::new(crate::random::token());
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    // RFC 7636 §4.1: 32 octets of the system's generator, base64url (43 characters).
+    let verifier = PkceCodeVerifier::new(crate::random::text(32));
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
     let config = &provider.config;
 
     let mut params = Url::parse("http://request/").map_err(|e| OidcError::InvalidRequest(e.to_string()))?;

@@ -101,7 +101,7 @@ async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
 
 #[rocket::async_test]
 async fn within_the_interval_a_navigation_is_served_from_the_session() {
-    let (provider, mut browser, _, clock) = logged_in().await;
+    let (provider, mut browser, _, _clock) = logged_in().await;
     let counts = provider.counts();
 
     let resp = browser.navigate("/profile").await;
