@@ -143,7 +143,7 @@ fn when(at: Option<time::OffsetDateTime>) -> String {
 #[get("/session?<refresh>")]
 async fn session_page(user: OidcUser, refresh: Option<bool>) -> RawHtml<String> {
     let notice = if refresh == Some(true) {
-        match user.valid_access_token(true).await {
+        match user.refreshed_access_token().await {
             Ok(token) if token.refreshed() => {
                 "<p class=\"status\" id=\"notice\">The tokens were just refreshed.</p>".to_string()
             }
@@ -290,7 +290,7 @@ fn api(token: BearerToken) -> RawJson<String> {
 }
 
 #[get("/api/write")]
-fn api_write(token: BearerToken<ReadWrite>) -> RawJson<String> {
+fn api_write(token: BearerToken<DefaultProvider, ReadWrite>) -> RawJson<String> {
     token_text(&token)
 }
 
@@ -306,7 +306,10 @@ fn either(who: Identity) -> Json<Value> {
 /// (or when `?refresh=true`).
 #[get("/token?<refresh>")]
 async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, OidcError> {
-    let token = user.valid_access_token(refresh.unwrap_or(false)).await?;
+    let token = match refresh {
+        Some(true) => user.refreshed_access_token().await?,
+        _ => user.valid_access_token().await?,
+    };
     Ok(Json(json!({
         "access_token": token.access_token().secret(),
         "expires_at": token.expires_at().map(|t| t.unix_timestamp()),

@@ -161,7 +161,7 @@
 //!
 //! # APIs: bearer tokens
 //!
-//! [`BearerToken<S, P>`](BearerToken) protects an API route: the request
+//! [`BearerToken<P, S>`](BearerToken) protects an API route: the request
 //! must carry `Authorization: Bearer <token>`, valid at provider `P`, with
 //! every scope of `S` (declared with [`scopes!`]). Tokens are validated by
 //! introspection (RFC 7662; results cached by a hash of the token, never
@@ -174,12 +174,12 @@
 //!
 //! ```rust
 //! use rocket::{get, post};
-//! use rocket_openidconnect::{scopes, BearerToken, Identity};
+//! use rocket_openidconnect::{BearerToken, DefaultProvider, Identity, scopes};
 //!
 //! scopes!(Write = "write");
 //!
 //! #[post("/documents")]
-//! fn create(token: BearerToken<Write>) -> String {
+//! fn create(token: BearerToken<DefaultProvider, Write>) -> String {
 //!     format!("created by client {:?}", token.client_id())
 //! }
 //!
@@ -801,7 +801,7 @@ pub use self::token::service::ServiceToken;
 pub use self::web::catchers::error_view;
 pub use self::web::fairing::OidcFairing;
 pub use self::web::guard::{BearerToken, Identity, NoScopes, OidcUser, RequiredScopes, ValidAccessToken};
-pub use self::web::readiness::Readiness;
+pub use self::web::readiness::{ProviderReadiness, Readiness, RedisReadiness};
 
 /// The configuration library Rocket reads `Rocket.toml` with, which
 /// [`OidcConfig::from_figment`](config::OidcConfig::from_figment) takes: the same version as Rocket's.

@@ -29,7 +29,7 @@ fn down(user: OidcUser<Down>) -> String {
 
 #[get("/refresh")]
 async fn refresh(user: OidcUser) -> Result<String, OidcError> {
-    Ok(user.valid_access_token(true).await?.refreshed().to_string())
+    Ok(user.refreshed_access_token().await?.refreshed().to_string())
 }
 
 #[get("/api")]
@@ -38,7 +38,7 @@ fn api(_token: BearerToken) -> &'static str {
 }
 
 #[get("/api/misconfigured")]
-fn api_misconfigured(_token: BearerToken<rocket_openidconnect::NoScopes, Misconfigured>) -> &'static str {
+fn api_misconfigured(_token: BearerToken<Misconfigured>) -> &'static str {
     "ok"
 }
 

@@ -35,7 +35,7 @@
 //! use rocket::http::{Header, Status};
 //! use rocket::local::asynchronous::Client;
 //! use rocket_openidconnect::testing::{TestIssuer, TestUser};
-//! use rocket_openidconnect::{scopes, BearerToken, Oidc, OidcUser};
+//! use rocket_openidconnect::{BearerToken, DefaultProvider, Oidc, OidcUser, scopes};
 //!
 //! scopes!(Read = "read");
 //!
@@ -46,7 +46,7 @@
 //! }
 //!
 //! #[get("/api")]
-//! fn api(token: BearerToken<Read>) -> String {
+//! fn api(token: BearerToken<DefaultProvider, Read>) -> String {
 //!     format!("token of {}", token.identity().subject().unwrap_or("nobody"))
 //! }
 //!

@@ -4,7 +4,10 @@
 use rocket::http::{ContentType, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
-use rocket::serde::json::serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use rocket::serde::json::serde_json;
+use serde::Serialize;
 
 use crate::oidc::Oidc;
 use crate::provider::keys::KeySource;
@@ -26,10 +29,56 @@ use crate::provider::keys::KeySource;
 ///     oidc.readiness().await
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Readiness {
-    ready: bool,
-    report: Value,
+    /// Whether every provider is discovered with its keys, and Redis (when
+    /// configured) answers.
+    pub ready: bool,
+    /// Each provider's checks, by name.
+    pub providers: BTreeMap<String, ProviderReadiness>,
+    /// Redis's check, when `[oidc.redis]` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisReadiness>,
+}
+
+/// One provider's part of a [`Readiness`] report.
+///
+/// ```rust
+/// use rocket_openidconnect::{Readiness, ProviderReadiness};
+///
+/// fn keys_missing(readiness: &Readiness) -> Vec<&str> {
+///     readiness
+///         .providers
+///         .iter()
+///         .filter(|(_, p)| p.discovered && !p.keys)
+///         .map(|(name, _)| name.as_str())
+///         .collect()
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProviderReadiness {
+    /// Its metadata could be had (discovered, or configured).
+    pub discovered: bool,
+    /// Its signing keys could be had.
+    pub keys: bool,
+}
+
+/// Redis's part of a [`Readiness`] report.
+///
+/// ```rust
+/// use rocket_openidconnect::Readiness;
+///
+/// fn redis_down(readiness: &Readiness) -> bool {
+///     readiness.redis.is_some_and(|redis| !redis.reachable)
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RedisReadiness {
+    /// It answered a `PING` within `redis.timeout_ms`.
+    pub reachable: bool,
 }
 
 impl Readiness {
@@ -37,11 +86,6 @@ impl Readiness {
     /// configured) answers.
     pub fn is_ready(&self) -> bool {
         self.ready
-    }
-
-    /// The report, as the JSON the responder sends.
-    pub fn report(&self) -> &Value {
-        &self.report
     }
 }
 
@@ -57,12 +101,12 @@ impl Oidc {
     ///
     /// async fn log_readiness(oidc: &Oidc) {
     ///     let readiness = oidc.readiness().await;
-    ///     println!("ready: {} ({})", readiness.is_ready(), readiness.report());
+    ///     println!("ready: {} ({:?})", readiness.is_ready(), readiness.providers);
     /// }
     /// ```
     pub async fn readiness(&self) -> Readiness {
         let mut ready = true;
-        let mut providers = Map::new();
+        let mut providers = BTreeMap::new();
         for provider in self.providers() {
             let (discovered, keys) = match provider.metadata().await {
                 Err(error) => {
@@ -78,22 +122,25 @@ impl Oidc {
                 },
             };
             ready &= discovered && keys;
-            providers.insert(provider.name.clone(), json!({ "discovered": discovered, "keys": keys }));
+            providers.insert(provider.name.clone(), ProviderReadiness { discovered, keys });
         }
-        let mut report = json!({ "providers": providers });
-        if let Some(redis) = self.redis() {
-            let reachable = redis.ping().await.is_ok();
+        let mut redis = None;
+        if let Some(store) = self.redis() {
+            let reachable = store.ping().await.is_ok();
             ready &= reachable;
-            report["redis"] = json!({ "reachable": reachable });
+            redis = Some(RedisReadiness { reachable });
         }
-        report["ready"] = Value::Bool(ready);
-        Readiness { ready, report }
+        Readiness {
+            ready,
+            providers,
+            redis,
+        }
     }
 }
 
 impl<'r> Responder<'r, 'static> for Readiness {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = self.report.to_string();
+        let body = serde_json::to_string(&self).unwrap_or_else(|_| r#"{"ready":false}"#.into());
         Response::build()
             .status(if self.ready {
                 Status::Ok

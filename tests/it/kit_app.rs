@@ -11,7 +11,7 @@ mod notes_app {
     use rocket::http::Status;
     use rocket::serde::json::Json;
     use rocket::{Build, Rocket, get, post, routes};
-    use rocket_openidconnect::{BearerToken, Oidc, OidcUser, scopes};
+    use rocket_openidconnect::{BearerToken, DefaultProvider, Oidc, OidcUser, scopes};
     use serde_json::{Value, json};
 
     scopes!(Read = "notes:read");
@@ -38,12 +38,12 @@ mod notes_app {
     }
 
     #[get("/api/notes")]
-    fn list(token: BearerToken<Read>) -> Json<Value> {
+    fn list(token: BearerToken<DefaultProvider, Read>) -> Json<Value> {
         Json(json!({ "owner": token.identity().subject(), "notes": ["buy milk"] }))
     }
 
     #[post("/api/notes")]
-    fn add(_token: BearerToken<Write>) -> Status {
+    fn add(_token: BearerToken<DefaultProvider, Write>) -> Status {
         Status::Created
     }
 

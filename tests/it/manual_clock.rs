@@ -9,7 +9,7 @@ use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{Build, Rocket, get, routes};
 use rocket_openidconnect::testing::{ManualClock, TestIssuer};
-use rocket_openidconnect::{BearerToken, Oidc, OidcUser, scopes};
+use rocket_openidconnect::{BearerToken, DefaultProvider, Oidc, OidcUser, scopes};
 use serde_json::{Value, json};
 
 scopes!(Read = "read");
@@ -20,7 +20,7 @@ fn me(user: OidcUser) -> String {
 }
 
 #[get("/read")]
-fn read(token: BearerToken<Read>) -> String {
+fn read(token: BearerToken<DefaultProvider, Read>) -> String {
     token.identity().subject().unwrap_or_default().to_string()
 }
 

@@ -8,7 +8,7 @@ use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
 use rocket::{Build, Rocket, get, routes};
 use rocket_openidconnect::testing::{TestIssuer, TestUser, TestingError};
-use rocket_openidconnect::{BearerToken, Oidc, OidcUser, provider, scopes};
+use rocket_openidconnect::{BearerToken, DefaultProvider, Oidc, OidcUser, provider, scopes};
 use serde_json::{Value, json};
 
 provider!(Second = "second");
@@ -30,12 +30,12 @@ fn second(user: OidcUser<Second>) -> String {
 }
 
 #[get("/read")]
-fn read(token: BearerToken<Read>) -> String {
+fn read(token: BearerToken<DefaultProvider, Read>) -> String {
     token.identity().subject().unwrap_or_default().to_string()
 }
 
 #[get("/write")]
-fn write(token: BearerToken<ReadWrite>) -> String {
+fn write(token: BearerToken<DefaultProvider, ReadWrite>) -> String {
     token.identity().subject().unwrap_or_default().to_string()
 }
 

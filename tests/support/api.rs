@@ -9,7 +9,7 @@ use rocket::http::{Accept, Header, Method, Status};
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
 use rocket::{Build, Rocket, State, get, routes};
-use rocket_openidconnect::{BearerToken, Identity, NoScopes, Oidc, TokenIdentity, scopes};
+use rocket_openidconnect::{BearerToken, DefaultProvider, Identity, Oidc, TokenIdentity, scopes};
 use serde_json::{Value, json};
 
 use super::app::{Second, describe};
@@ -46,14 +46,16 @@ pub fn describe_token(token: &TokenIdentity) -> Value {
 }
 
 fn describe_bearer<S: rocket_openidconnect::RequiredScopes, P: rocket_openidconnect::ProviderName>(
-    token: &BearerToken<S, P>,
+    token: &BearerToken<P, S>,
 ) -> Value {
     let mut value = describe_token(token);
     value["token"] = json!(token.token().secret());
     value
 }
 
-fn describe_identity<S: rocket_openidconnect::RequiredScopes>(who: &Identity<S>) -> Value {
+fn describe_identity<S: rocket_openidconnect::RequiredScopes>(
+    who: &Identity<rocket_openidconnect::DefaultProvider, S>,
+) -> Value {
     match who {
         Identity::Token(token) => json!({
             "via": who.via(),
@@ -75,13 +77,13 @@ pub fn api(token: BearerToken, runs: &State<HandlerRuns>) -> Json<Value> {
 }
 
 #[get("/api/write")]
-pub fn api_write(token: BearerToken<ReadWrite>, runs: &State<HandlerRuns>) -> Json<Value> {
+pub fn api_write(token: BearerToken<DefaultProvider, ReadWrite>, runs: &State<HandlerRuns>) -> Json<Value> {
     runs.ran();
     Json(describe_bearer(&token))
 }
 
 #[get("/api/second")]
-pub fn api_second(token: BearerToken<NoScopes, Second>, runs: &State<HandlerRuns>) -> Json<Value> {
+pub fn api_second(token: BearerToken<Second>, runs: &State<HandlerRuns>) -> Json<Value> {
     runs.ran();
     Json(describe_bearer(&token))
 }
@@ -93,7 +95,7 @@ pub fn either(who: Identity, runs: &State<HandlerRuns>) -> Json<Value> {
 }
 
 #[get("/either/write")]
-pub fn either_write(who: Identity<ReadWrite>, runs: &State<HandlerRuns>) -> Json<Value> {
+pub fn either_write(who: Identity<DefaultProvider, ReadWrite>, runs: &State<HandlerRuns>) -> Json<Value> {
     runs.ran();
     Json(describe_identity(&who))
 }

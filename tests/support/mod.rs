@@ -184,7 +184,10 @@ pub mod app {
     /// when expired or when `?refresh=true` forces it.
     #[get("/token?<refresh>")]
     pub async fn token(user: OidcUser, refresh: Option<bool>) -> Result<Json<Value>, OidcError> {
-        let token = user.valid_access_token(refresh.unwrap_or(false)).await?;
+        let token = match refresh {
+            Some(true) => user.refreshed_access_token().await?,
+            _ => user.valid_access_token().await?,
+        };
         Ok(Json(json!({
             "access_token": token.access_token().secret(),
             "expires_at": token.expires_at().map(|t| t.unix_timestamp()),

@@ -1,4 +1,4 @@
-//! `BearerToken<S, P>`: an API request carrying a valid access token with
+//! `BearerToken<P, S>`: an API request carrying a valid access token with
 //! the scopes `S`, issued by provider `P`.
 
 use std::marker::PhantomData;
@@ -35,9 +35,9 @@ pub trait RequiredScopes: Send + Sync + 'static {
 /// No scope required: [`BearerToken`] alone.
 ///
 /// ```rust
-/// use rocket_openidconnect::{BearerToken, NoScopes};
+/// use rocket_openidconnect::{BearerToken, DefaultProvider, NoScopes};
 ///
-/// fn same(_: BearerToken) -> Option<BearerToken<NoScopes>> { None }
+/// fn same(_: BearerToken) -> Option<BearerToken<DefaultProvider, NoScopes>> { None }
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NoScopes;
@@ -50,7 +50,7 @@ impl RequiredScopes for NoScopes {
 ///
 /// ```rust
 /// use rocket::post;
-/// use rocket_openidconnect::{scopes, BearerToken, RequiredScopes};
+/// use rocket_openidconnect::{BearerToken, DefaultProvider, RequiredScopes, scopes};
 ///
 /// scopes!(
 ///     /// Reading and writing documents.
@@ -60,7 +60,7 @@ impl RequiredScopes for NoScopes {
 /// assert_eq!(ReadWrite::SCOPES, ["read", "write"]);
 ///
 /// #[post("/documents")]
-/// fn create(token: BearerToken<ReadWrite>) -> String {
+/// fn create(token: BearerToken<DefaultProvider, ReadWrite>) -> String {
 ///     format!("created for {:?}", token.subject())
 /// }
 /// ```
@@ -91,7 +91,7 @@ macro_rules! scopes {
 /// ```rust
 /// use rocket::get;
 /// use rocket::serde::json::{Json, Value};
-/// use rocket_openidconnect::{scopes, BearerToken};
+/// use rocket_openidconnect::{BearerToken, DefaultProvider, scopes};
 ///
 /// scopes!(Read = "read");
 ///
@@ -101,16 +101,16 @@ macro_rules! scopes {
 /// }
 ///
 /// #[get("/api/documents")]
-/// fn documents(token: BearerToken<Read>) -> String {
+/// fn documents(token: BearerToken<DefaultProvider, Read>) -> String {
 ///     format!("documents of {}", token.subject().unwrap_or("a service"))
 /// }
 /// ```
-pub struct BearerToken<S: RequiredScopes = NoScopes, P: ProviderName = DefaultProvider> {
+pub struct BearerToken<P: ProviderName = DefaultProvider, S: RequiredScopes = NoScopes> {
     identity: Arc<TokenIdentity>,
     marker: PhantomData<(S, P)>,
 }
 
-impl<S: RequiredScopes, P: ProviderName> BearerToken<S, P> {
+impl<P: ProviderName, S: RequiredScopes> BearerToken<P, S> {
     /// The access token itself (to call another API on the user's behalf).
     pub fn token(&self) -> &AccessToken {
         self.identity.token()
@@ -122,7 +122,7 @@ impl<S: RequiredScopes, P: ProviderName> BearerToken<S, P> {
     }
 }
 
-impl<S: RequiredScopes, P: ProviderName> Deref for BearerToken<S, P> {
+impl<P: ProviderName, S: RequiredScopes> Deref for BearerToken<P, S> {
     type Target = TokenIdentity;
 
     fn deref(&self) -> &TokenIdentity {
@@ -130,7 +130,7 @@ impl<S: RequiredScopes, P: ProviderName> Deref for BearerToken<S, P> {
     }
 }
 
-impl<S: RequiredScopes, P: ProviderName> std::fmt::Debug for BearerToken<S, P> {
+impl<P: ProviderName, S: RequiredScopes> std::fmt::Debug for BearerToken<P, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BearerToken")
             .field("token", self.token())
@@ -235,7 +235,7 @@ async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider
 }
 
 #[rocket::async_trait]
-impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, P> {
+impl<'r, P: ProviderName, S: RequiredScopes> FromRequest<'r> for BearerToken<P, S> {
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
@@ -268,7 +268,7 @@ impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for BearerToken<S, 
     }
 }
 
-impl<S: RequiredScopes, P: ProviderName> Sentinel for BearerToken<S, P> {
+impl<P: ProviderName, S: RequiredScopes> Sentinel for BearerToken<P, S> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         super::provider_missing(rocket, P::NAME, "BearerToken")
     }

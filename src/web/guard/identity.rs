@@ -1,10 +1,10 @@
-//! `Identity<S, P>`: a bearer token when the request sends one, otherwise
+//! `Identity<P, S, R>`: a bearer token when the request sends one, otherwise
 //! the browser session (Flask-pyoidc's `access_control`).
 
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::config::{DefaultProvider, ProviderName};
+use crate::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 use crate::error::OidcError;
 use crate::web::guard::{BearerToken, NoScopes, OidcUser, RequiredScopes};
 use crate::web::request::access_token_in_query;
@@ -30,14 +30,14 @@ use crate::web::request::access_token_in_query;
 /// }
 /// ```
 #[derive(Debug)]
-pub enum Identity<S: RequiredScopes = NoScopes, P: ProviderName = DefaultProvider> {
+pub enum Identity<P: ProviderName = DefaultProvider, S: RequiredScopes = NoScopes, R: Requirement = NoRequirement> {
     /// The request carried a valid bearer token.
-    Token(BearerToken<S, P>),
+    Token(BearerToken<P, S>),
     /// The request came from a logged-in browser.
-    Session(OidcUser<P>),
+    Session(OidcUser<P, R>),
 }
 
-impl<S: RequiredScopes, P: ProviderName> Identity<S, P> {
+impl<P: ProviderName, S: RequiredScopes, R: Requirement> Identity<P, S, R> {
     /// `"token"` or `"session"`.
     pub fn via(&self) -> &'static str {
         match self {
@@ -56,20 +56,20 @@ impl<S: RequiredScopes, P: ProviderName> Identity<S, P> {
 }
 
 #[rocket::async_trait]
-impl<'r, S: RequiredScopes, P: ProviderName> FromRequest<'r> for Identity<S, P> {
+impl<'r, P: ProviderName, S: RequiredScopes, R: Requirement> FromRequest<'r> for Identity<P, S, R> {
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
         let sends_token = request.headers().contains("Authorization") || access_token_in_query(request);
         if sends_token {
-            BearerToken::<S, P>::from_request(request).await.map(Identity::Token)
+            BearerToken::<P, S>::from_request(request).await.map(Identity::Token)
         } else {
-            OidcUser::<P>::from_request(request).await.map(Identity::Session)
+            OidcUser::<P, R>::from_request(request).await.map(Identity::Session)
         }
     }
 }
 
-impl<S: RequiredScopes, P: ProviderName> Sentinel for Identity<S, P> {
+impl<P: ProviderName, S: RequiredScopes, R: Requirement> Sentinel for Identity<P, S, R> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         super::provider_missing(rocket, P::NAME, "Identity")
     }

@@ -103,7 +103,7 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// A valid access token (Flask-pyoidc's `valid_access_token`): the
     /// session's token while it is valid (with `clock_skew_seconds` to
     /// spare), else a new one obtained with the refresh token and stored
-    /// in the session; `force_refresh` refreshes in any case.
+    /// in the session.
     ///
     /// Fails with [`OidcError::RefreshFailed`] (`401 login_required`) when
     /// the session has no refresh token or the provider refuses it; a
@@ -116,14 +116,13 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     ///
     /// #[get("/call-api")]
     /// async fn call_api(user: OidcUser) -> Result<String, OidcError> {
-    ///     let token = user.valid_access_token(false).await?;
+    ///     let token = user.valid_access_token().await?;
     ///     Ok(format!("refreshed: {}", token.refreshed()))
     /// }
     /// ```
-    pub async fn valid_access_token(&self, force_refresh: bool) -> Result<ValidAccessToken, OidcError> {
+    pub async fn valid_access_token(&self) -> Result<ValidAccessToken, OidcError> {
         let skew = i64::try_from(self.oidc.config().clock_skew_seconds).unwrap_or(0);
-        if !force_refresh
-            && !expires_within(&self.session, skew, self.oidc.clock().now())
+        if !expires_within(&self.session, skew, self.oidc.clock().now())
             && let Some(token) = &self.session.access_token
         {
             return Ok(ValidAccessToken {
@@ -132,6 +131,26 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
                 refreshed: false,
             });
         }
+        self.refreshed_access_token().await
+    }
+
+    /// A new access token, obtained with the refresh token and stored in
+    /// the session whether or not the current one is still valid (after an
+    /// API refused it, say). Fails as [`valid_access_token`](Self::valid_access_token)
+    /// does; concurrent calls for one session make one token request.
+    ///
+    /// ```rust
+    /// use rocket::get;
+    /// use rocket_openidconnect::{OidcError, OidcUser};
+    ///
+    /// #[get("/call-api-again")]
+    /// async fn call_api_again(user: OidcUser) -> Result<String, OidcError> {
+    ///     let token = user.refreshed_access_token().await?;
+    ///     assert!(token.refreshed());
+    ///     Ok(token.access_token().secret().len().to_string())
+    /// }
+    /// ```
+    pub async fn refreshed_access_token(&self) -> Result<ValidAccessToken, OidcError> {
         let fresh = refresh_and_store(&self.oidc, &self.jar, &self.session).await?;
         let access_token = fresh
             .access_token
