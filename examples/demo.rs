@@ -336,7 +336,12 @@ async fn service_token(
 ) -> Result<Json<Value>, OidcError> {
     let scopes: Vec<&str> = scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
     let params: Vec<(&str, &str)> = resource.map(|r| ("resource", r)).into_iter().collect();
-    let token = oidc.client_credentials_grant(DefaultProvider, &scopes, &params).await?;
+    let token = oidc
+        .client_credentials::<DefaultProvider>()
+        .scopes(scopes.iter().copied())
+        .params(params.iter().copied())
+        .send()
+        .await?;
     Ok(Json(json!({
         "access_token": token.access_token().secret(),
         "expires_in": token.expires_in().map(|d| d.as_secs()),

@@ -189,7 +189,7 @@
 //! }
 //! ```
 //!
-//! The app's own tokens come from [`Oidc::client_credentials_grant`],
+//! The app's own tokens come from [`Oidc::client_credentials`],
 //! cached until shortly before they expire.
 //!
 //! # Tokens after login
@@ -794,6 +794,7 @@ struct ReadmeDoctests;
 
 pub use self::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 pub use self::error::OidcError;
+pub use self::flow::client_credentials::ClientCredentials;
 pub use self::oidc::Oidc;
 pub use self::session::UserSession;
 pub use self::token::access::{TokenIdentity, TokenValidation};

@@ -1,4 +1,4 @@
-//! `Oidc::client_credentials_grant`: tokens for the app itself (RFC 6749
+//! `Oidc::client_credentials`: tokens for the app itself (RFC 6749
 //! §4.4), cached per (provider, scopes, parameters) until shortly before
 //! they expire, one token request for concurrent callers.
 
@@ -26,7 +26,10 @@ async fn setup() -> (TestProvider, Browser, Oidc) {
 }
 
 async fn grant(oidc: &Oidc, scopes: &[&str], params: &[(&str, &str)]) -> Arc<ServiceToken> {
-    oidc.client_credentials_grant(DefaultProvider, scopes, params)
+    oidc.client_credentials::<DefaultProvider>()
+        .scopes(scopes.iter().copied())
+        .params(params.iter().copied())
+        .send()
         .await
         .unwrap_or_else(|e| panic!("client credentials grant for {scopes:?} {params:?}: {e}"))
 }
@@ -162,7 +165,9 @@ async fn each_provider_has_its_own_tokens() {
 
     let of_first = grant(&oidc, &["read"], &[]).await;
     let of_second = oidc
-        .client_credentials_grant(Second, &["read"], &[])
+        .client_credentials::<Second>()
+        .scopes(["read"])
+        .send()
         .await
         .expect("grant at the second provider");
     assert_ne!(secret(&of_first), secret(&of_second));
@@ -183,7 +188,9 @@ async fn ten_concurrent_callers_share_one_token_request() {
     for _ in 0..10 {
         let oidc = oidc.clone();
         tasks.push(rocket::tokio::spawn(async move {
-            oidc.client_credentials_grant(DefaultProvider, &["read"], &[])
+            oidc.client_credentials::<DefaultProvider>()
+                .scopes(["read"])
+                .send()
                 .await
                 .map(|t| t.access_token().secret().to_string())
         }));
@@ -238,7 +245,9 @@ async fn a_provider_error_is_returned_with_its_code_and_not_cached() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| b.token_failure = Some(TokenFailure::oauth(400, "invalid_scope")));
     let error = oidc
-        .client_credentials_grant(DefaultProvider, &["admin"], &[])
+        .client_credentials::<DefaultProvider>()
+        .scopes(["admin"])
+        .send()
         .await
         .expect_err("the provider refused");
     assert_eq!(error.code(), "invalid_scope", "{error}");
@@ -254,7 +263,9 @@ async fn a_client_authentication_failure_is_an_error() {
     let (provider, _browser, oidc) = setup().await;
     provider.behave(|b| b.client_secret = "rotated-secret".into());
     let error = oidc
-        .client_credentials_grant(DefaultProvider, &["read"], &[])
+        .client_credentials::<DefaultProvider>()
+        .scopes(["read"])
+        .send()
         .await
         .expect_err("the provider refused the client");
     assert_eq!(error.code(), "invalid_client", "{error}");
@@ -268,7 +279,9 @@ async fn an_unreachable_token_endpoint_is_an_error() {
         b.discovery.insert("token_endpoint".into(), json!(dead));
     });
     let error = oidc
-        .client_credentials_grant(DefaultProvider, &["read"], &[])
+        .client_credentials::<DefaultProvider>()
+        .scopes(["read"])
+        .send()
         .await
         .expect_err("nothing listens there");
     assert_eq!(error.code(), "provider_unavailable", "{error}");
@@ -279,7 +292,9 @@ async fn an_unreachable_provider_is_an_error() {
     let issuer = format!("http://127.0.0.1:{}", reserve_port());
     let browser = Browser::new(api_app(oidc_config_for_issuer(&issuer))).await;
     let error = oidc_of(&browser)
-        .client_credentials_grant(DefaultProvider, &["read"], &[])
+        .client_credentials::<DefaultProvider>()
+        .scopes(["read"])
+        .send()
         .await
         .expect_err("no provider");
     assert_eq!(error.code(), "provider_unavailable", "{error}");
@@ -291,7 +306,9 @@ async fn a_failing_or_garbled_token_endpoint_is_an_error() {
         let (provider, _browser, oidc) = setup().await;
         provider.behave(|b| b.token_failure = Some(failure.clone()));
         let error = oidc
-            .client_credentials_grant(DefaultProvider, &["read"], &[])
+            .client_credentials::<DefaultProvider>()
+            .scopes(["read"])
+            .send()
             .await
             .expect_err("the provider failed");
         assert_eq!(error.code(), "provider_unavailable", "{failure:?}: {error}");
@@ -305,7 +322,9 @@ async fn a_token_that_is_not_a_bearer_token_is_an_error() {
         b.client_credentials_response.insert("token_type".into(), json!("MAC"));
     });
     assert!(
-        oidc.client_credentials_grant(DefaultProvider, &["read"], &[])
+        oidc.client_credentials::<DefaultProvider>()
+            .scopes(["read"])
+            .send()
             .await
             .is_err()
     );
@@ -316,7 +335,11 @@ async fn reserved_parameters_are_refused_without_a_request() {
     let (provider, _browser, oidc) = setup().await;
     for name in ["grant_type", "scope", "client_id", "client_secret"] {
         let error = oidc
-            .client_credentials_grant(DefaultProvider, &["read"], &[("resource", "http://x/"), (name, "x")])
+            .client_credentials::<DefaultProvider>()
+            .scopes(["read"])
+            .param("resource", "http://x/")
+            .param(name, "x")
+            .send()
             .await
             .expect_err(name);
         assert_eq!(error.code(), "invalid_request", "{name}: {error}");
@@ -329,7 +352,9 @@ async fn reserved_parameters_are_refused_without_a_request() {
 async fn an_unknown_provider_is_an_error() {
     let (provider, _browser, oidc) = setup().await;
     let error = oidc
-        .client_credentials_grant(Nope, &["read"], &[])
+        .client_credentials::<Nope>()
+        .scopes(["read"])
+        .send()
         .await
         .expect_err("no such provider");
     assert!(error.to_string().contains("nope"), "{error}");

@@ -277,7 +277,9 @@ async fn a_broken_token_endpoint_fails_a_client_credentials_grant_within_the_tim
         let oidc = oidc_of(&api_browser(&provider, json!({})).await);
         let start = Instant::now();
         let error = oidc
-            .client_credentials_grant(rocket_openidconnect::DefaultProvider, &["read"], &[])
+            .client_credentials::<rocket_openidconnect::DefaultProvider>()
+            .scopes(["read"])
+            .send()
             .await
             .expect_err("the token endpoint is broken");
         assert_eq!(error.code(), "provider_unavailable", "{what}: {error}");
@@ -289,7 +291,9 @@ async fn a_broken_token_endpoint_fails_a_client_credentials_grant_within_the_tim
         ));
         rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
         let token = oidc
-            .client_credentials_grant(rocket_openidconnect::DefaultProvider, &["read"], &[])
+            .client_credentials::<rocket_openidconnect::DefaultProvider>()
+            .scopes(["read"])
+            .send()
             .await
             .unwrap_or_else(|e| panic!("{what}: the provider is back: {e}"));
         assert_eq!(token.access_token().secret(), "service", "{what}");

@@ -115,7 +115,9 @@ async fn introspection_and_client_credentials_authenticate_with_the_key_too() {
     assert_eq!(answer.status, Status::Ok, "{answer:#?}");
     let oidc = api::oidc_of(&browser);
     let service = oidc
-        .client_credentials_grant(DefaultProvider, &["read"], &[])
+        .client_credentials::<DefaultProvider>()
+        .scopes(["read"])
+        .send()
         .await
         .expect("a service token");
     assert!(!service.access_token().secret().is_empty());
