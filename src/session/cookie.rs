@@ -272,12 +272,12 @@ mod tests {
     }
 
     fn session(claims: serde_json::Map<String, serde_json::Value>) -> UserSession {
-        serde_json::from_value(serde_json::json!({
+        let json = serde_json::json!({
             "id": "AAAAAAAAAAAAAAAAAAAAAA", "provider": "default", "sub": "alice", "id_token_jwt": "x",
             "id_token_claims": claims, "access_token": "t", "access_token_expires_at": null,
             "refresh_token": null, "userinfo": null, "last_authenticated_ms": 0, "expires_at": i64::MAX
-        }))
-        .unwrap()
+        });
+        UserSession::from_json(json.to_string().as_bytes()).unwrap()
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub(crate) mod cipher;
 pub(crate) mod cookie;
 pub(crate) mod decoded;
 pub(crate) mod jar;
+mod stored;
 
 /// Everything known about a logged-in user of one provider.
 ///
@@ -29,7 +30,7 @@ pub(crate) mod jar;
 ///     format!("hello {} from {}", name.unwrap_or(session.subject()), session.provider())
 /// }
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 pub struct UserSession {
     /// Random identifier of this session (a new one at every login).
     pub(crate) id: String,
@@ -41,7 +42,6 @@ pub struct UserSession {
     pub(crate) access_token_expires_at: Option<i64>,
     /// When the access token was obtained (Unix seconds): with its expiry,
     /// its lifetime, which bounds how early it counts as expiring.
-    #[serde(default)]
     pub(crate) access_token_obtained_at: Option<i64>,
     pub(crate) refresh_token: Option<RefreshToken>,
     pub(crate) userinfo: Option<LazyObject>,
@@ -51,20 +51,17 @@ pub struct UserSession {
     pub(crate) expires_at: i64,
     /// When the session was last used, renewed coarsely (Unix seconds; 0 in
     /// sessions stored before it existed: the login time counts).
-    #[serde(default)]
     pub(crate) last_seen: i64,
     /// The record of logouts in force when this cookie session began
     /// (`redis:<epoch>`, `file:<epoch>`): another one in force now may
     /// lack this session's logout (Redis lost its data, the record was
     /// started again, or was not in use), and the session is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) epoch: Option<String>,
     /// The inactivity timeout in force when this session began (seconds;
     /// none: off then, or a session from before it was stamped). One
     /// configured later holds only where shorter: a copy of a logged-out
     /// cookie stays idle no longer than its logout record, sized by this,
     /// lasts (raising the timeout must not bring it back).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) idle_seconds: Option<i64>,
 }
 
@@ -228,13 +225,12 @@ impl UserSession {
     /// The session as stored (JSON); claims and userinfo are embedded as
     /// they were received, not re-serialised.
     pub(crate) fn to_json(&self) -> String {
-        // A session of strings, numbers and raw JSON cannot fail to serialise.
-        serde_json::to_string(self).unwrap_or_else(|_| Value::Null.to_string())
+        stored::to_json(self)
     }
 
     /// A session read back from [`to_json`](Self::to_json); `None` if it is not one.
     pub(crate) fn from_json(json: &[u8]) -> Option<UserSession> {
-        serde_json::from_slice(json).ok()
+        stored::from_json(json)
     }
 
     /// The provider's session id (`sid` claim of the ID token), if any.

@@ -661,15 +661,13 @@ mod tests {
     use serde_json::json;
 
     fn session(id: &str, sub: &str, sid: &str, login_ms: i64, expires_at: i64) -> Arc<UserSession> {
-        Arc::new(
-            serde_json::from_value(json!({
-                "id": id, "provider": "default", "sub": sub, "id_token_jwt": "x",
-                "id_token_claims": { "sid": sid, "sub": sub }, "access_token": null,
-                "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
-                "last_authenticated_ms": login_ms, "expires_at": expires_at
-            }))
-            .unwrap(),
-        )
+        let json = json!({
+            "id": id, "provider": "default", "sub": sub, "id_token_jwt": "x",
+            "id_token_claims": { "sid": sid, "sub": sub }, "access_token": null,
+            "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
+            "last_authenticated_ms": login_ms, "expires_at": expires_at
+        });
+        Arc::new(UserSession::from_json(json.to_string().as_bytes()).unwrap())
     }
 
     fn local(limits: &LimitsConfig) -> LocalStore {

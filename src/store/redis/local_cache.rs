@@ -232,7 +232,7 @@ mod tests {
             "access_token_expires_at": null, "refresh_token": null, "userinfo": null,
             "last_authenticated_ms": 1, "expires_at": i64::MAX
         });
-        Arc::new(serde_json::from_value(json).unwrap())
+        Arc::new(UserSession::from_json(json.to_string().as_bytes()).unwrap())
     }
 
     #[test]
