@@ -14,7 +14,7 @@ pub(crate) enum Endpoint {
     Token,
     Userinfo,
     Introspection,
-    LogoutRecord,
+    Revocation,
     Registration,
     PushedAuthorization,
 }
@@ -28,7 +28,7 @@ impl Endpoint {
             Endpoint::Token => "token",
             Endpoint::Userinfo => "userinfo",
             Endpoint::Introspection => "introspection",
-            Endpoint::LogoutRecord => "revocation",
+            Endpoint::Revocation => "revocation",
             Endpoint::Registration => "registration",
             Endpoint::PushedAuthorization => "par",
         }

@@ -20,8 +20,11 @@ pub enum LogoutTokenError {
     #[error("the logout token's issuer is not a configured provider")]
     UnknownIssuer,
     /// §2.6 steps 1-2: its signature was refused.
-    #[error("the logout token is not valid: {0}")]
+    #[error("the logout token is not valid: invalid token: {0}")]
     Jws(#[source] JwsError),
+    /// §2.6 steps 1-2: it could not be verified for another reason.
+    #[error("the logout token is not valid: {0}")]
+    Unverified(String),
     /// §2.6 step 3: `iss` is not the provider's.
     #[error("wrong `iss`")]
     WrongIssuer,

@@ -89,8 +89,12 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         .map_err(|error| match error {
             // Keys that cannot be fetched now: `502`, and the provider's
             // retry is checked again. The details stay in the log.
+            error @ (OidcError::ProviderUnavailable(_)
+            | OidcError::TokenCheckUnavailable(_)
+            | OidcError::StoreUnavailable(_)) => error,
             OidcError::InvalidToken(BearerError::Jws(why)) => bad(LogoutTokenError::Jws(why)),
-            error => error,
+            // Anything else about the token is its sender's fault (§2.8: `400`).
+            error => bad(LogoutTokenError::Unverified(error.to_string())),
         })?
         .claims;
 

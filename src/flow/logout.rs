@@ -123,7 +123,7 @@ fn revoke_tokens(
 /// Revokes one token (RFC 7009 §2.1), saying in the log what went wrong.
 async fn revoke(provider: &Provider, client: &RegisteredClient, endpoint: url::Url, token: &str, hint: &str) {
     let params = [("token", token), ("token_type_hint", hint)];
-    match endpoint::post_authenticated(provider, client, Endpoint::LogoutRecord, endpoint, &params).await {
+    match endpoint::post_authenticated(provider, client, Endpoint::Revocation, endpoint, &params).await {
         Ok((200, _)) => {}
         Ok((status, _)) => event!(warn, "oidc: revoking a {hint} at `{}` answered {status}", provider.name),
         Err(error) => event!(warn, "oidc: revoking a {hint} at `{}` failed: {error}", provider.name),

@@ -20,6 +20,10 @@
 //!   introspection) with the subject, scopes, audience and expiry you
 //!   choose, and the bad ones your app must refuse.
 //! - [`TestIssuer::backchannel_logout`] logs a user out at the provider.
+//! - [`ManualClock`], given to [`Oidc::fairing().with_clock`](crate::OidcFairing::with_clock)
+//!   and to [`TestIssuerBuilder::clock`], reaches a session's lifetime or
+//!   inactivity timeout, or a token's `exp`, by
+//!   [`advance`](ManualClock::advance) instead of by waiting.
 //!
 //! Enable it for tests only:
 //!

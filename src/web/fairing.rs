@@ -30,6 +30,7 @@ impl Oidc {
     pub fn fairing() -> OidcFairing {
         OidcFairing {
             clock: AppClock::default(),
+            custom_clock: false,
         }
     }
 }
@@ -44,6 +45,8 @@ impl Oidc {
 #[derive(Debug, Clone)]
 pub struct OidcFairing {
     clock: AppClock,
+    /// Whether the app gave a clock of its own (warned of in release).
+    custom_clock: bool,
 }
 
 impl OidcFairing {
@@ -60,6 +63,7 @@ impl OidcFairing {
     pub fn with_clock(self, clock: impl Clock) -> OidcFairing {
         OidcFairing {
             clock: AppClock::new(std::sync::Arc::new(clock)),
+            custom_clock: true,
         }
     }
 }
@@ -130,6 +134,15 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
+        if self.custom_clock && rocket.figment().profile() == "release" {
+            // Every expiry (sessions, tokens, logout records) reads this
+            // clock: a test clock shipped by mistake would keep them valid.
+            event!(
+                warn,
+                "oidc: the app runs on a clock of its own (`Oidc::fairing().with_clock`), not the \
+                 system's: every session and token expiry reads it; in production, use the default"
+            );
+        }
         if !oidc.config().cookies_secure() {
             for provider in oidc.providers().filter(|p| uses_form_post(p)) {
                 event!(

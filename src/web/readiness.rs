@@ -32,11 +32,11 @@ use crate::provider::keys::KeySource;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Readiness {
+    /// Each provider's checks, by name.
+    pub providers: BTreeMap<String, ProviderReadiness>,
     /// Whether every provider is discovered with its keys, and Redis (when
     /// configured) answers.
     pub ready: bool,
-    /// Each provider's checks, by name.
-    pub providers: BTreeMap<String, ProviderReadiness>,
     /// Redis's check, when `[oidc.redis]` is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisReadiness>,

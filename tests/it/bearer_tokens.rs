@@ -592,8 +592,9 @@ async fn a_cached_answer_is_not_used_past_the_tokens_exp() {
     let clock = ManualClock::new();
     let mut browser = Browser::new(api_app_on(&clock, config)).await;
     // The provider keeps saying "active" with the old `exp`, as a stale
-    // introspection answer would.
-    let exp = now() + 3;
+    // introspection answer would. 3 s ahead of the app's clock.
+    let app_now = rocket_openidconnect::clock::Clock::now(&clock);
+    let exp = app_now.duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64 + 3;
     let token = provider.opaque_token(json!({ "exp": exp }));
 
     for _ in 0..2 {

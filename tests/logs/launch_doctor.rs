@@ -252,3 +252,40 @@ async fn an_ip_header_the_operator_chose_is_not_said() {
         );
     }
 }
+
+fn said_about_the_clock() -> bool {
+    logs::crate_lines_of_this_thread()
+        .iter()
+        .any(|line| line.contains("runs on a clock of its own"))
+}
+
+/// Every expiry reads the app's clock: a test clock shipped to production
+/// by mistake would keep expired sessions and tokens valid, so a release
+/// launch on a clock of the app's own says so. The system's clock, the
+/// default, is not said.
+#[rocket::async_test]
+async fn a_clock_of_the_apps_own_is_said_in_release() {
+    logs::capture();
+    let oidc = json!({
+        "redirect_uri": REDIRECT_URI,
+        "providers": { "meagre": { "metadata": meagre_metadata(), "client_id": "app", "client_secret": "s3cret" } },
+    });
+    let on = |clock: Option<rocket_openidconnect::testing::ManualClock>| {
+        let figment = figment(oidc.clone()).select("release");
+        let fairing = match clock {
+            Some(clock) => rocket_openidconnect::Oidc::fairing().with_clock(clock),
+            None => rocket_openidconnect::Oidc::fairing(),
+        };
+        rocket::custom(figment).attach(fairing)
+    };
+    let _client = rocket::local::asynchronous::Client::untracked(on(None))
+        .await
+        .expect("launch");
+    assert!(!said_about_the_clock(), "{:#?}", logs::crate_lines_of_this_thread());
+    logs::forget();
+    let clock = rocket_openidconnect::testing::ManualClock::new();
+    let _client = rocket::local::asynchronous::Client::untracked(on(Some(clock)))
+        .await
+        .expect("launch");
+    assert!(said_about_the_clock(), "{:#?}", logs::crate_lines_of_this_thread());
+}

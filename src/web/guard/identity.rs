@@ -15,7 +15,8 @@ use crate::web::request::access_token_in_query;
 /// A request with an `Authorization` header is judged only as a bearer
 /// request (scopes `S` required): an invalid token is refused, never
 /// passed on to the browser login. A request without one is judged as
-/// [`OidcUser`] (the scopes do not apply to browser sessions).
+/// [`OidcUser<P, R>`](OidcUser), requirement `R` included (the scopes do
+/// not apply to browser sessions).
 ///
 /// ```rust
 /// use rocket::get;
