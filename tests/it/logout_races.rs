@@ -54,9 +54,8 @@ async fn logout_during_a_slow_refresh(label: &str, provider: &TestProvider, a: A
     }
 }
 
-#[rocket::async_test]
-async fn in_one_instance_without_redis() {
-    for store in ["memory", "cookie"] {
+per_store! {
+    async fn in_one_instance_without_redis(store) in [memory, cookie] {
         let provider = TestProvider::start().await;
         let mut config: Value = oidc_config(&provider);
         config["session"] = json!({ "store": store });
@@ -65,9 +64,8 @@ async fn in_one_instance_without_redis() {
     }
 }
 
-#[rocket::async_test]
-async fn across_two_instances_sharing_redis() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn across_two_instances_sharing_redis(store) in [redis, cookie] {
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
         let config = shared_config(&provider, &redis, store);
@@ -129,9 +127,8 @@ async fn back_channel_logout_during_a_login(
     }
 }
 
-#[rocket::async_test]
-async fn a_back_channel_logout_during_a_login_ends_it_in_one_instance_without_redis() {
-    for store in ["memory", "cookie"] {
+per_store! {
+    async fn a_back_channel_logout_during_a_login_ends_it_in_one_instance_without_redis(store) in [memory, cookie] {
         let provider = TestProvider::start().await;
         let mut config: Value = oidc_config(&provider);
         config["session"] = json!({ "store": store });
@@ -142,9 +139,8 @@ async fn a_back_channel_logout_during_a_login_ends_it_in_one_instance_without_re
     }
 }
 
-#[rocket::async_test]
-async fn a_back_channel_logout_during_a_login_ends_it_across_two_instances_sharing_redis() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn a_back_channel_logout_during_a_login_ends_it_across_two_instances_sharing_redis(store) in [redis, cookie] {
         for by in [json!({ "sid": "s1", "sub": null }), json!({})] {
             // A Redis of its own for each: the first logout's record would
             // refuse the second login by its `sid` anyway.

@@ -55,46 +55,29 @@ async fn me_status(client: &Client) -> Status {
     client.get("/me").dispatch().await.status()
 }
 
-#[rocket::async_test]
-async fn a_session_idle_longer_than_the_inactivity_timeout_is_refused_without_waiting_for_it() {
-    for store in ["cookie", "memory"] {
+/// `me` after the clock moved `seconds` ahead, as it should answer.
+async fn after(clock: &ManualClock, client: &Client, seconds: u64, expected: Status, why: &str) {
+    clock.advance(Duration::from_secs(seconds));
+    assert_eq!(me_status(client).await, expected, "{why}");
+}
+
+per_store! {
+    async fn a_session_idle_longer_than_the_inactivity_timeout_is_refused_without_waiting_for_it(store) in [cookie, memory] {
         let clock = ManualClock::new();
         let session = json!({ "store": store, "inactivity_timeout_seconds": 600 });
         let (_issuer, client) = logged_in(session, &clock).await;
-        clock.advance(Duration::from_secs(599));
-        assert_eq!(
-            me_status(&client).await,
-            Status::Ok,
-            "{store}: active within the timeout"
-        );
-        clock.advance(Duration::from_secs(599));
-        assert_eq!(
-            me_status(&client).await,
-            Status::Ok,
-            "{store}: the last request restarted the timeout"
-        );
-        clock.advance(Duration::from_secs(601));
-        assert_eq!(
-            me_status(&client).await,
-            Status::Unauthorized,
-            "{store}: idle past the timeout"
-        );
+        after(&clock, &client, 599, Status::Ok, "active within the timeout").await;
+        after(&clock, &client, 599, Status::Ok, "the last request restarted the timeout").await;
+        after(&clock, &client, 601, Status::Unauthorized, "idle past the timeout").await;
     }
 }
 
-#[rocket::async_test]
-async fn a_session_older_than_its_lifetime_is_refused_without_waiting_for_it() {
-    for store in ["cookie", "memory"] {
+per_store! {
+    async fn a_session_older_than_its_lifetime_is_refused_without_waiting_for_it(store) in [cookie, memory] {
         let clock = ManualClock::new();
         let (_issuer, client) = logged_in(json!({ "store": store, "lifetime_seconds": 3600 }), &clock).await;
-        clock.advance(Duration::from_secs(3500));
-        assert_eq!(me_status(&client).await, Status::Ok, "{store}: within its lifetime");
-        clock.advance(Duration::from_secs(101));
-        assert_eq!(
-            me_status(&client).await,
-            Status::Unauthorized,
-            "{store}: past its lifetime"
-        );
+        after(&clock, &client, 3500, Status::Ok, "within its lifetime").await;
+        after(&clock, &client, 101, Status::Unauthorized, "past its lifetime").await;
     }
 }
 

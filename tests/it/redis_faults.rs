@@ -30,9 +30,8 @@ async fn timed_profile(browser: &mut Browser) -> (Resp, Duration) {
     (resp, start.elapsed())
 }
 
-#[rocket::async_test]
-async fn the_app_launches_while_redis_is_down_and_works_once_it_is_up() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn the_app_launches_while_redis_is_down_and_works_once_it_is_up(store) in [redis, cookie] {
         let provider = TestProvider::start().await;
         let mut redis = RedisServer::start();
         redis.stop();
@@ -58,9 +57,8 @@ async fn the_app_launches_while_redis_is_down_and_works_once_it_is_up() {
     }
 }
 
-#[rocket::async_test]
-async fn a_stopped_redis_gives_503_and_a_restarted_one_is_used_again() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn a_stopped_redis_gives_503_and_a_restarted_one_is_used_again(store) in [redis, cookie] {
         let provider = TestProvider::start().await;
         let mut redis = RedisServer::start();
         let mut browser = Browser {
@@ -92,9 +90,8 @@ async fn a_stopped_redis_gives_503_and_a_restarted_one_is_used_again() {
     }
 }
 
-#[rocket::async_test]
-async fn a_frozen_redis_gives_503_within_the_timeout_and_recovers_when_it_thaws() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn a_frozen_redis_gives_503_within_the_timeout_and_recovers_when_it_thaws(store) in [redis, cookie] {
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
         let mut browser = Browser {
@@ -159,9 +156,8 @@ async fn a_redis_that_lost_its_data_never_lets_a_logged_out_cookie_back_in() {
     }
 }
 
-#[rocket::async_test]
-async fn a_frozen_redis_turns_the_instances_local_copies_off() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn a_frozen_redis_turns_the_instances_local_copies_off(store) in [redis, cookie] {
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
         let mut config = shared_config(&provider, &redis, store);

@@ -21,9 +21,8 @@ fn config_with(provider: &TestProvider, session: Value) -> Value {
     config
 }
 
-#[rocket::async_test]
-async fn a_tampered_cookie_never_hits() {
-    for store in ["cookie", "memory"] {
+per_store! {
+    async fn a_tampered_cookie_never_hits(store) in [cookie, memory] {
         let provider = TestProvider::start().await;
         let mut browser = lifecycle_browser(config_with(&provider, json!({ "store": store }))).await;
         browser.login_ok(&provider, "/profile").await;
@@ -106,9 +105,8 @@ async fn gone_within(browser: &mut Browser, within: Duration) -> Duration {
     start.elapsed()
 }
 
-#[rocket::async_test]
-async fn with_redis_a_change_on_one_instance_drops_what_the_others_kept() {
-    for store in ["redis", "cookie"] {
+per_store! {
+    async fn with_redis_a_change_on_one_instance_drops_what_the_others_kept(store) in [redis, cookie] {
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
         let config = shared_config(&provider, &redis, store);

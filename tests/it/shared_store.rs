@@ -17,9 +17,6 @@ use crate::support::lifecycle::*;
 use crate::support::redis::RedisServer;
 use crate::support::*;
 
-/// The stores whose sessions every instance sees.
-const STORES: [&str; 2] = ["cookie", "redis"];
-
 struct Setup {
     provider: TestProvider,
     redis: RedisServer,
@@ -59,9 +56,8 @@ async fn profile_on(browser: &Browser, instance: &Arc<Client>) -> Option<serde_j
     there.profile().await
 }
 
-#[rocket::async_test]
-async fn a_login_started_on_one_instance_finishes_on_another() {
-    for store in STORES {
+per_store! {
+    async fn a_login_started_on_one_instance_finishes_on_another(store) in [cookie, redis] {
         let mut s = setup(store).await;
         let auth = s.browser.start_login("/profile").await;
         s.browser.switch_to(&s.b);
@@ -75,9 +71,8 @@ async fn a_login_started_on_one_instance_finishes_on_another() {
     }
 }
 
-#[rocket::async_test]
-async fn a_state_used_on_one_instance_is_refused_on_the_other() {
-    for store in STORES {
+per_store! {
+    async fn a_state_used_on_one_instance_is_refused_on_the_other(store) in [cookie, redis] {
         let mut s = setup(store).await;
         let auth = s.browser.start_login("/profile").await;
         let code = s.provider.issue_code(&auth);
@@ -106,9 +101,8 @@ async fn a_state_used_on_one_instance_is_refused_on_the_other() {
     }
 }
 
-#[rocket::async_test]
-async fn a_logout_token_is_accepted_once_across_instances() {
-    for store in STORES {
+per_store! {
+    async fn a_logout_token_is_accepted_once_across_instances(store) in [cookie, redis] {
         let mut s = setup(store).await;
         log_in(&mut s, "alice", "s1").await;
         let token = s.provider.logout_token(json!({ "sub": "alice", "sid": "s1" }));
@@ -121,9 +115,8 @@ async fn a_logout_token_is_accepted_once_across_instances() {
     }
 }
 
-#[rocket::async_test]
-async fn a_logout_on_one_instance_refuses_the_old_cookies_on_every_instance() {
-    for store in STORES {
+per_store! {
+    async fn a_logout_on_one_instance_refuses_the_old_cookies_on_every_instance(store) in [cookie, redis] {
         let mut s = setup(store).await;
         log_in(&mut s, "alice", "s1").await;
         let captured = s.browser.jar.clone();
@@ -154,9 +147,8 @@ async fn a_logout_on_one_instance_refuses_the_old_cookies_on_every_instance() {
     }
 }
 
-#[rocket::async_test]
-async fn a_back_channel_logout_received_by_one_instance_ends_the_session_on_all() {
-    for store in STORES {
+per_store! {
+    async fn a_back_channel_logout_received_by_one_instance_ends_the_session_on_all(store) in [cookie, redis] {
         for claims in [json!({ "sid": "s1", "sub": null }), json!({ "sub": "alice" })] {
             let mut s = setup(store).await;
             log_in(&mut s, "alice", "s1").await;
@@ -200,9 +192,8 @@ async fn a_back_channel_logout_received_by_one_instance_ends_the_session_on_all(
     }
 }
 
-#[rocket::async_test]
-async fn concurrent_refreshes_on_two_instances_make_one_token_request() {
-    for store in STORES {
+per_store! {
+    async fn concurrent_refreshes_on_two_instances_make_one_token_request(store) in [cookie, redis] {
         let mut s = setup(store).await;
         // An access token that is already "expired" (within the clock
         // skew), a provider that rotates refresh tokens (a second
@@ -238,9 +229,8 @@ async fn concurrent_refreshes_on_two_instances_make_one_token_request() {
     }
 }
 
-#[rocket::async_test]
-async fn every_key_lives_under_the_prefix_with_a_ttl_no_longer_than_what_it_protects() {
-    for store in STORES {
+per_store! {
+    async fn every_key_lives_under_the_prefix_with_a_ttl_no_longer_than_what_it_protects(store) in [cookie, redis] {
         let mut s = setup(store).await;
         log_in(&mut s, "alice", "s1").await;
         let profile = s.browser.profile().await.expect("logged in");
@@ -293,15 +283,14 @@ async fn every_key_lives_under_the_prefix_with_a_ttl_no_longer_than_what_it_prot
     }
 }
 
-/// The lifetime is shortened (a new release, every instance restarted
-/// with `lifetime_seconds = 2`). A session made under the longer one is
-/// logged out; its logout record lasts the new lifetime only. Once that
-/// has passed, a copy of its cookies must still be refused: loading holds
-/// the lifetime configured now, not only the expiry stamped at login; and
-/// an instance with the longer lifetime (raised again) refuses it too.
-#[rocket::async_test]
-async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_records() {
-    for store in STORES {
+per_store! {
+    /// The lifetime is shortened (a new release, every instance restarted
+    /// with `lifetime_seconds = 2`). A session made under the longer one is
+    /// logged out; its logout record lasts the new lifetime only. Once that
+    /// has passed, a copy of its cookies must still be refused: loading holds
+    /// the lifetime configured now, not only the expiry stamped at login; and
+    /// an instance with the longer lifetime (raised again) refuses it too.
+    async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_records(store) in [cookie, redis] {
         let mut s = setup(store).await;
         log_in(&mut s, "alice", "s1").await;
         let copy = s.browser.jar.clone();

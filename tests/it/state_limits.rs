@@ -109,9 +109,8 @@ async fn a_full_ledger_of_logged_out_sessions_refuses_new_logouts_and_forgets_no
     }
 }
 
-#[rocket::async_test]
-async fn one_user_past_the_cap_ends_only_their_own_oldest_session() {
-    for store in ["memory", "redis"] {
+per_store! {
+    async fn one_user_past_the_cap_ends_only_their_own_oldest_session(store) in [memory, redis] {
         let provider = TestProvider::start().await;
         let redis = crate::support::redis::RedisServer::start();
         let mut config = with_limits(&provider, store, json!({ "sessions_per_subject": 2 }));
@@ -145,9 +144,8 @@ async fn one_user_past_the_cap_ends_only_their_own_oldest_session() {
     }
 }
 
-#[rocket::async_test]
-async fn a_server_side_session_is_bounded_like_a_cookie_session() {
-    for store in ["memory", "redis"] {
+per_store! {
+    async fn a_server_side_session_is_bounded_like_a_cookie_session(store) in [memory, redis] {
         let provider = TestProvider::start().await;
         provider.behave(|b| {
             b.userinfo_claims.insert(
@@ -300,13 +298,12 @@ fn flood_config(
     config
 }
 
-/// Anyone can start a login and answer its callback: with an error (no
-/// code), or with a code the provider refuses. 60 such callbacks on a
-/// ledger of 40 used states leave it open for the next real user, whose
-/// state stays single-use.
-#[rocket::async_test]
-async fn a_flood_of_anonymous_callbacks_fills_the_used_states_for_nobody() {
-    for store in ["cookie", "memory", "redis"] {
+per_store! {
+    /// Anyone can start a login and answer its callback: with an error (no
+    /// code), or with a code the provider refuses. 60 such callbacks on a
+    /// ledger of 40 used states leave it open for the next real user, whose
+    /// state stays single-use.
+    async fn a_flood_of_anonymous_callbacks_fills_the_used_states_for_nobody(store) in [cookie, memory, redis] {
         let provider = TestProvider::start().await;
         let redis = crate::support::redis::RedisServer::start();
         let app = lifecycle_browser(flood_config(&provider, store, &redis, json!({ "used_states": 40 }))).await;
@@ -521,17 +518,16 @@ async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys()
     }
 }
 
-/// Each back-channel logout by `sid` leaves a record, for as long as the
-/// sessions it ends could live. One account that logs in at the app and
-/// out at the provider in a loop makes the provider send one logout token
-/// per loop: when the tokens name the user, the records are the user's,
-/// within their share, and past it become one record of the user. The
-/// ledger never fills for others: another user's back-channel logout is
-/// still recorded, and every copy of the looping account's sessions stays
-/// refused. In every store, and on two instances sharing one Redis.
-#[rocket::async_test]
-async fn one_account_logged_out_by_sid_in_a_loop_fills_the_logout_records_for_nobody() {
-    for store in ["cookie", "memory", "redis"] {
+per_store! {
+    /// Each back-channel logout by `sid` leaves a record, for as long as the
+    /// sessions it ends could live. One account that logs in at the app and
+    /// out at the provider in a loop makes the provider send one logout token
+    /// per loop: when the tokens name the user, the records are the user's,
+    /// within their share, and past it become one record of the user. The
+    /// ledger never fills for others: another user's back-channel logout is
+    /// still recorded, and every copy of the looping account's sessions stays
+    /// refused. In every store, and on two instances sharing one Redis.
+    async fn one_account_logged_out_by_sid_in_a_loop_fills_the_logout_records_for_nobody(store) in [cookie, memory, redis] {
         let provider = TestProvider::start().await;
         let redis = crate::support::redis::RedisServer::start();
         let limits = json!({ "revocations": 40, "revocations_per_subject": 5 });

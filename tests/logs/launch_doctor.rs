@@ -207,6 +207,14 @@ async fn a_pushed_authorization_mismatch_is_said_at_launch() {
 /// A relying party in the `release` profile whose Rocket config is `rocket`
 /// merged over Rocket's own defaults.
 async fn launch_in_release(rocket: Value) -> rocket::local::asynchronous::Client {
+    launch_in_release_with(rocket, rocket_openidconnect::Oidc::fairing()).await
+}
+
+/// [`launch_in_release`] with `fairing`.
+async fn launch_in_release_with(
+    rocket: Value,
+    fairing: rocket_openidconnect::OidcFairing,
+) -> rocket::local::asynchronous::Client {
     let oidc = json!({
         "redirect_uri": REDIRECT_URI,
         "providers": { "meagre": { "metadata": meagre_metadata(), "client_id": "app", "client_secret": "s3cret" } },
@@ -214,7 +222,7 @@ async fn launch_in_release(rocket: Value) -> rocket::local::asynchronous::Client
     let figment = figment(oidc)
         .merge(rocket::figment::providers::Serialized::defaults(rocket))
         .select("release");
-    rocket::local::asynchronous::Client::untracked(rp_with_figment(figment, vec![]))
+    rocket::local::asynchronous::Client::untracked(rocket::custom(figment).attach(fairing))
         .await
         .expect("a warning never fails a launch")
 }
@@ -266,26 +274,10 @@ fn said_about_the_clock() -> bool {
 #[rocket::async_test]
 async fn a_clock_of_the_apps_own_is_said_in_release() {
     logs::capture();
-    let oidc = json!({
-        "redirect_uri": REDIRECT_URI,
-        "providers": { "meagre": { "metadata": meagre_metadata(), "client_id": "app", "client_secret": "s3cret" } },
-    });
-    let on = |clock: Option<rocket_openidconnect::testing::ManualClock>| {
-        let figment = figment(oidc.clone()).select("release");
-        let fairing = match clock {
-            Some(clock) => rocket_openidconnect::Oidc::fairing().with_clock(clock),
-            None => rocket_openidconnect::Oidc::fairing(),
-        };
-        rocket::custom(figment).attach(fairing)
-    };
-    let _client = rocket::local::asynchronous::Client::untracked(on(None))
-        .await
-        .expect("launch");
+    let _client = launch_in_release(json!({})).await;
     assert!(!said_about_the_clock(), "{:#?}", logs::crate_lines_of_this_thread());
     logs::forget();
     let clock = rocket_openidconnect::testing::ManualClock::new();
-    let _client = rocket::local::asynchronous::Client::untracked(on(Some(clock)))
-        .await
-        .expect("launch");
+    let _client = launch_in_release_with(json!({}), rocket_openidconnect::Oidc::fairing().with_clock(clock)).await;
     assert!(said_about_the_clock(), "{:#?}", logs::crate_lines_of_this_thread());
 }
