@@ -1,7 +1,7 @@
 //! The one clock: every "now" of the crate comes from the [`Clock`] the
 //! app's [`Oidc`](crate::Oidc) holds ([`SystemClock`] unless the app gives
 //! another, such as the test kit's `ManualClock`), read through
-//! [`AppClock`] as Unix time.
+//! `AppClock` as Unix time.
 
 use std::fmt;
 use std::sync::Arc;

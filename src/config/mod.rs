@@ -1,7 +1,72 @@
 //! Configuration read from the `oidc` key of Rocket's figment.
 //!
-//! Every key, its meaning and its default is documented on the struct fields
-//! below; the TOML layout is shown in the [crate documentation](crate#configuration).
+//! The TOML layout is shown in the [crate documentation](crate#configuration);
+//! each key is documented on its struct field below too.
+//!
+//! # Keys
+//!
+//! The reference of every key under `oidc` (a test holds it equal to the
+//! keys the parser takes: `tests/logs/configuration.rs`).
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `redirect_uri` | required | absolute callback URL; its path is mounted |
+//! | `logout_path` | `"/logout"` | logout route (GET and POST) |
+//! | `post_logout_redirect_uri` | site root | where the provider returns the browser after logout |
+//! | `backchannel_logout_path` | `"/backchannel_logout"` | back-channel logout route (POST) |
+//! | `clock_skew_seconds` | `60` | leeway for `exp` / `iat` |
+//! | `http_timeout_seconds` | `5` | timeout of every provider call (1 to 300) |
+//! | `session.store` | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` |
+//! | `session.lifetime_seconds` | `2678400` | absolute session lifetime (at most 400 days) |
+//! | `session.inactivity_timeout_seconds` | `0` (off) | a session unused this long ends |
+//! | `session.max_cookie_chunks` | `8` (1 to 8) | cookies of about 4 KB a cookie-store session may take; `2` keeps the `Cookie` header under 8 KB |
+//! | `session.cache_entries` | `10000` (`0`: off) | session cookies remembered as opened, by exact value (see [Performance](crate#performance)) |
+//! | `session.logout_records_path` | | `cookie` store without Redis: a file (one process's own) where logouts are written down, so they [outlive a restart](crate#what-survives-a-restart) |
+//! | `redis.url` | | `redis://` or `rediss://` URL: state shared by every instance ([`RedisConfig`]) |
+//! | `redis.key_prefix` | `"oidc:"` | prefix of every Redis key |
+//! | `redis.timeout_ms` | `1000` | Redis connect and command timeout; past it, `503` |
+//! | `redis.ca_certificate_path` | | PEM certificate authorities for `rediss://` |
+//! | `redis.local_cache_seconds` | `2` (at most `60`; `0`: off) | how long an instance reuses what it read from Redis, unless told of a change sooner |
+//! | `limits.sessions` | `100000` | sessions the `memory` store keeps ([`LimitsConfig`]) |
+//! | `limits.sessions_per_subject` | `16` | server-side sessions per user; a login past it ends the user's oldest |
+//! | `limits.used_states` | `100000` | used `state`s remembered in the process (10 minutes each) |
+//! | `limits.used_states_per_subject` | `100` | of those that gave a login, how many one user may hold (past it, `429` for that user) |
+//! | `limits.logout_tokens` | `100000` | back-channel logout token ids remembered in the process |
+//! | `limits.dpop_proofs` | `100000` | DPoP proof ids remembered as used in the process |
+//! | `limits.dpop_proofs_per_subject` | `10000` | of those, how many the tokens of one subject may hold, whatever their keys (in process and in Redis; past it, `429` for that subject) |
+//! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
+//! | `limits.revocations_per_subject` | `100` | logged-out sessions one user may hold (in process and in Redis); past it they become one record of the user |
+//! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests and introspections of unseen tokens that requests nobody authenticated may cause, per provider (each its own budget); one source address (Rocket's `client_ip()`) may spend a quarter, each logged-in user as much of their own (past it, `429` for that client) |
+//! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
+//! | `providers.<name>.discovery_url` | | explicit discovery document URL |
+//! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
+//! | `providers.<name>.metadata` | | static [`ProviderMetadata`] instead of discovery |
+//! | `providers.<name>.client_id` | required | unless `registration` is given |
+//! | `doctor` | `true` | at liftoff, in the background, warn about what each provider will not do ([Logs](crate#logs)) |
+//! | `previous_secret_keys` | `[]` | former `secret_key`s whose cookies still open, sealed again under the current key ([rotation](crate#secrets-and-key-rotation)) |
+//! | `providers.<name>.client_secret` | | required unless auth method `none` |
+//! | `providers.<name>.client_secret_file` | | a file holding the client secret, instead of `client_secret` |
+//! | `providers.<name>.token_endpoint_auth_method` | `"client_secret_basic"` | or `"client_secret_post"`, `"client_secret_jwt"`, `"private_key_jwt"`, `"none"` ([client authentication](crate#client-authentication-without-shared-secrets)) |
+//! | `providers.<name>.private_key_path` / `private_key_jwk` | | with `private_key_jwt`: the client's private key (PEM file, or an inline JWK) |
+//! | `providers.<name>.token_endpoint_auth_signing_alg` | from the key and the provider | `RS256`, `PS256`, `ES256` (`HS256` with `client_secret_jwt`) |
+//! | `providers.<name>.pushed_authorization_requests` | `"auto"` | `"always"`, `"never"`: [pushed authorization requests](crate#pushed-authorization-requests) |
+//! | `providers.<name>.client_assertion_audience` | `"issuer"` | or `"endpoint"`: the `aud` of client assertions ([client authentication](crate#client-authentication-without-shared-secrets)) |
+//! | `providers.<name>.allowed_endpoint_origins` | `[]` | origins besides the issuer's where the metadata may put endpoints (such as `https://oauth2.googleapis.com`) |
+//! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
+//! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
+//! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
+//! | `providers.<name>.session_refresh_interval_seconds` | `0` (off) | silent `prompt=none` re-authentication after this long |
+//! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
+//! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
+//! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |
+//! | `providers.<name>.session.keep_claims` / `drop_claims` | all kept | which ID-token and userinfo claims a session keeps ([`ProviderSessionConfig`]) |
+//! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
+//! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
+//! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
+//! | `providers.<name>.bearer.require_audience` | `true` | an introspection answer must carry an accepted `aud` |
+//! | `providers.<name>.bearer.cache_entries` | `10000` | valid tokens' checks kept (least recently used out first) |
+//! | `providers.<name>.bearer.dpop` | `"allowed"` | `"off"`, `"required"`: [DPoP-bound tokens](crate#dpop-bound-access-tokens) |
+//! | `providers.<name>.bearer.dpop_nonce` | `false` | DPoP proofs must carry a server nonce |
 //!
 //! One file per table (`session`, `redis`, `limits`, `provider`, `bearer`),
 //! each type with the checks serde cannot make beside its fields; what spans
