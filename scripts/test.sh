@@ -10,10 +10,10 @@
 #
 #   scripts/test.sh                 all steps
 #   scripts/test.sh clippy e2e      only the named steps:
-#                                   fmt clippy cargo-test doc docsrs build-examples package deny e2e
+#                                   fmt clippy features cargo-test doc docsrs build-examples package deny e2e
 set -euo pipefail
 
-all_steps=(fmt clippy cargo-test doc docsrs build-examples package deny e2e)
+all_steps=(fmt clippy features cargo-test doc docsrs build-examples package deny e2e)
 selected=("$@")
 for name in "${selected[@]}"; do
   case " ${all_steps[*]} " in
@@ -83,6 +83,11 @@ needs() {
 
 step fmt cargo fmt --all -- --check --color "$color"
 step clippy cargo clippy --all-targets "${locked[@]}" -- -D warnings
+# The feature combinations that matter: a cookie-only build without Redis
+# (and with the test kit) builds, lints clean and refuses `[oidc.redis]`.
+step features bash -c 'cargo clippy --lib --no-default-features "$@" -- -D warnings &&
+  cargo clippy --lib --no-default-features --features testing "$@" -- -D warnings &&
+  cargo test --lib --no-default-features "$@" -- --exact store::redis::tests::a_redis_table_without_the_redis_feature_aborts_launch_naming_the_key' features "${locked[@]}"
 needs cargo-test redis
 step cargo-test cargo test "${locked[@]}"
 step doc env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features "${locked[@]}"

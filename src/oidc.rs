@@ -120,7 +120,7 @@ impl Oidc {
             None => None,
         };
         let state: Arc<dyn SharedStore> = match &redis {
-            Some(redis) => redis.clone(),
+            Some(redis) => redis.shared(),
             None => Arc::new(
                 LocalStore::new(
                     &config.limits,

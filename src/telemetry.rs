@@ -86,6 +86,7 @@ pub(crate) fn sessions_stored(store: &'static str, count: usize) {
 }
 
 /// A Redis command failed: `kind` is `timeout` or `error`.
+#[cfg(feature = "redis")]
 pub(crate) fn redis_error(kind: &'static str) {
     metrics::counter!("oidc_redis_errors_total", "kind" => kind).increment(1);
 }

@@ -21,6 +21,10 @@ pub(crate) mod local;
 pub(crate) mod logout_file;
 pub(crate) mod logout_records;
 pub(crate) mod quota;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+#[cfg(not(feature = "redis"))]
+#[path = "redis_absent.rs"]
 pub(crate) mod redis;
 pub(crate) mod sessions;
 
@@ -53,6 +57,8 @@ pub(crate) enum Once {
 }
 
 impl Once {
+    /// The ledger's name in Redis keys.
+    #[cfg(feature = "redis")]
     fn label(self) -> &'static str {
         match self {
             Once::State | Once::LoginOfState => "state",

@@ -277,6 +277,11 @@ impl RedisStore {
     }
 
     /// Whether Redis answers a `PING` within the timeout.
+    /// This store as the app's [`SharedStore`].
+    pub(crate) fn shared(self: &Arc<Self>) -> Arc<dyn SharedStore> {
+        self.clone()
+    }
+
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
     }
