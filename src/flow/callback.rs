@@ -17,7 +17,7 @@ use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
 use crate::store::Once;
 use crate::token::endpoint::TRANSIENT_ERRORS;
-use crate::token::id_token::NonceRule;
+use crate::token::id_token::{NonceRule, Rules};
 use crate::token::{endpoint, id_token};
 
 /// The parameters of an authorization response we look at. Anything else,
@@ -284,9 +284,11 @@ async fn complete(
         &client,
         &metadata,
         raw_id_token,
-        NonceRule::Login(&Nonce::new(pending.nonce.clone())),
-        oidc.config().clock_skew_seconds,
-        oidc.clock(),
+        Rules {
+            nonce: NonceRule::Login(&Nonce::new(pending.nonce.clone())),
+            clock_skew_seconds: oidc.config().clock_skew_seconds,
+            clock: oidc.clock(),
+        },
     )
     .await?;
     check_requested_authentication(

@@ -19,7 +19,7 @@ use crate::oidc::Oidc;
 use crate::session::jar::Jar;
 use crate::session::{LazyObject, UserSession};
 use crate::store::{RefreshClaim, RefreshKey, RefreshLease, digest};
-use crate::token::id_token::{self, NonceRule};
+use crate::token::id_token::{self, NonceRule, Rules};
 use crate::token::{claims, endpoint};
 
 /// How long a refresh result is shared with requests still carrying the
@@ -197,9 +197,11 @@ async fn token_request(
             &client,
             &metadata,
             raw.secret(),
-            NonceRule::Refresh(original_nonce),
-            oidc.config().clock_skew_seconds,
-            oidc.clock(),
+            Rules {
+                nonce: NonceRule::Refresh(original_nonce),
+                clock_skew_seconds: oidc.config().clock_skew_seconds,
+                clock: oidc.clock(),
+            },
         )
         .await
         .map_err(|error| match error {

@@ -43,16 +43,25 @@ pub(crate) enum NonceRule<'a> {
     Refresh(Option<&'a str>),
 }
 
+/// What an ID token is held to besides its issuer, audience and keys.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules<'a> {
+    /// What its `nonce` must be.
+    pub(crate) nonce: NonceRule<'a>,
+    /// The leeway for `exp` and `iat`.
+    pub(crate) clock_skew_seconds: u64,
+    /// The app's clock.
+    pub(crate) clock: &'a AppClock,
+}
+
 /// Validates `raw` as an ID token issued to `client` by the provider of
-/// `metadata`, signed with a key of `keys`, under `nonce`.
+/// `metadata`, signed with a key of `keys`, under `rules`.
 pub(crate) async fn verify(
     keys: &dyn KeySource,
     client: &RegisteredClient,
     metadata: &ProviderMetadata,
     raw: &str,
-    nonce: NonceRule<'_>,
-    clock_skew_seconds: u64,
-    clock: &AppClock,
+    rules: Rules<'_>,
 ) -> Result<VerifiedIdToken, OidcError> {
     // One reading of the claims for every check below and for the session:
     // a token with a member twice (two `sub`s...) is refused before two
@@ -63,15 +72,13 @@ pub(crate) async fn verify(
     let token = CoreIdToken::from_str(raw).map_err(|_| invalid(IdTokenError::MissingClaims))?;
     let asked = std::time::Instant::now();
     let current = keys.keys().await?;
-    let subject = match check(client, metadata, &token, &current, nonce, clock_skew_seconds, clock) {
+    let subject = match check(client, metadata, &token, &current, rules) {
         // A key we do not know, or a known one that does not verify: the
         // provider may have rotated its keys (possibly keeping the `kid`).
         Err(ClaimsVerificationError::SignatureVerification(
             failure @ (SignatureVerificationError::NoMatchingKey | SignatureVerificationError::CryptoError(_)),
         )) => match keys.refetch(asked).await? {
-            Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => {
-                check(client, metadata, &token, &fresh, nonce, clock_skew_seconds, clock)
-            }
+            Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => check(client, metadata, &token, &fresh, rules),
             _ => Err(ClaimsVerificationError::SignatureVerification(failure)),
         },
         other => other,
@@ -90,9 +97,11 @@ fn check(
     metadata: &ProviderMetadata,
     token: &CoreIdToken,
     keys: &CoreJsonWebKeySet,
-    nonce: NonceRule<'_>,
-    clock_skew_seconds: u64,
-    clock: &AppClock,
+    Rules {
+        nonce,
+        clock_skew_seconds,
+        clock,
+    }: Rules<'_>,
 ) -> Result<String, ClaimsVerificationError> {
     let client_id = ClientId::new(client.client_id.clone());
     let issuer = IssuerUrl::new(metadata.issuer.clone())
@@ -217,9 +226,11 @@ mod tests {
             &client(),
             &metadata(),
             raw,
-            NonceRule::Login(&nonce),
-            60,
-            &AppClock::default(),
+            Rules {
+                nonce: NonceRule::Login(&nonce),
+                clock_skew_seconds: 60,
+                clock: &AppClock::default(),
+            },
         )
         .await
         .map(|v| v.subject)
@@ -266,7 +277,7 @@ mod tests {
             metadata.id_token_signing_alg_values_supported = vec!["HS256".into()];
             let nonce = Nonce::new("n-1".into());
             let runtime = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, NonceRule::Login(&nonce), 60, &AppClock::default()));
+            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, Rules { nonce: NonceRule::Login(&nonce), clock_skew_seconds: 60, clock: &AppClock::default() }));
             if outcome.is_ok() {
                 proptest::prop_assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
                 proptest::prop_assert_eq!(claims.get("nonce"), Some(&json!("n-1")));
