@@ -813,15 +813,18 @@ mod tests {
     async fn full_ledgers_refuse_new_values_and_keep_the_old_ones() {
         let state = local(&limits(3));
         let later = crate::clock::now() + 600;
-        for n in 0..3 {
-            let user = format!("user-{n}");
-            assert_eq!(
-                state
-                    .first_use(Once::LoginOfState, &format!("s{n}"), Some(&user), later)
-                    .await,
-                Ok(true)
-            );
-        }
+        // The three states of three users, each used `again` or not.
+        let three = |again: bool| {
+            let state = &state;
+            async move {
+                for n in 0..3 {
+                    let (value, user) = (format!("s{n}"), format!("user-{n}"));
+                    let first = state.first_use(Once::LoginOfState, &value, Some(&user), later).await;
+                    assert_eq!(first, Ok(!again), "{value}");
+                }
+            }
+        };
+        three(false).await;
         let refused = state.first_use(Once::LoginOfState, "s9", Some("user-9"), later).await;
         assert!(
             matches!(
@@ -833,15 +836,7 @@ mod tests {
             ),
             "{refused:?}"
         );
-        for n in 0..3 {
-            let user = format!("user-{n}");
-            assert_eq!(
-                state
-                    .first_use(Once::LoginOfState, &format!("s{n}"), Some(&user), later)
-                    .await,
-                Ok(false)
-            );
-        }
+        three(true).await;
         // The other ledgers have their own room.
         assert_eq!(state.first_use(Once::LogoutToken, "s9", None, later).await, Ok(true));
     }

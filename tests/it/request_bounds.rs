@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rocket::http::{Method, Status};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::lifecycle::*;
 use crate::support::*;
@@ -213,6 +213,16 @@ async fn a_flood_of_junk_callbacks_never_refuses_a_real_users_login() {
     assert!(user.profile().await.is_some());
 }
 
+/// An app that always pushes its authorization requests, with a budget of
+/// `rate` provider calls a second and a silent re-check every `interval` s.
+fn silent_checks_under_par(provider: &TestProvider, rate: u32, interval: u64) -> Value {
+    let mut config = oidc_config(provider);
+    config["limits"] = json!({ "provider_calls_per_second": rate });
+    config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
+    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(interval);
+    config
+}
+
 /// Where the provider requires PAR, anonymous navigations past the budget
 /// get `503`; a logged-in user's silent re-check is nobody's flood: it
 /// still pushes, and carries the session's ID token as `id_token_hint`.
@@ -220,22 +230,9 @@ async fn a_flood_of_junk_callbacks_never_refuses_a_real_users_login() {
 async fn a_logged_in_users_silent_check_is_not_refused_for_an_anonymous_flood() {
     let (provider, app) = par_app(1, "always").await;
     drop(app);
-    let mut config = oidc_config(&provider);
-    config["limits"] = json!({ "provider_calls_per_second": 1 });
-    config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
-    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(2);
-    let app = lifecycle_browser(config).await;
+    let app = lifecycle_browser(silent_checks_under_par(&provider, 1, 2)).await;
     let mut user = app.other_browser();
-    let front = user.start_login("/profile").await;
-    let pushed = provider.pushed(&front);
-    let code = provider.issue_code(&pushed);
-    let resp = user
-        .callback(
-            &[("code", &code), ("state", pushed.state()), ("iss", &provider.issuer)],
-            Mode::Navigate,
-        )
-        .await;
-    assert_callback_completed(&resp, &provider);
+    user.login_ok_pushed(&provider, "/profile").await;
     let id_token = user.profile().await.expect("logged in")["id_token_jwt"].clone();
     rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
     // An anonymous flood spends the budget...
@@ -386,26 +383,13 @@ async fn a_navigation_flood_from_one_client_leaves_other_clients_logins_pushed()
 async fn one_logged_in_user_cannot_flood_the_provider_with_silent_checks() {
     let (provider, app) = par_app(4, "always").await;
     drop(app);
-    let mut config = oidc_config(&provider);
-    config["limits"] = json!({ "provider_calls_per_second": 4 });
-    config["providers"]["default"]["pushed_authorization_requests"] = json!("always");
-    config["providers"]["default"]["session_refresh_interval_seconds"] = json!(1);
-    let app = lifecycle_browser(config).await;
+    let app = lifecycle_browser(silent_checks_under_par(&provider, 4, 1)).await;
     let log_in = |sub: &'static str| {
         let mut user = app.other_browser();
         let provider = &provider;
         async move {
             provider.behave(|b| b.subject = sub.into());
-            let front = user.start_login("/profile").await;
-            let pushed = provider.pushed(&front);
-            let code = provider.issue_code(&pushed);
-            let resp = user
-                .callback(
-                    &[("code", &code), ("state", pushed.state()), ("iss", &provider.issuer)],
-                    Mode::Navigate,
-                )
-                .await;
-            assert_callback_completed(&resp, provider);
+            user.login_ok_pushed(provider, "/profile").await;
             user
         }
     };

@@ -60,17 +60,19 @@ async fn the_client_secret_can_come_from_a_file() {
     assert!(wrong.profile().await.is_none());
 }
 
+/// `oidc` with its logouts written down in `dir`, so that they outlive a restart.
+fn with_records(mut oidc: Value, dir: &TempDir) -> Value {
+    oidc["session"] = json!({ "logout_records_path": dir.join("logouts") });
+    oidc
+}
+
 /// A key rotation is a restart: without Redis, the app keeps its logouts
 /// on disk (`session.logout_records_path`), so sessions outlive it.
 #[rocket::async_test]
 async fn a_cookie_session_survives_a_key_rotation_and_is_sealed_again() {
     let provider = TestProvider::start().await;
     let dir = TempDir::new("rotation");
-    let with_records = |mut oidc: Value| {
-        oidc["session"] = json!({ "logout_records_path": dir.join("logouts") });
-        oidc
-    };
-    let mut before = instance_with_key(with_records(oidc_config(&provider)), 1).await;
+    let mut before = instance_with_key(with_records(oidc_config(&provider), &dir), 1).await;
     before.login_ok(&provider, "/profile").await;
     let profile = before.profile().await.expect("logged in");
     let old = session_cookies_of(&before.jar);
@@ -78,7 +80,7 @@ async fn a_cookie_session_survives_a_key_rotation_and_is_sealed_again() {
     drop(before);
 
     // The new key, with the old one as a previous key.
-    let mut rotated = instance_with_key(with_previous_keys(with_records(oidc_config(&provider)), &[1]), 2).await;
+    let mut rotated = instance_with_key(with_previous_keys(with_records(oidc_config(&provider), &dir), &[1]), 2).await;
     rotated.jar = before_jar.clone();
     assert_eq!(
         rotated.profile().await.as_ref(),
@@ -98,7 +100,7 @@ async fn a_cookie_session_survives_a_key_rotation_and_is_sealed_again() {
     // Once the old key is retired, the resealed cookie still works; the old one does not.
     let rotated_jar = rotated.jar.clone();
     drop(rotated);
-    let mut retired = instance_with_key(with_records(oidc_config(&provider)), 2).await;
+    let mut retired = instance_with_key(with_records(oidc_config(&provider), &dir), 2).await;
     retired.jar = rotated_jar;
     assert_eq!(retired.profile().await.as_ref(), Some(&profile));
     retired.jar = before_jar;
@@ -109,21 +111,17 @@ async fn a_cookie_session_survives_a_key_rotation_and_is_sealed_again() {
 async fn without_the_previous_key_an_old_cookie_is_no_session() {
     let provider = TestProvider::start().await;
     let dir = TempDir::new("rotation");
-    let with_records = |mut oidc: Value| {
-        oidc["session"] = json!({ "logout_records_path": dir.join("logouts") });
-        oidc
-    };
-    let mut before = instance_with_key(with_records(oidc_config(&provider)), 1).await;
+    let mut before = instance_with_key(with_records(oidc_config(&provider), &dir), 1).await;
     before.login_ok(&provider, "/profile").await;
     let jar = before.jar.clone();
     drop(before);
     // With the right previous key it would open (the logouts are on disk)...
-    let mut right = instance_with_key(with_previous_keys(with_records(oidc_config(&provider)), &[1]), 2).await;
+    let mut right = instance_with_key(with_previous_keys(with_records(oidc_config(&provider), &dir), &[1]), 2).await;
     right.jar = jar.clone();
     assert!(right.profile().await.is_some());
     drop(right);
     // ...with another, it does not.
-    let mut other = instance_with_key(with_previous_keys(with_records(oidc_config(&provider)), &[3]), 2).await;
+    let mut other = instance_with_key(with_previous_keys(with_records(oidc_config(&provider), &dir), &[3]), 2).await;
     other.jar = jar;
     assert_no_session(&mut other).await;
 }

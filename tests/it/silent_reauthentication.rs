@@ -79,16 +79,7 @@ async fn a_silent_check_sends_the_sessions_id_token_as_hint() {
     let mut config = oidc_config(&provider);
     config["providers"]["default"]["session_refresh_interval_seconds"] = json!(INTERVAL_SECONDS);
     let mut browser = lifecycle_browser_on(&clock, config).await;
-    let front = browser.start_login("/profile").await;
-    let pushed = provider.pushed(&front);
-    let code = provider.issue_code(&pushed);
-    let resp = browser
-        .callback(
-            &[("code", &code), ("state", pushed.state()), ("iss", &provider.issuer)],
-            Mode::Navigate,
-        )
-        .await;
-    assert_callback_completed(&resp, &provider);
+    let pushed = browser.login_ok_pushed(&provider, "/profile").await;
     let profile = browser.profile().await.expect("logged in");
     assert_eq!(pushed.param("id_token_hint"), None, "an interactive login has no hint");
     wait_for_the_interval(&clock);

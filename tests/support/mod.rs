@@ -543,6 +543,17 @@ impl Browser {
         auth
     }
 
+    /// [`login_ok`](Self::login_ok) through pushed authorization requests
+    /// (RFC 9126): the provider approves what was pushed for the front
+    /// request's `request_uri`. The pushed request.
+    pub async fn login_ok_pushed(&mut self, provider: &TestProvider, uri: &str) -> AuthRequest {
+        let front = self.start_login(uri).await;
+        let pushed = provider.pushed(&front);
+        let resp = self.approve(provider, &pushed, Mode::Navigate).await;
+        assert_callback_completed(&resp, provider);
+        pushed
+    }
+
     /// `GET /profile` as a script: the JSON profile if there is a session.
     pub async fn profile(&mut self) -> Option<Value> {
         let resp = self.api("/profile").await;
