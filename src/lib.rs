@@ -689,7 +689,7 @@
 //   provider the remote OP: metadata, keys, registration, HTTP
 //   config   the configuration schema and its validation
 //   leaves   error, secret, clock, cache, telemetry, client_key, owner_file
-//   roots    random (which any leaf may use)
+//   roots    random, jose (compact JWS, keys and signing, thumbprints), which any leaf may use
 /// Logs through the `log` facade (the one Rocket uses) under the target
 /// `rocket_openidconnect`, whichever module speaks: `event!(info, "...")`.
 macro_rules! event {
@@ -704,6 +704,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 mod flow;
+mod jose;
 mod oidc;
 mod owner_file;
 mod provider;
@@ -718,6 +719,10 @@ mod web;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+/// The integration tests' helpers name the crate, as any user does.
+#[cfg(test)]
+extern crate self as rocket_openidconnect;
 
 /// Hand-built JWTs and keys of the integration tests, for unit tests.
 #[cfg(test)]

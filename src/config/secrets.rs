@@ -2,7 +2,8 @@
 //! read once at launch.
 
 use super::{ConfigError, OidcConfig, TokenEndpointAuthMethod};
-use crate::client_key::{AssertionAlg, PrivateKey};
+use crate::client_key::PrivateKey;
+use crate::jose::Alg;
 use crate::secret::ClientSecret;
 impl OidcConfig {
     /// Reads the private keys of `private_key_jwt` and checks the client
@@ -56,11 +57,11 @@ impl OidcConfig {
                 );
             }
             if let Some(alg) = &provider.token_endpoint_auth_signing_alg {
-                let fits = match (AssertionAlg::named(alg), method) {
+                let fits = match (Alg::named(alg), method) {
                     (Some(alg), TokenEndpointAuthMethod::PrivateKeyJwt) => {
                         provider.private_key.as_ref().is_none_or(|key| key.signs_with(alg))
                     }
-                    (Some(AssertionAlg::Hs256), TokenEndpointAuthMethod::ClientSecretJwt) => true,
+                    (Some(Alg::Hs256), TokenEndpointAuthMethod::ClientSecretJwt) => true,
                     _ => false,
                 };
                 if !fits {

@@ -5,9 +5,10 @@
 use serde_json::Value;
 
 use crate::error::{BearerError, LogoutTokenError, OidcError};
+use crate::jose::CompactJws;
 use crate::oidc::Oidc;
 use crate::store::{LogoutTarget, Once};
-use crate::token::jws::{self, CompactJws};
+use crate::token::jws;
 use crate::token::{claims, logout_token};
 
 /// Verifies the form `body` of a back-channel logout request and ends the
@@ -33,7 +34,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     }
     // The unverified `iss` only chooses whose keys to verify with.
     let unverified =
-        jws::decode_object(raw.split('.').nth(1).unwrap_or_default()).ok_or(malformed("unreadable claims"))?;
+        crate::jose::decode_object(raw.split('.').nth(1).unwrap_or_default()).ok_or(malformed("unreadable claims"))?;
     let issuer = unverified
         .get("iss")
         .and_then(Value::as_str)

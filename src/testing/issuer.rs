@@ -5,8 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -334,7 +332,7 @@ impl Core {
                 }
                 match (&grant.challenge, param("code_verifier")) {
                     (Some(challenge), Some(verifier)) => {
-                        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                        let computed = crate::jose::b64(Sha256::digest(verifier.as_bytes()));
                         if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
                             return Err(refuse(400, "invalid_grant", "the PKCE verifier does not match"));
                         }

@@ -118,6 +118,13 @@ use serde_json::{Map, Value, json};
 
 pub use self::manual_clock::ManualClock;
 
+/// The crate's one JOSE module, for the crate's own tests (they sign what
+/// a provider or a client would, and forgeries): not part of the API.
+#[doc(hidden)]
+pub mod jose {
+    pub use crate::jose::{Alg, CompactJws, Key, Signature, b64, b64_decode, encode, encode_text, jwk_thumbprint};
+}
+
 use self::issuer::{Core, Decision};
 use crate::clock::{AppClock, Clock};
 use crate::error::OidcError;

@@ -4,17 +4,18 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::client_key::{self, AssertionAlg, AssertionKey};
+use crate::client_key::{self, AssertionKey};
 use crate::config::{ClientAssertionAudience, ProviderMetadata, TokenEndpointAuthMethod, UserinfoMethod};
 use crate::error::OidcError;
 use crate::error::printable;
+use crate::jose::Alg;
+use crate::jose::unique_json::UniqueObject;
 use crate::provider::Provider;
 use crate::provider::http::{self, HttpError};
 use crate::provider::registration::RegisteredClient;
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 use crate::telemetry::{Call, Endpoint};
 use crate::token::claims;
-use crate::token::unique_json::UniqueObject;
 
 /// A successful token endpoint answer (RFC 6749 §5.1).
 #[derive(Debug, Deserialize)]
@@ -64,7 +65,7 @@ async fn client_assertion(
         .config
         .token_endpoint_auth_signing_alg
         .as_deref()
-        .and_then(AssertionAlg::named);
+        .and_then(Alg::named);
     let (key, alg) = match (client.token_endpoint_auth_method, &provider.config.private_key) {
         (TokenEndpointAuthMethod::PrivateKeyJwt, Some(key)) => (
             AssertionKey::Private(key),
@@ -73,7 +74,7 @@ async fn client_assertion(
         (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
             return Err(HttpError::Malformed("private_key_jwt without a private key".into()));
         }
-        _ => (AssertionKey::Secret(secret), AssertionAlg::Hs256),
+        _ => (AssertionKey::Secret(secret), Alg::Hs256),
     };
     let audience = match provider.config.client_assertion_audience {
         ClientAssertionAudience::Issuer => metadata.issuer.as_str(),

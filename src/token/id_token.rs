@@ -15,11 +15,12 @@ use serde_json::{Map, Value};
 
 use crate::config::ProviderMetadata;
 use crate::error::{IdTokenError, OidcError};
+use crate::jose::CompactJws;
 use crate::provider::keys::KeySource;
 use crate::provider::registration::RegisteredClient;
 use crate::secret::IdTokenJwt;
 use crate::token::claims;
-use crate::token::jws::{self, CompactJws};
+use crate::token::jws;
 
 /// An ID token whose every check passed.
 #[derive(Debug, Clone)]

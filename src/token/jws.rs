@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::core::{CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
 use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm};
 use serde_json::{Map, Value};
 
 use crate::error::{BearerError, JwsError, OidcError};
+use crate::jose::CompactJws;
 use crate::provider::keys::KeySource;
-use crate::token::unique_json;
 
 /// Asymmetric algorithms only: no `none`, and no HMAC (we share no secret
 /// with the issuer of access tokens, and a MAC keyed with a public key is
@@ -46,71 +45,6 @@ pub(crate) fn allowed_algs(supported: &[String], hmac: bool) -> Vec<CoreJwsSigni
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedJws {
     pub(crate) claims: Map<String, Value>,
-}
-
-/// The three parts of a compact JWS, decoded; `None` if it is not one.
-pub(crate) struct CompactJws<'a> {
-    pub(crate) header: Map<String, Value>,
-    signing_input: &'a str,
-    payload: &'a str,
-    signature: Vec<u8>,
-}
-
-impl<'a> CompactJws<'a> {
-    /// The compact JWS `raw`, if it is one: three base64url parts without
-    /// padding, and a header that is a JSON object with no member twice
-    /// (RFC 7515 §5.2 step 4). Every JWS the crate reads goes through here
-    /// (ID tokens' claims, access tokens, logout tokens, DPoP proofs), and
-    /// every signature check through [`verify`] or
-    /// [`CompactJws::verify_with`], which refuse what §4.1.11 says to: so
-    /// these rules hold for all of them alike.
-    pub(crate) fn parse(raw: &'a str) -> Option<CompactJws<'a>> {
-        let mut parts = raw.split('.');
-        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let signing_input = raw.get(..header.len() + 1 + payload.len())?;
-        let header = decode_object(header)?;
-        Some(CompactJws {
-            header,
-            signing_input,
-            payload,
-            signature: base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(signature)
-                .ok()?,
-        })
-    }
-
-    /// The payload as a JSON object, NOT verified: only ever a reason to
-    /// refuse a token, never to accept one.
-    pub(crate) fn unverified_claims(&self) -> Option<Map<String, Value>> {
-        decode_object(self.payload)
-    }
-
-    /// Whether the signature verifies with `key` under `alg`; never for a
-    /// JWS that needs an extension understood.
-    pub(crate) fn verify_with(&self, key: &CoreJsonWebKey, alg: &CoreJwsSigningAlgorithm) -> Result<(), ()> {
-        if self.needs_an_extension() {
-            return Err(());
-        }
-        key.verify_signature(alg, self.signing_input.as_bytes(), &self.signature)
-            .map_err(|_| ())
-    }
-
-    /// RFC 7515 §4.1.11: a `crit` header lists extensions the recipient
-    /// must understand or refuse the JWS. This crate implements none.
-    pub(crate) fn needs_an_extension(&self) -> bool {
-        self.header.contains_key("crit")
-    }
-
-    /// The `typ` header, lower-cased, if any.
-    pub(crate) fn typ(&self) -> Option<String> {
-        self.header
-            .get("typ")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-    }
 }
 
 /// Verifies `raw` with the keys of `keys` under the algorithms `allowed`.
@@ -150,7 +84,7 @@ pub(crate) async fn verify(
         Signature::NoKey => return Err(invalid(JwsError::UnknownKey)),
         Signature::Invalid => return Err(invalid(JwsError::BadSignature)),
     }
-    let claims = decode_object(jws.payload).ok_or(invalid(JwsError::PayloadNotAnObject))?;
+    let claims = jws.unverified_claims().ok_or(invalid(JwsError::PayloadNotAnObject))?;
     Ok(VerifiedJws { claims })
 }
 
@@ -180,20 +114,8 @@ fn check_signature(
     if candidates.is_empty() {
         return Signature::NoKey;
     }
-    let valid = candidates.iter().any(|key| {
-        key.verify_signature(alg, jws.signing_input.as_bytes(), &jws.signature)
-            .is_ok()
-    });
+    let valid = candidates.iter().any(|key| jws.verifies_with(key, alg));
     if valid { Signature::Valid } else { Signature::Invalid }
-}
-
-/// A base64url segment of a JWS as a JSON object; `None` if it is not one,
-/// or if a member name appears twice in it at any depth (RFC 7515 §5.2,
-/// RFC 7519 §4: a parser that kept one of two `sub`s could disagree with
-/// another one about who the token names).
-pub(crate) fn decode_object(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).ok()?;
-    unique_json::object(&bytes)
 }
 
 #[cfg(test)]

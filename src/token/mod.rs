@@ -11,4 +11,3 @@ pub(crate) mod id_token;
 pub(crate) mod jws;
 pub(crate) mod logout_token;
 pub(crate) mod service;
-pub(crate) mod unique_json;

@@ -836,7 +836,7 @@ async fn the_challenge_is_sent_whichever_catcher_renders_the_401() {
 
 /// An unsigned token shaped like a JWT with these claims.
 fn jwt_shaped(claims: Value) -> String {
-    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let b64 = |v: &Value| crate::support::jwt::b64(v.to_string().as_bytes());
     format!(
         "{}.{}.c2ln",
         b64(&json!({ "alg": "RS256", "typ": "JWT" })),

@@ -31,7 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Below the leaves: what any of them may use.
-    ("roots", &["random"]),
+    ("roots", &["random", "jose"]),
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -5,8 +5,6 @@
 //! (or, with `client_assertion_audience = "endpoint"`, the endpoint it is
 //! sent to), a unique `jti`, a short `exp`.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rocket::http::Status;
 use serde_json::{Value, json};
 
@@ -18,21 +16,18 @@ use rocket_openidconnect::DefaultProvider;
 const RSA_PEM: &str = "tests/data/client-rsa.pem";
 const EC_PEM: &str = "tests/data/client-ec.pem";
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-use crate::support::jwt::client_rsa_public_jwk as rsa_public_jwk;
+use crate::support::jwt::{b64, client_rsa_public_jwk as rsa_public_jwk};
 
 /// The EC test key: its private JWK (no `kid`) and its public JWK.
 fn ec_jwks() -> (Value, Value) {
     let pem = std::fs::read_to_string(EC_PEM).expect("the test key");
-    let key = <p256::SecretKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&pem).expect("a P-256 key");
-    let point = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&key.public_key(), false);
-    let raw = point.as_bytes();
-    let public = json!({ "kty": "EC", "crv": "P-256", "x": b64(&raw[1..33]), "y": b64(&raw[33..65]) });
+    let key = rocket_openidconnect::testing::jose::Key::from_pem(&pem).expect("a P-256 key");
+    let rocket_openidconnect::testing::jose::Key::P256(secret) = &key else {
+        panic!("{EC_PEM} is a P-256 key")
+    };
+    let public = Value::Object(key.public_members());
     let mut private = public.clone();
-    private["d"] = json!(b64(&key.to_bytes()));
+    private["d"] = json!(b64(&secret.to_bytes()));
     (private, public)
 }
 

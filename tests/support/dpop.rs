@@ -1,9 +1,7 @@
 //! A client holding a DPoP key (RFC 9449): its public JWK and thumbprint,
 //! and the proofs it makes.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::signature::Signer as _;
+use rocket_openidconnect::testing::jose::{self, Alg};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -13,32 +11,26 @@ use super::provider::{self, now};
 pub const ORIGIN: &str = "http://127.0.0.1:8000";
 
 pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    jose::b64(bytes)
 }
 
 /// A client holding a DPoP key.
 pub struct Holder {
-    pub key: p256::ecdsa::SigningKey,
+    pub key: jose::Key,
     pub jwk: Value,
 }
 
 impl Holder {
     pub fn new(seed: u8) -> Holder {
         let key = p256::ecdsa::SigningKey::from_slice(&Sha256::digest([seed; 8])).expect("a P-256 key");
-        let point = key.verifying_key().to_sec1_point(false);
-        let raw = point.as_bytes();
-        let jwk = json!({ "kty": "EC", "crv": "P-256", "x": b64(&raw[1..33]), "y": b64(&raw[33..65]) });
+        let key = jose::Key::P256(key);
+        let jwk = Value::Object(key.public_members());
         Holder { key, jwk }
     }
 
     /// RFC 7638 thumbprint of the key.
     pub fn jkt(&self) -> String {
-        let canonical = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            self.jwk["x"].as_str().unwrap_or_default(),
-            self.jwk["y"].as_str().unwrap_or_default()
-        );
-        b64(&Sha256::digest(canonical.as_bytes()))
+        self.key.thumbprint()
     }
 
     /// A proof for `method` `path` and `token`, with `header` and `claims`
@@ -54,9 +46,7 @@ impl Holder {
         });
         merge_into(&mut h, &header);
         merge_into(&mut c, &claims);
-        let input = format!("{}.{}", b64(h.to_string().as_bytes()), b64(c.to_string().as_bytes()));
-        let signature: p256::ecdsa::Signature = self.key.sign(input.as_bytes());
-        format!("{input}.{}", b64(&signature.to_bytes()))
+        jose::encode(&h, &c, jose::Signature::With(&self.key, Alg::Es256)).expect("signed")
     }
 
     pub fn proof(&self, method: &str, path: &str, token: &str) -> String {

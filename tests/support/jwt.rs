@@ -1,4 +1,5 @@
-//! Hand-built JWTs and JWKs for the test provider.
+//! Hand-built JWTs and JWKs for the test provider, signed by the crate's
+//! one JOSE module (`rocket_openidconnect::testing::jose`).
 //!
 //! The keys are fixed PEM files under `tests/support/keys/` (generated once
 //! with `openssl genrsa 2048`): generating RSA keys in a debug build takes
@@ -6,14 +7,8 @@
 
 use std::sync::OnceLock;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use rsa::RsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
+use rocket_openidconnect::testing::jose::{self, Alg};
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -34,16 +29,17 @@ impl Key {
         }
     }
 
-    pub fn private_key(self) -> &'static RsaPrivateKey {
-        static CURRENT: OnceLock<RsaPrivateKey> = OnceLock::new();
-        static ROTATED: OnceLock<RsaPrivateKey> = OnceLock::new();
+    /// The private key, as the crate's JOSE module holds it.
+    pub fn signing_key(self) -> &'static jose::Key {
+        static CURRENT: OnceLock<jose::Key> = OnceLock::new();
+        static ROTATED: OnceLock<jose::Key> = OnceLock::new();
         match self {
             Key::Current => CURRENT.get_or_init(|| {
-                RsaPrivateKey::from_pkcs8_pem(include_str!("keys/current.pem"))
+                jose::Key::from_pem(include_str!("keys/current.pem"))
                     .expect("tests/support/keys/current.pem is a PKCS#8 RSA key")
             }),
             Key::Rotated => ROTATED.get_or_init(|| {
-                RsaPrivateKey::from_pkcs8_pem(include_str!("keys/rotated.pem"))
+                jose::Key::from_pem(include_str!("keys/rotated.pem"))
                     .expect("tests/support/keys/rotated.pem is a PKCS#8 RSA key")
             }),
         }
@@ -52,23 +48,22 @@ impl Key {
     /// The public key as an SPKI PEM document: the bytes an attacker would
     /// use as an HMAC secret in the RS256 -> HS256 confusion attack.
     pub fn public_key_pem(self) -> String {
-        self.private_key()
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .expect("encode public key")
+        let jwk: Value = self.jwk();
+        let public = rsa::RsaPublicKey::new(
+            rsa::BigUint::from_bytes_be(&b64_decode(jwk["n"].as_str().expect("n"))),
+            rsa::BigUint::from_bytes_be(&b64_decode(jwk["e"].as_str().expect("e"))),
+        )
+        .expect("an RSA public key");
+        public.to_public_key_pem(LineEnding::LF).expect("encode public key")
     }
 
     /// The public JWK of this key, as published on `jwks_uri`.
     pub fn jwk(self) -> Value {
-        let public = self.private_key().to_public_key();
-        json!({
-            "kty": "RSA",
-            "use": "sig",
-            "alg": "RS256",
-            "kid": self.kid(),
-            "n": b64(&public.n().to_bytes_be()),
-            "e": b64(&public.e().to_bytes_be()),
-        })
+        let mut jwk = self.signing_key().public_members();
+        jwk.insert("use".into(), json!("sig"));
+        jwk.insert("alg".into(), json!("RS256"));
+        jwk.insert("kid".into(), json!(self.kid()));
+        Value::Object(jwk)
     }
 }
 
@@ -86,11 +81,11 @@ pub enum Signature {
 }
 
 pub fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    jose::b64(bytes)
 }
 
 pub fn b64_decode(text: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(text).expect("base64url")
+    jose::b64_decode(text).expect("base64url")
 }
 
 /// Serializes and signs a compact JWS.
@@ -101,28 +96,20 @@ pub fn encode(header: &Value, claims: &Value, signature: &Signature) -> String {
 /// [`encode`] of a header and claims given as JSON text, which may be what
 /// a JSON object cannot be (a member named twice).
 pub fn encode_text(header: &str, claims: &str, signature: &Signature) -> String {
-    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-    let sig = match signature {
-        Signature::Rs256(key) => rs256(*key, &signing_input),
-        Signature::Rs256Corrupted(key) => {
-            let mut sig = rs256(*key, &signing_input);
-            let middle = sig.len() / 2;
-            sig[middle] ^= 0x01;
-            sig
-        }
-        Signature::Unsigned => Vec::new(),
-        Signature::Hs256(secret) => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
-            mac.update(signing_input.as_bytes());
-            mac.finalize().into_bytes().to_vec()
-        }
+    let how = match signature {
+        Signature::Rs256(key) | Signature::Rs256Corrupted(key) => jose::Signature::With(key.signing_key(), Alg::Rs256),
+        Signature::Unsigned => jose::Signature::Unsigned,
+        Signature::Hs256(secret) => jose::Signature::Hmac(secret),
     };
-    format!("{signing_input}.{}", b64(&sig))
-}
-
-fn rs256(key: Key, signing_input: &str) -> Vec<u8> {
-    let signer = SigningKey::<Sha256>::new(key.private_key().clone());
-    signer.sign(signing_input.as_bytes()).to_vec()
+    let jws = jose::encode_text(header, claims, how).expect("signed");
+    if !matches!(signature, Signature::Rs256Corrupted(_)) {
+        return jws;
+    }
+    let (input, sig) = jws.rsplit_once('.').expect("a JWS");
+    let mut sig = b64_decode(sig);
+    let middle = sig.len() / 2;
+    sig[middle] ^= 0x01;
+    format!("{input}.{}", b64(&sig))
 }
 
 /// The claims of a compact JWT, unverified.
@@ -159,6 +146,5 @@ pub fn incompressible_text(len: usize, seed: &str) -> String {
 /// as a provider registers it for `private_key_jwt`.
 pub fn client_rsa_public_jwk() -> Value {
     let pem = std::fs::read_to_string("tests/data/client-rsa.pem").expect("the test key");
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("an RSA key");
-    json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) })
+    Value::Object(jose::Key::from_pem(&pem).expect("an RSA key").public_members())
 }

@@ -10,12 +10,12 @@ use serde_json::{Map, Value};
 use super::{BearerCaches, INACTIVE_SECONDS, TokenIdentity, TokenValidation, sender_constraint};
 use crate::config::ProviderMetadata;
 use crate::error::BearerError;
+use crate::jose::CompactJws;
 use crate::provider::Provider;
 use crate::provider::budget::Caller;
 use crate::provider::registration::RegisteredClient;
 use crate::secret::AccessToken;
 use crate::token::claims;
-use crate::token::jws::CompactJws;
 
 pub(super) struct Checks<'a> {
     pub(super) provider: &'a Provider,

@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use super::{Checks, TokenIdentity, TokenValidation};
 use crate::error::{BearerError, HttpError, OidcError, ProviderError};
+use crate::jose::unique_json;
 use crate::provider::budget::Spend;
 use crate::secret::AccessToken;
 use crate::telemetry::Endpoint;
-use crate::token::{endpoint, unique_json};
+use crate::token::endpoint;
 
 impl Checks<'_> {
     /// RFC 7662 introspection; a refusal is `Err(InvalidToken)`.

@@ -12,12 +12,12 @@ use time::OffsetDateTime;
 
 use crate::config::BearerMode;
 use crate::error::{BearerError, OidcError};
+use crate::jose::CompactJws;
 use crate::provider::Provider;
 use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
 use crate::telemetry;
 use crate::token::claims;
-use crate::token::jws::CompactJws;
 
 mod caches;
 mod checks;
@@ -383,7 +383,7 @@ mod tests {
                 prop_assert!(bound.is_none());
                 prop_assert!(claims.get("cnf").is_none_or(|cnf| cnf.as_object().is_some_and(|cnf| cnf.len() == 1 && cnf.get("jkt").is_some_and(says))));
             }
-            let b64 = |v: &Value| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, v.to_string());
+            let b64 = |v: &Value| crate::jose::b64(v.to_string());
             let token = AccessToken::new(format!("{}.{}.c2ln", b64(&serde_json::json!({ "alg": "RS256" })), b64(&Value::Object(claims))));
             let _ = checks.refused_locally(&token);
         }

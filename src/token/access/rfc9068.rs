@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::{Checks, TokenIdentity, TokenValidation, is_access_token_typ, unavailable};
 use crate::error::{BearerError, OidcError};
+use crate::jose::CompactJws;
 use crate::secret::AccessToken;
-use crate::token::jws::{self, CompactJws};
+use crate::token::jws;
 
 impl Checks<'_> {
     /// Local validation (RFC 9068). A refusal is not cached: a bad token
