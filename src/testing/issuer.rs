@@ -1,48 +1,66 @@
-//! What the test issuer knows and decides, without HTTP: clients, the
-//! authorization codes it issued, the tokens it minted, its users' sessions.
+//! What the test issuer knows and decides, without HTTP: its client, the
+//! authorization codes it issued, the tokens it minted, its users'
+//! sessions, and the fault hook's knobs and journal (`faults.rs`).
 //! `server.rs` puts it on the network; `mod.rs` gives it to app tests.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::TestUser;
+use super::faults::{
+    BACKCHANNEL_LOGOUT_EVENT, Behaviour, ClientAuth, Failure, JWT_BEARER, Journal, Key, Signing, find_param, merge,
+};
 use super::signer::{Signer, random_token};
 use crate::clock::AppClock;
-
-/// Back-Channel Logout 1.0 §2.4: the event a logout token carries.
-pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+use crate::jose::{self, Alg, CompactJws};
 
 /// How long an authorization code may wait for its redemption.
 const CODE_SECONDS: i64 = 60;
 /// How long an ID token is valid.
 const ID_TOKEN_SECONDS: i64 = 600;
+/// The subject of the fault hook's users and minted tokens by default.
+pub(crate) const SUBJECT: &str = "alice";
 /// Above this many minted tokens, expired ones are forgotten.
 const TOKEN_CAPACITY: usize = 10_000;
 
-/// A client the issuer knows.
+/// The client the issuer was started with.
 #[derive(Clone)]
 pub(crate) struct Client {
     pub(crate) id: String,
     pub(crate) secret: String,
 }
 
-/// A login the issuer granted: what a code, a refresh token and an access
-/// token from a login stand for.
+/// A login the issuer granted: what a code and a refresh token stand for.
 #[derive(Clone)]
 pub(crate) struct Grant {
-    pub(crate) user: Arc<TestUser>,
+    /// Who logged in; `None` for a code of the fault hook's `issue_code`:
+    /// then the user named by `Behaviour::subject` when it is redeemed.
+    pub(crate) user: Option<Arc<TestUser>>,
     pub(crate) client_id: String,
     pub(crate) redirect_uri: String,
     pub(crate) nonce: Option<String>,
-    pub(crate) challenge: Option<String>,
+    /// `code_challenge` and `code_challenge_method` (RFC 7636 §4.3).
+    pub(crate) challenge: Option<(String, Option<String>)>,
     pub(crate) scope: String,
-    pub(crate) sid: String,
+    /// The login session at the issuer (none for `issue_code`).
+    pub(crate) sid: Option<String>,
     pub(crate) auth_time: i64,
+    /// The first of the requested `acr_values`: the ID token's `acr`.
+    pub(crate) acr: Option<String>,
+}
+
+/// A refresh token's grant; `active` is false once revoked or rotated away.
+#[derive(Clone)]
+struct RefreshGrant {
+    grant: Grant,
+    active: bool,
 }
 
 /// A minted access token: its introspection answer, and the user it
@@ -66,29 +84,55 @@ pub(crate) struct Session {
 
 #[derive(Default)]
 struct Ledger {
-    codes: HashMap<String, (Grant, i64)>,
-    refresh_tokens: HashMap<String, Grant>,
+    codes: HashMap<String, (Grant, i64, bool)>,
+    refresh_tokens: HashMap<String, RefreshGrant>,
     tokens: HashMap<String, Minted>,
     sessions: Vec<Session>,
     /// Browsers logged in at the issuer (its own cookie), for `prompt=none`.
     browsers: HashMap<String, Arc<TestUser>>,
     /// Origins of the redirect URIs seen: where a logout may return.
     origins: HashSet<String>,
+    /// Dynamically registered clients (RFC 7591): id → secret.
+    registered: HashMap<String, String>,
+    /// Pushed authorization requests (RFC 9126), by `request_uri`.
+    pushed: HashMap<String, Vec<(String, String)>>,
 }
 
-/// An OAuth error answer (RFC 6749 §5.2) or a refusal of a request.
+/// An error answer: OAuth's (RFC 6749 §5.2), or a raw body a broken
+/// provider would send.
 #[derive(Debug)]
 pub(crate) struct Refusal {
     pub(crate) status: u16,
-    pub(crate) error: &'static str,
+    /// The `error` code (`raw <status>` for a raw body).
+    pub(crate) error: String,
     pub(crate) description: String,
+    /// A raw answer instead of the JSON error: content type and body.
+    pub(crate) raw: Option<(&'static str, String)>,
 }
 
-fn refuse(status: u16, error: &'static str, description: impl Into<String>) -> Refusal {
+pub(crate) fn refuse(status: u16, error: &str, description: impl Into<String>) -> Refusal {
     Refusal {
         status,
-        error,
+        error: error.into(),
         description: description.into(),
+        raw: None,
+    }
+}
+
+/// The error an endpoint told to fail with `failure` answers (`Delay`:
+/// none, the route waits); `Garbage` comes with `garbage_status`.
+pub(crate) fn told_to_fail(failure: &Option<Failure>, garbage_status: u16) -> Result<(), Refusal> {
+    let raw = |status: u16, content_type: &'static str, body: &str| Refusal {
+        status,
+        error: format!("raw {status}"),
+        description: String::new(),
+        raw: Some((content_type, body.into())),
+    };
+    match failure {
+        Some(Failure::ServerError) => Err(raw(500, "text/plain", "internal server error")),
+        Some(Failure::Garbage) => Err(raw(garbage_status, "application/json", "<html>this is not json")),
+        Some(Failure::OAuthError { status, error }) => Err(refuse(*status, error, "the test issuer was told to fail")),
+        Some(Failure::Delay(_)) | None => Ok(()),
     }
 }
 
@@ -126,31 +170,41 @@ pub(crate) enum Decision {
 /// The issuer's state. Shared by its HTTP routes and the test API.
 pub(crate) struct Core {
     issuer: OnceLock<String>,
-    pub(crate) clients: Vec<Client>,
+    /// The client it was started with.
+    pub(crate) client: Client,
     pub(crate) signer: Signer,
     /// A key never published: what a forged token is signed with.
     pub(crate) stray: Signer,
     pub(crate) access_token_seconds: i64,
     pub(crate) backchannel_logout_uri: Option<String>,
     ledger: Mutex<Ledger>,
+    behaviour: Mutex<Behaviour>,
+    journal: Mutex<Journal>,
     pub(crate) clock: AppClock,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent maps: carry on.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Core {
     pub(crate) fn new(
-        clients: Vec<Client>,
+        client: Client,
         access_token_seconds: i64,
         backchannel_logout_uri: Option<String>,
         clock: AppClock,
     ) -> Option<Core> {
         Some(Core {
             issuer: OnceLock::new(),
-            clients,
+            behaviour: Mutex::new(Behaviour::new(&client.id, &client.secret)),
+            client,
             signer: Signer::generate()?,
             stray: Signer::generate()?,
             access_token_seconds,
             backchannel_logout_uri,
             ledger: Mutex::new(Ledger::default()),
+            journal: Mutex::new(Journal::default()),
             clock,
         })
     }
@@ -165,8 +219,22 @@ impl Core {
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        // A panic while holding the lock leaves consistent maps: carry on.
-        self.ledger.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.ledger)
+    }
+
+    /// The fault hook's knobs, as they are now.
+    pub(crate) fn behaviour(&self) -> Behaviour {
+        lock(&self.behaviour).clone()
+    }
+
+    /// Changes the knobs.
+    pub(crate) fn behave(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut lock(&self.behaviour));
+    }
+
+    /// What the issuer was sent.
+    pub(crate) fn journal(&self) -> MutexGuard<'_, Journal> {
+        lock(&self.journal)
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -175,7 +243,9 @@ impl Core {
 
     /// The discovery document (OpenID Connect Discovery 1.0 §3).
     pub(crate) fn discovery(&self) -> Value {
-        json!({
+        let b = self.behaviour();
+        let basic_or_post = json!(["client_secret_basic", "client_secret_post"]);
+        let mut doc = json!({
             "issuer": self.issuer(),
             "authorization_endpoint": self.endpoint("/authorize"),
             "token_endpoint": self.endpoint("/token"),
@@ -184,36 +254,226 @@ impl Core {
             "introspection_endpoint": self.endpoint("/introspect"),
             "revocation_endpoint": self.endpoint("/revoke"),
             "end_session_endpoint": self.endpoint("/logout"),
+            "registration_endpoint": self.endpoint("/register"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "id_token_signing_alg_values_supported": [b.alg().name()],
+            "scopes_supported": ["openid", "profile", "email"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "email"],
+            "token_endpoint_auth_methods_supported": basic_or_post,
+            "introspection_endpoint_auth_methods_supported": basic_or_post,
+            "revocation_endpoint_auth_methods_supported": basic_or_post,
             "code_challenge_methods_supported": ["S256"],
             "claims_parameter_supported": false,
             "authorization_response_iss_parameter_supported": true,
             "backchannel_logout_supported": true,
             "backchannel_logout_session_supported": true,
-        })
+        });
+        merge(&mut doc, &b.discovery);
+        doc
     }
 
     /// The public keys (RFC 7517 §5).
-    pub(crate) fn jwks(&self) -> Value {
-        json!({ "keys": [self.signer.public_jwk()] })
-    }
-
-    /// The client with this id and secret, compared in constant time.
-    pub(crate) fn authenticate(&self, id: &str, secret: &str) -> Result<&Client, Refusal> {
-        self.clients
+    pub(crate) fn jwks(&self, b: &Behaviour) -> Value {
+        if let Some(body) = &b.jwks_body {
+            return body.clone();
+        }
+        let keys: Vec<Value> = b
+            .jwks
             .iter()
-            .find(|client| client.id == id && bool::from(client.secret.as_bytes().ct_eq(secret.as_bytes())))
-            .ok_or_else(|| refuse(401, "invalid_client", "unknown client or wrong secret"))
+            .map(|key| {
+                let mut jwk = match key {
+                    Key::Issuer => self.signer.public_jwk(),
+                    key => key.jwk(),
+                };
+                if let Some(kid) = &b.jwks_kid {
+                    jwk["kid"] = json!(kid);
+                }
+                jwk
+            })
+            .collect();
+        json!({ "keys": keys })
     }
 
-    fn known_client(&self, id: &str) -> Option<&Client> {
-        self.clients.iter().find(|client| client.id == id)
+    /// Signs `claims` as `signing` says, with a header `{alg, typ, kid}`
+    /// and `header_overrides` merged over it.
+    pub(crate) fn sign(
+        &self,
+        b: &Behaviour,
+        signing: &Signing,
+        typ: &str,
+        header_overrides: &Map<String, Value>,
+        claims: &Value,
+    ) -> String {
+        let with = |key: Key| match key {
+            Key::Issuer => (Alg::Es256.name(), jose::Signature::With(self.signer.key(), Alg::Es256)),
+            key => (Alg::Rs256.name(), jose::Signature::With(key.signing_key(), Alg::Rs256)),
+        };
+        let pem = b.signing_key.public_key_pem();
+        let (alg, how) = match signing {
+            Signing::Active | Signing::DuplicateSub(_) | Signing::CorruptSignature => with(b.signing_key),
+            Signing::With(key) => with(*key),
+            Signing::None => ("none", jose::Signature::Unsigned),
+            Signing::Hs256WithPublicKeyPem => ("HS256", jose::Signature::Hmac(pem.as_bytes())),
+            Signing::Hs256WithClientSecret => ("HS256", jose::Signature::Hmac(b.client_secret.as_bytes())),
+        };
+        let mut header = json!({ "alg": alg, "typ": typ });
+        if !matches!(signing, Signing::None | Signing::Hs256WithClientSecret) {
+            header["kid"] = json!(match b.signing_key {
+                Key::Issuer => self.signer.kid(),
+                key => key.kid(),
+            });
+        }
+        merge(&mut header, header_overrides);
+        let mut text = claims.to_string();
+        if let Signing::DuplicateSub(second) = signing {
+            text = format!("{},\"sub\":{}}}", text.trim_end_matches('}'), json!(second));
+        }
+        let jws = jose::encode_text(&header.to_string(), &text, how).unwrap_or_default();
+        if *signing != Signing::CorruptSignature {
+            return jws;
+        }
+        let Some((input, signature)) = jws.rsplit_once('.') else {
+            return jws;
+        };
+        let mut signature = jose::b64_decode(signature).unwrap_or_default();
+        let middle = signature.len() / 2;
+        if let Some(byte) = signature.get_mut(middle) {
+            *byte ^= 0x01;
+        }
+        format!("{input}.{}", jose::b64(signature))
+    }
+
+    /// Whether `id`/`secret` is the client or a registered one, compared in
+    /// constant time.
+    fn known_client(&self, b: &Behaviour, id: &str, secret: &str) -> bool {
+        let same = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+        (id == b.client_id && same(secret, &b.client_secret))
+            || self
+                .ledger()
+                .registered
+                .get(id)
+                .is_some_and(|known| same(secret, known))
+    }
+
+    /// Authenticates the client of a request; its `client_id`.
+    pub(crate) fn check_client(
+        &self,
+        b: &Behaviour,
+        authorization: Option<&str>,
+        form: &[(String, String)],
+    ) -> Result<String, Refusal> {
+        let param = |name: &str| find_param(form, name);
+        let invalid_client = || refuse(401, "invalid_client", "client authentication failed");
+        // RFC 6749 §2.3: a client MUST NOT use more than one method.
+        let two_methods = || refuse(400, "invalid_request", "more than one client authentication method");
+        let basic = || -> Result<Option<(String, String)>, Refusal> {
+            let Some(value) = authorization else { return Ok(None) };
+            let encoded = value.strip_prefix("Basic ").ok_or_else(invalid_client)?;
+            let decoded = STANDARD.decode(encoded.trim()).map_err(|_| invalid_client())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| invalid_client())?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded first.
+            Ok(Some((form_decode(id), form_decode(secret))))
+        };
+        let post = || param("client_id").zip(param("client_secret"));
+        let checked = |id: String, secret: &str| {
+            if self.known_client(b, &id, secret) {
+                Ok(id)
+            } else {
+                Err(invalid_client())
+            }
+        };
+        match &b.client_auth {
+            ClientAuth::Either => match (basic()?, post()) {
+                (Some(_), Some(_)) => Err(two_methods()),
+                (Some((id, secret)), None) => checked(id, &secret),
+                (None, Some((id, secret))) => checked(id.to_string(), secret),
+                (None, None) => Err(invalid_client()),
+            },
+            ClientAuth::Basic => {
+                let (id, secret) = basic()?.ok_or_else(invalid_client)?;
+                let id = checked(id, &secret)?;
+                if param("client_secret").is_some() {
+                    return Err(two_methods());
+                }
+                Ok(id)
+            }
+            ClientAuth::Post => {
+                if authorization.is_some() {
+                    return Err(two_methods());
+                }
+                let (id, secret) = post().ok_or_else(invalid_client)?;
+                checked(id.to_string(), secret)
+            }
+            ClientAuth::Assertion(jwk) => {
+                if authorization.is_some() || param("client_secret").is_some() {
+                    return Err(two_methods());
+                }
+                if param("client_assertion_type") != Some(JWT_BEARER) {
+                    return Err(invalid_client());
+                }
+                let assertion = param("client_assertion").ok_or_else(invalid_client)?;
+                self.journal().raw_assertions.push(assertion.to_string());
+                let (header, claims) = self
+                    .check_assertion(b, jwk.as_ref(), assertion)
+                    .ok_or_else(invalid_client)?;
+                self.journal().assertions.push((header, claims.clone()));
+                let id = claims["sub"].as_str().unwrap_or_default().to_string();
+                if param("client_id").is_some_and(|sent| sent != id) {
+                    return Err(invalid_client());
+                }
+                Ok(id)
+            }
+        }
+    }
+
+    /// The header and claims of a client assertion that verifies and is
+    /// well-formed (RFC 7523 §3), its `jti` never seen before.
+    fn check_assertion(&self, b: &Behaviour, jwk: Option<&Value>, assertion: &str) -> Option<(Value, Value)> {
+        use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+        let jws = CompactJws::parse(assertion)?;
+        let header = Value::Object(jws.header.clone());
+        let claims = Value::Object(jws.unverified_claims()?);
+        let verified = match jwk {
+            Some(jwk) => {
+                let key: CoreJsonWebKey = serde_json::from_value(jwk.clone()).ok()?;
+                let alg: CoreJwsSigningAlgorithm = serde_json::from_value(header["alg"].clone()).ok()?;
+                !matches!(alg, CoreJwsSigningAlgorithm::None | CoreJwsSigningAlgorithm::HmacSha256)
+                    && jws.verifies_with(&key, &alg)
+            }
+            None => {
+                use hmac::Mac;
+                let (input, signature) = assertion.rsplit_once('.')?;
+                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(b.client_secret.as_bytes()).ok()?;
+                mac.update(input.as_bytes());
+                header["alg"] == "HS256" && mac.verify_slice(&jose::b64_decode(signature)?).is_ok()
+            }
+        };
+        let now = self.clock.now();
+        let fresh = claims["exp"].as_i64().is_some_and(|exp| exp > now && exp <= now + 300);
+        let jti = claims["jti"].as_str()?.to_string();
+        let unseen = !self.journal().assertions.iter().any(|(_, c)| c["jti"] == jti.as_str());
+        let ok = verified
+            && fresh
+            && unseen
+            && claims["iss"] == b.client_id.as_str()
+            && claims["sub"] == b.client_id.as_str()
+            && self.accepts_audience(b, &claims["aud"]);
+        ok.then_some((header, claims))
+    }
+
+    /// Whether a client assertion's `aud` names this issuer: its identifier
+    /// (draft-ietf-oauth-rfc7523bis) or, as many servers still accept, its
+    /// token endpoint; or exactly what `Behaviour::assertion_audiences` lists.
+    fn accepts_audience(&self, b: &Behaviour, aud: &Value) -> bool {
+        let accepted = b
+            .assertion_audiences
+            .clone()
+            .unwrap_or_else(|| vec![self.issuer().to_string(), self.endpoint("/token")]);
+        aud.as_str().is_some_and(|aud| accepted.iter().any(|a| a == aud))
     }
 
     /// The authorization endpoint (OIDC Core §3.1.2): checks the request and
@@ -224,10 +484,23 @@ impl Core {
         params: &HashMap<String, String>,
         decision: Decision,
     ) -> Result<AuthorizationResponse, Refusal> {
+        let mut params = params.clone();
+        // RFC 9126 §4: a pushed request stands in for the parameters.
+        if let Some(request_uri) = params.get("request_uri") {
+            let pushed = self
+                .ledger()
+                .pushed
+                .get(request_uri)
+                .cloned()
+                .ok_or_else(|| refuse(400, "invalid_request_uri", "unknown request_uri"))?;
+            params.extend(pushed);
+        }
         let param = |name: &str| params.get(name).map(String::as_str);
         let client_id = param("client_id").ok_or_else(|| refuse(400, "invalid_request", "no client_id"))?;
-        self.known_client(client_id)
-            .ok_or_else(|| refuse(400, "invalid_client", format!("unknown client `{client_id}`")))?;
+        let b = self.behaviour();
+        if client_id != b.client_id && !self.ledger().registered.contains_key(client_id) {
+            return Err(refuse(400, "invalid_client", format!("unknown client `{client_id}`")));
+        }
         let redirect_uri = param("redirect_uri").ok_or_else(|| refuse(400, "invalid_request", "no redirect_uri"))?;
         let redirect = Url::parse(redirect_uri)
             .ok()
@@ -265,11 +538,9 @@ impl Core {
         if !scope.split(' ').any(|s| s == "openid") {
             return Ok(error(response, "invalid_scope", "the scope must contain openid"));
         }
-        let challenge = match (param("code_challenge"), param("code_challenge_method")) {
-            (Some(challenge), Some("S256")) => Some(challenge.to_string()),
-            (Some(_), _) => return Ok(error(response, "invalid_request", "code_challenge_method must be S256")),
-            (None, _) => None,
-        };
+        if param("code_challenge").is_some() && param("code_challenge_method") != Some("S256") {
+            return Ok(error(response, "invalid_request", "code_challenge_method must be S256"));
+        }
         let user = match decision {
             Decision::Approve(user) => user,
             Decision::Deny => return Ok(error(response, "access_denied", "the user refused")),
@@ -278,101 +549,65 @@ impl Core {
         };
 
         let now = self.clock.now();
-        let grant = Grant {
-            user: user.clone(),
-            client_id: client_id.to_string(),
-            redirect_uri: redirect_uri.to_string(),
-            nonce: param("nonce").map(str::to_string),
-            challenge,
-            scope: scope.to_string(),
-            sid: random_token(),
-            auth_time: now,
-        };
+        let sid = random_token();
+        let mut grant = grant_of(|name| param(name), now);
+        grant.user = Some(user.clone());
+        grant.sid = Some(sid.clone());
         let code = random_token();
         {
             let mut ledger = self.ledger();
             ledger.origins.insert(redirect.origin().ascii_serialization());
             ledger.sessions.push(Session {
-                sid: grant.sid.clone(),
+                sid,
                 subject: user.subject.clone(),
                 client_id: client_id.to_string(),
                 redirect_uri: redirect_uri.to_string(),
                 started: now,
             });
-            ledger.codes.retain(|_, (_, expires)| *expires > now);
-            ledger.codes.insert(code.clone(), (grant, now + CODE_SECONDS));
+            ledger.codes.retain(|_, (_, expires, _)| *expires > now);
+            ledger.codes.insert(code.clone(), (grant, now + CODE_SECONDS, false));
         }
         Ok(finish(response, vec![("code".into(), code)]))
     }
 
-    /// The token endpoint (RFC 6749 §4.1.3, §6, §4.4) for an authenticated client.
-    pub(crate) fn token(&self, client: &Client, form: &HashMap<String, String>) -> Result<Value, Refusal> {
-        let param = |name: &str| form.get(name).map(String::as_str);
+    /// The fault hook's shortcut past the authorization endpoint: a code for
+    /// these authorization request parameters, unchecked, for the user
+    /// `Behaviour::subject` names when it is redeemed.
+    pub(crate) fn issue_code(&self, params: &[(String, String)]) -> String {
+        let now = self.clock.now();
+        let grant = grant_of(|name| find_param(params, name), now);
+        let code = random_token();
+        let mut ledger = self.ledger();
+        if let Some(origin) = Url::parse(&grant.redirect_uri)
+            .ok()
+            .map(|url| url.origin().ascii_serialization())
+        {
+            ledger.origins.insert(origin);
+        }
+        ledger.codes.insert(code.clone(), (grant, now + CODE_SECONDS, false));
+        code
+    }
+
+    /// The parameters a pushed `request_uri` stands for.
+    pub(crate) fn pushed(&self, request_uri: &str) -> Option<Vec<(String, String)>> {
+        self.ledger().pushed.get(request_uri).cloned()
+    }
+
+    /// The token endpoint (RFC 6749 §4.1.3, §6, §4.4).
+    pub(crate) fn token(&self, authorization: Option<&str>, form: &[(String, String)]) -> Result<Value, Refusal> {
+        let b = self.behaviour();
+        told_to_fail(&b.token_failure, 200)?;
+        for (name, _) in form {
+            if form.iter().filter(|(k, _)| k == name).count() > 1 {
+                return Err(refuse(400, "invalid_request", "repeated parameter"));
+            }
+        }
+        let client_id = self.check_client(&b, authorization, form)?;
+        let param = |name: &str| find_param(form, name);
         match param("grant_type") {
-            Some("authorization_code") => {
-                let code = param("code").ok_or_else(|| refuse(400, "invalid_request", "no code"))?;
-                let (grant, expires) = self
-                    .ledger()
-                    .codes
-                    .remove(code)
-                    .ok_or_else(|| refuse(400, "invalid_grant", "unknown or used code"))?;
-                if expires <= self.clock.now() || grant.client_id != client.id {
-                    return Err(refuse(
-                        400,
-                        "invalid_grant",
-                        "expired code, or issued to another client",
-                    ));
-                }
-                if param("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-                    return Err(refuse(
-                        400,
-                        "invalid_grant",
-                        "redirect_uri differs from the authorization request",
-                    ));
-                }
-                match (&grant.challenge, param("code_verifier")) {
-                    (Some(challenge), Some(verifier)) => {
-                        let computed = crate::jose::b64(Sha256::digest(verifier.as_bytes()));
-                        if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
-                            return Err(refuse(400, "invalid_grant", "the PKCE verifier does not match"));
-                        }
-                    }
-                    (None, None) => {}
-                    _ => {
-                        return Err(refuse(
-                            400,
-                            "invalid_grant",
-                            "PKCE verifier without challenge, or the reverse",
-                        ));
-                    }
-                }
-                Ok(self.tokens_for(&grant, grant.nonce.as_deref(), true))
-            }
-            Some("refresh_token") => {
-                let token = param("refresh_token").ok_or_else(|| refuse(400, "invalid_request", "no refresh_token"))?;
-                let grant = self
-                    .ledger()
-                    .refresh_tokens
-                    .get(token)
-                    .filter(|grant| grant.client_id == client.id)
-                    .cloned()
-                    .ok_or_else(|| refuse(400, "invalid_grant", "unknown or revoked refresh token"))?;
-                let mut answer = self.tokens_for(&grant, None, false);
-                answer["refresh_token"] = json!(token);
-                Ok(answer)
-            }
-            Some("client_credentials") => {
-                let scope = param("scope").unwrap_or_default();
-                let mut claims = self.access_claims(&client.id, &client.id, scope);
-                claims.insert("aud".into(), json!(client.id));
-                let token = self.register(claims, None);
-                Ok(json!({
-                    "access_token": token,
-                    "token_type": "Bearer",
-                    "expires_in": self.access_token_seconds,
-                    "scope": scope,
-                }))
-            }
+            Some("authorization_code") => self.redeem(&b, &client_id, form),
+            Some("refresh_token") => self.refresh(&b, &client_id, form),
+            Some("client_credentials") => Ok(self.client_credentials(&b, &client_id, form)),
             _ => Err(refuse(
                 400,
                 "unsupported_grant_type",
@@ -381,43 +616,196 @@ impl Core {
         }
     }
 
-    /// ID token, access token (and a new refresh token) for a grant.
-    fn tokens_for(&self, grant: &Grant, nonce: Option<&str>, new_refresh_token: bool) -> Value {
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.6: the code's tokens, once.
+    fn redeem(&self, b: &Behaviour, client_id: &str, form: &[(String, String)]) -> Result<Value, Refusal> {
+        let param = |name: &str| find_param(form, name);
+        let code = param("code").ok_or_else(|| refuse(400, "invalid_request", "no code"))?;
+        let grant = {
+            let mut ledger = self.ledger();
+            let (grant, expires, used) = ledger
+                .codes
+                .get_mut(code)
+                .ok_or_else(|| refuse(400, "invalid_grant", "unknown code"))?;
+            if *used {
+                return Err(refuse(400, "invalid_grant", "code already used"));
+            }
+            *used = true;
+            if *expires <= self.clock.now() {
+                return Err(refuse(400, "invalid_grant", "expired code"));
+            }
+            grant.clone()
+        };
+        if grant.client_id != client_id {
+            return Err(refuse(400, "invalid_grant", "code issued to another client"));
+        }
+        if param("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            return Err(refuse(
+                400,
+                "invalid_grant",
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        match (&grant.challenge, param("code_verifier")) {
+            (Some((challenge, method)), Some(verifier)) => {
+                let computed = jose::b64(Sha256::digest(verifier.as_bytes()));
+                if method.as_deref() != Some("S256") || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+                    return Err(refuse(400, "invalid_grant", "PKCE verification failed"));
+                }
+            }
+            (Some(_), None) => return Err(refuse(400, "invalid_grant", "missing code_verifier")),
+            (None, Some(_)) => return Err(refuse(400, "invalid_grant", "unexpected code_verifier")),
+            (None, None) => return Err(refuse(400, "invalid_request", "PKCE is required")),
+        }
+        let user = self.user_of(b, &grant);
         let now = self.clock.now();
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.issuer()));
-        claims.insert("aud".into(), json!(grant.client_id));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + ID_TOKEN_SECONDS));
-        claims.insert("auth_time".into(), json!(grant.auth_time));
-        claims.insert("sid".into(), json!(grant.sid));
-        if let Some(nonce) = nonce {
-            claims.insert("nonce".into(), json!(nonce));
+        let mut claims = self.id_token_claims(&grant, &user, now);
+        if let Some(nonce) = &grant.nonce {
+            claims["nonce"] = json!(nonce);
         }
-        for (name, value) in &grant.user.claims {
-            claims.insert(name.clone(), value.clone());
-        }
-        claims.insert("sub".into(), json!(grant.user.subject));
-        let id_token = self.signer.sign("JWT", &claims);
-
-        let mut access = self.access_claims(&grant.user.subject, &grant.client_id, &grant.scope);
-        access.insert("aud".into(), json!(grant.client_id));
-        let access_token = self.register(access, Some(grant.user.clone()));
-        let mut answer = json!({
-            "access_token": access_token,
+        merge(&mut claims, &b.claims);
+        let mut response = json!({
+            "access_token": self.user_access_token(&grant, &user),
             "token_type": "Bearer",
             "expires_in": self.access_token_seconds,
-            "id_token": id_token,
+            "refresh_token": random_token(),
             "scope": grant.scope,
+            "id_token": self.sign(b, &b.signing, "JWT", &b.header, &claims),
         });
-        if new_refresh_token {
-            let refresh_token = random_token();
+        merge(&mut response, &b.token_response);
+        if let Some(refresh_token) = response.get("refresh_token").and_then(Value::as_str) {
+            let mut grant = grant.clone();
+            grant.user = Some(user);
             self.ledger()
                 .refresh_tokens
-                .insert(refresh_token.clone(), grant.clone());
-            answer["refresh_token"] = json!(refresh_token);
+                .insert(refresh_token.to_string(), RefreshGrant { grant, active: true });
         }
-        answer
+        Ok(response)
+    }
+
+    /// RFC 6749 §6 and OpenID Connect Core §12: new tokens for a refresh
+    /// token issued to this client.
+    fn refresh(&self, b: &Behaviour, client_id: &str, form: &[(String, String)]) -> Result<Value, Refusal> {
+        told_to_fail(&b.refresh_failure, 200)?;
+        let used =
+            find_param(form, "refresh_token").ok_or_else(|| refuse(400, "invalid_request", "no refresh_token"))?;
+        let grant = {
+            let mut ledger = self.ledger();
+            let refresh = ledger
+                .refresh_tokens
+                .get_mut(used)
+                .ok_or_else(|| refuse(400, "invalid_grant", "unknown refresh token"))?;
+            if !refresh.active {
+                return Err(refuse(400, "invalid_grant", "refresh token revoked or rotated"));
+            }
+            if refresh.grant.client_id != client_id {
+                return Err(refuse(400, "invalid_grant", "refresh token issued to another client"));
+            }
+            if b.refresh_rotation {
+                refresh.active = false;
+            }
+            refresh.grant.clone()
+        };
+        let user = self.user_of(b, &grant);
+        let mut response = json!({
+            "access_token": self.user_access_token(&grant, &user),
+            "token_type": "Bearer",
+            "expires_in": self.access_token_seconds,
+            "scope": grant.scope,
+        });
+        if b.refresh_rotation {
+            response["refresh_token"] = json!(random_token());
+        }
+        if b.refresh_id_token {
+            let mut claims = self.id_token_claims(&grant, &user, self.clock.now());
+            merge(&mut claims, &b.refresh_claims);
+            response["id_token"] = json!(self.sign(b, &b.signing, "JWT", &b.header, &claims));
+        }
+        merge(&mut response, &b.refresh_response);
+        if let Some(issued) = response.get("refresh_token").and_then(Value::as_str)
+            && issued != used
+        {
+            self.ledger()
+                .refresh_tokens
+                .insert(issued.to_string(), RefreshGrant { grant, active: true });
+        }
+        Ok(response)
+    }
+
+    /// RFC 6749 §4.4.3: a token for the client itself (no `sub`, no ID
+    /// token, no refresh token). Extra parameters (`resource`, `audience`)
+    /// are echoed in the token's introspection answer.
+    fn client_credentials(&self, b: &Behaviour, client_id: &str, form: &[(String, String)]) -> Value {
+        let mut response = json!({
+            "access_token": random_token(),
+            "token_type": "Bearer",
+            "expires_in": self.access_token_seconds,
+        });
+        if let Some(scope) = find_param(form, "scope") {
+            response["scope"] = json!(scope);
+        }
+        merge(&mut response, &b.client_credentials_response);
+        let now = self.clock.now();
+        let mut claims = Map::new();
+        claims.insert("client_id".into(), json!(client_id));
+        claims.insert("aud".into(), json!(client_id));
+        claims.insert("iss".into(), json!(self.issuer()));
+        claims.insert("iat".into(), json!(now));
+        if let Some(scope) = response.get("scope").and_then(Value::as_str) {
+            claims.insert("scope".into(), json!(scope));
+        }
+        if let Some(expires_in) = response.get("expires_in").and_then(Value::as_i64) {
+            claims.insert("exp".into(), json!(now.saturating_add(expires_in)));
+        }
+        for (k, v) in form {
+            if !["grant_type", "scope", "client_id", "client_secret"].contains(&k.as_str()) {
+                claims.insert(k.clone(), json!(v));
+            }
+        }
+        if let Some(token) = response.get("access_token").and_then(Value::as_str) {
+            self.remember(token.to_string(), claims, None);
+        }
+        response
+    }
+
+    /// The user a grant speaks for: its own, or for a code of the fault
+    /// hook, `Behaviour::subject` with a name and an email.
+    fn user_of(&self, b: &Behaviour, grant: &Grant) -> Arc<TestUser> {
+        grant.user.clone().unwrap_or_else(|| {
+            Arc::new(
+                TestUser::new(b.subject.clone())
+                    .claim("name", "Alice Example")
+                    .userinfo_claim("name", "Alice Example")
+                    .userinfo_claim("email", "alice@example.test")
+                    .userinfo_claim("email_verified", true),
+            )
+        })
+    }
+
+    /// The claims of an ID token for a grant, issued `now` (no `nonce`).
+    fn id_token_claims(&self, grant: &Grant, user: &TestUser, now: i64) -> Value {
+        let mut claims = json!({
+            "iss": self.issuer(),
+            "aud": grant.client_id,
+            "iat": now,
+            "exp": now + ID_TOKEN_SECONDS,
+            "auth_time": grant.auth_time,
+        });
+        if let Some(sid) = &grant.sid {
+            claims["sid"] = json!(sid);
+        }
+        if let Some(acr) = &grant.acr {
+            claims["acr"] = json!(acr);
+        }
+        merge(&mut claims, &user.claims);
+        claims["sub"] = json!(user.subject);
+        claims
+    }
+
+    /// An access token for a login, that userinfo and introspection accept.
+    fn user_access_token(&self, grant: &Grant, user: &Arc<TestUser>) -> String {
+        let mut claims = self.access_claims(&user.subject, &grant.client_id, &grant.scope);
+        claims.insert("aud".into(), json!(grant.client_id));
+        self.register(claims, Some(user.clone()))
     }
 
     /// The claims of an access token (RFC 9068 §2.2, RFC 7662 §2.2).
@@ -459,8 +847,15 @@ impl Core {
         );
     }
 
-    /// The introspection answer for `token` (RFC 7662 §2.2).
-    pub(crate) fn introspect(&self, token: &str) -> Value {
+    /// The introspection answer for `token` (RFC 7662 §2.2): the fault
+    /// hook's, else the minted token's.
+    pub(crate) fn introspect(&self, b: &Behaviour, token: Option<&str>) -> Value {
+        let Some(token) = token else {
+            return json!({ "active": false });
+        };
+        if let Some(answer) = b.introspection.get(token) {
+            return answer.clone();
+        }
         match self.active(token) {
             Some(minted) => {
                 let mut answer = minted.claims;
@@ -477,19 +872,108 @@ impl Core {
         (!minted.revoked && expiry(&minted.claims) > self.clock.now()).then_some(minted)
     }
 
-    /// The userinfo answer for an access token (OIDC Core §5.3).
-    pub(crate) fn userinfo(&self, token: &str) -> Option<Value> {
-        let user = self.active(token)?.user?;
-        Some(Value::Object(user.userinfo_claims()))
+    /// Whether an access token is minted here and neither revoked nor expired.
+    pub(crate) fn is_active(&self, token: &str) -> bool {
+        self.active(token).is_some()
     }
 
-    /// Revokes an access or refresh token (RFC 7009 §2.1).
-    pub(crate) fn revoke(&self, token: &str) {
+    /// Whether a refresh token is issued here and still usable.
+    pub(crate) fn refresh_token_is_active(&self, token: &str) -> bool {
+        self.ledger()
+            .refresh_tokens
+            .get(token)
+            .is_some_and(|refresh| refresh.active)
+    }
+
+    /// The refresh tokens issued so far, in no order.
+    pub(crate) fn refresh_tokens(&self) -> Vec<String> {
+        self.ledger().refresh_tokens.keys().cloned().collect()
+    }
+
+    /// The userinfo answer for an access token (OIDC Core §5.3).
+    pub(crate) fn userinfo(&self, b: &Behaviour, token: &str) -> Option<Value> {
+        let user = self.active(token)?.user?;
+        if let Some(body) = &b.userinfo_body {
+            return Some(body.clone());
+        }
+        let mut claims = Value::Object(user.userinfo_claims());
+        merge(&mut claims, &b.userinfo_claims);
+        Some(claims)
+    }
+
+    /// Revokes an access or refresh token (RFC 7009 §2.1) for `client_id`
+    /// (any client: `None`).
+    pub(crate) fn revoke(&self, token: &str, client_id: Option<&str>) {
         let mut ledger = self.ledger();
         if let Some(minted) = ledger.tokens.get_mut(token) {
             minted.revoked = true;
         }
-        ledger.refresh_tokens.remove(token);
+        if let Some(refresh) = ledger.refresh_tokens.get_mut(token)
+            && client_id.is_none_or(|id| refresh.grant.client_id == id)
+        {
+            refresh.active = false;
+        }
+    }
+
+    /// RFC 9126 §2: remembers a pushed request; its `request_uri`.
+    pub(crate) fn push(&self, client_id: String, params: &[(String, String)]) -> Result<String, Refusal> {
+        if find_param(params, "request_uri").is_some() {
+            return Err(refuse(400, "invalid_request", "request_uri is not allowed here"));
+        }
+        let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token());
+        let mut pushed = params.to_vec();
+        pushed.retain(|(k, _)| !k.starts_with("client_"));
+        pushed.push(("client_id".into(), client_id));
+        self.ledger().pushed.insert(request_uri.clone(), pushed);
+        Ok(request_uri)
+    }
+
+    /// RFC 7591 §3: registers a client from JSON metadata.
+    pub(crate) fn register_client(&self, authorization: Option<&str>, body: &str) -> Result<Value, Refusal> {
+        let b = self.behaviour();
+        told_to_fail(&b.registration_failure, 201)?;
+        if let Some(expected) = &b.registration_token
+            && authorization != Some(format!("Bearer {expected}").as_str())
+        {
+            return Err(refuse(401, "invalid_token", "an initial access token is required"));
+        }
+        let metadata: Value =
+            serde_json::from_str(body).map_err(|_| refuse(400, "invalid_client_metadata", "the body is not JSON"))?;
+        let redirect_uris = metadata
+            .get("redirect_uris")
+            .and_then(Value::as_array)
+            .filter(|uris| !uris.is_empty() && uris.iter().all(Value::is_string))
+            .cloned()
+            .ok_or_else(|| refuse(400, "invalid_redirect_uri", "redirect_uris is required"))?;
+        let mut response = json!({
+            "client_id": format!("dyn-{}", random_token()),
+            "client_secret": random_token(),
+            "client_id_issued_at": self.clock.now(),
+            "client_secret_expires_at": 0,
+            "redirect_uris": redirect_uris,
+            "response_types": metadata.get("response_types").cloned().unwrap_or(json!(["code"])),
+            "grant_types": metadata.get("grant_types").cloned().unwrap_or(json!(["authorization_code"])),
+            "token_endpoint_auth_method": metadata
+                .get("token_endpoint_auth_method")
+                .cloned()
+                .unwrap_or(json!("client_secret_basic")),
+        });
+        if let Some(uris) = metadata.get("post_logout_redirect_uris") {
+            response["post_logout_redirect_uris"] = uris.clone();
+        }
+        merge(&mut response, &b.registration_response);
+        if let (Some(id), Some(secret)) = (
+            response.get("client_id").and_then(Value::as_str),
+            response.get("client_secret").and_then(Value::as_str),
+        ) {
+            self.accept_client(id, secret);
+        }
+        Ok(response)
+    }
+
+    /// Makes `id`/`secret` a client the endpoints accept.
+    pub(crate) fn accept_client(&self, id: &str, secret: &str) {
+        self.ledger().registered.insert(id.into(), secret.into());
     }
 
     /// Ends the login sessions of `subject` (all when `None`) for a
@@ -500,9 +984,11 @@ impl Core {
             subject.is_none_or(|subject| session.subject == subject) && sid.is_none_or(|sid| session.sid == sid)
         });
         ledger.sessions = kept;
-        ledger
-            .refresh_tokens
-            .retain(|_, grant| !ended.iter().any(|session| session.sid == grant.sid));
+        ledger.refresh_tokens.retain(|_, refresh| {
+            !ended
+                .iter()
+                .any(|session| refresh.grant.sid.as_deref() == Some(session.sid.as_str()))
+        });
         ended
     }
 
@@ -511,19 +997,36 @@ impl Core {
         self.ledger().sessions.clone()
     }
 
-    /// A logout token (Back-Channel Logout 1.0 §2.4) for a session.
-    pub(crate) fn logout_token(&self, session: &Session) -> String {
+    /// A logout token (Back-Channel Logout 1.0 §2.4) with `overrides`
+    /// merged over the default claims (`sub`: [`SUBJECT`]).
+    pub(crate) fn logout_token_with(
+        &self,
+        overrides: &Map<String, Value>,
+        header: &Map<String, Value>,
+        signing: &Signing,
+    ) -> String {
+        let b = self.behaviour();
         let now = self.clock.now();
+        let mut claims = json!({
+            "iss": self.issuer(),
+            "aud": b.client_id,
+            "iat": now,
+            "exp": now + 120,
+            "jti": random_token(),
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+            "sub": SUBJECT,
+        });
+        merge(&mut claims, overrides);
+        self.sign(&b, signing, "logout+jwt", header, &claims)
+    }
+
+    /// A logout token for a session at the issuer.
+    pub(crate) fn logout_token(&self, session: &Session) -> String {
         let mut claims = Map::new();
-        claims.insert("iss".into(), json!(self.issuer()));
         claims.insert("aud".into(), json!(session.client_id));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + 120));
-        claims.insert("jti".into(), json!(random_token()));
         claims.insert("sub".into(), json!(session.subject));
         claims.insert("sid".into(), json!(session.sid));
-        claims.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
-        self.signer.sign("logout+jwt", &claims)
+        self.logout_token_with(&claims, &Map::new(), &Signing::Active)
     }
 
     /// Remembers a browser as logged in as `user`; returns its cookie value.
@@ -552,6 +1055,31 @@ impl Core {
     pub(crate) fn may_return_to(&self, uri: &str) -> bool {
         Url::parse(uri).is_ok_and(|url| self.ledger().origins.contains(&url.origin().ascii_serialization()))
     }
+}
+
+/// The grant an authorization request's parameters describe, at `now`.
+fn grant_of<'a>(param: impl Fn(&str) -> Option<&'a str>, now: i64) -> Grant {
+    Grant {
+        user: None,
+        client_id: param("client_id").unwrap_or_default().to_string(),
+        redirect_uri: param("redirect_uri").unwrap_or_default().to_string(),
+        nonce: param("nonce").map(str::to_string),
+        challenge: param("code_challenge").map(|c| (c.to_string(), param("code_challenge_method").map(str::to_string))),
+        scope: param("scope").unwrap_or_default().to_string(),
+        sid: None,
+        auth_time: now,
+        acr: param("acr_values")
+            .and_then(|v| v.split_whitespace().next())
+            .map(str::to_string),
+    }
+}
+
+/// One `application/x-www-form-urlencoded` component, decoded.
+pub(crate) fn form_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("v={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
 }
 
 fn expiry(claims: &Map<String, Value>) -> i64 {

@@ -4,7 +4,8 @@
 //! [`TestIssuer::start`] runs a small but real OpenID Provider on a
 //! loopback port: a discovery document, a fresh ES256 signing key on its
 //! JWKS, the authorization, token (code with PKCE, refresh, client
-//! credentials), userinfo, introspection, revocation and end-session
+//! credentials), userinfo, introspection, revocation, end-session,
+//! registration (RFC 7591) and pushed authorization request (RFC 9126)
 //! endpoints. The app under test talks to it over HTTP like to any
 //! provider, so everything of the crate runs as in production: the
 //! fairing, discovery, key fetch, ID-token and JWT validation, the session
@@ -102,6 +103,9 @@
 //! }
 //! ```
 
+mod fault_hook;
+#[doc(hidden)]
+pub mod faults;
 mod issuer;
 mod manual_clock;
 mod pages;
@@ -342,7 +346,7 @@ impl TestIssuerBuilder {
             secret: self.client_secret,
         };
         let core = Core::new(
-            vec![client],
+            client,
             self.access_token_seconds,
             self.backchannel_logout_uri,
             self.clock,
@@ -416,23 +420,19 @@ impl TestIssuer {
 
     /// The client id the app must use.
     pub fn client_id(&self) -> &str {
-        self.client().map(|client| client.id.as_str()).unwrap_or_default()
-    }
-
-    fn client(&self) -> Option<&issuer::Client> {
-        self.core.clients.first()
+        &self.core.client.id
     }
 
     /// The provider table (`oidc.providers.<name>`) that points at this
     /// issuer: `issuer`, `discovery_url`, `client_id`, `client_secret`,
     /// `token_endpoint_auth_method`.
     pub fn provider_config(&self) -> Value {
-        let client = self.client();
+        let client = &self.core.client;
         json!({
             "issuer": self.url(),
             "discovery_url": format!("{}/.well-known/openid-configuration", self.url()),
-            "client_id": client.map(|c| c.id.as_str()),
-            "client_secret": client.map(|c| c.secret.as_str()),
+            "client_id": client.id,
+            "client_secret": client.secret,
             "token_endpoint_auth_method": "client_secret_basic",
         })
     }
@@ -585,7 +585,7 @@ impl TestIssuer {
     /// Revokes an access token (or a refresh token): introspection answers
     /// `active: false` from now on.
     pub fn revoke(&self, token: &str) {
-        self.core.revoke(token);
+        self.core.revoke(token, None);
     }
 
     /// Mints an access token; see [`AccessTokenBuilder`].

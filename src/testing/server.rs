@@ -7,15 +7,14 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use rocket::http::{ContentType, Cookie, CookieJar, Header, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Redirect, Responder, Response};
 use rocket::{State, get, post, routes};
 use serde_json::{Map, Value, json};
 
-use super::issuer::{Client, Core, Decision, Refusal};
+use super::faults::{Failure, FormRequest, RegistrationRequest, TokenRequest, UserinfoRequest, find_param};
+use super::issuer::{Core, Decision, Refusal, told_to_fail};
 use super::{TestUser, TestingError, pages};
 
 /// The issuer's cookie: which user a browser is logged in as here.
@@ -79,6 +78,8 @@ pub(crate) async fn launch(core: Arc<Core>, port: u16) -> Result<Running, Testin
                 userinfo_post,
                 introspect,
                 revoke,
+                par,
+                register,
                 end_session,
                 sessions,
                 backchannel_logout
@@ -118,45 +119,70 @@ pub(crate) async fn launch(core: Arc<Core>, port: u16) -> Result<Running, Testin
     Ok(Running { port, shutdown })
 }
 
-/// A JSON answer with `Cache-Control: no-store` (RFC 6749 §5.1).
+/// An answer with `Cache-Control: no-store` (RFC 6749 §5.1): JSON, or
+/// the raw body a broken provider sends.
 struct Answer {
     status: Status,
-    body: Value,
-    challenge: Option<String>,
+    content_type: ContentType,
+    body: String,
+    headers: Vec<Header<'static>>,
 }
 
 impl Answer {
-    fn ok(body: Value) -> Answer {
+    fn json(status: Status, body: Value) -> Answer {
         Answer {
-            status: Status::Ok,
-            body,
-            challenge: None,
+            status,
+            content_type: ContentType::JSON,
+            body: body.to_string(),
+            headers: vec![Header::new("Cache-Control", "no-store")],
         }
+    }
+
+    fn ok(body: Value) -> Answer {
+        Answer::json(Status::Ok, body)
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Answer {
+        self.headers.retain(|h| !h.name().as_str().eq_ignore_ascii_case(name));
+        self.headers.push(Header::new(name, value.into()));
+        self
     }
 }
 
 impl From<Refusal> for Answer {
     fn from(refusal: Refusal) -> Answer {
-        Answer {
-            status: Status::from_code(refusal.status).unwrap_or(Status::BadRequest),
-            body: json!({ "error": refusal.error, "error_description": refusal.description }),
-            challenge: (refusal.status == 401)
-                .then(|| format!("Basic realm=\"test issuer\", error=\"{}\"", refusal.error)),
+        let status = Status::from_code(refusal.status).unwrap_or(Status::BadRequest);
+        if let Some((content_type, body)) = refusal.raw {
+            return Answer {
+                status,
+                content_type: ContentType::parse_flexible(content_type).unwrap_or(ContentType::Plain),
+                body,
+                headers: vec![Header::new("Cache-Control", "no-store")],
+            };
+        }
+        let answer = Answer::json(
+            status,
+            json!({ "error": refusal.error, "error_description": refusal.description }),
+        );
+        match refusal.status {
+            401 => answer.header(
+                "WWW-Authenticate",
+                format!("Basic realm=\"test issuer\", error=\"{}\"", refusal.error),
+            ),
+            _ => answer,
         }
     }
 }
 
 impl<'r> Responder<'r, 'static> for Answer {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = self.body.to_string();
         let mut response = Response::build();
         response
             .status(self.status)
-            .header(ContentType::JSON)
-            .header(Header::new("Cache-Control", "no-store"))
-            .sized_body(body.len(), std::io::Cursor::new(body));
-        if let Some(challenge) = self.challenge {
-            response.header(Header::new("WWW-Authenticate", challenge));
+            .header(self.content_type)
+            .sized_body(self.body.len(), std::io::Cursor::new(self.body));
+        for header in self.headers {
+            response.header(header);
         }
         response.ok()
     }
@@ -185,79 +211,65 @@ impl<'r> FromRequest<'r> for Query {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
         let query = request.uri().query().map(|q| q.as_str()).unwrap_or_default();
-        Outcome::Success(Query(parse_form(query)))
+        Outcome::Success(Query(parse_form(query).into_iter().collect()))
     }
 }
 
-/// The credentials of `Authorization: Basic` (RFC 6749 §2.3.1), if sent.
-struct Basic(Option<(String, String)>);
+/// The request headers the endpoints read.
+struct Headers {
+    authorization: Option<String>,
+    content_type: Option<String>,
+}
 
 #[rocket::async_trait]
-impl<'r> FromRequest<'r> for Basic {
+impl<'r> FromRequest<'r> for Headers {
     type Error = ();
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
-        let credentials = request
-            .headers()
-            .get_one("Authorization")
-            .and_then(|value| value.strip_prefix("Basic "))
-            .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| {
-                let (id, secret) = text.split_once(':')?;
-                Some((form_decode(id), form_decode(secret)))
-            });
-        Outcome::Success(Basic(credentials))
+        let header = |name: &str| request.headers().get_one(name).map(str::to_string);
+        Outcome::Success(Headers {
+            authorization: header("Authorization"),
+            content_type: header("Content-Type"),
+        })
     }
 }
 
-/// The access token of `Authorization: Bearer`, if sent.
-struct Bearer(Option<String>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Bearer {
-    type Error = ();
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
-        let token = request
-            .headers()
-            .get_one("Authorization")
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(|token| token.trim().to_string());
-        Outcome::Success(Bearer(token))
+impl Headers {
+    fn form_request(&self, params: &[(String, String)]) -> FormRequest {
+        FormRequest {
+            authorization: self.authorization.clone(),
+            content_type: self.content_type.clone(),
+            params: params.to_vec(),
+        }
     }
 }
 
-fn parse_form(text: &str) -> HashMap<String, String> {
+fn parse_form(text: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(text.as_bytes()).into_owned().collect()
 }
 
-/// One `application/x-www-form-urlencoded` component, decoded.
-fn form_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("v={text}").as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
-}
-
-/// The client a request authenticates as: Basic, or `client_id` and
-/// `client_secret` in the form.
-fn client<'a>(core: &'a Core, basic: &Basic, form: &HashMap<String, String>) -> Result<&'a Client, Refusal> {
-    match (&basic.0, form.get("client_id"), form.get("client_secret")) {
-        (Some((id, secret)), _, _) => core.authenticate(id, secret),
-        (None, Some(id), Some(secret)) => core.authenticate(id, secret),
-        _ => core.authenticate("", "\u{0}"),
+/// Waits as long as a `Delay` failure says.
+async fn delay(failure: &Option<Failure>) {
+    if let Some(Failure::Delay(lag)) = failure {
+        rocket::tokio::time::sleep(*lag).await;
     }
 }
 
 #[get("/.well-known/openid-configuration")]
 fn discovery(core: &State<Arc<Core>>) -> Answer {
+    core.journal().counts.discovery += 1;
     Answer::ok(core.discovery())
 }
 
 #[get("/jwks")]
-fn jwks(core: &State<Arc<Core>>) -> Answer {
-    Answer::ok(core.jwks())
+async fn jwks(core: &State<Arc<Core>>) -> Answer {
+    core.journal().counts.jwks += 1;
+    let b = core.behaviour();
+    if let Err(refusal) = told_to_fail(&b.jwks_failure, 200) {
+        return refusal.into();
+    }
+    delay(&b.jwks_failure).await;
+    Answer::ok(core.jwks(&b)).header("Cache-Control", b.jwks_cache_control)
 }
 
 /// Where the browser goes after a decision: the client's redirect URI, by
@@ -282,6 +294,7 @@ enum PageOrAnswer {
 
 #[get("/authorize")]
 fn authorize_page(core: &State<Arc<Core>>, query: Query, cookies: &CookieJar<'_>) -> PageOrAnswer {
+    core.journal().counts.authorize += 1;
     let params = query.0;
     if params
         .get("prompt")
@@ -297,7 +310,7 @@ fn authorize_page(core: &State<Arc<Core>>, query: Query, cookies: &CookieJar<'_>
 
 #[post("/authorize", data = "<body>")]
 fn authorize_form(core: &State<Arc<Core>>, body: String, cookies: &CookieJar<'_>) -> Result<Redirect, Html> {
-    let mut params = parse_form(&body);
+    let mut params: HashMap<String, String> = parse_form(&body).into_iter().collect();
     let decision = params.remove("login_decision");
     let subject = params.remove("login_subject").unwrap_or_default();
     let name = params.remove("login_name").unwrap_or_default();
@@ -343,67 +356,165 @@ fn authorize_form(core: &State<Arc<Core>>, body: String, cookies: &CookieJar<'_>
 }
 
 #[post("/token", data = "<body>")]
-fn token(core: &State<Arc<Core>>, basic: Basic, body: String) -> Answer {
-    let form = parse_form(&body);
-    match client(core, &basic, &form).and_then(|client| core.token(client, &form)) {
-        Ok(answer) => Answer::ok(answer),
-        Err(refusal) => refusal.into(),
+async fn token(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
+    let params = parse_form(&body);
+    let refresh = find_param(&params, "grant_type") == Some("refresh_token");
+    {
+        let mut journal = core.journal();
+        journal.counts.token += 1;
+        journal.counts.refresh += usize::from(refresh);
     }
+    let b = core.behaviour();
+    match (&b.token_failure, &b.refresh_failure) {
+        (failure @ Some(Failure::Delay(_)), _) => delay(failure).await,
+        (_, failure @ Some(Failure::Delay(_))) if refresh => delay(failure).await,
+        _ => {}
+    }
+    let result = core.token(headers.authorization.as_deref(), &params);
+    let (outcome, access_token, answer) = match result {
+        Ok(value) => {
+            let issued = value["access_token"].as_str().map(str::to_string);
+            ("ok".to_string(), issued, Answer::ok(value))
+        }
+        Err(refusal) => (refusal.error.clone(), None, refusal.into()),
+    };
+    core.journal().token.push(TokenRequest {
+        authorization: headers.authorization,
+        content_type: headers.content_type,
+        params,
+        outcome,
+        access_token,
+    });
+    answer
 }
 
-fn userinfo(core: &Core, bearer: Bearer) -> Answer {
-    match bearer.0.and_then(|token| core.userinfo(&token)) {
+/// OIDC Core §5.3: the token as `Authorization: Bearer` or, in a POST, as
+/// the `access_token` form parameter (RFC 6750 §2.2).
+fn userinfo(core: &Core, method: &str, headers: Headers, body: String) -> Answer {
+    core.journal().counts.userinfo += 1;
+    let form_token = find_param(&parse_form(&body), "access_token").map(str::to_string);
+    let token = headers
+        .authorization
+        .as_deref()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_string())
+        .or(form_token);
+    core.journal().userinfo.push(UserinfoRequest {
+        method: method.into(),
+        authorization: headers.authorization,
+        body,
+    });
+    match token.and_then(|token| core.userinfo(&core.behaviour(), &token)) {
         Some(claims) => Answer::ok(claims),
-        None => Answer {
-            status: Status::Unauthorized,
-            body: json!({ "error": "invalid_token" }),
-            challenge: Some("Bearer error=\"invalid_token\"".into()),
-        },
+        None => Answer::json(Status::Unauthorized, json!({ "error": "invalid_token" }))
+            .header("WWW-Authenticate", "Bearer error=\"invalid_token\""),
     }
 }
 
 #[get("/userinfo")]
-fn userinfo_get(core: &State<Arc<Core>>, bearer: Bearer) -> Answer {
-    userinfo(core, bearer)
+fn userinfo_get(core: &State<Arc<Core>>, headers: Headers) -> Answer {
+    userinfo(core, "GET", headers, String::new())
 }
 
-#[post("/userinfo")]
-fn userinfo_post(core: &State<Arc<Core>>, bearer: Bearer) -> Answer {
-    userinfo(core, bearer)
+#[post("/userinfo", data = "<body>")]
+fn userinfo_post(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
+    userinfo(core, "POST", headers, body)
 }
 
+/// RFC 7662: authenticated like the token endpoint; answers per token.
 #[post("/introspect", data = "<body>")]
-fn introspect(core: &State<Arc<Core>>, basic: Basic, body: String) -> Answer {
-    let form = parse_form(&body);
-    if let Err(refusal) = client(core, &basic, &form) {
+async fn introspect(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
+    let params = parse_form(&body);
+    {
+        let mut journal = core.journal();
+        journal.counts.introspection += 1;
+        journal.introspection.push(headers.form_request(&params));
+    }
+    let b = core.behaviour();
+    if let Err(refusal) = told_to_fail(&b.introspection_failure, 200) {
         return refusal.into();
     }
-    match form.get("token") {
-        Some(token) => Answer::ok(core.introspect(token)),
-        None => Answer::from(Refusal {
-            status: 400,
-            error: "invalid_request",
-            description: "no token".into(),
-        }),
+    delay(&b.introspection_failure).await;
+    if let Err(refusal) = core.check_client(&b, headers.authorization.as_deref(), &params) {
+        return refusal.into();
+    }
+    Answer::ok(core.introspect(&b, find_param(&params, "token")))
+}
+
+/// RFC 7009 §2: authenticated like the token endpoint; `200` with an empty
+/// body, whether the token was known or not.
+#[post("/revoke", data = "<body>")]
+async fn revoke(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
+    core.journal().counts.revocation += 1;
+    let params = parse_form(&body);
+    let b = core.behaviour();
+    delay(&b.revocation_failure).await;
+    let revoked = told_to_fail(&b.revocation_failure, 200)
+        .and_then(|()| core.check_client(&b, headers.authorization.as_deref(), &params))
+        .and_then(|client_id| {
+            let token = find_param(&params, "token")
+                .ok_or_else(|| super::issuer::refuse(400, "invalid_request", "missing token"))?;
+            core.revoke(token, Some(&client_id));
+            Ok(())
+        });
+    // Recorded once answered: a test waiting for it sees what it did.
+    core.journal().revocation.push(headers.form_request(&params));
+    match revoked {
+        Ok(()) => Answer {
+            status: Status::Ok,
+            content_type: ContentType::Plain,
+            body: String::new(),
+            headers: vec![Header::new("Cache-Control", "no-store")],
+        },
+        Err(refusal) => refusal.into(),
     }
 }
 
-#[post("/revoke", data = "<body>")]
-fn revoke(core: &State<Arc<Core>>, basic: Basic, body: String) -> Answer {
-    let form = parse_form(&body);
-    if let Err(refusal) = client(core, &basic, &form) {
-        return refusal.into();
+/// RFC 9126 §2: `201` with a `request_uri` for the pushed parameters.
+#[post("/par", data = "<body>")]
+async fn par(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
+    let params = parse_form(&body);
+    core.journal().par.push(headers.form_request(&params));
+    let b = core.behaviour();
+    delay(&b.par_failure).await;
+    let pushed = told_to_fail(&b.par_failure, 201)
+        .and_then(|()| core.check_client(&b, headers.authorization.as_deref(), &params))
+        .and_then(|client_id| core.push(client_id, &params));
+    match pushed {
+        Ok(request_uri) => Answer::json(Status::Created, json!({ "request_uri": request_uri, "expires_in": 60 })),
+        Err(refusal) => refusal.into(),
     }
-    if let Some(token) = form.get("token") {
-        core.revoke(token);
+}
+
+/// RFC 7591: `201` with the client's metadata.
+#[post("/register", data = "<body>")]
+async fn register(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
+    core.journal().counts.registration += 1;
+    delay(&core.behaviour().registration_failure).await;
+    let result = core.register_client(headers.authorization.as_deref(), &body);
+    let client_id = result
+        .as_ref()
+        .ok()
+        .and_then(|r| r.get("client_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    core.journal().registration.push(RegistrationRequest {
+        authorization: headers.authorization,
+        content_type: headers.content_type,
+        body,
+        client_id,
+    });
+    match result {
+        Ok(response) => Answer::json(Status::Created, response),
+        Err(refusal) => refusal.into(),
     }
-    Answer::ok(json!({}))
 }
 
 /// RP-Initiated Logout 1.0: ends the browser's login here and returns to
 /// `post_logout_redirect_uri` (with `state`) when it is a client's origin.
 #[get("/logout")]
 fn end_session(core: &State<Arc<Core>>, query: Query, cookies: &CookieJar<'_>) -> Result<Redirect, Html> {
+    core.journal().counts.end_session += 1;
     if let Some(cookie) = cookies.get(BROWSER_COOKIE) {
         core.forget_browser(cookie.value());
         cookies.remove(Cookie::build(BROWSER_COOKIE).path("/"));
@@ -440,7 +551,7 @@ fn sessions(core: &State<Arc<Core>>, sent: Option<&str>) -> Html {
 #[post("/sessions/logout", data = "<body>")]
 async fn backchannel_logout(core: &State<Arc<Core>>, body: String) -> Result<Redirect, Html> {
     let form = parse_form(&body);
-    let sid = form.get("sid").map(String::as_str).unwrap_or_default();
+    let sid = find_param(&form, "sid").unwrap_or_default();
     let Some(session) = core.end_sessions(None, Some(sid)).into_iter().next() else {
         return Err(Html(
             Status::NotFound,

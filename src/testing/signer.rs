@@ -43,6 +43,16 @@ impl Signer {
         None
     }
 
+    /// The private key.
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The `kid` it is published under.
+    pub(crate) fn kid(&self) -> &str {
+        &self.kid
+    }
+
     /// The public key as a JWK (RFC 7517/7518 §6.2).
     pub(crate) fn public_jwk(&self) -> Value {
         let mut jwk = self.key.public_members();

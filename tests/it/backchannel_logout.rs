@@ -259,7 +259,7 @@ async fn a_logout_token_maced_with_the_public_key_is_refused() {
 async fn a_logout_token_signed_with_an_unknown_key_is_refused() {
     assert_refused(
         LogoutToken {
-            signing: Signing::Rs256With(Key::Rotated),
+            signing: Signing::With(Key::Rotated),
             header: object(json!({ "kid": Key::Rotated.kid() })),
             ..LogoutToken::default()
         },
@@ -272,7 +272,7 @@ async fn a_logout_token_signed_with_an_unknown_key_is_refused() {
 async fn a_logout_token_signed_with_another_key_under_the_providers_kid_is_refused() {
     assert_refused(
         LogoutToken {
-            signing: Signing::Rs256With(Key::Rotated),
+            signing: Signing::With(Key::Rotated),
             ..LogoutToken::default()
         },
         "another key under the published kid",

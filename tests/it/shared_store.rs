@@ -360,7 +360,7 @@ async fn a_refresh_that_takes_longer_than_its_lease_is_never_taken_over() {
     on_b.switch_to(&b);
     let junk = provider.logout_token_with(LogoutToken {
         header: serde_json::from_value(json!({ "kid": "junk" })).expect("an object"),
-        signing: Signing::Rs256With(Key::Rotated),
+        signing: Signing::With(Key::Rotated),
         ..LogoutToken::with_claims(json!({ "sid": "s1" }))
     });
     let (holder, _, _, waiter) = rocket::tokio::join!(

@@ -23,7 +23,7 @@ fn object(value: Value) -> Map<String, Value> {
 fn at_jwt_signed_with(provider: &TestProvider, key: Key) -> String {
     provider.at_jwt_with(AccessTokenJwt {
         header: object(json!({ "kid": key.kid() })),
-        signing: Signing::Rs256With(key),
+        signing: Signing::With(key),
         ..AccessTokenJwt::default()
     })
 }
@@ -102,7 +102,7 @@ async fn a_rotation_that_keeps_the_kid_is_picked_up_without_a_restart() {
     let same_kid = || {
         provider.at_jwt_with(AccessTokenJwt {
             header: object(json!({ "kid": Key::Current.kid() })),
-            signing: Signing::Rs256With(Key::Rotated),
+            signing: Signing::With(Key::Rotated),
             ..AccessTokenJwt::default()
         })
     };
@@ -144,7 +144,7 @@ async fn refetches_caused_by_tokens_are_rate_limited() {
         .map(|n| {
             provider.at_jwt_with(AccessTokenJwt {
                 header: object(json!({ "kid": format!("forged-{n}") })),
-                signing: Signing::Rs256With(Key::Rotated),
+                signing: Signing::With(Key::Rotated),
                 ..AccessTokenJwt::default()
             })
         })
@@ -191,7 +191,7 @@ async fn a_key_published_just_after_a_refetch_is_looked_for_not_refused() {
     // Anyone may post a logout token whose `kid` nobody knows: a refetch.
     let junk = provider.logout_token_with(crate::support::provider::LogoutToken {
         header: object(json!({ "kid": "nobody-knows" })),
-        signing: Signing::Rs256With(Key::Rotated),
+        signing: Signing::With(Key::Rotated),
         ..crate::support::provider::LogoutToken::with_claims(json!({ "sid": "s1" }))
     });
     assert_eq!(browser.backchannel_logout(&junk).await.status, Status::BadRequest);
@@ -227,7 +227,7 @@ async fn a_flood_of_unknown_kids_shares_refetches_and_starves_no_real_key() {
         .map(|n| {
             provider.at_jwt_with(AccessTokenJwt {
                 header: object(json!({ "kid": format!("junk-{n}") })),
-                signing: Signing::Rs256With(Key::Rotated),
+                signing: Signing::With(Key::Rotated),
                 ..AccessTokenJwt::default()
             })
         })
@@ -266,7 +266,7 @@ async fn a_sustained_flood_of_unknown_kids_never_keeps_a_new_key_refused() {
             .map(|n| {
                 provider.at_jwt_with(AccessTokenJwt {
                     header: object(json!({ "kid": format!("junk-{n}") })),
-                    signing: Signing::Rs256With(Key::Current),
+                    signing: Signing::With(Key::Current),
                     ..AccessTokenJwt::default()
                 })
             })

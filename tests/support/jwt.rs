@@ -1,71 +1,14 @@
 //! Hand-built JWTs and JWKs for the test provider, signed by the crate's
 //! one JOSE module (`rocket_openidconnect::testing::jose`).
 //!
-//! The keys are fixed PEM files under `tests/support/keys/` (generated once
-//! with `openssl genrsa 2048`): generating RSA keys in a debug build takes
-//! seconds, parsing them takes milliseconds.
-
-use std::sync::OnceLock;
+//! The RSA keys are the test issuer's `Key::Current` and `Key::Rotated`.
 
 use rocket_openidconnect::testing::jose::{self, Alg};
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// One of the two fixed RSA keys of the test provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Key {
-    /// The key the provider publishes and signs with until `rotate_keys()`.
-    Current,
-    /// The key the provider switches to on `rotate_keys()`.
-    Rotated,
-}
-
-impl Key {
-    pub fn kid(self) -> &'static str {
-        match self {
-            Key::Current => "test-key-current",
-            Key::Rotated => "test-key-rotated",
-        }
-    }
-
-    /// The private key, as the crate's JOSE module holds it.
-    pub fn signing_key(self) -> &'static jose::Key {
-        static CURRENT: OnceLock<jose::Key> = OnceLock::new();
-        static ROTATED: OnceLock<jose::Key> = OnceLock::new();
-        match self {
-            Key::Current => CURRENT.get_or_init(|| {
-                jose::Key::from_pem(include_str!("keys/current.pem"))
-                    .expect("tests/support/keys/current.pem is a PKCS#8 RSA key")
-            }),
-            Key::Rotated => ROTATED.get_or_init(|| {
-                jose::Key::from_pem(include_str!("keys/rotated.pem"))
-                    .expect("tests/support/keys/rotated.pem is a PKCS#8 RSA key")
-            }),
-        }
-    }
-
-    /// The public key as an SPKI PEM document: the bytes an attacker would
-    /// use as an HMAC secret in the RS256 -> HS256 confusion attack.
-    pub fn public_key_pem(self) -> String {
-        let jwk: Value = self.jwk();
-        let public = rsa::RsaPublicKey::new(
-            rsa::BigUint::from_bytes_be(&b64_decode(jwk["n"].as_str().expect("n"))),
-            rsa::BigUint::from_bytes_be(&b64_decode(jwk["e"].as_str().expect("e"))),
-        )
-        .expect("an RSA public key");
-        public.to_public_key_pem(LineEnding::LF).expect("encode public key")
-    }
-
-    /// The public JWK of this key, as published on `jwks_uri`.
-    pub fn jwk(self) -> Value {
-        let mut jwk = self.signing_key().public_members();
-        jwk.insert("use".into(), json!("sig"));
-        jwk.insert("alg".into(), json!("RS256"));
-        jwk.insert("kid".into(), json!(self.kid()));
-        Value::Object(jwk)
-    }
-}
+/// The issuer's fixed pair of RSA keys (made once per process).
+pub use rocket_openidconnect::testing::faults::Key;
 
 /// How a JWS is signed, whatever its header claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
