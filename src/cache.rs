@@ -22,9 +22,19 @@ use rocket::tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 type Flight<V, E> = Arc<OnceCell<Result<(V, Duration), E>>>;
 
+/// Where a cache reads the monotonic time: the machine's clock, or the
+/// app's (`clock::AppClock::instant`, which tests move).
+pub(crate) type Now = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+#[cfg(test)]
+fn machine_now() -> Now {
+    Arc::new(Instant::now)
+}
+
 pub(crate) struct FlightCache<K: Hash + Eq, V, E> {
     entries: Mutex<LruCache<K, (V, Instant)>>,
     flights: Mutex<HashMap<K, Flight<V, E>>>,
+    now: Now,
 }
 
 /// Removes a flight from [`FlightCache::get_or_load`]'s map when dropped,
@@ -58,11 +68,20 @@ impl<K: Hash + Eq + Clone, V: Clone, E: Clone> Drop for Landing<'_, K, V, E> {
 }
 
 impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
-    /// A cache of at most `capacity` entries (at least one).
+    /// A cache of at most `capacity` entries (at least one), on the
+    /// machine's clock.
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::on(capacity, machine_now())
+    }
+
+    /// A cache of at most `capacity` entries (at least one), whose entries
+    /// expire on the time `now` reads.
+    pub(crate) fn on(capacity: usize, now: Now) -> Self {
         FlightCache {
             entries: Mutex::new(LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN))),
             flights: Mutex::new(HashMap::new()),
+            now,
         }
     }
 
@@ -113,7 +132,7 @@ impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
     {
         let mut entries = self.entries.lock().ok()?;
         match entries.get(key) {
-            Some((value, expires)) if Instant::now() < *expires => Some(value.clone()),
+            Some((value, expires)) if (self.now)() < *expires => Some(value.clone()),
             Some(_) => {
                 entries.pop(key);
                 None
@@ -123,7 +142,7 @@ impl<K: Eq + Hash + Clone, V: Clone, E: Clone> FlightCache<K, V, E> {
     }
 
     fn insert(&self, key: K, value: V, ttl: Duration) {
-        let Some(expires) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
+        let Some(expires) = (self.now)().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
             return;
         };
         if let Ok(mut entries) = self.entries.lock() {
@@ -147,6 +166,7 @@ pub(crate) fn back_off(failures: u32) -> Duration {
 pub(crate) struct Lazy<T, E> {
     value: OnceLock<T>,
     attempts: AsyncMutex<Failures<E>>,
+    now: Now,
 }
 
 struct Failures<E> {
@@ -155,20 +175,27 @@ struct Failures<E> {
 }
 
 impl<T: Clone, E: Clone> Lazy<T, E> {
-    /// A value to be made on first use.
+    /// A value to be made on first use; back-offs on the machine's clock.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::on(machine_now())
+    }
+
+    /// A value to be made on first use; back-offs on the time `now` reads.
+    pub(crate) fn on(now: Now) -> Self {
         Lazy {
             value: OnceLock::new(),
             attempts: AsyncMutex::new(Failures {
                 last: None,
                 in_a_row: 0,
             }),
+            now,
         }
     }
 
     /// A value known from the start (`None`: made on first use).
-    pub(crate) fn with(value: Option<T>) -> Self {
-        let lazy = Self::new();
+    pub(crate) fn with(value: Option<T>, now: Now) -> Self {
+        let lazy = Self::on(now);
         if let Some(value) = value {
             let _ = lazy.value.set(value);
         }
@@ -196,7 +223,7 @@ impl<T: Clone, E: Clone> Lazy<T, E> {
             return Ok(value.clone());
         }
         if let Some((at, error)) = &failures.last
-            && at.elapsed() < back_off(failures.in_a_row)
+            && (self.now)().saturating_duration_since(*at) < back_off(failures.in_a_row)
         {
             return Err(error.clone());
         }
@@ -209,7 +236,7 @@ impl<T: Clone, E: Clone> Lazy<T, E> {
             }
             Err(error) => {
                 failures.in_a_row = failures.in_a_row.saturating_add(1);
-                failures.last = Some((Instant::now(), error.clone()));
+                failures.last = Some(((self.now)(), error.clone()));
                 Err(error)
             }
         }

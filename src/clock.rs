@@ -5,12 +5,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 
 /// Where the crate reads the time: session expiry and inactivity, token
-/// `exp`, `iat` and `nbf` checks, logout records, DPoP proof windows.
+/// `exp`, `iat` and `nbf` checks, logout records, DPoP proof windows
+/// ([`now`](Clock::now)), and how long caches keep what they learned
+/// ([`instant`](Clock::instant)).
 ///
 /// An app never needs one but the default, [`SystemClock`]; its tests can
 /// give [`Oidc::fairing()`](crate::Oidc::fairing) another (the test kit's
@@ -33,6 +35,14 @@ use time::OffsetDateTime;
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Now, on the calendar.
     fn now(&self) -> SystemTime;
+
+    /// Now, on a clock that never goes back: what the crate measures
+    /// intervals with (how long keys, refusals and service tokens are kept,
+    /// back-offs after a provider failed). The machine's monotonic clock
+    /// unless a test clock moves it too.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The operating system's clock: what the crate reads unless told otherwise.
@@ -99,6 +109,17 @@ impl AppClock {
     /// Now, as a system time (compared with a provider's `Date` header).
     pub(crate) fn system(&self) -> SystemTime {
         self.0.now()
+    }
+
+    /// Now, on the monotonic clock (see [`Clock::instant`]).
+    pub(crate) fn instant(&self) -> Instant {
+        self.0.instant()
+    }
+
+    /// [`instant`](Self::instant) as a function, for the generic caches.
+    pub(crate) fn instants(&self) -> Arc<dyn Fn() -> Instant + Send + Sync> {
+        let clock = self.0.clone();
+        Arc::new(move || clock.instant())
     }
 }
 

@@ -103,8 +103,8 @@ impl Oidc {
                     ProviderEntry {
                         provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs, clock.clone())
                             .among(issuers.clone(), callback_path, config.limits.provider_calls_per_second),
-                        bearer_caches: BearerCaches::new(provider.bearer.cache_entries),
-                        service_tokens: FlightCache::new(SERVICE_TOKEN_ENTRIES),
+                        bearer_caches: BearerCaches::new(provider.bearer.cache_entries, clock.instants()),
+                        service_tokens: FlightCache::on(SERVICE_TOKEN_ENTRIES, clock.instants()),
                     };
                 (name.clone(), state)
             })
@@ -150,7 +150,7 @@ impl Oidc {
                 redis,
                 sessions,
                 cipher,
-                refreshes: FlightCache::new(REFRESH_FLIGHTS),
+                refreshes: FlightCache::on(REFRESH_FLIGHTS, clock.instants()),
                 post_logout_path,
                 clock,
             }),

@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::ProviderName;
 use crate::error::OidcError;
@@ -139,7 +139,8 @@ async fn grant(
             let token = Arc::new(ServiceToken {
                 access_token: response.access_token,
                 scope: response.scope,
-                expires_at: lifetime.and_then(|l| Instant::now().checked_add(l)),
+                expires_at: lifetime.and_then(|l| provider.clock.instant().checked_add(l)),
+                clock: provider.clock.clone(),
             });
             // Renew shortly before expiry: 30 s early, or half the
             // lifetime of a short-lived token. No expiry: no caching.

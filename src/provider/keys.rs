@@ -29,6 +29,12 @@ pub(crate) trait KeySource: Send + Sync {
     /// when the provider cannot be asked now: a token is never judged
     /// forged because the keys were not looked at.
     async fn refetch(&self, asked: Instant) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError>;
+
+    /// Now, on the monotonic clock the source keeps its keys by (the app's
+    /// clock): when a token's check begins.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// A fixed key set that never changes.
@@ -88,12 +94,8 @@ struct Fetches {
 }
 
 impl KeyCache {
-    /// The key set, and whether it is still fresh; none once it is past
-    /// its freshness by more than [`STALE_GRACE`].
-    fn current(&self) -> Option<(Arc<CoreJsonWebKeySet>, bool)> {
-        self.current_at(Instant::now())
-    }
-
+    /// The key set at `now`, and whether it is still fresh; none once it
+    /// is past its freshness by more than [`STALE_GRACE`].
     fn current_at(&self, now: Instant) -> Option<(Arc<CoreJsonWebKeySet>, bool)> {
         let current = self.current.read().ok()?;
         let set = current.as_ref()?;
@@ -101,11 +103,13 @@ impl KeyCache {
         usable.then(|| (set.keys.clone(), now < set.fresh_until))
     }
 
-    fn set(&self, keys: Arc<CoreJsonWebKeySet>, max_age: Option<Duration>, fetched_at: Instant) {
+    /// Keeps `keys`, fetched by a request sent at `fetched_at` and
+    /// answered at `now`, for `max_age`.
+    fn set(&self, keys: Arc<CoreJsonWebKeySet>, max_age: Option<Duration>, fetched_at: Instant, now: Instant) {
         let max_age = max_age
             .unwrap_or(DEFAULT_MAX_AGE)
             .clamp(SHORTEST_MAX_AGE, LONGEST_MAX_AGE);
-        let fresh_until = Instant::now() + max_age;
+        let fresh_until = now.checked_add(max_age).unwrap_or(now);
         if let Ok(mut slot) = self.current.write() {
             *slot = Some(KeySet {
                 keys,
@@ -131,11 +135,11 @@ impl Provider {
     /// handed out again during its back-off instead of asking again.
     async fn fetch_keys(&self, fetches: &mut Fetches) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
         if let Some((at, error)) = &fetches.failure
-            && at.elapsed() < back_off(fetches.failures_in_a_row)
+            && self.clock.instant().saturating_duration_since(*at) < back_off(fetches.failures_in_a_row)
         {
             return Err(error.clone());
         }
-        let began = Instant::now();
+        let began = self.clock.instant();
         let fetched = async {
             let metadata = self.metadata().await?;
             let call = Call {
@@ -156,14 +160,14 @@ impl Provider {
                     keys.keys().len()
                 );
                 let keys = Arc::new(keys);
-                self.keys.set(keys.clone(), max_age, began);
+                self.keys.set(keys.clone(), max_age, began, self.clock.instant());
                 fetches.failure = None;
                 fetches.failures_in_a_row = 0;
                 Ok(keys)
             }
             Err(error) => {
                 fetches.failures_in_a_row = fetches.failures_in_a_row.saturating_add(1);
-                fetches.failure = Some((Instant::now(), error.clone()));
+                fetches.failure = Some((self.clock.instant(), error.clone()));
                 Err(error)
             }
         }
@@ -178,7 +182,7 @@ impl KeySource for Provider {
     /// removed is refused soon after. While the provider cannot be asked,
     /// the set it last gave is used.
     async fn keys(&self) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
-        let stale = match self.keys.current() {
+        let stale = match self.keys.current_at(self.clock.instant()) {
             Some((keys, true)) => return Ok(keys),
             Some((keys, false)) => Some(keys),
             None => None,
@@ -189,7 +193,7 @@ impl KeySource for Provider {
             (Some(stale), Err(_)) => return Ok(stale.clone()),
             (None, Err(_)) => self.keys.fetching.lock().await,
         };
-        if let Some((keys, true)) = self.keys.current() {
+        if let Some((keys, true)) = self.keys.current_at(self.clock.instant()) {
             return Ok(keys);
         }
         match (self.fetch_keys(&mut fetches).await, stale) {
@@ -221,10 +225,17 @@ impl KeySource for Provider {
             return Ok(Some(fresh));
         }
         if let Some(next) = fetches.last_refetch.and_then(|at| at.checked_add(REFETCH_INTERVAL)) {
-            rocket::tokio::time::sleep_until(next.into()).await;
+            let wait = next.saturating_duration_since(self.clock.instant());
+            if !wait.is_zero() {
+                rocket::tokio::time::sleep(wait).await;
+            }
         }
-        fetches.last_refetch = Some(Instant::now());
+        fetches.last_refetch = Some(self.clock.instant());
         self.fetch_keys(&mut fetches).await.map(Some)
+    }
+
+    fn instant(&self) -> Instant {
+        self.clock.instant()
     }
 }
 
@@ -237,8 +248,8 @@ mod tests {
     fn a_stale_key_set_serves_for_an_hour_past_its_freshness_then_not_at_all() {
         let cache = KeyCache::default();
         let keys: Arc<CoreJsonWebKeySet> = Arc::new(serde_json::from_str(r#"{"keys":[]}"#).expect("a key set"));
-        cache.set(keys, Some(Duration::from_secs(300)), Instant::now());
         let now = Instant::now();
+        cache.set(keys, Some(Duration::from_secs(300)), now, now);
         assert!(matches!(cache.current_at(now), Some((_, true))), "fresh");
         let stale = now + Duration::from_secs(300) + STALE_GRACE - Duration::from_secs(5);
         assert!(matches!(cache.current_at(stale), Some((_, false))), "stale, still used");

@@ -62,8 +62,8 @@ impl Provider {
         registration: RegistrationInputs,
         clock: AppClock,
     ) -> Provider {
-        let client = Lazy::with(RegisteredClient::configured(&config).map(Arc::new));
-        let metadata = Lazy::with(config.metadata.clone().map(Arc::new));
+        let client = Lazy::with(RegisteredClient::configured(&config).map(Arc::new), clock.instants());
+        let metadata = Lazy::with(config.metadata.clone().map(Arc::new), clock.instants());
         Provider {
             name,
             config,

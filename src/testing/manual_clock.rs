@@ -2,7 +2,7 @@
 //! reached at once instead of waited for.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::clock::Clock;
 
@@ -21,10 +21,15 @@ use crate::clock::Clock;
 /// let before = clock.now();
 /// clock.advance(Duration::from_secs(3600));
 /// assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_secs(3600));
+/// assert!(clock.instant() >= std::time::Instant::now() + Duration::from_secs(3599));
 /// ```
+///
+/// Its [`instant`](Clock::instant) is the machine's monotonic clock plus
+/// every advance, so what the crate keeps for a while (signing keys, a
+/// refused token, a service token, a back-off) is also reached at once.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
-    at: Arc<Mutex<SystemTime>>,
+    at: Arc<Mutex<(SystemTime, Duration)>>,
 }
 
 impl ManualClock {
@@ -36,14 +41,18 @@ impl ManualClock {
     /// A clock standing at `calendar`.
     pub fn starting_at(calendar: SystemTime) -> ManualClock {
         ManualClock {
-            at: Arc::new(Mutex::new(calendar)),
+            at: Arc::new(Mutex::new((calendar, Duration::ZERO))),
         }
     }
 
     /// Moves the clock `by` ahead.
     pub fn advance(&self, by: Duration) {
         let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
-        *at = at.checked_add(by).unwrap_or(*at);
+        let (calendar, advanced) = *at;
+        *at = (
+            calendar.checked_add(by).unwrap_or(calendar),
+            advanced.checked_add(by).unwrap_or(advanced),
+        );
     }
 }
 
@@ -55,6 +64,12 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.at.lock().unwrap_or_else(PoisonError::into_inner)
+        self.at.lock().unwrap_or_else(PoisonError::into_inner).0
+    }
+
+    fn instant(&self) -> Instant {
+        let advanced = self.at.lock().unwrap_or_else(PoisonError::into_inner).1;
+        let now = Instant::now();
+        now.checked_add(advanced).unwrap_or(now)
     }
 }

@@ -71,7 +71,7 @@ pub(crate) async fn verify(
         .and_then(|jws| jws.unverified_claims())
         .ok_or(invalid(IdTokenError::NotCompact))?;
     let token = CoreIdToken::from_str(raw).map_err(|_| invalid(IdTokenError::MissingClaims))?;
-    let asked = std::time::Instant::now();
+    let asked = keys.instant();
     let current = keys.keys().await?;
     let subject = match check(client, metadata, &token, &current, rules) {
         // A key we do not know, or a known one that does not verify: the

@@ -68,7 +68,7 @@ pub(crate) async fn verify(
         return Err(invalid(JwsError::AlgorithmNotAllowed));
     }
     let kid = jws.header.get("kid").and_then(Value::as_str);
-    let asked = std::time::Instant::now();
+    let asked = keys.instant();
     let current = keys.keys().await?;
     let verified = match check_signature(&current, &jws, &alg, kid) {
         // An unknown key, or a known one that does not verify: the provider

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::clock::AppClock;
 use crate::secret::AccessToken;
 
 /// An access token obtained with the client-credentials grant.
@@ -18,6 +19,8 @@ pub struct ServiceToken {
     pub(crate) access_token: AccessToken,
     pub(crate) scope: Option<String>,
     pub(crate) expires_at: Option<Instant>,
+    /// The app's clock, which `expires_at` is on.
+    pub(crate) clock: AppClock,
 }
 
 impl ServiceToken {
@@ -33,6 +36,7 @@ impl ServiceToken {
 
     /// Time left before the token expires, when the provider said.
     pub fn expires_in(&self) -> Option<Duration> {
-        self.expires_at.map(|at| at.saturating_duration_since(Instant::now()))
+        self.expires_at
+            .map(|at| at.saturating_duration_since(self.clock.instant()))
     }
 }

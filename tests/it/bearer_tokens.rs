@@ -2,7 +2,7 @@
 //! introspection): statuses and challenges, what counts as active, the
 //! introspection cache, and a provider that cannot answer.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,18 +18,6 @@ async fn setup() -> (TestProvider, Browser) {
     let provider = TestProvider::start().await;
     let browser = api_browser(&provider, json!({})).await;
     (provider, browser)
-}
-
-/// Sleeps until the wall clock reaches `unix_millis`.
-async fn sleep_until_unix_millis(unix_millis: u128) {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
-    if unix_millis > now_ms {
-        rocket::tokio::time::sleep(Duration::from_millis((unix_millis - now_ms) as u64)).await;
-    }
-}
-
-fn unix_millis() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()
 }
 
 // --- an active token ---------------------------------------------------
@@ -572,13 +560,14 @@ async fn introspection_cache_seconds_zero_asks_the_provider_every_time() {
 #[rocket::async_test]
 async fn a_revoked_token_is_refused_once_introspection_cache_seconds_have_passed() {
     let provider = TestProvider::start().await;
-    let mut browser = api_browser(&provider, json!({ "introspection_cache_seconds": 1 })).await;
+    let clock = ManualClock::new();
+    let mut browser = api_browser_on(&clock, &provider, json!({ "introspection_cache_seconds": 1 })).await;
     let token = provider.opaque_token(json!({}));
     let resp = browser.bearer("/api", &token).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
 
     provider.answer_introspection(&token, json!({ "active": false }));
-    rocket::tokio::time::sleep(Duration::from_millis(1300)).await;
+    clock.advance(Duration::from_millis(1300));
     let resp = browser.bearer("/api", &token).await;
     assert_invalid_token(&resp);
     assert_eq!(provider.counts().introspection, 2);
@@ -615,18 +604,18 @@ async fn a_cached_answer_is_not_used_even_a_fraction_of_a_second_past_exp() {
     let provider = TestProvider::start().await;
     let mut config = bearer_config(&provider, json!({ "introspection_cache_seconds": 600 }));
     config["clock_skew_seconds"] = json!(0);
-    let mut browser = Browser::new(api_app(config)).await;
     // Introspect late in a wall-clock second, so that a cache lifetime
     // computed from whole seconds would end well after `exp`.
-    while unix_millis() % 1000 < 600 {
-        rocket::tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let exp = now() + 2;
+    // A second ahead of the provider's, so nothing it stamps is in the app's future.
+    let second = now() as u64 + 1;
+    let clock = ManualClock::starting_at(UNIX_EPOCH + Duration::from_millis(second * 1000 + 600));
+    let mut browser = Browser::new(api_app_on(&clock, config)).await;
+    let exp = second + 2;
     let token = provider.opaque_token(json!({ "exp": exp }));
     let resp = browser.bearer("/api", &token).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
 
-    sleep_until_unix_millis(exp as u128 * 1000 + 200).await;
+    clock.advance(Duration::from_millis(2000 - 600 + 200));
     let resp = browser.bearer("/api", &token).await;
     assert_eq!(
         resp.status,
@@ -639,13 +628,15 @@ async fn a_cached_answer_is_not_used_even_a_fraction_of_a_second_past_exp() {
 
 #[rocket::async_test]
 async fn an_inactive_answer_is_remembered_at_most_five_seconds() {
-    let (provider, mut browser) = setup().await;
+    let provider = TestProvider::start().await;
+    let clock = ManualClock::new();
+    let mut browser = api_browser_on(&clock, &provider, json!({})).await;
     let token = "issued-a-moment-later";
     assert_invalid_token(&browser.bearer("/api", token).await);
 
     // The provider learns about the token (e.g. a replica caught up).
     provider.answer_introspection(token, provider.active_answer(json!({})));
-    rocket::tokio::time::sleep(Duration::from_millis(5300)).await;
+    clock.advance(Duration::from_millis(5300));
     let resp = browser.bearer("/api", token).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
 }

@@ -25,6 +25,14 @@ async fn setup() -> (TestProvider, Browser, Oidc) {
     (provider, browser, oidc)
 }
 
+/// [`setup`] with the app on `clock`.
+async fn setup_on(clock: &ManualClock) -> (TestProvider, Browser, Oidc) {
+    let provider = TestProvider::start().await;
+    let browser = api_browser_on(clock, &provider, json!({})).await;
+    let oidc = oidc_of(&browser);
+    (provider, browser, oidc)
+}
+
 async fn grant(oidc: &Oidc, scopes: &[&str], params: &[(&str, &str)]) -> Arc<ServiceToken> {
     oidc.client_credentials::<DefaultProvider>()
         .scopes(scopes.iter().copied())
@@ -205,7 +213,8 @@ async fn ten_concurrent_callers_share_one_token_request() {
 
 #[rocket::async_test]
 async fn a_short_lived_token_is_renewed_before_it_expires() {
-    let (provider, _browser, oidc) = setup().await;
+    let clock = ManualClock::new();
+    let (provider, _browser, oidc) = setup_on(&clock).await;
     provider.behave(|b| {
         b.client_credentials_response.insert("expires_in".into(), json!(4));
     });
@@ -216,7 +225,7 @@ async fn a_short_lived_token_is_renewed_before_it_expires() {
 
     // Half its lifetime has passed; it still has ~1.5 s to live, but a
     // caller must not be handed a token about to expire.
-    rocket::tokio::time::sleep(Duration::from_millis(2500)).await;
+    clock.advance(Duration::from_millis(2500));
     let renewed = grant(&oidc, &["read"], &[]).await;
     assert_ne!(secret(&first), secret(&renewed), "renewed early");
     assert_eq!(provider.counts().token, 2);
@@ -225,12 +234,13 @@ async fn a_short_lived_token_is_renewed_before_it_expires() {
 
 #[rocket::async_test]
 async fn a_long_lived_token_is_kept() {
-    let (provider, _browser, oidc) = setup().await;
+    let clock = ManualClock::new();
+    let (provider, _browser, oidc) = setup_on(&clock).await;
     provider.behave(|b| {
         b.client_credentials_response.insert("expires_in".into(), json!(120));
     });
     let first = grant(&oidc, &["read"], &[]).await;
-    rocket::tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1200));
     let second = grant(&oidc, &["read"], &[]).await;
     assert_eq!(secret(&first), secret(&second));
     assert_eq!(provider.counts().token, 1);

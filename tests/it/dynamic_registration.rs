@@ -277,7 +277,8 @@ async fn a_client_secret_that_expires_is_not_persisted() {
 async fn a_registration_endpoint_that_is_down_is_502_and_login_works_once_it_is_back() {
     let provider = TestProvider::start().await;
     provider.behave(|b| b.registration_failure = Some(TokenFailure::ServerError));
-    let mut browser = lifecycle_browser(registration_config(&provider, json!({}))).await;
+    let clock = ManualClock::new();
+    let mut browser = lifecycle_browser_on(&clock, registration_config(&provider, json!({}))).await;
 
     let resp = browser.navigate("/profile").await;
     assert_error(&resp, Status::BadGateway, "provider_unavailable");
@@ -289,7 +290,7 @@ async fn a_registration_endpoint_that_is_down_is_502_and_login_works_once_it_is_
         1,
         "the failure is kept for a short back-off"
     );
-    rocket::tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(std::time::Duration::from_millis(1100));
     let resp = browser.navigate("/profile").await;
     assert_error(&resp, Status::BadGateway, "provider_unavailable");
     assert_eq!(
@@ -299,7 +300,7 @@ async fn a_registration_endpoint_that_is_down_is_502_and_login_works_once_it_is_
     );
 
     provider.behave(|b| b.registration_failure = None);
-    rocket::tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    clock.advance(std::time::Duration::from_millis(2100));
     let auth = browser.login_ok(&provider, "/profile").await;
     assert_eq!(auth.param("client_id"), Some(registered_client(&provider, 2).as_str()));
     assert_eq!(provider.counts().registration, 3);

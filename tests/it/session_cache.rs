@@ -70,10 +70,11 @@ async fn a_logged_out_session_is_refused_on_a_hit() {
 async fn an_expired_session_is_refused_on_a_hit() {
     let provider = TestProvider::start().await;
     let session = json!({ "store": "cookie", "lifetime_seconds": 2 });
-    let mut browser = lifecycle_browser(config_with(&provider, session)).await;
+    let clock = ManualClock::new();
+    let mut browser = lifecycle_browser_on(&clock, config_with(&provider, session)).await;
     browser.login_ok(&provider, "/profile").await;
     assert!(browser.profile().await.is_some(), "cached");
-    rocket::tokio::time::sleep(Duration::from_millis(2200)).await;
+    clock.advance(Duration::from_millis(2200));
     assert_no_session(&mut browser).await;
 }
 

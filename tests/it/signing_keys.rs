@@ -32,7 +32,8 @@ fn at_jwt_signed_with(provider: &TestProvider, key: Key) -> String {
 async fn a_key_the_provider_removed_is_refused_once_the_key_set_is_older_than_its_max_age() {
     let provider = TestProvider::start().await;
     provider.behave(|b| b.jwks_cache_control = "max-age=2".into());
-    let mut browser = api_browser(&provider, json!({})).await;
+    let clock = ManualClock::new();
+    let mut browser = api_browser_on(&clock, &provider, json!({})).await;
     let resp = browser
         .bearer("/api", &at_jwt_signed_with(&provider, Key::Current))
         .await;
@@ -40,7 +41,7 @@ async fn a_key_the_provider_removed_is_refused_once_the_key_set_is_older_than_it
 
     // The provider retires the key (a compromise, say) and publishes another.
     provider.behave(|b| b.jwks = vec![Key::Rotated]);
-    rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
+    clock.advance(Duration::from_millis(2300));
     let resp = browser
         .bearer("/api", &at_jwt_signed_with(&provider, Key::Current))
         .await;
@@ -55,10 +56,11 @@ async fn a_key_the_provider_removed_is_refused_once_the_key_set_is_older_than_it
 async fn a_logout_token_signed_with_a_removed_key_is_refused() {
     let provider = TestProvider::start().await;
     provider.behave(|b| b.jwks_cache_control = "max-age=2".into());
-    let mut browser = lifecycle_browser(memory_store_config(&provider)).await;
+    let clock = ManualClock::new();
+    let mut browser = lifecycle_browser_on(&clock, memory_store_config(&provider)).await;
     browser.login_ok(&provider, "/profile").await;
     provider.behave(|b| b.jwks = vec![Key::Rotated]);
-    rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
+    clock.advance(Duration::from_millis(2300));
 
     let token = provider.logout_token(json!({ "sub": "alice" }));
     let resp = browser.backchannel_logout(&token).await;
@@ -106,11 +108,12 @@ async fn a_rotation_that_keeps_the_kid_is_picked_up_without_a_restart() {
             ..AccessTokenJwt::default()
         })
     };
-    let mut api = api_browser(&provider, json!({})).await;
+    let clock = ManualClock::new();
+    let mut api = api_browser_on(&clock, &provider, json!({})).await;
     provider.behave(|b| b.jwks = vec![Key::Current]);
     assert_invalid_token(&api.bearer("/api", &same_kid()).await);
     provider.behave(|b| b.jwks = vec![Key::Rotated]);
-    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     let resp = api.bearer("/api", &same_kid()).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
 }
@@ -118,7 +121,8 @@ async fn a_rotation_that_keeps_the_kid_is_picked_up_without_a_restart() {
 #[rocket::async_test]
 async fn a_key_published_a_moment_after_a_token_named_it_works_soon() {
     let provider = TestProvider::start().await;
-    let mut browser = api_browser(&provider, json!({})).await;
+    let clock = ManualClock::new();
+    let mut browser = api_browser_on(&clock, &provider, json!({})).await;
     // A token signed with a key the provider has not published yet.
     let early = at_jwt_signed_with(&provider, Key::Rotated);
     assert_invalid_token(&browser.bearer("/api", &early).await);
@@ -129,7 +133,7 @@ async fn a_key_published_a_moment_after_a_token_named_it_works_soon() {
     );
 
     provider.behave(|b| b.jwks = vec![Key::Current, Key::Rotated]);
-    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     let resp = browser
         .bearer("/api", &at_jwt_signed_with(&provider, Key::Rotated))
         .await;
@@ -163,13 +167,14 @@ async fn refetches_caused_by_tokens_are_rate_limited() {
 async fn while_the_provider_cannot_give_its_keys_the_last_set_is_used() {
     let provider = TestProvider::start().await;
     provider.behave(|b| b.jwks_cache_control = "max-age=2".into());
-    let mut browser = api_browser(&provider, json!({})).await;
+    let clock = ManualClock::new();
+    let mut browser = api_browser_on(&clock, &provider, json!({})).await;
     assert_eq!(
         browser.bearer("/api", &provider.at_jwt(json!({}))).await.status,
         Status::Ok
     );
     provider.behave(|b| b.jwks_failure = Some(TokenFailure::ServerError));
-    rocket::tokio::time::sleep(Duration::from_millis(2300)).await;
+    clock.advance(Duration::from_millis(2300));
     let resp = browser.bearer("/api", &provider.at_jwt(json!({}))).await;
     assert_eq!(resp.status, Status::Ok, "{resp:#?}");
 }

@@ -150,6 +150,11 @@ pub async fn api_browser(provider: &TestProvider, bearer: Value) -> Browser {
     Browser::new(api_app(bearer_config(provider, bearer))).await
 }
 
+/// [`api_browser`] on an app whose clock is `clock`.
+pub async fn api_browser_on(clock: &super::ManualClock, provider: &TestProvider, bearer: Value) -> Browser {
+    Browser::new(api_app_on(clock, bearer_config(provider, bearer))).await
+}
+
 /// The `Oidc` state of the app `browser` talks to.
 pub fn oidc_of(browser: &Browser) -> Oidc {
     browser

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 
 use super::TokenIdentity;
-use crate::cache::FlightCache;
+use crate::cache::{FlightCache, Now};
 use crate::error::{BearerError, OidcError};
 
 /// The bearer checks of one provider.
@@ -25,6 +25,8 @@ pub(crate) struct BearerCaches {
     pub(super) refused: Mutex<LruCache<[u8; 32], (BearerError, Instant)>>,
     /// When the log last said the provider refused our client (Unix s).
     pub(super) client_rejected_said: AtomicI64,
+    /// The app's monotonic clock.
+    now: Now,
 }
 
 /// How many introspection refusals are remembered (each for at most
@@ -32,10 +34,11 @@ pub(crate) struct BearerCaches {
 const REFUSED_ENTRIES: usize = 1024;
 
 impl BearerCaches {
-    /// Caches keeping at most `valid_entries` valid tokens.
-    pub(crate) fn new(valid_entries: usize) -> BearerCaches {
+    /// Caches keeping at most `valid_entries` valid tokens, on the clock `now`.
+    pub(crate) fn new(valid_entries: usize, now: Now) -> BearerCaches {
         BearerCaches {
-            valid: FlightCache::new(valid_entries),
+            valid: FlightCache::on(valid_entries, now.clone()),
+            now,
             refused: Mutex::new(LruCache::new(
                 NonZeroUsize::new(REFUSED_ENTRIES).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -46,7 +49,7 @@ impl BearerCaches {
     pub(super) fn refusal(&self, key: &[u8; 32]) -> Option<BearerError> {
         let mut refused = self.refused.lock().ok()?;
         match refused.get(key) {
-            Some((why, until)) if Instant::now() < *until => Some(why.clone()),
+            Some((why, until)) if (self.now)() < *until => Some(why.clone()),
             Some(_) => {
                 refused.pop(key);
                 None
@@ -56,7 +59,7 @@ impl BearerCaches {
     }
 
     pub(super) fn refuse(&self, key: [u8; 32], why: &BearerError, ttl: Duration) {
-        let Some(until) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
+        let Some(until) = (self.now)().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
             return;
         };
         if let Ok(mut refused) = self.refused.lock() {

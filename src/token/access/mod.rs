@@ -362,7 +362,7 @@ mod tests {
             let provider = provider();
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
-            let caches = BearerCaches::new(1);
+            let caches = BearerCaches::new(1, crate::clock::AppClock::default().instants());
             let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60, caller: Caller::App };
             let mut claims = claims;
             if let Some((name, value)) = blank {
