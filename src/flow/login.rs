@@ -319,7 +319,10 @@ async fn pushed_request_uri(
     // provider. A logged-in user's silent check or step-up spends that
     // user's share of the users' budget, so an anonymous flood never
     // refuses it.
-    let spent = provider.budgets.pushed_requests.spend(caller);
+    let spent = provider
+        .budgets
+        .pushed_requests
+        .spend_at(caller, provider.clock.instant());
     if spent != Spend::Allowed {
         let required = metadata.require_pushed_authorization_requests
             || provider.config.pushed_authorization_requests == PushedAuthorizationRequests::Always;

@@ -143,12 +143,9 @@ impl CallBudget {
         }
     }
 
-    /// Takes one call for `caller` from the budget.
-    pub(crate) fn spend(&self, caller: Caller) -> Spend {
-        self.spend_at(caller, Instant::now())
-    }
-
-    fn spend_at(&self, caller: Caller, now: Instant) -> Spend {
+    /// Takes one call for `caller` from the budget, `now` on the app's
+    /// monotonic clock.
+    pub(crate) fn spend_at(&self, caller: Caller, now: Instant) -> Spend {
         if self.rate == 0.0 {
             return Spend::Allowed;
         }

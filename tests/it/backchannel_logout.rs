@@ -395,8 +395,9 @@ async fn a_logout_token_without_a_jti_is_refused() {
 
 #[rocket::async_test]
 async fn a_replayed_logout_token_is_refused() {
-    let provider = TestProvider::start().await;
-    let mut alice = lifecycle_browser(memory_store_config(&provider)).await;
+    let clock = ManualClock::new();
+    let provider = TestProvider::start_with_clock(&clock).await;
+    let mut alice = lifecycle_browser_on(&clock, memory_store_config(&provider)).await;
     let mut bob = alice.other_browser();
     login_as(&provider, &mut alice, "alice", "s1").await;
     login_as(&provider, &mut bob, "bob", "s3").await;
@@ -406,7 +407,7 @@ async fn a_replayed_logout_token_is_refused() {
     assert!(!has_session(&mut alice).await);
 
     // alice logs in again, later; the same token must not end the new session.
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     login_as(&provider, &mut alice, "alice", "s2").await;
     let resp = alice.backchannel_logout(&token).await;
     assert_error(&resp, Status::BadRequest, "invalid_request");
@@ -529,8 +530,9 @@ async fn with_the_cookie_store_a_logged_out_sid_is_refused_afterwards() {
 
 #[rocket::async_test]
 async fn with_the_cookie_store_a_sub_wide_logout_refuses_earlier_sessions_only() {
-    let provider = TestProvider::start().await;
-    let mut alice = lifecycle_browser(oidc_config(&provider)).await;
+    let clock = ManualClock::new();
+    let provider = TestProvider::start_with_clock(&clock).await;
+    let mut alice = lifecycle_browser_on(&clock, oidc_config(&provider)).await;
     let mut bob = alice.other_browser();
     login_as(&provider, &mut alice, "alice", "s1").await;
     login_as(&provider, &mut bob, "bob", "s3").await;
@@ -540,7 +542,7 @@ async fn with_the_cookie_store_a_sub_wide_logout_refuses_earlier_sessions_only()
     assert!(!has_session(&mut alice).await);
     assert!(has_session(&mut bob).await);
 
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     login_as(&provider, &mut alice, "alice", "s2").await;
     assert!(
         has_session(&mut alice).await,
@@ -552,21 +554,19 @@ async fn with_the_cookie_store_a_sub_wide_logout_refuses_earlier_sessions_only()
 async fn a_login_right_after_a_sub_wide_logout_is_not_refused() {
     // The logout ends sessions that existed when it arrived; a login that
     // completes after it, even within the same second, is a new session.
-    let provider = TestProvider::start().await;
-    let mut alice = lifecycle_browser(memory_store_config(&provider)).await;
+    // At the beginning of a second, so that the login, the logout 100 ms
+    // later and the new login 50 ms after that fall in the same one.
+    let second = crate::support::provider::now() as u64 + 1;
+    let clock = ManualClock::starting_at(std::time::UNIX_EPOCH + Duration::from_millis(second * 1000 + 20));
+    let provider = TestProvider::start_with_clock(&clock).await;
+    let mut alice = lifecycle_browser_on(&clock, memory_store_config(&provider)).await;
     login_as(&provider, &mut alice, "alice", "s1").await;
-
-    // Start at the beginning of a second so that the logout and the new
-    // login (well under a second) fall in the same one.
-    let into_second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_millis();
-    rocket::tokio::time::sleep(Duration::from_millis(u64::from(1000 - into_second) + 20)).await;
+    clock.advance(Duration::from_millis(100));
 
     let token = provider.logout_token(json!({ "sub": "alice" }));
     assert_accepted(&alice.backchannel_logout(&token).await);
     assert!(!has_session(&mut alice).await);
+    clock.advance(Duration::from_millis(50));
     provider.behave(|b| {
         b.claims.insert("sid".into(), json!("s2"));
     });

@@ -230,11 +230,12 @@ fn silent_checks_under_par(provider: &TestProvider, rate: u32, interval: u64) ->
 async fn a_logged_in_users_silent_check_is_not_refused_for_an_anonymous_flood() {
     let (provider, app) = par_app(1, "always").await;
     drop(app);
-    let app = lifecycle_browser(silent_checks_under_par(&provider, 1, 2)).await;
+    let clock = ManualClock::new();
+    let app = lifecycle_browser_on(&clock, silent_checks_under_par(&provider, 1, 2)).await;
     let mut user = app.other_browser();
     user.login_ok_pushed(&provider, "/profile").await;
     let id_token = user.profile().await.expect("logged in")["id_token_jwt"].clone();
-    rocket::tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     // An anonymous flood spends the budget...
     let mut refused = 0;
     for _ in 0..6 {
@@ -383,7 +384,8 @@ async fn a_navigation_flood_from_one_client_leaves_other_clients_logins_pushed()
 async fn one_logged_in_user_cannot_flood_the_provider_with_silent_checks() {
     let (provider, app) = par_app(4, "always").await;
     drop(app);
-    let app = lifecycle_browser(silent_checks_under_par(&provider, 4, 1)).await;
+    let clock = ManualClock::new();
+    let app = lifecycle_browser_on(&clock, silent_checks_under_par(&provider, 4, 1)).await;
     let log_in = |sub: &'static str| {
         let mut user = app.other_browser();
         let provider = &provider;
@@ -395,7 +397,7 @@ async fn one_logged_in_user_cannot_flood_the_provider_with_silent_checks() {
     };
     let mut mallory = log_in("mallory").await;
     let mut alice = log_in("alice").await;
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let mut statuses = Vec::new();
     for _ in 0..10 {
         statuses.push(mallory.navigate("/profile").await.status);

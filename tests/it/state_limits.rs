@@ -253,23 +253,22 @@ async fn a_back_channel_logout_refused_for_want_of_room_ends_the_session_when_th
     let provider = TestProvider::start().await;
     let mut config = with_limits(&provider, "cookie", json!({ "revocations": 2 }));
     config["session"]["lifetime_seconds"] = json!(5);
-    let app = lifecycle_browser(config).await;
+    let clock = ManualClock::new();
+    let app = lifecycle_browser_on(&clock, config).await;
     // Two logouts fill the ledger of logged-out `sid`s for 5 s (the
     // session lifetime: no session they name lives longer).
-    let filled = std::time::Instant::now();
     for n in 0..2 {
         let token = provider.logout_token(json!({ "sid": format!("gone-{n}"), "sub": null }));
         assert_eq!(app.backchannel_logout(&token).await.status, Status::Ok);
     }
-    rocket::tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    clock.advance(std::time::Duration::from_millis(1500));
     let mut alice = logged_in(&app, &provider, "alice", "s1").await;
     let token = provider.logout_token(json!({ "sid": "s1", "sub": null }));
     let resp = app.backchannel_logout(&token).await;
     assert_error(&resp, Status::ServiceUnavailable, "temporarily_unavailable");
 
     // Room again; alice's session (5 s from its login) still lives.
-    let room = std::time::Duration::from_millis(5300).saturating_sub(filled.elapsed());
-    rocket::tokio::time::sleep(room).await;
+    clock.advance(std::time::Duration::from_millis(5300 - 1500));
     assert!(alice.profile().await.is_some(), "alice is still logged in");
     // The provider sends the same logout token again, as a provider does
     // after a 503: the token was not spent by the failed attempt.

@@ -26,11 +26,20 @@ fn is_basic_auth_of_the_client(authorization: Option<&str>) -> bool {
 /// A provider whose login access tokens live `expires_in` seconds, and a
 /// browser logged in there (with the lifecycle routes).
 async fn logged_in_with(expires_in: i64, oidc: impl FnOnce(&TestProvider) -> Value) -> (TestProvider, Browser, Value) {
-    let provider = TestProvider::start().await;
+    logged_in_on(&ManualClock::new(), expires_in, oidc).await
+}
+
+/// [`logged_in_with`], the provider and the app on `clock`.
+async fn logged_in_on(
+    clock: &ManualClock,
+    expires_in: i64,
+    oidc: impl FnOnce(&TestProvider) -> Value,
+) -> (TestProvider, Browser, Value) {
+    let provider = TestProvider::start_with_clock(clock).await;
     provider.behave(|b| {
         b.token_response.insert("expires_in".into(), json!(expires_in));
     });
-    let mut browser = lifecycle_browser(oidc(&provider)).await;
+    let mut browser = lifecycle_browser_on(clock, oidc(&provider)).await;
     browser.login_ok(&provider, "/profile").await;
     let profile = browser.profile().await.expect("logged in");
     (provider, browser, profile)
@@ -212,7 +221,8 @@ async fn a_provider_failing_at_refresh_time_is_502_and_the_session_stays() {
         TokenFailure::Garbage,
         TokenFailure::Delay(Duration::from_secs(3)),
     ] {
-        let (provider, mut browser, profile) = logged_in_with_an_expired_token().await;
+        let clock = ManualClock::new();
+        let (provider, mut browser, profile) = logged_in_on(&clock, 0, oidc_config).await;
         provider.behave(|b| b.refresh_failure = Some(failure.clone()));
 
         let start = std::time::Instant::now();
@@ -230,7 +240,7 @@ async fn a_provider_failing_at_refresh_time_is_502_and_the_session_stays() {
         );
 
         provider.behave(|b| b.refresh_failure = None);
-        rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.advance(Duration::from_millis(1100));
         let token = browser.token_ok(false).await;
         assert_eq!(
             token["refreshed"], true,
@@ -426,8 +436,9 @@ async fn ten_concurrent_requests_after_expiry_make_one_refresh_request() {
 
 #[rocket::async_test]
 async fn a_refresh_does_not_change_when_the_user_last_authenticated() {
-    let (provider, mut browser, profile) = logged_in_with_a_valid_token().await;
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    let clock = ManualClock::new();
+    let (provider, mut browser, profile) = logged_in_on(&clock, 3600, oidc_config).await;
+    clock.advance(Duration::from_millis(1100));
 
     browser.token_ok(true).await;
     let after = browser.profile().await.expect("logged in");
@@ -443,25 +454,25 @@ async fn a_refresh_does_not_change_when_the_user_last_authenticated() {
 /// `refresh_before_expiry_seconds = 300`; login tokens live 2 s, so they
 /// count as expiring after half their life (the margin is at most half a
 /// token's lifetime): this waits that long.
-async fn logged_in_with_proactive_refresh() -> (TestProvider, Browser, Value) {
-    let provider = TestProvider::start().await;
+async fn logged_in_with_proactive_refresh(clock: &ManualClock) -> (TestProvider, Browser, Value) {
+    let provider = TestProvider::start_with_clock(clock).await;
     provider.behave(|b| {
         b.token_response.insert("expires_in".into(), json!(2));
     });
     let mut config = oidc_config(&provider);
     config["providers"]["default"]["refresh_before_expiry_seconds"] = json!(300);
-    let mut browser = lifecycle_browser(config).await;
+    let mut browser = lifecycle_browser_on(clock, config).await;
     let auth = browser.start_login("/profile").await;
     let resp = browser.approve(&provider, &auth, Mode::Navigate).await;
     assert_eq!(resp.status, Status::SeeOther, "{resp:#?}");
     let login_access_token = provider.token_requests()[0].access_token.clone();
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     (provider, browser, json!(login_access_token))
 }
 
 #[rocket::async_test]
 async fn a_token_about_to_expire_is_refreshed_before_the_handler_runs() {
-    let (provider, mut browser, login_access_token) = logged_in_with_proactive_refresh().await;
+    let (provider, mut browser, login_access_token) = logged_in_with_proactive_refresh(&ManualClock::new()).await;
     assert_eq!(provider.counts().refresh, 0);
 
     let resp = browser.api("/profile").await;
@@ -491,7 +502,7 @@ async fn a_token_about_to_expire_is_refreshed_before_the_handler_runs() {
 
 #[rocket::async_test]
 async fn a_failed_proactive_refresh_ends_the_session() {
-    let (provider, mut browser, _) = logged_in_with_proactive_refresh().await;
+    let (provider, mut browser, _) = logged_in_with_proactive_refresh(&ManualClock::new()).await;
     provider.behave(|b| b.refresh_failure = Some(TokenFailure::oauth(400, "invalid_grant")));
     let before = browser.jar.clone();
 
@@ -645,7 +656,8 @@ async fn a_refresh_whose_id_token_cannot_be_checked_now_keeps_the_session() {
 async fn a_short_lived_access_token_is_not_refreshed_on_every_call() {
     // 60 s tokens and 60 s of clock skew: a margin of the whole skew would
     // make every call refresh; it is at most half the token's life.
-    let (provider, mut browser, profile) = logged_in_with(60, oidc_config).await;
+    let clock = ManualClock::new();
+    let (provider, mut browser, profile) = logged_in_on(&clock, 60, oidc_config).await;
     for _ in 0..3 {
         let token = browser.token_ok(false).await;
         assert_eq!(token["refreshed"], false, "{token}");
@@ -658,7 +670,7 @@ async fn a_short_lived_access_token_is_not_refreshed_on_every_call() {
         b.refresh_response.insert("expires_in".into(), json!(2));
     });
     browser.token_ok(true).await;
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     for _ in 0..3 {
         browser.token_ok(false).await;
     }
@@ -693,7 +705,8 @@ async fn a_refreshed_id_token_keeps_only_the_claims_the_provider_s_session_keeps
 
 #[rocket::async_test]
 async fn refreshes_during_a_key_rotation_the_provider_cannot_serve_keep_the_session() {
-    let (provider, mut browser, _) = logged_in_with_an_expired_token().await;
+    let clock = ManualClock::new();
+    let (provider, mut browser, _) = logged_in_on(&clock, 0, oidc_config).await;
     provider.behave(|b| {
         b.signing_key = crate::support::jwt::Key::Rotated;
         b.jwks_failure = Some(TokenFailure::ServerError);
@@ -702,7 +715,7 @@ async fn refreshes_during_a_key_rotation_the_provider_cannot_serve_keep_the_sess
     // outage (past the failures' back-off): the keys still cannot be
     // fetched, which is no verdict on the token.
     for (attempt, pause) in [0, 0, 1500, 1500, 1500].into_iter().enumerate() {
-        rocket::tokio::time::sleep(Duration::from_millis(pause)).await;
+        clock.advance(Duration::from_millis(pause));
         let resp = browser.token(false).await;
         assert_error(&resp, Status::BadGateway, "provider_unavailable");
         assert!(
@@ -729,10 +742,11 @@ async fn a_token_endpoint_saying_try_again_later_ends_no_session() {
 
 #[rocket::async_test]
 async fn a_proactive_refresh_the_provider_cannot_answer_keeps_the_session_after_the_token_expired() {
-    let (provider, mut browser, _) = logged_in_with_proactive_refresh().await;
+    let clock = ManualClock::new();
+    let (provider, mut browser, _) = logged_in_with_proactive_refresh(&clock).await;
     provider.behave(|b| b.refresh_failure = Some(TokenFailure::ServerError));
     // The login's 2 s token has expired now.
-    rocket::tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(1100));
     let resp = browser.api("/profile").await;
     assert_eq!(resp.status, Status::Ok, "the user is still logged in: {resp:#?}");
     assert!(provider.counts().refresh >= 1, "a refresh was tried");

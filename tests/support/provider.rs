@@ -94,8 +94,17 @@ impl TestProvider {
     /// Starts a provider on `port` (e.g. one from [`reserve_port`] that a
     /// relying party was already configured with).
     pub async fn start_on(port: u16) -> TestProvider {
-        let kit = TestIssuer::builder()
-            .port(port)
+        Self::launch(TestIssuer::builder().port(port)).await
+    }
+
+    /// Starts a provider whose time is `clock` (the app's too, so that
+    /// both see a token's `iat` and `exp` alike when the test moves it).
+    pub async fn start_with_clock(clock: &super::ManualClock) -> TestProvider {
+        Self::launch(TestIssuer::builder().clock(clock.clone())).await
+    }
+
+    async fn launch(builder: rocket_openidconnect::testing::TestIssuerBuilder) -> TestProvider {
+        let kit = builder
             .client(CLIENT_ID, CLIENT_SECRET)
             .start()
             .await

@@ -33,7 +33,11 @@ impl Checks<'_> {
             provider: provider.name.clone(),
             calls: "introspections",
         };
-        match provider.budgets.introspections.spend(self.caller) {
+        match provider
+            .budgets
+            .introspections
+            .spend_at(self.caller, provider.clock.instant())
+        {
             Spend::Allowed => {}
             Spend::SourceSpent => return Err(OidcError::TooManyRequests(format!("{} by this client", spent()))),
             Spend::AllSpent => return Err(OidcError::TokenCheckUnavailable(spent())),
