@@ -3,7 +3,7 @@
 //! under the `log` target `rocket_openidconnect`, and never a secret (no
 //! code, state, nonce, token, cookie or client secret). (Rocket's own
 //! request log, at `log_level = "normal"`, prints the callback's URL with
-//! its code and state; README and SECURITY.md say so.)
+//! its code and state; the crate docs and SECURITY.md say so.)
 
 use rocket::http::Status;
 use serde_json::json;
