@@ -37,9 +37,13 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
 
     /// Now, on a clock that never goes back: what the crate measures
-    /// intervals with (how long keys, refusals and service tokens are kept,
-    /// back-offs after a provider failed). The machine's monotonic clock
-    /// unless a test clock moves it too.
+    /// intervals with (how long signing keys, valid and refused bearer
+    /// tokens and service tokens are kept, back-offs after a provider
+    /// failed, the provider-call budgets). The machine's monotonic clock
+    /// unless a test clock moves it too. A clock that lags the machine's
+    /// keeps those longer and relaxes the budgets: only a test clock, which
+    /// runs ahead, should replace it. (The Redis store's local copies and
+    /// real network timeouts keep the machine's clock.)
     fn instant(&self) -> Instant {
         Instant::now()
     }

@@ -2,7 +2,8 @@
 //! tags, and the test kit's codes and keys) straight from the operating
 //! system's generator (`getrandom`): one helper, rather than a token type
 //! of `openidconnect` borrowed for the purpose and a user-space generator
-//! behind it.
+//! behind it. (RSA blinding and the test kit's RSA keys draw from the same
+//! generator through `rsa`'s `OsRng`, which the `rsa` API takes.)
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -24,7 +24,8 @@ impl<'a> CompactJws<'a> {
     /// padding, and a header that is a JSON object with no member twice
     /// (RFC 7515 §5.2 step 4). Every JWS the crate reads goes through here
     /// (ID tokens' claims, access tokens, logout tokens, DPoP proofs), and
-    /// every signature check through [`CompactJws::verifies_with`], which
+    /// every signature check but the ID token's (`openidconnect`'s, which
+    /// refuses `crit` too) through [`CompactJws::verifies_with`], which
     /// refuses what §4.1.11 says to: so these rules hold for all of them
     /// alike.
     pub fn parse(raw: &'a str) -> Option<CompactJws<'a>> {

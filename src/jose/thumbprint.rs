@@ -64,4 +64,22 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn an_ec_thumbprint_hashes_the_required_members_in_lexicographic_order() {
+        // RFC 7638 §3.2 for an EC key: `crv`, `kty`, `x`, `y`, no spaces,
+        // whatever the order and the other members of the JWK. The
+        // canonical text is written out by hand, not by the code under test.
+        let (x, y) = (
+            "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        );
+        let jwk = json!({ "y": y, "use": "sig", "x": x, "kty": "EC", "kid": "k", "crv": "P-256" });
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        let expected = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            Sha256::digest(canonical.as_bytes()),
+        );
+        assert_eq!(jwk_thumbprint(jwk.as_object().expect("an object")), Some(expected));
+    }
 }

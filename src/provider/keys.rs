@@ -225,7 +225,10 @@ impl KeySource for Provider {
             return Ok(Some(fresh));
         }
         if let Some(next) = fetches.last_refetch.and_then(|at| at.checked_add(REFETCH_INTERVAL)) {
-            let wait = next.saturating_duration_since(self.clock.instant());
+            // Never longer than the interval, whatever a custom clock says.
+            let wait = next
+                .saturating_duration_since(self.clock.instant())
+                .min(REFETCH_INTERVAL);
             if !wait.is_zero() {
                 rocket::tokio::time::sleep(wait).await;
             }

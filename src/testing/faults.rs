@@ -40,13 +40,19 @@ impl Key {
     }
 
     /// The private key of `Current` or `Rotated`: RSA-2048, made once per
-    /// process from the system's generator.
+    /// process from the system's generator, and only when a test asks for
+    /// one (a kit user signing with the issuer's own key never pays it).
+    ///
+    /// # Panics
+    ///
+    /// For `Issuer`, whose key is the issuer's own (see its JWKS).
     pub fn signing_key(self) -> &'static jose::Key {
         static CURRENT: OnceLock<jose::Key> = OnceLock::new();
         static ROTATED: OnceLock<jose::Key> = OnceLock::new();
         let cell = match self {
+            Key::Current => &CURRENT,
             Key::Rotated => &ROTATED,
-            Key::Current | Key::Issuer => &CURRENT,
+            Key::Issuer => panic!("Key::Issuer is the issuer's own key, not one of the fixed RSA pair"),
         };
         cell.get_or_init(|| match rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048) {
             Ok(key) => jose::Key::Rsa(Box::new(key)),
@@ -63,15 +69,16 @@ impl Key {
         Value::Object(jwk)
     }
 
-    /// The public key as an SPKI PEM document: the bytes an attacker uses
-    /// as an HMAC secret in the RS256 → HS256 confusion attack.
+    /// The public key of `Current` or `Rotated` as an SPKI PEM document:
+    /// the bytes an attacker uses as an HMAC secret in the RS256 → HS256
+    /// confusion attack.
     pub fn public_key_pem(self) -> String {
         match self.signing_key() {
-            jose::Key::Rsa(key) => key
-                .to_public_key()
-                .to_public_key_pem(LineEnding::LF)
-                .unwrap_or_default(),
-            jose::Key::P256(_) => String::new(),
+            jose::Key::Rsa(key) => match key.to_public_key().to_public_key_pem(LineEnding::LF) {
+                Ok(pem) => pem,
+                Err(error) => panic!("the RSA test key has no PEM: {error}"),
+            },
+            jose::Key::P256(_) => panic!("the fixed test keys are RSA keys"),
         }
     }
 }
@@ -409,6 +416,18 @@ pub fn merge(target: &mut Value, overrides: &Map<String, Value>) {
             }
         }
     }
+}
+
+/// The most requests of one kind the journal keeps: the oldest go first
+/// (a development provider runs for long).
+pub(crate) const JOURNAL_CAPACITY: usize = 10_000;
+
+/// Appends `entry`, dropping the oldest past [`JOURNAL_CAPACITY`].
+pub(crate) fn record<T>(entries: &mut Vec<T>, entry: T) {
+    if entries.len() >= JOURNAL_CAPACITY {
+        entries.drain(..entries.len() / 2);
+    }
+    entries.push(entry);
 }
 
 /// What the issuer was sent, for the tests to read.

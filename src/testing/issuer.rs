@@ -16,6 +16,7 @@ use url::Url;
 use super::TestUser;
 use super::faults::{
     BACKCHANNEL_LOGOUT_EVENT, Behaviour, ClientAuth, Failure, JWT_BEARER, Journal, Key, Signing, find_param, merge,
+    record,
 };
 use super::signer::{Signer, random_token};
 use crate::clock::AppClock;
@@ -23,6 +24,8 @@ use crate::jose::{self, Alg, CompactJws};
 
 /// How long an authorization code may wait for its redemption.
 const CODE_SECONDS: i64 = 60;
+/// How long a pushed authorization request stands (RFC 9126 §2.2 `expires_in`).
+pub(crate) const PUSHED_SECONDS: i64 = 60;
 /// How long an ID token is valid.
 const ID_TOKEN_SECONDS: i64 = 600;
 /// The subject of the fault hook's users and minted tokens by default.
@@ -94,8 +97,9 @@ struct Ledger {
     origins: HashSet<String>,
     /// Dynamically registered clients (RFC 7591): id → secret.
     registered: HashMap<String, String>,
-    /// Pushed authorization requests (RFC 9126), by `request_uri`.
-    pushed: HashMap<String, Vec<(String, String)>>,
+    /// Pushed authorization requests (RFC 9126), by `request_uri`, with
+    /// when they expire.
+    pushed: HashMap<String, (Vec<(String, String)>, i64)>,
 }
 
 /// An error answer: OAuth's (RFC 6749 §5.2), or a raw body a broken
@@ -311,12 +315,18 @@ impl Core {
             Key::Issuer => (Alg::Es256.name(), jose::Signature::With(self.signer.key(), Alg::Es256)),
             key => (Alg::Rs256.name(), jose::Signature::With(key.signing_key(), Alg::Rs256)),
         };
-        let pem = b.signing_key.public_key_pem();
+        // The key-confusion secret: the active key's public half as the
+        // attacker reads it (PEM for RSA; the issuer's own key as its JWK).
+        let public = match (signing, b.signing_key) {
+            (Signing::Hs256WithPublicKeyPem, Key::Issuer) => self.signer.public_jwk().to_string(),
+            (Signing::Hs256WithPublicKeyPem, key) => key.public_key_pem(),
+            _ => String::new(),
+        };
         let (alg, how) = match signing {
             Signing::Active | Signing::DuplicateSub(_) | Signing::CorruptSignature => with(b.signing_key),
             Signing::With(key) => with(*key),
             Signing::None => ("none", jose::Signature::Unsigned),
-            Signing::Hs256WithPublicKeyPem => ("HS256", jose::Signature::Hmac(pem.as_bytes())),
+            Signing::Hs256WithPublicKeyPem => ("HS256", jose::Signature::Hmac(public.as_bytes())),
             Signing::Hs256WithClientSecret => ("HS256", jose::Signature::Hmac(b.client_secret.as_bytes())),
         };
         let mut header = json!({ "alg": alg, "typ": typ });
@@ -331,7 +341,13 @@ impl Core {
         if let Signing::DuplicateSub(second) = signing {
             text = format!("{},\"sub\":{}}}", text.trim_end_matches('}'), json!(second));
         }
-        let jws = jose::encode_text(&header.to_string(), &text, how).unwrap_or_default();
+        // Every mode pairs a key with an algorithm it signs: a failure is a
+        // bug of the kit, and an empty token would make refusal tests pass
+        // for the wrong reason.
+        let jws = match jose::encode_text(&header.to_string(), &text, how) {
+            Ok(jws) => jws,
+            Err(error) => panic!("the test issuer could not sign ({signing:?}): {error}"),
+        };
         if *signing != Signing::CorruptSignature {
             return jws;
         }
@@ -416,11 +432,11 @@ impl Core {
                     return Err(invalid_client());
                 }
                 let assertion = param("client_assertion").ok_or_else(invalid_client)?;
-                self.journal().raw_assertions.push(assertion.to_string());
+                record(&mut self.journal().raw_assertions, assertion.to_string());
                 let (header, claims) = self
                     .check_assertion(b, jwk.as_ref(), assertion)
                     .ok_or_else(invalid_client)?;
-                self.journal().assertions.push((header, claims.clone()));
+                record(&mut self.journal().assertions, (header, claims.clone()));
                 let id = claims["sub"].as_str().unwrap_or_default().to_string();
                 if param("client_id").is_some_and(|sent| sent != id) {
                     return Err(invalid_client());
@@ -485,15 +501,26 @@ impl Core {
         decision: Decision,
     ) -> Result<AuthorizationResponse, Refusal> {
         let mut params = params.clone();
-        // RFC 9126 §4: a pushed request stands in for the parameters.
+        // RFC 9126 §4: a pushed request stands in for the parameters (only
+        // its own), once, within its lifetime, for the client that pushed it.
         if let Some(request_uri) = params.get("request_uri") {
-            let pushed = self
+            let (pushed, expires) = self
                 .ledger()
                 .pushed
-                .get(request_uri)
-                .cloned()
-                .ok_or_else(|| refuse(400, "invalid_request_uri", "unknown request_uri"))?;
-            params.extend(pushed);
+                .remove(request_uri)
+                .ok_or_else(|| refuse(400, "invalid_request_uri", "unknown or used request_uri"))?;
+            let pushed: HashMap<String, String> = pushed.into_iter().collect();
+            if expires <= self.clock.now() {
+                return Err(refuse(400, "invalid_request_uri", "expired request_uri"));
+            }
+            if params.get("client_id") != pushed.get("client_id") {
+                return Err(refuse(
+                    400,
+                    "invalid_request",
+                    "client_id differs from the pushed request's",
+                ));
+            }
+            params = pushed;
         }
         let param = |name: &str| params.get(name).map(String::as_str);
         let client_id = param("client_id").ok_or_else(|| refuse(400, "invalid_request", "no client_id"))?;
@@ -584,13 +611,14 @@ impl Core {
         {
             ledger.origins.insert(origin);
         }
+        ledger.codes.retain(|_, (_, expires, _)| *expires > now);
         ledger.codes.insert(code.clone(), (grant, now + CODE_SECONDS, false));
         code
     }
 
-    /// The parameters a pushed `request_uri` stands for.
+    /// The parameters a pushed `request_uri` stands for (without using it).
     pub(crate) fn pushed(&self, request_uri: &str) -> Option<Vec<(String, String)>> {
-        self.ledger().pushed.get(request_uri).cloned()
+        self.ledger().pushed.get(request_uri).map(|(params, _)| params.clone())
     }
 
     /// The token endpoint (RFC 6749 §4.1.3, §6, §4.4).
@@ -635,7 +663,9 @@ impl Core {
             }
             grant.clone()
         };
-        if grant.client_id != client_id {
+        // RFC 6749 §4.1.3: the code's client, authenticated, and the same
+        // `client_id` if the form names one besides the authentication.
+        if grant.client_id != client_id || param("client_id").is_some_and(|sent| sent != grant.client_id) {
             return Err(refuse(400, "invalid_grant", "code issued to another client"));
         }
         if param("redirect_uri") != Some(grant.redirect_uri.as_str()) {
@@ -924,7 +954,15 @@ impl Core {
         let mut pushed = params.to_vec();
         pushed.retain(|(k, _)| !k.starts_with("client_"));
         pushed.push(("client_id".into(), client_id));
-        self.ledger().pushed.insert(request_uri.clone(), pushed);
+        let now = self.clock.now();
+        let mut ledger = self.ledger();
+        ledger.pushed.retain(|_, (_, expires)| *expires > now);
+        if ledger.pushed.len() >= TOKEN_CAPACITY {
+            return Err(refuse(503, "temporarily_unavailable", "too many pushed requests"));
+        }
+        ledger
+            .pushed
+            .insert(request_uri.clone(), (pushed, now + PUSHED_SECONDS));
         Ok(request_uri)
     }
 
@@ -933,7 +971,8 @@ impl Core {
         let b = self.behaviour();
         told_to_fail(&b.registration_failure, 201)?;
         if let Some(expected) = &b.registration_token
-            && authorization != Some(format!("Bearer {expected}").as_str())
+            && !authorization
+                .is_some_and(|sent| bool::from(sent.as_bytes().ct_eq(format!("Bearer {expected}").as_bytes())))
         {
             return Err(refuse(401, "invalid_token", "an initial access token is required"));
         }
@@ -973,7 +1012,11 @@ impl Core {
 
     /// Makes `id`/`secret` a client the endpoints accept.
     pub(crate) fn accept_client(&self, id: &str, secret: &str) {
-        self.ledger().registered.insert(id.into(), secret.into());
+        let mut ledger = self.ledger();
+        if ledger.registered.len() >= TOKEN_CAPACITY {
+            ledger.registered.clear(); // a development convenience only: register again
+        }
+        ledger.registered.insert(id.into(), secret.into());
     }
 
     /// Ends the login sessions of `subject` (all when `None`) for a

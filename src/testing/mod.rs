@@ -5,8 +5,8 @@
 //! loopback port: a discovery document, a fresh ES256 signing key on its
 //! JWKS, the authorization, token (code with PKCE, refresh, client
 //! credentials), userinfo, introspection, revocation, end-session,
-//! registration (RFC 7591) and pushed authorization request (RFC 9126)
-//! endpoints. The app under test talks to it over HTTP like to any
+//! registration (RFC 7591) and pushed authorization request (RFC 9126,
+//! not in its discovery document) endpoints. The app under test talks to it over HTTP like to any
 //! provider, so everything of the crate runs as in production: the
 //! fairing, discovery, key fetch, ID-token and JWT validation, the session
 //! codec and its store. Nothing is mocked and no check is skipped.

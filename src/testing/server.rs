@@ -13,7 +13,7 @@ use rocket::response::{self, Redirect, Responder, Response};
 use rocket::{State, get, post, routes};
 use serde_json::{Map, Value, json};
 
-use super::faults::{Failure, FormRequest, RegistrationRequest, TokenRequest, UserinfoRequest, find_param};
+use super::faults::{Failure, FormRequest, RegistrationRequest, TokenRequest, UserinfoRequest, find_param, record};
 use super::issuer::{Core, Decision, Refusal, told_to_fail};
 use super::{TestUser, TestingError, pages};
 
@@ -378,13 +378,16 @@ async fn token(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answe
         }
         Err(refusal) => (refusal.error.clone(), None, refusal.into()),
     };
-    core.journal().token.push(TokenRequest {
-        authorization: headers.authorization,
-        content_type: headers.content_type,
-        params,
-        outcome,
-        access_token,
-    });
+    record(
+        &mut core.journal().token,
+        TokenRequest {
+            authorization: headers.authorization,
+            content_type: headers.content_type,
+            params,
+            outcome,
+            access_token,
+        },
+    );
     answer
 }
 
@@ -399,11 +402,14 @@ fn userinfo(core: &Core, method: &str, headers: Headers, body: String) -> Answer
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(|token| token.trim().to_string())
         .or(form_token);
-    core.journal().userinfo.push(UserinfoRequest {
-        method: method.into(),
-        authorization: headers.authorization,
-        body,
-    });
+    record(
+        &mut core.journal().userinfo,
+        UserinfoRequest {
+            method: method.into(),
+            authorization: headers.authorization,
+            body,
+        },
+    );
     match token.and_then(|token| core.userinfo(&core.behaviour(), &token)) {
         Some(claims) => Answer::ok(claims),
         None => Answer::json(Status::Unauthorized, json!({ "error": "invalid_token" }))
@@ -428,7 +434,7 @@ async fn introspect(core: &State<Arc<Core>>, headers: Headers, body: String) -> 
     {
         let mut journal = core.journal();
         journal.counts.introspection += 1;
-        journal.introspection.push(headers.form_request(&params));
+        record(&mut journal.introspection, headers.form_request(&params));
     }
     let b = core.behaviour();
     if let Err(refusal) = told_to_fail(&b.introspection_failure, 200) {
@@ -458,7 +464,7 @@ async fn revoke(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answ
             Ok(())
         });
     // Recorded once answered: a test waiting for it sees what it did.
-    core.journal().revocation.push(headers.form_request(&params));
+    record(&mut core.journal().revocation, headers.form_request(&params));
     match revoked {
         Ok(()) => Answer {
             status: Status::Ok,
@@ -474,7 +480,7 @@ async fn revoke(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answ
 #[post("/par", data = "<body>")]
 async fn par(core: &State<Arc<Core>>, headers: Headers, body: String) -> Answer {
     let params = parse_form(&body);
-    core.journal().par.push(headers.form_request(&params));
+    record(&mut core.journal().par, headers.form_request(&params));
     let b = core.behaviour();
     delay(&b.par_failure).await;
     let pushed = told_to_fail(&b.par_failure, 201)
@@ -498,12 +504,15 @@ async fn register(core: &State<Arc<Core>>, headers: Headers, body: String) -> An
         .and_then(|r| r.get("client_id"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    core.journal().registration.push(RegistrationRequest {
-        authorization: headers.authorization,
-        content_type: headers.content_type,
-        body,
-        client_id,
-    });
+    record(
+        &mut core.journal().registration,
+        RegistrationRequest {
+            authorization: headers.authorization,
+            content_type: headers.content_type,
+            body,
+            client_id,
+        },
+    );
     match result {
         Ok(response) => Answer::json(Status::Created, response),
         Err(refusal) => refusal.into(),

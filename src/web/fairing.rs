@@ -135,12 +135,14 @@ impl Fairing for OidcFairing {
             }
         };
         if self.custom_clock && rocket.figment().profile() == "release" {
-            // Every expiry (sessions, tokens, logout records) reads this
-            // clock: a test clock shipped by mistake would keep them valid.
+            // Every expiry (sessions, tokens, logout records) and every
+            // cache lifetime and budget reads this clock: a test clock
+            // shipped by mistake would keep them valid.
             event!(
                 warn,
                 "oidc: the app runs on a clock of its own (`Oidc::fairing().with_clock`), not the \
-                 system's: every session and token expiry reads it; in production, use the default"
+                 system's: every session and token expiry, and how long signing keys and token \
+                 checks are kept, reads it; in production, use the default"
             );
         }
         if !oidc.config().cookies_secure() {

@@ -409,8 +409,11 @@ async fn the_app_ignites_while_the_provider_is_down_and_logs_in_once_it_is_up() 
     let provider = TestProvider::start_on(port).await;
     assert_eq!(provider.issuer, issuer);
 
-    // Past the short back-off after the failed discovery, the app recovers
-    // on its own.
+    // The failed discovery is kept for a short back-off; past it, the app
+    // recovers on its own.
+    let resp = browser.navigate("/profile?after=outage").await;
+    assert_error(&resp, Status::BadGateway, "provider_unavailable");
+    assert_eq!(provider.counts().discovery, 0, "not asked again within the back-off");
     clock.advance(Duration::from_secs(5));
     let resp = browser.navigate("/profile?after=outage").await;
     assert_eq!(

@@ -30,7 +30,15 @@ impl Holder {
 
     /// RFC 7638 thumbprint of the key.
     pub fn jkt(&self) -> String {
-        self.key.thumbprint()
+        // RFC 7638 §3.2, written out here rather than asked of the crate:
+        // the verifier computes the proof key's thumbprint with the crate's
+        // code, and the token's `cnf.jkt` must not come from the same place.
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.jwk["x"].as_str().unwrap_or_default(),
+            self.jwk["y"].as_str().unwrap_or_default()
+        );
+        b64(&Sha256::digest(canonical.as_bytes()))
     }
 
     /// A proof for `method` `path` and `token`, with `header` and `claims`
