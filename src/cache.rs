@@ -175,12 +175,6 @@ struct Failures<E> {
 }
 
 impl<T: Clone, E: Clone> Lazy<T, E> {
-    /// A value to be made on first use; back-offs on the machine's clock.
-    #[cfg(test)]
-    pub(crate) fn new() -> Self {
-        Self::on(machine_now())
-    }
-
     /// A value to be made on first use; back-offs on the time `now` reads.
     pub(crate) fn on(now: Now) -> Self {
         Lazy {
@@ -328,7 +322,13 @@ mod tests {
 
     #[rocket::async_test]
     async fn a_failure_is_shared_by_its_waiters_and_kept_for_a_back_off() {
-        let lazy: Arc<Lazy<u32, String>> = Arc::new(Lazy::new());
+        // A clock the test moves: the machine's plus `ahead` milliseconds.
+        let ahead = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let now: Now = {
+            let ahead = ahead.clone();
+            Arc::new(move || Instant::now() + Duration::from_millis(ahead.load(Ordering::SeqCst)))
+        };
+        let lazy: Arc<Lazy<u32, String>> = Arc::new(Lazy::on(now));
         let attempts = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..8 {
@@ -351,7 +351,7 @@ mod tests {
         // Within the back-off, no new attempt.
         let again = lazy.get_or_try_init(|| async { Ok(1) }).await;
         assert_eq!(again, Err("down".to_string()));
-        rocket::tokio::time::sleep(back_off(1)).await;
+        ahead.fetch_add(back_off(1).as_millis() as u64, Ordering::SeqCst);
         assert_eq!(lazy.get_or_try_init(|| async { Ok(1) }).await, Ok(1));
         assert_eq!(lazy.get(), Some(&1));
         assert_eq!(back_off(10), Duration::from_secs(4));

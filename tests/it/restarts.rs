@@ -20,18 +20,35 @@ use crate::support::*;
 /// The app of `oidc` started again (the same configuration and secret
 /// key), once the running one is gone (no browser of it may be left: it
 /// holds the process, and its record of logouts, open).
+/// Now on `clock`, in Unix seconds.
+fn unix_seconds(clock: &ManualClock) -> i64 {
+    let now = rocket_openidconnect::clock::Clock::now(clock);
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 async fn restart(oidc: &Value, running: Browser) -> Browser {
     drop(running);
     start(oidc).await
+}
+
+/// [`restart`] on `clock`.
+async fn restart_on(clock: &ManualClock, oidc: &Value, running: Browser) -> Browser {
+    drop(running);
+    start_with(|| rp_on(clock, oidc.clone(), lifecycle_routes())).await
 }
 
 /// The app of `oidc` started. The last tasks of one just stopped (a
 /// logout's token revocations) may hold its record of logouts a moment
 /// longer; a real restart ends them with the process.
 async fn start(oidc: &Value) -> Browser {
+    start_with(|| rp(oidc.clone(), lifecycle_routes())).await
+}
+
+async fn start_with(app: impl Fn() -> rocket::Rocket<rocket::Build>) -> Browser {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match rocket::local::asynchronous::Client::untracked(rp(oidc.clone(), lifecycle_routes())).await {
+        match rocket::local::asynchronous::Client::untracked(app()).await {
             Ok(client) => {
                 return Browser {
                     client: std::sync::Arc::new(client),
@@ -274,7 +291,8 @@ async fn in_every_store_a_logout_outlives_a_restart() {
 #[rocket::async_test]
 async fn a_logout_token_replayed_after_a_restart_is_refused_where_used_ones_are_written_down() {
     for written_down in [true, false] {
-        let provider = TestProvider::start().await;
+        let clock = ManualClock::new();
+        let provider = TestProvider::start_with_clock(&clock).await;
         let dir = TempDir::new("logouts");
         let mut oidc = oidc_config(&provider);
         if written_down {
@@ -283,16 +301,19 @@ async fn a_logout_token_replayed_after_a_restart_is_refused_where_used_ones_are_
         // With a skew of 60 s, a token issued in the last minute before a
         // restart could be one of this process's; 1 s makes the test short.
         oidc["clock_skew_seconds"] = json!(1);
-        let mut app = lifecycle_browser(oidc.clone()).await;
+        let mut app = lifecycle_browser_on(&clock, oidc.clone()).await;
         log_in(&provider, &mut app, "alice", "a1").await;
         // A token issued a second ago, after the app started.
-        rocket::tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-        let iat = crate::support::provider::now() - 1;
+        clock.advance(std::time::Duration::from_millis(2100));
+        let iat = unix_seconds(&clock) - 1;
         let token = provider.logout_token(json!({ "sid": null, "sub": "alice", "iat": iat, "exp": iat + 120 }));
         assert_eq!(app.backchannel_logout(&token).await.status, Status::Ok);
         assert!(app.profile().await.is_none());
 
-        let mut app = restart(&oidc, app).await;
+        let mut app = restart_on(&clock, &oidc, app).await;
+        // The new login comes after the logout (time passes while a
+        // process restarts).
+        clock.advance(std::time::Duration::from_millis(100));
         log_in(&provider, &mut app, "alice", "a2").await;
         let resp = app.backchannel_logout(&token).await;
         if written_down {
@@ -314,12 +335,14 @@ async fn a_logout_token_replayed_after_a_restart_is_refused_where_used_ones_are_
 #[rocket::async_test]
 async fn a_dpop_proof_made_before_a_restart_is_refused_after_it() {
     use crate::support::api::*;
+    let clock = ManualClock::new();
     let provider = TestProvider::start().await;
     let holder = crate::support::dpop::Holder::new(21);
     let token = provider.opaque_token(json!({ "cnf": { "jkt": holder.jkt() } }));
     let config = bearer_config(&provider, json!({}));
-    let mut app = Browser::new(api_app(config.clone())).await;
-    let proof = holder.proof("GET", "/api", &token);
+    let mut app = Browser::new(api_app_on(&clock, config.clone())).await;
+    let at = |clock: &ManualClock| json!({ "iat": unix_seconds(clock) });
+    let proof = holder.proof_with("GET", "/api", &token, json!({}), at(&clock));
     let authorization = format!("DPoP {token}");
     let headers = [("Authorization", authorization.as_str()), ("DPoP", proof.as_str())];
     assert_eq!(app.send(Method::Get, "/api", &headers, None).await.status, Status::Ok);
@@ -329,12 +352,12 @@ async fn a_dpop_proof_made_before_a_restart_is_refused_after_it() {
     );
 
     drop(app);
-    rocket::tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let mut app = Browser::new(api_app(config)).await;
+    clock.advance(std::time::Duration::from_millis(1100));
+    let mut app = Browser::new(api_app_on(&clock, config)).await;
     let resp = app.send(Method::Get, "/api", &headers, None).await;
     assert_eq!(resp.status, Status::Unauthorized, "{resp:#?}");
     assert_eq!(resp.json()["error"], "invalid_dpop_proof");
-    let fresh = holder.proof("GET", "/api", &token);
+    let fresh = holder.proof_with("GET", "/api", &token, json!({}), at(&clock));
     let headers = [("Authorization", authorization.as_str()), ("DPoP", fresh.as_str())];
     assert_eq!(app.send(Method::Get, "/api", &headers, None).await.status, Status::Ok);
 }
@@ -394,15 +417,20 @@ async fn raising_the_inactivity_timeout_lets_no_logged_out_copy_back() {
         let mut off = short.clone();
         off["session"]["inactivity_timeout_seconds"] = json!(0);
 
-        let mut app = lifecycle_browser(short.clone()).await;
+        let clock = ManualClock::new();
+        let mut app = lifecycle_browser_on(&clock, short.clone()).await;
         log_in(&provider, &mut app, "alice", "a1").await;
         let copy = app.jar.clone();
         assert_eq!(app.logout(Method::Post).await.status, Status::SeeOther);
         log_in(&provider, &mut app, "bob", "b1").await;
         let bob = app.jar.clone();
 
-        let app = restart(&off, app).await;
-        rocket::tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+        let app = restart_on(&clock, &off, app).await;
+        if with_redis {
+            // The logout record's own Redis TTL must run out: real time.
+            rocket::tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+        }
+        clock.advance(std::time::Duration::from_millis(3500));
         assert!(
             profile_with(&app, &copy).await.is_none(),
             "redis {with_redis}: its record is gone, and it is idle all the same"
@@ -413,7 +441,7 @@ async fn raising_the_inactivity_timeout_lets_no_logged_out_copy_back() {
         );
         let mut carol = app.other_browser();
         log_in(&provider, &mut carol, "carol", "c1").await;
-        rocket::tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        clock.advance(std::time::Duration::from_millis(2500));
         assert!(
             carol.profile().await.is_some(),
             "redis {with_redis}: a session begun with no timeout has none"
