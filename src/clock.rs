@@ -96,6 +96,16 @@ impl AppClock {
         }
     }
 
+    /// Now, on the calendar, in seconds.
+    pub(crate) fn time(&self) -> UnixTime {
+        UnixTime(self.now())
+    }
+
+    /// Now, on the calendar, in milliseconds.
+    pub(crate) fn time_ms(&self) -> UnixMillis {
+        UnixMillis(self.now_ms())
+    }
+
     /// Now, in Unix milliseconds (login times, compared with back-channel
     /// logouts that may happen in the same second).
     pub(crate) fn now_ms(&self) -> i64 {
@@ -124,6 +134,69 @@ impl AppClock {
     pub(crate) fn instants(&self) -> Arc<dyn Fn() -> Instant + Send + Sync> {
         let clock = self.0.clone();
         Arc::new(move || clock.instant())
+    }
+}
+
+/// A moment on the calendar, in whole seconds since the Unix epoch: a
+/// JWT's NumericDate (RFC 7519 §2), and when sessions end. Typed so that a
+/// second is never taken for a millisecond ([`UnixMillis`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct UnixTime(i64);
+
+/// A moment on the calendar, in milliseconds since the Unix epoch: when a
+/// login or a logout happened, told apart within one second (a back-channel
+/// logout and the next login may fall in the same one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct UnixMillis(i64);
+
+impl UnixTime {
+    /// `seconds` since the epoch.
+    pub(crate) const fn from_secs(seconds: i64) -> UnixTime {
+        UnixTime(seconds)
+    }
+
+    /// Seconds since the epoch.
+    pub(crate) const fn secs(self) -> i64 {
+        self.0
+    }
+
+    /// `seconds` later (earlier when negative), saturating.
+    pub(crate) const fn plus_secs(self, seconds: i64) -> UnixTime {
+        UnixTime(self.0.saturating_add(seconds))
+    }
+
+    /// Seconds from `earlier` to this time (negative when it is later).
+    pub(crate) const fn secs_since(self, earlier: UnixTime) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// As a date; out of range, the epoch.
+    pub(crate) fn date(self) -> OffsetDateTime {
+        date(self.0)
+    }
+}
+
+impl UnixMillis {
+    /// `milliseconds` since the epoch.
+    pub(crate) const fn from_millis(milliseconds: i64) -> UnixMillis {
+        UnixMillis(milliseconds)
+    }
+
+    /// Milliseconds since the epoch.
+    pub(crate) const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The whole second this moment falls in.
+    pub(crate) const fn as_secs(self) -> UnixTime {
+        UnixTime(self.0.div_euclid(1000))
+    }
+
+    /// As a date; out of range, the epoch.
+    pub(crate) fn date(self) -> OffsetDateTime {
+        date_ms(self.0)
     }
 }
 

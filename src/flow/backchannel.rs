@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::clock::UnixTime;
 use crate::error::{BearerError, LogoutTokenError, OidcError};
 use crate::jose::CompactJws;
 use crate::oidc::Oidc;
@@ -122,7 +123,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // used, and one replayed before its `exp` ends the user's logins made
     // since: the user logs in again, where the other way a logout could be
     // lost.
-    let at_ms = oidc.clock().now_ms();
+    let at = oidc.clock().time_ms();
     if iat.saturating_add(skew) < now {
         event!(
             info,
@@ -136,7 +137,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         provider: &provider.name,
         sid,
         sub,
-        at_ms,
+        at,
     };
     // The logout first, the token's use after: a logout that could not be
     // recorded (`503`) leaves the token unused, so the provider's retry
@@ -145,7 +146,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     let ended = oidc.sessions().end_matching(target).await?;
     let first = oidc
         .store()
-        .first_use(Once::LogoutToken, &once, None, exp.saturating_add(skew))
+        .first_use(Once::LogoutToken, &once, None, UnixTime::from_secs(exp).plus_secs(skew))
         .await?;
     if !first {
         return Err(bad(LogoutTokenError::Replayed));

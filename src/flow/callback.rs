@@ -137,7 +137,7 @@ pub(crate) async fn finish(
     if !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
         return Err(Failed::state(Cause::StateMismatch));
     }
-    if pending.expires_at <= oidc.clock().now() {
+    if pending.expires_at <= oidc.clock().time() {
         return Err(Failed::state(Cause::StateExpired));
     }
     // Single-use on every instance: a state used anywhere is refused here.
@@ -260,7 +260,7 @@ async fn complete(
     // The login's time is taken before the code is redeemed: a logout by
     // `sub` that reaches any instance from now on names this session
     // (Back-Channel Logout §2.7), however long the rest takes.
-    let authenticated_ms = oidc.clock().now_ms();
+    let authenticated = oidc.clock().time_ms();
     let redirect_uri = oidc.config().redirect_uri_of(&provider.name).as_str();
     let tokens = endpoint::request(
         provider,
@@ -324,7 +324,7 @@ async fn complete(
         ));
     }
 
-    let now = oidc.clock().now();
+    let now = oidc.clock().time();
     let lifetime = oidc.lifetime_seconds();
     let session = UserSession {
         // A new id at every login: a session planted before login is never reused.
@@ -337,12 +337,12 @@ async fn complete(
         access_token_expires_at: tokens
             .expires_in
             .and_then(|s| i64::try_from(s).ok())
-            .map(|s| now.saturating_add(s)),
+            .map(|s| now.plus_secs(s)),
         access_token_obtained_at: Some(now),
         refresh_token: tokens.refresh_token,
         userinfo: userinfo.map(|claims| LazyObject::new(kept(provider, claims))),
-        last_authenticated_ms: authenticated_ms,
-        expires_at: now.saturating_add(lifetime),
+        last_authenticated: authenticated,
+        expires_at: now.plus_secs(lifetime),
         last_seen: now,
         epoch: None,
         idle_seconds: None,
@@ -350,8 +350,8 @@ async fn complete(
     oidc.sessions().start(jar, session).await?;
     let took = oidc
         .clock()
-        .now()
-        .saturating_sub(pending.expires_at.saturating_sub(PENDING_SECONDS));
+        .time()
+        .secs_since(pending.expires_at.plus_secs(-PENDING_SECONDS));
     event!(info, "oidc: login finished at provider `{}` in {took} s", provider.name);
     crate::telemetry::login(
         Some(&provider.name),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::clock::UnixTime;
 use crate::config::{ProviderMetadata, PushedAuthorizationRequests};
 use crate::error::{OidcError, printable};
 use crate::flow::return_path::safe_return_path;
@@ -38,7 +39,7 @@ pub(crate) struct PendingAuth {
     pub(crate) pkce_verifier: String,
     pub(crate) provider: String,
     pub(crate) return_to: String,
-    pub(crate) expires_at: i64,
+    pub(crate) expires_at: UnixTime,
     /// A `prompt=none` check of an existing session.
     #[serde(default)]
     pub(crate) silent: bool,
@@ -242,14 +243,14 @@ pub(crate) async fn begin(
         }
     }
 
-    let now = oidc.clock().now();
+    let now = oidc.clock().time();
     let pending = PendingAuth {
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),
         pkce_verifier: verifier.secret().clone(),
         provider: provider.name.clone(),
         return_to: safe_return_path(return_to),
-        expires_at: now + PENDING_SECONDS,
+        expires_at: now.plus_secs(PENDING_SECONDS),
         silent: matches!(prompt, Prompt::Silent { .. }),
         step_up: step_up.clone(),
     };
@@ -387,7 +388,7 @@ pub(crate) fn uses_form_post(provider: &Provider) -> bool {
 
 /// Pending-login cookies to drop before adding one: expired or unreadable
 /// ones, and the oldest beyond [`MAX_PENDING`] - 1.
-fn stale_pending(jar: &Jar, now: i64) -> Vec<String> {
+fn stale_pending(jar: &Jar, now: UnixTime) -> Vec<String> {
     let mut live = Vec::new();
     let mut stale = Vec::new();
     for name in jar.pending_logins().iter().cloned() {

@@ -41,7 +41,7 @@ pub(crate) async fn refresh(oidc: &Oidc, session: &UserSession) -> Result<Arc<Us
         // navigation logs in, instead of failing every call until its end.
         let expired = session
             .access_token_expires_at
-            .is_some_and(|at| at <= oidc.clock().now());
+            .is_some_and(|at| at <= oidc.clock().time());
         if session.access_token.is_none() || expired {
             return Err(OidcError::SessionEnded(
                 "the access token expired and there is no refresh token".into(),
@@ -173,13 +173,13 @@ async fn token_request(
         )),
         other => other,
     })?;
-    let now = oidc.clock().now();
+    let now = oidc.clock().time();
     let mut fresh = session.clone();
     fresh.access_token = Some(response.access_token);
     fresh.access_token_expires_at = response
         .expires_in
         .and_then(|s| i64::try_from(s).ok())
-        .map(|s| now.saturating_add(s));
+        .map(|s| now.plus_secs(s));
     fresh.access_token_obtained_at = Some(now);
     // RFC 6749 §6: a new refresh token replaces the old one; none means
     // the old one stays valid.

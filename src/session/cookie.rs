@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::clock::UnixTime;
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::UserSession;
@@ -124,7 +125,7 @@ fn parse_chunk(value: &str) -> Option<(&str, usize, usize, &str)> {
 }
 
 /// The session kept in `jar`'s cookies, if they hold a whole, unexpired one.
-pub(crate) fn load(jar: &Jar, now: i64) -> Option<UserSession> {
+pub(crate) fn load(jar: &Jar, now: UnixTime) -> Option<UserSession> {
     load_counted(jar, now).map(|loaded| loaded.session)
 }
 
@@ -139,7 +140,7 @@ struct Loaded {
 
 /// [`load`], with how many chunks the session took and whether a previous
 /// key was needed.
-fn load_counted(jar: &Jar, now: i64) -> Option<Loaded> {
+fn load_counted(jar: &Jar, now: UnixTime) -> Option<Loaded> {
     let first = jar.get_checked(session_chunk(0))?;
     let mut stale = first.stale;
     let (id, _, count, piece) = parse_chunk(&first.value).filter(|c| c.1 == 0 && (1..=MAX_CHUNKS).contains(&c.2))?;
@@ -177,7 +178,7 @@ pub(crate) struct FromCookies {
 
 /// [`load`], through `cache`: cookies whose exact sealed values were opened
 /// before are not opened again. The session's expiry is checked either way.
-pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>, now: i64) -> Option<FromCookies> {
+pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>, now: UnixTime) -> Option<FromCookies> {
     let first = jar.sealed(session_chunk(0))?;
     if let Some(opened) = cache.get(first) {
         let same_rest = opened
@@ -212,7 +213,7 @@ pub(crate) fn load_cached(jar: &Jar, cache: &Decoded<Opened>, now: i64) -> Optio
 }
 
 /// [`load_cached`] without a cache.
-pub(crate) fn load_uncached(jar: &Jar, now: i64) -> Option<FromCookies> {
+pub(crate) fn load_uncached(jar: &Jar, now: UnixTime) -> Option<FromCookies> {
     load_counted(jar, now).map(|loaded| FromCookies {
         session: Arc::new(loaded.session),
         stale: loaded.stale,
@@ -227,7 +228,7 @@ pub(crate) fn save(
     session: &UserSession,
     lifetime_seconds: i64,
     max_chunks: usize,
-    now: i64,
+    now: UnixTime,
 ) -> Result<usize, OidcError> {
     let json = session.to_json();
     // The header `id:i:n:` takes room in every chunk.
@@ -241,7 +242,7 @@ pub(crate) fn save(
             parts: session.size_report(),
         });
     }
-    let max_age = session.expires_at.saturating_sub(now).clamp(0, lifetime_seconds);
+    let max_age = session.expires_at.secs_since(now).clamp(0, lifetime_seconds);
     for (index, piece) in pieces.iter().enumerate() {
         let value = format!("{}:{index}:{}:{piece}", session.id, pieces.len());
         jar.set(session_chunk(index), &value, max_age);
@@ -297,7 +298,14 @@ mod tests {
             claims.insert("blob".into(), serde_json::json!(noise));
             let session = session(claims);
             let jar = Jar::new(std::iter::empty(), cipher.clone(), false);
-            let size = save(&jar, &session, 3600, MAX_CHUNKS, crate::clock::now()).expect("fits");
+            let size = save(
+                &jar,
+                &session,
+                3600,
+                MAX_CHUNKS,
+                crate::clock::AppClock::default().time(),
+            )
+            .expect("fits");
             let cookies = jar.take_outgoing();
             let header: usize = cookies.iter().map(|c| c.name().len() + 1 + c.value().len() + 2).sum();
             let (chunks, bytes) = cookie_cost(size, MAX_CHUNKS);
@@ -367,7 +375,7 @@ mod tests {
                 })
                 .collect();
             let jar = Jar::new(sealed.iter().map(|(n, v)| (n.as_str(), v.as_str())), cipher, false);
-            let _ = load(&jar, crate::clock::now());
+            let _ = load(&jar, crate::clock::AppClock::default().time());
         }
 
         /// What `save` writes, `load` reads back, whatever the claims.
@@ -376,11 +384,11 @@ mod tests {
             let cipher = cipher();
             let written = Jar::new(std::iter::empty(), cipher.clone(), false);
             let original = session(claims);
-            match save(&written, &original, 3600, MAX_CHUNKS, crate::clock::now()) {
+            match save(&written, &original, 3600, MAX_CHUNKS, crate::clock::AppClock::default().time()) {
                 Ok(_) => {
                     let cookies = written.take_outgoing();
                     let jar = Jar::new(cookies.iter().map(|c| (c.name(), c.value())), cipher, false);
-                    let read = load(&jar, crate::clock::now()).expect("a saved session reads back");
+                    let read = load(&jar, crate::clock::AppClock::default().time()).expect("a saved session reads back");
                     prop_assert_eq!(read.to_json(), original.to_json());
                 }
                 Err(error) => prop_assert_eq!(error.code(), "session_too_large"),

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::clock;
+use crate::clock::{UnixMillis, UnixTime};
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 
 pub(crate) mod cipher;
@@ -39,19 +39,19 @@ pub struct UserSession {
     pub(crate) id_token_jwt: IdTokenJwt,
     pub(crate) id_token_claims: LazyObject,
     pub(crate) access_token: Option<AccessToken>,
-    pub(crate) access_token_expires_at: Option<i64>,
-    /// When the access token was obtained (Unix seconds): with its expiry,
-    /// its lifetime, which bounds how early it counts as expiring.
-    pub(crate) access_token_obtained_at: Option<i64>,
+    pub(crate) access_token_expires_at: Option<UnixTime>,
+    /// When the access token was obtained: with its expiry, its lifetime,
+    /// which bounds how early it counts as expiring.
+    pub(crate) access_token_obtained_at: Option<UnixTime>,
     pub(crate) refresh_token: Option<RefreshToken>,
     pub(crate) userinfo: Option<LazyObject>,
-    /// Unix time in milliseconds (back-channel logout compares sessions
-    /// with a logout that may happen in the same second).
-    pub(crate) last_authenticated_ms: i64,
-    pub(crate) expires_at: i64,
-    /// When the session was last used, renewed coarsely (Unix seconds; 0 in
+    /// In milliseconds: back-channel logout compares sessions with a
+    /// logout that may happen in the same second.
+    pub(crate) last_authenticated: UnixMillis,
+    pub(crate) expires_at: UnixTime,
+    /// When the session was last used, renewed coarsely (the epoch in
     /// sessions stored before it existed: the login time counts).
-    pub(crate) last_seen: i64,
+    pub(crate) last_seen: UnixTime,
     /// The record of logouts in force when this cookie session began
     /// (`redis:<epoch>`, `file:<epoch>`): another one in force now may
     /// lack this session's logout (Redis lost its data, the record was
@@ -70,7 +70,7 @@ impl std::fmt::Debug for UserSession {
         f.debug_struct("UserSession")
             .field("provider", &self.provider)
             .field("sub", &self.sub)
-            .field("last_authenticated_ms", &self.last_authenticated_ms)
+            .field("last_authenticated", &self.last_authenticated)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -118,7 +118,7 @@ impl UserSession {
 
     /// When the access token expires, when the provider said.
     pub fn access_token_expires_at(&self) -> Option<OffsetDateTime> {
-        self.access_token_expires_at.map(clock::date)
+        self.access_token_expires_at.map(UnixTime::date)
     }
 
     /// The refresh token, if the provider issued one.
@@ -147,38 +147,38 @@ impl UserSession {
 
     /// When the user last logged in at the provider.
     pub fn last_authenticated(&self) -> OffsetDateTime {
-        clock::date_ms(self.last_authenticated_ms)
+        self.last_authenticated.date()
     }
 
     /// When this session ends regardless of activity.
     pub fn expires_at(&self) -> OffsetDateTime {
-        clock::date(self.expires_at)
+        self.expires_at.date()
     }
 
     /// Whether the access token is missing, or expires within `margin`
     /// seconds, a margin of at most half the token's lifetime: a provider
     /// issuing short-lived tokens does not make every request refresh.
-    pub(crate) fn access_token_expires_within(&self, margin: i64, now: i64) -> bool {
+    pub(crate) fn access_token_expires_within(&self, margin_seconds: i64, now: UnixTime) -> bool {
         let (Some(_), Some(expires_at)) = (&self.access_token, self.access_token_expires_at) else {
             return self.access_token.is_none();
         };
         let margin = match self.access_token_obtained_at {
-            Some(obtained_at) => margin.min(expires_at.saturating_sub(obtained_at) / 2),
-            None => margin,
+            Some(obtained_at) => margin_seconds.min(expires_at.secs_since(obtained_at) / 2),
+            None => margin_seconds,
         };
-        expires_at.saturating_sub(margin.max(0)) <= now
+        expires_at.plus_secs(-margin.max(0)) <= now
     }
 
     /// When the session was last used.
-    pub(crate) fn seen_at(&self) -> i64 {
-        if self.last_seen > 0 {
+    pub(crate) fn seen_at(&self) -> UnixTime {
+        if self.last_seen > UnixTime::default() {
             self.last_seen
         } else {
-            self.last_authenticated_ms / 1000
+            self.last_authenticated.as_secs()
         }
     }
 
-    pub(crate) fn is_expired(&self, now: i64) -> bool {
+    pub(crate) fn is_expired(&self, now: UnixTime) -> bool {
         now >= self.expires_at
     }
 

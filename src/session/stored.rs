@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::{LazyObject, UserSession};
+use crate::clock::{UnixMillis, UnixTime};
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
 
 /// The version written now.
@@ -26,15 +27,17 @@ struct V1 {
     id_token_jwt: IdTokenJwt,
     id_token_claims: LazyObject,
     access_token: Option<AccessToken>,
-    access_token_expires_at: Option<i64>,
+    // Times are numbers: Unix seconds, and milliseconds where the name says.
+    access_token_expires_at: Option<UnixTime>,
     #[serde(default)]
-    access_token_obtained_at: Option<i64>,
+    access_token_obtained_at: Option<UnixTime>,
     refresh_token: Option<RefreshToken>,
     userinfo: Option<LazyObject>,
-    last_authenticated_ms: i64,
-    expires_at: i64,
+    #[serde(rename = "last_authenticated_ms")]
+    last_authenticated: UnixMillis,
+    expires_at: UnixTime,
     #[serde(default)]
-    last_seen: i64,
+    last_seen: UnixTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     epoch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,13 +108,13 @@ mod tests {
                     .unwrap_or_default(),
             ),
             access_token: Some(AccessToken::new("at")),
-            access_token_expires_at: Some(2_000_000_000),
-            access_token_obtained_at: Some(1_999_999_000),
+            access_token_expires_at: Some(UnixTime::from_secs(2_000_000_000)),
+            access_token_obtained_at: Some(UnixTime::from_secs(1_999_999_000)),
             refresh_token: None,
             userinfo: None,
-            last_authenticated_ms: 1_999_999_000_000,
-            expires_at: 2_000_003_600,
-            last_seen: 1_999_999_000,
+            last_authenticated: UnixMillis::from_millis(1_999_999_000_000),
+            expires_at: UnixTime::from_secs(2_000_003_600),
+            last_seen: UnixTime::from_secs(1_999_999_000),
             epoch: Some("file:1".into()),
             idle_seconds: None,
         }

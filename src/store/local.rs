@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::clock::AppClock;
+use crate::clock::{AppClock, UnixMillis, UnixTime};
 use crate::config::LimitsConfig;
 use crate::session::UserSession;
 use crate::store::ledger::{Full, Ledger};
@@ -244,7 +244,7 @@ impl LocalStore {
         let logouts = locked(&self.logouts)?;
         let subject = digest(&[&session.provider, &session.sub]);
         let sid = session.sid().map(|sid| digest(&[&session.provider, sid]));
-        let login = session.last_authenticated_ms;
+        let login = session.last_authenticated.millis();
         Ok(if by_id {
             logouts.ends(&digest(&[&session.id]), sid.as_ref(), &subject, login, now)
         } else {
@@ -260,9 +260,10 @@ impl SharedStore for LocalStore {
         ledger: Once,
         value: &str,
         owner: Option<&str>,
-        expires_at: i64,
+        expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        let now = self.clock.now();
+        // The in-process ledgers count in Unix seconds.
+        let (now, expires_at) = (self.clock.now(), expires_at.secs());
         let value = digest(&[value]);
         let owner = digest(&[owner.unwrap_or("")]);
         match ledger {
@@ -338,8 +339,8 @@ impl SharedStore for LocalStore {
         }
     }
 
-    fn remembers_since_ms(&self) -> i64 {
-        self.started_ms
+    fn remembers_since(&self) -> UnixMillis {
+        UnixMillis::from_millis(self.started_ms)
     }
 
     fn logouts_outlive_restarts(&self) -> bool {
@@ -365,35 +366,35 @@ impl SharedStore for LocalStore {
                 id,
                 provider,
                 sub,
-                login_ms,
+                login,
                 until,
             } => Record::Session {
                 session: digest(&[id]),
                 subject: digest(&[provider, sub]),
-                login_ms,
-                until,
+                login_ms: login.millis(),
+                until: until.secs(),
             },
             LogoutRecord::Sid {
                 provider,
                 sid,
                 sub,
-                at_ms,
+                at,
                 until,
             } => Record::Sid {
                 sid: digest(&[provider, sid]),
                 subject: sub.map(|sub| digest(&[provider, sub])),
-                at_ms,
-                until,
+                at_ms: at.millis(),
+                until: until.secs(),
             },
             LogoutRecord::Sub {
                 provider,
                 sub,
-                at_ms,
+                at,
                 until,
             } => Record::Sub {
                 subject: digest(&[provider, sub]),
-                at_ms,
-                until,
+                at_ms: at.millis(),
+                until: until.secs(),
             },
         };
         self.keep(record).await
@@ -405,7 +406,7 @@ impl SharedStore for LocalStore {
         // another, or none), may have been logged out unrecorded.
         let unseen = match &self.stamp {
             Some(stamp) => session.epoch.as_ref() != Some(stamp),
-            None => session.epoch.is_some() || session.last_authenticated_ms < self.epoch_ms,
+            None => session.epoch.is_some() || session.last_authenticated.millis() < self.epoch_ms,
         };
         if unseen {
             return Ok(true);
@@ -421,21 +422,21 @@ impl SharedStore for LocalStore {
         self.ended(session, false)
     }
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError> {
-        Ok(locked(&self.sessions)?.get(id, self.clock.now()))
+        Ok(locked(&self.sessions)?.get(id, self.clock.time()))
     }
 
     async fn insert_session(&self, session: Arc<UserSession>) -> Result<(), StoreError> {
         let mut sessions = locked(&self.sessions)?;
         let capacity = sessions.capacity;
         sessions
-            .insert(session, self.clock.now())
+            .insert(session, self.clock.time())
             .map_err(full("sessions", capacity, "oidc.limits.sessions"))?;
         telemetry::sessions_stored("memory", sessions.len());
         Ok(())
     }
 
     async fn replace_session(&self, session: Arc<UserSession>) -> Result<bool, StoreError> {
-        Ok(locked(&self.sessions)?.replace(session, self.clock.now()))
+        Ok(locked(&self.sessions)?.replace(session, self.clock.time()))
     }
 
     async fn remove_session(&self, id: &str) -> Result<(), StoreError> {
@@ -513,9 +514,9 @@ struct SessionTable {
     per_subject: usize,
     by_id: HashMap<String, Arc<UserSession>>,
     /// (expires_at, id): the next to expire first.
-    by_expiry: BTreeSet<(i64, String)>,
-    /// (provider, sub) → (login ms, id): the user's oldest first.
-    by_subject: HashMap<(String, String), BTreeSet<(i64, String)>>,
+    by_expiry: BTreeSet<(UnixTime, String)>,
+    /// (provider, sub) → (login, id): the user's oldest first.
+    by_subject: HashMap<(String, String), BTreeSet<(UnixMillis, String)>>,
     /// (provider, sid) → ids.
     by_sid: HashMap<(String, String), HashSet<String>>,
 }
@@ -537,7 +538,7 @@ impl SessionTable {
         self.by_id.len()
     }
 
-    fn get(&self, id: &str, now: i64) -> Option<Arc<UserSession>> {
+    fn get(&self, id: &str, now: UnixTime) -> Option<Arc<UserSession>> {
         self.by_id.get(id).filter(|s| !s.is_expired(now)).cloned()
     }
 
@@ -545,7 +546,7 @@ impl SessionTable {
     /// (past `per_subject` their oldest ends), then expired ones. A store
     /// still full of other users' live sessions refuses the login: one
     /// user never pushes out another.
-    fn insert(&mut self, session: Arc<UserSession>, now: i64) -> Result<(), Full> {
+    fn insert(&mut self, session: Arc<UserSession>, now: UnixTime) -> Result<(), Full> {
         self.remove(&session.id);
         let subject = (session.provider.clone(), session.sub.clone());
         let own_oldest = |table: &SessionTable, room: usize| match table.by_subject.get(&subject) {
@@ -572,7 +573,7 @@ impl SessionTable {
         Ok(())
     }
 
-    fn replace(&mut self, session: Arc<UserSession>, now: i64) -> bool {
+    fn replace(&mut self, session: Arc<UserSession>, now: UnixTime) -> bool {
         if self.get(&session.id, now).is_none() {
             return false;
         }
@@ -588,7 +589,7 @@ impl SessionTable {
         self.by_subject
             .entry((session.provider.clone(), session.sub.clone()))
             .or_default()
-            .insert((session.last_authenticated_ms, id.clone()));
+            .insert((session.last_authenticated, id.clone()));
         if let Some(sid) = session.sid() {
             self.by_sid
                 .entry((session.provider.clone(), sid.to_string()))
@@ -604,7 +605,7 @@ impl SessionTable {
         self.by_expiry.remove(&(session.expires_at, session.id.clone()));
         let subject = (session.provider.clone(), session.sub.clone());
         if let Some(own) = self.by_subject.get_mut(&subject) {
-            own.remove(&(session.last_authenticated_ms, session.id.clone()));
+            own.remove(&(session.last_authenticated, session.id.clone()));
             if own.is_empty() {
                 self.by_subject.remove(&subject);
             }
@@ -632,7 +633,7 @@ impl SessionTable {
                 .get(&(target.provider.to_string(), sub.to_string()))
                 .map(|own| {
                     own.iter()
-                        .take_while(|(login_ms, _)| *login_ms <= target.at_ms)
+                        .take_while(|(login, _)| *login <= target.at)
                         .map(|(_, id)| id.clone())
                         .collect()
                 })
@@ -658,6 +659,11 @@ impl SessionTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `seconds` as a calendar time.
+    fn at(seconds: i64) -> UnixTime {
+        UnixTime::from_secs(seconds)
+    }
     use serde_json::json;
 
     fn session(id: &str, sub: &str, sid: &str, login_ms: i64, expires_at: i64) -> Arc<UserSession> {
@@ -695,26 +701,29 @@ mod tests {
     #[test]
     fn a_subject_past_its_cap_ends_only_its_own_oldest_session() {
         let mut table = SessionTable::new(10, 2);
-        table.insert(session("bob-1", "bob", "b1", 1, i64::MAX), 0).unwrap();
+        table.insert(session("bob-1", "bob", "b1", 1, i64::MAX), at(0)).unwrap();
         for (n, id) in ["a1", "a2", "a3", "a4"].iter().enumerate() {
             table
-                .insert(session(id, "alice", id, n as i64 + 10, i64::MAX), 0)
+                .insert(session(id, "alice", id, n as i64 + 10, i64::MAX), at(0))
                 .unwrap();
         }
-        assert!(table.get("bob-1", 0).is_some(), "bob's session survives alice's logins");
-        assert!(table.get("a1", 0).is_none() && table.get("a2", 0).is_none());
-        assert!(table.get("a3", 0).is_some() && table.get("a4", 0).is_some());
+        assert!(
+            table.get("bob-1", at(0)).is_some(),
+            "bob's session survives alice's logins"
+        );
+        assert!(table.get("a1", at(0)).is_none() && table.get("a2", at(0)).is_none());
+        assert!(table.get("a3", at(0)).is_some() && table.get("a4", at(0)).is_some());
         assert_eq!(table.by_id.len(), 3);
     }
 
     #[test]
     fn a_full_store_drops_expired_sessions_first() {
         let mut table = SessionTable::new(2, 5);
-        table.insert(session("old", "a", "1", 1, 10), 0).unwrap();
-        table.insert(session("live", "b", "2", 2, 1000), 0).unwrap();
-        table.insert(session("new", "c", "3", 3, 1000), 20).unwrap();
-        assert!(table.get("live", 20).is_some());
-        assert!(table.get("new", 20).is_some());
+        table.insert(session("old", "a", "1", 1, 10), at(0)).unwrap();
+        table.insert(session("live", "b", "2", 2, 1000), at(0)).unwrap();
+        table.insert(session("new", "c", "3", 3, 1000), at(20)).unwrap();
+        assert!(table.get("live", at(20)).is_some());
+        assert!(table.get("new", at(20)).is_some());
         assert_eq!(table.by_id.len(), 2);
     }
 
@@ -722,22 +731,30 @@ mod tests {
     fn a_full_store_never_ends_another_users_session() {
         let mut table = SessionTable::new(4, 2);
         for (n, user) in ["bob", "carol", "dave"].iter().enumerate() {
-            table.insert(session(user, user, user, n as i64, i64::MAX), 0).unwrap();
+            table
+                .insert(session(user, user, user, n as i64, i64::MAX), at(0))
+                .unwrap();
         }
         // Alice fills the last place, then logs in again and again: only
         // her own sessions make room.
         for n in 0..6 {
             table
-                .insert(session(&format!("a{n}"), "alice", "a", 10 + n, i64::MAX), 0)
+                .insert(session(&format!("a{n}"), "alice", "a", 10 + n, i64::MAX), at(0))
                 .unwrap();
         }
         for user in ["bob", "carol", "dave"] {
-            assert!(table.get(user, 0).is_some(), "{user}'s session survives alice's logins");
+            assert!(
+                table.get(user, at(0)).is_some(),
+                "{user}'s session survives alice's logins"
+            );
         }
-        assert!(table.get("a5", 0).is_some());
+        assert!(table.get("a5", at(0)).is_some());
         assert_eq!(table.by_id.len(), 4);
         // A new user finds no room: refused, nobody is pushed out.
-        assert_eq!(table.insert(session("erin", "erin", "e", 99, i64::MAX), 0), Err(Full));
+        assert_eq!(
+            table.insert(session("erin", "erin", "e", 99, i64::MAX), at(0)),
+            Err(Full)
+        );
         assert_eq!(table.by_id.len(), 4);
     }
 
@@ -767,31 +784,35 @@ mod tests {
     #[test]
     fn back_channel_logout_ends_by_sid_or_by_sub() {
         let mut table = SessionTable::new(10, 5);
-        table.insert(session("s1", "alice", "sid-1", 1, i64::MAX), 0).unwrap();
-        table.insert(session("s2", "alice", "sid-2", 2, i64::MAX), 0).unwrap();
-        table.insert(session("s3", "bob", "sid-3", 3, i64::MAX), 0).unwrap();
+        table
+            .insert(session("s1", "alice", "sid-1", 1, i64::MAX), at(0))
+            .unwrap();
+        table
+            .insert(session("s2", "alice", "sid-2", 2, i64::MAX), at(0))
+            .unwrap();
+        table.insert(session("s3", "bob", "sid-3", 3, i64::MAX), at(0)).unwrap();
         let by_sid = LogoutTarget {
             provider: "default",
             sid: Some("sid-1"),
             sub: None,
-            at_ms: i64::MAX,
+            at: UnixMillis::from_millis(i64::MAX),
         };
         assert_eq!(table.end(by_sid), 1);
         let wrong_sub = LogoutTarget {
             provider: "default",
             sid: Some("sid-2"),
             sub: Some("bob"),
-            at_ms: i64::MAX,
+            at: UnixMillis::from_millis(i64::MAX),
         };
         assert_eq!(table.end(wrong_sub), 0);
         let by_sub = LogoutTarget {
             provider: "default",
             sid: None,
             sub: Some("alice"),
-            at_ms: i64::MAX,
+            at: UnixMillis::from_millis(i64::MAX),
         };
         assert_eq!(table.end(by_sub), 1);
-        assert!(table.get("s3", 0).is_some());
+        assert!(table.get("s3", at(0)).is_some());
         assert!(
             table.by_subject.len() == 1 && table.by_sid.len() == 1,
             "indexes are cleaned up"
@@ -812,7 +833,7 @@ mod tests {
     #[rocket::async_test]
     async fn full_ledgers_refuse_new_values_and_keep_the_old_ones() {
         let state = local(&limits(3));
-        let later = crate::clock::now() + 600;
+        let later = UnixTime::from_secs(crate::clock::now() + 600);
         // The three states of three users, each used `again` or not.
         let three = |again: bool| {
             let state = &state;
@@ -854,8 +875,8 @@ mod tests {
                 id: "s1",
                 provider: "default",
                 sub: "alice",
-                login_ms: t + 1_000,
-                until: now + 60,
+                login: UnixMillis::from_millis(t + 1_000),
+                until: UnixTime::from_secs(now + 60),
             })
             .await
             .unwrap();
@@ -864,8 +885,8 @@ mod tests {
             .record_logout(LogoutRecord::Sub {
                 provider: "default",
                 sub: "alice",
-                at_ms: t + 2_000,
-                until: now + 60,
+                at: UnixMillis::from_millis(t + 2_000),
+                until: UnixTime::from_secs(now + 60),
             })
             .await
             .unwrap();
@@ -875,8 +896,8 @@ mod tests {
                 provider: "default",
                 sid: "sid-2",
                 sub: Some("alice"),
-                at_ms: t + 3_000,
-                until: now + 60,
+                at: UnixMillis::from_millis(t + 3_000),
+                until: UnixTime::from_secs(now + 60),
             })
             .await
             .unwrap();
@@ -914,8 +935,8 @@ mod tests {
             id: &session.id,
             provider: &session.provider,
             sub: &session.sub,
-            login_ms: session.last_authenticated_ms,
-            until: crate::clock::now() + 600,
+            login: session.last_authenticated,
+            until: UnixTime::from_secs(crate::clock::now() + 600),
         };
         state.record_logout(record).await.unwrap();
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::clock::{UnixMillis, UnixTime};
 use crate::session::UserSession;
 
 pub(crate) mod ledger;
@@ -69,7 +70,7 @@ impl Once {
 }
 
 /// What a logout ends, for sessions the store cannot delete (the cookie
-/// store keeps them in browsers): refused until `until` (Unix seconds).
+/// store keeps them in browsers): refused until `until`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LogoutRecord<'a> {
     /// One session (RP-initiated logout, a new login in the same browser,
@@ -80,25 +81,25 @@ pub(crate) enum LogoutRecord<'a> {
         id: &'a str,
         provider: &'a str,
         sub: &'a str,
-        login_ms: i64,
-        until: i64,
+        login: UnixMillis,
+        until: UnixTime,
     },
     /// Every session of `provider` whose ID token has this `sid`; logged
-    /// out at `at_ms`, of `sub` when the provider named one (the record is
+    /// out `at`, of `sub` when the provider named one (the record is
     /// then one of that user's, within their share).
     Sid {
         provider: &'a str,
         sid: &'a str,
         sub: Option<&'a str>,
-        at_ms: i64,
-        until: i64,
+        at: UnixMillis,
+        until: UnixTime,
     },
-    /// Every session of `provider` and `sub` that started at or before `at_ms`.
+    /// Every session of `provider` and `sub` that started at or before `at`.
     Sub {
         provider: &'a str,
         sub: &'a str,
-        at_ms: i64,
-        until: i64,
+        at: UnixMillis,
+        until: UnixTime,
     },
 }
 
@@ -110,9 +111,9 @@ pub(crate) struct LogoutTarget<'a> {
     pub(crate) provider: &'a str,
     pub(crate) sid: Option<&'a str>,
     pub(crate) sub: Option<&'a str>,
-    /// When the logout happened (Unix ms): by `sub` alone, it ends the
-    /// sessions authenticated until then, not the user's later logins.
-    pub(crate) at_ms: i64,
+    /// When the logout happened: by `sub` alone, it ends the sessions
+    /// authenticated until then, not the user's later logins.
+    pub(crate) at: UnixMillis,
 }
 
 /// A won claim on a refresh, to hand back with its result.
@@ -133,7 +134,7 @@ pub(crate) enum RefreshClaim {
 /// The one interface to the server-side store.
 #[rocket::async_trait]
 pub(crate) trait SharedStore: Send + Sync {
-    /// Records `value` in `ledger` until `expires_at` (Unix seconds), for
+    /// Records `value` in `ledger` until `expires_at`, for
     /// `owner` (who holds at most a share of the ledger): true the first
     /// time, false if it was recorded before.
     async fn first_use(
@@ -141,13 +142,13 @@ pub(crate) trait SharedStore: Send + Sync {
         ledger: Once,
         value: &str,
         owner: Option<&str>,
-        expires_at: i64,
+        expires_at: UnixTime,
     ) -> Result<bool, StoreError>;
 
-    /// Since when (Unix ms) the single-use ledgers remember: in-process,
-    /// since the process started (what came before it may have been used
-    /// then); with Redis, always.
-    fn remembers_since_ms(&self) -> i64;
+    /// Since when the single-use ledgers remember: in-process, since the
+    /// process started (what came before it may have been used then); with
+    /// Redis, always.
+    fn remembers_since(&self) -> UnixMillis;
 
     /// Whether logouts are kept where a restart of this process finds
     /// them (a record on disk, Redis). Where they are not, every cookie

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use crate::clock::AppClock;
+use crate::clock::{AppClock, UnixTime};
 use crate::config::{SessionConfig, SessionStoreKind};
 use crate::error::OidcError;
 use crate::session::UserSession;
@@ -105,7 +105,7 @@ impl SessionStore {
         // login: a lifetime made shorter ends the sessions it would have
         // ended, copies of logged-out ones included (their logout records
         // last as long as that lifetime, no longer).
-        if self.outlived(&session, self.clock.now()) {
+        if self.outlived(&session, self.clock.time()) {
             if self.server_side() {
                 jar.remove(SESSION_ID);
             } else {
@@ -116,8 +116,8 @@ impl SessionStore {
         let Some(timeout) = self.idle_timeout(&session) else {
             return Ok(Some(session));
         };
-        let now = self.clock.now();
-        let idle = now.saturating_sub(session.seen_at());
+        let now = self.clock.time();
+        let idle = now.secs_since(session.seen_at());
         // The rare paths run in futures of their own, so that the guards'
         // futures stay small (one is allocated on every request).
         if idle > timeout {
@@ -164,8 +164,8 @@ impl SessionStore {
             return Ok(session);
         }
         let loaded = match &self.opened {
-            Some(opened) => cookie::load_cached(jar, opened, self.clock.now()),
-            None => cookie::load_uncached(jar, self.clock.now()),
+            Some(opened) => cookie::load_cached(jar, opened, self.clock.time()),
+            None => cookie::load_uncached(jar, self.clock.time()),
         };
         let Some(FromCookies { session, stale }) = loaded else {
             return Ok(None);
@@ -189,7 +189,7 @@ impl SessionStore {
             session,
             self.lifetime_seconds,
             self.max_cookie_chunks,
-            self.clock.now(),
+            self.clock.time(),
         )?;
         let (chunks, bytes) = cookie::cookie_cost(size, self.max_cookie_chunks);
         if bytes > PROXY_HEADER_BYTES {
@@ -275,7 +275,7 @@ impl SessionStore {
             self.state.remove_session(&id).await?;
             return Ok(session);
         }
-        let session = cookie::load(jar, self.clock.now());
+        let session = cookie::load(jar, self.clock.time());
         cookie::remove(jar);
         let Some(session) = session else {
             return Ok(None);
@@ -287,7 +287,7 @@ impl SessionStore {
             id: &session.id,
             provider: &session.provider,
             sub: &session.sub,
-            login_ms: session.last_authenticated_ms,
+            login: session.last_authenticated,
             until: self.revoked_until(&session),
         };
         self.state.record_logout(record).await?;
@@ -307,32 +307,32 @@ impl SessionStore {
         // stored ones are deleted below, and the record only has to catch a
         // login finishing meanwhile (a login takes at most as long as its
         // state lives, and its token requests their timeouts).
-        let now = self.clock.now();
+        let now = self.clock.time();
         let until = if self.server_side() {
-            now.saturating_add(LOGIN_SECONDS)
-                .saturating_add(self.http_timeout_seconds.saturating_mul(3))
+            now.plus_secs(LOGIN_SECONDS)
+                .plus_secs(self.http_timeout_seconds.saturating_mul(3))
         } else if self.inactivity_seconds > 0 && !self.state.logouts_outlive_restarts() {
             // Every session accepted began in this process, under today's
             // inactivity timeout: none outlives it idle, and a copy of a
             // logged-out one is idle from the logout on.
-            now.saturating_add(self.lifetime_seconds.min(self.inactivity_seconds.saturating_add(1)))
+            now.plus_secs(self.lifetime_seconds.min(self.inactivity_seconds.saturating_add(1)))
         } else {
             // A session of that user may have begun, before a restart, with
             // no inactivity timeout: the lifetime bounds them all.
-            now.saturating_add(self.lifetime_seconds)
+            now.plus_secs(self.lifetime_seconds)
         };
         let record = match (target.sid, target.sub) {
             (Some(sid), sub) => LogoutRecord::Sid {
                 provider: target.provider,
                 sid,
                 sub,
-                at_ms: target.at_ms,
+                at: target.at,
                 until,
             },
             (None, Some(sub)) => LogoutRecord::Sub {
                 provider: target.provider,
                 sub,
-                at_ms: target.at_ms,
+                at: target.at,
                 until,
             },
             (None, None) => return Ok(0),
@@ -350,11 +350,11 @@ impl SessionStore {
     /// or, sooner, by the inactivity timeout it began with (a copy of a
     /// logged-out cookie is idle from the logout on, and a timeout
     /// configured later only ever shortens its idleness).
-    fn revoked_until(&self, session: &UserSession) -> i64 {
-        let now = self.clock.now();
+    fn revoked_until(&self, session: &UserSession) -> UnixTime {
+        let now = self.clock.time();
         let lifetime = session.expires_at;
         match session.idle_seconds.filter(|idle| *idle > 0) {
-            Some(idle) => lifetime.min(now.saturating_add(idle).saturating_add(1)),
+            Some(idle) => lifetime.min(now.plus_secs(idle).plus_secs(1)),
             None => lifetime,
         }
     }
@@ -372,15 +372,15 @@ impl SessionStore {
 
     /// Whether `session` was authenticated longer ago than the session
     /// lifetime configured now.
-    fn outlived(&self, session: &UserSession, now: i64) -> bool {
-        let login = session.last_authenticated_ms.div_euclid(1000);
-        login.saturating_add(self.lifetime_seconds) <= now
+    fn outlived(&self, session: &UserSession, now: UnixTime) -> bool {
+        let login = session.last_authenticated.as_secs();
+        login.plus_secs(self.lifetime_seconds) <= now
     }
 
     fn max_age(&self, session: &UserSession) -> i64 {
         session
             .expires_at
-            .saturating_sub(self.clock.now())
+            .secs_since(self.clock.time())
             .clamp(0, self.lifetime_seconds)
     }
 }

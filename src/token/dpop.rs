@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::clock::{UnixMillis, UnixTime};
 use crate::error::{BearerError, DpopError, OidcError};
 use crate::jose::CompactJws;
 use crate::jose::jwk_thumbprint as thumbprint;
@@ -57,20 +58,20 @@ pub(crate) struct ProofRecord {
     pub(crate) entry: String,
     /// Whose share it counts in.
     pub(crate) owner: String,
-    /// Until when it is kept (Unix s).
-    pub(crate) until: i64,
+    /// Until when it is kept.
+    pub(crate) until: UnixTime,
 }
 
 /// The record of `proof`, accompanying `identity`'s token, or why it is
-/// refused: a proof made before `remembers_since_ms` may have been used
+/// refused: a proof made before `remembers_since` may have been used
 /// before a restart, which an in-process ledger forgot.
 pub(crate) fn proof_record(
     proof: &Proof,
     identity: &TokenIdentity,
     skew: i64,
-    remembers_since_ms: i64,
+    remembers_since: UnixMillis,
 ) -> Result<ProofRecord, OidcError> {
-    if proof.iat < remembers_since_ms.div_euclid(1000) {
+    if proof.iat < remembers_since.as_secs().secs() {
         return Err(OidcError::InvalidDpopProof(DpopError::OlderThanTheServer));
     }
     // Kept until its window closes, or its token expires if sooner.
@@ -93,7 +94,7 @@ pub(crate) fn proof_record(
     Ok(ProofRecord {
         entry: format!("{}:{}", proof.jkt, proof.jti),
         owner,
-        until: window_ends.min(token_ends),
+        until: UnixTime::from_secs(window_ends.min(token_ends)),
     })
 }
 

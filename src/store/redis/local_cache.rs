@@ -11,6 +11,9 @@ use lru::LruCache;
 use rocket::futures::StreamExt;
 use rocket::tokio::sync::Notify;
 
+#[cfg(test)]
+use crate::clock::AppClock;
+use crate::clock::UnixTime;
 use crate::session::UserSession;
 
 /// What this instance read from Redis, kept briefly (`local_cache_seconds`)
@@ -105,7 +108,7 @@ impl LocalCache {
         at.elapsed() < self.max_age
     }
 
-    pub(super) fn session(&self, id: &str, now: i64) -> Option<Arc<UserSession>> {
+    pub(super) fn session(&self, id: &str, now: UnixTime) -> Option<Arc<UserSession>> {
         if !self.enabled() {
             return None;
         }
@@ -245,10 +248,10 @@ mod tests {
             cache.keep_not_revoked(id, member(id), cache.generation());
         }
         cache.changed(&one_session(&member("a")));
-        assert!(cache.session("a", crate::clock::now()).is_none() && !cache.not_revoked("a"));
-        assert!(cache.session("b", crate::clock::now()).is_some() && cache.not_revoked("b"));
+        assert!(cache.session("a", AppClock::default().time()).is_none() && !cache.not_revoked("a"));
+        assert!(cache.session("b", AppClock::default().time()).is_some() && cache.not_revoked("b"));
         cache.changed(EVERYTHING);
-        assert!(cache.session("b", crate::clock::now()).is_none() && !cache.not_revoked("b"));
+        assert!(cache.session("b", AppClock::default().time()).is_none() && !cache.not_revoked("b"));
     }
 
     #[test]
@@ -258,7 +261,7 @@ mod tests {
         let before = cache.generation();
         cache.changed(&one_session("unrelated"));
         cache.keep_session("a", hex(&digest(&["a"])), session("a"), before);
-        assert!(cache.session("a", crate::clock::now()).is_none());
+        assert!(cache.session("a", AppClock::default().time()).is_none());
     }
 
     #[test]
@@ -273,7 +276,7 @@ mod tests {
             cache.keep_not_revoked(&id, member(&id), cache.generation());
         }
         assert!(
-            cache.session("busy", crate::clock::now()).is_none(),
+            cache.session("busy", AppClock::default().time()).is_none(),
             "a copy no announcement could reach is not served"
         );
     }
@@ -282,6 +285,6 @@ mod tests {
     fn nothing_is_served_while_not_subscribed() {
         let cache = LocalCache::new(Duration::from_secs(60));
         cache.keep_session("a", hex(&digest(&["a"])), session("a"), cache.generation());
-        assert!(cache.session("a", crate::clock::now()).is_none());
+        assert!(cache.session("a", AppClock::default().time()).is_none());
     }
 }

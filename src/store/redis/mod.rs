@@ -24,7 +24,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 
-use crate::clock::AppClock;
+use crate::clock::{AppClock, UnixMillis, UnixTime};
 use crate::config::{LimitsConfig, RedisConfig};
 use crate::session::UserSession;
 use crate::session::cipher::Cipher;
@@ -62,8 +62,8 @@ fn sid_field(digest: &str) -> String {
 struct Records {
     /// `revoked:session`, kept by earlier versions.
     legacy: bool,
-    /// `revoked:sub`: sessions authenticated until then (ms) are ended.
-    sub_until_ms: Option<i64>,
+    /// `revoked:sub`: sessions authenticated until then are ended.
+    sub_until: Option<UnixMillis>,
     /// The epoch of the logouts kept.
     epoch: Option<String>,
     /// The session's own field in its user's hash.
@@ -75,12 +75,7 @@ struct Records {
 impl Records {
     /// Whether a logout recorded here ends `session`.
     fn ends(&self, session: &UserSession) -> bool {
-        self.legacy
-            || self.session
-            || self.sid
-            || self
-                .sub_until_ms
-                .is_some_and(|at_ms| session.last_authenticated_ms <= at_ms)
+        self.legacy || self.session || self.sid || self.sub_until.is_some_and(|at| session.last_authenticated <= at)
     }
 }
 
@@ -229,10 +224,11 @@ impl RedisStore {
         let present = |n: usize| found.get(n).is_some_and(Option::is_some);
         Ok(Records {
             legacy: present(0),
-            sub_until_ms: found
+            sub_until: found
                 .get(1)
                 .and_then(|at| at.as_deref())
-                .and_then(|at| at.parse::<i64>().ok()),
+                .and_then(|at| at.parse::<i64>().ok())
+                .map(UnixMillis::from_millis),
             epoch: found.get(2).cloned().flatten(),
             session: present(3),
             sid: present(4) || present(5),
@@ -245,11 +241,13 @@ impl RedisStore {
         provider: &str,
         sub: &str,
         field: &str,
-        until: i64,
-        at_ms: i64,
+        until: UnixTime,
+        at: UnixMillis,
         announcement: &str,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
+        // The scripts take numbers: Unix seconds, and milliseconds for `at`.
+        let (until, at_ms) = (until.secs(), at.millis());
         let keys = [
             self.key("revoked:subject", &[provider, sub]),
             self.key("revoked:sub", &[provider, sub]),
@@ -349,8 +347,8 @@ impl RedisStore {
     }
 
     /// Seconds from now until `at`, within 1 second and [`MAX_TTL_SECONDS`].
-    fn ttl_until(&self, at: i64) -> i64 {
-        at.saturating_sub(self.clock.now()).clamp(1, MAX_TTL_SECONDS)
+    fn ttl_until(&self, at: UnixTime) -> i64 {
+        at.secs_since(self.clock.time()).clamp(1, MAX_TTL_SECONDS)
     }
 
     /// The session sealed under `key`; anything that does not open, parse
@@ -359,7 +357,7 @@ impl RedisStore {
         let json = self.cipher.open(key, sealed)?;
         let session = UserSession::from_json(json.as_bytes())?;
         let right_id = id.is_none_or(|id| id == session.id);
-        (right_id && !session.is_expired(self.clock.now())).then(|| Arc::new(session))
+        (right_id && !session.is_expired(self.clock.time())).then(|| Arc::new(session))
     }
 }
 
@@ -409,7 +407,7 @@ impl SharedStore for RedisStore {
         ledger: Once,
         value: &str,
         owner: Option<&str>,
-        expires_at: i64,
+        expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
         // The `state` of a callback was recorded when it came, and Redis
         // never gives a key up before its TTL (launch warns unless
@@ -430,7 +428,10 @@ impl SharedStore for RedisStore {
                 let args = [
                     token,
                     ttl,
-                    expires_at.clamp(now, now.saturating_add(MAX_TTL_SECONDS)).to_string(),
+                    expires_at
+                        .secs()
+                        .clamp(now, now.saturating_add(MAX_TTL_SECONDS))
+                        .to_string(),
                     now.to_string(),
                     self.dpop_proofs_per_subject.to_string(),
                 ];
@@ -455,8 +456,8 @@ impl SharedStore for RedisStore {
         Ok(self.query::<i64>(&command).await? > 0)
     }
 
-    fn remembers_since_ms(&self) -> i64 {
-        i64::MIN
+    fn remembers_since(&self) -> UnixMillis {
+        UnixMillis::from_millis(i64::MIN)
     }
 
     fn logouts_outlive_restarts(&self) -> bool {
@@ -469,24 +470,23 @@ impl SharedStore for RedisStore {
                 id,
                 provider,
                 sub,
-                login_ms,
+                login,
                 until,
             } => {
                 let member = self.member(id);
                 let announcement = one_session(&member);
-                self.revoke_in_share(provider, sub, &session_field(&member), until, login_ms, &announcement)
+                self.revoke_in_share(provider, sub, &session_field(&member), until, login, &announcement)
                     .await
             }
             LogoutRecord::Sid {
                 provider,
                 sid,
                 sub: Some(sub),
-                at_ms,
+                at,
                 until,
             } => {
                 let field = sid_field(&self.member(sid));
-                self.revoke_in_share(provider, sub, &field, until, at_ms, EVERYTHING)
-                    .await
+                self.revoke_in_share(provider, sub, &field, until, at, EVERYTHING).await
             }
             // A logout naming no user is nobody's to count: kept by itself,
             // as many as the provider sends (it is the one sending them).
@@ -508,13 +508,17 @@ impl SharedStore for RedisStore {
             LogoutRecord::Sub {
                 provider,
                 sub,
-                at_ms,
+                at,
                 until,
             } => {
                 let key = self.key("revoked:sub", &[provider, sub]);
                 let ttl = self.ttl_until(until).to_string();
                 let result = self
-                    .script::<i64>(&self.revoke_sub, &[&key], &[&at_ms.to_string(), &ttl, &self.changes])
+                    .script::<i64>(
+                        &self.revoke_sub,
+                        &[&key],
+                        &[&at.millis().to_string(), &ttl, &self.changes],
+                    )
                     .await;
                 self.local.changed(EVERYTHING);
                 result.map(|_| ())
@@ -557,7 +561,7 @@ impl SharedStore for RedisStore {
     }
 
     async fn load_session(&self, id: &str) -> Result<Option<Arc<UserSession>>, StoreError> {
-        if let Some(session) = self.local.session(id, self.clock.now()) {
+        if let Some(session) = self.local.session(id, self.clock.time()) {
             return Ok(Some(session));
         }
         let member = self.member(id);
@@ -584,7 +588,7 @@ impl SharedStore for RedisStore {
             &sealed,
             &self.ttl_until(session.expires_at).to_string(),
             &self.member(&session.id),
-            &session.last_authenticated_ms.to_string(),
+            &session.last_authenticated.millis().to_string(),
             &self.per_subject.to_string(),
             &self.lifetime_seconds.clamp(1, MAX_TTL_SECONDS).to_string(),
             if sid.is_some() { "1" } else { "0" },
@@ -649,7 +653,7 @@ impl SharedStore for RedisStore {
             .script(
                 &self.end_sessions,
                 &[&index, &filter],
-                &[&session_prefix, mode, &self.changes, &target.at_ms.to_string()],
+                &[&session_prefix, mode, &self.changes, &target.at.millis().to_string()],
             )
             .await?;
         if ended > 0 {

@@ -212,7 +212,7 @@ async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider
             // (so only a token's holder can add to the ledger, each subject
             // within their share).
             let skew = i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0);
-            let record = dpop::proof_record(&proof, &identity, skew, oidc.store().remembers_since_ms())?;
+            let record = dpop::proof_record(&proof, &identity, skew, oidc.store().remembers_since())?;
             let fresh = oidc
                 .store()
                 .first_use(Once::DpopProof, &record.entry, Some(&record.owner), record.until)

@@ -9,6 +9,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 use time::OffsetDateTime;
 
+use crate::clock::UnixTime;
 use crate::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
 use crate::error::OidcError;
 use crate::flow::login::{self, Prompt, StepUp};
@@ -122,7 +123,7 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
     /// ```
     pub async fn valid_access_token(&self) -> Result<ValidAccessToken, OidcError> {
         let skew = i64::try_from(self.oidc.config().clock_skew_seconds).unwrap_or(0);
-        if !expires_within(&self.session, skew, self.oidc.clock().now())
+        if !expires_within(&self.session, skew, self.oidc.clock().time())
             && let Some(token) = &self.session.access_token
         {
             return Ok(ValidAccessToken {
@@ -166,7 +167,7 @@ impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
 
 /// Whether the session's access token is missing or expires within
 /// `seconds` (at most half its lifetime).
-fn expires_within(session: &UserSession, seconds: i64, now: i64) -> bool {
+fn expires_within(session: &UserSession, seconds: i64, now: UnixTime) -> bool {
     session.access_token_expires_within(seconds, now)
 }
 
@@ -273,7 +274,7 @@ async fn current_session(
     let ahead = i64::try_from(config.refresh_before_expiry_seconds).unwrap_or(i64::MAX);
     // Without a refresh token there is nothing to refresh with: the token
     // is used until it expires, as without this option.
-    if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead, oidc.clock().now()) {
+    if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead, oidc.clock().time()) {
         // The rare paths run in futures of their own, so that the guard's
         // own future stays small (it is allocated on every request).
         return match Box::pin(refresh_and_store(oidc, jar, &session)).await {
