@@ -189,6 +189,11 @@ impl UnixMillis {
         self.0
     }
 
+    /// `by` later, saturating.
+    pub(crate) fn plus(self, by: std::time::Duration) -> UnixMillis {
+        UnixMillis(self.0.saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX)))
+    }
+
     /// The whole second this moment falls in.
     pub(crate) const fn as_secs(self) -> UnixTime {
         UnixTime(self.0.div_euclid(1000))

@@ -62,19 +62,21 @@ pub(crate) struct LocalStore {
     /// False until the first logout record: most apps never have one, and
     /// their requests then skip the lock.
     any_revoked: AtomicBool,
-    /// When the logouts kept began to be kept (Unix ms): the process's
-    /// start, or the start of the record on disk.
-    epoch_ms: i64,
+    /// When the logouts kept began to be kept: the process's start, or
+    /// the start of the record on disk.
+    epoch: UnixMillis,
     /// With a record on disk, what its cookie sessions are stamped with
     /// (`file:<epoch>`): a session stamped otherwise was made where this
     /// record did not see its logout (another record, none, Redis).
     stamp: Option<String>,
-    /// When this process started (Unix ms): the single-use ledgers know
-    /// nothing from before.
-    started_ms: i64,
+    /// When this process started: the single-use ledgers know nothing
+    /// from before.
+    started: UnixMillis,
     sessions: Mutex<SessionTable>,
-    refresh_results: Mutex<Ledger<RefreshKey, Arc<UserSession>>>,
-    refresh_leases: Mutex<Ledger<RefreshKey, String>>,
+    /// Refresh results and leases live for less than a second or two:
+    /// they count in milliseconds.
+    refresh_results: Mutex<Ledger<RefreshKey, Arc<UserSession>, UnixMillis>>,
+    refresh_leases: Mutex<Ledger<RefreshKey, String, UnixMillis>>,
     /// The app's clock.
     clock: AppClock,
 }
@@ -96,8 +98,8 @@ fn record_owned(
     ledger: &Mutex<QuotaLedger<Digest, Digest>>,
     value: Digest,
     owner: Digest,
-    expires_at: i64,
-    now: i64,
+    expires_at: UnixTime,
+    now: UnixTime,
     names: (&'static str, &'static str, &'static str),
 ) -> Result<bool, StoreError> {
     let (what, capacity_key, share_key) = names;
@@ -128,11 +130,11 @@ impl LocalStore {
         logout_records_path: Option<&Path>,
         clock: AppClock,
     ) -> Result<LocalStore, Unusable> {
-        let started_ms = clock.now_ms();
+        let started = clock.time_ms();
         let mut logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
         let mut logout_tokens = Ledger::new(limits.logout_tokens);
-        let (logout_file, epoch_ms) = match logout_records_path {
-            None => (None, started_ms),
+        let (logout_file, epoch) = match logout_records_path {
+            None => (None, started),
             Some(path) => {
                 let lines = limits
                     .revocations
@@ -140,8 +142,8 @@ impl LocalStore {
                     .saturating_add(limits.logout_tokens.saturating_mul(2))
                     .saturating_add(2_000);
                 let max_bytes = u64::try_from(lines).unwrap_or(u64::MAX).saturating_mul(MAX_LINE_BYTES);
-                let (file, read_back) = LogoutFile::open(path, clock.now(), started_ms, max_bytes)?;
-                let mut epoch_ms = read_back.epoch_ms;
+                let (file, read_back) = LogoutFile::open(path, clock.time(), started, max_bytes)?;
+                let mut epoch = read_back.epoch;
                 if let Some(why) = &read_back.started_anew {
                     event!(
                         error,
@@ -149,7 +151,7 @@ impl LocalStore {
                          cookie session authenticated before now is refused once"
                     );
                 }
-                let now = clock.now();
+                let now = clock.time();
                 let kept_all = read_back.records.into_iter().all(|record| match record {
                     Record::UsedToken { token, until } => logout_tokens.insert_new(token, until, (), now).is_ok(),
                     record => logouts.keep(record, now).is_ok(),
@@ -165,10 +167,10 @@ impl LocalStore {
                     );
                     logouts = LogoutRecords::new(limits.revocations, limits.revocations_per_subject);
                     logout_tokens = Ledger::new(limits.logout_tokens);
-                    file.start_anew(started_ms)?;
-                    epoch_ms = started_ms;
+                    file.start_anew(started)?;
+                    epoch = started;
                 }
-                (Some(Arc::new(file)), epoch_ms)
+                (Some(Arc::new(file)), epoch)
             }
         };
         Ok(LocalStore {
@@ -178,10 +180,10 @@ impl LocalStore {
             dpop_proofs: Mutex::new(QuotaLedger::new(limits.dpop_proofs, limits.dpop_proofs_per_subject)),
             any_revoked: AtomicBool::new(logouts.len() > 0),
             logouts: Arc::new(Mutex::new(logouts)),
-            stamp: logout_file.as_ref().map(|_| format!("file:{epoch_ms}")),
+            stamp: logout_file.as_ref().map(|_| format!("file:{}", epoch.millis())),
             logout_file,
-            epoch_ms,
-            started_ms,
+            epoch,
+            started,
             sessions: Mutex::new(SessionTable::new(limits.sessions, limits.sessions_per_subject)),
             refresh_results: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
             refresh_leases: Mutex::new(Ledger::new(REFRESH_ENTRIES)),
@@ -195,7 +197,7 @@ impl LocalStore {
         let kept = {
             let mut logouts = locked(&self.logouts)?;
             let capacity = logouts.capacity();
-            logouts.keep(record, self.clock.now()).map_err(full(
+            logouts.keep(record, self.clock.time()).map_err(full(
                 "logged-out sessions",
                 capacity,
                 "oidc.limits.revocations",
@@ -216,7 +218,7 @@ impl LocalStore {
             file.append(&[record])?;
             let kept = logouts.lock().map(|l| l.len()).unwrap_or(0) + tokens.lock().map(|t| t.len()).unwrap_or(0);
             file.compact_if_long(kept, || {
-                let now = clock.now();
+                let now = clock.time();
                 let mut live = logouts.lock().ok()?.live(now);
                 let tokens = tokens.lock().ok()?;
                 live.extend(
@@ -240,11 +242,11 @@ impl LocalStore {
         if !self.any_revoked.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let now = self.clock.now();
+        let now = self.clock.time();
         let logouts = locked(&self.logouts)?;
         let subject = digest(&[&session.provider, &session.sub]);
         let sid = session.sid().map(|sid| digest(&[&session.provider, sid]));
-        let login = session.last_authenticated.millis();
+        let login = session.last_authenticated;
         Ok(if by_id {
             logouts.ends(&digest(&[&session.id]), sid.as_ref(), &subject, login, now)
         } else {
@@ -262,8 +264,7 @@ impl SharedStore for LocalStore {
         owner: Option<&str>,
         expires_at: UnixTime,
     ) -> Result<bool, StoreError> {
-        // The in-process ledgers count in Unix seconds.
-        let (now, expires_at) = (self.clock.now(), expires_at.secs());
+        let now = self.clock.time();
         let value = digest(&[value]);
         let owner = digest(&[owner.unwrap_or("")]);
         match ledger {
@@ -340,7 +341,7 @@ impl SharedStore for LocalStore {
     }
 
     fn remembers_since(&self) -> UnixMillis {
-        UnixMillis::from_millis(self.started_ms)
+        self.started
     }
 
     fn logouts_outlive_restarts(&self) -> bool {
@@ -348,7 +349,7 @@ impl SharedStore for LocalStore {
     }
 
     async fn was_used(&self, ledger: Once, value: &str) -> Result<bool, StoreError> {
-        let now = self.clock.now();
+        let now = self.clock.time();
         let value = digest(&[value]);
         Ok(match ledger {
             Once::State | Once::LoginOfState => {
@@ -371,8 +372,8 @@ impl SharedStore for LocalStore {
             } => Record::Session {
                 session: digest(&[id]),
                 subject: digest(&[provider, sub]),
-                login_ms: login.millis(),
-                until: until.secs(),
+                login,
+                until,
             },
             LogoutRecord::Sid {
                 provider,
@@ -383,8 +384,8 @@ impl SharedStore for LocalStore {
             } => Record::Sid {
                 sid: digest(&[provider, sid]),
                 subject: sub.map(|sub| digest(&[provider, sub])),
-                at_ms: at.millis(),
-                until: until.secs(),
+                at,
+                until,
             },
             LogoutRecord::Sub {
                 provider,
@@ -393,8 +394,8 @@ impl SharedStore for LocalStore {
                 until,
             } => Record::Sub {
                 subject: digest(&[provider, sub]),
-                at_ms: at.millis(),
-                until: until.secs(),
+                at,
+                until,
             },
         };
         self.keep(record).await
@@ -406,7 +407,7 @@ impl SharedStore for LocalStore {
         // another, or none), may have been logged out unrecorded.
         let unseen = match &self.stamp {
             Some(stamp) => session.epoch.as_ref() != Some(stamp),
-            None => session.epoch.is_some() || session.last_authenticated.millis() < self.epoch_ms,
+            None => session.epoch.is_some() || session.last_authenticated < self.epoch,
         };
         if unseen {
             return Ok(true);
@@ -454,7 +455,7 @@ impl SharedStore for LocalStore {
     }
 
     async fn claim_refresh(&self, key: &RefreshKey, lease: Duration) -> Result<RefreshClaim, StoreError> {
-        let now = self.clock.now_ms();
+        let now = self.clock.time_ms();
         // The results' lock is held while the lease is looked at:
         // `finish_refresh` shares a result before it releases the lease, so
         // a free lease here means no result was shared meanwhile.
@@ -466,7 +467,7 @@ impl SharedStore for LocalStore {
         if leases.get(key, now).is_some() {
             return Ok(RefreshClaim::Busy);
         }
-        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let until = now.plus(lease);
         let token = crate::random::token();
         leases.insert_evicting(*key, until, token.clone(), now);
         Ok(RefreshClaim::Leased(RefreshLease(token)))
@@ -478,12 +479,12 @@ impl SharedStore for LocalStore {
         lease: &RefreshLease,
         duration: Duration,
     ) -> Result<bool, StoreError> {
-        let now = self.clock.now_ms();
+        let now = self.clock.time_ms();
         let mut leases = locked(&self.refresh_leases)?;
         if leases.get(key, now) != Some(&lease.0) {
             return Ok(false);
         }
-        let until = now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
+        let until = now.plus(duration);
         leases.insert_evicting(*key, until, lease.0.clone(), now);
         Ok(true)
     }
@@ -494,9 +495,9 @@ impl SharedStore for LocalStore {
         lease: RefreshLease,
         result: Option<(&Arc<UserSession>, Duration)>,
     ) -> Result<(), StoreError> {
-        let now = self.clock.now_ms();
+        let now = self.clock.time_ms();
         if let Some((session, ttl)) = result {
-            let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+            let until = now.plus(ttl);
             locked(&self.refresh_results)?.insert_evicting(*key, until, session.clone(), now);
         }
         let mut leases = locked(&self.refresh_leases)?;

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::clock::{UnixMillis, UnixTime};
 use crate::owner_file::{self, Refused};
 use crate::store::hex;
 use crate::store::logout_records::{Digest, Record};
@@ -40,11 +41,11 @@ pub(crate) struct Unusable(pub(crate) String);
 
 /// The records read back at launch.
 pub(crate) struct ReadBack {
-    /// When the record began (Unix ms).
-    pub(crate) epoch_ms: i64,
+    /// When the record began.
+    pub(crate) epoch: UnixMillis,
     pub(crate) records: Vec<Record>,
     /// Why the file was not read back, when it was not (it is then
-    /// started anew, and `epoch_ms` is now).
+    /// started anew, and `epoch` is now).
     pub(crate) started_anew: Option<String>,
 }
 
@@ -60,7 +61,7 @@ struct Appender {
     file: File,
     /// Its length after the last complete write.
     length: u64,
-    epoch_ms: i64,
+    epoch: UnixMillis,
     /// Lines written since the file was last written anew.
     lines: usize,
     /// Why nothing more may be written (a write failed).
@@ -69,20 +70,26 @@ struct Appender {
 
 impl LogoutFile {
     /// Takes the file at `path` for this process, reads its records back
-    /// (those still live at `now`, Unix s) and writes it anew with them
-    /// only; `max_bytes` bounds what is read.
-    pub(crate) fn open(path: &Path, now: i64, now_ms: i64, max_bytes: u64) -> Result<(LogoutFile, ReadBack), Unusable> {
+    /// (those still live at `now`) and writes it anew with them only;
+    /// `max_bytes` bounds what is read. A record begun anew begins
+    /// `starting`.
+    pub(crate) fn open(
+        path: &Path,
+        now: UnixTime,
+        starting: UnixMillis,
+        max_bytes: u64,
+    ) -> Result<(LogoutFile, ReadBack), Unusable> {
         let lock = take_lock(&sibling(path, ".lock")?)?;
         let read_back = match owner_file::read(path, max_bytes) {
             Ok(bytes) => parse(&bytes, now).unwrap_or_else(|why| ReadBack {
-                epoch_ms: now_ms,
+                epoch: starting,
                 records: Vec::new(),
                 started_anew: Some(why),
             }),
             // Missing: a first start, or one after the record was put aside
             // (which is said again, once).
             Err(Refused::Missing) => ReadBack {
-                epoch_ms: now_ms,
+                epoch: starting,
                 records: Vec::new(),
                 started_anew: sibling(path, ".unusable")
                     .ok()
@@ -90,12 +97,12 @@ impl LogoutFile {
                     .map(|aside| format!("the record before was put aside as {}", aside.display())),
             },
             Err(why) => ReadBack {
-                epoch_ms: now_ms,
+                epoch: starting,
                 records: Vec::new(),
                 started_anew: Some(format!("{} is not used: {why}", path.display())),
             },
         };
-        let (file, length) = rewrite(path, read_back.epoch_ms, &read_back.records)
+        let (file, length) = rewrite(path, read_back.epoch, &read_back.records)
             .map_err(|e| Unusable(format!("cannot be written ({e})")))?;
         let file = LogoutFile {
             path: path.to_path_buf(),
@@ -103,7 +110,7 @@ impl LogoutFile {
             appender: Mutex::new(Appender {
                 file,
                 length,
-                epoch_ms: read_back.epoch_ms,
+                epoch: read_back.epoch,
                 lines: 0,
                 broken: None,
             }),
@@ -111,19 +118,19 @@ impl LogoutFile {
         Ok((file, read_back))
     }
 
-    /// Starts the record again, empty, from `epoch_ms` (what was read back
+    /// Starts the record again, empty, from `epoch` (what was read back
     /// cannot be kept).
-    pub(crate) fn start_anew(&self, epoch_ms: i64) -> Result<(), Unusable> {
+    pub(crate) fn start_anew(&self, epoch: UnixMillis) -> Result<(), Unusable> {
         let mut appender = self
             .appender
             .lock()
             .map_err(|_| Unusable("the record's lock was poisoned".into()))?;
         let (file, length) =
-            rewrite(&self.path, epoch_ms, &[]).map_err(|e| Unusable(format!("cannot be written ({e})")))?;
+            rewrite(&self.path, epoch, &[]).map_err(|e| Unusable(format!("cannot be written ({e})")))?;
         *appender = Appender {
             file,
             length,
-            epoch_ms,
+            epoch,
             lines: 0,
             broken: None,
         };
@@ -192,7 +199,7 @@ impl LogoutFile {
             self.put_aside(&mut appender, "its live records could not be read".into());
             return Err(std::io::Error::other("the live logout records could not be read"));
         };
-        match rewrite(&self.path, appender.epoch_ms, &live) {
+        match rewrite(&self.path, appender.epoch, &live) {
             Ok((file, length)) => {
                 appender.file = file;
                 appender.length = length;
@@ -264,8 +271,10 @@ fn sibling(path: &Path, suffix: &str) -> Result<PathBuf, Unusable> {
 
 /// Writes the file anew (atomically, owner-only) with `records`: the file
 /// to append to, and its length.
-fn rewrite(path: &Path, epoch_ms: i64, records: &[Record]) -> std::io::Result<(File, u64)> {
-    let mut text = format!("{HEADER} {epoch_ms}\n");
+fn rewrite(path: &Path, epoch: UnixMillis, records: &[Record]) -> std::io::Result<(File, u64)> {
+    // Times are written as numbers: Unix seconds, milliseconds for the
+    // epoch and the login and logout times.
+    let mut text = format!("{HEADER} {}\n", epoch.millis());
     for record in records {
         text.push_str(&line(record));
     }
@@ -278,36 +287,43 @@ fn line(record: &Record) -> String {
         Record::Session {
             session,
             subject,
-            login_ms,
+            login,
             until,
-        } => format!("s {} {until} {} {login_ms}\n", hex(session), hex(subject)),
+        } => format!(
+            "s {} {} {} {}\n",
+            hex(session),
+            until.secs(),
+            hex(subject),
+            login.millis()
+        ),
         Record::Sid {
             sid,
             subject,
-            at_ms,
+            at,
             until,
         } => {
             let subject = subject.map_or_else(|| "-".to_string(), |subject| hex(&subject));
-            format!("i {} {until} {subject} {at_ms}\n", hex(sid))
+            format!("i {} {} {subject} {}\n", hex(sid), until.secs(), at.millis())
         }
-        Record::Sub { subject, at_ms, until } => format!("u {} {until} {at_ms}\n", hex(subject)),
-        Record::UsedToken { token, until } => format!("t {} {until}\n", hex(token)),
+        Record::Sub { subject, at, until } => format!("u {} {} {}\n", hex(subject), until.secs(), at.millis()),
+        Record::UsedToken { token, until } => format!("t {} {}\n", hex(token), until.secs()),
     }
 }
 
 /// The records of a file's `bytes` live at `now`; why not, when anything
 /// but an unfinished last line (a crash while writing: that logout never
 /// answered) is not one of ours.
-fn parse(bytes: &[u8], now: i64) -> Result<ReadBack, String> {
+fn parse(bytes: &[u8], now: UnixTime) -> Result<ReadBack, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the record is not text".to_string())?;
     let mut lines: Vec<&str> = text.split('\n').collect();
     // The last piece is empty after a final newline, or an unfinished line.
     lines.pop();
     let mut lines = lines.into_iter();
-    let epoch_ms = lines
+    let epoch = lines
         .next()
         .and_then(|header| header.strip_prefix(HEADER))
         .and_then(|epoch| epoch.trim().parse::<i64>().ok())
+        .map(UnixMillis::from_millis)
         .ok_or_else(|| "the record does not begin as one of ours".to_string())?;
     let mut records = Vec::new();
     for (number, text) in lines.enumerate() {
@@ -317,7 +333,7 @@ fn parse(bytes: &[u8], now: i64) -> Result<ReadBack, String> {
         }
     }
     Ok(ReadBack {
-        epoch_ms,
+        epoch,
         records,
         started_anew: None,
     })
@@ -327,12 +343,13 @@ fn parse_line(line: &str) -> Option<Record> {
     let mut words = line.split(' ');
     let kind = words.next()?;
     let digest = unhex(words.next()?)?;
-    let until: i64 = words.next()?.parse().ok()?;
+    let until = UnixTime::from_secs(words.next()?.parse().ok()?);
+    let millis = |word: &str| word.parse().ok().map(UnixMillis::from_millis);
     let record = match kind {
         "s" => Record::Session {
             session: digest,
             subject: unhex(words.next()?)?,
-            login_ms: words.next()?.parse().ok()?,
+            login: millis(words.next()?)?,
             until,
         },
         "i" => {
@@ -343,13 +360,13 @@ fn parse_line(line: &str) -> Option<Record> {
             Record::Sid {
                 sid: digest,
                 subject,
-                at_ms: words.next()?.parse().ok()?,
+                at: millis(words.next()?)?,
                 until,
             }
         }
         "u" => Record::Sub {
             subject: digest,
-            at_ms: words.next()?.parse().ok()?,
+            at: millis(words.next()?)?,
             until,
         },
         "t" => Record::UsedToken { token: digest, until },
@@ -400,8 +417,9 @@ pub(crate) mod tests {
     fn a_record_that_could_not_be_written_puts_the_file_aside() {
         let dir = scratch_dir("unwritten");
         let path = dir.join("logouts");
-        let (file, read) = LogoutFile::open(&path, 0, 1_000, 1 << 20).unwrap();
-        assert_eq!(read.epoch_ms, 1_000);
+        let (file, read) =
+            LogoutFile::open(&path, UnixTime::from_secs(0), UnixMillis::from_millis(1_000), 1 << 20).unwrap();
+        assert_eq!(read.epoch, UnixMillis::from_millis(1_000));
         file.append(&records()[..1]).unwrap();
         file.appender.lock().unwrap().file = File::open(&path).unwrap();
         assert!(file.append(&records()[1..2]).is_err());
@@ -410,8 +428,9 @@ pub(crate) mod tests {
         file.appender.lock().unwrap().file = File::options().append(true).open(dir.join("logouts.unusable")).unwrap();
         assert!(file.append(&records()[1..2]).is_err(), "nothing more is written");
         drop(file);
-        let (_file, read) = LogoutFile::open(&path, 0, 2_000, 1 << 20).unwrap();
-        assert_eq!(read.epoch_ms, 2_000, "begun anew");
+        let (_file, read) =
+            LogoutFile::open(&path, UnixTime::from_secs(0), UnixMillis::from_millis(2_000), 1 << 20).unwrap();
+        assert_eq!(read.epoch, UnixMillis::from_millis(2_000), "begun anew");
         assert!(read.records.is_empty());
         assert!(
             read.started_anew.is_some_and(|why| why.contains("put aside")),
@@ -426,14 +445,16 @@ pub(crate) mod tests {
     fn a_record_begun_anew_carries_its_new_epoch_on_disk() {
         let dir = scratch_dir("anew");
         let path = dir.join("logouts");
-        let (file, _) = LogoutFile::open(&path, 0, 1_000, 1 << 20).unwrap();
+        let (file, _) =
+            LogoutFile::open(&path, UnixTime::from_secs(0), UnixMillis::from_millis(1_000), 1 << 20).unwrap();
         file.append(&records()).unwrap();
-        file.start_anew(3_000).unwrap();
+        file.start_anew(UnixMillis::from_millis(3_000)).unwrap();
         file.append(&records()[..1]).unwrap();
         file.compact_if_long(0, || Some(records()[..1].to_vec())).unwrap();
         drop(file);
-        let (_file, read) = LogoutFile::open(&path, 0, 9_000, 1 << 20).unwrap();
-        assert_eq!(read.epoch_ms, 3_000);
+        let (_file, read) =
+            LogoutFile::open(&path, UnixTime::from_secs(0), UnixMillis::from_millis(9_000), 1 << 20).unwrap();
+        assert_eq!(read.epoch, UnixMillis::from_millis(3_000));
         assert_eq!(read.records, records()[..1].to_vec());
     }
 
@@ -442,29 +463,29 @@ pub(crate) mod tests {
             Record::Session {
                 session: [1; 32],
                 subject: [2; 32],
-                login_ms: 5_000,
-                until: 100,
+                login: UnixMillis::from_millis(5_000),
+                until: UnixTime::from_secs(100),
             },
             Record::Sid {
                 sid: [3; 32],
                 subject: None,
-                at_ms: 6_000,
-                until: 200,
+                at: UnixMillis::from_millis(6_000),
+                until: UnixTime::from_secs(200),
             },
             Record::Sid {
                 sid: [5; 32],
                 subject: Some([2; 32]),
-                at_ms: 6_500,
-                until: 250,
+                at: UnixMillis::from_millis(6_500),
+                until: UnixTime::from_secs(250),
             },
             Record::Sub {
                 subject: [4; 32],
-                at_ms: 7_000,
-                until: 300,
+                at: UnixMillis::from_millis(7_000),
+                until: UnixTime::from_secs(300),
             },
             Record::UsedToken {
                 token: [6; 32],
-                until: 50,
+                until: UnixTime::from_secs(50),
             },
         ]
     }
@@ -475,13 +496,22 @@ pub(crate) mod tests {
         for record in records() {
             text.push_str(&line(&record));
         }
-        let read = parse(text.as_bytes(), 0).expect("ours");
-        assert_eq!(read.epoch_ms, 42);
+        let read = parse(text.as_bytes(), UnixTime::from_secs(0)).expect("ours");
+        assert_eq!(read.epoch, UnixMillis::from_millis(42));
         assert_eq!(read.records, records());
-        assert_eq!(parse(text.as_bytes(), 150).expect("ours").records.len(), 3);
+        assert_eq!(
+            parse(text.as_bytes(), UnixTime::from_secs(150))
+                .expect("ours")
+                .records
+                .len(),
+            3
+        );
         // A line cut short by a crash is no record (its logout never answered).
         let torn = format!("{text}s 0101");
-        assert_eq!(parse(torn.as_bytes(), 0).expect("ours").records, records());
+        assert_eq!(
+            parse(torn.as_bytes(), UnixTime::from_secs(0)).expect("ours").records,
+            records()
+        );
     }
 
     #[test]
@@ -493,7 +523,7 @@ pub(crate) mod tests {
             format!("{HEADER} 42\ns {} 100\n", "zz".repeat(32)),
             format!("{HEADER} 42\nt {} 100 extra\n", "00".repeat(32)),
         ] {
-            assert!(parse(text.as_bytes(), 0).is_err(), "{text:?}");
+            assert!(parse(text.as_bytes(), UnixTime::from_secs(0)).is_err(), "{text:?}");
         }
     }
 }

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use crate::clock::{UnixMillis, UnixTime};
 use crate::store::ledger::{Full, Ledger};
 
 pub(crate) type Digest = [u8; 32];
@@ -26,31 +27,35 @@ pub(crate) type Digest = [u8; 32];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Record {
     /// The session with this id digest, of this subject, authenticated at
-    /// `login_ms`, is over until `until` (Unix s).
+    /// `login`, is over until `until`.
     Session {
         session: Digest,
         subject: Digest,
-        login_ms: i64,
-        until: i64,
+        login: UnixMillis,
+        until: UnixTime,
     },
     /// Every session with this provider and `sid` (digest) is over; the
-    /// logout, of this subject when the provider named it, came at `at_ms`.
+    /// logout, of this subject when the provider named it, came `at`.
     Sid {
         sid: Digest,
         subject: Option<Digest>,
-        at_ms: i64,
-        until: i64,
+        at: UnixMillis,
+        until: UnixTime,
     },
-    /// Every session of this subject authenticated at or before `at_ms`
-    /// is over.
-    Sub { subject: Digest, at_ms: i64, until: i64 },
+    /// Every session of this subject authenticated at or before `at` is
+    /// over.
+    Sub {
+        subject: Digest,
+        at: UnixMillis,
+        until: UnixTime,
+    },
     /// A back-channel logout token (its issuer and `jti`, digest) was used.
-    UsedToken { token: Digest, until: i64 },
+    UsedToken { token: Digest, until: UnixTime },
 }
 
 impl Record {
-    /// Until when the record is kept (Unix s).
-    pub(crate) fn until(&self) -> i64 {
+    /// Until when the record is kept.
+    pub(crate) fn until(&self) -> UnixTime {
         match self {
             Record::Session { until, .. }
             | Record::Sid { until, .. }
@@ -69,15 +74,15 @@ enum Single {
 
 pub(crate) struct LogoutRecords {
     per_subject: usize,
-    /// Session id digest → (subject, login ms).
-    sessions: Ledger<Digest, (Digest, i64)>,
-    /// `sid` digest → (subject, logout ms) when the provider named one.
-    sids: Ledger<Digest, Option<(Digest, i64)>>,
+    /// Session id digest → (subject, login).
+    sessions: Ledger<Digest, (Digest, UnixMillis)>,
+    /// `sid` digest → (subject, logout) when the provider named one.
+    sids: Ledger<Digest, Option<(Digest, UnixMillis)>>,
     /// The live single records of each subject, with their time (login or
-    /// logout, ms).
-    by_subject: HashMap<Digest, HashMap<Single, i64>>,
-    /// Subject → logout time (Unix ms).
-    subs: Ledger<Digest, i64>,
+    /// logout).
+    by_subject: HashMap<Digest, HashMap<Single, UnixMillis>>,
+    /// Subject → logout time.
+    subs: Ledger<Digest, UnixMillis>,
 }
 
 impl LogoutRecords {
@@ -97,7 +102,7 @@ impl LogoutRecords {
         self.sessions.capacity()
     }
 
-    fn purge(&mut self, now: i64) {
+    fn purge(&mut self, now: UnixTime) {
         let by_subject = &mut self.by_subject;
         let mut forget = |subject: Digest, single: Single| {
             if let Some(own) = by_subject.get_mut(&subject) {
@@ -120,21 +125,21 @@ impl LogoutRecords {
     /// Keeps `record`; what was kept in the end (the record, or the one
     /// record of its subject it became), to be written down. A used token
     /// is none of these records' business: kept as is.
-    pub(crate) fn keep(&mut self, record: Record, now: i64) -> Result<Record, Full> {
+    pub(crate) fn keep(&mut self, record: Record, now: UnixTime) -> Result<Record, Full> {
         self.purge(now);
         match record {
             Record::Session {
                 session,
                 subject,
-                login_ms,
+                login,
                 until,
-            } => self.keep_single(Single::Session(session), subject, login_ms, until, now),
+            } => self.keep_single(Single::Session(session), subject, login, until, now),
             Record::Sid {
                 sid,
                 subject: Some(subject),
-                at_ms,
+                at,
                 until,
-            } => self.keep_single(Single::Sid(sid), subject, at_ms, until, now),
+            } => self.keep_single(Single::Sid(sid), subject, at, until, now),
             Record::Sid {
                 sid,
                 subject: None,
@@ -146,7 +151,7 @@ impl LogoutRecords {
                 self.sids.upsert(sid, until, owner, now)?;
                 Ok(record)
             }
-            Record::Sub { subject, at_ms, until } => self.keep_sub(subject, at_ms, until, now),
+            Record::Sub { subject, at, until } => self.keep_sub(subject, at, until, now),
             Record::UsedToken { .. } => Ok(record),
         }
     }
@@ -157,9 +162,9 @@ impl LogoutRecords {
         &mut self,
         single: Single,
         subject: Digest,
-        time_ms: i64,
-        until: i64,
-        now: i64,
+        time: UnixMillis,
+        until: UnixTime,
+        now: UnixTime,
     ) -> Result<Record, Full> {
         let own = self.by_subject.get(&subject).map_or(0, HashMap::len);
         let known = self
@@ -170,35 +175,35 @@ impl LogoutRecords {
             let record = match single {
                 Single::Session(session) => {
                     let until = until.max(self.sessions.expiry(&session).unwrap_or(until));
-                    self.sessions.upsert(session, until, (subject, time_ms), now)?;
+                    self.sessions.upsert(session, until, (subject, time), now)?;
                     Record::Session {
                         session,
                         subject,
-                        login_ms: time_ms,
+                        login: time,
                         until,
                     }
                 }
                 Single::Sid(sid) => {
                     let until = until.max(self.sids.expiry(&sid).unwrap_or(until));
-                    self.sids.upsert(sid, until, Some((subject, time_ms)), now)?;
+                    self.sids.upsert(sid, until, Some((subject, time)), now)?;
                     Record::Sid {
                         sid,
                         subject: Some(subject),
-                        at_ms: time_ms,
+                        at: time,
                         until,
                     }
                 }
             };
-            self.by_subject.entry(subject).or_default().insert(single, time_ms);
+            self.by_subject.entry(subject).or_default().insert(single, time);
             return Ok(record);
         }
         // One record for all of this subject's: the sessions authenticated
         // until the latest of them, for as long as the longest.
-        let mut at_ms = time_ms;
+        let mut at = time;
         let mut longest = until;
         if let Some(own) = self.by_subject.get(&subject) {
             for (single, time) in own {
-                at_ms = at_ms.max(*time);
+                at = at.max(*time);
                 let expiry = match single {
                     Single::Session(session) => self.sessions.expiry(session),
                     Single::Sid(sid) => self.sids.expiry(sid),
@@ -206,7 +211,7 @@ impl LogoutRecords {
                 longest = longest.max(expiry.unwrap_or(until));
             }
         }
-        let kept = self.keep_sub(subject, at_ms, longest, now)?;
+        let kept = self.keep_sub(subject, at, longest, now)?;
         if let Some(own) = self.by_subject.remove(&subject) {
             for single in own.keys() {
                 match single {
@@ -218,55 +223,61 @@ impl LogoutRecords {
         Ok(kept)
     }
 
-    fn keep_sub(&mut self, subject: Digest, at_ms: i64, until: i64, now: i64) -> Result<Record, Full> {
-        let (at_ms, until) = match (self.subs.get(&subject, now), self.subs.expiry(&subject)) {
-            (Some(earlier), Some(expiry)) => (at_ms.max(*earlier), until.max(expiry)),
-            _ => (at_ms, until),
+    fn keep_sub(&mut self, subject: Digest, at: UnixMillis, until: UnixTime, now: UnixTime) -> Result<Record, Full> {
+        let (at, until) = match (self.subs.get(&subject, now), self.subs.expiry(&subject)) {
+            (Some(earlier), Some(expiry)) => (at.max(*earlier), until.max(expiry)),
+            _ => (at, until),
         };
-        self.subs.upsert(subject, until, at_ms, now)?;
-        Ok(Record::Sub { subject, at_ms, until })
+        self.subs.upsert(subject, until, at, now)?;
+        Ok(Record::Sub { subject, at, until })
     }
 
     /// Whether a record ends the session with this id digest, `sid` key
-    /// and subject, authenticated at `login_ms`.
+    /// and subject, authenticated at `login`.
     pub(crate) fn ends(
         &self,
         session: &Digest,
         sid: Option<&Digest>,
         subject: &Digest,
-        login_ms: i64,
-        now: i64,
+        login: UnixMillis,
+        now: UnixTime,
     ) -> bool {
-        self.sessions.get(session, now).is_some() || self.ends_by_provider(sid, subject, login_ms, now)
+        self.sessions.get(session, now).is_some() || self.ends_by_provider(sid, subject, login, now)
     }
 
     /// Whether a logout by the provider (`sid`, or `sub`) ends it.
-    pub(crate) fn ends_by_provider(&self, sid: Option<&Digest>, subject: &Digest, login_ms: i64, now: i64) -> bool {
+    pub(crate) fn ends_by_provider(
+        &self,
+        sid: Option<&Digest>,
+        subject: &Digest,
+        login: UnixMillis,
+        now: UnixTime,
+    ) -> bool {
         let by_sid = sid.is_some_and(|sid| self.sids.get(sid, now).is_some());
-        let by_sub = self.subs.get(subject, now).is_some_and(|at_ms| login_ms <= *at_ms);
+        let by_sub = self.subs.get(subject, now).is_some_and(|at| login <= *at);
         by_sid || by_sub
     }
 
     /// Every live record, to write down anew.
-    pub(crate) fn live(&self, now: i64) -> Vec<Record> {
+    pub(crate) fn live(&self, now: UnixTime) -> Vec<Record> {
         let sessions = self
             .sessions
             .live(now)
-            .map(|(session, until, (subject, login_ms))| Record::Session {
+            .map(|(session, until, (subject, login))| Record::Session {
                 session: *session,
                 subject: *subject,
-                login_ms: *login_ms,
+                login: *login,
                 until,
             });
         let sids = self.sids.live(now).map(|(sid, until, owner)| Record::Sid {
             sid: *sid,
             subject: owner.map(|(subject, _)| subject),
-            at_ms: owner.map_or(0, |(_, at_ms)| at_ms),
+            at: owner.map_or(UnixMillis::default(), |(_, at)| at),
             until,
         });
-        let subs = self.subs.live(now).map(|(subject, until, at_ms)| Record::Sub {
+        let subs = self.subs.live(now).map(|(subject, until, at)| Record::Sub {
             subject: *subject,
-            at_ms: *at_ms,
+            at: *at,
             until,
         });
         sessions.chain(sids).chain(subs).collect()
@@ -286,12 +297,22 @@ mod tests {
         [n; 32]
     }
 
+    /// `seconds` as a calendar time.
+    fn at(seconds: i64) -> UnixTime {
+        UnixTime::from_secs(seconds)
+    }
+
+    /// `ms` milliseconds into the epoch.
+    fn ms(milliseconds: i64) -> UnixMillis {
+        UnixMillis::from_millis(milliseconds)
+    }
+
     fn session(n: u8, subject: u8, login_ms: i64) -> Record {
         Record::Session {
             session: d(n),
             subject: d(subject),
-            login_ms,
-            until: 1_000,
+            login: ms(login_ms),
+            until: at(1_000),
         }
     }
 
@@ -299,8 +320,8 @@ mod tests {
         Record::Sid {
             sid: d(n),
             subject: subject.map(d),
-            at_ms,
-            until: 1_000,
+            at: ms(at_ms),
+            until: at(1_000),
         }
     }
 
@@ -309,68 +330,71 @@ mod tests {
         let mut records = LogoutRecords::new(100, 3);
         for n in 1..=3 {
             assert_eq!(
-                records.keep(session(n, 9, i64::from(n) * 10), 0),
+                records.keep(session(n, 9, i64::from(n) * 10), at(0)),
                 Ok(session(n, 9, i64::from(n) * 10))
             );
         }
         // A fourth session of subject 9: one record, the latest login (40).
-        let kept = records.keep(session(4, 9, 40), 0).expect("room");
+        let kept = records.keep(session(4, 9, 40), at(0)).expect("room");
         assert_eq!(
             kept,
             Record::Sub {
                 subject: d(9),
-                at_ms: 40,
-                until: 1_000
+                at: ms(40),
+                until: at(1_000)
             }
         );
         for n in 1..=4 {
             assert!(
-                records.ends(&d(n), None, &d(9), i64::from(n) * 10, 0),
+                records.ends(&d(n), None, &d(9), ms(i64::from(n) * 10), at(0)),
                 "session {n} stays ended"
             );
         }
-        assert!(!records.ends(&d(5), None, &d(9), 50, 0), "a later login is not ended");
+        assert!(
+            !records.ends(&d(5), None, &d(9), ms(50), at(0)),
+            "a later login is not ended"
+        );
         assert_eq!(records.len(), 1);
         // Another subject still has its own share.
-        assert_eq!(records.keep(session(7, 8, 5), 0), Ok(session(7, 8, 5)));
+        assert_eq!(records.keep(session(7, 8, 5), at(0)), Ok(session(7, 8, 5)));
     }
 
     #[test]
     fn the_providers_logouts_of_one_users_sids_count_in_that_users_share() {
         let mut records = LogoutRecords::new(100, 2);
-        assert!(records.keep(sid(1, Some(9), 100), 0).is_ok());
-        assert!(records.keep(session(2, 9, 150), 0).is_ok());
+        assert!(records.keep(sid(1, Some(9), 100), at(0)).is_ok());
+        assert!(records.keep(session(2, 9, 150), at(0)).is_ok());
         // The third single record of subject 9 (a sid): all become one, at
         // the latest time among them.
-        let kept = records.keep(sid(3, Some(9), 200), 0).expect("room");
+        let kept = records.keep(sid(3, Some(9), 200), at(0)).expect("room");
         assert_eq!(
             kept,
             Record::Sub {
                 subject: d(9),
-                at_ms: 200,
-                until: 1_000
+                at: ms(200),
+                until: at(1_000)
             }
         );
         // Every session those records ended stays ended: of sid 1 or 3
         // (authenticated before their logouts), and session 2.
-        assert!(records.ends_by_provider(Some(&d(1)), &d(9), 90, 0));
-        assert!(records.ends_by_provider(Some(&d(3)), &d(9), 190, 0));
-        assert!(records.ends(&d(2), None, &d(9), 150, 0));
+        assert!(records.ends_by_provider(Some(&d(1)), &d(9), ms(90), at(0)));
+        assert!(records.ends_by_provider(Some(&d(3)), &d(9), ms(190), at(0)));
+        assert!(records.ends(&d(2), None, &d(9), ms(150), at(0)));
         // A `sid` the provider named without a `sub` is nobody's share.
         for n in 10..20 {
-            assert!(records.keep(sid(n, None, 0), 0).is_ok());
+            assert!(records.keep(sid(n, None, 0), at(0)).is_ok());
         }
-        assert!(records.ends_by_provider(Some(&d(15)), &d(8), 0, 0));
+        assert!(records.ends_by_provider(Some(&d(15)), &d(8), ms(0), at(0)));
     }
 
     #[test]
     fn a_full_record_refuses_rather_than_forgets() {
         let mut records = LogoutRecords::new(2, 10);
-        records.keep(session(1, 1, 0), 0).expect("room");
-        records.keep(session(2, 2, 0), 0).expect("room");
-        assert_eq!(records.keep(session(3, 3, 0), 0), Err(Full));
-        assert!(records.ends(&d(1), None, &d(1), 0, 0) && records.ends(&d(2), None, &d(2), 0, 0));
+        records.keep(session(1, 1, 0), at(0)).expect("room");
+        records.keep(session(2, 2, 0), at(0)).expect("room");
+        assert_eq!(records.keep(session(3, 3, 0), at(0)), Err(Full));
+        assert!(records.ends(&d(1), None, &d(1), ms(0), at(0)) && records.ends(&d(2), None, &d(2), ms(0), at(0)));
         // Expired records make room.
-        assert!(records.keep(session(3, 3, 0), 1_000).is_ok());
+        assert!(records.keep(session(3, 3, 0), at(1_000)).is_ok());
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use crate::clock::UnixTime;
 use crate::store::ledger::{Full, Ledger};
 
 /// Why an entry could not be recorded.
@@ -48,7 +49,7 @@ impl<K: Eq + Hash + Ord + Clone, O: Eq + Hash + Clone> QuotaLedger<K, O> {
         self.share
     }
 
-    fn purge(&mut self, now: i64) {
+    fn purge(&mut self, now: UnixTime) {
         let held = &mut self.held;
         self.entries.purge_each(now, |_, owner| {
             if let Some(count) = held.get_mut(&owner) {
@@ -61,19 +62,25 @@ impl<K: Eq + Hash + Ord + Clone, O: Eq + Hash + Clone> QuotaLedger<K, O> {
     }
 
     /// Whether `key` is live at `now`.
-    pub(crate) fn contains(&self, key: &K, now: i64) -> bool {
+    pub(crate) fn contains(&self, key: &K, now: UnixTime) -> bool {
         self.entries.get(key, now).is_some()
     }
 
     /// Whether a new entry would find room at `now`, whoever its owner.
-    pub(crate) fn has_room(&mut self, now: i64) -> bool {
+    pub(crate) fn has_room(&mut self, now: UnixTime) -> bool {
         self.purge(now);
         self.entries.has_room(now)
     }
 
     /// Records `key` for `owner` until `expires_at`: `Ok(true)` if it was
     /// not live, `Ok(false)` if it was (nothing changes), or why not.
-    pub(crate) fn insert_new(&mut self, key: K, owner: O, expires_at: i64, now: i64) -> Result<bool, Refusal> {
+    pub(crate) fn insert_new(
+        &mut self,
+        key: K,
+        owner: O,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, Refusal> {
         self.purge(now);
         if self.entries.get(&key, now).is_some() {
             return Ok(false);
@@ -91,32 +98,37 @@ impl<K: Eq + Hash + Ord + Clone, O: Eq + Hash + Clone> QuotaLedger<K, O> {
 mod tests {
     use super::*;
 
+    /// `seconds` as a calendar time.
+    fn at(seconds: i64) -> UnixTime {
+        UnixTime::from_secs(seconds)
+    }
+
     #[test]
     fn one_owner_fills_its_share_and_others_still_find_room() {
         let mut ledger: QuotaLedger<u32, &str> = QuotaLedger::new(10, 3);
         for key in 0..3 {
-            assert_eq!(ledger.insert_new(key, "mallory", 100, 0), Ok(true));
+            assert_eq!(ledger.insert_new(key, "mallory", at(100), at(0)), Ok(true));
         }
-        assert_eq!(ledger.insert_new(3, "mallory", 100, 0), Err(Refusal::OwnerFull));
+        assert_eq!(ledger.insert_new(3, "mallory", at(100), at(0)), Err(Refusal::OwnerFull));
         assert_eq!(
-            ledger.insert_new(0, "mallory", 100, 0),
+            ledger.insert_new(0, "mallory", at(100), at(0)),
             Ok(false),
             "a replay is still seen"
         );
-        assert_eq!(ledger.insert_new(4, "alice", 100, 0), Ok(true));
+        assert_eq!(ledger.insert_new(4, "alice", at(100), at(0)), Ok(true));
         // Once mallory's entries expire, the share is free again.
-        assert_eq!(ledger.insert_new(5, "mallory", 200, 100), Ok(true));
-        assert!(!ledger.contains(&0, 100));
+        assert_eq!(ledger.insert_new(5, "mallory", at(200), at(100)), Ok(true));
+        assert!(!ledger.contains(&0, at(100)));
     }
 
     #[test]
     fn many_owners_can_still_fill_it_and_then_it_refuses_rather_than_forgets() {
         let mut ledger: QuotaLedger<u32, u32> = QuotaLedger::new(4, 2);
         for key in 0..4 {
-            assert_eq!(ledger.insert_new(key, key, 100, 0), Ok(true));
+            assert_eq!(ledger.insert_new(key, key, at(100), at(0)), Ok(true));
         }
-        assert!(!ledger.has_room(0));
-        assert_eq!(ledger.insert_new(9, 9, 100, 0), Err(Refusal::Full));
-        assert!((0..4).all(|key| ledger.contains(&key, 50)));
+        assert!(!ledger.has_room(at(0)));
+        assert_eq!(ledger.insert_new(9, 9, at(100), at(0)), Err(Refusal::Full));
+        assert!((0..4).all(|key| ledger.contains(&key, at(50))));
     }
 }
