@@ -4,7 +4,6 @@
 
 use serde_json::Value;
 
-use crate::clock::UnixTime;
 use crate::error::{BearerError, LogoutTokenError, OidcError};
 use crate::jose::CompactJws;
 use crate::oidc::Oidc;
@@ -100,7 +99,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         })?
         .claims;
 
-    let now = oidc.clock().now();
+    let now = oidc.clock().time();
     let skew = oidc.skew_seconds();
     let client = provider.client().await?;
     let logout_token::Checked {
@@ -124,13 +123,13 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     // since: the user logs in again, where the other way a logout could be
     // lost.
     let at = oidc.clock().time_ms();
-    if iat.saturating_add(skew) < now {
+    if iat.plus_secs(skew) < now {
         event!(
             info,
             "oidc: provider `{}` issued this logout token {} s ago, more than `clock_skew_seconds`: a late \
              delivery, or its clock lags this server's (check NTP)",
             provider.name,
-            now.saturating_sub(iat)
+            now.secs_since(iat)
         );
     }
     let target = LogoutTarget {
@@ -146,7 +145,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
     let ended = oidc.sessions().end_matching(target).await?;
     let first = oidc
         .store()
-        .first_use(Once::LogoutToken, &once, None, UnixTime::from_secs(exp).plus_secs(skew))
+        .first_use(Once::LogoutToken, &once, None, exp.plus_secs(skew))
         .await?;
     if !first {
         return Err(bad(LogoutTokenError::Replayed));

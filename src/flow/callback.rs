@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use openidconnect::Nonce;
 
+use crate::clock::UnixTime;
 use crate::error::{IdTokenError, OidcError, printable};
 use crate::flow::diagnosis::Cause;
 use crate::flow::login::{self, LoginRedirect, PENDING_SECONDS, PendingAuth, Prompt, StepUp, cookie_name};
@@ -294,7 +295,7 @@ async fn complete(
     check_requested_authentication(
         provider,
         &id_token.claims,
-        oidc.clock().now(),
+        oidc.clock().time(),
         oidc.skew_seconds(),
         &pending.step_up,
     )?;
@@ -302,7 +303,7 @@ async fn complete(
     if !pending.step_up.is_none()
         && !pending
             .step_up
-            .met_by(&id_token.claims, oidc.clock().now(), oidc.skew_seconds())
+            .met_by(&id_token.claims, oidc.clock().time(), oidc.skew_seconds())
     {
         return Err(pending.step_up.refusal());
     }
@@ -377,7 +378,7 @@ fn kept(
 fn check_requested_authentication(
     provider: &Provider,
     claims: &serde_json::Map<String, serde_json::Value>,
-    now: i64,
+    now: UnixTime,
     skew: i64,
     step_up: &StepUp,
 ) -> Result<(), OidcError> {
@@ -390,7 +391,7 @@ fn check_requested_authentication(
         let Some(auth_time) = claims.get("auth_time").and_then(serde_json::Value::as_i64) else {
             return invalid(IdTokenError::NoAuthTime);
         };
-        if now.saturating_sub(auth_time) > max_age.saturating_add(skew) {
+        if now.secs_since(UnixTime::from_secs(auth_time)) > max_age.saturating_add(skew) {
             return invalid(IdTokenError::AuthenticatedTooLongAgo { max_age });
         }
     }

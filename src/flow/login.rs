@@ -77,7 +77,7 @@ impl StepUp {
         acr_values: &[&str],
         max_age: Option<u64>,
         claims: &serde_json::Map<String, serde_json::Value>,
-        now: i64,
+        now: UnixTime,
         skew: i64,
     ) -> bool {
         let acr_ok = acr_values.is_empty()
@@ -90,13 +90,14 @@ impl StepUp {
             claims
                 .get("auth_time")
                 .and_then(|t| t.as_i64())
-                .is_some_and(|auth_time| auth_time >= now.saturating_sub(max_age).saturating_sub(skew))
+                .map(UnixTime::from_secs)
+                .is_some_and(|auth_time| auth_time >= now.plus_secs(-max_age).plus_secs(-skew))
         });
         acr_ok && age_ok
     }
 
     /// Whether ID-token `claims` meet this step-up.
-    pub(crate) fn met_by(&self, claims: &serde_json::Map<String, serde_json::Value>, now: i64, skew: i64) -> bool {
+    pub(crate) fn met_by(&self, claims: &serde_json::Map<String, serde_json::Value>, now: UnixTime, skew: i64) -> bool {
         let acr: Vec<&str> = self.acr_values.iter().map(String::as_str).collect();
         StepUp::satisfied_by(&acr, self.max_age, claims, now, skew)
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::UnixTime;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::oidc::Oidc;
@@ -24,7 +25,7 @@ const LOGOUT_SECONDS: i64 = 600;
 #[derive(Serialize, Deserialize)]
 struct PendingLogout {
     state: String,
-    expires_at: i64,
+    expires_at: UnixTime,
 }
 
 /// Logs the browser behind `jar` out; where to send it next (the
@@ -54,7 +55,7 @@ pub(crate) async fn logout(oidc: &Oidc, jar: &Jar) -> Result<String, OidcError> 
     let state = crate::random::token();
     let pending = PendingLogout {
         state: state.clone(),
-        expires_at: oidc.clock().now() + LOGOUT_SECONDS,
+        expires_at: oidc.clock().time().plus_secs(LOGOUT_SECONDS),
     };
     if let Ok(value) = serde_json::to_string(&pending) {
         jar.set(LOGOUT_STATE, &value, LOGOUT_SECONDS);
@@ -134,7 +135,7 @@ async fn revoke(provider: &Provider, client: &RegisteredClient, endpoint: url::U
 /// carries: the state is consumed and compared, and nothing else happens
 /// either way: the session ended before the browser left, so a foreign,
 /// missing or replayed state changes nothing.
-pub(crate) fn on_return(jar: &Jar, returned: Option<&str>, now: i64) {
+pub(crate) fn on_return(jar: &Jar, returned: Option<&str>, now: UnixTime) {
     let Some(value) = jar.get(LOGOUT_STATE) else {
         return;
     };

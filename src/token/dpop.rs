@@ -34,7 +34,7 @@ pub(crate) struct Proof {
     /// RFC 7638 thumbprint of the proof's public key.
     pub(crate) jkt: String,
     pub(crate) jti: String,
-    pub(crate) iat: i64,
+    pub(crate) iat: UnixTime,
 }
 
 /// RFC 9449 §7.1: a token bound to a key (`cnf.jkt`, `bound`) is taken
@@ -71,13 +71,13 @@ pub(crate) fn proof_record(
     skew: i64,
     remembers_since: UnixMillis,
 ) -> Result<ProofRecord, OidcError> {
-    if proof.iat < remembers_since.as_secs().secs() {
+    if proof.iat < remembers_since.as_secs() {
         return Err(OidcError::InvalidDpopProof(DpopError::OlderThanTheServer));
     }
     // Kept until its window closes, or its token expires if sooner.
-    let window_ends = proof.iat.saturating_add(skew).saturating_add(1);
-    let token_ends = identity.expires_at().map_or(i64::MAX, |exp| {
-        exp.unix_timestamp().saturating_add(skew).saturating_add(1)
+    let window_ends = proof.iat.plus_secs(skew).plus_secs(1);
+    let token_ends = identity.expires_at().map_or(UnixTime::from_secs(i64::MAX), |exp| {
+        UnixTime::from_secs(exp.unix_timestamp()).plus_secs(skew).plus_secs(1)
     });
     // The share is whoever the token speaks for, through which client, not
     // its key: one holder making keys at will would otherwise have a share
@@ -94,7 +94,7 @@ pub(crate) fn proof_record(
     Ok(ProofRecord {
         entry: format!("{}:{}", proof.jkt, proof.jti),
         owner,
-        until: UnixTime::from_secs(window_ends.min(token_ends)),
+        until: window_ends.min(token_ends),
     })
 }
 
@@ -107,7 +107,7 @@ pub(crate) struct Expected<'a> {
     pub(crate) url: &'a Url,
     /// The access token the proof is for (`ath`).
     pub(crate) access_token: &'a str,
-    pub(crate) now: i64,
+    pub(crate) now: UnixTime,
     pub(crate) skew: i64,
     /// With server nonces: the nonce source.
     pub(crate) nonces: Option<&'a Nonces>,
@@ -242,8 +242,9 @@ pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, Oidc
     let iat = claims
         .get("iat")
         .and_then(Value::as_i64)
+        .map(UnixTime::from_secs)
         .ok_or(invalid(DpopError::NoIssueTime))?;
-    if iat > expected.now.saturating_add(expected.skew) || iat < expected.now.saturating_sub(expected.skew) {
+    if iat > expected.now.plus_secs(expected.skew) || iat < expected.now.plus_secs(-expected.skew) {
         return Err(invalid(DpopError::Stale));
     }
     let ath = crate::jose::b64(Sha256::digest(expected.access_token.as_bytes()));
@@ -285,14 +286,14 @@ impl Nonces {
     }
 
     /// A nonce for now.
-    pub(crate) fn issue(&self, now: i64) -> String {
-        let window = now.div_euclid(NONCE_WINDOW_SECONDS);
+    pub(crate) fn issue(&self, now: UnixTime) -> String {
+        let window = now.secs().div_euclid(NONCE_WINDOW_SECONDS);
         format!("{window}.{}", self.mac(window))
     }
 
     /// Whether `nonce` was issued in this window or the one before.
-    pub(crate) fn accepts(&self, nonce: &str, now: i64) -> bool {
-        let current = now.div_euclid(NONCE_WINDOW_SECONDS);
+    pub(crate) fn accepts(&self, nonce: &str, now: UnixTime) -> bool {
+        let current = now.secs().div_euclid(NONCE_WINDOW_SECONDS);
         let Some((window, mac)) = nonce.split_once('.') else {
             return false;
         };
@@ -326,7 +327,7 @@ mod tests {
         let proof = |jkt: &str| Proof {
             jkt: jkt.into(),
             jti: "j-1".into(),
-            iat: 1,
+            iat: UnixTime::from_secs(1),
         };
         assert_eq!(check_binding(Some("k1"), Some(&proof("k1"))), Ok(()));
         assert_eq!(check_binding(None, None), Ok(()));
@@ -350,7 +351,7 @@ mod tests {
             method: "GET",
             url,
             access_token: "the-token",
-            now: 1_000_000,
+            now: UnixTime::from_secs(1_000_000),
             skew: 60,
             nonces: None,
         }
@@ -474,12 +475,12 @@ mod tests {
     #[test]
     fn a_nonce_is_good_for_its_window_and_the_next_and_only_from_our_key() {
         let nonces = Nonces::new(b"the app's key");
-        let nonce = nonces.issue(1_000_000);
-        assert!(nonces.accepts(&nonce, 1_000_000));
-        assert!(nonces.accepts(&nonce, 1_000_000 + NONCE_WINDOW_SECONDS));
-        assert!(!nonces.accepts(&nonce, 1_000_000 + 2 * NONCE_WINDOW_SECONDS));
-        assert!(!Nonces::new(b"another key").accepts(&nonce, 1_000_000));
-        assert!(!nonces.accepts("3333.abc", 1_000_000));
-        assert!(!nonces.accepts("not a nonce", 1_000_000));
+        let nonce = nonces.issue(UnixTime::from_secs(1_000_000));
+        assert!(nonces.accepts(&nonce, UnixTime::from_secs(1_000_000)));
+        assert!(nonces.accepts(&nonce, UnixTime::from_secs(1_000_000 + NONCE_WINDOW_SECONDS)));
+        assert!(!nonces.accepts(&nonce, UnixTime::from_secs(1_000_000 + 2 * NONCE_WINDOW_SECONDS)));
+        assert!(!Nonces::new(b"another key").accepts(&nonce, UnixTime::from_secs(1_000_000)));
+        assert!(!nonces.accepts("3333.abc", UnixTime::from_secs(1_000_000)));
+        assert!(!nonces.accepts("not a nonce", UnixTime::from_secs(1_000_000)));
     }
 }

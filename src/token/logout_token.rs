@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::clock::UnixTime;
 use crate::error::{LogoutTokenError, OidcError};
 use crate::token::claims;
 
@@ -19,10 +20,10 @@ pub(crate) struct Checked<'c> {
     pub(crate) sub: Option<&'c str>,
     /// Its id, used once.
     pub(crate) jti: &'c str,
-    /// When it was issued (Unix s, the provider's clock).
-    pub(crate) iat: i64,
-    /// When it expires (Unix s).
-    pub(crate) exp: i64,
+    /// When it was issued (on the provider's clock).
+    pub(crate) iat: UnixTime,
+    /// When it expires.
+    pub(crate) exp: UnixTime,
 }
 
 /// §2.6 steps 3 to 9 on the verified `claims`: issued by `issuer` to
@@ -35,12 +36,13 @@ pub(crate) fn check<'c>(
     claims: &'c Map<String, Value>,
     issuer: &str,
     client_id: &str,
-    now: i64,
+    now: UnixTime,
     skew: i64,
 ) -> Result<Checked<'c>, OidcError> {
     let bad = OidcError::InvalidLogoutToken;
     let meaningless = |why: String| bad(LogoutTokenError::MeaninglessClaim(why));
-    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    // RFC 7519 §2 NumericDate: seconds.
+    let time = |name: &str| claims.get(name).and_then(Value::as_i64).map(UnixTime::from_secs);
     if claims::required_text(claims, "iss").map_err(meaningless)? != issuer {
         return Err(bad(LogoutTokenError::WrongIssuer));
     }
@@ -48,12 +50,12 @@ pub(crate) fn check<'c>(
     if !audiences.contains(&client_id) {
         return Err(bad(LogoutTokenError::WrongAudience));
     }
-    let iat = number("iat").ok_or(bad(LogoutTokenError::NoIssueTime))?;
-    if iat > now.saturating_add(skew) {
+    let iat = time("iat").ok_or(bad(LogoutTokenError::NoIssueTime))?;
+    if iat > now.plus_secs(skew) {
         return Err(bad(LogoutTokenError::IssuedInTheFuture));
     }
-    let exp = number("exp").ok_or(bad(LogoutTokenError::NoExpiry))?;
-    if now.saturating_sub(skew) >= exp {
+    let exp = time("exp").ok_or(bad(LogoutTokenError::NoExpiry))?;
+    if now.plus_secs(-skew) >= exp {
         return Err(bad(LogoutTokenError::Expired));
     }
     let events_ok = claims
@@ -105,21 +107,21 @@ mod tests {
 
     fn checked(overrides: Value) -> Result<(), OidcError> {
         let claims = claims(overrides);
-        check(&claims, "https://op.example", "app", 1_050, 60).map(drop)
+        check(&claims, "https://op.example", "app", UnixTime::from_secs(1_050), 60).map(drop)
     }
 
     #[test]
     fn a_logout_token_names_a_sid_or_a_sub_for_this_client_now() {
         let claims = claims(json!({}));
-        let named = check(&claims, "https://op.example", "app", 1_050, 60);
+        let named = check(&claims, "https://op.example", "app", UnixTime::from_secs(1_050), 60);
         assert_eq!(
             named,
             Ok(Checked {
                 sid: Some("s-1"),
                 sub: Some("alice"),
                 jti: "j-1",
-                iat: 1_000,
-                exp: 1_100
+                iat: UnixTime::from_secs(1_000),
+                exp: UnixTime::from_secs(1_100)
             })
         );
         assert!(checked(json!({ "sid": null })).is_ok(), "a sub alone");

@@ -192,5 +192,5 @@ pub(crate) fn on_request(oidc: &Oidc, request: &Request<'_>) {
         return;
     }
     let returned = request.query_value::<&str>("state").and_then(Result::ok);
-    logout::on_return(&request_memo::jar(request, oidc), returned, oidc.clock().now());
+    logout::on_return(&request_memo::jar(request, oidc), returned, oidc.clock().time());
 }

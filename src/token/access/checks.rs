@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::{BearerCaches, INACTIVE_SECONDS, TokenIdentity, TokenValidation, sender_constraint};
+use crate::clock::UnixTime;
 use crate::config::ProviderMetadata;
 use crate::error::BearerError;
 use crate::jose::CompactJws;
@@ -33,10 +34,10 @@ impl Checks<'_> {
     /// How long a positive answer may be reused: at most
     /// `introspection_cache_seconds`, and never past the token's `exp`.
     pub(super) fn cache_ttl(&self, identity: &TokenIdentity) -> Duration {
-        let now = self.provider.clock.now();
+        let now = self.provider.clock.time();
         let until_exp = identity
             .expires_at
-            .map_or(u64::MAX, |exp| u64::try_from(exp.saturating_sub(now)).unwrap_or(0));
+            .map_or(u64::MAX, |exp| u64::try_from(exp.secs_since(now)).unwrap_or(0));
         Duration::from_secs(self.provider.config.bearer.introspection_cache_seconds.min(until_exp))
     }
 
@@ -64,8 +65,9 @@ impl Checks<'_> {
         }
         let exp = claims
             .get("exp")
-            .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)));
-        if exp.is_some_and(|exp| self.provider.clock.now().saturating_sub(self.skew) >= exp) {
+            .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)))
+            .map(UnixTime::from_secs);
+        if exp.is_some_and(|exp| self.provider.clock.time().plus_secs(-self.skew) >= exp) {
             return Some(BearerError::Expired);
         }
         None
@@ -78,26 +80,26 @@ impl Checks<'_> {
         claims: Map<String, Value>,
         validation: TokenValidation,
     ) -> Result<Arc<TokenIdentity>, BearerError> {
-        let now = self.provider.clock.now();
-        let number = |name: &'static str| -> Result<Option<i64>, BearerError> {
+        let now = self.provider.clock.time();
+        let time = |name: &'static str| -> Result<Option<UnixTime>, BearerError> {
             match claims.get(name) {
                 None => Ok(None),
                 // RFC 7519 NumericDate: seconds, possibly with a fraction.
                 Some(value) => value
                     .as_i64()
                     .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
-                    .map(Some)
+                    .map(|seconds| Some(UnixTime::from_secs(seconds)))
                     .ok_or(BearerError::NotANumber(name)),
             }
         };
-        let exp = number("exp")?;
-        if exp.is_some_and(|exp| now.saturating_sub(self.skew) >= exp) {
+        let exp = time("exp")?;
+        if exp.is_some_and(|exp| now.plus_secs(-self.skew) >= exp) {
             return Err(BearerError::Expired);
         }
-        if number("nbf")?.is_some_and(|nbf| nbf > now.saturating_add(self.skew)) {
+        if time("nbf")?.is_some_and(|nbf| nbf > now.plus_secs(self.skew)) {
             return Err(BearerError::NotYetValid);
         }
-        if number("iat")?.is_some_and(|iat| iat > now.saturating_add(self.skew)) {
+        if time("iat")?.is_some_and(|iat| iat > now.plus_secs(self.skew)) {
             return Err(BearerError::IssuedInTheFuture);
         }
         match claims.get("iss") {

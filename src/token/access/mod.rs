@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::clock::UnixTime;
 use crate::config::BearerMode;
 use crate::error::{BearerError, OidcError};
 use crate::jose::CompactJws;
@@ -72,7 +73,7 @@ pub struct TokenIdentity {
     subject: Option<String>,
     client_id: Option<String>,
     scopes: BTreeSet<String>,
-    expires_at: Option<i64>,
+    expires_at: Option<UnixTime>,
     claims: Map<String, Value>,
     claims_json: Box<RawValue>,
 }
@@ -119,7 +120,7 @@ impl TokenIdentity {
     /// `exp`, when the token says.
     pub fn expires_at(&self) -> Option<OffsetDateTime> {
         self.expires_at
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
     }
 
     /// The whole introspection response, or the JWT's claims.
@@ -159,7 +160,7 @@ pub(crate) async fn validate(
     // to spare a signature check per request. A hit costs nothing more.
     if let Some(identity) = caches.valid.get(sent.as_str()) {
         telemetry::cache("bearer", true);
-        return judged(unexpired(identity, skew, provider.clock.now()));
+        return judged(unexpired(identity, skew, provider.clock.time()));
     }
     telemetry::cache("bearer", false);
     // The rest, apart: a hit's future stays small.
@@ -230,12 +231,12 @@ async fn check_uncached(
             refusal
         })
         .await?;
-    unexpired(identity, skew, provider.clock.now())
+    unexpired(identity, skew, provider.clock.time())
 }
 
 /// A cached answer is reused only while the token has not expired.
-fn unexpired(identity: Arc<TokenIdentity>, skew: i64, now: i64) -> Result<Arc<TokenIdentity>, OidcError> {
-    if identity.expires_at.is_some_and(|exp| now.saturating_sub(skew) >= exp) {
+fn unexpired(identity: Arc<TokenIdentity>, skew: i64, now: UnixTime) -> Result<Arc<TokenIdentity>, OidcError> {
+    if identity.expires_at.is_some_and(|exp| now.plus_secs(-skew) >= exp) {
         return Err(OidcError::InvalidToken(BearerError::Expired));
     }
     Ok(identity)

@@ -155,7 +155,7 @@ fn dpop_proof(request: &Request<'_>, oidc: &Oidc, nonce: bool, token: &str) -> R
             method: request.method().as_str(),
             url: &url,
             access_token: token,
-            now: oidc.clock().now(),
+            now: oidc.clock().time(),
             skew: i64::try_from(oidc.config().clock_skew_seconds).unwrap_or(0),
             nonces: nonce.then(|| oidc.dpop_nonces()),
         },

@@ -318,7 +318,7 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                         R::ACR_VALUES,
                         R::MAX_AGE,
                         session.id_token_claims(),
-                        oidc.clock().now(),
+                        oidc.clock().time(),
                         oidc.skew_seconds(),
                     ) =>
             {
