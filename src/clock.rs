@@ -167,6 +167,11 @@ impl UnixTime {
         UnixTime(self.0.saturating_add(seconds))
     }
 
+    /// `seconds` earlier, saturating.
+    pub(crate) const fn minus_secs(self, seconds: i64) -> UnixTime {
+        UnixTime(self.0.saturating_sub(seconds))
+    }
+
     /// Seconds from `earlier` to this time (negative when it is later).
     pub(crate) const fn secs_since(self, earlier: UnixTime) -> i64 {
         self.0.saturating_sub(earlier.0)
@@ -231,6 +236,32 @@ pub(crate) fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn calendar_times_saturate_and_keep_their_unit() {
+        use super::{UnixMillis, UnixTime};
+        let t = UnixTime::from_secs(1_000);
+        assert_eq!(t.plus_secs(60).secs(), 1_060);
+        assert_eq!(t.minus_secs(60).secs(), 940);
+        assert_eq!(t.plus_secs(60).secs_since(t), 60);
+        assert_eq!(t.secs_since(t.plus_secs(60)), -60);
+        // Saturating, never wrapping: a "never" stays never.
+        assert_eq!(UnixTime::from_secs(i64::MAX).plus_secs(1).secs(), i64::MAX);
+        assert_eq!(UnixTime::from_secs(i64::MIN).minus_secs(1).secs(), i64::MIN);
+        // A moment in milliseconds falls in the second that began before it.
+        assert_eq!(UnixMillis::from_millis(1_999).as_secs(), UnixTime::from_secs(1));
+        assert_eq!(UnixMillis::from_millis(-1).as_secs(), UnixTime::from_secs(-1));
+        assert_eq!(
+            UnixMillis::from_millis(1_000).plus(std::time::Duration::from_millis(250)),
+            UnixMillis::from_millis(1_250)
+        );
+        // Stored as the bare numbers they always were.
+        assert_eq!(serde_json::to_string(&t).ok().as_deref(), Some("1000"));
+        assert_eq!(
+            serde_json::from_str::<UnixMillis>("1250").ok(),
+            Some(UnixMillis::from_millis(1_250))
+        );
+    }
+
     use super::*;
 
     #[test]

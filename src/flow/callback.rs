@@ -352,7 +352,7 @@ async fn complete(
     let took = oidc
         .clock()
         .time()
-        .secs_since(pending.expires_at.plus_secs(-PENDING_SECONDS));
+        .secs_since(pending.expires_at.minus_secs(PENDING_SECONDS));
     event!(info, "oidc: login finished at provider `{}` in {took} s", provider.name);
     crate::telemetry::login(
         Some(&provider.name),

@@ -91,7 +91,7 @@ impl StepUp {
                 .get("auth_time")
                 .and_then(|t| t.as_i64())
                 .map(UnixTime::from_secs)
-                .is_some_and(|auth_time| auth_time >= now.plus_secs(-max_age).plus_secs(-skew))
+                .is_some_and(|auth_time| auth_time >= now.minus_secs(max_age).minus_secs(skew))
         });
         acr_ok && age_ok
     }

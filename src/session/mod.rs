@@ -166,7 +166,7 @@ impl UserSession {
             Some(obtained_at) => margin_seconds.min(expires_at.secs_since(obtained_at) / 2),
             None => margin_seconds,
         };
-        expires_at.plus_secs(-margin.max(0)) <= now
+        expires_at.minus_secs(margin.max(0)) <= now
     }
 
     /// When the session was last used.

@@ -244,7 +244,7 @@ pub(crate) fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, Oidc
         .and_then(Value::as_i64)
         .map(UnixTime::from_secs)
         .ok_or(invalid(DpopError::NoIssueTime))?;
-    if iat > expected.now.plus_secs(expected.skew) || iat < expected.now.plus_secs(-expected.skew) {
+    if iat > expected.now.plus_secs(expected.skew) || iat < expected.now.minus_secs(expected.skew) {
         return Err(invalid(DpopError::Stale));
     }
     let ath = crate::jose::b64(Sha256::digest(expected.access_token.as_bytes()));

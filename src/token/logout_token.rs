@@ -55,7 +55,7 @@ pub(crate) fn check<'c>(
         return Err(bad(LogoutTokenError::IssuedInTheFuture));
     }
     let exp = time("exp").ok_or(bad(LogoutTokenError::NoExpiry))?;
-    if now.plus_secs(-skew) >= exp {
+    if now.minus_secs(skew) >= exp {
         return Err(bad(LogoutTokenError::Expired));
     }
     let events_ok = claims

@@ -395,15 +395,15 @@ async fn turning_redis_off_and_on_again_lets_no_logged_out_session_back() {
     assert!(profile_with(&app, &alice).await.is_some(), "alice's record holds");
 }
 
-/// The logout record of a cookie session lasts until a copy of it would
-/// be idle too: sized by the inactivity timeout the session began with.
-/// Raising the timeout, or turning it off, in a restart (or a rolling
-/// change of instances on Redis) must not let the copy back in once that
-/// record is gone: a session is held to the shorter of the timeout it
-/// began with and the one configured now.
-#[rocket::async_test]
-async fn raising_the_inactivity_timeout_lets_no_logged_out_copy_back() {
-    for with_redis in [false, true] {
+per_store! {
+    /// The logout record of a cookie session lasts until a copy of it would
+    /// be idle too: sized by the inactivity timeout the session began with.
+    /// Raising the timeout, or turning it off, in a restart (or a rolling
+    /// change of instances on Redis) must not let the copy back in once that
+    /// record is gone: a session is held to the shorter of the timeout it
+    /// began with and the one configured now.
+    async fn raising_the_inactivity_timeout_lets_no_logged_out_copy_back(store) in [in_process, redis] {
+        let with_redis = store == "redis";
         let provider = TestProvider::start().await;
         let redis = RedisServer::start();
         let dir = TempDir::new("idle");

@@ -39,6 +39,26 @@ async fn setup(store: &str) -> Setup {
     }
 }
 
+/// [`setup`] with both instances on `clock`.
+async fn setup_on(store: &str, clock: &ManualClock) -> Setup {
+    let provider = TestProvider::start().await;
+    let redis = RedisServer::start();
+    let config = shared_config(&provider, &redis, store);
+    let a = instance_on(clock, config.clone()).await;
+    let b = instance_on(clock, config).await;
+    let browser = Browser {
+        client: a.clone(),
+        jar: Default::default(),
+    };
+    Setup {
+        provider,
+        redis,
+        browser,
+        a,
+        b,
+    }
+}
+
 /// Logs `s.browser` in on instance A as `sub` with the provider session `sid`.
 async fn log_in(s: &mut Setup, sub: &str, sid: &str) {
     s.provider.behave(|b| {
@@ -291,28 +311,32 @@ per_store! {
     /// the lifetime configured now, not only the expiry stamped at login; and
     /// an instance with the longer lifetime (raised again) refuses it too.
     async fn a_shortened_lifetime_ends_older_sessions_and_outlives_their_logout_records(store) in [cookie, redis] {
-        let mut s = setup(store).await;
+        let clock = ManualClock::new();
+        let mut s = setup_on(store, &clock).await;
         log_in(&mut s, "alice", "s1").await;
         let copy = s.browser.jar.clone();
         let mut shorter = shared_config(&s.provider, &s.redis, store);
         shorter["session"]["lifetime_seconds"] = json!(2);
-        let after = instance(shorter).await;
+        let after = instance_on(&clock, shorter).await;
         s.browser.switch_to(&after);
         assert_eq!(s.browser.logout(Method::Post).await.status, Status::SeeOther);
+        // The logout record's own Redis TTL must run out: real time, and
+        // the instances' clocks move as far.
         rocket::tokio::time::sleep(Duration::from_millis(3200)).await;
+        clock.advance(Duration::from_millis(3200));
         let mut thief = s.browser.with_jar(copy.clone());
         thief.switch_to(&after);
         assert_no_session(&mut thief).await;
         // Nor is the copy let in where the longer lifetime is configured
         // (the lifetime raised again): its logout is remembered for the
         // lifetime the session began with.
-        let raised = instance(shared_config(&s.provider, &s.redis, store)).await;
+        let raised = instance_on(&clock, shared_config(&s.provider, &s.redis, store)).await;
         let mut thief = s.browser.with_jar(copy);
         thief.switch_to(&raised);
         assert_no_session(&mut thief).await;
         // And a session simply older than the new lifetime is over too.
         log_in(&mut s, "bob", "s2").await;
-        rocket::tokio::time::sleep(Duration::from_millis(2200)).await;
+        clock.advance(Duration::from_millis(2200));
         assert!(
             profile_on(&s.browser, &after).await.is_none(),
             "{store}: older than 2 s"

@@ -370,15 +370,15 @@ async fn one_account_logging_in_again_and_again_fills_the_used_states_for_nobody
     assert!(bob.profile().await.is_some(), "bob is not refused for mallory");
 }
 
-/// Each login ends the browser's previous session, and a logout ends the
-/// current one: both are records of logged-out sessions. One account
-/// logging in (and out) in a loop holds at most its share of single
-/// records; past it, its records become one (its sessions authenticated
-/// until the latest of them), so the record never fills for others, and
-/// every copy of that account's sessions stays refused.
-#[rocket::async_test]
-async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_nobody() {
-    for with_redis in [false, true] {
+per_store! {
+    /// Each login ends the browser's previous session, and a logout ends the
+    /// current one: both are records of logged-out sessions. One account
+    /// logging in (and out) in a loop holds at most its share of single
+    /// records; past it, its records become one (its sessions authenticated
+    /// until the latest of them), so the record never fills for others, and
+    /// every copy of that account's sessions stays refused.
+    async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_nobody(store) in [in_process, redis] {
+        let with_redis = store == "redis";
         let provider = TestProvider::start().await;
         let redis = crate::support::redis::RedisServer::start();
         let mut config = flood_config(
@@ -438,17 +438,17 @@ async fn one_account_logging_in_and_out_in_a_loop_fills_the_logout_records_for_n
     }
 }
 
-/// The holder of DPoP-bound tokens can make as many proofs, and keys, as
-/// it likes; each proof is recorded, and the tokens of one subject hold at
-/// most its share (`dpop_proofs_per_subject`) however many keys they use:
-/// past it, that subject's requests are refused (`429`), and every other
-/// subject's go through, and so do the subject's tokens of another client.
-/// In process, and in Redis with two instances.
-#[rocket::async_test]
-async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys() {
-    use crate::support::api::{api_app, bearer_config};
-    use crate::support::dpop::Holder;
-    for with_redis in [false, true] {
+per_store! {
+    /// The holder of DPoP-bound tokens can make as many proofs, and keys, as
+    /// it likes; each proof is recorded, and the tokens of one subject hold at
+    /// most its share (`dpop_proofs_per_subject`) however many keys they use:
+    /// past it, that subject's requests are refused (`429`), and every other
+    /// subject's go through, and so do the subject's tokens of another client.
+    /// In process, and in Redis with two instances.
+    async fn one_subject_fills_the_proof_ledger_for_nobody_with_any_number_of_keys(store) in [in_process, redis] {
+        use crate::support::api::{api_app, bearer_config};
+        use crate::support::dpop::Holder;
+        let with_redis = store == "redis";
         let provider = TestProvider::start().await;
         let redis = crate::support::redis::RedisServer::start();
         let mut config = bearer_config(&provider, json!({}));

@@ -28,6 +28,14 @@ pub async fn instance(oidc: Value) -> Arc<Client> {
     }
 }
 
+/// [`instance`] on `clock`.
+pub async fn instance_on(clock: &super::ManualClock, oidc: Value) -> Arc<Client> {
+    match Client::untracked(super::rp_on(clock, oidc, lifecycle_routes())).await {
+        Ok(client) => Arc::new(client),
+        Err(e) => panic!("an instance failed to launch: {e} ({:?})", e.kind()),
+    }
+}
+
 /// Two instances of the app configured by `oidc`: a browser on the first,
 /// and the second.
 pub async fn two_instances(oidc: Value) -> (Browser, Arc<Client>) {

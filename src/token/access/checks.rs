@@ -67,7 +67,7 @@ impl Checks<'_> {
             .get("exp")
             .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|f| f as i64)))
             .map(UnixTime::from_secs);
-        if exp.is_some_and(|exp| self.provider.clock.time().plus_secs(-self.skew) >= exp) {
+        if exp.is_some_and(|exp| self.provider.clock.time().minus_secs(self.skew) >= exp) {
             return Some(BearerError::Expired);
         }
         None
@@ -93,7 +93,7 @@ impl Checks<'_> {
             }
         };
         let exp = time("exp")?;
-        if exp.is_some_and(|exp| now.plus_secs(-self.skew) >= exp) {
+        if exp.is_some_and(|exp| now.minus_secs(self.skew) >= exp) {
             return Err(BearerError::Expired);
         }
         if time("nbf")?.is_some_and(|nbf| nbf > now.plus_secs(self.skew)) {

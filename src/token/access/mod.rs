@@ -236,7 +236,7 @@ async fn check_uncached(
 
 /// A cached answer is reused only while the token has not expired.
 fn unexpired(identity: Arc<TokenIdentity>, skew: i64, now: UnixTime) -> Result<Arc<TokenIdentity>, OidcError> {
-    if identity.expires_at.is_some_and(|exp| now.plus_secs(-skew) >= exp) {
+    if identity.expires_at.is_some_and(|exp| now.minus_secs(skew) >= exp) {
         return Err(OidcError::InvalidToken(BearerError::Expired));
     }
     Ok(identity)

@@ -242,13 +242,7 @@ async fn current_session(
     let config = &provider.config;
 
     let interval = i64::try_from(config.session_refresh_interval_seconds).unwrap_or(i64::MAX);
-    if interval > 0
-        && oidc
-            .clock()
-            .now()
-            .saturating_sub(session.last_authenticated().unix_timestamp())
-            >= interval
-    {
+    if interval > 0 && oidc.clock().time().secs_since(session.last_authenticated.as_secs()) >= interval {
         // Only a navigation can be re-checked silently; anything else waits
         // for one (a script gets 401 and can navigate), so a stolen cookie
         // used by a script does not outlive the interval.
