@@ -144,4 +144,16 @@ mod tests {
         assert!(from_json(b"null").is_none());
         assert!(from_json(br#"{"v":1}"#).is_none());
     }
+
+    #[test]
+    fn version_1_is_written_byte_for_byte_as_before() {
+        // The stored format is what sessions stored by an earlier release
+        // are read with: pinned here, numbers and member names included.
+        assert_eq!(to_json(&session()), GOLDEN);
+        let read = from_json(GOLDEN.as_bytes()).expect("reads");
+        assert_eq!(read.last_authenticated, UnixMillis::from_millis(1_999_999_000_000));
+        assert_eq!(read.expires_at, UnixTime::from_secs(2_000_003_600));
+    }
+
+    const GOLDEN: &str = r#"{"v":1,"s":{"id":"s-1","provider":"default","sub":"alice","id_token_jwt":"h.p.s","id_token_claims":{"sub":"alice"},"access_token":"at","access_token_expires_at":2000000000,"access_token_obtained_at":1999999000,"refresh_token":null,"userinfo":null,"last_authenticated_ms":1999999000000,"expires_at":2000003600,"last_seen":1999999000,"epoch":"file:1"}}"#;
 }

@@ -491,6 +491,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_lines_are_written_as_before_until_in_seconds_times_in_milliseconds() {
+        // What a record written by an earlier release looks like: pinned.
+        let hex = |byte: u8| format!("{byte:02x}").repeat(32);
+        let lines: Vec<String> = records().iter().map(line).collect();
+        assert_eq!(
+            lines,
+            [
+                format!("s {} 100 {} 5000\n", hex(1), hex(2)),
+                format!("i {} 200 - 6000\n", hex(3)),
+                format!("i {} 250 {} 6500\n", hex(5), hex(2)),
+                format!("u {} 300 7000\n", hex(4)),
+                format!("t {} 50\n", hex(6)),
+            ]
+        );
+        let read = parse(
+            format!("{HEADER} 42\n{}", lines.concat()).as_bytes(),
+            UnixTime::from_secs(0),
+        )
+        .expect("ours");
+        assert_eq!(read.records, records());
+    }
+
+    #[test]
     fn records_read_back_as_written_and_expired_ones_are_dropped() {
         let mut text = format!("{HEADER} 42\n");
         for record in records() {
