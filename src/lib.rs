@@ -994,7 +994,7 @@ mod test_fuzz;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use self::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
+pub use self::config::{Authorization, DefaultProvider, NoAuthorization, NoRequirement, ProviderName, Requirement};
 pub use self::error::OidcError;
 pub use self::flow::client_credentials::ClientCredentials;
 pub use self::oidc::Oidc;

@@ -81,6 +81,7 @@ use url::Url;
 
 use crate::secret::PreviousSecretKey;
 
+mod authorization;
 mod bearer;
 mod checks;
 mod error;
@@ -96,6 +97,7 @@ use error::figment_errors;
 pub(crate) use metadata::is_loopback;
 pub(crate) use session::MAX_COOKIE_CHUNKS;
 
+pub use self::authorization::{Authorization, NoAuthorization};
 pub use self::bearer::{BearerConfig, BearerMode, DpopMode};
 pub use self::error::ConfigError;
 pub use self::limits::LimitsConfig;

@@ -4,6 +4,7 @@
 //! rather than a whole provider, so they can be tested with a fixed key set.
 
 pub(crate) mod access;
+pub(crate) mod authorization;
 pub(crate) mod claim_path;
 pub(crate) mod claims;
 pub(crate) mod dpop;

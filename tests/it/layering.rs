@@ -84,6 +84,9 @@ fn crate_paths(text: &str) -> Vec<(usize, String)> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
+            if after[name.len()..].starts_with('!') {
+                continue; // `crate::scopes!`: an exported macro, at the root by nature
+            }
             found.push((number + 1, name));
         }
     }
