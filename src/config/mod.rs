@@ -52,6 +52,8 @@
 //! | `providers.<name>.pushed_authorization_requests` | `"auto"` | `"always"`, `"never"`: [pushed authorization requests](crate#pushed-authorization-requests) |
 //! | `providers.<name>.client_assertion_audience` | `"issuer"` | or `"endpoint"`: the `aud` of client assertions ([client authentication](crate#client-authentication-without-shared-secrets)) |
 //! | `providers.<name>.allowed_endpoint_origins` | `[]` | origins besides the issuer's where the metadata may put endpoints (such as `https://oauth2.googleapis.com`) |
+//! | `providers.<name>.roles_claim` | `"roles"` | where the provider puts a user's roles: a dotted path into the claims (`realm_access.roles`) |
+//! | `providers.<name>.groups_claim` | `"groups"` | where the provider puts a user's groups: a dotted path, as `roles_claim` |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
@@ -84,6 +86,7 @@ use crate::secret::PreviousSecretKey;
 mod authorization;
 mod bearer;
 mod checks;
+mod claim_path;
 mod error;
 mod limits;
 mod metadata;
@@ -99,6 +102,7 @@ pub(crate) use session::MAX_COOKIE_CHUNKS;
 
 pub use self::authorization::{Authorization, NoAuthorization};
 pub use self::bearer::{BearerConfig, BearerMode, DpopMode};
+pub use self::claim_path::ClaimPath;
 pub use self::error::ConfigError;
 pub use self::limits::LimitsConfig;
 pub use self::metadata::ProviderMetadata;

@@ -1,6 +1,7 @@
 //! A `[default.oidc.providers.<name>]` table: one OpenID Provider and this
 //! app's client at it.
 
+use super::claim_path::ClaimPath;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
@@ -155,6 +156,24 @@ pub struct ProviderConfig {
     /// endpoint on `https://oauth2.googleapis.com`.
     #[serde(default)]
     pub allowed_endpoint_origins: Vec<Url>,
+    /// `roles_claim` (default `"roles"`): where this provider puts a
+    /// user's roles, a dotted path into the ID token's and userinfo's
+    /// claims (or a token's): `realm_access.roles` for Keycloak's realm
+    /// roles, `resource_access.<client>.roles` for a client's.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: ClaimPath,
+    /// `groups_claim` (default `"groups"`): where this provider puts a
+    /// user's groups, a dotted path as for `roles_claim`.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: ClaimPath,
+}
+
+fn default_roles_claim() -> ClaimPath {
+    ClaimPath::top("roles")
+}
+
+fn default_groups_claim() -> ClaimPath {
+    ClaimPath::top("groups")
 }
 
 /// `client_assertion_audience`: what a client assertion names as its `aud`.

@@ -5,8 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::claim_path::ClaimPath;
-use crate::config::Authorization;
+use crate::config::{Authorization, ClaimPath};
 
 /// The first thing an [`Authorization`] asks that the claims lack: said in
 /// the log and the metrics, never to the caller.

@@ -5,7 +5,6 @@
 
 pub(crate) mod access;
 pub(crate) mod authorization;
-pub(crate) mod claim_path;
 pub(crate) mod claims;
 pub(crate) mod dpop;
 pub(crate) mod endpoint;

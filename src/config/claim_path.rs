@@ -8,17 +8,42 @@
 
 use serde_json::{Map, Value};
 
-/// A dotted path into claims (`realm_access.roles`), checked once: no
-/// empty segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-// Read by the authorization guards of issue 20, which are not wired yet.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) struct ClaimPath(Vec<String>);
+/// A dotted path into claims (`realm_access.roles`), checked when the
+/// configuration is read: no empty segment.
+///
+/// ```rust
+/// use rocket_openidconnect::config::ClaimPath;
+///
+/// assert!(ClaimPath::parse("resource_access.my-app.roles").is_ok());
+/// assert!(ClaimPath::parse("realm_access..roles").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct ClaimPath(Vec<String>);
+
+impl TryFrom<String> for ClaimPath {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<ClaimPath, String> {
+        ClaimPath::parse(&text)
+    }
+}
+
+impl std::fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
 
 #[cfg_attr(not(test), allow(dead_code))]
 impl ClaimPath {
+    /// The top-level claim `name`.
+    pub(crate) fn top(name: &str) -> ClaimPath {
+        ClaimPath(vec![name.to_string()])
+    }
+
     /// The path `text`, or why it is none.
-    pub(crate) fn parse(text: &str) -> Result<ClaimPath, String> {
+    pub fn parse(text: &str) -> Result<ClaimPath, String> {
         let segments: Vec<String> = text.split('.').map(str::to_string).collect();
         if segments.iter().any(|segment| segment.trim().is_empty()) {
             return Err(format!("`{text}` has an empty segment (write `a.b.c`)"));
@@ -42,11 +67,11 @@ impl ClaimPath {
     /// is an empty string.
     pub(crate) fn strings<'c>(&self, claims: &'c Map<String, Value>) -> Vec<&'c str> {
         match self.find(claims) {
-            Some(Value::String(one)) if super::claims::meaningful(one) => vec![one.as_str()],
+            Some(Value::String(one)) if !one.trim().is_empty() => vec![one.as_str()],
             Some(Value::Array(many)) if many.iter().all(Value::is_string) => many
                 .iter()
                 .filter_map(Value::as_str)
-                .filter(|s| super::claims::meaningful(s))
+                .filter(|s| !s.trim().is_empty())
                 .collect(),
             _ => Vec::new(),
         }
