@@ -126,6 +126,15 @@ async fn an_unknown_userinfo_http_method_aborts_launch() {
 }
 
 #[rocket::async_test]
+async fn a_roles_or_groups_claim_path_with_an_empty_segment_aborts_launch() {
+    for key in ["roles_claim", "groups_claim"] {
+        let mut config = valid_config();
+        config["providers"]["default"][key] = json!("realm_access..roles");
+        assert_config_refused(config, &[&format!("oidc.providers.default.{key}")]).await;
+    }
+}
+
+#[rocket::async_test]
 async fn a_guard_naming_an_unconfigured_provider_aborts_launch() {
     // `/second` uses `OidcUser<Second>`; only `default` is configured.
     let routes = rocket::routes![app::profile, app::second];
