@@ -14,7 +14,8 @@ use rocket::serde::Serialize;
 use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{Json, Value, json};
 use rocket_openidconnect::{
-    BearerToken, DefaultProvider, Identity, Oidc, OidcError, OidcUser, TokenIdentity, UserSession, requirement, scopes,
+    BearerToken, DefaultProvider, Identity, NoRequirement, NoScopes, Oidc, OidcError, OidcUser, TokenIdentity,
+    UserSession, authorization, requirement, scopes,
 };
 
 scopes!(
@@ -89,6 +90,7 @@ fn index(user: Option<OidcUser>) -> RawHtml<String> {
             "<h1>rocket_openidconnect demo</h1>{status}<h2>Routes</h2><ul>\
              <li><a href=\"/session\">/session</a>: your session as a page (logs you in)</li>\
              <li><a href=\"/profile\">/profile</a>: the same as JSON</li>\
+             <li><a href=\"/admin\">/admin</a>: the same, for users with the role <code>admin</code> only</li>\
              <li><a href=\"/token\">/token</a>: a valid access token</li>\
              <li><a href=\"/either\">/either</a>: token or session</li>\
              <li><a href=\"/service-token\">/service-token</a>: a client-credentials token</li>\
@@ -284,6 +286,24 @@ fn step_up_recent(user: OidcUser<DefaultProvider, Recent>) -> RawJson<String> {
     RawJson(serde_json::to_string(&profile_of(&user)).unwrap_or_default())
 }
 
+authorization!(
+    /// What `/admin` and `/api/admin` require: the role `admin`, read
+    /// where the provider's `roles_claim` says.
+    Admins { roles: any ["admin"] }
+);
+
+/// `/profile` for users with the role `admin` only; `403` for others.
+#[get("/admin")]
+fn admin(user: OidcUser<DefaultProvider, NoRequirement, Admins>) -> RawJson<String> {
+    RawJson(serde_json::to_string(&profile_of(&user)).unwrap_or_default())
+}
+
+/// `/api` for tokens whose subject has the role `admin`; `403` for others.
+#[get("/api/admin")]
+fn api_admin(token: BearerToken<DefaultProvider, NoScopes, Admins>) -> RawJson<String> {
+    token_text(&token)
+}
+
 #[get("/api")]
 fn api(token: BearerToken) -> RawJson<String> {
     token_text(&token)
@@ -381,7 +401,9 @@ fn rocket() -> rocket::Rocket<rocket::Build> {
             profile,
             step_up_mfa,
             step_up_recent,
+            admin,
             api,
+            api_admin,
             api_write,
             either,
             token,

@@ -1009,3 +1009,6 @@ pub use self::web::readiness::{ProviderReadiness, Readiness, RedisReadiness};
 /// The configuration library Rocket reads `Rocket.toml` with, which
 /// [`OidcConfig::from_figment`](config::OidcConfig::from_figment) takes: the same version as Rocket's.
 pub use figment;
+
+#[doc(hidden)]
+pub use self::config::claim_path::valid as __valid_claim_path;

@@ -109,3 +109,13 @@ pub(crate) fn refresh(provider: &str, ok: bool) {
 pub(crate) fn logout(kind: &'static str) {
     metrics::counter!("oidc_logouts_total", "kind" => kind).increment(1);
 }
+
+/// A request was refused because the user or the token's subject lacks
+/// what an `Authorization` asks: `guard` is `session` or `bearer`,
+/// `requirement` the requirement type's name, `unmet` `role`, `group` or
+/// `claim`. Static labels: allocates nothing.
+pub(crate) fn access_denied(guard: &'static str, requirement: &'static str, reason: crate::error::AuthorizationError) {
+    metrics::counter!("oidc_access_denied_total",
+        "guard" => guard, "requirement" => requirement, "unmet" => reason.label())
+    .increment(1);
+}

@@ -84,6 +84,12 @@ macro_rules! authorization {
             const GROUPS_ANY: &'static [&'static str] = $crate::authorization!(@list any $($groups_mode [$($group),*])?);
             const CLAIMS: &'static [(&'static str, &'static str)] = &[$($(($path, $value)),*)?];
         }
+
+        // A claim path with an empty segment finds nothing: refuse it when
+        // the app is compiled rather than deny every request at run time.
+        const _: () = {
+            $($(assert!($crate::__valid_claim_path($path), concat!("claim path `", $path, "` has an empty segment"));)*)?
+        };
     };
     (@list all all [$($item:literal),*]) => { &[$($item),*] };
     (@list any any [$($item:literal),*]) => { &[$($item),*] };

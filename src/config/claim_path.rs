@@ -6,10 +6,13 @@
 //! is no role at all, never a role named by its JSON text, so a provider's
 //! odd answer cannot grant what the app did not mean.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 /// A dotted path into claims (`realm_access.roles`), checked when the
-/// configuration is read: no empty segment.
+/// configuration is read: no empty segment. Cloning one is cheap (a
+/// reference count), and finding a value by it allocates nothing.
 ///
 /// ```rust
 /// use rocket_openidconnect::config::ClaimPath;
@@ -19,7 +22,7 @@ use serde_json::{Map, Value};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "String")]
-pub struct ClaimPath(Vec<String>);
+pub struct ClaimPath(Arc<str>);
 
 impl TryFrom<String> for ClaimPath {
     type Error = String;
@@ -31,50 +34,90 @@ impl TryFrom<String> for ClaimPath {
 
 impl std::fmt::Display for ClaimPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("."))
+        f.write_str(&self.0)
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 impl ClaimPath {
     /// The top-level claim `name`.
     pub(crate) fn top(name: &str) -> ClaimPath {
-        ClaimPath(vec![name.to_string()])
+        ClaimPath(Arc::from(name))
     }
 
     /// The path `text`, or why it is none.
     pub fn parse(text: &str) -> Result<ClaimPath, String> {
-        let segments: Vec<String> = text.split('.').map(str::to_string).collect();
-        if segments.iter().any(|segment| segment.trim().is_empty()) {
+        if text.split('.').any(|segment| segment.trim().is_empty()) {
             return Err(format!("`{text}` has an empty segment (write `a.b.c`)"));
         }
-        Ok(ClaimPath(segments))
+        Ok(ClaimPath(Arc::from(text)))
     }
 
-    /// The value at this path in `claims`, if every segment is there and
-    /// each one before the last names an object.
-    pub(crate) fn find<'c>(&self, claims: &'c Map<String, Value>) -> Option<&'c Value> {
-        let (first, rest) = self.0.split_first()?;
-        let mut value = claims.get(first)?;
-        for segment in rest {
-            value = value.as_object()?.get(segment)?;
-        }
-        Some(value)
+    /// The path as written.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
     }
+}
 
-    /// The strings at this path: one string, or every member of an array
-    /// of strings. Any other shape is none (see the module docs), and so
-    /// is an empty string.
-    pub(crate) fn strings<'c>(&self, claims: &'c Map<String, Value>) -> Vec<&'c str> {
-        match self.find(claims) {
-            Some(Value::String(one)) if !one.trim().is_empty() => vec![one.as_str()],
-            Some(Value::Array(many)) if many.iter().all(Value::is_string) => many
-                .iter()
-                .filter_map(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-                .collect(),
-            _ => Vec::new(),
+/// The value at the dotted `path` in `claims`, if every segment is there
+/// and each one before the last names an object. A path with an empty
+/// segment finds nothing (not a claim named `""`).
+pub(crate) fn find<'c>(claims: &'c Map<String, Value>, path: &str) -> Option<&'c Value> {
+    let mut segments = path.split('.');
+    let mut value = claims.get(segments.next().filter(|s| !s.is_empty())?)?;
+    for segment in segments {
+        if segment.is_empty() {
+            return None;
         }
+        value = value.as_object()?.get(segment)?;
+    }
+    Some(value)
+}
+
+/// Whether `path` is a dotted path without an empty segment: the
+/// [`authorization!`](crate::authorization!) macro checks its claim paths
+/// with it when the app is compiled.
+#[doc(hidden)]
+pub const fn valid(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    let mut segment_len = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'.' {
+            if segment_len == 0 {
+                return false;
+            }
+            segment_len = 0;
+        } else if bytes[i] != b' ' {
+            segment_len += 1;
+        }
+        i += 1;
+    }
+    segment_len > 0
+}
+
+/// Whether `value`, as a string or an array of strings (and nothing
+/// else), holds `wanted`. Allocates nothing.
+pub(crate) fn holds(value: &Value, wanted: &str) -> bool {
+    if wanted.trim().is_empty() {
+        return false;
+    }
+    match value {
+        Value::String(one) => one == wanted,
+        Value::Array(many) => many.iter().all(Value::is_string) && many.iter().any(|one| one == wanted),
+        _ => false,
+    }
+}
+
+/// The strings `value` holds, as [`holds`] counts them.
+pub(crate) fn strings(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(one) if !one.trim().is_empty() => vec![one.as_str()],
+        Value::Array(many) if many.iter().all(Value::is_string) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -83,6 +126,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    impl ClaimPath {
+        fn strings<'c>(&self, claims: &'c Map<String, Value>) -> Vec<&'c str> {
+            find(claims, self.as_str()).map(strings).unwrap_or_default()
+        }
+    }
 
     fn claims(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap_or_default()

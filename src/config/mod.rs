@@ -86,7 +86,7 @@ use crate::secret::PreviousSecretKey;
 mod authorization;
 mod bearer;
 mod checks;
-mod claim_path;
+pub(crate) mod claim_path;
 mod error;
 mod limits;
 mod metadata;

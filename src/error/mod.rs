@@ -3,7 +3,7 @@
 //!
 //! [`OidcError`] is what a guard or the callback ends with; the variants
 //! that have more than one cause carry a typed reason, one enum per check
-//! ([`IdTokenError`], [`BearerError`], [`JwsError`], [`DpopError`],
+//! ([`IdTokenError`], [`BearerError`], [`AuthorizationError`], [`JwsError`], [`DpopError`],
 //! [`LogoutTokenError`], [`ProviderError`], [`StoreError`]), so that logs
 //! and metrics tell causes apart by matching, never by reading messages.
 //!
@@ -21,6 +21,7 @@ use std::fmt;
 
 use rocket::http::Status;
 
+mod authorization;
 mod bearer;
 mod dpop;
 mod id_token;
@@ -29,6 +30,7 @@ mod logout_token;
 mod provider;
 mod store;
 
+pub use self::authorization::AuthorizationError;
 pub use self::bearer::BearerError;
 pub use self::dpop::DpopError;
 pub use self::id_token::IdTokenError;
@@ -111,6 +113,16 @@ pub enum OidcError {
         /// The scopes the resource requires, space-separated.
         scope: String,
     },
+    /// The user (or the token's subject) is authenticated but lacks a
+    /// role, a group or a claim value the route requires (`403
+    /// access_denied`): never `401`, which would send a browser to log in
+    /// again and back, in a loop.
+    AccessDenied {
+        /// The requirement's type (`std::any::type_name`), for the log.
+        requirement: &'static str,
+        /// What it asked that was missing.
+        reason: AuthorizationError,
+    },
     /// The provider could not be asked about a bearer token (`503 temporarily_unavailable`).
     TokenCheckUnavailable(ProviderError),
     /// The provider refused this app's own client credentials when asked
@@ -159,7 +171,7 @@ impl OidcError {
             | OidcError::InvalidDpopProof(_)
             | OidcError::UseDpopNonce(_)
             | OidcError::InsufficientUserAuthentication { .. } => Status::Unauthorized,
-            OidcError::InsufficientScope { .. } => Status::Forbidden,
+            OidcError::InsufficientScope { .. } | OidcError::AccessDenied { .. } => Status::Forbidden,
             OidcError::TokenCheckUnavailable(_)
             | OidcError::ClientRejected(_)
             | OidcError::StoreUnavailable(_)
@@ -195,6 +207,7 @@ impl OidcError {
             OidcError::UseDpopNonce(_) => "use_dpop_nonce",
             OidcError::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
             OidcError::InsufficientScope { .. } => "insufficient_scope",
+            OidcError::AccessDenied { .. } => "access_denied",
             OidcError::TokenCheckUnavailable(_)
             | OidcError::ClientRejected(_)
             | OidcError::StoreUnavailable(_)
@@ -236,6 +249,7 @@ impl OidcError {
                 "too many requests are waiting for the sign-in provider; try again in a moment".into()
             }
             OidcError::TooManyRequests(_) => "too many requests from this client or account; try again later".into(),
+            OidcError::AccessDenied { reason, .. } => reason.description().into(),
             OidcError::SessionTooLarge { .. } => {
                 "the sign-in provider gave more than a session can hold; the log says what".into()
             }
@@ -305,6 +319,7 @@ impl OidcError {
             | OidcError::InvalidDpopProof(_)
             | OidcError::UseDpopNonce(_)
             | OidcError::InsufficientScope { .. }
+            | OidcError::AccessDenied { .. }
             | OidcError::TokenCheckUnavailable(_)
             | OidcError::ClientRejected(_) => {}
             _ => return None,
@@ -359,6 +374,7 @@ impl fmt::Display for OidcError {
             OidcError::InsufficientScope { scope } => {
                 write!(f, "the token lacks a required scope (needs `{scope}`)")
             }
+            OidcError::AccessDenied { requirement, reason } => write!(f, "access denied by `{requirement}`: {reason}"),
             OidcError::TokenCheckUnavailable(why) => write!(f, "cannot check the token now: {why}"),
             OidcError::ClientRejected(why) => write!(f, "the provider refused this app's client credentials: {why}"),
             OidcError::SessionTooLarge { size, limit, parts } => {
@@ -387,6 +403,7 @@ impl std::error::Error for OidcError {
             | OidcError::TokenCheckUnavailable(why)
             | OidcError::ClientRejected(why) => Some(why),
             OidcError::StoreUnavailable(why) => Some(why),
+            OidcError::AccessDenied { reason, .. } => Some(reason),
             _ => None,
         }
     }

@@ -73,6 +73,7 @@ impl Cause {
             | OidcError::InvalidDpopProof(_)
             | OidcError::UseDpopNonce(_)
             | OidcError::InsufficientScope { .. }
+            | OidcError::AccessDenied { .. }
             | OidcError::TokenCheckUnavailable(_)
             | OidcError::ClientRejected(_)
             | OidcError::InvalidLogoutToken(_) => Cause::Other,

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{UnixMillis, UnixTime};
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
+use crate::token::authorization::ClaimsView;
 
 pub(crate) mod cipher;
 pub(crate) mod cookie;
@@ -104,6 +105,51 @@ impl UserSession {
     /// ```
     pub fn id_token_claims_json(&self) -> &RawValue {
         self.id_token_claims.raw()
+    }
+
+    /// The claim at a dotted `path` (`realm_access.roles`), from userinfo
+    /// when userinfo has that top-level claim, else from the ID token:
+    /// the claims route requirements are checked against.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::UserSession;
+    ///
+    /// fn tenant(session: &UserSession) -> Option<&str> {
+    ///     session.claim("tid")?.as_str()
+    /// }
+    /// ```
+    pub fn claim(&self, path: &str) -> Option<&Value> {
+        self.claims_view().find(path)
+    }
+
+    /// The ID token's claims with userinfo's over them (as
+    /// [`claim`](Self::claim) reads them), as the app's own type.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::UserSession;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Profile {
+    ///     email: Option<String>,
+    ///     #[serde(default)]
+    ///     groups: Vec<String>,
+    /// }
+    ///
+    /// fn groups(session: &UserSession) -> Vec<String> {
+    ///     session.claims_as::<Profile>().map(|p| p.groups).unwrap_or_default()
+    /// }
+    /// ```
+    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        let mut claims = self.id_token_claims().clone();
+        if let Some(userinfo) = self.userinfo() {
+            claims.extend(userinfo.iter().map(|(name, value)| (name.clone(), value.clone())));
+        }
+        serde_json::from_value(Value::Object(claims))
+    }
+
+    /// The claims authorization reads: userinfo over the ID token.
+    pub(crate) fn claims_view(&self) -> ClaimsView<'_> {
+        ClaimsView::merged(self.id_token_claims(), self.userinfo())
     }
 
     /// The raw ID token (useful as `id_token_hint`).

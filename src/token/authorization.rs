@@ -5,53 +5,93 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{Authorization, ClaimPath};
+use crate::config::Authorization;
+use crate::config::claim_path::{self, ClaimPath};
+use crate::error::AuthorizationError;
 
-/// The first thing an [`Authorization`] asks that the claims lack: said in
-/// the log and the metrics, never to the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) enum Unmet {
-    /// A role of `ROLES_ALL`, or any of `ROLES_ANY`.
-    Roles,
-    /// A group of `GROUPS_ALL`, or any of `GROUPS_ANY`.
-    Groups,
-    /// The claim at this path, with its value.
-    Claim(&'static str),
+/// Claims as a check reads them: a token's, or a session's ID-token
+/// claims with userinfo over them. Userinfo wins claim by claim (a
+/// top-level claim it has replaces the ID token's whole), as
+/// Flask-pyoidc and mod_auth_openidc merge them: it is the provider's
+/// later word, fetched with the session's access token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimsView<'c> {
+    over: Option<&'c Map<String, Value>>,
+    under: &'c Map<String, Value>,
+}
+
+impl<'c> ClaimsView<'c> {
+    /// One set of claims (a token's).
+    pub(crate) fn of(claims: &'c Map<String, Value>) -> ClaimsView<'c> {
+        ClaimsView {
+            over: None,
+            under: claims,
+        }
+    }
+
+    /// `over` (userinfo, when there is one) over `under` (the ID token's).
+    pub(crate) fn merged(under: &'c Map<String, Value>, over: Option<&'c Map<String, Value>>) -> ClaimsView<'c> {
+        ClaimsView { over, under }
+    }
+
+    /// The value at the dotted `path`.
+    pub(crate) fn find(self, path: &str) -> Option<&'c Value> {
+        let top = path.split('.').next()?;
+        let claims = match self.over {
+            Some(over) if over.contains_key(top) => over,
+            _ => self.under,
+        };
+        claim_path::find(claims, path)
+    }
+
+    /// The strings at `path` (a string, or an array of strings).
+    pub(crate) fn strings(self, path: &ClaimPath) -> Vec<&'c str> {
+        self.find(path.as_str()).map(claim_path::strings).unwrap_or_default()
+    }
+
+    /// Whether the strings at `path` hold `wanted`.
+    pub(crate) fn has(self, path: &ClaimPath, wanted: &str) -> bool {
+        self.holds(path.as_str(), wanted)
+    }
+
+    /// Whether the value at `path` holds `wanted`.
+    pub(crate) fn holds(self, path: &str, wanted: &str) -> bool {
+        self.find(path).is_some_and(|value| claim_path::holds(value, wanted))
+    }
 }
 
 /// Whether `claims` meet `A`, roles and groups read at `roles` and
-/// `groups`.
-#[cfg_attr(not(test), allow(dead_code))]
+/// `groups`. Allocates nothing.
 pub(crate) fn check<A: Authorization>(
-    claims: &Map<String, Value>,
+    claims: ClaimsView<'_>,
     roles: &ClaimPath,
     groups: &ClaimPath,
-) -> Result<(), Unmet> {
-    // A route that asks nothing of roles (or groups) reads none.
-    let asks = |all: &[&str], any: &[&str]| !(all.is_empty() && any.is_empty());
-    if asks(A::ROLES_ALL, A::ROLES_ANY) && !meets(&roles.strings(claims), A::ROLES_ALL, A::ROLES_ANY) {
-        return Err(Unmet::Roles);
+) -> Result<(), AuthorizationError> {
+    if !meets(claims, roles, A::ROLES_ALL, A::ROLES_ANY) {
+        return Err(AuthorizationError::MissingRole);
     }
-    if asks(A::GROUPS_ALL, A::GROUPS_ANY) && !meets(&groups.strings(claims), A::GROUPS_ALL, A::GROUPS_ANY) {
-        return Err(Unmet::Groups);
+    if !meets(claims, groups, A::GROUPS_ALL, A::GROUPS_ANY) {
+        return Err(AuthorizationError::MissingGroup);
     }
-    for (path, value) in A::CLAIMS {
-        // A path the macro was given that is no path holds nothing.
-        let held = ClaimPath::parse(path)
-            .map(|path| path.strings(claims))
-            .unwrap_or_default();
-        if !held.contains(value) {
-            return Err(Unmet::Claim(path));
+    for &(path, value) in A::CLAIMS {
+        if !claims.holds(path, value) {
+            return Err(AuthorizationError::ClaimMismatch { path });
         }
     }
     Ok(())
 }
 
-/// Whether `held` has every one of `all` and, when `any` names some, one
-/// of them.
-fn meets(held: &[&str], all: &[&str], any: &[&str]) -> bool {
-    all.iter().all(|wanted| held.contains(wanted)) && (any.is_empty() || any.iter().any(|wanted| held.contains(wanted)))
+/// Whether the strings at `path` hold every one of `all` and, when `any`
+/// names some, one of them. A route that asks nothing reads nothing.
+fn meets(claims: ClaimsView<'_>, path: &ClaimPath, all: &[&str], any: &[&str]) -> bool {
+    if all.is_empty() && any.is_empty() {
+        return true;
+    }
+    let Some(held) = claims.find(path.as_str()) else {
+        return false;
+    };
+    all.iter().all(|wanted| claim_path::holds(held, wanted))
+        && (any.is_empty() || any.iter().any(|wanted| claim_path::holds(held, wanted)))
 }
 
 #[cfg(test)]
@@ -82,10 +122,13 @@ mod tests {
             "tid": "t-1",
             "ext": { "level": "gold" },
         }));
-        assert_eq!(check::<NoAuthorization>(&alice, &roles, &groups), Ok(()));
-        assert_eq!(check::<Admins>(&alice, &roles, &groups), Ok(()));
-        assert_eq!(check::<StaffEditors>(&alice, &roles, &groups), Ok(()));
-        assert_eq!(check::<OneTenant>(&alice, &roles, &groups), Ok(()));
+        assert_eq!(
+            check::<NoAuthorization>(ClaimsView::of(&alice), &roles, &groups),
+            Ok(())
+        );
+        assert_eq!(check::<Admins>(ClaimsView::of(&alice), &roles, &groups), Ok(()));
+        assert_eq!(check::<StaffEditors>(ClaimsView::of(&alice), &roles, &groups), Ok(()));
+        assert_eq!(check::<OneTenant>(ClaimsView::of(&alice), &roles, &groups), Ok(()));
 
         let bob = claims(json!({
             "realm_access": { "roles": ["Admin", "editor"] },
@@ -94,24 +137,30 @@ mod tests {
             "ext": { "level": "silver" },
         }));
         assert_eq!(
-            check::<Admins>(&bob, &roles, &groups),
-            Err(Unmet::Roles),
+            check::<Admins>(ClaimsView::of(&bob), &roles, &groups),
+            Err(AuthorizationError::MissingRole),
             "no case folding"
         );
         assert_eq!(
-            check::<StaffEditors>(&bob, &roles, &groups),
-            Err(Unmet::Groups),
+            check::<StaffEditors>(ClaimsView::of(&bob), &roles, &groups),
+            Err(AuthorizationError::MissingGroup),
             "all of them"
         );
         assert_eq!(
-            check::<OneTenant>(&bob, &roles, &groups),
-            Err(Unmet::Claim("ext.level"))
+            check::<OneTenant>(ClaimsView::of(&bob), &roles, &groups),
+            Err(AuthorizationError::ClaimMismatch { path: "ext.level" })
         );
         // Without the claims at all, nothing is granted but to the route
         // that asks nothing.
         let nobody = claims(json!({ "sub": "carol" }));
-        assert_eq!(check::<NoAuthorization>(&nobody, &roles, &groups), Ok(()));
-        assert_eq!(check::<Admins>(&nobody, &roles, &groups), Err(Unmet::Roles));
+        assert_eq!(
+            check::<NoAuthorization>(ClaimsView::of(&nobody), &roles, &groups),
+            Ok(())
+        );
+        assert_eq!(
+            check::<Admins>(ClaimsView::of(&nobody), &roles, &groups),
+            Err(AuthorizationError::MissingRole)
+        );
     }
 
     #[test]
@@ -123,10 +172,41 @@ mod tests {
             json!({ "roles": { "admin": true } }),
         ] {
             assert_eq!(
-                check::<Admins>(&claims(odd.clone()), &roles, &groups),
-                Err(Unmet::Roles),
+                check::<Admins>(ClaimsView::of(&claims(odd.clone())), &roles, &groups),
+                Err(AuthorizationError::MissingRole),
                 "{odd}"
             );
         }
+    }
+
+    #[test]
+    fn userinfo_wins_claim_by_claim_over_the_id_token() {
+        let (roles, groups) = (at("realm_access.roles"), at("groups"));
+        let id_token = claims(json!({
+            "realm_access": { "roles": ["admin"] },
+            "groups": ["staff", "eng"],
+        }));
+        // The provider's later word: the role was taken away.
+        let userinfo = claims(json!({ "realm_access": { "roles": ["user"] } }));
+        let view = ClaimsView::merged(&id_token, Some(&userinfo));
+        assert_eq!(
+            check::<Admins>(view, &roles, &groups),
+            Err(AuthorizationError::MissingRole)
+        );
+        assert_eq!(
+            view.strings(&groups),
+            ["staff", "eng"],
+            "claims userinfo lacks come from the ID token"
+        );
+        // Userinfo's `realm_access` replaces the ID token's whole, so a
+        // path under it is not looked up in the ID token.
+        let bare = claims(json!({ "realm_access": {} }));
+        assert!(
+            ClaimsView::merged(&id_token, Some(&bare))
+                .find("realm_access.roles")
+                .is_none()
+        );
+        let no_userinfo = ClaimsView::merged(&id_token, None);
+        assert_eq!(check::<Admins>(no_userinfo, &roles, &groups), Ok(()));
     }
 }

@@ -79,9 +79,16 @@ fn generic_code(status: Status) -> &'static str {
 }
 
 fn html_page(status: Status, code: &str, description: &str) -> String {
+    // A 403 is no sign-in problem: the user is signed in, and signing in
+    // again would not help.
+    let heading = if status == Status::Forbidden {
+        "Access denied"
+    } else {
+        "Sign-in problem"
+    };
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status}</title></head>\n\
-         <body><h1>Sign-in problem</h1>\n<p><strong>{}</strong></p>\n<p>{}</p>\n<p><a href=\"/\">Back to the start page</a></p></body></html>\n",
+         <body><h1>{heading}</h1>\n<p><strong>{}</strong></p>\n<p>{}</p>\n<p><a href=\"/\">Back to the start page</a></p></body></html>\n",
         escape(code),
         escape(description),
         status = status.code,

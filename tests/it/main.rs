@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod authorization;
 mod backchannel_logout;
 mod bearer_jwt;
 mod bearer_tokens;

@@ -26,7 +26,7 @@ scopes!(
 pub struct HandlerRuns(AtomicUsize);
 
 impl HandlerRuns {
-    fn ran(&self) {
+    pub fn ran(&self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -137,6 +137,8 @@ impl Checks<'_> {
             scopes,
             expires_at: exp,
             claims,
+            roles_claim: self.provider.config.roles_claim.clone(),
+            groups_claim: self.provider.config.groups_claim.clone(),
         }))
     }
 }

@@ -11,13 +11,14 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::clock::UnixTime;
-use crate::config::BearerMode;
-use crate::error::{BearerError, OidcError};
+use crate::config::{Authorization, BearerMode, ClaimPath};
+use crate::error::{AuthorizationError, BearerError, OidcError};
 use crate::jose::CompactJws;
 use crate::provider::Provider;
 use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
 use crate::telemetry;
+use crate::token::authorization::{self, ClaimsView};
 use crate::token::claims;
 
 mod caches;
@@ -76,6 +77,10 @@ pub struct TokenIdentity {
     expires_at: Option<UnixTime>,
     claims: Map<String, Value>,
     claims_json: Box<RawValue>,
+    /// Where the provider puts roles and groups (`roles_claim`,
+    /// `groups_claim`).
+    roles_claim: ClaimPath,
+    groups_claim: ClaimPath,
 }
 
 impl TokenIdentity {
@@ -144,6 +149,73 @@ impl TokenIdentity {
     /// ```
     pub fn claims_json(&self) -> &RawValue {
         &self.claims_json
+    }
+
+    /// The claim at a dotted `path` (`realm_access.roles`), if there.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::TokenIdentity;
+    ///
+    /// fn tenant(identity: &TokenIdentity) -> Option<&str> {
+    ///     identity.claim("tid")?.as_str()
+    /// }
+    /// ```
+    pub fn claim(&self, path: &str) -> Option<&Value> {
+        ClaimsView::of(&self.claims).find(path)
+    }
+
+    /// The claims as the app's own type.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::TokenIdentity;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Claims {
+    ///     sub: String,
+    ///     #[serde(default)]
+    ///     roles: Vec<String>,
+    /// }
+    ///
+    /// fn subject(identity: &TokenIdentity) -> Option<String> {
+    ///     identity.claims_as::<Claims>().ok().map(|claims| claims.sub)
+    /// }
+    /// ```
+    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.claims_json.get())
+    }
+
+    /// The token's roles, read where the provider's `roles_claim` says (a
+    /// string or an array of strings; anything else is none).
+    pub fn roles(&self) -> Vec<&str> {
+        ClaimsView::of(&self.claims).strings(&self.roles_claim)
+    }
+
+    /// The token's groups, read where the provider's `groups_claim` says.
+    pub fn groups(&self) -> Vec<&str> {
+        ClaimsView::of(&self.claims).strings(&self.groups_claim)
+    }
+
+    /// Whether the token's roles hold `role`, exactly (no case folding).
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::TokenIdentity;
+    ///
+    /// fn may_delete(identity: &TokenIdentity) -> bool {
+    ///     identity.has_role("admin") || identity.in_group("operators")
+    /// }
+    /// ```
+    pub fn has_role(&self, role: &str) -> bool {
+        ClaimsView::of(&self.claims).has(&self.roles_claim, role)
+    }
+
+    /// Whether the token's groups hold `group`, exactly.
+    pub fn in_group(&self, group: &str) -> bool {
+        ClaimsView::of(&self.claims).has(&self.groups_claim, group)
+    }
+
+    /// Whether the token's subject meets `A`.
+    pub(crate) fn meets<A: Authorization>(&self) -> Result<(), AuthorizationError> {
+        authorization::check::<A>(ClaimsView::of(&self.claims), &self.roles_claim, &self.groups_claim)
     }
 }
 

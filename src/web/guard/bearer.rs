@@ -1,5 +1,6 @@
-//! `BearerToken<P, S>`: an API request carrying a valid access token with
-//! the scopes `S`, issued by provider `P`.
+//! `BearerToken<P, S, A>`: an API request carrying a valid access token
+//! with the scopes `S`, issued by provider `P`, whose subject `A`
+//! authorizes.
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::config::{DefaultProvider, DpopMode, ProviderName};
+use crate::config::{Authorization, DefaultProvider, DpopMode, NoAuthorization, ProviderName};
 use crate::error::{BearerError, DpopError, OidcError, ProviderError};
 use crate::oidc::Oidc;
 use crate::provider::budget::Caller;
@@ -88,10 +89,18 @@ macro_rules! scopes {
 /// invalid_token`, `403 insufficient_scope`, and `503` when the provider
 /// cannot be asked. Dereferences to [`TokenIdentity`].
 ///
+/// With an [`Authorization`] `A` (declared with
+/// [`authorization!`](crate::authorization!)), a valid token whose claims
+/// (the JWT's, or the introspection answer) lack a role, a group or a
+/// claim value it asks for gets `403 access_denied`, with a `Bearer`
+/// challenge saying so and not which values were required. Not
+/// `insufficient_scope`: no scope would help, and a client that asks
+/// again for more scope on it (as MCP clients do) would loop.
+///
 /// ```rust
 /// use rocket::get;
 /// use rocket::serde::json::{Json, Value};
-/// use rocket_openidconnect::{BearerToken, DefaultProvider, scopes};
+/// use rocket_openidconnect::{authorization, scopes, BearerToken, DefaultProvider, NoScopes};
 ///
 /// scopes!(Read = "read");
 ///
@@ -104,13 +113,24 @@ macro_rules! scopes {
 /// fn documents(token: BearerToken<DefaultProvider, Read>) -> String {
 ///     format!("documents of {}", token.subject().unwrap_or("a service"))
 /// }
+///
+/// authorization!(Admins { roles: any ["admin"] });
+///
+/// #[get("/api/admin")]
+/// fn admin(token: BearerToken<DefaultProvider, NoScopes, Admins>) -> String {
+///     format!("{:?} may administer", token.subject())
+/// }
 /// ```
-pub struct BearerToken<P: ProviderName = DefaultProvider, S: RequiredScopes = NoScopes> {
+pub struct BearerToken<
+    P: ProviderName = DefaultProvider,
+    S: RequiredScopes = NoScopes,
+    A: Authorization = NoAuthorization,
+> {
     identity: Arc<TokenIdentity>,
-    marker: PhantomData<(S, P)>,
+    marker: PhantomData<(S, P, A)>,
 }
 
-impl<P: ProviderName, S: RequiredScopes> BearerToken<P, S> {
+impl<P: ProviderName, S: RequiredScopes, A: Authorization> BearerToken<P, S, A> {
     /// The access token itself (to call another API on the user's behalf).
     pub fn token(&self) -> &AccessToken {
         self.identity.token()
@@ -122,7 +142,7 @@ impl<P: ProviderName, S: RequiredScopes> BearerToken<P, S> {
     }
 }
 
-impl<P: ProviderName, S: RequiredScopes> Deref for BearerToken<P, S> {
+impl<P: ProviderName, S: RequiredScopes, A: Authorization> Deref for BearerToken<P, S, A> {
     type Target = TokenIdentity;
 
     fn deref(&self) -> &TokenIdentity {
@@ -130,7 +150,7 @@ impl<P: ProviderName, S: RequiredScopes> Deref for BearerToken<P, S> {
     }
 }
 
-impl<P: ProviderName, S: RequiredScopes> std::fmt::Debug for BearerToken<P, S> {
+impl<P: ProviderName, S: RequiredScopes, A: Authorization> std::fmt::Debug for BearerToken<P, S, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BearerToken")
             .field("token", self.token())
@@ -235,7 +255,7 @@ async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider
 }
 
 #[rocket::async_trait]
-impl<'r, P: ProviderName, S: RequiredScopes> FromRequest<'r> for BearerToken<P, S> {
+impl<'r, P: ProviderName, S: RequiredScopes, A: Authorization> FromRequest<'r> for BearerToken<P, S, A> {
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
@@ -247,15 +267,17 @@ impl<'r, P: ProviderName, S: RequiredScopes> FromRequest<'r> for BearerToken<P, 
         let outcome = result.and_then(|identity| {
             let missing = S::SCOPES.iter().any(|scope| !identity.scopes().contains(*scope));
             if missing {
-                Err(OidcError::InsufficientScope {
+                return Err(OidcError::InsufficientScope {
                     scope: S::SCOPES.join(" "),
-                })
-            } else {
-                Ok(BearerToken {
-                    identity,
-                    marker: PhantomData,
-                })
+                });
             }
+            identity
+                .meets::<A>()
+                .map_err(|reason| super::access_denied::<A>(request, "bearer", P::NAME, reason))?;
+            Ok(BearerToken {
+                identity,
+                marker: PhantomData,
+            })
         });
         match outcome {
             Ok(guard) => Outcome::Success(guard),
@@ -268,7 +290,7 @@ impl<'r, P: ProviderName, S: RequiredScopes> FromRequest<'r> for BearerToken<P, 
     }
 }
 
-impl<P: ProviderName, S: RequiredScopes> Sentinel for BearerToken<P, S> {
+impl<P: ProviderName, S: RequiredScopes, A: Authorization> Sentinel for BearerToken<P, S, A> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         super::provider_missing(rocket, P::NAME, "BearerToken")
     }

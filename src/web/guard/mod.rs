@@ -1,7 +1,10 @@
 //! Request guards: [`OidcUser`] for browser sessions, [`BearerToken`] for
 //! API calls, [`Identity`] for either.
 
-use rocket::{Ignite, Rocket};
+use rocket::{Ignite, Request, Rocket};
+
+use crate::config::Authorization;
+use crate::error::{AuthorizationError, OidcError};
 
 use crate::oidc::Oidc;
 
@@ -34,4 +37,25 @@ pub(crate) fn provider_missing(rocket: &Rocket<Ignite>, provider: &str, guard: &
         }
         Some(_) => false,
     }
+}
+
+/// The refusal of a request whose user (or token subject) is
+/// authenticated but does not meet `A`: logged with what was unmet and
+/// counted, answered `403 access_denied` without the required values.
+pub(crate) fn access_denied<A: Authorization>(
+    request: &Request<'_>,
+    guard: &'static str,
+    provider: &str,
+    reason: AuthorizationError,
+) -> OidcError {
+    let requirement = std::any::type_name::<A>();
+    let short = requirement.rsplit("::").next().unwrap_or(requirement);
+    crate::telemetry::access_denied(guard, short, reason);
+    event!(
+        info,
+        "oidc: access denied to {} {}: a {guard} of provider `{provider}` does not meet `{requirement}`: {reason}",
+        request.method(),
+        request.uri().path()
+    );
+    OidcError::AccessDenied { requirement, reason }
 }

@@ -1,4 +1,5 @@
-//! `OidcUser<P>`: the logged-in browser user of provider `P`.
+//! `OidcUser<P, R, A>`: the logged-in browser user of provider `P`, whose
+//! login meets `R` and who is authorized by `A`.
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -10,7 +11,9 @@ use rocket::{Ignite, Rocket, Sentinel};
 use time::OffsetDateTime;
 
 use crate::clock::UnixTime;
-use crate::config::{DefaultProvider, NoRequirement, ProviderName, Requirement};
+use crate::config::{
+    Authorization, ClaimPath, DefaultProvider, NoAuthorization, NoRequirement, ProviderName, Requirement,
+};
 use crate::error::OidcError;
 use crate::flow::login::{self, Prompt, StepUp};
 use crate::flow::refresh::refresh_and_store;
@@ -35,14 +38,28 @@ use crate::web::request_memo::{self, RequestMemo};
 /// `refresh_before_expiry_seconds`, an access token about to expire is
 /// refreshed first (and the session ends if that fails).
 ///
+/// With an [`Authorization`] `A` (declared with
+/// [`authorization!`](crate::authorization!)), a logged-in user who lacks
+/// a role, a group or a claim value it asks for gets `403 access_denied`
+/// (an HTML page for a navigation, JSON otherwise): never a login, which
+/// would bring them back without the role, in a loop. Roles and groups are
+/// read where the provider's `roles_claim` and `groups_claim` say, in the
+/// ID token's claims with userinfo's over them.
+///
 /// Using the guard without [`Oidc::fairing()`], or with a provider missing
 /// from the configuration, aborts launch.
 ///
 /// ```rust
 /// use rocket::get;
-/// use rocket_openidconnect::{provider, OidcUser};
+/// use rocket_openidconnect::{authorization, provider, DefaultProvider, NoRequirement, OidcUser};
 ///
 /// provider!(Second = "second");
+/// authorization!(Admins { roles: any ["admin"] });
+///
+/// #[get("/admin")]
+/// fn admin(user: OidcUser<DefaultProvider, NoRequirement, Admins>) -> String {
+///     format!("{} may administer", user.subject())
+/// }
 ///
 /// #[get("/profile")]
 /// fn profile(user: OidcUser) -> String {
@@ -54,11 +71,15 @@ use crate::web::request_memo::{self, RequestMemo};
 ///     user.userinfo()?.get("email")?.as_str().map(String::from)
 /// }
 /// ```
-pub struct OidcUser<P: ProviderName = DefaultProvider, R: Requirement = NoRequirement> {
+pub struct OidcUser<
+    P: ProviderName = DefaultProvider,
+    R: Requirement = NoRequirement,
+    A: Authorization = NoAuthorization,
+> {
     session: Arc<UserSession>,
     oidc: Oidc,
     jar: Arc<Jar>,
-    provider: PhantomData<(P, R)>,
+    provider: PhantomData<(P, R, A)>,
 }
 
 /// An access token known to be valid now, from
@@ -95,10 +116,64 @@ impl ValidAccessToken {
     }
 }
 
-impl<P: ProviderName, R: Requirement> OidcUser<P, R> {
+impl<P: ProviderName, R: Requirement, A: Authorization> OidcUser<P, R, A> {
     /// The session behind this guard.
     pub fn session(&self) -> &UserSession {
         &self.session
+    }
+
+    /// The user's roles, read where the provider's `roles_claim` says
+    /// (userinfo over the ID token; a string or an array of strings,
+    /// anything else is none).
+    ///
+    /// ```rust
+    /// use rocket::get;
+    /// use rocket_openidconnect::OidcUser;
+    ///
+    /// #[get("/whoami")]
+    /// fn whoami(user: OidcUser) -> String {
+    ///     format!("{} with roles {:?} in groups {:?}", user.subject(), user.roles(), user.groups())
+    /// }
+    /// ```
+    pub fn roles(&self) -> Vec<&str> {
+        self.claim_paths()
+            .map(|(roles, _)| self.session.claims_view().strings(roles))
+            .unwrap_or_default()
+    }
+
+    /// The user's groups, read where the provider's `groups_claim` says.
+    pub fn groups(&self) -> Vec<&str> {
+        self.claim_paths()
+            .map(|(_, groups)| self.session.claims_view().strings(groups))
+            .unwrap_or_default()
+    }
+
+    /// Whether the user's roles hold `role`, exactly (no case folding).
+    ///
+    /// ```rust
+    /// use rocket::get;
+    /// use rocket_openidconnect::OidcUser;
+    ///
+    /// #[get("/reports")]
+    /// fn reports(user: OidcUser) -> &'static str {
+    ///     if user.has_role("auditor") || user.in_group("finance") { "all reports" } else { "your reports" }
+    /// }
+    /// ```
+    pub fn has_role(&self, role: &str) -> bool {
+        self.claim_paths()
+            .is_some_and(|(roles, _)| self.session.claims_view().has(roles, role))
+    }
+
+    /// Whether the user's groups hold `group`, exactly.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.claim_paths()
+            .is_some_and(|(_, groups)| self.session.claims_view().has(groups, group))
+    }
+
+    /// Where provider `P` puts roles and groups.
+    fn claim_paths(&self) -> Option<(&ClaimPath, &ClaimPath)> {
+        let config = &self.oidc.provider(P::NAME)?.config;
+        Some((&config.roles_claim, &config.groups_claim))
     }
 
     /// A valid access token (Flask-pyoidc's `valid_access_token`): the
@@ -171,7 +246,7 @@ fn expires_within(session: &UserSession, seconds: i64, now: UnixTime) -> bool {
     session.access_token_expires_within(seconds, now)
 }
 
-impl<P: ProviderName, R: Requirement> Deref for OidcUser<P, R> {
+impl<P: ProviderName, R: Requirement, A: Authorization> Deref for OidcUser<P, R, A> {
     type Target = UserSession;
 
     fn deref(&self) -> &UserSession {
@@ -179,7 +254,7 @@ impl<P: ProviderName, R: Requirement> Deref for OidcUser<P, R> {
     }
 }
 
-impl<P: ProviderName, R: Requirement> std::fmt::Debug for OidcUser<P, R> {
+impl<P: ProviderName, R: Requirement, A: Authorization> std::fmt::Debug for OidcUser<P, R, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("OidcUser").field(&*self.session).finish()
     }
@@ -293,8 +368,24 @@ async fn current_session(
     Ok(Some(session))
 }
 
+/// Whether the user of `session` meets `A`: `403 access_denied`, said in
+/// the log and the metrics, when not.
+fn authorized<A: Authorization>(
+    oidc: &Oidc,
+    request: &Request<'_>,
+    provider_name: &str,
+    session: &UserSession,
+) -> Result<(), OidcError> {
+    let Some(provider) = oidc.provider(provider_name) else {
+        return Err(OidcError::LoginRequired);
+    };
+    let config = &provider.config;
+    crate::token::authorization::check::<A>(session.claims_view(), &config.roles_claim, &config.groups_claim)
+        .map_err(|reason| super::access_denied::<A>(request, "session", provider_name, reason))
+}
+
 #[rocket::async_trait]
-impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
+impl<'r, P: ProviderName, R: Requirement, A: Authorization> FromRequest<'r> for OidcUser<P, R, A> {
     type Error = OidcError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, OidcError> {
@@ -316,12 +407,17 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
                         oidc.skew_seconds(),
                     ) =>
             {
-                return Outcome::Success(OidcUser {
-                    session,
-                    oidc: oidc.clone(),
-                    jar,
-                    provider: PhantomData,
-                });
+                match authorized::<A>(oidc, request, P::NAME, &session) {
+                    Ok(()) => {
+                        return Outcome::Success(OidcUser {
+                            session,
+                            oidc: oidc.clone(),
+                            jar,
+                            provider: PhantomData,
+                        });
+                    }
+                    Err(denied) => denied,
+                }
             }
             // No session, or one weaker or older than the route asks: a
             // navigation logs in (asking for what the route needs) and comes
@@ -361,7 +457,7 @@ impl<'r, P: ProviderName, R: Requirement> FromRequest<'r> for OidcUser<P, R> {
     }
 }
 
-impl<P: ProviderName, R: Requirement> Sentinel for OidcUser<P, R> {
+impl<P: ProviderName, R: Requirement, A: Authorization> Sentinel for OidcUser<P, R, A> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         super::provider_missing(rocket, P::NAME, "OidcUser")
     }
