@@ -4,6 +4,10 @@
 //! regressions show. `cargo bench --bench guard`; the ratio of the two
 //! times is what the guard costs.
 //!
+//! `GET /ping/admin` and `GET /ping/token/admin` are the guards with an
+//! [`authorization!`](rocket_openidconnect::authorization!) requirement
+//! (the role `admin`) that the session or token meets: what the check adds.
+//!
 //! Also: the guard with 1 and with 100,000 sessions in the `memory` store
 //! (its cost must not grow with the number of sessions).
 
@@ -37,6 +41,30 @@ fn ping_token(_token: rocket_openidconnect::BearerToken) -> &'static str {
     "pong"
 }
 
+rocket_openidconnect::authorization!(Admins { roles: any["admin"] });
+
+#[rocket::get("/ping/admin")]
+fn ping_admin(
+    _user: rocket_openidconnect::OidcUser<
+        rocket_openidconnect::DefaultProvider,
+        rocket_openidconnect::NoRequirement,
+        Admins,
+    >,
+) -> &'static str {
+    "pong"
+}
+
+#[rocket::get("/ping/token/admin")]
+fn ping_token_admin(
+    _token: rocket_openidconnect::BearerToken<
+        rocket_openidconnect::DefaultProvider,
+        rocket_openidconnect::NoScopes,
+        Admins,
+    >,
+) -> &'static str {
+    "pong"
+}
+
 struct Setup {
     client: Arc<Client>,
     jar: BTreeMap<String, String>,
@@ -60,6 +88,9 @@ fn resident_bytes() -> i64 {
 
 async fn setup_with(store: &str, extra_sessions: usize, session: serde_json::Value) -> Setup {
     let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.claims.insert("roles".into(), json!(["user", "admin"]));
+    });
     let mut config = oidc_config(&provider);
     let redis = store.contains("redis").then(RedisServer::start);
     config["session"] = json!({ "store": if store == "cookie+redis" { "cookie" } else { store } });
@@ -70,8 +101,13 @@ async fn setup_with(store: &str, extra_sessions: usize, session: serde_json::Val
         config["redis"] = redis.config();
     }
     // Every login uses a `state`: 100,000 logins fill the default ledger.
-    config["limits"] = json!({ "sessions_per_subject": 1_000_000, "sessions": 1_000_000, "used_states": 1_000_000 });
-    let routes = rocket::routes![ping, ping_user, ping_token, app::profile];
+    config["limits"] = json!({
+        "sessions_per_subject": 1_000_000,
+        "sessions": 1_000_000,
+        "used_states": 1_000_000,
+        "used_states_per_subject": 1_000_000,
+    });
+    let routes = rocket::routes![ping, ping_user, ping_admin, ping_token, app::profile];
     let figment = support::figment(config).merge(("log_level", "off"));
     let mut browser = Browser::new(rp_with_figment(figment, routes)).await;
     if extra_sessions > 0 {
@@ -121,7 +157,7 @@ fn guard(c: &mut Criterion) {
     let mut group = c.benchmark_group("guard");
     for store in only.split_whitespace() {
         let s = runtime.block_on(setup(store, 0));
-        for uri in ["/ping", "/ping/user"] {
+        for uri in ["/ping", "/ping/user", "/ping/admin"] {
             group.bench_function(format!("{store} {uri}"), |b| {
                 b.to_async(&runtime).iter(|| get(&s.client, &s.jar, uri));
             });
@@ -171,17 +207,17 @@ fn bearer(c: &mut Criterion) {
     let (provider, client) = runtime.block_on(async {
         let provider = TestProvider::start().await;
         let figment = support::figment(oidc_config(&provider)).merge(("log_level", "off"));
-        let rocket = rp_with_figment(figment, rocket::routes![ping, ping_token]);
+        let rocket = rp_with_figment(figment, rocket::routes![ping, ping_token, ping_token_admin]);
         let client = Client::untracked(rocket).await.expect("launch");
         (provider, client)
     });
     let mut group = c.benchmark_group("bearer");
     for (kind, token) in [
-        ("opaque", provider.opaque_token(json!({}))),
-        ("jwt", provider.at_jwt(json!({}))),
+        ("opaque", provider.opaque_token(json!({ "roles": ["user", "admin"] }))),
+        ("jwt", provider.at_jwt(json!({ "roles": ["user", "admin"] }))),
     ] {
         let authorization = format!("Bearer {token}");
-        for uri in ["/ping", "/ping/token"] {
+        for uri in ["/ping", "/ping/token", "/ping/token/admin"] {
             group.bench_function(format!("{kind} {uri}"), |b| {
                 b.to_async(&runtime).iter(|| async {
                     let response = client

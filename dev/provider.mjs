@@ -28,7 +28,10 @@
 //                         gets a DPoP-bound access token (`cnf.jkt`)
 //
 // A login name that starts with "mfa-" logs in with `acr` urn:example:mfa, any other with
-// urn:example:password (for step-up tests).
+// urn:example:password (for step-up tests). A login name that starts with "admin" has the role
+// `admin` (claim `roles`, released with the `profile` scope and put in the user's access
+// tokens); client-credentials tokens of the client `demo` carry `roles: ["admin"]`, those of
+// other clients no roles (for the demo's /admin and /api/admin).
 //
 // Everything here is for development and tests only: any login/password is accepted.
 
@@ -164,7 +167,18 @@ function accountClaims(sub) {
     preferred_username: local,
     email: sub.includes('@') ? sub : `${sub}@example.test`,
     email_verified: true,
+    ...(local.startsWith('admin') ? { roles: ['admin'] } : {}),
   };
+}
+
+// What an access token says of who may do what: the user's roles, or the client's for a
+// client-credentials token (in the JWT and in the introspection answer alike).
+async function extraTokenClaims(ctx, token) {
+  if (token.kind === 'ClientCredentials') {
+    return token.clientId === 'demo' ? { roles: ['admin'] } : undefined;
+  }
+  const roles = token.accountId ? accountClaims(token.accountId).roles : undefined;
+  return roles ? { roles } : undefined;
 }
 
 // Resource servers (RFC 8707 / RFC 9068): any http URL on a loopback host is accepted as a
@@ -190,9 +204,10 @@ const configuration = {
   }),
   claims: {
     openid: ['sub'],
-    profile: ['name', 'preferred_username'],
+    profile: ['name', 'preferred_username', 'roles'],
     email: ['email', 'email_verified'],
   },
+  extraTokenClaims,
   scopes: ['openid', 'offline_access', 'read', 'write'],
   acrValues: ['urn:example:password', 'urn:example:mfa'],
   clockTolerance: CLOCK_TOLERANCE,

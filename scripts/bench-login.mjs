@@ -37,7 +37,7 @@ try {
 
   await page.goto(new URL(path, app).href);
   if (new URL(page.url()).origin !== op) throw new Error(`expected the provider's login page, got ${page.url()}`);
-  await page.fill('input[name=login]', 'bench');
+  await page.fill('input[name=login]', 'admin-bench');
   await page.fill('input[name=password]', 'bench');
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
   const consent = page.locator('button[type=submit]', { hasText: 'Continue' });

@@ -9,10 +9,14 @@
 # differs between two routes is the guard and the handler:
 #   GET /ping         no guard ("pong"); GET /ping/user: OidcUser, same answer
 #   GET /             no guard (HTML);   GET /profile:   OidcUser + the session as JSON
+#   GET /ping         against GET /admin: OidcUser requiring the role `admin` + /profile's JSON
+#                     (cookie and memory setups; the bench user logs in as `admin-bench`)
 # and, on the cookie setup, with the same Authorization header on both routes:
 #   GET /api with an opaque token (introspection cached: 1 provider call in all) and with an
 #   RFC 9068 JWT (checked locally: 0 calls), against GET /ping; also GET /ping/token (the guard
-#   alone) and GET /ping/json (no guard, a JSON body of /api's size: what the body alone costs).
+#   alone) and GET /ping/json (no guard, a JSON body of /api's size: what the body alone costs),
+#   and GET /api/admin (BearerToken requiring the role `admin`, which the provider puts in the
+#   demo client's tokens).
 # Each pair is measured side by side: in each of BENCH_ROUNDS rounds (default 3) the base and
 # the route alternate in BENCH_SLICES slices (default 4) of BENCH_DURATION (default 2s) each;
 # a round's ratio is the route's best slice against the base's best slice (the machine is
@@ -171,6 +175,7 @@ for setup in "${setups[@]}"; do
   cookie_of[$setup]="$(node scripts/bench-login.mjs "$app" "$op" /profile)"
   expect_200 "$setup: GET /profile with the session cookie" "$app/profile" "Cookie: ${cookie_of[$setup]}"
   expect_200 "$setup: GET /ping/user with the session cookie" "$app/ping/user" "Cookie: ${cookie_of[$setup]}"
+  expect_200 "$setup: GET /admin with the session cookie (the bench user is an admin)" "$app/admin" "Cookie: ${cookie_of[$setup]}"
 done
 
 # Each run appends "round|setup|name|label|rps|p50|p99|requests|redis commands" to $workdir/results.
@@ -211,9 +216,11 @@ for round in $(seq 1 "$rounds"); do
   # Side by side: each pair on every setup before the next pair. In a round, the base and the
   # route alternate in short slices (base, route, base, route, ..., base), so that both meet
   # the same phases of the machine.
-  for pair in "ping:/ping ping_user:/ping/user" "root:/ profile:/profile"; do
+  for pair in "ping:/ping ping_user:/ping/user" "root:/ profile:/profile" "ping_a:/ping admin:/admin"; do
     read -r base route <<<"$pair"
     for setup in "${setups[@]}"; do
+      # Authorization is the same work in every store: measured where the session is cheapest.
+      case "$route:$setup" in admin:*redis*) continue ;; esac
       for slice in $(seq 1 "$slices"); do
         for run in "$base" "$route"; do
           name="${run%%:*}" path="${run#*:}"
@@ -229,7 +236,8 @@ for round in $(seq 1 "$rounds"); do
     for slice in $(seq 1 "$((slices + 1))"); do
       routes=("ping_$kind|GET /ping|/ping")
       if [ "$slice" -le "$slices" ]; then
-        routes+=("api_$kind|GET /api ($kind)|/api" "guard_$kind|GET /ping/token ($kind)|/ping/token" "json_$kind|GET /ping/json|/ping/json")
+        routes+=("api_$kind|GET /api ($kind)|/api" "api_admin_$kind|GET /api/admin ($kind)|/api/admin"
+          "guard_$kind|GET /ping/token ($kind)|/ping/token" "json_$kind|GET /ping/json|/ping/json")
       fi
       for route in "${routes[@]}"; do
         IFS='|' read -r name label path <<<"$route"
@@ -286,6 +294,7 @@ for r, setup, name, label, rps, p50, p99, requests, commands in rows:
 targets = {
     ("ping_user", "ping"): {"cookie": 0.95, "memory": 0.95, "redis": 0.80, "cookie+redis": 0.85},
     ("profile", "root"): {"cookie": 0.90, "memory": 0.90, "redis": 0.75, "cookie+redis": 0.80},
+    ("admin", "ping_a"): {"cookie": 0.95, "memory": 0.95},
 }
 def ratio(setup, name, base):
     # Per round: the best slice of the route against the best slice of its base. Another
@@ -316,10 +325,11 @@ for (name, base), wanted in targets.items():
         median_rps = statistics.median(x["rps"] for x in runs[(setup, name)] if x["round"] != "p99")
         trips = [x["commands"] / x["requests"] for x in runs[(setup, name)] if x["requests"] and x["round"] != "p99"]
         trips = f"{statistics.median(trips):.3f}" if "redis" in setup and trips else ""
-        label = {"ping_user": "/ping/user vs /ping", "profile": "/profile vs /"}[name]
+        label = {"ping_user": "/ping/user vs /ping", "profile": "/profile vs /", "admin": "/admin vs /ping"}[name]
         print(f"{setup:<13} {label:<36} {value:>12.3f} {target or '':>7}  {verdict:4} {median_rps:>15.0f} {trips:>9}")
 for kind in ("opaque", "jwt"):
-    for name, label in ((f"api_{kind}", f"/api ({kind}) vs /ping"), (f"guard_{kind}", f"/ping/token ({kind}) vs /ping"),
+    for name, label in ((f"api_{kind}", f"/api ({kind}) vs /ping"), (f"api_admin_{kind}", f"/api/admin ({kind}) vs /ping"),
+                        (f"guard_{kind}", f"/ping/token ({kind}) vs /ping"),
                         (f"json_{kind}", "/ping/json (no guard) vs /ping")):
         for setup in setups:
             value = ratio(setup, name, f"ping_{kind}")

@@ -59,8 +59,8 @@
 //! [`Identity`]) and what they give ([`UserSession`], [`TokenIdentity`],
 //! [`ValidAccessToken`], [`ServiceToken`]), the type-level names guards take
 //! ([`DefaultProvider`], [`ProviderName`], [`RequiredScopes`],
-//! [`Requirement`]) with the macros that declare them ([`provider!`],
-//! [`scopes!`], [`requirement!`]), errors ([`OidcError`], [`error_view`])
+//! [`Requirement`], [`Authorization`]) with the macros that declare them
+//! ([`provider!`], [`scopes!`], [`requirement!`], [`authorization!`]), errors ([`OidcError`], [`error_view`])
 //! and [`Readiness`]. The configuration types are in [`config`], the typed
 //! reasons an [`OidcError`] carries in [`error`], the app's clock in
 //! [`clock`], the redacting newtypes of tokens and secrets in [`secret`],
@@ -586,6 +586,7 @@
 //! | `oidc_provider_request_duration_seconds` | histogram | `provider`, `endpoint` |
 //! | `oidc_cache_requests_total` | counter | `cache` (`session`, `session_id`, `bearer`), `result` (`hit`, `miss`) |
 //! | `oidc_bearer_tokens_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`, `client_rejected`: the provider refused this app's own credentials at introspection), before the scopes are checked |
+//! | `oidc_access_denied_total` | counter | `guard` (`session`, `bearer`), `requirement` (the [`Authorization`] type's name), `unmet` (`role`, `group`, `claim`) |
 //! | `oidc_refreshes_total` | counter | `provider`, `outcome` (`success`, `failure`) |
 //! | `oidc_logouts_total` | counter | `kind` (`rp`, `backchannel`) |
 //! | `oidc_sessions_stored` | gauge | `store` (`memory`): sessions held in this process |
@@ -740,6 +741,80 @@
 //! acr_values="...", max_age="..."`. The new ID token must meet the
 //! requirement or the login fails (the old session stays). Routes without
 //! a requirement do no such check.
+//!
+//! # Who may do what: roles, groups and claims
+//!
+//! A route names who may use it with an [`authorization!`] type, the
+//! third parameter of [`OidcUser`], [`BearerToken`] and [`Identity`]:
+//! roles and groups (`all` of a list, or `any` of one) and claim values at
+//! dotted paths.
+//!
+//! ```rust
+//! use rocket::get;
+//! use rocket_openidconnect::{
+//!     authorization, BearerToken, DefaultProvider, NoRequirement, NoScopes, OidcUser,
+//! };
+//!
+//! authorization!(
+//!     /// Administrators, or owners, of one tenant.
+//!     pub TenantAdmins {
+//!         roles: any ["admin", "owner"],
+//!         claims: { "tid" = "72f988bf-86f1-41af-91ab-2d7cd011db47" },
+//!     }
+//! );
+//! authorization!(pub Operators { groups: all ["staff", "ops"] });
+//!
+//! #[get("/admin")]
+//! fn admin(user: OidcUser<DefaultProvider, NoRequirement, TenantAdmins>) -> String {
+//!     format!("{} may administer", user.subject())
+//! }
+//!
+//! #[get("/api/restart")]
+//! fn restart(token: BearerToken<DefaultProvider, NoScopes, Operators>) -> String {
+//!     format!("restart asked by {:?}", token.subject())
+//! }
+//!
+//! #[get("/reports")]
+//! fn reports(user: OidcUser) -> &'static str {
+//!     // The same questions in a handler.
+//!     if user.has_role("auditor") || user.in_group("finance") { "all" } else { "yours" }
+//! }
+//! ```
+//!
+//! * **Where roles and groups are.** `providers.<name>.roles_claim`
+//!   (default `"roles"`) and `groups_claim` (default `"groups"`) are dotted
+//!   paths into the claims: `realm_access.roles` or
+//!   `resource_access.<client>.roles` for Keycloak, the defaults for Entra
+//!   ID and Okta. The value counts only as a string or an array of
+//!   strings; any other shape (a number, an object, an array holding one)
+//!   grants nothing, and values compare exactly (`Admin` is not `admin`).
+//! * **Which claims.** A browser session is judged on its ID token's
+//!   claims with userinfo's over them, claim by claim (userinfo is the
+//!   provider's later word); a bearer token on its JWT claims or its
+//!   introspection answer. [`UserSession::claim`] and
+//!   [`TokenIdentity::claim`] read a dotted path the same way, and
+//!   `claims_as::<T>()` gives the claims as the app's own type.
+//! * **Refusals.** A logged-in user or a valid token that does not meet
+//!   the requirement gets `403 access_denied`: a page for a navigation,
+//!   JSON otherwise, and for a bearer request `WWW-Authenticate: Bearer
+//!   realm="...", error="access_denied", error_description="..."`. The
+//!   answer says what kind of thing is missing (a role, a group, an
+//!   attribute), never which values the route requires. It is never
+//!   `401` and never a login: the user would come back without the role,
+//!   in a loop. It is not `insufficient_scope` either: no scope would help,
+//!   and clients (MCP clients among them) ask for more scope on that
+//!   error. Authentication comes first: no session or an invalid token is
+//!   answered as on any route.
+//! * **Telling an operator.** The log says which route, which requirement
+//!   and what was unmet; `oidc_access_denied_total` counts refusals by
+//!   guard, requirement and unmet part.
+//! * **Cost.** A requirement is a few map lookups on claims parsed once
+//!   per session or token, allocating nothing; a claim path with an empty
+//!   segment is refused when the app is compiled:
+//!
+//! ```compile_fail
+//! rocket_openidconnect::authorization!(Broken { claims: { "org..id" = "x" } });
+//! ```
 //!
 //! # Testing your app
 //!

@@ -1,7 +1,8 @@
 //! Metrics through the `metrics` facade (rendered here by the Prometheus
 //! exporter the demo uses): logins by outcome and cause, provider calls by
 //! endpoint and status with their latency, cache hits and misses, bearer
-//! judgements, refreshes, logouts, sessions in the memory store.
+//! judgements, refusals by authorization, refreshes, logouts, sessions in
+//! the memory store.
 //!
 //! One recorder per process: everything is in one test, which reads the
 //! counters before and after each step.
@@ -11,10 +12,24 @@ use rocket::http::{Accept, ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_openidconnect::testing::{TestIssuer, TestUser};
-use rocket_openidconnect::{BearerToken, Oidc, OidcError, OidcUser, provider};
+use rocket_openidconnect::{
+    BearerToken, DefaultProvider, NoRequirement, NoScopes, Oidc, OidcError, OidcUser, authorization, provider,
+};
 use serde_json::json;
 
 provider!(Down = "down");
+authorization!(Admins { roles: any["admin"] });
+authorization!(Staff { groups: all["staff"] });
+
+#[get("/admin")]
+fn admin(user: OidcUser<DefaultProvider, NoRequirement, Admins>) -> String {
+    user.subject().to_string()
+}
+
+#[get("/api/staff")]
+fn api_staff(_token: BearerToken<DefaultProvider, NoScopes, Staff>) -> &'static str {
+    "ok"
+}
 provider!(Misconfigured = "misconfigured");
 
 #[get("/me")]
@@ -88,9 +103,10 @@ async fn the_crate_counts_and_times_what_an_operator_watches() {
                 },
             }),
         ));
-    let app = rocket::custom(figment)
-        .attach(Oidc::fairing())
-        .mount("/", routes![me, down, refresh, api, api_misconfigured]);
+    let app = rocket::custom(figment).attach(Oidc::fairing()).mount(
+        "/",
+        routes![me, down, refresh, api, api_misconfigured, admin, api_staff],
+    );
     let client = Client::tracked(issuer.configure(app)).await.expect("app");
 
     // A login: success, with its provider calls and duration.
@@ -126,6 +142,23 @@ async fn the_crate_counts_and_times_what_an_operator_watches() {
     assert_eq!(client.get("/me").dispatch().await.status(), Status::Ok);
     assert_eq!(client.get("/me").dispatch().await.status(), Status::Ok);
     assert!(metrics.get(hits) >= before + 1.0, "{}", metrics.0.render());
+
+    // Access denied, by guard, requirement and what was unmet.
+    let denied = r#"oidc_access_denied_total{guard="session",requirement="Admins",unmet="role"}"#;
+    let before = metrics.get(denied);
+    assert_eq!(client.get("/admin").dispatch().await.status(), Status::Forbidden);
+    assert_eq!(metrics.get(denied), before + 1.0, "{}", metrics.0.render());
+    let denied = r#"oidc_access_denied_total{guard="bearer",requirement="Staff",unmet="group"}"#;
+    let response = client
+        .get("/api/staff")
+        .header(Header::new(
+            "Authorization",
+            format!("Bearer {}", issuer.access_token().claim("groups", ["eng"]).jwt()),
+        ))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(metrics.get(denied), 1.0, "{}", metrics.0.render());
 
     // A refresh.
     let refreshes = r#"oidc_refreshes_total{provider="default",outcome="success"}"#;

@@ -17,6 +17,9 @@ impl OidcConfig {
             redis.problems(&mut Problems::of("oidc.redis", &mut problems));
         }
         self.limits.problems(&mut Problems::of("oidc.limits", &mut problems));
+        if let Some(resource) = &self.resource {
+            resource.problems(&mut Problems::of("oidc.resource", &mut problems));
+        }
         let mut problem = |key: String, message: &str| {
             problems.push(ConfigError {
                 key,

@@ -37,6 +37,11 @@
 //! | `limits.revocations` | `100000` | logged-out cookie sessions, `sid`s and `sub`s remembered in the process |
 //! | `limits.revocations_per_subject` | `100` | logged-out sessions one user may hold (in process and in Redis); past it they become one record of the user |
 //! | `limits.provider_calls_per_second` | `20` (`0`: no limit) | pushed requests and introspections of unseen tokens that requests nobody authenticated may cause, per provider (each its own budget); one source address (Rocket's `client_ip()`) may spend a quarter, each logged-in user as much of their own (past it, `429` for that client) |
+//! | `resource.identifier` | | this API's resource identifier (https URL): turns on RFC 9728 metadata and the RFC 8707 audience check ([`ResourceConfig`], [protected resources](crate#protected-resource-metadata-rfc-9728-and-mcp-servers)) |
+//! | `resource.authorization_servers` | every provider's issuer | the issuers the metadata names |
+//! | `resource.scopes_supported` | `[]` | the scopes the metadata names |
+//! | `resource.resource_name` / `resource_documentation` / `resource_policy_uri` / `resource_tos_uri` | | optional metadata for people |
+//! | `resource.require_audience` | `true` | a bearer token's `aud` must contain `resource.identifier` |
 //! | `providers.<name>.issuer` | | Issuer Identifier; discovery at `{issuer}/.well-known/openid-configuration` |
 //! | `providers.<name>.discovery_url` | | explicit discovery document URL |
 //! | `providers.<name>.redirect_uri` | `redirect_uri` | this provider's own callback URL (mix-up defence without RFC 9207) |
@@ -63,7 +68,7 @@
 //! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |
 //! | `providers.<name>.session.keep_claims` / `drop_claims` | all kept | which ID-token and userinfo claims a session keeps ([`ProviderSessionConfig`]) |
 //! | `providers.<name>.bearer.mode` | `"auto"` | `"introspection"`, `"jwt"` or `"auto"` |
-//! | `providers.<name>.bearer.audiences` | `[client_id]` | accepted `aud` of bearer tokens |
+//! | `providers.<name>.bearer.audiences` | `[client_id]` (`[resource.identifier]` with `[oidc.resource]`) | accepted `aud` of bearer tokens |
 //! | `providers.<name>.bearer.introspection_cache_seconds` | `60` | cap on caching an active introspection result (at most a day) |
 //! | `providers.<name>.bearer.require_audience` | `true` | an introspection answer must carry an accepted `aud` |
 //! | `providers.<name>.bearer.cache_entries` | `10000` | valid tokens' checks kept (least recently used out first) |
@@ -93,6 +98,7 @@ mod metadata;
 mod names;
 mod provider;
 mod redis;
+mod resource;
 mod secrets;
 mod session;
 
@@ -112,6 +118,7 @@ pub use self::provider::{
     TokenEndpointAuthMethod, UserinfoMethod,
 };
 pub use self::redis::{RedisConfig, RedisUrl};
+pub use self::resource::ResourceConfig;
 pub use self::session::{SessionConfig, SessionStoreKind};
 
 /// The whole `[default.oidc]` table.
@@ -165,6 +172,10 @@ pub struct OidcConfig {
     /// `[oidc.limits]`: bounds of the state kept in this process.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[oidc.resource]` (optional): this app as a protected resource
+    /// (RFC 9728 metadata, RFC 8707 audience).
+    #[serde(default)]
+    pub resource: Option<ResourceConfig>,
     /// `[oidc.providers.<name>]` (at least one): the OpenID Providers, by the
     /// name guards refer to. [`OidcUser`](crate::OidcUser) uses `default`.
     pub providers: BTreeMap<String, ProviderConfig>,

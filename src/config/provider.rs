@@ -244,10 +244,15 @@ pub enum PushedAuthorizationRequests {
 #[non_exhaustive]
 pub struct ProviderSessionConfig {
     /// `keep_claims` (default: all): keep only these claims (and those the
-    /// protocol needs). Cannot be combined with `drop_claims`.
+    /// protocol needs). Cannot be combined with `drop_claims`. Routes that
+    /// ask for roles or groups need the claim `roles_claim` or
+    /// `groups_claim` starts at in the list: a session without it has no
+    /// roles, and such routes refuse.
     #[serde(default)]
     pub keep_claims: Vec<String>,
-    /// `drop_claims` (default none): keep every claim but these.
+    /// `drop_claims` (default none): keep every claim but these. Dropping
+    /// the claim `roles_claim` or `groups_claim` reads from leaves sessions
+    /// without roles or groups: routes that ask for them refuse.
     #[serde(default)]
     pub drop_claims: Vec<String>,
 }

@@ -29,6 +29,10 @@ pub enum BearerError {
     /// `bearer.require_audience`: the introspection answer names no `aud`.
     #[error("the introspection answer names no audience (`bearer.require_audience`)")]
     NoAudience,
+    /// `[oidc.resource]`: the token's `aud` does not name this resource
+    /// (RFC 8707 §2).
+    #[error("the token is not for this resource (its `aud` lacks `resource.identifier`)")]
+    NotForThisResource,
     /// `exp` is past (with the clock skew).
     #[error("the token has expired")]
     Expired,

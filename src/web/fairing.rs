@@ -126,6 +126,11 @@ impl Fairing for OidcFairing {
             &config.callback_paths(),
             &config.logout_path,
             &config.backchannel_logout_path,
+            &config
+                .resource
+                .as_ref()
+                .map(|resource| resource.metadata_paths())
+                .unwrap_or_default(),
         );
         let oidc = match Oidc::build(config, cipher, http, self.clock.clone()) {
             Ok(oidc) => oidc,

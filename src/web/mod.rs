@@ -9,5 +9,6 @@ pub(crate) mod launch;
 pub(crate) mod readiness;
 pub(crate) mod request;
 pub(crate) mod request_memo;
+pub(crate) mod resource_metadata;
 pub(crate) mod response;
 pub(crate) mod routes;

@@ -10,6 +10,7 @@ use rocket::{Request, Response};
 
 use crate::config::DpopMode;
 use crate::error::OidcError;
+use crate::oidc::Oidc;
 use crate::token::dpop::PROOF_ALGS;
 use crate::web::request_memo::{self, RequestMemo};
 
@@ -71,7 +72,17 @@ fn bearer_challenges(request: &Request<'_>, state: &RequestMemo, response: &mut 
         DpopMode::Allowed if matches!(error, OidcError::MissingToken) => vec![bearer, dpop],
         DpopMode::Allowed => vec![bearer],
     };
-    for challenge in challenges.into_iter().flatten() {
+    // RFC 9728 §5.1: where a client learns how to get a token for this
+    // resource (MCP clients start there from a 401).
+    let metadata = request
+        .rocket()
+        .state::<Oidc>()
+        .and_then(|oidc| oidc.config().resource.as_ref())
+        .and_then(|resource| resource.metadata_url());
+    for mut challenge in challenges.into_iter().flatten() {
+        if let Some(url) = &metadata {
+            challenge.push_str(&format!(", resource_metadata=\"{url}\""));
+        }
         response.adjoin_raw_header("WWW-Authenticate", challenge);
     }
     if let OidcError::UseDpopNonce(nonce) = &error {

@@ -1,6 +1,7 @@
 //! The routes the fairing mounts: the callback at the path of
 //! `redirect_uri` (GET, and POST for `response_mode=form_post`), logout at
-//! `logout_path` (GET and POST), and back-channel logout (POST).
+//! `logout_path` (GET and POST), back-channel logout (POST), and with
+//! `[oidc.resource]` the protected-resource metadata (GET).
 
 use rocket::Request;
 use rocket::data::Data;
@@ -14,9 +15,15 @@ use crate::flow::{backchannel, logout};
 use crate::oidc::Oidc;
 use crate::web::request::{read_form, see_other};
 use crate::web::request_memo::{self, RequestMemo};
+use crate::web::resource_metadata::ResourceMetadata;
 
 /// Every route of the crate.
-pub(crate) fn routes(callback_paths: &[&str], logout_path: &str, backchannel_path: &str) -> Vec<Route> {
+pub(crate) fn routes(
+    callback_paths: &[&str],
+    logout_path: &str,
+    backchannel_path: &str,
+    resource_metadata_paths: &[String],
+) -> Vec<Route> {
     let mut routes = Vec::new();
     for path in callback_paths {
         routes.push(Route::ranked(1, Method::Get, path, Callback));
@@ -27,6 +34,9 @@ pub(crate) fn routes(callback_paths: &[&str], logout_path: &str, backchannel_pat
         Route::new(Method::Post, logout_path, Logout),
         Route::new(Method::Post, backchannel_path, BackchannelLogout),
     ]);
+    for path in resource_metadata_paths {
+        routes.push(Route::new(Method::Get, path, ResourceMetadata));
+    }
     routes
 }
 

@@ -1,6 +1,6 @@
 // End-to-end: API protection (BearerToken, Identity) of the demo against the development
 // provider: opaque tokens checked by introspection, RFC 9068 JWT access tokens checked locally,
-// scopes, expiry, revocation, an unreachable provider.
+// scopes, roles (/admin, /api/admin), expiry, revocation, an unreachable provider.
 //
 //   provider 127.0.0.1:9102  access tokens live an hour; OP_STATS=1 (request counts at /__stats)
 //   provider 127.0.0.1:9103  access tokens live 2 s, clock tolerance 0
@@ -290,6 +290,51 @@ describe('Identity at /either', () => {
     // Neither: an API request gets 401.
     const neither = await rawGet(`${DEMO}/either`, { accept: 'application/json' });
     assert.equal(neither.status, 401, `GET /either with nothing -> ${neither.status}`);
+  }));
+});
+
+describe('who may do what: /admin and /api/admin', () => {
+  // The development provider gives login names starting with "admin" the role `admin`
+  // (claim `roles`, in userinfo and in the user's access tokens), and the client `demo`'s
+  // client-credentials tokens `roles: ["admin"]`.
+  test('an admin passes /admin and /api/admin; another user gets 403 access_denied, never a login', { timeout: 90000 }, () => withDiagnostics(stack, async () => {
+    const admin = await loginInNewContext(browser, { appOrigin: DEMO, opOrigin: OP, login: uniqueLogin('admin'), path: '/token' });
+    try {
+      const { json: profile, status } = await pageJson(admin.page, `${DEMO}/admin`);
+      assert.equal(status, 200, `/admin for an admin: ${JSON.stringify(profile)}`);
+      assert.deepEqual(profile.userinfo.roles, ['admin'], 'the role came from userinfo');
+      const { json: token } = await pageJson(admin.page, `${DEMO}/token`);
+      const body = ok(await bearerGet(`${DEMO}/api/admin`, token.access_token), 'GET /api/admin with an admin\'s token');
+      assert.deepEqual(body.roles, ['admin']);
+    } finally {
+      await admin.context.close();
+    }
+
+    const user = await loginInNewContext(browser, { appOrigin: DEMO, opOrigin: OP, login: uniqueLogin('alice'), path: '/token' });
+    try {
+      const response = await user.page.goto(`${DEMO}/admin`);
+      assert.equal(response.status(), 403, `/admin for a user without the role -> ${response.status()} at ${user.page.url()}`);
+      assert.equal(user.page.url(), `${DEMO}/admin`, 'no redirect to the provider');
+      const html = await response.text();
+      assert.match(html, /Access denied/);
+      assert.match(html, /access_denied/);
+      assert.doesNotMatch(html, /"admin"|role `admin`/, 'the required role is not named');
+
+      const { json: token } = await pageJson(user.page, `${DEMO}/token`);
+      const denied = await bearerGet(`${DEMO}/api/admin`, token.access_token);
+      const challenge = bearerError(denied, { status: 403, error: 'access_denied', what: 'GET /api/admin with a user\'s token' });
+      assert.equal(challenge.scope, undefined, 'no scope is named: none would help');
+      assert.doesNotMatch(denied.headers['www-authenticate'], /admin/);
+    } finally {
+      await user.context.close();
+    }
+
+    // The app's own client-credentials token, by introspection and as a JWT.
+    const opaque = await serviceToken(DEMO);
+    assert.deepEqual(ok(await bearerGet(`${DEMO}/api/admin`, opaque.access_token), 'GET /api/admin, opaque').roles, ['admin']);
+    const jwt = await serviceToken(DEMO, { scope: 'read', resource: `${DEMO}/api` });
+    assert.deepEqual(decodeJwt(jwt.access_token)?.payload.roles, ['admin']);
+    ok(await bearerGet(`${DEMO}/api/admin`, jwt.access_token), 'GET /api/admin, JWT');
   }));
 });
 

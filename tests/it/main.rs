@@ -25,6 +25,7 @@ mod logout;
 mod logout_races;
 mod manual_clock;
 mod mix_up;
+mod protected_resource;
 mod provider_faults;
 mod readiness;
 mod redis_faults;

@@ -710,3 +710,23 @@ async fn a_logout_records_file_that_cannot_be_this_processs_own_aborts_launch_na
     memory["session"] = json!({ "store": "memory", "logout_records_path": dir.join("memory") });
     assert_config_refused(memory, &["oidc.session.logout_records_path"]).await;
 }
+
+#[rocket::async_test]
+async fn a_resource_identifier_that_is_no_https_url_aborts_launch() {
+    for identifier in [
+        "http://api.example.com/mcp", // http off loopback
+        "https://api.example.com/mcp?tenant=a",
+        "https://api.example.com/mcp#top",
+        "api.example.com/mcp", // no URL
+    ] {
+        let mut config = valid_config();
+        config["resource"] = json!({ "identifier": identifier });
+        assert_config_refused(config, &["oidc.resource.identifier"]).await;
+    }
+    let mut config = valid_config();
+    config["resource"] = json!({ "identifier": "https://api.example.com", "scopes_supported": ["a b"] });
+    assert_config_refused(config, &["oidc.resource.scopes_supported"]).await;
+    let mut config = valid_config();
+    config["resource"] = json!({ "identifier": "https://api.example.com", "colour": "blue" });
+    assert_config_refused(config, &["oidc.resource"]).await;
+}

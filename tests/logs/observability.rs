@@ -294,3 +294,75 @@ async fn a_provider_refusing_the_clients_credentials_at_introspection_is_said_to
     assert!(said[0].contains("`providers.default.client_id`"), "{said:?}");
     assert!(!said[0].contains("not-the-secret"), "{said:?}");
 }
+
+rocket_openidconnect::authorization!(
+    /// The role `auditor`.
+    Auditors { roles: all ["auditor"] }
+);
+
+#[rocket::get("/audit")]
+fn audit(
+    user: rocket_openidconnect::OidcUser<
+        rocket_openidconnect::DefaultProvider,
+        rocket_openidconnect::NoRequirement,
+        Auditors,
+    >,
+) -> String {
+    user.subject().to_string()
+}
+
+#[rocket::get("/api/audit")]
+fn api_audit(
+    token: rocket_openidconnect::BearerToken<
+        rocket_openidconnect::DefaultProvider,
+        rocket_openidconnect::NoScopes,
+        Auditors,
+    >,
+) -> String {
+    token.subject().unwrap_or_default().to_string()
+}
+
+#[rocket::async_test]
+async fn access_denied_is_logged_with_the_route_the_requirement_and_what_was_unmet() {
+    logs::capture();
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.claims.insert("roles".into(), json!(["user"]));
+    });
+    let mut routes = lifecycle_routes();
+    routes.extend(rocket::routes![audit, api_audit]);
+    let mut browser = Browser::new(rp(oidc_config(&provider), routes)).await;
+    browser.login_ok(&provider, "/profile").await;
+    logs::forget();
+    assert_eq!(browser.navigate("/audit").await.status, Status::Forbidden);
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(
+        &lines,
+        &[
+            "access denied",
+            "GET /audit",
+            "session",
+            "`default`",
+            "Auditors",
+            "a required role is missing",
+        ],
+    );
+
+    logs::forget();
+    let token = provider.at_jwt(json!({ "roles": ["user"] }));
+    let resp = browser
+        .send(
+            rocket::http::Method::Get,
+            "/api/audit",
+            &[("Authorization", &format!("Bearer {token}"))],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status, Status::Forbidden, "{resp:#?}");
+    let lines = logs::crate_lines_of_this_thread();
+    assert_logged(
+        &lines,
+        &["access denied", "GET /api/audit", "bearer", "Auditors", "role"],
+    );
+    assert_no_secret_in(&lines, &[&token]);
+}

@@ -23,8 +23,11 @@ pub(super) struct Checks<'a> {
     pub(super) caches: &'a BearerCaches,
     pub(super) client: &'a RegisteredClient,
     pub(super) metadata: &'a ProviderMetadata,
-    /// `bearer.audiences`, or our client_id.
+    /// `bearer.audiences`, or the resource identifier, or our client_id.
     pub(super) audiences: Vec<String>,
+    /// `resource.identifier`, when `resource.require_audience`: every
+    /// token's `aud` must name it (RFC 8707 §2, RFC 9068 §4).
+    pub(super) resource: Option<&'a str>,
     pub(super) skew: i64,
     /// Who sent the token (introspection budget).
     pub(super) caller: Caller,
@@ -113,10 +116,19 @@ impl Checks<'_> {
             .and_then(|()| claims::optional_list(&claims, "amr").map(drop))
             .map_err(BearerError::MeaninglessClaim)?;
         let audiences = &self.audiences;
-        match claims::audiences(&claims).map_err(BearerError::MeaninglessClaim)? {
+        let named = claims::audiences(&claims).map_err(BearerError::MeaninglessClaim)?;
+        match &named {
             None => {}
             Some(named) if named.iter().any(|aud| audiences.iter().any(|a| a == aud)) => {}
             Some(_) => return Err(BearerError::WrongAudience),
+        }
+        // A token for another resource of the same provider must not be
+        // replayed here (RFC 8707 §2): with a resource identifier, `aud`
+        // must name it, and a token that names no audience is for anyone.
+        if let Some(resource) = self.resource
+            && !named.is_some_and(|named| named.iter().any(|aud| *aud == resource))
+        {
+            return Err(BearerError::NotForThisResource);
         }
         sender_constraint(&claims)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);

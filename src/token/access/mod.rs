@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::clock::UnixTime;
-use crate::config::{Authorization, BearerMode, ClaimPath};
+use crate::config::{Authorization, BearerMode, ClaimPath, ResourceConfig};
 use crate::error::{AuthorizationError, BearerError, OidcError};
 use crate::jose::CompactJws;
 use crate::provider::Provider;
@@ -226,6 +226,7 @@ pub(crate) async fn validate(
     sent: SentToken<'_>,
     caller: Caller,
     clock_skew_seconds: u64,
+    resource: Option<&ResourceConfig>,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
     let skew = i64::try_from(clock_skew_seconds).unwrap_or(0);
     // Valid answers are cached: introspection to spare the provider, JWTs
@@ -236,7 +237,7 @@ pub(crate) async fn validate(
     }
     telemetry::cache("bearer", false);
     // The rest, apart: a hit's future stays small.
-    judged(Box::pin(check_uncached(provider, caches, sent, caller, skew)).await)
+    judged(Box::pin(check_uncached(provider, caches, sent, caller, skew, resource)).await)
 }
 
 /// Counts the judgement on a token (its scopes are checked after).
@@ -259,6 +260,7 @@ async fn check_uncached(
     sent: SentToken<'_>,
     caller: Caller,
     skew: i64,
+    resource: Option<&ResourceConfig>,
 ) -> Result<Arc<TokenIdentity>, OidcError> {
     let token = &sent.well_formed()?;
     let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
@@ -270,9 +272,10 @@ async fn check_uncached(
         .get_or_load(token.secret(), || async {
             let metadata = provider.metadata().await.map_err(unavailable)?;
             let client = provider.client().await.map_err(unavailable)?;
-            let audiences = match &provider.config.bearer.audiences {
-                audiences if audiences.is_empty() => vec![client.client_id.clone()],
-                audiences => audiences.clone(),
+            let audiences = match (&provider.config.bearer.audiences, resource) {
+                (audiences, _) if !audiences.is_empty() => audiences.clone(),
+                (_, Some(resource)) => vec![resource.identifier.clone()],
+                (_, None) => vec![client.client_id.clone()],
             };
             let checks = Checks {
                 provider,
@@ -280,6 +283,9 @@ async fn check_uncached(
                 client: &client,
                 metadata: &metadata,
                 audiences,
+                resource: resource
+                    .filter(|resource| resource.require_audience)
+                    .map(|resource| resource.identifier.as_str()),
                 skew,
                 caller,
             };
@@ -436,7 +442,7 @@ mod tests {
             let metadata = metadata();
             let client = RegisteredClient::configured(&provider.config).unwrap();
             let caches = BearerCaches::new(1, crate::clock::AppClock::default().instants());
-            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], skew: 60, caller: Caller::App };
+            let checks = Checks { provider: &provider, caches: &caches, client: &client, metadata: &metadata, audiences: vec!["app".into()], resource: None, skew: 60, caller: Caller::App };
             let mut claims = claims;
             if let Some((name, value)) = blank {
                 claims.insert(name.into(), value);

@@ -223,6 +223,7 @@ async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider
             sent,
             Caller::Anonymous(request.client_ip()),
             oidc.config().clock_skew_seconds,
+            oidc.config().resource.as_ref(),
         )
         .await?;
         dpop::check_binding(identity.dpop_thumbprint(), proof.as_ref())?;
