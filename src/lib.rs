@@ -816,6 +816,49 @@
 //! rocket_openidconnect::authorization!(Broken { claims: { "org..id" = "x" } });
 //! ```
 //!
+//! # Protected-resource metadata (RFC 9728) and MCP servers
+//!
+//! An API says what it is with `[oidc.resource]`: its resource identifier
+//! (the URL clients name as `resource`, RFC 8707) and what clients should
+//! know. MCP servers must: the MCP authorization specification has clients
+//! start from RFC 9728 metadata.
+//!
+//! ```toml
+//! [default.oidc.resource]
+//! identifier = "https://api.example.com/mcp"
+//! scopes_supported = ["tools:read", "tools:call"]
+//! resource_name = "Example tools"
+//! # authorization_servers = [...]   # default: every provider's issuer
+//! # require_audience = true         # default
+//! ```
+//!
+//! * **The metadata.** The fairing serves the document at the RFC 9728 §3.1
+//!   URL, the well-known path put between the identifier's host and its
+//!   path (`/.well-known/oauth-protected-resource/mcp` here), and at
+//!   `/.well-known/oauth-protected-resource`: `resource` (the identifier,
+//!   exactly as configured, §3.3), `authorization_servers`,
+//!   `bearer_methods_supported` (`["header"]`), `scopes_supported`, the
+//!   DPoP algorithms when a provider takes DPoP (and
+//!   `dpop_bound_access_tokens_required` when every one requires it), and
+//!   the optional names and links. It is public, cacheable for five
+//!   minutes, and readable from any origin (no credentials are involved).
+//! * **The pointer.** Every `401` and `403` challenge of [`BearerToken`]
+//!   carries `resource_metadata="<that URL>"` (§5.1): an MCP client's first
+//!   request, without a token, is where it learns how to get one.
+//! * **The audience.** Tokens must be for this resource: a token's `aud` (a
+//!   JWT's, or the introspection answer's) must contain the identifier,
+//!   compared exactly, and a token naming no audience is refused (RFC 8707
+//!   §2, RFC 9068 §4): another API's token from the same provider cannot
+//!   be replayed here. `bearer.audiences` defaults to the identifier too.
+//!   `require_audience = false` leaves the audience to `bearer.audiences`
+//!   alone.
+//!
+//! `examples/mcp_server.rs` is a complete MCP-style JSON-RPC server behind
+//! `BearerToken`; its end-to-end test walks what an MCP client does
+//! against a real provider: the `401`, the metadata, the provider's
+//! metadata, dynamic registration, an authorization code with PKCE and
+//! `resource`, and the call.
+//!
 //! # Testing your app
 //!
 //! With the `testing` feature, [`testing::TestIssuer`] is a real OpenID

@@ -603,8 +603,9 @@ fn documented_keys() -> std::collections::BTreeSet<String> {
 /// The keys of each configuration table, as the parser itself lists them
 /// when it meets an unknown one.
 fn accepted_keys() -> std::collections::BTreeSet<String> {
-    let tables: [(&str, &[&str]); 8] = [
+    let tables: [(&str, &[&str]); 9] = [
         ("", &[]),
+        ("resource.", &["resource"]),
         ("session.", &["session"]),
         ("redis.", &["redis"]),
         ("limits.", &["limits"]),
@@ -617,6 +618,7 @@ fn accepted_keys() -> std::collections::BTreeSet<String> {
         ),
     ];
     let tables_not_keys = [
+        "resource",
         "session",
         "redis",
         "limits",
@@ -728,5 +730,5 @@ async fn a_resource_identifier_that_is_no_https_url_aborts_launch() {
     assert_config_refused(config, &["oidc.resource.scopes_supported"]).await;
     let mut config = valid_config();
     config["resource"] = json!({ "identifier": "https://api.example.com", "colour": "blue" });
-    assert_config_refused(config, &["oidc.resource"]).await;
+    assert_config_refused(config, &["oidc.resource.colour"]).await;
 }

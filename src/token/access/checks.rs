@@ -126,7 +126,7 @@ impl Checks<'_> {
         // replayed here (RFC 8707 §2): with a resource identifier, `aud`
         // must name it, and a token that names no audience is for anyone.
         if let Some(resource) = self.resource
-            && !named.is_some_and(|named| named.iter().any(|aud| *aud == resource))
+            && !named.is_some_and(|named| named.contains(&resource))
         {
             return Err(BearerError::NotForThisResource);
         }

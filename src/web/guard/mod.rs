@@ -50,7 +50,7 @@ pub(crate) fn access_denied<A: Authorization>(
 ) -> OidcError {
     let requirement = std::any::type_name::<A>();
     let short = requirement.rsplit("::").next().unwrap_or(requirement);
-    crate::telemetry::access_denied(guard, short, reason);
+    crate::telemetry::access_denied(guard, short, reason.label());
     event!(
         info,
         "oidc: access denied to {} {}: a {guard} of provider `{provider}` does not meet `{requirement}`: {reason}",
