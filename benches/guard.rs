@@ -8,6 +8,9 @@
 //! [`authorization!`](rocket_openidconnect::authorization!) requirement
 //! (the role `admin`) that the session or token meets: what the check adds.
 //!
+//! And a multi-tenant provider's tenant check with 1 and 1,000 allowed
+//! tenants (`tenants`), which must not grow.
+//!
 //! Also: the guard with 1 and with 100,000 sessions in the `memory` store
 //! (its cost must not grow with the number of sessions).
 
@@ -233,5 +236,27 @@ fn bearer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, guard, bearer, many_sessions);
+/// A multi-tenant provider's tenant check with 1 and with 1,000 allowed
+/// tenants: the same time (a set lookup), found or not.
+fn tenants(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tenants");
+    for count in [1usize, 1_000] {
+        let listed: Vec<String> = (0..count)
+            .map(|i| format!("{i:08x}-0000-4000-8000-000000000000"))
+            .collect();
+        let tenants: rocket_openidconnect::config::Tenants = serde_json::from_value(json!(listed)).expect("tenant ids");
+        let last = listed.last().cloned().unwrap_or_default();
+        group.bench_function(format!("{count} allowed, found"), |b| {
+            b.iter(|| std::hint::black_box(tenants.allows(std::hint::black_box(&last))));
+        });
+        group.bench_function(format!("{count} allowed, not found"), |b| {
+            b.iter(|| {
+                std::hint::black_box(tenants.allows(std::hint::black_box("ffffffff-0000-4000-8000-000000000000")))
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, guard, bearer, many_sessions, tenants);
 criterion_main!(benches);

@@ -160,6 +160,15 @@
 //! out first; introspection refusals are kept apart, briefly, so a flood
 //! of bad tokens never pushes a good one out).
 //!
+//! `trusted_issuers` (default none) lists further issuers whose RFC 9068
+//! JWT access tokens the provider's guard accepts, as Spring's issuer
+//! resolver does: a token's `iss` (read unverified only to choose) picks
+//! the listed issuer, whose metadata and keys are fetched on its first
+//! token and cached like the provider's own; the token is then held to
+//! this table's rules (audiences, scopes, DPoP). A token naming an issuer
+//! not listed is refused without a call to it: the list is the
+//! allow-list, at most 20 long.
+//!
 //! The app's own tokens (the client-credentials grant) come from
 //! [`Oidc::client_credentials`], cached until shortly before they expire:
 //!
@@ -580,7 +589,7 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `oidc_logins_total` | counter | `provider`, `outcome` (`success`, `failure`), `cause` (`none`, `state_cookie_missing`, `login_expired`, `state_reused`, `state_mismatch`, `provider_error`, `issuer_mismatch`, `clock_skew`, `wrong_audience`, `signature`, `nonce`, `provider_unreachable`, `state_unavailable`, `step_up`, `overloaded`, `other`) |
+//! | `oidc_logins_total` | counter | `provider`, `outcome` (`success`, `failure`), `cause` (`none`, `state_cookie_missing`, `login_expired`, `state_reused`, `state_mismatch`, `provider_error`, `issuer_mismatch`, `wrong_tenant`, `clock_skew`, `wrong_audience`, `signature`, `nonce`, `provider_unreachable`, `state_unavailable`, `step_up`, `overloaded`, `other`) |
 //! | `oidc_login_duration_seconds` | histogram | `provider`: from the redirect to the provider to the session |
 //! | `oidc_provider_requests_total` | counter | `provider`, `endpoint` (`discovery`, `jwks`, `token`, `userinfo`, `introspection`, `revocation`, `registration`), `status` (the HTTP status, or `unreachable`) |
 //! | `oidc_provider_request_duration_seconds` | histogram | `provider`, `endpoint` |
@@ -805,6 +814,15 @@
 //!   and clients (MCP clients among them) ask for more scope on that
 //!   error. Authentication comes first: no session or an invalid token is
 //!   answered as on any route.
+//! * **Roles taken away.** A session keeps the claims of its login. With
+//!   `providers.<name>.userinfo_refresh_seconds = N`, userinfo is read
+//!   again on the first use after `N` seconds (the access token refreshed
+//!   first when it has expired), so a role removed at the provider stops
+//!   counting within `N` seconds. A provider that no longer answers for the
+//!   session (token revoked, another `sub`) ends it; one that cannot be
+//!   asked now answers `502` on routes with an [`Authorization`] (no
+//!   decision on stale claims) and lets the others through, and the next
+//!   request asks again.
 //! * **Telling an operator.** The log says which route, which requirement
 //!   and what was unmet; `oidc_access_denied_total` counts refusals by
 //!   guard, requirement and unmet part.
@@ -815,6 +833,39 @@
 //! ```compile_fail
 //! rocket_openidconnect::authorization!(Broken { claims: { "org..id" = "x" } });
 //! ```
+//!
+//! # Multi-tenant issuers
+//!
+//! Microsoft Entra ID's `common` and `organizations` endpoints serve one
+//! discovery document for every tenant, whose `issuer` is a template, and
+//! one set of keys that signs every tenant's tokens. The usual advice,
+//! "turn off issuer validation", lets any tenant in. Here the template is
+//! the issuer, and `tenants` says whose tokens are welcome:
+//!
+//! ```toml
+//! [default.oidc.providers.default]
+//! issuer = "https://login.microsoftonline.com/{tenantid}/v2.0"
+//! discovery_url = "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+//! tenants = ["72f988bf-86f1-41af-91ab-2d7cd011db47"]   # or "any"
+//! client_id = "..."
+//! ```
+//!
+//! * An ID token, or a JWT access token at [`BearerToken`], is accepted
+//!   only when its `tid` is one of `tenants` (any well-formed one with
+//!   `"any"`) **and** its `iss` is the template with that same `tid`: a
+//!   token of a tenant not served is refused though the keys verify it,
+//!   and so is the `iss` of one tenant with the `tid` of another, or the
+//!   bare template. A `tid` is letters, digits, `-`, `_` and `.` only, so it
+//!   cannot change the issuer's path. The authorization response's `iss`
+//!   (RFC 9207) and a logout token's are held to the template too.
+//! * The tenant is the app's to use: [`OidcUser::tenant`],
+//!   [`TokenIdentity::tenant`]; a route for one tenant names it like any
+//!   claim (`authorization!(TenantA { claims: { "tid" = "..." } })`), so a
+//!   session of another tenant never meets it.
+//! * The allowed tenants are a set: a thousand cost what one does.
+//! * Entra's v1 access tokens (`iss` `https://sts.windows.net/<tid>/`) do
+//!   not follow the v2 template: configure the API for v2 tokens
+//!   (`accessTokenAcceptedVersion: 2`).
 //!
 //! # Protected-resource metadata (RFC 9728) and MCP servers
 //!

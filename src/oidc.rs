@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::cache::FlightCache;
 use crate::clock::AppClock;
+use crate::config::BearerMode;
 use crate::config::OidcConfig;
 use crate::error::OidcError;
 use crate::provider::Provider;
@@ -70,6 +71,9 @@ struct Inner {
 /// A provider with the caches of the features that use it.
 pub(crate) struct ProviderEntry {
     pub(crate) provider: Provider,
+    /// `bearer.trusted_issuers`, each a provider of its own (discovery,
+    /// keys) held to this one's `bearer` table.
+    pub(crate) trusted_issuers: Vec<Provider>,
     pub(crate) bearer_caches: BearerCaches,
     pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>, OidcError>,
 }
@@ -99,10 +103,36 @@ impl Oidc {
             .map(|(name, provider)| {
                 let inputs = RegistrationInputs::new(&config, provider);
                 let callback_path = config.redirect_uri_of(name).path();
+                let trusted_issuers = provider
+                    .bearer
+                    .trusted_issuers
+                    .iter()
+                    .map(|issuer| {
+                        let mut trusted = provider.clone();
+                        trusted.issuer = Some(issuer.clone());
+                        trusted.discovery_url = None;
+                        trusted.metadata = None;
+                        trusted.tenants = None;
+                        trusted.allowed_endpoint_origins = Vec::new();
+                        trusted.bearer.mode = BearerMode::Jwt;
+                        trusted.bearer.trusted_issuers = Vec::new();
+                        // No callback: it is never logged in with, so it
+                        // claims no issuer among the app's providers.
+                        Provider::new(
+                            name.clone(),
+                            trusted,
+                            http.clone(),
+                            RegistrationInputs::new(&config, provider),
+                            clock.clone(),
+                        )
+                        .among(Arc::default(), "", config.limits.provider_calls_per_second)
+                    })
+                    .collect();
                 let state =
                     ProviderEntry {
                         provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs, clock.clone())
                             .among(issuers.clone(), callback_path, config.limits.provider_calls_per_second),
+                        trusted_issuers,
                         bearer_caches: BearerCaches::new(provider.bearer.cache_entries, clock.instants()),
                         service_tokens: FlightCache::on(SERVICE_TOKEN_ENTRIES, clock.instants()),
                     };

@@ -3,6 +3,9 @@
 use serde::Deserialize;
 
 use super::MAX_CACHE_ENTRIES;
+
+/// The most issuers `bearer.trusted_issuers` may list.
+const MAX_TRUSTED_ISSUERS: usize = 20;
 use super::error::Problems;
 /// The `[default.oidc.providers.<name>.bearer]` table.
 ///
@@ -53,6 +56,14 @@ pub struct BearerConfig {
     /// the secret key, so every instance accepts every instance's.
     #[serde(default)]
     pub dpop_nonce: bool,
+    /// `trusted_issuers` (default none, at most 20): further issuers whose
+    /// RFC 9068 JWT access tokens this provider's `BearerToken` accepts
+    /// (Spring's issuer resolver), each discovered at
+    /// `{issuer}/.well-known/openid-configuration` on its first token and
+    /// held to this table's rules. A token naming any other issuer is
+    /// refused before any network call.
+    #[serde(default)]
+    pub trusted_issuers: Vec<String>,
 }
 
 impl Default for BearerConfig {
@@ -65,6 +76,7 @@ impl Default for BearerConfig {
             cache_entries: default_bearer_cache_entries(),
             dpop: DpopMode::default(),
             dpop_nonce: false,
+            trusted_issuers: Vec::new(),
         }
     }
 }
@@ -126,6 +138,30 @@ impl BearerConfig {
         }
         if self.cache_entries == 0 || self.cache_entries > MAX_CACHE_ENTRIES {
             problems.add("bearer.cache_entries", "must be between 1 and 10000000");
+        }
+        if self.trusted_issuers.len() > MAX_TRUSTED_ISSUERS {
+            problems.add("bearer.trusted_issuers", "lists at most 20 issuers");
+        }
+        if !self.trusted_issuers.is_empty() && self.mode == BearerMode::Introspection {
+            problems.add(
+                "bearer.trusted_issuers",
+                "are checked as RFC 9068 JWTs: use `mode = \"auto\"` or `\"jwt\"`",
+            );
+        }
+        for (index, issuer) in self.trusted_issuers.iter().enumerate() {
+            // Their documents name the keys: never in clear off loopback.
+            let fine = url::Url::parse(issuer).is_ok_and(|url| {
+                (url.scheme() == "https" || (url.scheme() == "http" && super::is_loopback(&url)))
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+                    && !issuer.contains(super::TENANT_PLACEHOLDER)
+            });
+            if !fine {
+                problems.add(
+                    &format!("bearer.trusted_issuers[{index}]"),
+                    "must be an issuer: an https URL (http on loopback) without query or fragment",
+                );
+            }
         }
     }
 }

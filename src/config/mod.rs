@@ -59,10 +59,12 @@
 //! | `providers.<name>.allowed_endpoint_origins` | `[]` | origins besides the issuer's where the metadata may put endpoints (such as `https://oauth2.googleapis.com`) |
 //! | `providers.<name>.roles_claim` | `"roles"` | where the provider puts a user's roles: a dotted path into the claims (`realm_access.roles`) |
 //! | `providers.<name>.groups_claim` | `"groups"` | where the provider puts a user's groups: a dotted path, as `roles_claim` |
+//! | `providers.<name>.tenants` | | with an `issuer` template holding `{tenantid}` (and a `discovery_url`): the allowed `tid`s, or `"any"` ([multi-tenant issuers](crate#multi-tenant-issuers)) |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
 //! | `providers.<name>.session_refresh_interval_seconds` | `0` (off) | silent `prompt=none` re-authentication after this long |
+//! | `providers.<name>.userinfo_refresh_seconds` | `0` (off) | userinfo read again on use this long after it was last read |
 //! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
 //! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
 //! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |
@@ -74,6 +76,7 @@
 //! | `providers.<name>.bearer.cache_entries` | `10000` | valid tokens' checks kept (least recently used out first) |
 //! | `providers.<name>.bearer.dpop` | `"allowed"` | `"off"`, `"required"`: [DPoP-bound tokens](crate#dpop-bound-access-tokens) |
 //! | `providers.<name>.bearer.dpop_nonce` | `false` | DPoP proofs must carry a server nonce |
+//! | `providers.<name>.bearer.trusted_issuers` | `[]` | further issuers whose JWT access tokens are accepted, discovered on first use; any other issuer refused before a network call ([trusted issuers](crate#apis-bearer-tokens)) |
 //!
 //! One file per table (`session`, `redis`, `limits`, `provider`, `bearer`),
 //! each type with the checks serde cannot make beside its fields; what spans
@@ -101,6 +104,7 @@ mod redis;
 mod resource;
 mod secrets;
 mod session;
+mod tenants;
 
 use error::figment_errors;
 pub(crate) use metadata::is_loopback;
@@ -120,6 +124,7 @@ pub use self::provider::{
 pub use self::redis::{RedisConfig, RedisUrl};
 pub use self::resource::ResourceConfig;
 pub use self::session::{SessionConfig, SessionStoreKind};
+pub use self::tenants::{TENANT_PLACEHOLDER, Tenants};
 
 /// The whole `[default.oidc]` table.
 ///

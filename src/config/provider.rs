@@ -2,6 +2,7 @@
 //! app's client at it.
 
 use super::claim_path::ClaimPath;
+use super::tenants::{TENANT_PLACEHOLDER, Tenants};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
@@ -115,6 +116,13 @@ pub struct ProviderConfig {
     /// the session ends and an interactive login starts.
     #[serde(default)]
     pub session_refresh_interval_seconds: u64,
+    /// `userinfo_refresh_seconds` (default `0`, off): userinfo is read
+    /// again, on use, once this long has passed since it was last read,
+    /// so that a role or group removed at the provider stops counting
+    /// within this time. See [who may do
+    /// what](crate#who-may-do-what-roles-groups-and-claims).
+    #[serde(default)]
+    pub userinfo_refresh_seconds: u64,
     /// `refresh_before_expiry_seconds` (default `0`, off): when the access
     /// token expires within this many seconds, [`OidcUser`](crate::OidcUser)
     /// refreshes it first; if that fails, the session ends.
@@ -166,6 +174,11 @@ pub struct ProviderConfig {
     /// user's groups, a dotted path as for `roles_claim`.
     #[serde(default = "default_groups_claim")]
     pub groups_claim: ClaimPath,
+    /// `tenants` (with an `issuer` template holding `{tenantid}`): the
+    /// tenants whose tokens are accepted, or `"any"`. See
+    /// [multi-tenant issuers](crate#multi-tenant-issuers).
+    #[serde(default)]
+    pub tenants: Option<Tenants>,
 }
 
 fn default_roles_claim() -> ClaimPath {
@@ -197,6 +210,23 @@ pub enum ClientAssertionAudience {
 impl ProviderConfig {
     /// The issuer identifier this configuration names itself: `issuer`, or
     /// that of the static `metadata` (`None` until discovery otherwise).
+    /// The issuer template and the tenants it is filled with, for a
+    /// multi-tenant provider.
+    pub(crate) fn tenancy(&self) -> Option<(&str, &Tenants)> {
+        let template = self.issuer.as_deref().filter(|i| i.contains(TENANT_PLACEHOLDER))?;
+        Some((template, self.tenants.as_ref()?))
+    }
+
+    /// Whether `iss` names this provider, whose metadata says `issuer`:
+    /// that issuer exactly, or for a multi-tenant provider the template
+    /// with an allowed tenant in it (never the bare template).
+    pub(crate) fn is_issuer(&self, issuer: &str, iss: &str) -> bool {
+        match self.tenancy() {
+            Some((template, tenants)) => tenants.tenant_in(template, iss).is_some(),
+            None => iss == issuer,
+        }
+    }
+
     pub(crate) fn static_issuer(&self) -> Option<&str> {
         self.issuer
             .as_deref()
@@ -258,7 +288,7 @@ pub struct ProviderSessionConfig {
 }
 
 /// Claims a session always keeps: its checks and logout need them.
-const PROTOCOL_CLAIMS: [&str; 12] = [
+const PROTOCOL_CLAIMS: [&str; 13] = [
     "iss",
     "sub",
     "aud",
@@ -271,6 +301,8 @@ const PROTOCOL_CLAIMS: [&str; 12] = [
     "auth_time",
     "acr",
     "amr",
+    // A multi-tenant provider's sessions are told apart by it.
+    "tid",
 ];
 
 impl ProviderSessionConfig {
@@ -437,6 +469,28 @@ impl ProviderConfig {
             {
                 problems.add("metadata.issuer", "must equal `issuer`");
             }
+        }
+        let template = self.issuer.as_deref().filter(|i| i.contains(TENANT_PLACEHOLDER));
+        match (template, &self.tenants) {
+            (Some(template), Some(_)) => {
+                if template.matches(TENANT_PLACEHOLDER).count() != 1 {
+                    problems.add("issuer", "names `{tenantid}` once at most");
+                }
+                // `{issuer}/.well-known/openid-configuration` of a template
+                // is no document: Entra's is at `common` or `organizations`.
+                if self.discovery_url.is_none() && self.metadata.is_none() {
+                    problems.add(
+                        "discovery_url",
+                        "is required with an issuer template (e.g. https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration)",
+                    );
+                }
+            }
+            (Some(_), None) => problems.add(
+                "tenants",
+                "is required with an issuer holding `{tenantid}`: the tenants to accept, or \"any\"",
+            ),
+            (None, Some(_)) => problems.add("tenants", "needs an `issuer` holding `{tenantid}`"),
+            (None, None) => {}
         }
         if let Some(url) = &self.discovery_url {
             let https_issuer = self.issuer.as_deref().is_some_and(|i| i.starts_with("https://"));

@@ -1,6 +1,7 @@
 //! Why a bearer token was refused (`401 invalid_token`, RFC 6750 §3.1).
 
 use super::jws::JwsError;
+use super::tenant::TenantError;
 
 /// Why an access token was refused: by its signature, its claims, the
 /// provider's introspection answer or the key it is bound to.
@@ -29,6 +30,10 @@ pub enum BearerError {
     /// `bearer.require_audience`: the introspection answer names no `aud`.
     #[error("the introspection answer names no audience (`bearer.require_audience`)")]
     NoAudience,
+    /// A multi-tenant provider's token of a tenant not served, or whose
+    /// `iss` is another tenant's.
+    #[error("wrong tenant: {0}")]
+    Tenant(#[source] TenantError),
     /// `[oidc.resource]`: the token's `aud` does not name this resource
     /// (RFC 8707 §2).
     #[error("the token is not for this resource (its `aud` lacks `resource.identifier`)")]

@@ -3,6 +3,8 @@
 
 use openidconnect::ClaimsVerificationError;
 
+use super::tenant::TenantError;
+
 /// Why an ID token was refused. The signature, `iss`, `aud`, `exp`, `iat`
 /// and `nonce` steps are `openidconnect`'s, whose error is kept as the
 /// [source](std::error::Error::source).
@@ -29,6 +31,10 @@ pub enum IdTokenError {
     /// `iat` or `nonce` failed.
     #[error("{}", describe(.0))]
     Claims(#[source] ClaimsVerificationError),
+    /// A multi-tenant provider's token of a tenant not served, or whose
+    /// `iss` is another tenant's (Core §3.1.3.7 step 2, per tenant).
+    #[error("wrong tenant: {0}")]
+    Tenant(#[source] TenantError),
     /// Core §2: a claim that names someone names nobody (`"sub": ""`...).
     #[error("meaningless claim: {0}")]
     MeaninglessClaim(String),

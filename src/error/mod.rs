@@ -29,6 +29,7 @@ mod jws;
 mod logout_token;
 mod provider;
 mod store;
+mod tenant;
 
 pub use self::authorization::AuthorizationError;
 pub use self::bearer::BearerError;
@@ -38,6 +39,7 @@ pub use self::jws::JwsError;
 pub use self::logout_token::LogoutTokenError;
 pub use self::provider::{HttpError, ProviderError};
 pub use self::store::StoreError;
+pub use self::tenant::TenantError;
 
 /// Why a request could not be authenticated.
 ///

@@ -66,7 +66,7 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
             },
             None => None,
         };
-        let Some(metadata) = metadata.filter(|m| m.issuer == issuer) else {
+        let Some(metadata) = metadata.filter(|m| candidate.config.is_issuer(&m.issuer, issuer)) else {
             continue;
         };
         let addressed = audiences.contains(&candidate.client().await?.client_id.as_str());
@@ -108,9 +108,9 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         jti,
         iat,
         exp,
-    } = logout_token::check(&claims, metadata.issuer.as_str(), client.client_id.as_str(), now, skew)?;
+    } = logout_token::check(&claims, issuer, client.client_id.as_str(), now, skew)?;
     // §2.6 step 10: a logout token is used once, on any instance.
-    let once = format!("{}\u{0}{jti}", metadata.issuer);
+    let once = format!("{issuer}\u{0}{jti}");
     if oidc.store().was_used(Once::LogoutToken, &once).await? {
         return Err(bad(LogoutTokenError::Replayed));
     }

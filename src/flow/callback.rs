@@ -226,7 +226,7 @@ async fn complete(
     // them apart, so it is required.
     let shared = oidc.config().providers_at(path).count() > 1;
     match &response.iss {
-        Some(iss) if iss != &metadata.issuer => {
+        Some(iss) if !provider.config.is_issuer(&metadata.issuer, iss) => {
             return Err(OidcError::InvalidIssuer(format!(
                 "the response comes from `{}`, not `{}`",
                 printable(iss, 200),
@@ -289,6 +289,7 @@ async fn complete(
             nonce: NonceRule::Login(&Nonce::new(pending.nonce.clone())),
             clock_skew_seconds: oidc.config().clock_skew_seconds,
             clock: oidc.clock(),
+            tenancy: provider.config.tenancy(),
         },
     )
     .await?;
@@ -347,6 +348,7 @@ async fn complete(
         last_seen: now,
         epoch: None,
         idle_seconds: None,
+        userinfo_read_at: None,
     };
     oidc.sessions().start(jar, session).await?;
     let took = oidc

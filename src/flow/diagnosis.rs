@@ -23,6 +23,9 @@ pub(crate) enum Cause {
     ProviderError,
     /// The response or the ID token names another issuer.
     IssuerMismatch,
+    /// A multi-tenant provider's ID token of a tenant not served, or with
+    /// another tenant's `iss`.
+    WrongTenant,
     /// The ID token is expired or not yet valid by this server's clock.
     ClockSkew,
     /// The ID token is for another client.
@@ -92,6 +95,7 @@ impl Cause {
                 ClaimsVerificationError::InvalidNonce(_) => Cause::Nonce,
                 _ => Cause::Other,
             },
+            IdTokenError::Tenant(_) => Cause::WrongTenant,
             IdTokenError::Missing
             | IdTokenError::NotCompact
             | IdTokenError::MissingClaims
@@ -113,6 +117,7 @@ impl Cause {
             Cause::StateMismatch => "state_mismatch",
             Cause::ProviderError => "provider_error",
             Cause::IssuerMismatch => "issuer_mismatch",
+            Cause::WrongTenant => "wrong_tenant",
             Cause::ClockSkew => "clock_skew",
             Cause::WrongAudience => "wrong_audience",
             Cause::Signature => "signature",
@@ -142,6 +147,9 @@ impl Cause {
             Cause::ProviderError => "the provider refused; its `error` and `error_description` say why",
             Cause::IssuerMismatch => {
                 "the answer names another issuer than the provider asked: check `issuer`, or a mix-up attack"
+            }
+            Cause::WrongTenant => {
+                "the user's organization (`tid`) is not in `tenants`, or the token's `iss` names another tenant than its `tid`"
             }
             Cause::ClockSkew => {
                 "this server's clock and the provider's differ by more than `clock_skew_seconds`: check NTP on both"
@@ -176,6 +184,7 @@ impl fmt::Display for Cause {
             Cause::StateMismatch => "state mismatch",
             Cause::ProviderError => "provider error",
             Cause::IssuerMismatch => "issuer mismatch",
+            Cause::WrongTenant => "wrong tenant",
             Cause::ClockSkew => "clock skew",
             Cause::WrongAudience => "wrong audience",
             Cause::Signature => "bad signature",

@@ -12,3 +12,4 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod refresh;
 pub(crate) mod return_path;
+pub(crate) mod userinfo_refresh;

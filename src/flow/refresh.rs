@@ -201,6 +201,7 @@ async fn token_request(
                 nonce: NonceRule::Refresh(original_nonce),
                 clock_skew_seconds: oidc.config().clock_skew_seconds,
                 clock: oidc.clock(),
+                tenancy: provider.config.tenancy(),
             },
         )
         .await

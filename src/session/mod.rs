@@ -64,6 +64,9 @@ pub struct UserSession {
     /// cookie stays idle no longer than its logout record, sized by this,
     /// lasts (raising the timeout must not bring it back).
     pub(crate) idle_seconds: Option<i64>,
+    /// When userinfo was last read, if since the login
+    /// (`userinfo_refresh_seconds`); none: at the login.
+    pub(crate) userinfo_read_at: Option<UnixTime>,
 }
 
 impl std::fmt::Debug for UserSession {

@@ -42,6 +42,8 @@ struct V1 {
     epoch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idle_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    userinfo_read_at: Option<UnixTime>,
 }
 
 /// What is written: the version, and the session in it.
@@ -117,6 +119,7 @@ mod tests {
             last_seen: UnixTime::from_secs(1_999_999_000),
             epoch: Some("file:1".into()),
             idle_seconds: None,
+            userinfo_read_at: None,
         }
     }
 

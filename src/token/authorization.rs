@@ -60,6 +60,15 @@ impl<'c> ClaimsView<'c> {
     }
 }
 
+/// Whether `A` asks nothing (`NoAuthorization`, or one declared empty).
+pub(crate) fn asks_nothing<A: Authorization>() -> bool {
+    A::ROLES_ALL.is_empty()
+        && A::ROLES_ANY.is_empty()
+        && A::GROUPS_ALL.is_empty()
+        && A::GROUPS_ANY.is_empty()
+        && A::CLAIMS.is_empty()
+}
+
 /// Whether `claims` meet `A`, roles and groups read at `roles` and
 /// `groups`. Allocates nothing.
 pub(crate) fn check<A: Authorization>(

@@ -13,7 +13,7 @@ use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet};
 use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
-use crate::config::ProviderMetadata;
+use crate::config::{ProviderMetadata, Tenants};
 use crate::error::{IdTokenError, OidcError};
 use crate::jose::CompactJws;
 use crate::provider::keys::KeySource;
@@ -53,6 +53,9 @@ pub(crate) struct Rules<'a> {
     pub(crate) clock_skew_seconds: u64,
     /// The app's clock.
     pub(crate) clock: &'a AppClock,
+    /// A multi-tenant provider's issuer template and tenants: the token's
+    /// `iss` must be the template with its own, allowed, `tid`.
+    pub(crate) tenancy: Option<(&'a str, &'a Tenants)>,
 }
 
 /// Validates `raw` as an ID token issued to `client` by the provider of
@@ -71,15 +74,27 @@ pub(crate) async fn verify(
         .and_then(|jws| jws.unverified_claims())
         .ok_or(invalid(IdTokenError::NotCompact))?;
     let token = CoreIdToken::from_str(raw).map_err(|_| invalid(IdTokenError::MissingClaims))?;
+    // Step 2, per tenant: with a template, the issuer to hold the token to
+    // is its own tenant's, and only for a tenant the app serves (the
+    // provider's keys sign every tenant's tokens).
+    let issuer = match rules.tenancy {
+        Some((template, tenants)) => tenants
+            .check(template, &claims)
+            .map(|tid| Tenants::issuer_of(template, tid))
+            .map_err(|why| invalid(IdTokenError::Tenant(why)))?,
+        None => metadata.issuer.clone(),
+    };
     let asked = keys.instant();
     let current = keys.keys().await?;
-    let subject = match check(client, metadata, &token, &current, rules) {
+    let subject = match check(client, metadata, &issuer, &token, &current, rules) {
         // A key we do not know, or a known one that does not verify: the
         // provider may have rotated its keys (possibly keeping the `kid`).
         Err(ClaimsVerificationError::SignatureVerification(
             failure @ (SignatureVerificationError::NoMatchingKey | SignatureVerificationError::CryptoError(_)),
         )) => match keys.refetch(asked).await? {
-            Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => check(client, metadata, &token, &fresh, rules),
+            Some(fresh) if !std::sync::Arc::ptr_eq(&fresh, &current) => {
+                check(client, metadata, &issuer, &token, &fresh, rules)
+            }
             _ => Err(ClaimsVerificationError::SignatureVerification(failure)),
         },
         other => other,
@@ -96,16 +111,18 @@ pub(crate) async fn verify(
 fn check(
     client: &RegisteredClient,
     metadata: &ProviderMetadata,
+    issuer: &str,
     token: &CoreIdToken,
     keys: &CoreJsonWebKeySet,
     Rules {
         nonce,
         clock_skew_seconds,
         clock,
+        tenancy: _,
     }: Rules<'_>,
 ) -> Result<String, ClaimsVerificationError> {
     let client_id = ClientId::new(client.client_id.clone());
-    let issuer = IssuerUrl::new(metadata.issuer.clone())
+    let issuer = IssuerUrl::new(issuer.to_string())
         .map_err(|_| ClaimsVerificationError::InvalidIssuer("the provider's issuer is not a URL".into()))?;
     let keys = keys.clone();
     let verifier = match &client.client_secret {
@@ -231,6 +248,7 @@ mod tests {
                 nonce: NonceRule::Login(&nonce),
                 clock_skew_seconds: 60,
                 clock: &AppClock::default(),
+                tenancy: None,
             },
         )
         .await
@@ -278,7 +296,7 @@ mod tests {
             metadata.id_token_signing_alg_values_supported = vec!["HS256".into()];
             let nonce = Nonce::new("n-1".into());
             let runtime = rocket::tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, Rules { nonce: NonceRule::Login(&nonce), clock_skew_seconds: 60, clock: &AppClock::default() }));
+            let outcome = runtime.block_on(verify(&current_keys(), &client, &metadata, &raw, Rules { nonce: NonceRule::Login(&nonce), clock_skew_seconds: 60, clock: &AppClock::default(), tenancy: None }));
             if outcome.is_ok() {
                 proptest::prop_assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
                 proptest::prop_assert_eq!(claims.get("nonce"), Some(&json!("n-1")));

@@ -42,5 +42,8 @@ mod signing_keys;
 mod silent_reauthentication;
 mod state_limits;
 mod step_up;
+mod tenants;
 mod testing_kit;
 mod token_refresh;
+mod trusted_issuers;
+mod userinfo_refresh;

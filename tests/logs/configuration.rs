@@ -732,3 +732,30 @@ async fn a_resource_identifier_that_is_no_https_url_aborts_launch() {
     config["resource"] = json!({ "identifier": "https://api.example.com", "colour": "blue" });
     assert_config_refused(config, &["oidc.resource.colour"]).await;
 }
+
+#[rocket::async_test]
+async fn an_issuer_template_and_its_tenants_come_together_with_a_discovery_url() {
+    let template = "https://login.example.com/{tenantid}/v2.0";
+    let discovery = "https://login.example.com/organizations/v2.0/.well-known/openid-configuration";
+    let mut config = valid_config();
+    config["providers"]["default"]["issuer"] = json!(template);
+    config["providers"]["default"]["discovery_url"] = json!(discovery);
+    assert_config_refused(config, &["oidc.providers.default.tenants"]).await;
+
+    let mut config = valid_config();
+    config["providers"]["default"]["tenants"] = json!(["t-1"]);
+    assert_config_refused(config, &["oidc.providers.default.tenants"]).await;
+
+    let mut config = valid_config();
+    config["providers"]["default"]["issuer"] = json!(template);
+    config["providers"]["default"]["tenants"] = json!("any");
+    assert_config_refused(config, &["oidc.providers.default.discovery_url"]).await;
+
+    for tenants in [json!([]), json!("all"), json!(["a/b"])] {
+        let mut config = valid_config();
+        config["providers"]["default"]["issuer"] = json!(template);
+        config["providers"]["default"]["discovery_url"] = json!(discovery);
+        config["providers"]["default"]["tenants"] = tenants;
+        assert_config_refused(config, &["oidc.providers.default.tenants"]).await;
+    }
+}

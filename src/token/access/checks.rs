@@ -63,7 +63,7 @@ impl Checks<'_> {
         let claims = jws.unverified_claims()?;
         match claims.get("iss") {
             None => {}
-            Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
+            Some(Value::String(iss)) if self.provider.config.is_issuer(&self.metadata.issuer, iss) => {}
             Some(_) => return Some(BearerError::WrongIssuer),
         }
         let exp = claims
@@ -105,11 +105,24 @@ impl Checks<'_> {
         if time("iat")?.is_some_and(|iat| iat > now.plus_secs(self.skew)) {
             return Err(BearerError::IssuedInTheFuture);
         }
-        match claims.get("iss") {
-            None => {}
-            Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
-            Some(_) => return Err(BearerError::WrongIssuer),
-        }
+        // A multi-tenant provider's token names its tenant, one the app
+        // serves, and that tenant's issuer (the keys sign every tenant's).
+        let tenant = match self.provider.config.tenancy() {
+            Some((template, tenants)) => Some(
+                tenants
+                    .check(template, &claims)
+                    .map_err(BearerError::Tenant)?
+                    .to_string(),
+            ),
+            None => {
+                match claims.get("iss") {
+                    None => {}
+                    Some(Value::String(iss)) if iss == &self.metadata.issuer => {}
+                    Some(_) => return Err(BearerError::WrongIssuer),
+                }
+                None
+            }
+        };
         // Who the token speaks for must say something when it is there:
         // `"sub": ""` is nobody, and every empty one the same nobody.
         claims::optional_texts(&claims, &["sub", "client_id", "jti", "acr"])
@@ -149,6 +162,7 @@ impl Checks<'_> {
             scopes,
             expires_at: exp,
             claims,
+            tenant,
             roles_claim: self.provider.config.roles_claim.clone(),
             groups_claim: self.provider.config.groups_claim.clone(),
         }))

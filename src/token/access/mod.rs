@@ -77,6 +77,8 @@ pub struct TokenIdentity {
     expires_at: Option<UnixTime>,
     claims: Map<String, Value>,
     claims_json: Box<RawValue>,
+    /// The tenant (`tid`) of a multi-tenant provider's token.
+    tenant: Option<String>,
     /// Where the provider puts roles and groups (`roles_claim`,
     /// `groups_claim`).
     roles_claim: ClaimPath,
@@ -151,6 +153,13 @@ impl TokenIdentity {
         &self.claims_json
     }
 
+    /// The tenant (`tid`) the token is of, when its provider is
+    /// multi-tenant (`tenants`): one of those allowed, and the one its
+    /// `iss` names.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// The claim at a dotted `path` (`realm_access.roles`), if there.
     ///
     /// ```rust
@@ -222,6 +231,7 @@ impl TokenIdentity {
 /// Validates `sent` as configured for `provider`, with its `caches`.
 pub(crate) async fn validate(
     provider: &Provider,
+    trusted_issuers: &[Provider],
     caches: &BearerCaches,
     sent: SentToken<'_>,
     caller: Caller,
@@ -237,7 +247,18 @@ pub(crate) async fn validate(
     }
     telemetry::cache("bearer", false);
     // The rest, apart: a hit's future stays small.
-    judged(Box::pin(check_uncached(provider, caches, sent, caller, skew, resource)).await)
+    judged(
+        Box::pin(check_uncached(
+            provider,
+            trusted_issuers,
+            caches,
+            sent,
+            caller,
+            skew,
+            resource,
+        ))
+        .await,
+    )
 }
 
 /// Counts the judgement on a token (its scopes are checked after).
@@ -253,9 +274,17 @@ fn judged(result: Result<Arc<TokenIdentity>, OidcError>) -> Result<Arc<TokenIden
     result
 }
 
+/// The `iss` a JWT says it has, unverified: only to choose which listed
+/// issuer's keys to check it with.
+fn unverified_issuer(token: &AccessToken) -> Option<String> {
+    let claims = CompactJws::parse(token.secret())?.unverified_claims()?;
+    claims.get("iss")?.as_str().map(str::to_string)
+}
+
 /// [`validate`] for a token not in the cache of valid ones.
 async fn check_uncached(
     provider: &Provider,
+    trusted_issuers: &[Provider],
     caches: &BearerCaches,
     sent: SentToken<'_>,
     caller: Caller,
@@ -270,7 +299,24 @@ async fn check_uncached(
     let identity = caches
         .valid
         .get_or_load(token.secret(), || async {
-            let metadata = provider.metadata().await.map_err(unavailable)?;
+            let local = match provider.config.bearer.mode {
+                BearerMode::Jwt => true,
+                BearerMode::Auto => CompactJws::parse(token.secret())
+                    .and_then(|jws| jws.typ())
+                    .is_some_and(|typ| is_access_token_typ(&typ)),
+                BearerMode::Introspection => false,
+            };
+            // A JWT of a trusted issuer is checked with that issuer's
+            // metadata and keys; the issuer is read from the unverified
+            // claims only to choose among those the configuration lists
+            // (an unlisted one is refused by this provider's checks, before
+            // any network call but this provider's own).
+            let issuer = local.then(|| unverified_issuer(token)).flatten();
+            let checked_by = trusted_issuers
+                .iter()
+                .find(|trusted| trusted.config.issuer.as_deref() == issuer.as_deref())
+                .unwrap_or(provider);
+            let metadata = checked_by.metadata().await.map_err(unavailable)?;
             let client = provider.client().await.map_err(unavailable)?;
             let audiences = match (&provider.config.bearer.audiences, resource) {
                 (audiences, _) if !audiences.is_empty() => audiences.clone(),
@@ -278,7 +324,7 @@ async fn check_uncached(
                 (_, None) => vec![client.client_id.clone()],
             };
             let checks = Checks {
-                provider,
+                provider: checked_by,
                 caches,
                 client: &client,
                 metadata: &metadata,
@@ -288,13 +334,6 @@ async fn check_uncached(
                     .map(|resource| resource.identifier.as_str()),
                 skew,
                 caller,
-            };
-            let local = match provider.config.bearer.mode {
-                BearerMode::Jwt => true,
-                BearerMode::Auto => CompactJws::parse(token.secret())
-                    .and_then(|jws| jws.typ())
-                    .is_some_and(|typ| is_access_token_typ(&typ)),
-                BearerMode::Introspection => false,
             };
             if local {
                 return checks.jwt(token).await;

@@ -219,6 +219,7 @@ async fn check(state: &RequestMemo, request: &Request<'_>, oidc: &Oidc, provider
         };
         let identity = access::validate(
             &entry.provider,
+            &entry.trusted_issuers,
             &entry.bearer_caches,
             sent,
             Caller::Anonymous(request.client_ip()),

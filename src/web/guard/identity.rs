@@ -80,6 +80,14 @@ impl<P: ProviderName, S: RequiredScopes, R: Requirement, A: Authorization> Ident
         }
     }
 
+    /// The tenant (`tid`) of a multi-tenant provider's token or session.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Identity::Token(token) => token.tenant(),
+            Identity::Session(user) => user.tenant(),
+        }
+    }
+
     /// The claim at a dotted `path`: the token's, or the session's
     /// (userinfo over the ID token).
     pub fn claim(&self, path: &str) -> Option<&serde_json::Value> {

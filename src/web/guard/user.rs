@@ -17,6 +17,7 @@ use crate::config::{
 use crate::error::OidcError;
 use crate::flow::login::{self, Prompt, StepUp};
 use crate::flow::refresh::refresh_and_store;
+use crate::flow::userinfo_refresh;
 use crate::oidc::Oidc;
 use crate::provider::budget::Caller;
 use crate::secret::AccessToken;
@@ -170,6 +171,24 @@ impl<P: ProviderName, R: Requirement, A: Authorization> OidcUser<P, R, A> {
             .is_some_and(|(_, groups)| self.session.claims_view().has(groups, group))
     }
 
+    /// The user's tenant (`tid`), when provider `P` is multi-tenant
+    /// (`tenants`): one of those allowed, checked against the ID token's
+    /// `iss` at login.
+    ///
+    /// ```rust
+    /// use rocket::get;
+    /// use rocket_openidconnect::OidcUser;
+    ///
+    /// #[get("/tenant")]
+    /// fn tenant(user: OidcUser) -> String {
+    ///     user.tenant().unwrap_or("a single-tenant provider").to_string()
+    /// }
+    /// ```
+    pub fn tenant(&self) -> Option<&str> {
+        self.oidc.provider(P::NAME)?.config.tenancy()?;
+        self.session.id_token_claims().get("tid")?.as_str()
+    }
+
     /// Where provider `P` puts roles and groups.
     fn claim_paths(&self) -> Option<(&ClaimPath, &ClaimPath)> {
         let config = &self.oidc.provider(P::NAME)?.config;
@@ -296,13 +315,16 @@ async fn login_redirect(
     }
 }
 
-/// What a guard does with the session it found.
+/// What a guard does with the session it found. `strict`: the route
+/// decides by the user's claims (an `Authorization`), so stale ones must
+/// not do.
 async fn current_session(
     oidc: &Oidc,
     request: &Request<'_>,
     state: &RequestMemo,
     jar: &Jar,
     provider_name: &str,
+    strict: bool,
 ) -> Result<Option<Arc<UserSession>>, OidcError> {
     let Some(session) = state
         .session(request, oidc)
@@ -365,6 +387,30 @@ async fn current_session(
             }
         };
     }
+
+    if userinfo_refresh::due(config.userinfo_refresh_seconds, &session, oidc.clock().time()) {
+        return match Box::pin(userinfo_refresh::reread_and_store(oidc, jar, session.clone())).await {
+            Ok(fresh) => Ok(Some(fresh)),
+            // Ended already (the provider no longer answers for it, or a
+            // logout came meanwhile): log in again.
+            Err(error @ OidcError::SessionEnded(_)) => {
+                event!(
+                    info,
+                    "oidc: userinfo could not be read again ({error}); the session ends"
+                );
+                Ok(None)
+            }
+            Err(error @ OidcError::StoreUnavailable(_)) => Err(error),
+            // The provider cannot be asked now: a route deciding by the
+            // user's claims must not decide on stale ones (`502`); any
+            // other goes on, and the next request asks again.
+            Err(error) if strict => Err(error),
+            Err(error) => {
+                event!(info, "oidc: userinfo refresh postponed: {error}");
+                Ok(Some(session))
+            }
+        };
+    }
     Ok(Some(session))
 }
 
@@ -396,7 +442,8 @@ impl<'r, P: ProviderName, R: Requirement, A: Authorization> FromRequest<'r> for 
         let state = RequestMemo::of(request);
         let jar = state.jar(request, oidc);
         let required = !R::ACR_VALUES.is_empty() || R::MAX_AGE.is_some();
-        let error = match current_session(oidc, request, state, &jar, P::NAME).await {
+        let strict = !crate::token::authorization::asks_nothing::<A>();
+        let error = match current_session(oidc, request, state, &jar, P::NAME, strict).await {
             Ok(Some(session))
                 if !required
                     || StepUp::satisfied_by(
