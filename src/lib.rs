@@ -591,7 +591,7 @@
 //! |---|---|---|
 //! | `oidc_logins_total` | counter | `provider`, `outcome` (`success`, `failure`), `cause` (`none`, `state_cookie_missing`, `login_expired`, `state_reused`, `state_mismatch`, `provider_error`, `issuer_mismatch`, `wrong_tenant`, `clock_skew`, `wrong_audience`, `signature`, `nonce`, `provider_unreachable`, `state_unavailable`, `step_up`, `overloaded`, `other`) |
 //! | `oidc_login_duration_seconds` | histogram | `provider`: from the redirect to the provider to the session |
-//! | `oidc_provider_requests_total` | counter | `provider`, `endpoint` (`discovery`, `jwks`, `token`, `userinfo`, `introspection`, `revocation`, `registration`), `status` (the HTTP status, or `unreachable`) |
+//! | `oidc_provider_requests_total` | counter | `provider`, `endpoint` (`discovery`, `jwks`, `token`, `userinfo`, `introspection`, `revocation`, `registration`, `par`, `claim_source`), `status` (the HTTP status, or `unreachable`) |
 //! | `oidc_provider_request_duration_seconds` | histogram | `provider`, `endpoint` |
 //! | `oidc_cache_requests_total` | counter | `cache` (`session`, `session_id`, `bearer`), `result` (`hit`, `miss`) |
 //! | `oidc_bearer_tokens_total` | counter | `outcome` (`accepted`, `refused`, `unavailable`, `client_rejected`: the provider refused this app's own credentials at introspection), before the scopes are checked |
@@ -814,6 +814,24 @@
 //!   and clients (MCP clients among them) ask for more scope on that
 //!   error. Authentication comes first: no session or an invalid token is
 //!   answered as on any route.
+//! * **Claims kept elsewhere** (OIDC Core §5.6.2). When the ID token or
+//!   userinfo names claim sources (`_claim_names`, `_claim_sources`), as
+//!   Entra ID does for a user in too many groups (the groups overage), the
+//!   crate resolves them at login and at each userinfo refresh, from the
+//!   sources `providers.<name>.claim_sources` lists only: an aggregated
+//!   claims JWT whose `iss` is listed, verified with that issuer's keys
+//!   (discovered at `{iss}/.well-known/openid-configuration`); a
+//!   distributed claims endpoint on a listed URL's origin and under its
+//!   path, called with the source's access token or the session's (so a
+//!   token never reaches an endpoint the configuration does not name). A
+//!   source gives only the claims the reference names. The resolved
+//!   claims ([`UserSession::sourced_claims`]) count over userinfo's; a
+//!   source not listed, or failing, is logged and its claims stay
+//!   unresolved: routes asking for them refuse. Entra's overage points to
+//!   Microsoft Graph, which takes only a token for Graph: list
+//!   `https://graph.microsoft.com/v1.0/` and ask for a Graph scope
+//!   (`GroupMember.Read.All`), or configure the app to emit group ids in
+//!   the token instead.
 //! * **Roles taken away.** A session keeps the claims of its login. With
 //!   `providers.<name>.userinfo_refresh_seconds = N`, userinfo is read
 //!   again on the first use after `N` seconds (the access token refreshed

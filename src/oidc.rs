@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::cache::FlightCache;
 use crate::clock::AppClock;
-use crate::config::BearerMode;
 use crate::config::OidcConfig;
+use crate::config::{BearerMode, ProviderConfig};
 use crate::error::OidcError;
 use crate::provider::Provider;
 use crate::provider::issuers::IssuerRegistry;
@@ -74,8 +74,41 @@ pub(crate) struct ProviderEntry {
     /// `bearer.trusted_issuers`, each a provider of its own (discovery,
     /// keys) held to this one's `bearer` table.
     pub(crate) trusted_issuers: Vec<Provider>,
+    /// `claim_sources`, each as an issuer of aggregated claims (its keys).
+    pub(crate) claim_sources: Vec<Provider>,
     pub(crate) bearer_caches: BearerCaches,
     pub(crate) service_tokens: FlightCache<String, Arc<ServiceToken>, OidcError>,
+}
+
+/// A provider that is only an issuer of tokens to check (a trusted issuer,
+/// a source of aggregated claims): discovered at `issuer`, held to
+/// `provider`'s `bearer` table, never logged in with, so it claims no
+/// issuer among the app's providers.
+fn issuer_only(
+    name: &str,
+    provider: &ProviderConfig,
+    issuer: &str,
+    http: &reqwest::Client,
+    config: &OidcConfig,
+    clock: AppClock,
+) -> Provider {
+    let mut only = provider.clone();
+    only.issuer = Some(issuer.to_string());
+    only.discovery_url = None;
+    only.metadata = None;
+    only.tenants = None;
+    only.allowed_endpoint_origins = Vec::new();
+    only.bearer.mode = BearerMode::Jwt;
+    only.bearer.trusted_issuers = Vec::new();
+    only.claim_sources = Vec::new();
+    Provider::new(
+        name.to_string(),
+        only,
+        http.clone(),
+        RegistrationInputs::new(config, provider),
+        clock,
+    )
+    .among(Arc::default(), "", config.limits.provider_calls_per_second)
 }
 
 impl std::fmt::Debug for Oidc {
@@ -103,36 +136,15 @@ impl Oidc {
             .map(|(name, provider)| {
                 let inputs = RegistrationInputs::new(&config, provider);
                 let callback_path = config.redirect_uri_of(name).path();
-                let trusted_issuers = provider
-                    .bearer
-                    .trusted_issuers
-                    .iter()
-                    .map(|issuer| {
-                        let mut trusted = provider.clone();
-                        trusted.issuer = Some(issuer.clone());
-                        trusted.discovery_url = None;
-                        trusted.metadata = None;
-                        trusted.tenants = None;
-                        trusted.allowed_endpoint_origins = Vec::new();
-                        trusted.bearer.mode = BearerMode::Jwt;
-                        trusted.bearer.trusted_issuers = Vec::new();
-                        // No callback: it is never logged in with, so it
-                        // claims no issuer among the app's providers.
-                        Provider::new(
-                            name.clone(),
-                            trusted,
-                            http.clone(),
-                            RegistrationInputs::new(&config, provider),
-                            clock.clone(),
-                        )
-                        .among(Arc::default(), "", config.limits.provider_calls_per_second)
-                    })
-                    .collect();
+                let issuer_only = |issuer: &String| issuer_only(name, provider, issuer, &http, &config, clock.clone());
+                let trusted_issuers = provider.bearer.trusted_issuers.iter().map(issuer_only).collect();
+                let claim_sources = provider.claim_sources.iter().map(issuer_only).collect();
                 let state =
                     ProviderEntry {
                         provider: Provider::new(name.clone(), provider.clone(), http.clone(), inputs, clock.clone())
                             .among(issuers.clone(), callback_path, config.limits.provider_calls_per_second),
                         trusted_issuers,
+                        claim_sources,
                         bearer_caches: BearerCaches::new(provider.bearer.cache_entries, clock.instants()),
                         service_tokens: FlightCache::on(SERVICE_TOKEN_ENTRIES, clock.instants()),
                     };

@@ -17,6 +17,7 @@ pub(crate) enum Endpoint {
     Revocation,
     Registration,
     PushedAuthorization,
+    ClaimSource,
 }
 
 impl Endpoint {
@@ -31,6 +32,7 @@ impl Endpoint {
             Endpoint::Revocation => "revocation",
             Endpoint::Registration => "registration",
             Endpoint::PushedAuthorization => "par",
+            Endpoint::ClaimSource => "claim_source",
         }
     }
 }

@@ -60,6 +60,7 @@
 //! | `providers.<name>.roles_claim` | `"roles"` | where the provider puts a user's roles: a dotted path into the claims (`realm_access.roles`) |
 //! | `providers.<name>.groups_claim` | `"groups"` | where the provider puts a user's groups: a dotted path, as `roles_claim` |
 //! | `providers.<name>.tenants` | | with an `issuer` template holding `{tenantid}` (and a `discovery_url`): the allowed `tid`s, or `"any"` ([multi-tenant issuers](crate#multi-tenant-issuers)) |
+//! | `providers.<name>.claim_sources` | `[]` | issuers of aggregated claims and URLs of distributed claims endpoints that may be used (OIDC Core §5.6.2); others are never contacted ([who may do what](crate#who-may-do-what-roles-groups-and-claims)) |
 //! | `providers.<name>.scopes` | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |

@@ -179,6 +179,15 @@ pub struct ProviderConfig {
     /// [multi-tenant issuers](crate#multi-tenant-issuers).
     #[serde(default)]
     pub tenants: Option<Tenants>,
+    /// `claim_sources` (default none, at most 20): where aggregated and
+    /// distributed claims (OIDC Core §5.6.2) may come from. An aggregated
+    /// claims JWT is used only when its `iss` is listed (its keys are
+    /// discovered at `{iss}/.well-known/openid-configuration`); a
+    /// distributed claims endpoint is called (with an access token) only
+    /// when it is on a listed URL's origin, under its path. Sources not
+    /// listed are never contacted, and their claims stay unresolved.
+    #[serde(default)]
+    pub claim_sources: Vec<String>,
 }
 
 fn default_roles_claim() -> ClaimPath {
@@ -468,6 +477,25 @@ impl ProviderConfig {
                 && &metadata.issuer != issuer
             {
                 problems.add("metadata.issuer", "must equal `issuer`");
+            }
+        }
+        if self.claim_sources.len() > 20 {
+            problems.add("claim_sources", "lists at most 20 sources");
+        }
+        for (index, source) in self.claim_sources.iter().enumerate() {
+            // They receive access tokens and name keys: never in clear off
+            // loopback.
+            let fine = Url::parse(source).is_ok_and(|url| {
+                (url.scheme() == "https" || (url.scheme() == "http" && metadata::is_loopback(&url)))
+                    && url.has_host()
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+            });
+            if !fine {
+                problems.add(
+                    &format!("claim_sources[{index}]"),
+                    "must be an https URL (http on loopback) without query or fragment",
+                );
             }
         }
         let template = self.issuer.as_deref().filter(|i| i.contains(TENANT_PLACEHOLDER));

@@ -8,6 +8,7 @@ use openidconnect::Nonce;
 
 use crate::clock::UnixTime;
 use crate::error::{IdTokenError, OidcError, printable};
+use crate::flow::claim_sources;
 use crate::flow::diagnosis::Cause;
 use crate::flow::login::{self, LoginRedirect, PENDING_SECONDS, PendingAuth, Prompt, StepUp, cookie_name};
 use crate::oidc::Oidc;
@@ -309,6 +310,15 @@ async fn complete(
         return Err(pending.step_up.refusal());
     }
     let userinfo = endpoint::userinfo(provider, &metadata, &tokens.access_token, &id_token.subject).await?;
+    // Claims the ID token or userinfo say are elsewhere (Core §5.6.2), from
+    // the sources `claim_sources` lists only.
+    let sourced = claim_sources::resolve(
+        oidc,
+        provider,
+        &[Some(&id_token.claims), userinfo.as_ref()],
+        Some(&tokens.access_token),
+    )
+    .await;
     // The state gave a login: kept as used for good (the record made when
     // the callback came may give way to a flood of others), as one of this
     // user's, who holds at most a share of the ledger. Should the same
@@ -349,6 +359,7 @@ async fn complete(
         epoch: None,
         idle_seconds: None,
         userinfo_read_at: None,
+        sourced_claims: sourced.map(|claims| LazyObject::new(kept(provider, claims))),
     };
     oidc.sessions().start(jar, session).await?;
     let took = oidc

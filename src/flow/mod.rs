@@ -6,6 +6,7 @@
 
 pub(crate) mod backchannel;
 pub(crate) mod callback;
+pub(crate) mod claim_sources;
 pub(crate) mod client_credentials;
 pub(crate) mod diagnosis;
 pub(crate) mod login;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::clock::UnixTime;
 use crate::error::{HttpError, OidcError, ProviderError};
+use crate::flow::claim_sources;
 use crate::flow::refresh::refresh_and_store;
 use crate::oidc::Oidc;
 use crate::session::jar::Jar;
@@ -66,11 +67,20 @@ pub(crate) async fn reread_and_store(
         }
         Err(error) => return Err(error),
     };
-    let mut fresh = (*session).clone();
-    fresh.userinfo = claims.map(|mut claims| {
+    let sourced = claim_sources::resolve(
+        oidc,
+        provider,
+        &[Some(session.id_token_claims()), claims.as_ref()],
+        Some(&token),
+    )
+    .await;
+    let kept = |mut claims: serde_json::Map<String, serde_json::Value>| {
         provider.config.session.retain(&mut claims);
         LazyObject::new(claims)
-    });
+    };
+    let mut fresh = (*session).clone();
+    fresh.userinfo = claims.map(kept);
+    fresh.sourced_claims = sourced.map(kept);
     fresh.userinfo_read_at = Some(now);
     let fresh = Arc::new(fresh);
     if oidc.sessions().update(jar, &fresh).await? {

@@ -67,6 +67,9 @@ pub struct UserSession {
     /// When userinfo was last read, if since the login
     /// (`userinfo_refresh_seconds`); none: at the login.
     pub(crate) userinfo_read_at: Option<UnixTime>,
+    /// Claims resolved from aggregated and distributed claim sources
+    /// (OIDC Core §5.6.2), when the ID token or userinfo pointed to some.
+    pub(crate) sourced_claims: Option<LazyObject>,
 }
 
 impl std::fmt::Debug for UserSession {
@@ -110,9 +113,10 @@ impl UserSession {
         self.id_token_claims.raw()
     }
 
-    /// The claim at a dotted `path` (`realm_access.roles`), from userinfo
-    /// when userinfo has that top-level claim, else from the ID token:
-    /// the claims route requirements are checked against.
+    /// The claim at a dotted `path` (`realm_access.roles`): from the
+    /// sourced claims, else userinfo, else the ID token, whichever first
+    /// has the top-level claim: the claims route requirements are checked
+    /// against.
     ///
     /// ```rust
     /// use rocket_openidconnect::UserSession;
@@ -125,8 +129,8 @@ impl UserSession {
         self.claims_view().find(path)
     }
 
-    /// The ID token's claims with userinfo's over them (as
-    /// [`claim`](Self::claim) reads them), as the app's own type.
+    /// The ID token's claims with userinfo's and the sourced claims over
+    /// them (as [`claim`](Self::claim) reads them), as the app's own type.
     ///
     /// ```rust
     /// use rocket_openidconnect::UserSession;
@@ -144,15 +148,34 @@ impl UserSession {
     /// ```
     pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         let mut claims = self.id_token_claims().clone();
-        if let Some(userinfo) = self.userinfo() {
-            claims.extend(userinfo.iter().map(|(name, value)| (name.clone(), value.clone())));
+        for over in [self.userinfo(), self.sourced_claims()].into_iter().flatten() {
+            claims.extend(over.iter().map(|(name, value)| (name.clone(), value.clone())));
         }
         serde_json::from_value(Value::Object(claims))
     }
 
-    /// The claims authorization reads: userinfo over the ID token.
+    /// The claims resolved from the aggregated and distributed claim
+    /// sources the ID token or userinfo named (OIDC Core §5.6.2), from
+    /// `claim_sources` only; none when they named none.
+    ///
+    /// ```rust
+    /// use rocket_openidconnect::UserSession;
+    ///
+    /// fn overage_groups(session: &UserSession) -> usize {
+    ///     session
+    ///         .sourced_claims()
+    ///         .and_then(|claims| claims.get("groups")?.as_array().map(Vec::len))
+    ///         .unwrap_or(0)
+    /// }
+    /// ```
+    pub fn sourced_claims(&self) -> Option<&Map<String, Value>> {
+        self.sourced_claims.as_ref().map(LazyObject::get)
+    }
+
+    /// The claims authorization reads: the sourced claims over userinfo
+    /// over the ID token.
     pub(crate) fn claims_view(&self) -> ClaimsView<'_> {
-        ClaimsView::merged(self.id_token_claims(), self.userinfo())
+        ClaimsView::merged(self.id_token_claims(), self.userinfo(), self.sourced_claims())
     }
 
     /// The raw ID token (useful as `id_token_hint`).

@@ -44,6 +44,8 @@ struct V1 {
     idle_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     userinfo_read_at: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sourced_claims: Option<LazyObject>,
 }
 
 /// What is written: the version, and the session in it.
@@ -120,6 +122,7 @@ mod tests {
             epoch: Some("file:1".into()),
             idle_seconds: None,
             userinfo_read_at: None,
+            sourced_claims: None,
         }
     }
 

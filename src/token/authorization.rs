@@ -10,37 +10,45 @@ use crate::config::claim_path::{self, ClaimPath};
 use crate::error::AuthorizationError;
 
 /// Claims as a check reads them: a token's, or a session's ID-token
-/// claims with userinfo over them. Userinfo wins claim by claim (a
-/// top-level claim it has replaces the ID token's whole), as
-/// Flask-pyoidc and mod_auth_openidc merge them: it is the provider's
-/// later word, fetched with the session's access token.
+/// claims with userinfo over them and the claims resolved from claim
+/// sources over both. The upper wins claim by claim (a top-level claim it
+/// has replaces the lower's whole), as Flask-pyoidc and mod_auth_openidc
+/// merge userinfo: it is the provider's later word, fetched with the
+/// session's access token.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClaimsView<'c> {
-    over: Option<&'c Map<String, Value>>,
-    under: &'c Map<String, Value>,
+    /// Top first.
+    layers: [Option<&'c Map<String, Value>>; 3],
 }
 
 impl<'c> ClaimsView<'c> {
     /// One set of claims (a token's).
     pub(crate) fn of(claims: &'c Map<String, Value>) -> ClaimsView<'c> {
         ClaimsView {
-            over: None,
-            under: claims,
+            layers: [Some(claims), None, None],
         }
     }
 
-    /// `over` (userinfo, when there is one) over `under` (the ID token's).
-    pub(crate) fn merged(under: &'c Map<String, Value>, over: Option<&'c Map<String, Value>>) -> ClaimsView<'c> {
-        ClaimsView { over, under }
+    /// `userinfo` (when there is one) over `id_token`, and `sourced` over
+    /// both.
+    pub(crate) fn merged(
+        id_token: &'c Map<String, Value>,
+        userinfo: Option<&'c Map<String, Value>>,
+        sourced: Option<&'c Map<String, Value>>,
+    ) -> ClaimsView<'c> {
+        ClaimsView {
+            layers: [sourced, userinfo, Some(id_token)],
+        }
     }
 
     /// The value at the dotted `path`.
     pub(crate) fn find(self, path: &str) -> Option<&'c Value> {
         let top = path.split('.').next()?;
-        let claims = match self.over {
-            Some(over) if over.contains_key(top) => over,
-            _ => self.under,
-        };
+        let claims = self
+            .layers
+            .into_iter()
+            .flatten()
+            .find(|claims| claims.contains_key(top))?;
         claim_path::find(claims, path)
     }
 
@@ -197,7 +205,7 @@ mod tests {
         }));
         // The provider's later word: the role was taken away.
         let userinfo = claims(json!({ "realm_access": { "roles": ["user"] } }));
-        let view = ClaimsView::merged(&id_token, Some(&userinfo));
+        let view = ClaimsView::merged(&id_token, Some(&userinfo), None);
         assert_eq!(
             check::<Admins>(view, &roles, &groups),
             Err(AuthorizationError::MissingRole)
@@ -211,11 +219,11 @@ mod tests {
         // path under it is not looked up in the ID token.
         let bare = claims(json!({ "realm_access": {} }));
         assert!(
-            ClaimsView::merged(&id_token, Some(&bare))
+            ClaimsView::merged(&id_token, Some(&bare), None)
                 .find("realm_access.roles")
                 .is_none()
         );
-        let no_userinfo = ClaimsView::merged(&id_token, None);
+        let no_userinfo = ClaimsView::merged(&id_token, None, None);
         assert_eq!(check::<Admins>(no_userinfo, &roles, &groups), Ok(()));
     }
 }

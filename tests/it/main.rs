@@ -11,6 +11,7 @@ mod backchannel_logout;
 mod bearer_jwt;
 mod bearer_tokens;
 mod callback_security;
+mod claim_sources;
 mod client_credentials;
 mod dev_provider;
 mod dpop;

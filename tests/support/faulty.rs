@@ -79,6 +79,7 @@ pub struct FaultyEndpoint {
     /// Connections kept open on purpose.
     held: Arc<Mutex<Vec<TcpStream>>>,
     accepted: Arc<Mutex<usize>>,
+    heads: Arc<Mutex<Vec<String>>>,
     task: rocket::tokio::task::JoinHandle<()>,
 }
 
@@ -89,12 +90,13 @@ impl FaultyEndpoint {
         let fault = Arc::new(Mutex::new(fault));
         let held = Arc::new(Mutex::new(Vec::new()));
         let accepted = Arc::new(Mutex::new(0));
-        let (f, h, a) = (fault.clone(), held.clone(), accepted.clone());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (f, h, a, r) = (fault.clone(), held.clone(), accepted.clone(), heads.clone());
         let task = rocket::tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 *a.lock().unwrap() += 1;
-                let (f, h) = (f.clone(), h.clone());
-                rocket::tokio::spawn(async move { serve(stream, f, h).await });
+                let (f, h, r) = (f.clone(), h.clone(), r.clone());
+                rocket::tokio::spawn(async move { serve(stream, f, h, r).await });
             }
         });
         FaultyEndpoint {
@@ -102,6 +104,7 @@ impl FaultyEndpoint {
             fault,
             held,
             accepted,
+            heads,
             task,
         }
     }
@@ -113,6 +116,11 @@ impl FaultyEndpoint {
 
     pub fn set(&self, fault: Fault) {
         *self.fault.lock().unwrap() = fault;
+    }
+
+    /// The heads (request line and headers) of the requests it read.
+    pub fn request_heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
     }
 
     /// How many connections it accepted so far.
@@ -128,7 +136,12 @@ impl Drop for FaultyEndpoint {
     }
 }
 
-async fn serve(mut stream: TcpStream, fault: Arc<Mutex<Fault>>, held: Arc<Mutex<Vec<TcpStream>>>) {
+async fn serve(
+    mut stream: TcpStream,
+    fault: Arc<Mutex<Fault>>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+    heads: Arc<Mutex<Vec<String>>>,
+) {
     // Reads the request head (bodies of these requests are small forms).
     let mut request = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -138,6 +151,10 @@ async fn serve(mut stream: TcpStream, fault: Arc<Mutex<Fault>>, held: Arc<Mutex<
             Ok(n) => request.extend_from_slice(&buffer[..n]),
         }
     }
+    heads
+        .lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&request).into_owned());
     let mut fault = fault.lock().unwrap().clone();
     loop {
         match fault {
