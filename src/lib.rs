@@ -164,10 +164,12 @@
 //! JWT access tokens the provider's guard accepts, as Spring's issuer
 //! resolver does: a token's `iss` (read unverified only to choose) picks
 //! the listed issuer, whose metadata and keys are fetched on its first
-//! token and cached like the provider's own; the token is then held to
-//! this table's rules (audiences, scopes, DPoP). A token naming an issuer
-//! not listed is refused without a call to it: the list is the
-//! allow-list, at most 20 long.
+//! token and cached like the provider's own (its keys may be on an origin
+//! of `allowed_endpoint_origins`); the token is then held to this table's
+//! rules (audiences, scopes, DPoP, roles). A token naming an issuer not
+//! listed is refused without a call to it: the list is the allow-list, at
+//! most 20 long. A `sub` is unique only per issuer: key users by
+//! [`TokenIdentity::issuer`] and [`TokenIdentity::subject`] together.
 //!
 //! The app's own tokens (the client-credentials grant) come from
 //! [`Oidc::client_credentials`], cached until shortly before they expire:
@@ -812,26 +814,30 @@
 //!   `401` and never a login: the user would come back without the role,
 //!   in a loop. It is not `insufficient_scope` either: no scope would help,
 //!   and clients (MCP clients among them) ask for more scope on that
-//!   error. Authentication comes first: no session or an invalid token is
+//!   error. (The same `error` code is also what a provider's refusal at
+//!   the callback is shown with, as a `401`: tell them apart by status.) Authentication comes first: no session or an invalid token is
 //!   answered as on any route.
 //! * **Claims kept elsewhere** (OIDC Core §5.6.2). When the ID token or
-//!   userinfo names claim sources (`_claim_names`, `_claim_sources`), as
-//!   Entra ID does for a user in too many groups (the groups overage), the
+//!   userinfo names claim sources (`_claim_names`, `_claim_sources`), the
 //!   crate resolves them at login and at each userinfo refresh, from the
 //!   sources `providers.<name>.claim_sources` lists only: an aggregated
 //!   claims JWT whose `iss` is listed, verified with that issuer's keys
 //!   (discovered at `{iss}/.well-known/openid-configuration`); a
 //!   distributed claims endpoint on a listed URL's origin and under its
-//!   path, called with the source's access token or the session's (so a
-//!   token never reaches an endpoint the configuration does not name). A
-//!   source gives only the claims the reference names. The resolved
-//!   claims ([`UserSession::sourced_claims`]) count over userinfo's; a
-//!   source not listed, or failing, is logged and its claims stay
-//!   unresolved: routes asking for them refuse. Entra's overage points to
-//!   Microsoft Graph, which takes only a token for Graph: list
-//!   `https://graph.microsoft.com/v1.0/` and ask for a Graph scope
-//!   (`GroupMember.Read.All`), or configure the app to emit group ids in
-//!   the token instead.
+//!   path, called with `GET` and the source's access token or the
+//!   session's (so a token never reaches an endpoint the configuration
+//!   does not name), answering a JSON object of claims. A source gives only
+//!   the claims its reference names, and never who issued what to whom
+//!   (`iss`, `sub`, `tid`, `acr`...: those come from the ID token alone,
+//!   whatever userinfo or a source says). The resolved claims
+//!   ([`UserSession::sourced_claims`]) count over userinfo's. A source not
+//!   listed, or failing, is logged and its claims stay unresolved until
+//!   the next userinfo refresh (`userinfo_refresh_seconds`): routes asking
+//!   for them refuse meanwhile.
+//!   *Entra ID's groups overage is not resolved*: its reference points to
+//!   the retired Azure AD Graph, which wants a `POST` and answers
+//!   `{"value": [...]}`, not a claims object. With Entra, limit the groups
+//!   in the token (groups assigned to the application) or use app roles.
 //! * **Roles taken away.** A session keeps the claims of its login. With
 //!   `providers.<name>.userinfo_refresh_seconds = N`, userinfo is read
 //!   again on the first use after `N` seconds (the access token refreshed
@@ -845,12 +851,10 @@
 //!   and what was unmet; `oidc_access_denied_total` counts refusals by
 //!   guard, requirement and unmet part.
 //! * **Cost.** A requirement is a few map lookups on claims parsed once
-//!   per session or token, allocating nothing; a claim path with an empty
-//!   segment is refused when the app is compiled:
-//!
-//! ```compile_fail
-//! rocket_openidconnect::authorization!(Broken { claims: { "org..id" = "x" } });
-//! ```
+//!   per session or token, allocating nothing. Mistakes that would let
+//!   everyone in (a word other than `all`/`any`, an empty list, a
+//!   requirement asking nothing) or no one (a claim path with an empty
+//!   segment) do not compile.
 //!
 //! # Multi-tenant issuers
 //!
@@ -881,9 +885,12 @@
 //!   claim (`authorization!(TenantA { claims: { "tid" = "..." } })`), so a
 //!   session of another tenant never meets it.
 //! * The allowed tenants are a set: a thousand cost what one does.
-//! * Entra's v1 access tokens (`iss` `https://sts.windows.net/<tid>/`) do
-//!   not follow the v2 template: configure the API for v2 tokens
-//!   (`accessTokenAcceptedVersion: 2`).
+//! * [`BearerToken`] checks JWT access tokens by RFC 9068 (`typ` `at+jwt`,
+//!   `client_id`, `jti`), which Entra's are not (`typ` `JWT`, `azp`,
+//!   `uti`): with Entra, the tenant rules hold for logins; an API taking
+//!   Entra access tokens needs a provider that issues RFC 9068 tokens, or
+//!   checks them itself. Entra's v1 tokens (`iss`
+//!   `https://sts.windows.net/<tid>/`) follow no v2 template either.
 //!
 //! # Protected-resource metadata (RFC 9728) and MCP servers
 //!
@@ -897,15 +904,19 @@
 //! identifier = "https://api.example.com/mcp"
 //! scopes_supported = ["tools:read", "tools:call"]
 //! resource_name = "Example tools"
-//! # authorization_servers = [...]   # default: every provider's issuer
+//! # authorization_servers = [...]   # default: every provider's issuer and trusted issuer
 //! # require_audience = true         # default
 //! ```
 //!
 //! * **The metadata.** The fairing serves the document at the RFC 9728 §3.1
 //!   URL, the well-known path put between the identifier's host and its
 //!   path (`/.well-known/oauth-protected-resource/mcp` here), and at
-//!   `/.well-known/oauth-protected-resource`: `resource` (the identifier,
-//!   exactly as configured, §3.3), `authorization_servers`,
+//!   `/.well-known/oauth-protected-resource` for clients that look only
+//!   there (a strict client of §3.3 would want `resource` to be the bare
+//!   origin there; the document is the same at both): `resource` (the identifier,
+//!   exactly as configured, §3.3), `authorization_servers` (by default
+//!   every provider's issuer and `bearer.trusted_issuers`; a multi-tenant
+//!   template is no server, so name its tenants' issuers yourself),
 //!   `bearer_methods_supported` (`["header"]`), `scopes_supported`, the
 //!   DPoP algorithms when a provider takes DPoP (and
 //!   `dpop_bound_access_tokens_required` when every one requires it), and

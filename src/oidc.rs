@@ -97,7 +97,8 @@ fn issuer_only(
     only.discovery_url = None;
     only.metadata = None;
     only.tenants = None;
-    only.allowed_endpoint_origins = Vec::new();
+    // The provider's own list: a trusted issuer's keys may live on another
+    // origin too (Google's do), and the operator names it there.
     only.bearer.mode = BearerMode::Jwt;
     only.bearer.trusted_issuers = Vec::new();
     only.claim_sources = Vec::new();

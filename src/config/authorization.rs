@@ -64,13 +64,39 @@ impl Authorization for NoAuthorization {
 /// assert_eq!(TenantAdmins::CLAIMS, [("tid", "72f988bf")]);
 /// assert!(Editors::GROUPS_ANY.is_empty());
 /// ```
+///
+/// A word other than `all` or `any`, an empty list, or a requirement that
+/// asks nothing does not compile (each would let everyone in):
+///
+/// ```compile_fail
+/// rocket_openidconnect::authorization!(Admins { roles: Any ["admin"] });
+/// ```
+///
+/// ```compile_fail
+/// rocket_openidconnect::authorization!(Admins { roles: one ["admin"] });
+/// ```
+///
+/// ```compile_fail
+/// rocket_openidconnect::authorization!(Admins { roles: any [] });
+/// ```
+///
+/// ```compile_fail
+/// rocket_openidconnect::authorization!(Nobody {});
+/// ```
+///
+/// ```compile_fail
+/// rocket_openidconnect::authorization!(Broken { claims: { "org..id" = "x" } });
+/// ```
+///
+/// Claim values are strings, compared exactly: a claim that is a boolean
+/// or a number (`email_verified: true`) is not matched by `"true"`.
 #[macro_export]
 macro_rules! authorization {
     (
         $(#[$meta:meta])* $vis:vis $name:ident {
-            $(roles: $roles_mode:ident [$($role:literal),* $(,)?] $(,)?)?
-            $(groups: $groups_mode:ident [$($group:literal),* $(,)?] $(,)?)?
-            $(claims: { $($path:literal = $value:literal),* $(,)? } $(,)?)?
+            $(roles: $roles_mode:ident [$($role:literal),+ $(,)?] $(,)?)?
+            $(groups: $groups_mode:ident [$($group:literal),+ $(,)?] $(,)?)?
+            $(claims: { $($path:literal = $value:literal),+ $(,)? } $(,)?)?
         }
     ) => {
         $(#[$meta])*
@@ -85,13 +111,33 @@ macro_rules! authorization {
             const CLAIMS: &'static [(&'static str, &'static str)] = &[$($(($path, $value)),*)?];
         }
 
-        // A claim path with an empty segment finds nothing: refuse it when
-        // the app is compiled rather than deny every request at run time.
+        // Mistakes that would let everyone in, or no one, are refused when
+        // the app is compiled: a requirement that asks nothing, and a claim
+        // path with an empty segment (it would find nothing).
         const _: () = {
+            assert!(
+                !(<$name as $crate::Authorization>::ROLES_ALL.is_empty()
+                    && <$name as $crate::Authorization>::ROLES_ANY.is_empty()
+                    && <$name as $crate::Authorization>::GROUPS_ALL.is_empty()
+                    && <$name as $crate::Authorization>::GROUPS_ANY.is_empty()
+                    && <$name as $crate::Authorization>::CLAIMS.is_empty()),
+                "an `authorization!` must ask for roles, groups or claims (or use `NoAuthorization`)"
+            );
             $($(assert!($crate::__valid_claim_path($path), concat!("claim path `", $path, "` has an empty segment"));)*)?
         };
     };
     (@list all all [$($item:literal),*]) => { &[$($item),*] };
     (@list any any [$($item:literal),*]) => { &[$($item),*] };
-    (@list $want:ident $($other:ident [$($item:literal),*])?) => { &[] };
+    (@list all any [$($item:literal),*]) => { &[] };
+    (@list any all [$($item:literal),*]) => { &[] };
+    (@list $want:ident) => { &[] };
+    // Any other word than `all` or `any` must not compile to "asks
+    // nothing": that would let everyone in.
+    (@list $want:ident $other:ident [$($item:literal),*]) => {
+        ::core::compile_error!(concat!(
+            "`roles` and `groups` take `all [...]` or `any [...]`, not `",
+            stringify!($other),
+            " [...]`"
+        ))
+    };
 }

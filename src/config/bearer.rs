@@ -3,10 +3,10 @@
 use serde::Deserialize;
 
 use super::MAX_CACHE_ENTRIES;
+use super::error::Problems;
 
 /// The most issuers `bearer.trusted_issuers` may list.
 const MAX_TRUSTED_ISSUERS: usize = 20;
-use super::error::Problems;
 /// The `[default.oidc.providers.<name>.bearer]` table.
 ///
 /// ```rust

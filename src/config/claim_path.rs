@@ -44,8 +44,13 @@ impl ClaimPath {
         ClaimPath(Arc::from(name))
     }
 
-    /// The path `text`, or why it is none.
+    /// The path `text`, or why it is none. A path that starts with
+    /// `https://` or `http://` is one top-level claim named by that URL
+    /// (Auth0's namespaced claims), not a dotted path.
     pub fn parse(text: &str) -> Result<ClaimPath, String> {
+        if is_url_claim(text) {
+            return Ok(ClaimPath(Arc::from(text)));
+        }
         if text.split('.').any(|segment| segment.trim().is_empty()) {
             return Err(format!("`{text}` has an empty segment (write `a.b.c`)"));
         }
@@ -58,10 +63,29 @@ impl ClaimPath {
     }
 }
 
+/// Whether `path` names one top-level claim whose name is a URL: Auth0
+/// requires custom claims to be namespaced that way
+/// (`https://example.com/roles`), dots and all.
+fn is_url_claim(path: &str) -> bool {
+    path.starts_with("https://") || path.starts_with("http://")
+}
+
+/// The top-level claim `path` starts at.
+pub(crate) fn top(path: &str) -> Option<&str> {
+    if is_url_claim(path) {
+        return Some(path);
+    }
+    path.split('.').next().filter(|segment| !segment.is_empty())
+}
+
 /// The value at the dotted `path` in `claims`, if every segment is there
 /// and each one before the last names an object. A path with an empty
-/// segment finds nothing (not a claim named `""`).
+/// segment finds nothing (not a claim named `""`). A path that is a URL
+/// names one top-level claim (see `is_url_claim`).
 pub(crate) fn find<'c>(claims: &'c Map<String, Value>, path: &str) -> Option<&'c Value> {
+    if is_url_claim(path) {
+        return claims.get(path);
+    }
     let mut segments = path.split('.');
     let mut value = claims.get(segments.next().filter(|s| !s.is_empty())?)?;
     for segment in segments {
@@ -79,6 +103,9 @@ pub(crate) fn find<'c>(claims: &'c Map<String, Value>, path: &str) -> Option<&'c
 #[doc(hidden)]
 pub const fn valid(path: &str) -> bool {
     let bytes = path.as_bytes();
+    if starts_with(bytes, b"https://") || starts_with(bytes, b"http://") {
+        return true;
+    }
     let mut i = 0;
     let mut segment_len = 0;
     while i < bytes.len() {
@@ -93,6 +120,21 @@ pub const fn valid(path: &str) -> bool {
         i += 1;
     }
     segment_len > 0
+}
+
+/// `bytes` starts with `prefix` (in a `const fn`).
+const fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
+    if bytes.len() < prefix.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < prefix.len() {
+        if bytes[i] != prefix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether `value`, as a string or an array of strings (and nothing
@@ -170,6 +212,17 @@ mod tests {
         let deep = ClaimPath::parse("realm_access.roles").expect("a path");
         assert!(deep.strings(&claims(json!({ "realm_access": ["roles"] }))).is_empty());
         assert!(deep.strings(&claims(json!({ "realm_access": "roles" }))).is_empty());
+    }
+
+    #[test]
+    fn a_url_names_one_claim_as_auth0_namespaces_them() {
+        let path = ClaimPath::parse("https://example.com/roles").expect("a path");
+        let auth0 =
+            claims(json!({ "https://example.com/roles": ["admin"], "https://example": { "com/roles": ["x"] } }));
+        assert_eq!(path.strings(&auth0), ["admin"]);
+        assert!(valid("https://example.com/roles"));
+        assert_eq!(top("https://example.com/roles"), Some("https://example.com/roles"));
+        assert_eq!(top("realm_access.roles"), Some("realm_access"));
     }
 
     #[test]

@@ -57,7 +57,7 @@
 //! | `providers.<name>.pushed_authorization_requests` | `"auto"` | `"always"`, `"never"`: [pushed authorization requests](crate#pushed-authorization-requests) |
 //! | `providers.<name>.client_assertion_audience` | `"issuer"` | or `"endpoint"`: the `aud` of client assertions ([client authentication](crate#client-authentication-without-shared-secrets)) |
 //! | `providers.<name>.allowed_endpoint_origins` | `[]` | origins besides the issuer's where the metadata may put endpoints (such as `https://oauth2.googleapis.com`) |
-//! | `providers.<name>.roles_claim` | `"roles"` | where the provider puts a user's roles: a dotted path into the claims (`realm_access.roles`) |
+//! | `providers.<name>.roles_claim` | `"roles"` | where the provider puts a user's roles: a dotted path into the claims (`realm_access.roles`), or a URL naming one claim (`https://example.com/roles`) |
 //! | `providers.<name>.groups_claim` | `"groups"` | where the provider puts a user's groups: a dotted path, as `roles_claim` |
 //! | `providers.<name>.tenants` | | with an `issuer` template holding `{tenantid}` (and a `discovery_url`): the allowed `tid`s, or `"any"` ([multi-tenant issuers](crate#multi-tenant-issuers)) |
 //! | `providers.<name>.claim_sources` | `[]` | issuers of aggregated claims and URLs of distributed claims endpoints that may be used (OIDC Core §5.6.2); others are never contacted ([who may do what](crate#who-may-do-what-roles-groups-and-claims)) |
@@ -65,7 +65,7 @@
 //! | `providers.<name>.auth_request_params` | `{}` | extra authorization request parameters |
 //! | `providers.<name>.userinfo_http_method` | `"GET"` | or `"POST"`, `"none"` |
 //! | `providers.<name>.session_refresh_interval_seconds` | `0` (off) | silent `prompt=none` re-authentication after this long |
-//! | `providers.<name>.userinfo_refresh_seconds` | `0` (off) | userinfo read again on use this long after it was last read |
+//! | `providers.<name>.userinfo_refresh_seconds` | `0` (off) | userinfo read again on use this long after it was last read (needs userinfo; without a refresh token, a session ends at the first read after its access token expired) |
 //! | `providers.<name>.refresh_before_expiry_seconds` | `0` (off) | refresh the access token this close to expiry |
 //! | `providers.<name>.post_logout_redirect_uris` | `[]` | extra allowed post-logout URIs |
 //! | `providers.<name>.registration.*` | | dynamic registration: [`RegistrationConfig`] (`initial_access_token` or `initial_access_token_file`) |

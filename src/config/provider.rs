@@ -217,8 +217,6 @@ pub enum ClientAssertionAudience {
 }
 
 impl ProviderConfig {
-    /// The issuer identifier this configuration names itself: `issuer`, or
-    /// that of the static `metadata` (`None` until discovery otherwise).
     /// The issuer template and the tenants it is filled with, for a
     /// multi-tenant provider.
     pub(crate) fn tenancy(&self) -> Option<(&str, &Tenants)> {
@@ -236,6 +234,8 @@ impl ProviderConfig {
         }
     }
 
+    /// The issuer identifier this configuration names itself: `issuer`, or
+    /// that of the static `metadata` (`None` until discovery otherwise).
     pub(crate) fn static_issuer(&self) -> Option<&str> {
         self.issuer
             .as_deref()
@@ -297,7 +297,7 @@ pub struct ProviderSessionConfig {
 }
 
 /// Claims a session always keeps: its checks and logout need them.
-const PROTOCOL_CLAIMS: [&str; 13] = [
+const PROTOCOL_CLAIMS: [&str; 15] = [
     "iss",
     "sub",
     "aud",
@@ -312,6 +312,10 @@ const PROTOCOL_CLAIMS: [&str; 13] = [
     "amr",
     // A multi-tenant provider's sessions are told apart by it.
     "tid",
+    // Where claims kept elsewhere are (Core §5.6.2): read again at each
+    // userinfo refresh.
+    "_claim_names",
+    "_claim_sources",
 ];
 
 impl ProviderSessionConfig {
@@ -478,6 +482,12 @@ impl ProviderConfig {
             {
                 problems.add("metadata.issuer", "must equal `issuer`");
             }
+        }
+        if self.userinfo_refresh_seconds > 0 && self.userinfo_http_method == UserinfoMethod::None {
+            problems.add(
+                "userinfo_refresh_seconds",
+                "needs userinfo: `userinfo_http_method` is \"none\"",
+            );
         }
         if self.claim_sources.len() > 20 {
             problems.add("claim_sources", "lists at most 20 sources");

@@ -37,9 +37,12 @@ pub struct ResourceConfig {
     /// `https://api.example.com/`).
     pub identifier: String,
     /// `authorization_servers` (default: every configured provider's
-    /// issuer): the issuers whose tokens this API accepts.
+    /// issuer and trusted issuer, multi-tenant templates left out): the
+    /// issuers whose tokens this API accepts.
+    /// Written as configured (an issuer is compared exactly: Auth0's ends
+    /// with `/`).
     #[serde(default)]
-    pub authorization_servers: Vec<Url>,
+    pub authorization_servers: Vec<String>,
     /// `scopes_supported` (default none): the scopes this API understands.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
@@ -107,7 +110,10 @@ impl ResourceConfig {
             problems.add("identifier", "must name a host");
         }
         for (index, server) in self.authorization_servers.iter().enumerate() {
-            if !matches!(server.scheme(), "http" | "https") || server.fragment().is_some() || server.query().is_some() {
+            let issuer = Url::parse(server).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https") && url.fragment().is_none() && url.query().is_none()
+            });
+            if !issuer {
                 problems.add(
                     &format!("authorization_servers[{index}]"),
                     "must be an issuer: an http(s) URL without query or fragment",

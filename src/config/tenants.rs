@@ -59,7 +59,11 @@ impl TryFrom<TenantsText> for Tenants {
                 Some(bad) => Err(format!(
                     "`{bad}` is no tenant id (letters, digits, `-`, `_` and `.`, at most 128)"
                 )),
-                None => Ok(Tenants::Listed(list.into_iter().collect())),
+                // Entra writes tenant ids in lower case; the portal may show
+                // them in upper case. Kept as the provider writes them.
+                None => Ok(Tenants::Listed(
+                    list.into_iter().map(|tid| tid.to_ascii_lowercase()).collect(),
+                )),
             },
         }
     }
@@ -81,6 +85,16 @@ impl Tenants {
         template.replacen(TENANT_PLACEHOLDER, tid, 1)
     }
 
+    /// Whether `iss` is `template` with `tid` in it (allocating nothing).
+    fn is_issuer_of(template: &str, tid: &str, iss: &str) -> bool {
+        let Some((before, after)) = template.split_once(TENANT_PLACEHOLDER) else {
+            return false;
+        };
+        iss.strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .is_some_and(|middle| middle == tid)
+    }
+
     /// The tenant of `claims` and the issuer they must name, if `tid` is
     /// an allowed tenant and `iss` is `template` with it. Why not,
     /// otherwise.
@@ -93,7 +107,7 @@ impl Tenants {
         // both are signed by the same keys, and only their agreement says
         // whose token it is.
         match claims.get("iss").and_then(Value::as_str) {
-            Some(iss) if iss == Tenants::issuer_of(template, tid) => Ok(tid),
+            Some(iss) if Tenants::is_issuer_of(template, tid, iss) => Ok(tid),
             _ => Err(TenantError::IssuerOfAnotherTenant),
         }
     }
@@ -199,5 +213,10 @@ mod tests {
         assert!(parse(r#"["a/b"]"#).is_err());
         assert!(parse(r#"[""]"#).is_err());
         assert_eq!(parse(r#"["a", "b"]"#).ok(), Some(listed(&["a", "b"])));
+        assert_eq!(
+            parse(r#"["72F988BF-86F1"]"#).ok(),
+            Some(listed(&["72f988bf-86f1"])),
+            "as Entra writes them"
+        );
     }
 }

@@ -45,10 +45,10 @@ impl AuthorizationError {
     /// What the caller is told: the kind of thing missing, no value.
     pub(crate) fn description(self) -> &'static str {
         match self {
-            AuthorizationError::MissingRole => "you are signed in, but lack a role this resource requires",
-            AuthorizationError::MissingGroup => "you are signed in, but are not in a group this resource requires",
+            AuthorizationError::MissingRole => "authenticated, but without a role this resource requires",
+            AuthorizationError::MissingGroup => "authenticated, but not in a group this resource requires",
             AuthorizationError::ClaimMismatch { .. } => {
-                "you are signed in, but your account lacks an attribute this resource requires"
+                "authenticated, but without an attribute this resource requires"
             }
         }
     }

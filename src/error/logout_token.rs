@@ -49,6 +49,11 @@ pub enum LogoutTokenError {
     /// §2.6 step 7: a `nonce`, which would let an ID token pass as one.
     #[error("a logout token must not have a `nonce`")]
     Nonce,
+    /// A multi-tenant provider's logout token without `sid`, or whose
+    /// `tid` is not the tenant of its `iss`: by `sub` alone it could end
+    /// another tenant's sessions of a user with the same `sub`.
+    #[error("a multi-tenant provider's logout token must name the session (`sid`) of its own tenant")]
+    TenantSessionRequired,
     /// §2.6 step 6: neither `sid` nor `sub`.
     #[error("neither `sid` nor `sub`")]
     NamesNobody,

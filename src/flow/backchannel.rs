@@ -109,6 +109,15 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, body: &str) -> Result<usize,
         iat,
         exp,
     } = logout_token::check(&claims, issuer, client.client_id.as_str(), now, skew)?;
+    // A multi-tenant provider's subjects are unique per tenant at best: a
+    // logout names the session, and its `tid` (if any) is its issuer's.
+    if let Some((template, tenants)) = provider.config.tenancy() {
+        let tenant = tenants.tenant_in(template, issuer);
+        let tid = claims.get("tid").and_then(Value::as_str);
+        if sid.is_none() || tid.is_some_and(|tid| Some(tid) != tenant) {
+            return Err(bad(LogoutTokenError::TenantSessionRequired));
+        }
+    }
     // §2.6 step 10: a logout token is used once, on any instance.
     let once = format!("{issuer}\u{0}{jti}");
     if oidc.store().was_used(Once::LogoutToken, &once).await? {

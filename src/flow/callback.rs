@@ -294,6 +294,15 @@ async fn complete(
         },
     )
     .await?;
+    // With an issuer template, the response's `iss` was only known to be
+    // some allowed tenant's: it must be the ID token's own (RFC 9207 §2.4).
+    if let (Some(_), Some(iss)) = (provider.config.tenancy(), &response.iss)
+        && id_token.claims.get("iss").and_then(serde_json::Value::as_str) != Some(iss.as_str())
+    {
+        return Err(OidcError::InvalidIssuer(
+            "the response and its ID token name different tenants".into(),
+        ));
+    }
     check_requested_authentication(
         provider,
         &id_token.claims,

@@ -24,6 +24,7 @@ use crate::provider::Provider;
 use crate::provider::http;
 use crate::secret::AccessToken;
 use crate::telemetry::{Call, Endpoint};
+use crate::token::authorization::SIGNED_ONLY;
 use crate::token::jws;
 
 /// The most sources one login resolves: each may cost a call.
@@ -112,6 +113,11 @@ fn references_of(claims: &Map<String, Value>) -> Vec<Reference<'_>> {
     };
     let mut references: Vec<Reference<'_>> = Vec::new();
     for (name, source) in names {
+        // Who issued what to whom comes from the ID token alone: a source
+        // cannot speak for the tenant, the subject or the login.
+        if SIGNED_ONLY.contains(&name.as_str()) {
+            continue;
+        }
         let Some(source) = source.as_str() else { continue };
         if let Some(reference) = references.iter_mut().find(|r| r.source == source) {
             reference.names.push(name);
@@ -231,7 +237,7 @@ mod tests {
     #[test]
     fn references_name_their_claims_and_malformed_ones_are_skipped() {
         let claims = serde_json::json!({
-            "_claim_names": { "groups": "src1", "roles": "src1", "tier": "src2", "bad": 3, "lost": "nowhere" },
+            "_claim_names": { "groups": "src1", "roles": "src1", "tier": "src2", "bad": 3, "lost": "nowhere", "tid": "src1" },
             "_claim_sources": {
                 "src1": { "endpoint": "https://graph.example.com/v1.0/me", "access_token": "t" },
                 "src2": { "JWT": "a.b.c" },

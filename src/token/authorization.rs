@@ -14,41 +14,76 @@ use crate::error::AuthorizationError;
 /// sources over both. The upper wins claim by claim (a top-level claim it
 /// has replaces the lower's whole), as Flask-pyoidc and mod_auth_openidc
 /// merge userinfo: it is the provider's later word, fetched with the
-/// session's access token.
+/// session's access token. The claims of [`SIGNED_ONLY`] come from the
+/// ID token alone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClaimsView<'c> {
-    /// Top first.
-    layers: [Option<&'c Map<String, Value>>; 3],
+    /// The token's claims, or the ID token's.
+    base: &'c Map<String, Value>,
+    /// The sourced claims and userinfo, top first.
+    over: [Option<&'c Map<String, Value>>; 2],
 }
+
+/// Claims that say who issued what to whom, and how the user logged in:
+/// read from the ID token (or the token) alone, never from userinfo or a
+/// claim source, which could otherwise speak for another tenant (`tid`),
+/// issuer or login strength.
+pub(crate) const SIGNED_ONLY: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "sid",
+    "nonce",
+    "auth_time",
+    "acr",
+    "amr",
+    "tid",
+    "cnf",
+    "at_hash",
+    "c_hash",
+    "_claim_names",
+    "_claim_sources",
+];
 
 impl<'c> ClaimsView<'c> {
     /// One set of claims (a token's).
     pub(crate) fn of(claims: &'c Map<String, Value>) -> ClaimsView<'c> {
         ClaimsView {
-            layers: [Some(claims), None, None],
+            base: claims,
+            over: [None, None],
         }
     }
 
     /// `userinfo` (when there is one) over `id_token`, and `sourced` over
-    /// both.
+    /// both, but for the [`SIGNED_ONLY`] claims.
     pub(crate) fn merged(
         id_token: &'c Map<String, Value>,
         userinfo: Option<&'c Map<String, Value>>,
         sourced: Option<&'c Map<String, Value>>,
     ) -> ClaimsView<'c> {
         ClaimsView {
-            layers: [sourced, userinfo, Some(id_token)],
+            base: id_token,
+            over: [sourced, userinfo],
         }
     }
 
     /// The value at the dotted `path`.
     pub(crate) fn find(self, path: &str) -> Option<&'c Value> {
-        let top = path.split('.').next()?;
-        let claims = self
-            .layers
-            .into_iter()
-            .flatten()
-            .find(|claims| claims.contains_key(top))?;
+        let top = claim_path::top(path)?;
+        let claims = if SIGNED_ONLY.contains(&top) {
+            self.base
+        } else {
+            self.over
+                .into_iter()
+                .flatten()
+                .find(|claims| claims.contains_key(top))
+                .unwrap_or(self.base)
+        };
         claim_path::find(claims, path)
     }
 
@@ -225,5 +260,25 @@ mod tests {
         );
         let no_userinfo = ClaimsView::merged(&id_token, None, None);
         assert_eq!(check::<Admins>(no_userinfo, &roles, &groups), Ok(()));
+    }
+
+    #[test]
+    fn who_issued_what_to_whom_is_read_from_the_id_token_alone() {
+        let id_token = claims(json!({ "tid": "t-b", "iss": "https://op/t-b", "acr": "pwd" }));
+        let userinfo = claims(json!({ "tid": "t-a", "acr": "mfa", "roles": ["admin"] }));
+        let sourced = claims(json!({ "tid": "t-a", "sub": "mallory" }));
+        let view = ClaimsView::merged(&id_token, Some(&userinfo), Some(&sourced));
+        assert_eq!(view.find("tid"), Some(&json!("t-b")));
+        assert_eq!(view.find("acr"), Some(&json!("pwd")));
+        assert_eq!(view.find("sub"), None);
+        assert_eq!(
+            view.find("roles"),
+            Some(&json!(["admin"])),
+            "other claims come from userinfo"
+        );
+        assert_eq!(
+            check::<OneTenant>(view, &at("roles"), &at("groups")),
+            Err(AuthorizationError::ClaimMismatch { path: "tid" })
+        );
     }
 }

@@ -12,7 +12,7 @@ use rocket::response::Response;
 use rocket::route::{self, Handler};
 use serde_json::{Map, Value, json};
 
-use crate::config::DpopMode;
+use crate::config::{DpopMode, TENANT_PLACEHOLDER};
 use crate::oidc::Oidc;
 use crate::token::dpop::PROOF_ALGS;
 
@@ -47,22 +47,23 @@ impl Handler for ResourceMetadata {
 /// The metadata of `oidc`'s `[oidc.resource]`, if it has one.
 async fn document(oidc: &Oidc) -> Option<Map<String, Value>> {
     let resource = oidc.config().resource.as_ref()?;
-    let mut servers: Vec<String> = resource
-        .authorization_servers
-        .iter()
-        .map(|url| url.as_str().trim_end_matches('/').to_string())
-        .collect();
+    let mut servers: Vec<String> = resource.authorization_servers.clone();
     if servers.is_empty() {
         for provider in oidc.providers() {
             // An issuer known only by discovery is read from its (cached)
             // metadata; one that cannot be read now is left out rather
-            // than named wrongly.
+            // than named wrongly. A multi-tenant issuer is a template, no
+            // authorization server: name the tenants' in
+            // `resource.authorization_servers`.
             let issuer = match provider.config.static_issuer() {
                 Some(issuer) => Some(issuer.to_string()),
                 None => provider.metadata().await.ok().map(|m| m.issuer.clone()),
             };
-            if let Some(issuer) = issuer.filter(|i| !servers.contains(i)) {
-                servers.push(issuer);
+            let trusted = provider.config.bearer.trusted_issuers.iter().cloned();
+            for issuer in issuer.into_iter().chain(trusted) {
+                if !issuer.contains(TENANT_PLACEHOLDER) && !servers.contains(&issuer) {
+                    servers.push(issuer);
+                }
             }
         }
     }

@@ -146,3 +146,57 @@ async fn an_aggregated_claims_jwt_counts_only_from_a_listed_issuer_and_with_its_
     assert_eq!(stranger.counts().discovery, 0);
     assert_eq!(stranger.counts().jwks, 0);
 }
+
+#[rocket::async_test]
+async fn a_source_with_its_own_token_gets_that_token_and_never_the_session_s() {
+    let graph = FaultyEndpoint::start(Fault::json(200, &json!({ "groups": ["staff", "eng"] }))).await;
+    let provider = TestProvider::start().await;
+    let mut browser = logged_in(
+        &provider,
+        json!({ "src1": { "endpoint": format!("{}/claims", graph.url()), "access_token": "token-for-the-source" } }),
+        json!([graph.url()]),
+    )
+    .await;
+    assert_eq!(browser.api("/staff").await.status, Status::Ok);
+    let heads = graph.request_heads();
+    assert!(
+        heads[0].contains("Bearer token-for-the-source\r\n"),
+        "the source's own token: {}",
+        heads[0]
+    );
+}
+
+#[rocket::async_test]
+async fn a_source_cannot_speak_for_the_tenant_the_subject_or_the_login() {
+    let graph = FaultyEndpoint::start(Fault::json(
+        200,
+        &json!({ "tid": "other", "acr": "mfa", "groups": ["staff", "eng"] }),
+    ))
+    .await;
+    let provider = TestProvider::start().await;
+    provider.behave(|b| {
+        b.claims.insert(
+            "_claim_names".into(),
+            json!({ "tid": "src1", "acr": "src1", "groups": "src1" }),
+        );
+    });
+    let mut config = oidc_config(&provider);
+    config["providers"]["default"]["claim_sources"] = json!([graph.url()]);
+    provider.behave(|b| {
+        b.claims.insert(
+            "_claim_sources".into(),
+            json!({ "src1": { "endpoint": format!("{}/c", graph.url()) } }),
+        );
+    });
+    let mut routes = rocket::routes![staff];
+    routes.extend(default_routes());
+    let mut browser = Browser::new(rp(config, routes)).await;
+    browser.login_ok(&provider, "/profile").await;
+    let resp = browser.api("/staff").await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert_eq!(
+        resp.json()["sourced"],
+        json!({ "groups": ["staff", "eng"] }),
+        "only the groups"
+    );
+}

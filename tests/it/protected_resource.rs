@@ -121,6 +121,33 @@ async fn every_bearer_refusal_points_to_the_metadata() {
     assert_eq!(challenge(&resp).param("resource_metadata"), Some(METADATA_URL));
 }
 
+rocket_openidconnect::authorization!(Admins { roles: any["admin"] });
+
+#[rocket::get("/api/admin")]
+fn api_admin(
+    token: rocket_openidconnect::BearerToken<
+        rocket_openidconnect::DefaultProvider,
+        rocket_openidconnect::NoScopes,
+        Admins,
+    >,
+) -> String {
+    token.subject().unwrap_or_default().to_string()
+}
+
+#[rocket::async_test]
+async fn an_access_denied_refusal_points_to_the_metadata_too() {
+    let provider = TestProvider::start().await;
+    let mut config = bearer_config(&provider, json!({}));
+    config["resource"] = json!({ "identifier": RESOURCE });
+    let mut routes = rocket::routes![api_admin];
+    routes.extend(api_routes());
+    let mut browser = Browser::new(api_app_with_routes(config, routes)).await;
+    let user = provider.at_jwt(json!({ "aud": RESOURCE, "roles": ["user"] }));
+    let resp = browser.bearer("/api/admin", &user).await;
+    assert_bearer_error(&resp, Status::Forbidden, "access_denied");
+    assert_eq!(challenge(&resp).param("resource_metadata"), Some(METADATA_URL));
+}
+
 #[rocket::async_test]
 async fn a_token_must_name_this_resource_in_its_audience() {
     let provider = TestProvider::start().await;
@@ -165,4 +192,27 @@ async fn require_audience_false_leaves_the_audience_to_the_bearer_table() {
     assert_eq!(browser.bearer("/api", &for_the_client).await.status, Status::Ok);
     let for_us = provider.at_jwt(json!({ "aud": RESOURCE }));
     assert_invalid_token(&browser.bearer("/api", &for_us).await);
+}
+
+#[rocket::async_test]
+async fn the_authorization_servers_are_the_providers_issuers_and_trusted_issuers_never_a_template() {
+    let provider = TestProvider::start().await;
+    let mut config = bearer_config(&provider, json!({ "trusted_issuers": ["https://partner.example.com"] }));
+    config["resource"] = json!({ "identifier": RESOURCE });
+    // A second provider, multi-tenant: its template is no server.
+    config["providers"]["entra"] = json!({
+        "issuer": "https://login.example.com/{tenantid}/v2.0",
+        "discovery_url": "https://login.example.com/organizations/v2.0/.well-known/openid-configuration",
+        "tenants": "any",
+        "client_id": "entra-client",
+        "client_secret": "entra-secret",
+        "redirect_uri": "http://127.0.0.1:8000/callback/entra",
+    });
+    let mut browser = Browser::new(api_app(config)).await;
+    let metadata = browser.api("/.well-known/oauth-protected-resource/mcp").await.json();
+    assert_eq!(
+        metadata["authorization_servers"],
+        json!([provider.issuer, "https://partner.example.com"]),
+        "{metadata:#}"
+    );
 }

@@ -180,3 +180,52 @@ async fn access_tokens_of_a_multi_tenant_provider_are_held_to_the_same_rules() {
         assert_invalid_token(&resp);
     }
 }
+
+#[rocket::async_test]
+async fn a_tenant_s_logout_token_ends_only_the_session_it_names() {
+    let (provider, mut alice_a) = entra(json!([A, B])).await;
+    let (iss_a, iss_b) = (issuer_of(&provider, A), issuer_of(&provider, B));
+    // One `sub` in two tenants (nothing in a template provider makes a
+    // subject unique across tenants).
+    provider.behave(|b| {
+        b.claims.insert("sid".into(), json!("sid-of-a"));
+    });
+    assert_callback_completed(&login(&provider, &mut alice_a, A, &iss_a, &iss_a).await, &provider);
+    let mut alice_b = alice_a.other_browser();
+    provider.behave(|b| {
+        b.claims.insert("sid".into(), json!("sid-of-b"));
+    });
+    assert_callback_completed(&login(&provider, &mut alice_b, B, &iss_b, &iss_b).await, &provider);
+
+    // By `sub` alone, or with another tenant's `tid`: refused, nothing ends.
+    for claims in [
+        json!({ "iss": iss_a }),
+        json!({ "iss": iss_a, "sid": "sid-of-b", "tid": B }),
+    ] {
+        let resp = alice_a.backchannel_logout(&provider.logout_token(claims.clone())).await;
+        assert_error(&resp, Status::BadRequest, "invalid_request");
+        assert_eq!(alice_a.api("/whoami").await.status, Status::Ok, "{claims}");
+        assert_eq!(alice_b.api("/whoami").await.status, Status::Ok, "{claims}");
+    }
+    // Tenant A's logout of its own session ends that one only.
+    let token = provider.logout_token(json!({ "iss": iss_a, "sid": "sid-of-a", "tid": A }));
+    assert_eq!(alice_a.backchannel_logout(&token).await.status, Status::Ok);
+    assert_error(&alice_a.api("/whoami").await, Status::Unauthorized, "login_required");
+    assert_eq!(
+        alice_b.api("/whoami").await.status,
+        Status::Ok,
+        "tenant B's session lives on"
+    );
+}
+
+#[rocket::async_test]
+async fn userinfo_cannot_speak_for_another_tenant() {
+    let (provider, mut browser) = entra(json!([A, B])).await;
+    provider.behave(|b| {
+        b.userinfo_claims.insert("tid".into(), json!(A));
+    });
+    let iss_b = issuer_of(&provider, B);
+    assert_callback_completed(&login(&provider, &mut browser, B, &iss_b, &iss_b).await, &provider);
+    assert_eq!(browser.api("/whoami").await.json()["tenant"], B);
+    assert_error(&browser.api("/tenant-a").await, Status::Forbidden, "access_denied");
+}

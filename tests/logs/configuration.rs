@@ -759,3 +759,51 @@ async fn an_issuer_template_and_its_tenants_come_together_with_a_discovery_url()
         assert_config_refused(config, &["oidc.providers.default.tenants"]).await;
     }
 }
+
+#[rocket::async_test]
+async fn trusted_issuers_and_claim_sources_that_could_leak_or_never_work_abort_launch() {
+    for (trusted, bearer_mode) in [
+        (json!(["http://issuer.example.com"]), "auto"),
+        (json!(["https://login.example.com/{tenantid}/v2.0"]), "auto"),
+        (json!(["https://issuer.example.com?x=1"]), "auto"),
+        (json!(["https://issuer.example.com"]), "introspection"),
+        (
+            json!(
+                (0..21)
+                    .map(|i| format!("https://issuer{i}.example.com"))
+                    .collect::<Vec<_>>()
+            ),
+            "auto",
+        ),
+    ] {
+        let mut config = valid_config();
+        config["providers"]["default"]["bearer"] = json!({ "trusted_issuers": trusted, "mode": bearer_mode });
+        let said = problems_of(config).join("\n");
+        assert!(
+            said.contains("oidc.providers.default.bearer.trusted_issuers"),
+            "{trusted}: {said}"
+        );
+    }
+    for sources in [
+        json!(["http://claims.example.com"]),
+        json!(["https://claims.example.com/#x"]),
+        json!(["not a url"]),
+        json!(
+            (0..21)
+                .map(|i| format!("https://claims{i}.example.com"))
+                .collect::<Vec<_>>()
+        ),
+    ] {
+        let mut config = valid_config();
+        config["providers"]["default"]["claim_sources"] = sources.clone();
+        let said = problems_of(config).join("\n");
+        assert!(
+            said.contains("oidc.providers.default.claim_sources"),
+            "{sources}: {said}"
+        );
+    }
+    let mut config = valid_config();
+    config["providers"]["default"]["userinfo_refresh_seconds"] = json!(60);
+    config["providers"]["default"]["userinfo_http_method"] = json!("none");
+    assert_config_refused(config, &["oidc.providers.default.userinfo_refresh_seconds"]).await;
+}

@@ -153,6 +153,14 @@ impl TokenIdentity {
         &self.claims_json
     }
 
+    /// The issuer of the token: its `iss`, checked (a trusted issuer's, or
+    /// the provider's), or none for an introspection answer without one.
+    /// With `bearer.trusted_issuers`, `sub` is unique only per issuer: key
+    /// users by `(issuer, subject)`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
     /// The tenant (`tid`) the token is of, when its provider is
     /// multi-tenant (`tenants`): one of those allowed, and the one its
     /// `iss` names.

@@ -326,7 +326,7 @@ async fn current_session(
     provider_name: &str,
     strict: bool,
 ) -> Result<Option<Arc<UserSession>>, OidcError> {
-    let Some(session) = state
+    let Some(mut session) = state
         .session(request, oidc)
         .await?
         .filter(|s| s.provider == provider_name)
@@ -368,22 +368,22 @@ async fn current_session(
     if ahead > 0 && session.refresh_token.is_some() && expires_within(&session, ahead, oidc.clock().time()) {
         // The rare paths run in futures of their own, so that the guard's
         // own future stays small (it is allocated on every request).
-        return match Box::pin(refresh_and_store(oidc, jar, &session)).await {
-            Ok(fresh) => Ok(Some(fresh)),
-            Err(error @ OidcError::StoreUnavailable(_)) => Err(error),
+        session = match Box::pin(refresh_and_store(oidc, jar, &session)).await {
+            Ok(fresh) => fresh,
+            Err(error @ OidcError::StoreUnavailable(_)) => return Err(error),
             // The provider refused the refresh, or its answer did not
             // validate: the session was ended.
             Err(error @ OidcError::SessionEnded(_)) => {
                 event!(info, "oidc: proactive refresh failed ({error}); the session ends");
                 Box::pin(oidc.sessions().end(jar)).await?;
-                Ok(None)
+                return Ok(None);
             }
             // A provider that is down (or keys that cannot be fetched now)
             // ends nothing, even once the token has expired: the user is
             // still logged in, and the next request tries again.
             Err(error) => {
                 event!(info, "oidc: proactive refresh postponed: {error}");
-                Ok(Some(session))
+                session
             }
         };
     }
