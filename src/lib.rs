@@ -834,10 +834,15 @@
 //!   listed, or failing, is logged and its claims stay unresolved until
 //!   the next userinfo refresh (`userinfo_refresh_seconds`): routes asking
 //!   for them refuse meanwhile.
-//!   *Entra ID's groups overage is not resolved*: its reference points to
-//!   the retired Azure AD Graph, which wants a `POST` and answers
-//!   `{"value": [...]}`, not a claims object. With Entra, limit the groups
-//!   in the token (groups assigned to the application) or use app roles.
+//!   *Entra ID's groups overage* names a directory's `getMemberObjects`
+//!   (still at the retired Azure AD Graph, `graph.windows.net`, in some
+//!   tokens): the crate asks Microsoft Graph
+//!   (`https://graph.microsoft.com/v1.0/users/<oid>/getMemberObjects`, a
+//!   `POST`) and takes the ids it answers as the groups. List
+//!   `https://graph.microsoft.com/v1.0/` in `claim_sources`, and make the
+//!   session's access token one for Graph (scopes `User.Read
+//!   GroupMember.Read.All`), or the call is refused and the groups stay
+//!   unresolved.
 //! * **Roles taken away.** A session keeps the claims of its login. With
 //!   `providers.<name>.userinfo_refresh_seconds = N`, userinfo is read
 //!   again on the first use after `N` seconds (the access token refreshed

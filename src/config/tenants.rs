@@ -59,10 +59,13 @@ impl TryFrom<TenantsText> for Tenants {
                 Some(bad) => Err(format!(
                     "`{bad}` is no tenant id (letters, digits, `-`, `_` and `.`, at most 128)"
                 )),
-                // Entra writes tenant ids in lower case; the portal may show
-                // them in upper case. Kept as the provider writes them.
+                // Entra writes tenant GUIDs in lower case; the portal may
+                // show them in upper case. Only GUIDs are folded: other
+                // tenant names are compared as written.
                 None => Ok(Tenants::Listed(
-                    list.into_iter().map(|tid| tid.to_ascii_lowercase()).collect(),
+                    list.into_iter()
+                        .map(|tid| if is_guid(&tid) { tid.to_ascii_lowercase() } else { tid })
+                        .collect(),
                 )),
             },
         }
@@ -120,6 +123,17 @@ impl Tenants {
         let tid = iss.strip_prefix(before)?.strip_suffix(after)?;
         self.allows(tid).then_some(tid)
     }
+}
+
+/// Whether `text` is a GUID (8-4-4-4-12 hexadecimal digits), which
+/// compares without regard to case.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Whether `tid` is shaped like a tenant id: it goes into an issuer URL,
@@ -214,9 +228,9 @@ mod tests {
         assert!(parse(r#"[""]"#).is_err());
         assert_eq!(parse(r#"["a", "b"]"#).ok(), Some(listed(&["a", "b"])));
         assert_eq!(
-            parse(r#"["72F988BF-86F1"]"#).ok(),
-            Some(listed(&["72f988bf-86f1"])),
-            "as Entra writes them"
+            parse(r#"["72F988BF-86F1-41AF-91AB-2D7CD011DB47", "Contoso"]"#).ok(),
+            Some(listed(&["72f988bf-86f1-41af-91ab-2d7cd011db47", "Contoso"])),
+            "GUIDs as Entra writes them; other names as written"
         );
     }
 }

@@ -59,12 +59,8 @@ pub(crate) async fn resolve(
         let outcome = match reference.kind {
             Kind::Aggregated(jwt) => aggregated(oidc, provider, jwt).await,
             Kind::Distributed { endpoint, token } => {
-                distributed(
-                    provider,
-                    endpoint,
-                    token.map(AccessToken::new).as_ref().or(access_token),
-                )
-                .await
+                let token = token.map(AccessToken::new);
+                distributed(provider, endpoint, token.as_ref().or(access_token), &reference.names).await
             }
         };
         match outcome {
@@ -177,17 +173,20 @@ async fn aggregated(oidc: &Oidc, provider: &Provider, jwt: &str) -> Result<Map<S
 }
 
 /// The claims a distributed claims endpoint answers, when `claim_sources`
-/// lists its origin and path.
+/// lists its origin and path. `names` are the claims it is asked for.
 async fn distributed(
     provider: &Provider,
     endpoint: &str,
     token: Option<&AccessToken>,
+    names: &[&str],
 ) -> Result<Map<String, Value>, String> {
     let url = Url::parse(endpoint).map_err(|_| "the endpoint is not a URL".to_string())?;
+    let graph = is_member_objects(&url);
+    let url = if graph { member_objects_at_graph(url) } else { url };
     if !listed(&provider.config.claim_sources, &url) {
         return Err(format!(
             "the endpoint `{}` is not under `claim_sources`",
-            printable(endpoint, 200)
+            printable(url.as_str(), 200)
         ));
     }
     let token = token.ok_or("no access token to call it with")?;
@@ -195,11 +194,57 @@ async fn distributed(
         provider: &provider.name,
         endpoint: Endpoint::ClaimSource,
     };
-    let request = provider.http().get(url).bearer_auth(token.secret());
-    let UniqueObject(claims) = http::json(call, request)
+    if !graph {
+        let request = provider.http().get(url).bearer_auth(token.secret());
+        let UniqueObject(claims) = http::json(call, request)
+            .await
+            .map_err(|error| format!("the endpoint {error}"))?;
+        return Ok(claims);
+    }
+    // Entra ID's groups overage names Graph's `getMemberObjects`, which is
+    // a POST answering `{"value": [ids]}`: the ids are the claim asked for.
+    let request = provider
+        .http()
+        .post(url)
+        .bearer_auth(token.secret())
+        .json(&serde_json::json!({ "securityEnabledOnly": false }));
+    let UniqueObject(answer) = http::json(call, request)
         .await
-        .map_err(|error| format!("the endpoint {error}"))?;
-    Ok(claims)
+        .map_err(|error| format!("Graph's getMemberObjects {error}"))?;
+    let ids = match answer.get("value") {
+        Some(Value::Array(ids)) if ids.iter().all(Value::is_string) => Value::Array(ids.clone()),
+        _ => return Err("Graph's getMemberObjects answered no list of ids".into()),
+    };
+    Ok(names.iter().map(|name| ((*name).to_string(), ids.clone())).collect())
+}
+
+/// Whether `url` is a directory's `getMemberObjects` (Entra ID's groups
+/// overage points there).
+fn is_member_objects(url: &Url) -> bool {
+    url.path().ends_with("/getMemberObjects")
+}
+
+/// Entra ID's overage reference may still name the retired Azure AD Graph
+/// (`https://graph.windows.net/<tid>/users/<oid>/getMemberObjects`):
+/// Microsoft Graph answers the same question at
+/// `https://graph.microsoft.com/v1.0/users/<oid>/getMemberObjects`.
+/// Other URLs are kept as they are.
+fn member_objects_at_graph(url: Url) -> Url {
+    if url.host_str() != Some("graph.windows.net") {
+        return url;
+    }
+    let segments: Vec<&str> = url.path_segments().map(Iterator::collect).unwrap_or_default();
+    match segments.as_slice() {
+        [_tenant, "users", oid, "getMemberObjects"]
+            if !oid.is_empty() && oid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Url::parse(&format!(
+                "https://graph.microsoft.com/v1.0/users/{oid}/getMemberObjects"
+            ))
+            .unwrap_or(url)
+        }
+        _ => url,
+    }
 }
 
 /// Whether `url` is on the origin of a `listed` URL, at or under its path.
@@ -232,6 +277,24 @@ mod tests {
         assert!(!at("http://graph.example.com/v1.0/users"), "another scheme");
         assert!(!at("https://graph.example.com:8443/v1.0/users"), "another port");
         assert!(!at("https://evil.example/v1.0/"), "another host");
+    }
+
+    #[test]
+    fn entra_s_overage_reference_to_azure_ad_graph_is_asked_of_microsoft_graph() {
+        let at = |url: &str| member_objects_at_graph(Url::parse(url).expect("a URL")).to_string();
+        assert_eq!(
+            at("https://graph.windows.net/72f988bf/users/6c2f-41ab/getMemberObjects"),
+            "https://graph.microsoft.com/v1.0/users/6c2f-41ab/getMemberObjects"
+        );
+        assert_eq!(
+            at("https://graph.windows.net/72f988bf/users/a%2Fb/getMemberObjects"),
+            "https://graph.windows.net/72f988bf/users/a%2Fb/getMemberObjects",
+            "an odd id is left as it is (and is then not listed)"
+        );
+        assert_eq!(
+            at("https://graph.microsoft.com/v1.0/users/x/getMemberObjects"),
+            "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"
+        );
     }
 
     #[test]

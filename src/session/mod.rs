@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{UnixMillis, UnixTime};
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
-use crate::token::authorization::ClaimsView;
+use crate::token::authorization::{ClaimsView, SIGNED_ONLY};
 
 pub(crate) mod cipher;
 pub(crate) mod cookie;
@@ -149,7 +149,11 @@ impl UserSession {
     pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         let mut claims = self.id_token_claims().clone();
         for over in [self.userinfo(), self.sourced_claims()].into_iter().flatten() {
-            claims.extend(over.iter().map(|(name, value)| (name.clone(), value.clone())));
+            claims.extend(
+                over.iter()
+                    .filter(|(name, _)| !SIGNED_ONLY.contains(&name.as_str()))
+                    .map(|(name, value)| (name.clone(), value.clone())),
+            );
         }
         serde_json::from_value(Value::Object(claims))
     }

@@ -46,7 +46,7 @@ async fn groups_at_a_listed_endpoint_are_fetched_with_the_session_s_token_and_co
     ))
     .await;
     let provider = TestProvider::start().await;
-    let endpoint = format!("{}/v1.0/me/getMemberObjects", graph.url());
+    let endpoint = format!("{}/v1.0/me/claims", graph.url());
     let mut browser = logged_in(
         &provider,
         json!({ "src1": { "endpoint": endpoint } }),
@@ -60,7 +60,7 @@ async fn groups_at_a_listed_endpoint_are_fetched_with_the_session_s_token_and_co
     assert_eq!(resp.json()["roles"], json!([]));
     let heads = graph.request_heads();
     assert!(!heads.is_empty(), "the endpoint was called");
-    assert!(heads[0].starts_with("GET /v1.0/me/getMemberObjects "), "{}", heads[0]);
+    assert!(heads[0].starts_with("GET /v1.0/me/claims "), "{}", heads[0]);
     assert!(
         heads[0].to_ascii_lowercase().contains("\r\nauthorization: bearer "),
         "with the session's access token: {}",
@@ -80,7 +80,7 @@ async fn an_endpoint_not_listed_is_never_contacted_and_grants_nothing() {
     ] {
         let mut browser = logged_in(
             &provider,
-            json!({ "src1": { "endpoint": format!("{}/v1.0/me/getMemberObjects", graph.url()) } }),
+            json!({ "src1": { "endpoint": format!("{}/v1.0/me/claims", graph.url()) } }),
             listed.clone(),
         )
         .await;
@@ -199,4 +199,40 @@ async fn a_source_cannot_speak_for_the_tenant_the_subject_or_the_login() {
         json!({ "groups": ["staff", "eng"] }),
         "only the groups"
     );
+}
+
+#[rocket::async_test]
+async fn an_overage_reference_to_get_member_objects_is_posted_and_its_ids_are_the_groups() {
+    // Microsoft Graph's answer to `getMemberObjects`, at a listed URL.
+    let graph = FaultyEndpoint::start(Fault::json(200, &json!({ "value": ["staff", "eng"] }))).await;
+    let provider = TestProvider::start().await;
+    let endpoint = format!("{}/v1.0/users/6c2f-41ab/getMemberObjects", graph.url());
+    let mut browser = logged_in(
+        &provider,
+        json!({ "src1": { "endpoint": endpoint } }),
+        json!([format!("{}/v1.0/", graph.url())]),
+    )
+    .await;
+    let resp = browser.api("/staff").await;
+    assert_eq!(resp.status, Status::Ok, "{resp:#?}");
+    assert_eq!(resp.json()["groups"], json!(["staff", "eng"]));
+    let head = graph.request_heads().first().cloned().unwrap_or_default();
+    assert!(
+        head.starts_with("POST /v1.0/users/6c2f-41ab/getMemberObjects "),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: application/json"),
+        "{head}"
+    );
+
+    // An answer of another shape resolves nothing.
+    graph.set(Fault::json(200, &json!({ "value": [1, 2] })));
+    let mut browser = logged_in(
+        &provider,
+        json!({ "src1": { "endpoint": format!("{}/v1.0/users/6c2f-41ab/getMemberObjects", graph.url()) } }),
+        json!([format!("{}/v1.0/", graph.url())]),
+    )
+    .await;
+    assert_error(&browser.api("/staff").await, Status::Forbidden, "access_denied");
 }

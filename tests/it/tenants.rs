@@ -229,3 +229,15 @@ async fn userinfo_cannot_speak_for_another_tenant() {
     assert_eq!(browser.api("/whoami").await.json()["tenant"], B);
     assert_error(&browser.api("/tenant-a").await, Status::Forbidden, "access_denied");
 }
+
+#[rocket::async_test]
+async fn a_response_of_one_tenant_with_the_id_token_of_another_is_refused() {
+    let (provider, mut browser) = entra(json!([A, B])).await;
+    let (iss_a, iss_b) = (issuer_of(&provider, A), issuer_of(&provider, B));
+    assert_error(
+        &login(&provider, &mut browser, B, &iss_b, &iss_a).await,
+        Status::Unauthorized,
+        "invalid_issuer",
+    );
+    assert!(browser.profile().await.is_none(), "no session");
+}
