@@ -118,6 +118,7 @@ pub use self::error::ConfigError;
 pub use self::limits::LimitsConfig;
 pub use self::metadata::ProviderMetadata;
 pub use self::names::{DefaultProvider, NoRequirement, ProviderName, Requirement};
+pub(crate) use self::provider::PROTOCOL_CLAIMS;
 pub use self::provider::{
     ClientAssertionAudience, ProviderConfig, ProviderSessionConfig, PushedAuthorizationRequests, RegistrationConfig,
     TokenEndpointAuthMethod, UserinfoMethod,

@@ -297,7 +297,7 @@ pub struct ProviderSessionConfig {
 }
 
 /// Claims a session always keeps: its checks and logout need them.
-const PROTOCOL_CLAIMS: [&str; 15] = [
+pub(crate) const PROTOCOL_CLAIMS: [&str; 15] = [
     "iss",
     "sub",
     "aud",

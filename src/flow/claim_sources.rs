@@ -24,7 +24,7 @@ use crate::provider::Provider;
 use crate::provider::http;
 use crate::secret::AccessToken;
 use crate::telemetry::{Call, Endpoint};
-use crate::token::authorization::SIGNED_ONLY;
+use crate::token::authorization::signed_only;
 use crate::token::jws;
 
 /// The most sources one login resolves: each may cost a call.
@@ -111,7 +111,7 @@ fn references_of(claims: &Map<String, Value>) -> Vec<Reference<'_>> {
     for (name, source) in names {
         // Who issued what to whom comes from the ID token alone: a source
         // cannot speak for the tenant, the subject or the login.
-        if SIGNED_ONLY.contains(&name.as_str()) {
+        if signed_only(name) {
             continue;
         }
         let Some(source) = source.as_str() else { continue };

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{UnixMillis, UnixTime};
 use crate::secret::{AccessToken, IdTokenJwt, RefreshToken};
-use crate::token::authorization::{ClaimsView, SIGNED_ONLY};
+use crate::token::authorization::{ClaimsView, signed_only};
 
 pub(crate) mod cipher;
 pub(crate) mod cookie;
@@ -151,7 +151,7 @@ impl UserSession {
         for over in [self.userinfo(), self.sourced_claims()].into_iter().flatten() {
             claims.extend(
                 over.iter()
-                    .filter(|(name, _)| !SIGNED_ONLY.contains(&name.as_str()))
+                    .filter(|(name, _)| !signed_only(name))
                     .map(|(name, value)| (name.clone(), value.clone())),
             );
         }

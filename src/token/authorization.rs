@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::Authorization;
+use crate::config::PROTOCOL_CLAIMS;
 use crate::config::claim_path::{self, ClaimPath};
 use crate::error::AuthorizationError;
 
@@ -14,7 +15,7 @@ use crate::error::AuthorizationError;
 /// sources over both. The upper wins claim by claim (a top-level claim it
 /// has replaces the lower's whole), as Flask-pyoidc and mod_auth_openidc
 /// merge userinfo: it is the provider's later word, fetched with the
-/// session's access token. The claims of [`SIGNED_ONLY`] come from the
+/// session's access token. The [`signed_only`] claims come from the
 /// ID token alone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClaimsView<'c> {
@@ -27,28 +28,11 @@ pub(crate) struct ClaimsView<'c> {
 /// Claims that say who issued what to whom, and how the user logged in:
 /// read from the ID token (or the token) alone, never from userinfo or a
 /// claim source, which could otherwise speak for another tenant (`tid`),
-/// issuer or login strength.
-pub(crate) const SIGNED_ONLY: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "azp",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "sid",
-    "nonce",
-    "auth_time",
-    "acr",
-    "amr",
-    "tid",
-    "cnf",
-    "at_hash",
-    "c_hash",
-    "_claim_names",
-    "_claim_sources",
-];
+/// issuer or login strength. The claims a session always keeps
+/// (`config::PROTOCOL_CLAIMS`), and those of a token's binding and hashes.
+pub(crate) fn signed_only(name: &str) -> bool {
+    PROTOCOL_CLAIMS.contains(&name) || ["azp", "jti", "cnf", "at_hash", "c_hash"].contains(&name)
+}
 
 impl<'c> ClaimsView<'c> {
     /// One set of claims (a token's).
@@ -60,7 +44,7 @@ impl<'c> ClaimsView<'c> {
     }
 
     /// `userinfo` (when there is one) over `id_token`, and `sourced` over
-    /// both, but for the [`SIGNED_ONLY`] claims.
+    /// both, but for the [`signed_only`] claims.
     pub(crate) fn merged(
         id_token: &'c Map<String, Value>,
         userinfo: Option<&'c Map<String, Value>>,
@@ -75,7 +59,7 @@ impl<'c> ClaimsView<'c> {
     /// The value at the dotted `path`.
     pub(crate) fn find(self, path: &str) -> Option<&'c Value> {
         let top = claim_path::top(path)?;
-        let claims = if SIGNED_ONLY.contains(&top) {
+        let claims = if signed_only(top) {
             self.base
         } else {
             self.over
